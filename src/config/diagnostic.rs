@@ -1,0 +1,266 @@
+//! Diagnostics for desired-state files: stable codes, messages, and labelled spans.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan, SpanContents};
+
+use super::yaml::Span;
+
+/// Every kind of problem a desired-state file can have. The codes are stable and
+/// documented in the README; tests and scripts may match on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// A file or directory could not be read.
+    Io,
+    /// No desired-state file was found under the given paths.
+    NoFiles,
+    /// The file is larger than the limit.
+    TooLarge,
+    /// The file is not UTF-8 text.
+    InvalidUtf8,
+    /// YAML syntax error, duplicate key, or a resource limit of the parser.
+    Syntax,
+    /// A key the format does not know.
+    UnknownKey,
+    /// A required key is missing.
+    MissingKey,
+    /// A value of the wrong type.
+    WrongType,
+    /// `version` is not 1.
+    UnsupportedVersion,
+    /// A repository name that ECR would reject.
+    InvalidRepositoryName,
+    /// An exact tag that ECR would reject.
+    InvalidTag,
+    /// A malformed glob.
+    InvalidPattern,
+    /// `keep_latest` below 1 or absurdly large.
+    InvalidKeepLatest,
+    /// A `max_age` that does not parse.
+    InvalidDuration,
+    /// An account id that is not 12 digits.
+    InvalidAccount,
+    /// A malformed region name.
+    InvalidRegion,
+    /// `untagged` other than `delete` or `keep`.
+    InvalidUntagged,
+    /// An empty allow-list without `allow_empty: true`.
+    EmptyAllowList,
+    /// The same repository declared twice.
+    DuplicateRepository,
+    /// A file that the strict reader accepted but the schema types rejected (a bug).
+    SchemaMismatch,
+}
+
+impl Code {
+    /// The stable code, as printed and documented.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Io => "config::io",
+            Code::NoFiles => "config::no-files",
+            Code::TooLarge => "config::too-large",
+            Code::InvalidUtf8 => "config::invalid-utf8",
+            Code::Syntax => "config::syntax",
+            Code::UnknownKey => "config::unknown-key",
+            Code::MissingKey => "config::missing-key",
+            Code::WrongType => "config::wrong-type",
+            Code::UnsupportedVersion => "config::unsupported-version",
+            Code::InvalidRepositoryName => "config::invalid-repository-name",
+            Code::InvalidTag => "config::invalid-tag",
+            Code::InvalidPattern => "config::invalid-pattern",
+            Code::InvalidKeepLatest => "config::invalid-keep-latest",
+            Code::InvalidDuration => "config::invalid-duration",
+            Code::InvalidAccount => "config::invalid-account",
+            Code::InvalidRegion => "config::invalid-region",
+            Code::InvalidUntagged => "config::invalid-untagged",
+            Code::EmptyAllowList => "config::empty-allow-list",
+            Code::DuplicateRepository => "config::duplicate-repository",
+            Code::SchemaMismatch => "config::schema-mismatch",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A source file shared by all diagnostics that point into it.
+#[derive(Clone, Debug)]
+pub struct SharedSource(Arc<NamedSource<String>>);
+
+impl SharedSource {
+    /// Wraps the text of the file shown as `name`.
+    pub fn new(name: &str, text: String) -> Self {
+        Self(Arc::new(NamedSource::new(name, text).with_language("yaml")))
+    }
+
+    /// The file name as shown.
+    pub fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// The file's text.
+    pub fn text(&self) -> &str {
+        self.0.inner()
+    }
+}
+
+impl SourceCode for SharedSource {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
+        self.0
+            .read_span(span, context_lines_before, context_lines_after)
+    }
+}
+
+/// One problem in a desired-state file.
+#[derive(Debug, Clone)]
+pub struct ConfigDiagnostic {
+    /// The stable code.
+    pub code: Code,
+    /// What is wrong.
+    pub message: String,
+    /// The file, when the problem is in one.
+    pub file: Option<String>,
+    /// The main position, when known.
+    pub span: Option<Span>,
+    /// Text of the main label.
+    pub label: String,
+    /// How to fix it.
+    pub help: Option<String>,
+    /// Other places involved (such as the first declaration of a duplicate).
+    pub related: Vec<ConfigDiagnostic>,
+    source: Option<SharedSource>,
+}
+
+impl ConfigDiagnostic {
+    /// A problem at `span` of `source`.
+    pub fn at(
+        code: Code,
+        source: &SharedSource,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            file: Some(source.name().to_owned()),
+            span: Some(span),
+            label: label.into(),
+            help: None,
+            related: Vec::new(),
+            source: Some(source.clone()),
+        }
+    }
+
+    /// A problem with no position (an unreadable path, no files).
+    pub fn general(code: Code, file: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            file: file.map(str::to_owned),
+            span: None,
+            label: String::new(),
+            help: None,
+            related: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a related diagnostic.
+    pub fn with_related(mut self, related: ConfigDiagnostic) -> Self {
+        self.related.push(related);
+        self
+    }
+
+    /// `file:line:col` of the main position, or the file alone.
+    pub fn location(&self) -> String {
+        match (&self.file, self.span) {
+            (Some(f), Some(s)) => format!("{f}:{}:{}", s.line, s.column),
+            (Some(f), None) => f.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let loc = self.location();
+        if loc.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{loc}: {}", self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigDiagnostic {}
+
+impl Diagnostic for ConfigDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code.as_str()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.span?;
+        self.source.as_ref()?;
+        let label = (!self.label.is_empty()).then(|| self.label.clone());
+        Some(Box::new(std::iter::once(LabeledSpan::new(
+            label,
+            span.offset,
+            span.len,
+        ))))
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.related.iter().map(|d| d as &dyn Diagnostic)))
+        }
+    }
+}
+
+/// Every problem found in a set of desired-state files.
+#[derive(Debug, Default)]
+pub struct ConfigErrors {
+    /// The problems, in file order.
+    pub diagnostics: Vec<ConfigDiagnostic>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.diagnostics.len();
+        write!(
+            f,
+            "{n} problem{} in the desired-state files",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl std::error::Error for ConfigErrors {}

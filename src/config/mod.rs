@@ -1,0 +1,358 @@
+//! Desired-state files: discovery, parsing and validation into domain types.
+//!
+//! Parse, then validate: each file becomes a positioned YAML tree ([`yaml`]), which
+//! [`validate`] turns into [`DesiredRepository`] values while collecting every problem
+//! (with file, line and column) instead of stopping at the first.
+
+pub mod diagnostic;
+pub mod raw;
+mod validate;
+pub mod yaml;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+pub use diagnostic::{Code, ConfigDiagnostic, ConfigErrors, SharedSource};
+
+use crate::model::{AccountId, Region, RepositoryName, Tag};
+
+/// The largest desired-state file read, in bytes. Real files are a few kilobytes; the
+/// limit keeps hostile input from exhausting memory.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A place in a desired-state file, carried into the plan so that warnings point at
+/// the line that declared something.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Origin {
+    /// The file, as given on the command line (or found under a directory).
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// What happens to untagged images that no kept image needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UntaggedPolicy {
+    /// Keep them (the default).
+    #[default]
+    Keep,
+    /// Delete them.
+    Delete,
+}
+
+/// How an allow-list entry selects tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Matcher {
+    /// Exactly this tag.
+    Exact(Tag),
+    /// A glob with `*` and `?`.
+    Glob(String),
+}
+
+impl Matcher {
+    /// True when `tag` is selected.
+    pub fn matches(&self, tag: &str) -> bool {
+        match self {
+            Matcher::Exact(t) => t.as_str() == tag,
+            Matcher::Glob(g) => wildmatch::WildMatch::new(g).matches(tag),
+        }
+    }
+
+    /// The text as written.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Matcher::Exact(t) => t.as_str(),
+            Matcher::Glob(g) => g,
+        }
+    }
+}
+
+/// One allow-list entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowEntry {
+    /// Which tags it selects.
+    pub matcher: Matcher,
+    /// Written as a rule (a mapping with `pattern:`) rather than a plain string.
+    pub is_rule: bool,
+    /// Only the N most recently pushed matching tags stay allowed.
+    pub keep_latest: Option<u32>,
+    /// Only tags on images pushed within this many seconds stay allowed.
+    pub max_age_seconds: Option<u64>,
+    /// Where the entry was written.
+    pub origin: Origin,
+}
+
+/// The validated desired state of one repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredRepository {
+    /// The repository name.
+    pub name: RepositoryName,
+    /// The account, when the file names one.
+    pub account: Option<AccountId>,
+    /// The region, when the file names one.
+    pub region: Option<Region>,
+    /// The allow-list.
+    pub allow: Vec<AllowEntry>,
+    /// The policy for untagged images.
+    pub untagged: UntaggedPolicy,
+    /// Whether a plan may delete every image of the repository.
+    pub allow_empty: bool,
+    /// Where the repository was declared (its key).
+    pub origin: Origin,
+}
+
+/// All desired-state files of a run, validated.
+#[derive(Clone, Debug)]
+pub struct DesiredState {
+    /// The files read, in order, as shown.
+    pub files: Vec<String>,
+    /// Every declared repository, in file order.
+    pub repositories: Vec<DesiredRepository>,
+    /// SHA-256 over the files' names and contents: a saved plan is only applied to
+    /// the desired state it was made from.
+    pub digest: String,
+}
+
+/// Finds the desired-state files under `paths`: files as given, directories searched
+/// recursively for `*.yaml` / `*.yml`, hidden folders skipped, sorted by path.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
+    let mut files = Vec::new();
+    let mut errors = ConfigErrors::default();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                let mut found = Vec::new();
+                if let Err(e) = walk(path, &mut found) {
+                    errors.diagnostics.push(ConfigDiagnostic::general(
+                        Code::Io,
+                        Some(&path.display().to_string()),
+                        format!("cannot read directory {}: {e}", path.display()),
+                    ));
+                }
+                found.sort();
+                files.extend(found);
+            }
+            Ok(_) => files.push(path.clone()),
+            Err(e) => errors.diagnostics.push(ConfigDiagnostic::general(
+                Code::Io,
+                Some(&path.display().to_string()),
+                format!("cannot read {}: {e}", path.display()),
+            )),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(f.clone()));
+    if files.is_empty() && errors.diagnostics.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        errors.diagnostics.push(
+            ConfigDiagnostic::general(
+                Code::NoFiles,
+                None,
+                format!("no desired-state files (*.yaml, *.yml) under {}", shown.join(", ")),
+            )
+            .with_help("pass the files or the directories that hold them"),
+        );
+    }
+    if errors.diagnostics.is_empty() {
+        Ok(files)
+    } else {
+        Err(errors)
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            if !name.starts_with('.') {
+                walk(&entry.path(), out)?;
+            }
+        } else if (kind.is_file() || kind.is_symlink())
+            && (name.ends_with(".yaml") || name.ends_with(".yml"))
+        {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Reads and validates every desired-state file under `paths`.
+pub fn load(paths: &[PathBuf]) -> Result<DesiredState, ConfigErrors> {
+    let files = discover(paths)?;
+    let mut inputs = Vec::with_capacity(files.len());
+    let mut errors = ConfigErrors::default();
+    for path in &files {
+        let shown = path.display().to_string();
+        match read_limited(path) {
+            Ok(bytes) => inputs.push((shown, bytes)),
+            Err(d) => errors.diagnostics.push(d),
+        }
+    }
+    match load_sources(inputs) {
+        Ok(state) if errors.diagnostics.is_empty() => Ok(state),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            errors.diagnostics.extend(more.diagnostics);
+            Err(errors)
+        }
+    }
+}
+
+fn read_limited(path: &Path) -> Result<Vec<u8>, ConfigDiagnostic> {
+    use std::io::Read;
+    let shown = path.display().to_string();
+    let io_err = |e: std::io::Error| {
+        ConfigDiagnostic::general(Code::Io, Some(&shown), format!("cannot read {shown}: {e}"))
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(ConfigDiagnostic::general(
+            Code::TooLarge,
+            Some(&shown),
+            format!(
+                "{shown} is larger than {} MiB; a desired-state file is expected to be small",
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Validates desired-state files given as (shown name, content) pairs. Every problem in
+/// every file is reported, plus repositories declared more than once across files.
+pub fn load_sources(inputs: Vec<(String, Vec<u8>)>) -> Result<DesiredState, ConfigErrors> {
+    let mut hasher = Sha256::new();
+    let mut errors = ConfigErrors::default();
+    let mut repositories = Vec::new();
+    let mut files = Vec::new();
+    let mut decl_sources: Vec<SharedSource> = Vec::new();
+    for (name, bytes) in inputs {
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+        files.push(name.clone());
+        match validate::validate_file(&name, bytes) {
+            Ok((source, repos)) => {
+                for r in repos {
+                    decl_sources.push(source.clone());
+                    repositories.push(r);
+                }
+            }
+            Err(diags) => errors.diagnostics.extend(diags),
+        }
+    }
+    check_duplicates(&repositories, &decl_sources, &mut errors);
+    if errors.diagnostics.is_empty() {
+        Ok(DesiredState {
+            files,
+            repositories,
+            digest: format!("sha256:{}", hex::encode(hasher.finalize())),
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The same (account, region, name) declared twice is an error at both places. Accounts
+/// and regions that a file leaves out compare equal here; after they are resolved
+/// against flags and the registry, [`duplicates_after_resolution`] checks again.
+fn check_duplicates(
+    repos: &[DesiredRepository],
+    sources: &[SharedSource],
+    errors: &mut ConfigErrors,
+) {
+    let mut first: HashMap<(Option<&str>, Option<&str>, &str), usize> = HashMap::new();
+    for (i, r) in repos.iter().enumerate() {
+        let key = (
+            r.account.as_ref().map(AccountId::as_str),
+            r.region.as_ref().map(Region::as_str),
+            r.name.as_str(),
+        );
+        if let Some(&j) = first.get(&key) {
+            errors
+                .diagnostics
+                .push(duplicate_diagnostic(&repos[j], &sources[j], r, &sources[i]));
+        } else {
+            first.insert(key, i);
+        }
+    }
+}
+
+fn span_of(origin: &Origin, source: &SharedSource, len: usize) -> yaml::Span {
+    let index = yaml::LineIndex::new(source.text());
+    yaml::Span {
+        offset: index.offset(origin.line.into(), origin.column.into()),
+        len,
+        line: origin.line,
+        column: origin.column,
+    }
+}
+
+fn duplicate_diagnostic(
+    first: &DesiredRepository,
+    first_src: &SharedSource,
+    second: &DesiredRepository,
+    second_src: &SharedSource,
+) -> ConfigDiagnostic {
+    let len = second.name.as_str().len();
+    ConfigDiagnostic::at(
+        Code::DuplicateRepository,
+        second_src,
+        span_of(&second.origin, second_src, len),
+        format!(
+            "repository `{}` is declared twice (first at {})",
+            second.name, first.origin
+        ),
+        "declared again here",
+    )
+    .with_help("declare each repository once, in one file")
+    .with_related(ConfigDiagnostic::at(
+        Code::DuplicateRepository,
+        first_src,
+        span_of(&first.origin, first_src, first.name.as_str().len()),
+        format!("repository `{}` is first declared here", first.name),
+        "first declared here",
+    ))
+}
+
+/// After accounts and regions are resolved, two declarations may turn out to name
+/// the same repository (one file names the account, the other leaves it out). Returns
+/// a message for each such pair.
+pub fn duplicates_after_resolution<K: Eq + std::hash::Hash>(
+    repos: &[(K, &DesiredRepository)],
+) -> Vec<String> {
+    let mut first: HashMap<&K, &DesiredRepository> = HashMap::new();
+    let mut out = Vec::new();
+    for (key, r) in repos {
+        if let Some(prev) = first.get(key) {
+            out.push(format!(
+                "repository `{}` is declared twice once accounts and regions are resolved: at {} and at {}",
+                r.name, prev.origin, r.origin
+            ));
+        } else {
+            first.insert(key, r);
+        }
+    }
+    out
+}

@@ -1,0 +1,88 @@
+//! The desired-state file format as serde types: the source of the JSON Schema.
+//!
+//! The validator in [`super::validate`] reads files through a positioned YAML tree so it
+//! can report every problem at its place; after it accepts a file, the file is also
+//! deserialized into these types, so the schema and the validator cannot drift apart
+//! silently.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// One desired-state file (format version 1).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "ecr-reconcile desired-state file")]
+pub struct RawFile {
+    /// Format version; must be 1.
+    #[schemars(range(min = 1, max = 1))]
+    pub version: u32,
+    /// Where the repositories of this file live; defaults to the caller's account and
+    /// the `--region` flag (or the AWS configuration).
+    #[serde(default)]
+    pub registry: Option<RawRegistry>,
+    /// The repositories this file manages, by ECR repository name. Repositories not
+    /// declared in any file are never touched.
+    pub repositories: std::collections::BTreeMap<String, RawRepository>,
+}
+
+/// The registry (account and region) of every repository in a file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    /// The 12-digit AWS account id (ECR registry id). Quote it. Default: the caller's account.
+    #[schemars(regex(pattern = r"^[0-9]{12}$"))]
+    pub account: Option<String>,
+    /// The AWS region, such as `eu-west-1`. Default: `--region`, then the AWS configuration.
+    pub region: Option<String>,
+}
+
+/// The desired state of one repository.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRepository {
+    /// The allow-list: every tag it does not allow is removed.
+    pub tags: Vec<RawTagEntry>,
+    /// What happens to untagged images that no kept image needs. Default: `keep`.
+    #[serde(default)]
+    pub untagged: Option<RawUntagged>,
+    /// Allow a plan that deletes every image of the repository (and an empty `tags`
+    /// list). Default: false.
+    #[serde(default)]
+    pub allow_empty: Option<bool>,
+}
+
+/// One entry of the allow-list.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawTagEntry {
+    /// An exact tag (`v1.4.2`) or a glob with `*` and `?` (`release-*`).
+    Tag(#[schemars(regex(pattern = r"^[A-Za-z0-9_*?][A-Za-z0-9_.*?-]{0,127}$"))] String),
+    /// A glob with limits.
+    Rule(RawRule),
+}
+
+/// A glob plus limits on which matching tags stay allowed.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    /// A glob with `*` (any run of characters) and `?` (one character).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_*?][A-Za-z0-9_.*?-]{0,127}$"))]
+    pub pattern: String,
+    /// Only the N most recently pushed matching tags stay allowed (ties: tag name, ascending).
+    #[schemars(range(min = 1))]
+    pub keep_latest: Option<u64>,
+    /// Only tags on images pushed within this long stay allowed: a number and a unit
+    /// (`s`, `m`, `h`, `d`, `w`), or several, such as `1w3d`.
+    #[schemars(regex(pattern = r"^([0-9]+[smhdw])+$"))]
+    pub max_age: Option<String>,
+}
+
+/// The policy for untagged images.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawUntagged {
+    /// Delete untagged images that no kept image needs.
+    Delete,
+    /// Keep every untagged image (the default).
+    Keep,
+}

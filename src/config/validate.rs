@@ -1,0 +1,612 @@
+//! Walks a positioned YAML tree and builds [`DesiredRepository`] values, collecting
+//! every problem in the file.
+
+use std::collections::BTreeMap;
+
+use super::diagnostic::{Code, ConfigDiagnostic, SharedSource};
+use super::yaml::{self, Node, Span, Value};
+use super::{AllowEntry, DesiredRepository, Matcher, Origin, UntaggedPolicy};
+use crate::model::{AccountId, Region, RepositoryName, Tag, is_tag_char};
+
+/// `keep_latest` above this is surely a mistake.
+const MAX_KEEP_LATEST: i128 = 1_000_000;
+
+/// Validates one file. On success returns its source (for later diagnostics) and its
+/// repositories.
+pub(super) fn validate_file(
+    name: &str,
+    bytes: Vec<u8>,
+) -> Result<(SharedSource, Vec<DesiredRepository>), Vec<ConfigDiagnostic>> {
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bad = e.as_bytes()[at];
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            // In the lossy text the bad byte became U+FFFD; find its position there.
+            let lossy_at = String::from_utf8_lossy(&e.as_bytes()[..at]).len();
+            let index = yaml::LineIndex::new(&lossy);
+            let (line, column) = index.position(lossy_at);
+            let src = SharedSource::new(name, lossy);
+            let span = Span {
+                offset: lossy_at,
+                len: '\u{FFFD}'.len_utf8(),
+                line,
+                column,
+            };
+            return Err(vec![
+                ConfigDiagnostic::at(
+                    Code::InvalidUtf8,
+                    &src,
+                    span,
+                    format!("{name} is not UTF-8 text (byte 0x{bad:02x} at offset {at})"),
+                    "not UTF-8",
+                )
+                .with_help("desired-state files are UTF-8 YAML"),
+            ]);
+        }
+    };
+    let src = SharedSource::new(name, text);
+    let mut cx = Cx {
+        src: src.clone(),
+        diags: Vec::new(),
+    };
+    let root = match yaml::parse(src.text()) {
+        Ok(root) => root,
+        Err(e) => {
+            let span = e.span.unwrap_or(Span {
+                offset: 0,
+                len: 0,
+                line: 1,
+                column: 1,
+            });
+            cx.error(Code::Syntax, span, format!("invalid YAML: {}", e.message), "here");
+            return Err(cx.diags);
+        }
+    };
+    let repos = cx.file(&root);
+    if cx.diags.is_empty() {
+        // The serde types are the source of the JSON Schema; they must accept every
+        // file the validator accepts.
+        if let Err(e) = serde_saphyr::from_str::<super::raw::RawFile>(src.text()) {
+            cx.error(
+                Code::SchemaMismatch,
+                root.span,
+                format!("the file passed validation but not the schema types: {e}"),
+                "",
+            );
+        }
+    }
+    if cx.diags.is_empty() {
+        Ok((src, repos))
+    } else {
+        Err(cx.diags)
+    }
+}
+
+struct Cx {
+    src: SharedSource,
+    diags: Vec<ConfigDiagnostic>,
+}
+
+/// The fields of a mapping, by key, with the key's node.
+type Fields<'n> = BTreeMap<&'n str, (&'n Node, &'n Node)>;
+
+impl Cx {
+    fn error(
+        &mut self,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> &mut ConfigDiagnostic {
+        self.diags
+            .push(ConfigDiagnostic::at(code, &self.src, span, message, label));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    fn raw_text(&self, span: Span) -> &str {
+        self.src
+            .text()
+            .get(span.offset..span.offset + span.len)
+            .unwrap_or("")
+    }
+
+    fn origin(&self, span: Span) -> Origin {
+        Origin {
+            file: self.src.name().to_owned(),
+            line: span.line,
+            column: span.column,
+        }
+    }
+
+    fn wrong_type(&mut self, node: &Node, what: &str, expected: &str) {
+        self.error(
+            Code::WrongType,
+            node.span,
+            format!("{what} must be {expected}, not {}", node.value.kind()),
+            format!("expected {expected}"),
+        );
+    }
+
+    /// Checks that `node` is a mapping whose keys are strings from `allowed`.
+    fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+        let Value::Map(entries) = &node.value else {
+            self.wrong_type(node, what, "a mapping");
+            return None;
+        };
+        let mut fields = BTreeMap::new();
+        for (key, value) in entries {
+            let Value::Str(k) = &key.value else {
+                self.error(
+                    Code::WrongType,
+                    key.span,
+                    format!("keys of {what} are names, not {}", key.value.kind()),
+                    "expected a name",
+                );
+                continue;
+            };
+            if allowed.contains(&k.as_str()) {
+                fields.insert(k.as_str(), (key, value));
+            } else {
+                let close = similar::get_close_matches(k.as_str(), allowed, 1, 0.6);
+                let help = match close.first() {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => format!(
+                        "{what} takes {}",
+                        allowed
+                            .iter()
+                            .map(|a| format!("`{a}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                self.error(
+                    Code::UnknownKey,
+                    key.span,
+                    format!("unknown key `{k}` in {what}"),
+                    "unknown key",
+                )
+                .help = Some(help);
+            }
+        }
+        Some(fields)
+    }
+
+    fn file(&mut self, root: &Node) -> Vec<DesiredRepository> {
+        if matches!(root.value, Value::Null) {
+            self.error(
+                Code::WrongType,
+                root.span,
+                "the file is empty",
+                "expected `version: 1` and `repositories:`",
+            )
+            .help = Some("a desired-state file is a mapping with `version: 1` and `repositories:`".into());
+            return Vec::new();
+        }
+        let Some(fields) = self.fields(root, "the file", &["version", "registry", "repositories"])
+        else {
+            return Vec::new();
+        };
+        match fields.get("version") {
+            None => {
+                self.error(
+                    Code::MissingKey,
+                    root.span,
+                    "missing `version`",
+                    "the file starts here",
+                )
+                .help = Some("add `version: 1` at the top of the file".into());
+            }
+            Some((_, v)) => match &v.value {
+                Value::Int(1) => {}
+                Value::Int(n) => {
+                    self.error(
+                        Code::UnsupportedVersion,
+                        v.span,
+                        format!("unsupported format version {n}"),
+                        "this version of ecr-reconcile reads version 1",
+                    );
+                }
+                _ => self.wrong_type(v, "`version`", "the integer 1"),
+            },
+        }
+        let (account, region) = match fields.get("registry") {
+            Some((_, node)) if !matches!(node.value, Value::Null) => self.registry(node),
+            _ => (None, None),
+        };
+        let Some((rkey, repos)) = fields.get("repositories") else {
+            self.error(
+                Code::MissingKey,
+                root.span,
+                "missing `repositories`",
+                "the file starts here",
+            )
+            .help = Some("list the repositories this file manages under `repositories:`".into());
+            return Vec::new();
+        };
+        let Value::Map(entries) = &repos.value else {
+            let node = if matches!(repos.value, Value::Null) { *rkey } else { *repos };
+            self.error(
+                Code::WrongType,
+                node.span,
+                format!("`repositories` must be a mapping of repository names, not {}", repos.value.kind()),
+                "expected a mapping",
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, value) in entries {
+            if let Some(r) = self.repository(key, value, account.clone(), region.clone()) {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    fn registry(&mut self, node: &Node) -> (Option<AccountId>, Option<Region>) {
+        let Some(fields) = self.fields(node, "`registry`", &["account", "region"]) else {
+            return (None, None);
+        };
+        let account = fields.get("account").and_then(|(_, v)| {
+            let text = match &v.value {
+                Value::Str(s) => s.clone(),
+                // An unquoted account id is read as a number; its text is what was meant.
+                Value::Int(_) => self.raw_text(v.span).to_owned(),
+                _ => {
+                    self.wrong_type(v, "`account`", "a 12-digit string");
+                    return None;
+                }
+            };
+            match AccountId::parse(text) {
+                Ok(a) => Some(a),
+                Err(why) => {
+                    self.error(Code::InvalidAccount, v.span, why, "not an account id")
+                        .help = Some("an AWS account id has 12 digits; quote it: \"012345678901\"".into());
+                    None
+                }
+            }
+        });
+        let region = fields.get("region").and_then(|(_, v)| {
+            let Value::Str(s) = &v.value else {
+                self.wrong_type(v, "`region`", "a string");
+                return None;
+            };
+            match Region::parse(s.clone()) {
+                Ok(r) => Some(r),
+                Err(why) => {
+                    self.error(Code::InvalidRegion, v.span, why, "not a region");
+                    None
+                }
+            }
+        });
+        (account, region)
+    }
+
+    fn repository(
+        &mut self,
+        key: &Node,
+        value: &Node,
+        account: Option<AccountId>,
+        region: Option<Region>,
+    ) -> Option<DesiredRepository> {
+        let name = match &key.value {
+            Value::Str(s) => match RepositoryName::parse(s.clone()) {
+                Ok(n) => Some(n),
+                Err(why) => {
+                    self.error(
+                        Code::InvalidRepositoryName,
+                        key.span,
+                        format!("`{s}` is not a valid ECR repository name"),
+                        "invalid repository name",
+                    )
+                    .help = Some(why);
+                    None
+                }
+            },
+            _ => {
+                self.error(
+                    Code::WrongType,
+                    key.span,
+                    format!("a repository name must be a string, not {}", key.value.kind()),
+                    "expected a repository name",
+                );
+                None
+            }
+        };
+        let what = format!(
+            "repository `{}`",
+            name.as_ref().map_or_else(|| self.raw_text(key.span).to_owned(), |n| n.to_string())
+        );
+        if matches!(value.value, Value::Null) {
+            self.error(
+                Code::WrongType,
+                key.span,
+                format!("{what} has no settings"),
+                "expected `tags:` below this",
+            )
+            .help = Some("give the repository an allow-list: `tags: [v1.0.0]`".into());
+            return None;
+        }
+        let fields = self.fields(value, &what, &["tags", "untagged", "allow_empty"])?;
+        let allow_empty = match fields.get("allow_empty") {
+            None => false,
+            Some((_, v)) => match v.value {
+                Value::Bool(b) => b,
+                _ => {
+                    self.wrong_type(v, "`allow_empty`", "true or false");
+                    false
+                }
+            },
+        };
+        let untagged = match fields.get("untagged") {
+            None => UntaggedPolicy::Keep,
+            Some((_, v)) => match &v.value {
+                Value::Str(s) if s == "keep" => UntaggedPolicy::Keep,
+                Value::Str(s) if s == "delete" => UntaggedPolicy::Delete,
+                _ => {
+                    self.error(
+                        Code::InvalidUntagged,
+                        v.span,
+                        format!("`untagged` must be `delete` or `keep`, not `{}`", self.raw_text(v.span)),
+                        "expected `delete` or `keep`",
+                    );
+                    UntaggedPolicy::Keep
+                }
+            },
+        };
+        let allow = match fields.get("tags") {
+            None => {
+                self.error(
+                    Code::MissingKey,
+                    key.span,
+                    format!("{what} has no `tags`"),
+                    "declared here",
+                )
+                .help = Some("add the allow-list: `tags: [v1.0.0, \"release-*\"]`; a missing list never means \"allow nothing\"".into());
+                None
+            }
+            Some((tkey, tags)) => self.tags(tkey, tags, allow_empty),
+        };
+        Some(DesiredRepository {
+            name: name?,
+            account,
+            region,
+            allow: allow?,
+            untagged,
+            allow_empty,
+            origin: self.origin(key.span),
+        })
+    }
+
+    fn tags(&mut self, key: &Node, node: &Node, allow_empty: bool) -> Option<Vec<AllowEntry>> {
+        let items = match &node.value {
+            Value::Seq(items) => items,
+            Value::Null => {
+                self.error(
+                    Code::WrongType,
+                    key.span,
+                    "`tags` has no entries",
+                    "expected a list of tags",
+                )
+                .help = Some("list the allowed tags; to delete every image, write `tags: []` and `allow_empty: true`".into());
+                return None;
+            }
+            _ => {
+                self.wrong_type(node, "`tags`", "a list");
+                return None;
+            }
+        };
+        if items.is_empty() && !allow_empty {
+            self.error(
+                Code::EmptyAllowList,
+                node.span,
+                "`tags` is empty: every image of the repository would be deleted",
+                "empty allow-list",
+            )
+            .help = Some("if that is really wanted, add `allow_empty: true` to the repository".into());
+            return None;
+        }
+        let before = self.diags.len();
+        let entries: Vec<AllowEntry> = items.iter().filter_map(|item| self.entry(item)).collect();
+        (self.diags.len() == before).then_some(entries)
+    }
+
+    fn entry(&mut self, item: &Node) -> Option<AllowEntry> {
+        match &item.value {
+            Value::Str(s) => {
+                let matcher = self.matcher(s, item.span)?;
+                Some(AllowEntry {
+                    matcher,
+                    is_rule: false,
+                    keep_latest: None,
+                    max_age_seconds: None,
+                    origin: self.origin(item.span),
+                })
+            }
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+                let raw = self.raw_text(item.span).to_owned();
+                self.error(
+                    Code::WrongType,
+                    item.span,
+                    format!("a tag must be a string, but YAML reads `{raw}` as {}", item.value.kind()),
+                    "not a string",
+                )
+                .help = Some(format!("quote it: \"{raw}\""));
+                None
+            }
+            Value::Map(_) => self.rule(item),
+            _ => {
+                self.wrong_type(item, "an allow-list entry", "a tag, a glob or a rule mapping");
+                None
+            }
+        }
+    }
+
+    fn rule(&mut self, item: &Node) -> Option<AllowEntry> {
+        let fields = self.fields(item, "a rule", &["pattern", "keep_latest", "max_age"])?;
+        let before = self.diags.len();
+        let matcher = match fields.get("pattern") {
+            None => {
+                self.error(Code::MissingKey, item.span, "a rule needs a `pattern`", "rule starts here")
+                    .help = Some("for example `- pattern: \"pr-*\"` with `keep_latest: 5`".into());
+                None
+            }
+            Some((_, v)) => match &v.value {
+                Value::Str(s) => self.matcher(s, v.span),
+                _ => {
+                    self.wrong_type(v, "`pattern`", "a string");
+                    None
+                }
+            },
+        };
+        let keep_latest = fields.get("keep_latest").and_then(|(_, v)| match v.value {
+            Value::Int(n) if (1..=MAX_KEEP_LATEST).contains(&n) => u32::try_from(n).ok(),
+            Value::Int(n) => {
+                self.error(
+                    Code::InvalidKeepLatest,
+                    v.span,
+                    format!("`keep_latest` must be between 1 and {MAX_KEEP_LATEST}, not {n}"),
+                    "out of range",
+                );
+                None
+            }
+            _ => {
+                self.wrong_type(v, "`keep_latest`", "a whole number");
+                None
+            }
+        });
+        let max_age_seconds = fields.get("max_age").and_then(|(_, v)| {
+            let text = match &v.value {
+                Value::Str(s) => s.clone(),
+                Value::Int(_) | Value::Float(_) => self.raw_text(v.span).to_owned(),
+                _ => {
+                    self.wrong_type(v, "`max_age`", "a duration such as `14d`");
+                    return None;
+                }
+            };
+            match parse_duration(&text) {
+                Ok(secs) => Some(secs),
+                Err(why) => {
+                    self.error(Code::InvalidDuration, v.span, why, "not a duration")
+                        .help = Some("a number and a unit (s, m, h, d, w), such as `14d` or `1w3d`".into());
+                    None
+                }
+            }
+        });
+        if self.diags.len() != before {
+            return None;
+        }
+        Some(AllowEntry {
+            matcher: matcher?,
+            is_rule: true,
+            keep_latest,
+            max_age_seconds,
+            origin: self.origin(item.span),
+        })
+    }
+
+    /// An exact tag, or a glob when the text has `*` or `?`.
+    fn matcher(&mut self, text: &str, span: Span) -> Option<Matcher> {
+        if !text.contains(['*', '?']) {
+            return match Tag::parse(text) {
+                Ok(t) => Some(Matcher::Exact(t)),
+                Err(why) => {
+                    self.error(
+                        Code::InvalidTag,
+                        span,
+                        format!("`{text}` is not a valid tag"),
+                        "invalid tag",
+                    )
+                    .help = Some(why);
+                    None
+                }
+            };
+        }
+        let problem = if text.chars().count() > 128 {
+            Some("a glob is at most 128 characters long (tags are)".to_owned())
+        } else if text.starts_with(['.', '-']) {
+            Some("no tag starts with `.` or `-`, so this glob can match nothing".to_owned())
+        } else {
+            text.chars()
+                .find(|&c| !is_tag_char(c) && c != '*' && c != '?')
+                .map(|c| {
+                    format!(
+                        "a glob may contain {c:?} only if a tag can; globs use `*` and `?` and tag characters (A-Z a-z 0-9 _ . -)"
+                    )
+                })
+        };
+        match problem {
+            Some(why) => {
+                self.error(
+                    Code::InvalidPattern,
+                    span,
+                    format!("`{text}` is not a valid glob"),
+                    "invalid glob",
+                )
+                .help = Some(why);
+                None
+            }
+            None => Some(Matcher::Glob(text.to_owned())),
+        }
+    }
+}
+
+/// Parses `14d`, `36h`, `1w3d`… into seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    if text.is_empty() {
+        return Err("a duration cannot be empty".into());
+    }
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return Err(format!("`{text}` is not a duration: unknown unit {c:?}")),
+        };
+        if number.is_empty() {
+            return Err(format!("`{text}` is not a duration: a unit without a number"));
+        }
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration: number too large"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|s| total.checked_add(s))
+            .filter(|&s| s <= 100 * 366 * 86_400)
+            .ok_or_else(|| format!("`{text}` is longer than 100 years"))?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!("`{text}` is not a duration: `{number}` has no unit (s, m, h, d, w)"));
+    }
+    if total == 0 {
+        return Err("a max_age of zero would allow nothing".into());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("14d"), Ok(14 * 86_400));
+        assert_eq!(parse_duration("1w3d"), Ok(10 * 86_400));
+        assert_eq!(parse_duration("90m"), Ok(5400));
+        assert!(parse_duration("14").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("3y").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+}

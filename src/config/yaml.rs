@@ -1,0 +1,292 @@
+//! A YAML document as a tree of nodes that remember where they stand in the file.
+//!
+//! The desired-state validator walks this tree by hand so that it can report every
+//! problem in a file at once (serde stops at the first), each at its exact place.
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{Location, Spanned};
+
+/// A position in a source text: byte offset and length, plus 1-based line and column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    /// Byte offset from the start of the file.
+    pub offset: usize,
+    /// Length in bytes (0 for the start of a mapping or sequence).
+    pub len: usize,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, in characters.
+    pub column: u32,
+}
+
+/// A YAML value.
+#[derive(Debug)]
+pub enum Value {
+    /// `~`, `null` or nothing.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i128),
+    /// A floating-point number.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in document order.
+    Map(Vec<(Node, Node)>),
+}
+
+/// A YAML value with its place in the file.
+#[derive(Debug)]
+pub struct Node {
+    /// The value.
+    pub value: Value,
+    /// Where it stands.
+    pub span: Span,
+}
+
+impl Value {
+    /// What kind of value this is, for messages ("a string", "a mapping").
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a sequence",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// The raw tree as serde-saphyr gives it; positions are converted after parsing.
+struct RawNode(Spanned<RawValue>);
+
+enum RawValue {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Seq(Vec<RawNode>),
+    Map(Vec<(RawNode, RawNode)>),
+}
+
+impl<'de> Deserialize<'de> for RawNode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Spanned::<RawValue>::deserialize(d).map(RawNode)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_unit<E>(self) -> Result<RawValue, E> {
+                Ok(RawValue::Null)
+            }
+            fn visit_none<E>(self) -> Result<RawValue, E> {
+                Ok(RawValue::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawValue, D::Error> {
+                RawValue::deserialize(d)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<RawValue, E> {
+                Ok(RawValue::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RawValue, E> {
+                Ok(RawValue::Int(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<RawValue, E> {
+                Ok(RawValue::Int(v.into()))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<RawValue, E> {
+                Ok(RawValue::Int(v))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<RawValue, E> {
+                i128::try_from(v)
+                    .map(RawValue::Int)
+                    .map_err(|_| E::custom("integer out of range"))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<RawValue, E> {
+                Ok(RawValue::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawValue, E> {
+                Ok(RawValue::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<RawValue, E> {
+                Ok(RawValue::Str(v))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<RawValue, E> {
+                Ok(RawValue::Str(String::from_utf8_lossy(v).into_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<RawValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = a.next_element::<RawNode>()? {
+                    items.push(item);
+                }
+                Ok(RawValue::Seq(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<RawValue, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = a.next_key::<RawNode>()? {
+                    let value = a.next_value::<RawNode>()?;
+                    entries.push((key, value));
+                }
+                Ok(RawValue::Map(entries))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Converts 1-based (line, character column) positions to byte offsets.
+pub struct LineIndex<'a> {
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    /// Indexes `text`.
+    pub fn new(text: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self { text, line_starts }
+    }
+
+    /// The byte offset of a 1-based line and character column, clamped to the text.
+    pub fn offset(&self, line: u64, column: u64) -> usize {
+        let Some(&start) = usize::try_from(line.saturating_sub(1))
+            .ok()
+            .and_then(|l| self.line_starts.get(l))
+        else {
+            return self.text.len();
+        };
+        let rest = &self.text[start..];
+        let col = usize::try_from(column.saturating_sub(1)).unwrap_or(usize::MAX);
+        start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i)
+    }
+
+    /// The 1-based line and character column of a byte offset.
+    pub fn position(&self, offset: usize) -> (u32, u32) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let start = self.line_starts[line - 1];
+        let column = self.text[start..offset].chars().count() + 1;
+        (
+            u32::try_from(line).unwrap_or(u32::MAX),
+            u32::try_from(column).unwrap_or(u32::MAX),
+        )
+    }
+
+    /// A span from a serde-saphyr location.
+    pub fn span(&self, loc: &Location) -> Span {
+        let offset = self.offset(loc.line(), loc.column());
+        // The location's length is in characters; convert it to bytes.
+        let chars = usize::try_from(loc.span().len()).unwrap_or(0);
+        let len = self.text[offset..]
+            .char_indices()
+            .nth(chars)
+            .map_or(self.text.len() - offset, |(i, _)| i);
+        Span {
+            offset,
+            len,
+            line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
+            column: u32::try_from(loc.column()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+fn convert(raw: RawNode, index: &LineIndex<'_>) -> Node {
+    let span = index.span(&raw.0.referenced);
+    let value = match raw.0.value {
+        RawValue::Null => Value::Null,
+        RawValue::Bool(b) => Value::Bool(b),
+        RawValue::Int(i) => Value::Int(i),
+        RawValue::Float(f) => Value::Float(f),
+        RawValue::Str(s) => Value::Str(s),
+        RawValue::Seq(items) => Value::Seq(items.into_iter().map(|n| convert(n, index)).collect()),
+        RawValue::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (convert(k, index), convert(v, index)))
+                .collect(),
+        ),
+    };
+    Node { value, span }
+}
+
+/// A YAML syntax (or resource-limit) error with its position.
+#[derive(Debug)]
+pub struct SyntaxError {
+    /// The parser's message, without position.
+    pub message: String,
+    /// Where it happened, when known.
+    pub span: Option<Span>,
+}
+
+/// Parses one YAML document into a tree of positioned nodes.
+///
+/// serde-saphyr's default budget bounds depth, node count, aliases and anchors, so
+/// hostile documents (deep nesting, "billion laughs") are refused instead of exhausting
+/// memory.
+pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    use serde_saphyr::MessageFormatter as _;
+    let index = LineIndex::new(text);
+    match serde_saphyr::from_str::<RawNode>(text) {
+        Ok(raw) => Ok(convert(raw, &index)),
+        Err(err) => {
+            let message = serde_saphyr::DefaultMessageFormatter
+                .format_message(&err)
+                .into_owned();
+            let span = err.location().map(|loc| index.span(&loc));
+            Err(SyntaxError { message, span })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip() {
+        let text = "a: 1\nbé: \"x\"\n";
+        let idx = LineIndex::new(text);
+        assert_eq!(idx.offset(2, 1), 5);
+        assert_eq!(idx.offset(2, 4), 9);
+        assert_eq!(idx.position(9), (2, 4));
+        let node = parse(text).unwrap();
+        let Value::Map(entries) = node.value else { panic!() };
+        assert_eq!(entries[1].1.span.line, 2);
+        assert_eq!(entries[1].1.span.column, 5);
+        assert_eq!(&text[entries[1].1.span.offset..][..entries[1].1.span.len], "\"x\"");
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert_eq!(err.span.map(|s| (s.line, s.column)), Some((2, 2)));
+        let err = parse("a: 1\na: 2\n").unwrap_err();
+        assert!(err.message.contains("duplicate"), "{}", err.message);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            doc.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        assert!(parse(&doc).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! ecr-reconcile: plan and apply Amazon ECR image-tag allow-lists kept in YAML files.
+//!
+//! The pipeline, one module per step: [`config`] (YAML to validated desired state) →
+//! [`registry`] (observed state: AWS, snapshot file, in-memory model) → [`plan`] (a pure
+//! function) → [`render`] (human, JSON, markdown) and [`apply`] → [`cli`].
+
+pub mod config;
+pub mod model;

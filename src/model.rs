@@ -1,0 +1,334 @@
+//! Domain newtypes that validate on construction, with ECR's own grammars.
+//!
+//! A value of one of these types is known to be well-formed, so the rest of the
+//! program never re-checks it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Declares a validated string newtype with `Display`, `AsRef<str>`, serde and a schema.
+macro_rules! string_newtype {
+    ($(#[$meta:meta])* $name:ident, $check:path, $pattern:expr, $desc:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates `value` and wraps it; the error says what is wrong in plain words.
+            pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+                let value = value.into();
+                $check(&value)?;
+                Ok(Self(value))
+            }
+
+            /// The validated text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:?}", self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(s).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": $pattern,
+                    "description": $desc,
+                })
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// An ECR repository name, such as `payments/api`.
+    RepositoryName,
+    check_repository_name,
+    "^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+    "An ECR repository name: 2 to 256 characters, lowercase path components separated by `/`."
+);
+string_newtype!(
+    /// An image tag, such as `v1.4.2`.
+    Tag,
+    check_tag,
+    "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+    "An image tag: 1 to 128 characters of `[A-Za-z0-9_.-]`, not starting with `.` or `-`."
+);
+string_newtype!(
+    /// A content digest, such as `sha256:3b1f…` (64 lowercase hex digits).
+    Digest,
+    check_digest,
+    "^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$",
+    "A content digest: `sha256:` and 64 lowercase hex digits (or `sha512:` and 128)."
+);
+string_newtype!(
+    /// A 12-digit AWS account id (the ECR `registryId`).
+    AccountId,
+    check_account,
+    "^[0-9]{12}$",
+    "A 12-digit AWS account id (the ECR registry id)."
+);
+string_newtype!(
+    /// An AWS region name, such as `eu-west-1`.
+    Region,
+    check_region,
+    "^[a-z]{2}(-[a-z]+)+-[0-9]+$",
+    "An AWS region, such as `eu-west-1`."
+);
+
+fn is_lower_alnum(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+fn check_repository_name(s: &str) -> Result<(), String> {
+    let len = s.chars().count();
+    if !(2..=256).contains(&len) {
+        return Err(format!(
+            "a repository name must be 2 to 256 characters long, not {len}"
+        ));
+    }
+    for component in s.split('/') {
+        if component.is_empty() {
+            return Err("a repository name has no empty path components (`//`, or `/` at either end)".into());
+        }
+        let mut prev_sep = true;
+        for c in component.chars() {
+            if is_lower_alnum(c) {
+                prev_sep = false;
+            } else if matches!(c, '.' | '_' | '-') {
+                if prev_sep {
+                    return Err(format!(
+                        "in a repository name, `{c}` must stand between lowercase letters or digits"
+                    ));
+                }
+                prev_sep = true;
+            } else if c.is_ascii_uppercase() {
+                return Err("a repository name is lowercase".into());
+            } else {
+                return Err(format!(
+                    "a repository name may not contain {c:?}; it allows a-z, 0-9, `.`, `_`, `-` and `/`"
+                ));
+            }
+        }
+        if prev_sep {
+            return Err("a path component of a repository name must end in a letter or digit".into());
+        }
+    }
+    Ok(())
+}
+
+/// Checks ECR's (Docker's) tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn check_tag(s: &str) -> Result<(), String> {
+    let len = s.chars().count();
+    if len == 0 {
+        return Err("a tag cannot be empty".into());
+    }
+    if len > 128 {
+        return Err(format!("a tag is at most 128 characters long, not {len}"));
+    }
+    if s.starts_with(['.', '-']) {
+        return Err("a tag cannot start with `.` or `-`".into());
+    }
+    if let Some(c) = s.chars().find(|c| !is_tag_char(*c)) {
+        return Err(format!(
+            "a tag may not contain {c:?}; it allows A-Z, a-z, 0-9, `_`, `.` and `-`"
+        ));
+    }
+    Ok(())
+}
+
+/// True for the characters a tag may contain.
+pub fn is_tag_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+fn check_digest(s: &str) -> Result<(), String> {
+    let (algorithm, hex) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not a digest: expected `sha256:` and 64 hex digits"))?;
+    let want = match algorithm {
+        "sha256" => 64,
+        "sha512" => 128,
+        _ => return Err(format!("unsupported digest algorithm `{algorithm}`")),
+    };
+    if hex.len() != want || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(format!(
+            "a {algorithm} digest has exactly {want} lowercase hex digits"
+        ));
+    }
+    Ok(())
+}
+
+fn check_account(s: &str) -> Result<(), String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is not an AWS account id (12 digits)"))
+    }
+}
+
+fn check_region(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1]
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is not an AWS region name (like `eu-west-1`)"))
+    }
+}
+
+impl Digest {
+    /// The hex part of the digest, without the algorithm.
+    pub fn hex(&self) -> &str {
+        self.0.split_once(':').map_or("", |(_, h)| h)
+    }
+
+    /// The algorithm part, such as `sha256`.
+    pub fn algorithm(&self) -> &str {
+        self.0.split_once(':').map_or("", |(a, _)| a)
+    }
+
+    /// A short form for humans: `sha256:` and the first 12 hex digits.
+    pub fn short(&self) -> String {
+        let hex = self.hex();
+        format!("{}:{}", self.algorithm(), &hex[..hex.len().min(12)])
+    }
+}
+
+/// Manifest media types that ECR reports and that the plan must understand.
+pub mod media_type {
+    /// OCI image index (multi-platform image).
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// Docker manifest list (multi-platform image).
+    pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// OCI image manifest.
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// Docker image manifest, schema 2.
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// All four, as passed to BatchGetImage's `acceptedMediaTypes`.
+    pub const ALL: [&str; 4] = [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
+
+    /// True when a manifest of this media type lists child manifests.
+    pub fn is_index(media_type: &str) -> bool {
+        media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
+    }
+}
+
+/// Where a registry lives: an account in a region.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct RegistryLocation {
+    /// The AWS account id (ECR registry id).
+    pub account: AccountId,
+    /// The AWS region.
+    pub region: Region,
+}
+
+impl fmt::Display for RegistryLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.account, self.region)
+    }
+}
+
+/// A fully resolved repository: account, region and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct RepositoryRef {
+    /// The registry the repository lives in.
+    #[serde(flatten)]
+    pub registry: RegistryLocation,
+    /// The repository name.
+    pub name: RepositoryName,
+}
+
+impl fmt::Display for RepositoryRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.registry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_names() {
+        for ok in ["ab", "payments/api", "a.b_c-d/e1", "x/y/z0"] {
+            assert!(RepositoryName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["a", "Payments", "a//b", "/ab", "ab/", "a..b", "-ab", "ab-", "a b", &"a".repeat(257)] {
+            assert!(RepositoryName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags() {
+        for ok in ["v1.4.2", "_x", "A", "1.10", &"a".repeat(128)] {
+            assert!(Tag::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a b", "a/b", "a*", "ü", &"a".repeat(129)] {
+            assert!(Tag::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digests_accounts_regions() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(Digest::parse(d.clone()).unwrap().short(), "sha256:abababababab");
+        assert!(Digest::parse(d.to_uppercase()).is_err());
+        assert!(Digest::parse("sha256:abc").is_err());
+        assert!(Digest::parse("md5:abc").is_err());
+        assert!(AccountId::parse("123456789012").is_ok());
+        assert!(AccountId::parse("12345678901").is_err());
+        for ok in ["eu-west-1", "us-gov-west-1", "ap-southeast-2"] {
+            assert!(Region::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["eu-west", "EU-west-1", "euwest1", "e-west-1"] {
+            assert!(Region::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
