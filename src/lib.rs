@@ -4,5 +4,12 @@
 //! [`registry`] (observed state: AWS, snapshot file, in-memory model) → [`plan`] (a pure
 //! function) → [`render`] (human, JSON, markdown) and [`apply`] → [`cli`].
 
+pub mod apply;
+pub mod cli;
 pub mod config;
+pub mod exit;
 pub mod model;
+pub mod plan;
+pub mod reconcile;
+pub mod registry;
+pub mod render;

@@ -127,7 +127,10 @@ fn check_repository_name(s: &str) -> Result<(), String> {
     }
     for component in s.split('/') {
         if component.is_empty() {
-            return Err("a repository name has no empty path components (`//`, or `/` at either end)".into());
+            return Err(
+                "a repository name has no empty path components (`//`, or `/` at either end)"
+                    .into(),
+            );
         }
         let mut prev_sep = true;
         for c in component.chars() {
@@ -149,7 +152,9 @@ fn check_repository_name(s: &str) -> Result<(), String> {
             }
         }
         if prev_sep {
-            return Err("a path component of a repository name must end in a letter or digit".into());
+            return Err(
+                "a path component of a repository name must end in a letter or digit".into(),
+            );
         }
     }
     Ok(())
@@ -189,7 +194,11 @@ fn check_digest(s: &str) -> Result<(), String> {
         "sha512" => 128,
         _ => return Err(format!("unsupported digest algorithm `{algorithm}`")),
     };
-    if hex.len() != want || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != want
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(format!(
             "a {algorithm} digest has exactly {want} lowercase hex digits"
         ));
@@ -212,14 +221,14 @@ fn check_region(s: &str) -> Result<(), String> {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .bytes()
-            .all(|b| b.is_ascii_digit())
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty();
     if ok {
         Ok(())
     } else {
-        Err(format!("`{s}` is not an AWS region name (like `eu-west-1`)"))
+        Err(format!(
+            "`{s}` is not an AWS region name (like `eu-west-1`)"
+        ))
     }
 }
 
@@ -246,13 +255,19 @@ pub mod media_type {
     /// OCI image index (multi-platform image).
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
     /// Docker manifest list (multi-platform image).
-    pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
     /// OCI image manifest.
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     /// Docker image manifest, schema 2.
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     /// All four, as passed to BatchGetImage's `acceptedMediaTypes`.
-    pub const ALL: [&str; 4] = [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
+    pub const ALL: [&str; 4] = [
+        OCI_INDEX,
+        DOCKER_MANIFEST_LIST,
+        OCI_MANIFEST,
+        DOCKER_MANIFEST,
+    ];
 
     /// True when a manifest of this media type lists child manifests.
     pub fn is_index(media_type: &str) -> bool {
@@ -261,7 +276,9 @@ pub mod media_type {
 }
 
 /// Where a registry lives: an account in a region.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub struct RegistryLocation {
     /// The AWS account id (ECR registry id).
     pub account: AccountId,
@@ -276,7 +293,9 @@ impl fmt::Display for RegistryLocation {
 }
 
 /// A fully resolved repository: account, region and name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub struct RepositoryRef {
     /// The registry the repository lives in.
     #[serde(flatten)]
@@ -300,7 +319,18 @@ mod tests {
         for ok in ["ab", "payments/api", "a.b_c-d/e1", "x/y/z0"] {
             assert!(RepositoryName::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["a", "Payments", "a//b", "/ab", "ab/", "a..b", "-ab", "ab-", "a b", &"a".repeat(257)] {
+        for bad in [
+            "a",
+            "Payments",
+            "a//b",
+            "/ab",
+            "ab/",
+            "a..b",
+            "-ab",
+            "ab-",
+            "a b",
+            &"a".repeat(257),
+        ] {
             assert!(RepositoryName::parse(bad).is_err(), "{bad}");
         }
     }
@@ -318,7 +348,10 @@ mod tests {
     #[test]
     fn digests_accounts_regions() {
         let d = format!("sha256:{}", "ab".repeat(32));
-        assert_eq!(Digest::parse(d.clone()).unwrap().short(), "sha256:abababababab");
+        assert_eq!(
+            Digest::parse(d.clone()).unwrap().short(),
+            "sha256:abababababab"
+        );
         assert!(Digest::parse(d.to_uppercase()).is_err());
         assert!(Digest::parse("sha256:abc").is_err());
         assert!(Digest::parse("md5:abc").is_err());

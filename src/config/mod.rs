@@ -161,7 +161,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
             ConfigDiagnostic::general(
                 Code::NoFiles,
                 None,
-                format!("no desired-state files (*.yaml, *.yml) under {}", shown.join(", ")),
+                format!(
+                    "no desired-state files (*.yaml, *.yml) under {}",
+                    shown.join(", ")
+                ),
             )
             .with_help("pass the files or the directories that hold them"),
         );

@@ -60,7 +60,12 @@ pub(super) fn validate_file(
                 line: 1,
                 column: 1,
             });
-            cx.error(Code::Syntax, span, format!("invalid YAML: {}", e.message), "here");
+            cx.error(
+                Code::Syntax,
+                span,
+                format!("invalid YAML: {}", e.message),
+                "here",
+            );
             return Err(cx.diags);
         }
     };
@@ -181,7 +186,9 @@ impl Cx {
                 "the file is empty",
                 "expected `version: 1` and `repositories:`",
             )
-            .help = Some("a desired-state file is a mapping with `version: 1` and `repositories:`".into());
+            .help = Some(
+                "a desired-state file is a mapping with `version: 1` and `repositories:`".into(),
+            );
             return Vec::new();
         }
         let Some(fields) = self.fields(root, "the file", &["version", "registry", "repositories"])
@@ -226,11 +233,18 @@ impl Cx {
             return Vec::new();
         };
         let Value::Map(entries) = &repos.value else {
-            let node = if matches!(repos.value, Value::Null) { *rkey } else { *repos };
+            let node = if matches!(repos.value, Value::Null) {
+                *rkey
+            } else {
+                *repos
+            };
             self.error(
                 Code::WrongType,
                 node.span,
-                format!("`repositories` must be a mapping of repository names, not {}", repos.value.kind()),
+                format!(
+                    "`repositories` must be a mapping of repository names, not {}",
+                    repos.value.kind()
+                ),
                 "expected a mapping",
             );
             return Vec::new();
@@ -262,7 +276,8 @@ impl Cx {
                 Ok(a) => Some(a),
                 Err(why) => {
                     self.error(Code::InvalidAccount, v.span, why, "not an account id")
-                        .help = Some("an AWS account id has 12 digits; quote it: \"012345678901\"".into());
+                        .help =
+                        Some("an AWS account id has 12 digits; quote it: \"012345678901\"".into());
                     None
                 }
             }
@@ -308,7 +323,10 @@ impl Cx {
                 self.error(
                     Code::WrongType,
                     key.span,
-                    format!("a repository name must be a string, not {}", key.value.kind()),
+                    format!(
+                        "a repository name must be a string, not {}",
+                        key.value.kind()
+                    ),
                     "expected a repository name",
                 );
                 None
@@ -316,7 +334,8 @@ impl Cx {
         };
         let what = format!(
             "repository `{}`",
-            name.as_ref().map_or_else(|| self.raw_text(key.span).to_owned(), |n| n.to_string())
+            name.as_ref()
+                .map_or_else(|| self.raw_text(key.span).to_owned(), |n| n.to_string())
         );
         if matches!(value.value, Value::Null) {
             self.error(
@@ -348,7 +367,10 @@ impl Cx {
                     self.error(
                         Code::InvalidUntagged,
                         v.span,
-                        format!("`untagged` must be `delete` or `keep`, not `{}`", self.raw_text(v.span)),
+                        format!(
+                            "`untagged` must be `delete` or `keep`, not `{}`",
+                            self.raw_text(v.span)
+                        ),
                         "expected `delete` or `keep`",
                     );
                     UntaggedPolicy::Keep
@@ -404,7 +426,8 @@ impl Cx {
                 "`tags` is empty: every image of the repository would be deleted",
                 "empty allow-list",
             )
-            .help = Some("if that is really wanted, add `allow_empty: true` to the repository".into());
+            .help =
+                Some("if that is really wanted, add `allow_empty: true` to the repository".into());
             return None;
         }
         let before = self.diags.len();
@@ -429,7 +452,10 @@ impl Cx {
                 self.error(
                     Code::WrongType,
                     item.span,
-                    format!("a tag must be a string, but YAML reads `{raw}` as {}", item.value.kind()),
+                    format!(
+                        "a tag must be a string, but YAML reads `{raw}` as {}",
+                        item.value.kind()
+                    ),
                     "not a string",
                 )
                 .help = Some(format!("quote it: \"{raw}\""));
@@ -437,7 +463,11 @@ impl Cx {
             }
             Value::Map(_) => self.rule(item),
             _ => {
-                self.wrong_type(item, "an allow-list entry", "a tag, a glob or a rule mapping");
+                self.wrong_type(
+                    item,
+                    "an allow-list entry",
+                    "a tag, a glob or a rule mapping",
+                );
                 None
             }
         }
@@ -448,8 +478,13 @@ impl Cx {
         let before = self.diags.len();
         let matcher = match fields.get("pattern") {
             None => {
-                self.error(Code::MissingKey, item.span, "a rule needs a `pattern`", "rule starts here")
-                    .help = Some("for example `- pattern: \"pr-*\"` with `keep_latest: 5`".into());
+                self.error(
+                    Code::MissingKey,
+                    item.span,
+                    "a rule needs a `pattern`",
+                    "rule starts here",
+                )
+                .help = Some("for example `- pattern: \"pr-*\"` with `keep_latest: 5`".into());
                 None
             }
             Some((_, v)) => match &v.value {
@@ -489,7 +524,8 @@ impl Cx {
                 Ok(secs) => Some(secs),
                 Err(why) => {
                     self.error(Code::InvalidDuration, v.span, why, "not a duration")
-                        .help = Some("a number and a unit (s, m, h, d, w), such as `14d` or `1w3d`".into());
+                        .help =
+                        Some("a number and a unit (s, m, h, d, w), such as `14d` or `1w3d`".into());
                     None
                 }
             }
@@ -573,7 +609,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
             _ => return Err(format!("`{text}` is not a duration: unknown unit {c:?}")),
         };
         if number.is_empty() {
-            return Err(format!("`{text}` is not a duration: a unit without a number"));
+            return Err(format!(
+                "`{text}` is not a duration: a unit without a number"
+            ));
         }
         let n: u64 = number
             .parse()
@@ -586,7 +624,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
         number.clear();
     }
     if !number.is_empty() {
-        return Err(format!("`{text}` is not a duration: `{number}` has no unit (s, m, h, d, w)"));
+        return Err(format!(
+            "`{text}` is not a duration: `{number}` has no unit (s, m, h, d, w)"
+        ));
     }
     if total == 0 {
         return Err("a max_age of zero would allow nothing".into());

@@ -264,10 +264,15 @@ mod tests {
         assert_eq!(idx.offset(2, 4), 9);
         assert_eq!(idx.position(9), (2, 4));
         let node = parse(text).unwrap();
-        let Value::Map(entries) = node.value else { panic!() };
+        let Value::Map(entries) = node.value else {
+            panic!()
+        };
         assert_eq!(entries[1].1.span.line, 2);
         assert_eq!(entries[1].1.span.column, 5);
-        assert_eq!(&text[entries[1].1.span.offset..][..entries[1].1.span.len], "\"x\"");
+        assert_eq!(
+            &text[entries[1].1.span.offset..][..entries[1].1.span.len],
+            "\"x\""
+        );
     }
 
     #[test]

@@ -1,0 +1,5 @@
+//! The `ecr-reconcile` binary.
+
+fn main() -> std::process::ExitCode {
+    ecr_reconcile::cli::run()
+}

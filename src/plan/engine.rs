@@ -1,0 +1,389 @@
+//! The plan engine: a pure function of one repository's desired and observed state
+//! and the instant `now`. No client, clock or writer in here.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use wildmatch::WildMatch;
+
+use super::{Action, ActionKind, RepositoryPlan, RepositoryStatus, Warning, WarningCode};
+use crate::config::{DesiredRepository, Matcher, UntaggedPolicy};
+use crate::model::{Digest, Tag};
+use crate::registry::ImageDetail;
+use crate::registry::observe::ObservedRepository;
+
+/// Options that the command line can set for every repository.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlanOptions {
+    /// `--allow-empty`: lift the guard against deleting every image.
+    pub allow_empty: bool,
+}
+
+/// The subject digest named by a signature-style tag: `sha256-<hex>` (SOCI and
+/// referrers fallback) or `sha256-<hex>.sig|.att|.sbom` (cosign).
+pub fn signature_subject(tag: &str) -> Option<Digest> {
+    let rest = tag.strip_prefix("sha256-")?;
+    let hex = match rest.split_once('.') {
+        Some((hex, "sig" | "att" | "sbom")) => hex,
+        Some(_) => return None,
+        None => rest,
+    };
+    Digest::parse(format!("sha256:{hex}")).ok()
+}
+
+/// The order in which a rule's candidates compete for `keep_latest`: newest push
+/// first; ties by tag name, ascending, so the result never depends on listing order.
+fn newest_first(
+    images: &[ImageDetail],
+) -> impl Fn(&(usize, &str), &(usize, &str)) -> std::cmp::Ordering + '_ {
+    move |a, b| {
+        images[b.0]
+            .pushed_at
+            .cmp(&images[a.0].pushed_at)
+            .then_with(|| a.1.cmp(b.1))
+    }
+}
+
+/// Plans one repository. Returns its plan and its warnings.
+pub fn plan_repository(
+    desired: &DesiredRepository,
+    observed: &ObservedRepository,
+    now: DateTime<Utc>,
+    options: PlanOptions,
+) -> (RepositoryPlan, Vec<Warning>) {
+    let repo_label = observed.reference.to_string();
+    let mut warnings = Vec::new();
+    let mut plan = RepositoryPlan {
+        repository: observed.reference.clone(),
+        declared_at: desired.origin.clone(),
+        status: RepositoryStatus::Unchanged,
+        refused_reason: None,
+        untagged: desired.untagged,
+        images_observed: observed.images.len(),
+        tags_kept: Vec::new(),
+        actions: Vec::new(),
+    };
+    if !observed.exists {
+        plan.status = RepositoryStatus::Missing;
+        warnings.push(Warning {
+            code: WarningCode::RepositoryNotFound,
+            message: format!(
+                "repository `{}` does not exist in {}",
+                desired.name, observed.reference.registry
+            ),
+            repository: repo_label,
+            location: Some(desired.origin.clone()),
+            help: Some("check the name, account and region; nothing is planned for it".into()),
+        });
+        return (plan, warnings);
+    }
+    let images = &observed.images;
+    let n = images.len();
+    let by_digest: HashMap<&Digest, usize> = images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| (&img.digest, i))
+        .collect();
+    // Every (image, tag) pair; a tag is on at most one image.
+    let all_tags: Vec<(usize, &str)> = images
+        .iter()
+        .enumerate()
+        .flat_map(|(i, img)| img.tags.iter().map(move |t| (i, t.as_str())))
+        .collect();
+    let tag_owner: HashMap<&str, usize> = all_tags.iter().map(|&(i, t)| (t, i)).collect();
+
+    // 1. Tags the allow-list allows.
+    let mut allowed: HashSet<&str> = HashSet::new();
+    for entry in &desired.allow {
+        let mut candidates: Vec<(usize, &str)> = match &entry.matcher {
+            Matcher::Exact(t) => tag_owner
+                .get_key_value(t.as_str())
+                .map(|(&t, &i)| vec![(i, t)])
+                .unwrap_or_default(),
+            Matcher::Glob(g) => {
+                let glob = WildMatch::new(g);
+                all_tags
+                    .iter()
+                    .copied()
+                    .filter(|(_, t)| glob.matches(t))
+                    .collect()
+            }
+        };
+        if candidates.is_empty() {
+            warnings.push(unmatched_warning(entry, desired, &repo_label, &all_tags));
+            continue;
+        }
+        if let Some(keep) = entry.keep_latest {
+            candidates.sort_by(newest_first(images));
+            candidates.truncate(keep as usize);
+        }
+        if let Some(max_age) = entry.max_age_seconds {
+            let cutoff =
+                now - chrono::Duration::seconds(i64::try_from(max_age).unwrap_or(i64::MAX));
+            candidates.retain(|&(i, _)| images[i].pushed_at >= cutoff);
+        }
+        allowed.extend(candidates.into_iter().map(|(_, t)| t));
+    }
+
+    // 2. Kept images: those with an allowed tag, then, transitively, the children of
+    // kept indexes, referrers of kept images, images carrying signature tags of kept
+    // images, and every untagged image under `untagged: keep`.
+    let mut referrers: HashMap<&Digest, Vec<usize>> = HashMap::new();
+    for (i, img) in images.iter().enumerate() {
+        if let Some(s) = &img.subject {
+            referrers.entry(s).or_default().push(i);
+        }
+    }
+    let mut signatures: HashMap<Digest, Vec<(usize, &str)>> = HashMap::new();
+    for &(i, t) in &all_tags {
+        if let Some(subject) = signature_subject(t) {
+            signatures.entry(subject).or_default().push((i, t));
+        }
+    }
+    let mut kept = vec![false; n];
+    let mut queue: Vec<usize> = Vec::new();
+    for (i, img) in images.iter().enumerate() {
+        let seed = img.tags.iter().any(|t| allowed.contains(t.as_str()))
+            || (img.tags.is_empty() && desired.untagged == UntaggedPolicy::Keep);
+        if seed {
+            queue.push(i);
+        }
+    }
+    while let Some(i) = queue.pop() {
+        if kept[i] {
+            continue;
+        }
+        kept[i] = true;
+        let digest = &images[i].digest;
+        if let Some(kids) = observed.children.get(digest) {
+            queue.extend(kids.iter().filter_map(|k| by_digest.get(k).copied()));
+        }
+        if let Some(r) = referrers.get(digest) {
+            queue.extend(r.iter().copied());
+        }
+        if let Some(sigs) = signatures.get(digest) {
+            for &(j, t) in sigs {
+                allowed.insert(t);
+                queue.push(j);
+            }
+        }
+    }
+
+    // 3. Removals.
+    let mut deleted: Vec<usize> = Vec::new();
+    let mut tags_kept: Vec<Tag> = Vec::new();
+    for (i, img) in images.iter().enumerate() {
+        if !kept[i] {
+            deleted.push(i);
+            continue;
+        }
+        let (mut keep, mut remove): (Vec<&Tag>, Vec<&Tag>) =
+            img.tags.iter().partition(|t| allowed.contains(t.as_str()));
+        if keep.is_empty() && !remove.is_empty() {
+            // Kept for another image's sake; removing its last tag would delete it.
+            remove.sort();
+            let retained = remove.remove(0);
+            warnings.push(Warning {
+                code: WarningCode::TagRetained,
+                message: format!(
+                    "tag `{retained}` is not allowed but stays: removing it would delete image {}, which {}",
+                    img.digest.short(),
+                    why_kept(i, images, observed)
+                ),
+                repository: repo_label.clone(),
+                location: Some(desired.origin.clone()),
+                help: Some("allow the tag, or let the image go with what keeps it".into()),
+            });
+            keep.push(retained);
+        }
+        tags_kept.extend(keep.into_iter().cloned());
+        if !remove.is_empty() {
+            let mut kept_tags: Vec<Tag> = img
+                .tags
+                .iter()
+                .filter(|t| !remove.contains(t))
+                .cloned()
+                .collect();
+            kept_tags.sort();
+            let mut tags: Vec<Tag> = remove.into_iter().cloned().collect();
+            tags.sort();
+            plan.actions.push(Action {
+                kind: ActionKind::Untag,
+                digest: img.digest.clone(),
+                tags,
+                kept_tags,
+                pushed_at: img.pushed_at,
+                size_bytes: img.size_bytes,
+                media_type: img.manifest_media_type.clone(),
+                reason: "tags not in the allow-list; the image keeps an allowed tag".into(),
+                wave: 0,
+            });
+        }
+    }
+    tags_kept.sort();
+    plan.tags_kept = tags_kept;
+
+    // 4. Deletion waves: an index (or a referrer) goes before what it references.
+    let waves = delete_waves(&deleted, images, observed, &by_digest);
+    for (&i, wave) in deleted.iter().zip(waves) {
+        let img = &images[i];
+        let mut tags = img.tags.clone();
+        tags.sort();
+        let reason = if tags.is_empty() {
+            "untagged and not needed by a kept image".to_owned()
+        } else {
+            "no allowed tag".to_owned()
+        };
+        plan.actions.push(Action {
+            kind: ActionKind::Delete,
+            digest: img.digest.clone(),
+            tags,
+            kept_tags: Vec::new(),
+            pushed_at: img.pushed_at,
+            size_bytes: img.size_bytes,
+            media_type: img.manifest_media_type.clone(),
+            reason,
+            wave,
+        });
+    }
+    plan.actions.sort_by(|a, b| {
+        a.wave
+            .cmp(&b.wave)
+            .then(a.pushed_at.cmp(&b.pushed_at))
+            .then_with(|| a.digest.cmp(&b.digest))
+    });
+
+    // 5. Status, and the guard against deleting every image.
+    if plan.actions.is_empty() {
+        plan.status = RepositoryStatus::Unchanged;
+    } else if n > 0 && deleted.len() == n && !(desired.allow_empty || options.allow_empty) {
+        plan.status = RepositoryStatus::Refused;
+        let reason = format!("the plan would delete all {n} images of the repository");
+        warnings.push(Warning {
+            code: WarningCode::RefusedEmpty,
+            message: format!("{reason}; refused, nothing in it will be applied"),
+            repository: repo_label,
+            location: Some(desired.origin.clone()),
+            help: Some("if that is intended, set `allow_empty: true` on the repository or pass --allow-empty".into()),
+        });
+        plan.refused_reason = Some(reason);
+    } else {
+        plan.status = RepositoryStatus::Changes;
+    }
+    (plan, warnings)
+}
+
+/// Why an image without allowed tags is kept, for the retained-tag warning.
+fn why_kept(i: usize, images: &[ImageDetail], observed: &ObservedRepository) -> String {
+    let digest = &images[i].digest;
+    if let Some((parent, _)) = observed
+        .children
+        .iter()
+        .find(|(_, kids)| kids.contains(digest))
+    {
+        return format!("is part of the kept index {}", parent.short());
+    }
+    if let Some(subject) = &images[i].subject {
+        return format!("refers to the kept image {}", subject.short());
+    }
+    "a kept image needs".to_owned()
+}
+
+/// The wave of each deleted image: 1 + the length of the longest chain of deleted
+/// images that reference it (as index parent or as referrer).
+fn delete_waves(
+    deleted: &[usize],
+    images: &[ImageDetail],
+    observed: &ObservedRepository,
+    by_digest: &HashMap<&Digest, usize>,
+) -> Vec<u32> {
+    let is_deleted: HashSet<usize> = deleted.iter().copied().collect();
+    // parents[i]: deleted images that reference image i.
+    let mut parents: HashMap<usize, Vec<usize>> = HashMap::new();
+    for &p in deleted {
+        let img = &images[p];
+        if let Some(kids) = observed.children.get(&img.digest) {
+            for k in kids {
+                if let Some(&c) = by_digest.get(k)
+                    && is_deleted.contains(&c)
+                {
+                    parents.entry(c).or_default().push(p);
+                }
+            }
+        }
+        if let Some(s) = &img.subject
+            && let Some(&c) = by_digest.get(s)
+            && is_deleted.contains(&c)
+        {
+            parents.entry(c).or_default().push(p);
+        }
+    }
+    let mut depth: HashMap<usize, u32> = HashMap::new();
+    deleted
+        .iter()
+        .map(|&i| 1 + depth_of(i, &parents, &mut depth, 0))
+        .collect()
+}
+
+fn depth_of(
+    i: usize,
+    parents: &HashMap<usize, Vec<usize>>,
+    memo: &mut HashMap<usize, u32>,
+    guard: u32,
+) -> u32 {
+    if let Some(&d) = memo.get(&i) {
+        return d;
+    }
+    // Digests cannot form cycles; the guard only bounds malformed input.
+    let d = if guard > 64 {
+        0
+    } else {
+        parents.get(&i).map_or(0, |ps| {
+            ps.iter()
+                .map(|&p| depth_of(p, parents, memo, guard + 1) + 1)
+                .max()
+                .unwrap_or(0)
+        })
+    };
+    memo.insert(i, d);
+    d
+}
+
+fn unmatched_warning(
+    entry: &crate::config::AllowEntry,
+    desired: &DesiredRepository,
+    repo_label: &str,
+    all_tags: &[(usize, &str)],
+) -> Warning {
+    match &entry.matcher {
+        Matcher::Exact(t) if !entry.is_rule => {
+            let names: Vec<&str> = all_tags.iter().map(|&(_, t)| t).collect();
+            let close = similar::get_close_matches(t.as_str(), &names, 1, 0.7);
+            let help = match close.first() {
+                Some(c) if !desired.allow.iter().any(|e| e.matcher.matches(c)) => Some(format!(
+                    "did you mean `{c}`? It is in the repository and not allowed, so this plan removes it"
+                )),
+                Some(c) => Some(format!("did you mean `{c}`?")),
+                None => Some("a typo, or an image not pushed yet?".to_owned()),
+            };
+            Warning {
+                code: WarningCode::TagNotFound,
+                message: format!("allowed tag `{t}` is not in repository `{}`", desired.name),
+                repository: repo_label.to_owned(),
+                location: Some(entry.origin.clone()),
+                help,
+            }
+        }
+        m => Warning {
+            code: WarningCode::PatternMatchedNothing,
+            message: format!(
+                "`{}` matches no tag in repository `{}`",
+                m.as_str(),
+                desired.name
+            ),
+            repository: repo_label.to_owned(),
+            location: Some(entry.origin.clone()),
+            help: Some("check the pattern; it allows nothing now".to_owned()),
+        },
+    }
+}

@@ -1,0 +1,227 @@
+//! The plan: a value computed by a pure function of (desired state, observed state,
+//! now), then saved, shown and applied as is. Its JSON form is documented in the
+//! README and in `schema/plan.schema.json`.
+
+mod engine;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use engine::{PlanOptions, plan_repository, signature_subject};
+
+use crate::config::{Origin, UntaggedPolicy};
+use crate::model::{Digest, RepositoryRef, Tag};
+use crate::registry::CallCounts;
+
+/// The version of the plan's JSON format.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// A complete plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "ecr-reconcile plan")]
+pub struct Plan {
+    /// Version of this JSON format (1).
+    pub format_version: u32,
+    /// The ecr-reconcile version that made the plan.
+    pub tool_version: String,
+    /// The instant the plan was computed for (`max_age` is measured from it).
+    pub created_at: DateTime<Utc>,
+    /// SHA-256 over the desired-state files the plan was made from.
+    pub desired_state_digest: String,
+    /// Where the observed state came from: `aws`, or `snapshot:<file>`.
+    pub source: String,
+    /// One entry per declared repository, in declaration order.
+    pub repositories: Vec<RepositoryPlan>,
+    /// Warnings, each pointing at the line of a desired-state file where possible.
+    pub warnings: Vec<Warning>,
+    /// Totals.
+    pub summary: Summary,
+    /// Registry calls made to compute the plan.
+    #[serde(default)]
+    pub api_calls: CallCounts,
+}
+
+/// The state of one repository in the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RepositoryStatus {
+    /// Nothing to do.
+    Unchanged,
+    /// Tags to remove or images to delete.
+    Changes,
+    /// The plan would delete every image and `allow_empty` is not set: nothing in this
+    /// repository will be applied.
+    Refused,
+    /// The repository does not exist.
+    Missing,
+}
+
+/// The plan for one repository.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryPlan {
+    /// Account, region and name.
+    #[serde(flatten)]
+    pub repository: RepositoryRef,
+    /// Where the repository is declared.
+    pub declared_at: Origin,
+    /// What happens to it.
+    pub status: RepositoryStatus,
+    /// Why it is refused, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_reason: Option<String>,
+    /// The policy for untagged images.
+    pub untagged: UntaggedPolicy,
+    /// Images observed in the repository.
+    pub images_observed: usize,
+    /// Tags that stay, sorted.
+    pub tags_kept: Vec<Tag>,
+    /// The removals, in the order they must be applied (`wave`, then push time).
+    pub actions: Vec<Action>,
+}
+
+/// What a removal does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Removes tags; the image stays with its other tags.
+    Untag,
+    /// Deletes the image with all its tags.
+    Delete,
+}
+
+/// One removal, with the image as observed when planning (for stale-plan checks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// Untag or delete.
+    pub kind: ActionKind,
+    /// The image's digest.
+    pub digest: Digest,
+    /// The tags removed (for a delete: every tag it had; possibly none).
+    pub tags: Vec<Tag>,
+    /// For an untag, the tags the image keeps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_tags: Vec<Tag>,
+    /// When the image was pushed.
+    pub pushed_at: DateTime<Utc>,
+    /// Its size in bytes, as reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    /// Its manifest media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Why it is removed.
+    pub reason: String,
+    /// Apply order: 0 for untags; deletes from 1 up, an index (or a referrer) in an
+    /// earlier wave than the images it references. Each wave is applied in separate
+    /// requests after the previous one.
+    pub wave: u32,
+}
+
+/// Stable warning codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningCode {
+    /// An exact allowed tag is not in the repository (a typo?).
+    TagNotFound,
+    /// A glob or rule matches no tag.
+    PatternMatchedNothing,
+    /// A declared repository does not exist.
+    RepositoryNotFound,
+    /// A tag is kept although not allowed: removing it would delete an image that must stay.
+    TagRetained,
+    /// The plan would delete every image of the repository; refused.
+    RefusedEmpty,
+}
+
+impl WarningCode {
+    /// The code as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningCode::TagNotFound => "plan::tag-not-found",
+            WarningCode::PatternMatchedNothing => "plan::pattern-matched-nothing",
+            WarningCode::RepositoryNotFound => "plan::repository-not-found",
+            WarningCode::TagRetained => "plan::tag-retained",
+            WarningCode::RefusedEmpty => "plan::refused-empty",
+        }
+    }
+}
+
+/// A warning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Warning {
+    /// Stable code.
+    pub code: WarningCode,
+    /// What is wrong.
+    pub message: String,
+    /// The repository concerned (`name` in `account/region`).
+    pub repository: String,
+    /// Where in the desired-state files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Origin>,
+    /// What to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+/// Totals over the whole plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Tags removed, by untag or delete.
+    pub tags_to_remove: usize,
+    /// Images deleted.
+    pub images_to_delete: usize,
+    /// Bytes of the images deleted, as reported.
+    pub bytes_to_delete: u64,
+    /// Tags removed from images that stay.
+    pub untags: usize,
+    /// Repositories with changes (refused ones excluded).
+    pub repositories_changed: usize,
+    /// Repositories with nothing to do.
+    pub repositories_unchanged: usize,
+    /// Repositories refused by the allow_empty guard.
+    pub repositories_refused: usize,
+    /// Declared repositories that do not exist.
+    pub repositories_missing: usize,
+}
+
+impl Summary {
+    /// Totals of a list of repository plans. Refused repositories are not counted in
+    /// the removals: nothing of theirs will be applied.
+    pub fn of(repos: &[RepositoryPlan]) -> Self {
+        let mut s = Summary::default();
+        for r in repos {
+            match r.status {
+                RepositoryStatus::Unchanged => s.repositories_unchanged += 1,
+                RepositoryStatus::Missing => s.repositories_missing += 1,
+                RepositoryStatus::Refused => s.repositories_refused += 1,
+                RepositoryStatus::Changes => {
+                    s.repositories_changed += 1;
+                    for a in &r.actions {
+                        s.tags_to_remove += a.tags.len();
+                        match a.kind {
+                            ActionKind::Untag => s.untags += a.tags.len(),
+                            ActionKind::Delete => {
+                                s.images_to_delete += 1;
+                                s.bytes_to_delete += a.size_bytes.unwrap_or(0);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        s
+    }
+}
+
+impl Plan {
+    /// True when applying the plan would change something.
+    pub fn has_changes(&self) -> bool {
+        self.summary.repositories_changed + self.summary.repositories_refused > 0
+    }
+}

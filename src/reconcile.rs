@@ -1,0 +1,155 @@
+//! Drives a plan: resolves where each declared repository lives, observes the
+//! repositories concurrently (bounded), and calls the pure plan engine.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
+use crate::config::{DesiredRepository, DesiredState, duplicates_after_resolution};
+use crate::model::{AccountId, Region, RegistryLocation, RepositoryRef};
+use crate::plan::{
+    PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, plan_repository,
+};
+use crate::registry::observe::{ObservedRepository, observe};
+use crate::registry::{Registry, RegistryError};
+
+/// What a run needs besides the desired state.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// The region for files that name none (`--region`).
+    pub default_region: Option<Region>,
+    /// The instant `max_age` is measured from.
+    pub now: DateTime<Utc>,
+    /// Plan options from the command line.
+    pub options: PlanOptions,
+    /// How many repositories are read at once.
+    pub parallelism: usize,
+    /// Shown in the plan: `aws` or `snapshot:<file>`.
+    pub source: String,
+}
+
+/// Why a plan could not be made. Nothing is deleted in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A repository's region could not be determined.
+    #[error("{0}")]
+    Resolution(String),
+    /// Two declarations name the same repository once resolved.
+    #[error("{}", .0.join("\n"))]
+    Duplicates(Vec<String>),
+    /// The registry failed for a repository.
+    #[error("{repository}: {error}")]
+    Registry {
+        /// The repository concerned (or the region, for account look-ups).
+        repository: String,
+        /// What the registry said.
+        error: RegistryError,
+    },
+}
+
+/// Resolves the account and region of every declared repository.
+pub async fn resolve<R: Registry>(
+    registry: &R,
+    desired: &DesiredState,
+    default_region: Option<&Region>,
+) -> Result<Vec<RepositoryRef>, RunError> {
+    let mut accounts: HashMap<Region, AccountId> = HashMap::new();
+    let mut out = Vec::with_capacity(desired.repositories.len());
+    for r in &desired.repositories {
+        let region = r.region.clone().or_else(|| default_region.cloned()).ok_or_else(|| {
+            RunError::Resolution(format!(
+                "{}: no region for repository `{}`: set `registry.region` in the file or pass --region",
+                r.origin, r.name
+            ))
+        })?;
+        let account = match &r.account {
+            Some(a) => a.clone(),
+            None => match accounts.get(&region) {
+                Some(a) => a.clone(),
+                None => {
+                    let a = registry.caller_account(&region).await.map_err(|error| {
+                        RunError::Registry {
+                            repository: format!("default registry in {region}"),
+                            error,
+                        }
+                    })?;
+                    accounts.insert(region.clone(), a.clone());
+                    a
+                }
+            },
+        };
+        out.push(RepositoryRef {
+            registry: RegistryLocation { account, region },
+            name: r.name.clone(),
+        });
+    }
+    let pairs: Vec<(RepositoryRef, &DesiredRepository)> = out
+        .iter()
+        .cloned()
+        .zip(desired.repositories.iter())
+        .collect();
+    let dups = duplicates_after_resolution(&pairs);
+    if !dups.is_empty() {
+        return Err(RunError::Duplicates(dups));
+    }
+    Ok(out)
+}
+
+/// Observes every repository, at most `parallelism` at a time, in declaration order.
+pub async fn observe_all<R: Registry>(
+    registry: &R,
+    targets: &[RepositoryRef],
+    parallelism: usize,
+) -> Result<Vec<ObservedRepository>, RunError> {
+    stream::iter(targets.iter())
+        .map(|t| async move {
+            observe(registry, t)
+                .await
+                .map_err(|error| RunError::Registry {
+                    repository: t.to_string(),
+                    error,
+                })
+        })
+        .buffered(parallelism.max(1))
+        .try_collect()
+        .await
+}
+
+/// Plans every declared repository: the pure part, given what was observed.
+pub fn plan_all(
+    desired: &DesiredState,
+    observed: &[ObservedRepository],
+    settings: &RunSettings,
+) -> Plan {
+    let mut repositories: Vec<RepositoryPlan> = Vec::with_capacity(observed.len());
+    let mut warnings = Vec::new();
+    for (d, o) in desired.repositories.iter().zip(observed) {
+        let (p, w) = plan_repository(d, o, settings.now, settings.options);
+        repositories.push(p);
+        warnings.extend(w);
+    }
+    let summary = Summary::of(&repositories);
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_at: settings.now,
+        desired_state_digest: desired.digest.clone(),
+        source: settings.source.clone(),
+        repositories,
+        warnings,
+        summary,
+        api_calls: Default::default(),
+    }
+}
+
+/// Resolves, observes and plans.
+pub async fn make_plan<R: Registry>(
+    registry: &R,
+    desired: &DesiredState,
+    settings: &RunSettings,
+) -> Result<Plan, RunError> {
+    let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
+    let observed = observe_all(registry, &targets, settings.parallelism).await?;
+    Ok(plan_all(desired, &observed, settings))
+}

@@ -1,0 +1,553 @@
+//! An in-memory registry that behaves like ECR as documented: pages of at most 1000,
+//! at most 100 ids per batch, tag removal versus image deletion, the last tag deleting
+//! the image, and children of an index refusing deletion while the index exists.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use super::{
+    BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
+    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, Operation,
+    Registry, RegistryError, RemovedId,
+};
+use crate::model::{AccountId, Digest, Region, RepositoryRef, media_type};
+
+/// An image held by the in-memory registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredImage {
+    /// What DescribeImages reports.
+    pub detail: ImageDetail,
+    /// The raw manifest, as BatchGetImage returns it.
+    pub manifest: String,
+    /// For an index, the digests of its child manifests (parsed from the manifest).
+    pub children: Vec<Digest>,
+}
+
+impl StoredImage {
+    /// An image whose manifest is synthesized: an index listing `children`, or an
+    /// image manifest with no layers.
+    pub fn new(detail: ImageDetail, children: Vec<Digest>) -> Self {
+        let mt = detail
+            .manifest_media_type
+            .clone()
+            .unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned());
+        let manifest = if media_type::is_index(&mt) {
+            let items: Vec<serde_json::Value> = children
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "mediaType": media_type::OCI_MANIFEST,
+                        "digest": c.as_str(),
+                        "size": 0,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "schemaVersion": 2, "mediaType": mt, "manifests": items })
+                .to_string()
+        } else {
+            let mut m = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": mt,
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": detail.digest.as_str(),
+                    "size": 0,
+                },
+                "layers": [],
+            });
+            if let Some(s) = &detail.subject {
+                m["subject"] = serde_json::json!({ "mediaType": media_type::OCI_MANIFEST, "digest": s.as_str(), "size": 0 });
+            }
+            m.to_string()
+        };
+        Self {
+            detail,
+            manifest,
+            children,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Repo {
+    /// In push order; the listing order.
+    images: Vec<StoredImage>,
+}
+
+impl Repo {
+    fn by_digest(&self, d: &Digest) -> Option<usize> {
+        self.images.iter().position(|i| &i.detail.digest == d)
+    }
+
+    fn by_tag(&self, t: &str) -> Option<usize> {
+        self.images
+            .iter()
+            .position(|i| i.detail.tags.iter().any(|x| x.as_str() == t))
+    }
+
+    /// Digests referenced by an index that exists now.
+    fn referenced(&self) -> HashSet<Digest> {
+        self.images
+            .iter()
+            .flat_map(|i| i.children.iter().cloned())
+            .collect()
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    repos: BTreeMap<RepositoryRef, Repo>,
+}
+
+/// The in-memory registry. Cheap to build from a snapshot; counts every call.
+#[derive(Debug)]
+pub struct InMemoryRegistry {
+    state: Mutex<State>,
+    calls: CallCounters,
+    accounts: HashMap<Region, AccountId>,
+    default_account: Option<AccountId>,
+}
+
+impl Default for InMemoryRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InMemoryRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            calls: CallCounters::default(),
+            accounts: HashMap::new(),
+            default_account: None,
+        }
+    }
+
+    /// Sets the caller's account for a region (the first registry of a snapshot).
+    pub fn set_caller_account(&mut self, region: Region, account: AccountId) {
+        if self.default_account.is_none() {
+            self.default_account = Some(account.clone());
+        }
+        self.accounts.entry(region).or_insert(account);
+    }
+
+    /// Creates an empty repository (no-op when it exists).
+    pub fn create_repository(&self, repo: RepositoryRef) {
+        self.lock().repos.entry(repo).or_default();
+    }
+
+    /// Adds an image as if pushed; replaces an image with the same digest, and moves
+    /// its tags off any other image (as a push of a tag does).
+    pub fn put_image(&self, repo: &RepositoryRef, image: StoredImage) {
+        let mut state = self.lock();
+        let r = state.repos.entry(repo.clone()).or_default();
+        for other in &mut r.images {
+            other.detail.tags.retain(|t| !image.detail.tags.contains(t));
+        }
+        if let Some(i) = r.by_digest(&image.detail.digest) {
+            r.images[i] = image;
+        } else {
+            r.images.push(image);
+        }
+    }
+
+    /// Appends images to a repository as they are (a snapshot's content, in order).
+    pub fn load_images(&self, repo: &RepositoryRef, images: impl IntoIterator<Item = StoredImage>) {
+        self.lock()
+            .repos
+            .entry(repo.clone())
+            .or_default()
+            .images
+            .extend(images);
+    }
+
+    /// Every repository and its images, sorted (for comparisons in tests).
+    pub fn dump(&self) -> BTreeMap<RepositoryRef, Vec<ImageDetail>> {
+        self.lock()
+            .repos
+            .iter()
+            .map(|(k, r)| {
+                let mut images: Vec<ImageDetail> = r
+                    .images
+                    .iter()
+                    .map(|i| {
+                        let mut d = i.detail.clone();
+                        d.tags.sort();
+                        d
+                    })
+                    .collect();
+                images.sort_by(|a, b| a.digest.cmp(&b.digest));
+                (k.clone(), images)
+            })
+            .collect()
+    }
+
+    /// The stored images of a repository, in push order.
+    pub fn images(&self, repo: &RepositoryRef) -> Option<Vec<StoredImage>> {
+        self.lock().repos.get(repo).map(|r| r.images.clone())
+    }
+
+    /// Every repository.
+    pub fn repositories(&self) -> Vec<RepositoryRef> {
+        self.lock().repos.keys().cloned().collect()
+    }
+
+    /// Calls served so far.
+    pub fn calls(&self) -> CallCounts {
+        self.calls.snapshot()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-written in a way
+        // that matters to tests; recover the guard.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_ids(ids: &[ImageId]) -> Result<(), RegistryError> {
+        if ids.is_empty() || ids.len() > MAX_IDS_PER_BATCH {
+            return Err(RegistryError::invalid_parameter(format!(
+                "imageIds must hold 1 to {MAX_IDS_PER_BATCH} items, not {}",
+                ids.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn describe_sync(
+        &self,
+        repo: &RepositoryRef,
+        next_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<ImagePage, RegistryError> {
+        self.calls.count(Operation::DescribeImages);
+        if !(1..=MAX_PAGE_SIZE).contains(&max_results) {
+            return Err(RegistryError::invalid_parameter(format!(
+                "maxResults must be between 1 and {MAX_PAGE_SIZE}"
+            )));
+        }
+        let state = self.lock();
+        let r = state
+            .repos
+            .get(repo)
+            .ok_or_else(|| RegistryError::RepositoryNotFound(repo.clone()))?;
+        let start = match next_token {
+            None => 0,
+            Some(t) => t
+                .strip_prefix("page:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&n| n <= r.images.len())
+                .ok_or_else(|| RegistryError::invalid_parameter("invalid nextToken"))?,
+        };
+        let end = (start + max_results as usize).min(r.images.len());
+        Ok(ImagePage {
+            images: r.images[start..end]
+                .iter()
+                .map(|i| i.detail.clone())
+                .collect(),
+            next_token: (end < r.images.len()).then(|| format!("page:{end}")),
+        })
+    }
+
+    fn get_sync(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchGetResult, RegistryError> {
+        self.calls.count(Operation::BatchGetImage);
+        Self::check_ids(ids)?;
+        let state = self.lock();
+        let r = state
+            .repos
+            .get(repo)
+            .ok_or_else(|| RegistryError::RepositoryNotFound(repo.clone()))?;
+        let mut out = BatchGetResult::default();
+        for id in ids {
+            let found = match id {
+                ImageId::Tag(t) => r.by_tag(t.as_str()),
+                ImageId::Digest(d) => r.by_digest(d),
+            };
+            match found {
+                Some(i) => {
+                    let img = &r.images[i];
+                    out.manifests.push(FetchedManifest {
+                        id: id.clone(),
+                        digest: img.detail.digest.clone(),
+                        media_type: img
+                            .detail
+                            .manifest_media_type
+                            .clone()
+                            .unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned()),
+                        manifest: img.manifest.clone(),
+                    });
+                }
+                None => out.failures.push(ItemFailure {
+                    id: id.clone(),
+                    code: FailureCode::ImageNotFound,
+                    reason: "Requested image not found".into(),
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete_sync(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchDeleteResult, RegistryError> {
+        self.calls.count(Operation::BatchDeleteImage);
+        Self::check_ids(ids)?;
+        let mut state = self.lock();
+        let r = state
+            .repos
+            .get_mut(repo)
+            .ok_or_else(|| RegistryError::RepositoryNotFound(repo.clone()))?;
+        // References are those of the indexes that exist when the request arrives: the
+        // order of items within one request is not promised, so deleting an index and
+        // its child in the same request fails for the child.
+        let referenced = r.referenced();
+        let mut out = BatchDeleteResult::default();
+        for id in ids {
+            let fail = |code: FailureCode, reason: &str| ItemFailure {
+                id: id.clone(),
+                code,
+                reason: reason.to_owned(),
+            };
+            match id {
+                ImageId::Tag(t) => {
+                    let Some(i) = r.by_tag(t.as_str()) else {
+                        out.failures.push(fail(
+                            FailureCode::ImageNotFound,
+                            "Requested image not found",
+                        ));
+                        continue;
+                    };
+                    let img = &mut r.images[i];
+                    let digest = img.detail.digest.clone();
+                    if img.detail.tags.len() == 1 {
+                        if referenced.contains(&digest) {
+                            out.failures.push(fail(
+                                FailureCode::ImageReferencedByManifestList,
+                                "Requested image is referenced by a manifest list",
+                            ));
+                            continue;
+                        }
+                        r.images.remove(i);
+                    } else {
+                        img.detail.tags.retain(|x| x != t);
+                    }
+                    out.removed.push(RemovedId {
+                        tag: Some(t.clone()),
+                        digest,
+                    });
+                }
+                ImageId::Digest(d) => {
+                    let Some(i) = r.by_digest(d) else {
+                        out.failures.push(fail(
+                            FailureCode::ImageNotFound,
+                            "Requested image not found",
+                        ));
+                        continue;
+                    };
+                    if referenced.contains(d) {
+                        out.failures.push(fail(
+                            FailureCode::ImageReferencedByManifestList,
+                            "Requested image is referenced by a manifest list",
+                        ));
+                        continue;
+                    }
+                    r.images.remove(i);
+                    out.removed.push(RemovedId {
+                        tag: None,
+                        digest: d.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Registry for InMemoryRegistry {
+    async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
+        self.accounts
+            .get(region)
+            .or(self.default_account.as_ref())
+            .cloned()
+            .ok_or_else(|| RegistryError::Service {
+                code: "RegistryNotFound".into(),
+                message: format!("no registry for region {region} in this snapshot"),
+            })
+    }
+
+    async fn describe_images(
+        &self,
+        repo: &RepositoryRef,
+        next_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<ImagePage, RegistryError> {
+        self.describe_sync(repo, next_token, max_results)
+    }
+
+    async fn batch_get_image(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchGetResult, RegistryError> {
+        self.get_sync(repo, ids)
+    }
+
+    async fn batch_delete_image(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchDeleteResult, RegistryError> {
+        self.delete_sync(repo, ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{RegistryLocation, RepositoryName, Tag};
+    use chrono::TimeZone;
+
+    fn repo() -> RepositoryRef {
+        RepositoryRef {
+            registry: RegistryLocation {
+                account: AccountId::parse("123456789012").unwrap(),
+                region: Region::parse("eu-west-1").unwrap(),
+            },
+            name: RepositoryName::parse("team/app").unwrap(),
+        }
+    }
+
+    fn digest(n: u32) -> Digest {
+        Digest::parse(format!("sha256:{n:064x}")).unwrap()
+    }
+
+    fn image(n: u32, tags: &[&str], index_of: &[u32]) -> StoredImage {
+        let detail = ImageDetail {
+            digest: digest(n),
+            tags: tags.iter().map(|t| Tag::parse(*t).unwrap()).collect(),
+            pushed_at: chrono::Utc
+                .timestamp_opt(1_700_000_000 + i64::from(n), 0)
+                .unwrap(),
+            manifest_media_type: Some(
+                if index_of.is_empty() {
+                    media_type::OCI_MANIFEST
+                } else {
+                    media_type::OCI_INDEX
+                }
+                .to_owned(),
+            ),
+            artifact_media_type: None,
+            size_bytes: Some(1000),
+            subject: None,
+        };
+        StoredImage::new(detail, index_of.iter().map(|&c| digest(c)).collect())
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn tag(t: &str) -> ImageId {
+        ImageId::Tag(Tag::parse(t).unwrap())
+    }
+
+    #[test]
+    fn pages_and_limits() {
+        let reg = InMemoryRegistry::new();
+        for n in 0..2500 {
+            reg.put_image(&repo(), image(n, &[], &[]));
+        }
+        block_on(async {
+            let p1 = reg.describe_images(&repo(), None, 1000).await.unwrap();
+            assert_eq!(p1.images.len(), 1000);
+            let p2 = reg
+                .describe_images(&repo(), p1.next_token.as_deref(), 1000)
+                .await
+                .unwrap();
+            let p3 = reg
+                .describe_images(&repo(), p2.next_token.as_deref(), 1000)
+                .await
+                .unwrap();
+            assert_eq!(p3.images.len(), 500);
+            assert!(p3.next_token.is_none());
+            assert!(reg.describe_images(&repo(), None, 1001).await.is_err());
+            let ids: Vec<ImageId> = (0..101).map(|n| ImageId::Digest(digest(n))).collect();
+            assert!(reg.batch_delete_image(&repo(), &ids).await.is_err());
+            assert!(reg.batch_get_image(&repo(), &ids).await.is_err());
+            assert!(reg.batch_delete_image(&repo(), &[]).await.is_err());
+            assert_eq!(reg.calls().describe_images, 4);
+        });
+    }
+
+    #[test]
+    fn untag_versus_delete() {
+        let reg = InMemoryRegistry::new();
+        reg.put_image(&repo(), image(1, &["a", "b"], &[]));
+        block_on(async {
+            let r = reg.batch_delete_image(&repo(), &[tag("a")]).await.unwrap();
+            assert_eq!(r.removed.len(), 1);
+            assert_eq!(reg.images(&repo()).unwrap()[0].detail.tags.len(), 1);
+            reg.batch_delete_image(&repo(), &[tag("b")]).await.unwrap();
+            assert!(
+                reg.images(&repo()).unwrap().is_empty(),
+                "last tag deletes the image"
+            );
+            let r = reg.batch_delete_image(&repo(), &[tag("b")]).await.unwrap();
+            assert_eq!(r.failures[0].code, FailureCode::ImageNotFound);
+        });
+    }
+
+    #[test]
+    fn index_children_refuse_deletion_until_the_index_is_gone() {
+        let reg = InMemoryRegistry::new();
+        reg.put_image(&repo(), image(1, &[], &[]));
+        reg.put_image(&repo(), image(2, &["only"], &[]));
+        reg.put_image(&repo(), image(3, &["multi"], &[1, 2]));
+        block_on(async {
+            // Index and child in one request: the child still fails.
+            let r = reg
+                .batch_delete_image(&repo(), &[tag("multi"), ImageId::Digest(digest(1))])
+                .await
+                .unwrap();
+            assert_eq!(r.removed.len(), 1);
+            assert_eq!(
+                r.failures[0].code,
+                FailureCode::ImageReferencedByManifestList
+            );
+            let r = reg
+                .batch_delete_image(&repo(), &[ImageId::Digest(digest(1)), tag("only")])
+                .await
+                .unwrap();
+            assert_eq!(r.removed.len(), 2);
+            assert!(reg.images(&repo()).unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn removing_the_only_tag_of_a_child_fails() {
+        let reg = InMemoryRegistry::new();
+        reg.put_image(&repo(), image(2, &["only"], &[]));
+        reg.put_image(&repo(), image(3, &["multi"], &[2]));
+        block_on(async {
+            let r = reg
+                .batch_delete_image(&repo(), &[tag("only")])
+                .await
+                .unwrap();
+            assert_eq!(
+                r.failures[0].code,
+                FailureCode::ImageReferencedByManifestList
+            );
+            assert_eq!(reg.images(&repo()).unwrap().len(), 2);
+        });
+    }
+}

@@ -1,0 +1,301 @@
+//! The observed side: a narrow, async `Registry` trait in ECR's terms (no SDK type
+//! crosses it), an in-memory model of documented ECR behaviour, and the snapshot file.
+
+pub mod memory;
+pub mod observe;
+pub mod snapshot;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{AccountId, Digest, Region, RepositoryRef, Tag};
+
+/// ECR's documented limit on `imageIds` in BatchGetImage and BatchDeleteImage.
+pub const MAX_IDS_PER_BATCH: usize = 100;
+/// ECR's documented maximum page size for DescribeImages.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// One image as DescribeImages reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageDetail {
+    /// The manifest digest.
+    pub digest: Digest,
+    /// The tags on the image (empty for an untagged image).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// When the image was pushed.
+    pub pushed_at: DateTime<Utc>,
+    /// The manifest media type (index types mark multi-platform images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_media_type: Option<String>,
+    /// The artifact media type (signatures, SBOMs, attestations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_media_type: Option<String>,
+    /// The size ECR reports, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    /// For an OCI 1.1 referrer, the digest of the image it refers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Digest>,
+}
+
+impl ImageDetail {
+    /// True when the manifest is an index (manifest list) with child manifests.
+    pub fn is_index(&self) -> bool {
+        self.manifest_media_type
+            .as_deref()
+            .is_some_and(crate::model::media_type::is_index)
+    }
+}
+
+/// One page of DescribeImages.
+#[derive(Clone, Debug, Default)]
+pub struct ImagePage {
+    /// The images on this page.
+    pub images: Vec<ImageDetail>,
+    /// The token for the next page, if any.
+    pub next_token: Option<String>,
+}
+
+/// An image identifier as BatchGetImage and BatchDeleteImage take it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageId {
+    /// By tag: on delete, removes the tag (and the image with its last tag).
+    Tag(Tag),
+    /// By digest: on delete, removes the image and every tag on it.
+    Digest(Digest),
+}
+
+impl std::fmt::Display for ImageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImageId::Tag(t) => write!(f, "tag {t}"),
+            ImageId::Digest(d) => write!(f, "digest {d}"),
+        }
+    }
+}
+
+/// A manifest as BatchGetImage returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedManifest {
+    /// The identifier it was asked for.
+    pub id: ImageId,
+    /// The image's digest.
+    pub digest: Digest,
+    /// The manifest media type.
+    pub media_type: String,
+    /// The raw manifest.
+    pub manifest: String,
+}
+
+/// ECR's per-item failure codes (the SDK enum is non-exhaustive, hence `Other`).
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+pub enum FailureCode {
+    /// The image cannot be accessed.
+    ImageInaccessible,
+    /// No such image (on a removal: already done).
+    ImageNotFound,
+    /// A child of an index cannot be deleted while the index exists.
+    ImageReferencedByManifestList,
+    /// A tag and digest were both given and do not match.
+    ImageTagDoesNotMatchDigest,
+    /// A malformed digest.
+    InvalidImageDigest,
+    /// A malformed tag.
+    InvalidImageTag,
+    /// A KMS error.
+    KmsError,
+    /// An image id with neither tag nor digest.
+    MissingDigestAndTag,
+    /// Pull-through cache: upstream refused.
+    UpstreamAccessDenied,
+    /// Pull-through cache: upstream throttled.
+    UpstreamTooManyRequests,
+    /// Pull-through cache: upstream unavailable.
+    UpstreamUnavailable,
+    /// A code this version does not know.
+    Other(String),
+}
+
+impl FailureCode {
+    /// The code as ECR spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FailureCode::ImageInaccessible => "ImageInaccessible",
+            FailureCode::ImageNotFound => "ImageNotFound",
+            FailureCode::ImageReferencedByManifestList => "ImageReferencedByManifestList",
+            FailureCode::ImageTagDoesNotMatchDigest => "ImageTagDoesNotMatchDigest",
+            FailureCode::InvalidImageDigest => "InvalidImageDigest",
+            FailureCode::InvalidImageTag => "InvalidImageTag",
+            FailureCode::KmsError => "KmsError",
+            FailureCode::MissingDigestAndTag => "MissingDigestAndTag",
+            FailureCode::UpstreamAccessDenied => "UpstreamAccessDenied",
+            FailureCode::UpstreamTooManyRequests => "UpstreamTooManyRequests",
+            FailureCode::UpstreamUnavailable => "UpstreamUnavailable",
+            FailureCode::Other(s) => s,
+        }
+    }
+}
+
+/// One item that a batch call did not do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemFailure {
+    /// The identifier as sent.
+    pub id: ImageId,
+    /// Why.
+    pub code: FailureCode,
+    /// ECR's explanation.
+    pub reason: String,
+}
+
+/// The result of BatchGetImage: per item, a manifest or a failure.
+#[derive(Clone, Debug, Default)]
+pub struct BatchGetResult {
+    /// The manifests found.
+    pub manifests: Vec<FetchedManifest>,
+    /// The identifiers not found or not readable.
+    pub failures: Vec<ItemFailure>,
+}
+
+/// One identifier that BatchDeleteImage reports as done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemovedId {
+    /// The tag removed, when the request named one.
+    pub tag: Option<Tag>,
+    /// The digest of the image the tag was on, or of the image deleted.
+    pub digest: Digest,
+}
+
+/// The result of BatchDeleteImage: partial success is normal.
+#[derive(Clone, Debug, Default)]
+pub struct BatchDeleteResult {
+    /// What was removed.
+    pub removed: Vec<RemovedId>,
+    /// What was not, with ECR's code.
+    pub failures: Vec<ItemFailure>,
+}
+
+/// A call that failed as a whole.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RegistryError {
+    /// The service said the repository does not exist.
+    #[error("repository {0} does not exist")]
+    RepositoryNotFound(RepositoryRef),
+    /// The service said no (invalid parameter, access denied, throttled after retries…).
+    #[error("{code}: {message}")]
+    Service {
+        /// The AWS error code.
+        code: String,
+        /// The AWS message.
+        message: String,
+    },
+    /// We could not ask (network, timeout, credentials, malformed response).
+    #[error("could not reach the registry: {0}")]
+    Unreachable(String),
+    /// The response did not make sense (such as an index manifest that does not parse).
+    #[error("surprising response: {0}")]
+    Surprising(String),
+}
+
+impl RegistryError {
+    /// An `InvalidParameterException`, as ECR gives for more than 100 ids.
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        RegistryError::Service {
+            code: "InvalidParameterException".into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A registry of container images in ECR's terms. Implementations: the in-memory
+/// model (tests, snapshots) and, later, AWS.
+///
+/// Calls take fully resolved repository references; an implementation that talks
+/// to several accounts or regions routes each call itself.
+pub trait Registry: Send + Sync {
+    /// The account that owns repositories whose file names no account (the caller's).
+    fn caller_account(
+        &self,
+        region: &Region,
+    ) -> impl Future<Output = Result<AccountId, RegistryError>> + Send;
+
+    /// One page of DescribeImages (every image status), at most `max_results` images.
+    fn describe_images(
+        &self,
+        repo: &RepositoryRef,
+        next_token: Option<&str>,
+        max_results: u32,
+    ) -> impl Future<Output = Result<ImagePage, RegistryError>> + Send;
+
+    /// BatchGetImage: the manifests of up to 100 images, with every manifest media type accepted.
+    fn batch_get_image(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> impl Future<Output = Result<BatchGetResult, RegistryError>> + Send;
+
+    /// BatchDeleteImage: removes up to 100 tags or images.
+    fn batch_delete_image(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> impl Future<Output = Result<BatchDeleteResult, RegistryError>> + Send;
+}
+
+/// How many calls of each operation a registry has served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CallCounts {
+    /// DescribeImages calls.
+    pub describe_images: u64,
+    /// BatchGetImage calls.
+    pub batch_get_image: u64,
+    /// BatchDeleteImage calls.
+    pub batch_delete_image: u64,
+}
+
+/// Thread-safe call counters.
+#[derive(Debug, Default)]
+pub struct CallCounters {
+    describe_images: AtomicU64,
+    batch_get_image: AtomicU64,
+    batch_delete_image: AtomicU64,
+}
+
+/// The operations that are counted.
+#[derive(Clone, Copy, Debug)]
+pub enum Operation {
+    /// DescribeImages.
+    DescribeImages,
+    /// BatchGetImage.
+    BatchGetImage,
+    /// BatchDeleteImage.
+    BatchDeleteImage,
+}
+
+impl CallCounters {
+    /// Counts one call.
+    pub fn count(&self, op: Operation) {
+        let c = match op {
+            Operation::DescribeImages => &self.describe_images,
+            Operation::BatchGetImage => &self.batch_get_image,
+            Operation::BatchDeleteImage => &self.batch_delete_image,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub fn snapshot(&self) -> CallCounts {
+        CallCounts {
+            describe_images: self.describe_images.load(Ordering::Relaxed),
+            batch_get_image: self.batch_get_image.load(Ordering::Relaxed),
+            batch_delete_image: self.batch_delete_image.load(Ordering::Relaxed),
+        }
+    }
+}

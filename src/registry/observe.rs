@@ -1,0 +1,125 @@
+//! Reads the observed state of a repository through any [`Registry`], with the
+//! fewest calls: full DescribeImages pages, and BatchGetImage (in batches of 100)
+//! only for the manifests the plan needs: those of indexes.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::{ImageDetail, ImageId, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, Registry, RegistryError};
+use crate::model::{Digest, RepositoryRef};
+
+/// What was observed of one repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedRepository {
+    /// The repository.
+    pub reference: RepositoryRef,
+    /// False when the registry says the repository does not exist.
+    pub exists: bool,
+    /// Every image, in listing order.
+    pub images: Vec<ImageDetail>,
+    /// For each index, the digests of its children.
+    pub children: HashMap<Digest, Vec<Digest>>,
+}
+
+/// The child digests listed by an index manifest.
+#[derive(Deserialize)]
+struct IndexManifest {
+    #[serde(default)]
+    manifests: Vec<IndexEntry>,
+}
+
+#[derive(Deserialize)]
+struct IndexEntry {
+    digest: String,
+}
+
+/// Parses the child digests out of an index manifest.
+pub fn index_children(manifest: &str) -> Result<Vec<Digest>, String> {
+    let parsed: IndexManifest = serde_json::from_str(manifest)
+        .map_err(|e| format!("index manifest does not parse: {e}"))?;
+    parsed
+        .manifests
+        .into_iter()
+        .map(|m| Digest::parse(m.digest))
+        .collect()
+}
+
+/// Lists every image of `repo` and reads the manifests of its indexes.
+///
+/// A repository that does not exist is observed as such (the plan warns), not an error.
+pub async fn observe<R: Registry>(
+    registry: &R,
+    repo: &RepositoryRef,
+) -> Result<ObservedRepository, RegistryError> {
+    let mut images = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = match registry
+            .describe_images(repo, token.as_deref(), MAX_PAGE_SIZE)
+            .await
+        {
+            Ok(p) => p,
+            Err(RegistryError::RepositoryNotFound(_)) => {
+                return Ok(ObservedRepository {
+                    reference: repo.clone(),
+                    exists: false,
+                    images: Vec::new(),
+                    children: HashMap::new(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        images.extend(page.images);
+        match page.next_token {
+            Some(t) if Some(&t) == token.as_ref() => {
+                return Err(RegistryError::Surprising(format!(
+                    "DescribeImages returned the same nextToken twice for {repo}"
+                )));
+            }
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    let indexes: Vec<ImageId> = images
+        .iter()
+        .filter(|i| i.is_index())
+        .map(|i| ImageId::Digest(i.digest.clone()))
+        .collect();
+    let mut children = HashMap::new();
+    for batch in indexes.chunks(MAX_IDS_PER_BATCH) {
+        let result = registry.batch_get_image(repo, batch).await?;
+        if let Some(f) = result.failures.first() {
+            // Without an index's manifest its children are unknown, and pruning could
+            // then delete a child of a kept index: stop instead.
+            return Err(RegistryError::Surprising(format!(
+                "cannot read the manifest of index {} in {repo}: {} ({})",
+                f.id,
+                f.code.as_str(),
+                f.reason
+            )));
+        }
+        for m in result.manifests {
+            let kids = index_children(&m.manifest).map_err(|e| {
+                RegistryError::Surprising(format!("{repo}: index {}: {e}", m.digest))
+            })?;
+            children.insert(m.digest, kids);
+        }
+    }
+    if let Some(missing) = images
+        .iter()
+        .filter(|i| i.is_index())
+        .find(|i| !children.contains_key(&i.digest))
+    {
+        return Err(RegistryError::Surprising(format!(
+            "BatchGetImage returned no manifest for index {} in {repo}",
+            missing.digest
+        )));
+    }
+    Ok(ObservedRepository {
+        reference: repo.clone(),
+        exists: true,
+        images,
+        children,
+    })
+}

@@ -1,0 +1,90 @@
+//! Terraform-style text output.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+
+use super::{action_text, summary_line, tag_diff};
+use crate::plan::{ActionKind, Plan, RepositoryStatus};
+
+const BOLD: Style = Style::new().bold();
+const RED: Style = AnsiColor::Red.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const GREEN: Style = AnsiColor::Green.on_default();
+const DIM: Style = Style::new().dimmed();
+
+/// Writes the plan for a person.
+pub fn human(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    let changed: Vec<_> = plan
+        .repositories
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.status,
+                RepositoryStatus::Changes | RepositoryStatus::Refused
+            )
+        })
+        .collect();
+    if !changed.is_empty() {
+        writeln!(
+            out,
+            "ecr-reconcile will remove the following tags and images ({}, planned at {}):",
+            plan.source,
+            plan.created_at.format("%Y-%m-%dT%H:%M:%SZ")
+        )?;
+        writeln!(
+            out,
+            "  {RED}-{RED:#} delete   {YELLOW}~{YELLOW:#} untag (the image stays)"
+        )?;
+    }
+    for repo in changed {
+        writeln!(out)?;
+        write!(
+            out,
+            "{BOLD}# {}{BOLD:#} {DIM}({}, declared at {}){DIM:#}",
+            repo.repository.name, repo.repository.registry, repo.declared_at
+        )?;
+        if repo.status == RepositoryStatus::Refused {
+            write!(
+                out,
+                " {RED}REFUSED{RED:#}: {}",
+                repo.refused_reason.as_deref().unwrap_or("")
+            )?;
+        }
+        writeln!(out)?;
+        for a in &repo.actions {
+            let (sign, style) = match a.kind {
+                ActionKind::Delete => ('-', RED),
+                ActionKind::Untag => ('~', YELLOW),
+            };
+            writeln!(out, "  {style}{sign} {}{style:#}", action_text(a))?;
+        }
+        writeln!(out, "  {DIM}tags:{DIM:#}")?;
+        for (sign, tag) in tag_diff(repo) {
+            match sign {
+                '-' => writeln!(out, "    {RED}- {tag}{RED:#}")?,
+                '+' => writeln!(out, "    {GREEN}+ {tag}{GREEN:#}")?,
+                _ => writeln!(out, "    {DIM}  {tag}{DIM:#}")?,
+            }
+        }
+    }
+    if !plan.warnings.is_empty() {
+        writeln!(out)?;
+        for w in &plan.warnings {
+            writeln!(
+                out,
+                "{YELLOW}warning[{}]{YELLOW:#}: {}",
+                w.code.as_str(),
+                w.message
+            )?;
+            if let Some(loc) = &w.location {
+                writeln!(out, "  {DIM}-->{DIM:#} {loc}")?;
+            }
+            if let Some(help) = &w.help {
+                writeln!(out, "  {DIM}help:{DIM:#} {help}")?;
+            }
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "{BOLD}{}{BOLD:#}", summary_line(&plan.summary))
+}

@@ -1,0 +1,144 @@
+//! Markdown for a pull-request comment: summary first, details folded per repository,
+//! no ANSI codes, and bounded in size (GitHub refuses comments over 65,536 characters).
+
+use std::io::{self, Write};
+
+use super::{action_text, human_bytes, summary_line, tag_diff};
+use crate::plan::{ActionKind, Plan, RepositoryStatus};
+
+/// Actions listed per repository before the rest is counted only.
+const MAX_ACTIONS_SHOWN: usize = 200;
+
+/// Writes the plan as markdown.
+pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "### ecr-reconcile plan")?;
+    writeln!(out)?;
+    writeln!(out, "**{}**", summary_line(&plan.summary))?;
+    writeln!(out)?;
+    let shown: Vec<_> = plan
+        .repositories
+        .iter()
+        .filter(|r| r.status != RepositoryStatus::Unchanged)
+        .collect();
+    if !shown.is_empty() {
+        writeln!(
+            out,
+            "| Repository | Registry | Status | Deletes | Untags | Size |"
+        )?;
+        writeln!(out, "|---|---|---|---:|---:|---:|")?;
+        for r in &shown {
+            let deletes = r
+                .actions
+                .iter()
+                .filter(|a| a.kind == ActionKind::Delete)
+                .count();
+            let untags: usize = r
+                .actions
+                .iter()
+                .filter(|a| a.kind == ActionKind::Untag)
+                .map(|a| a.tags.len())
+                .sum();
+            let bytes: u64 = r
+                .actions
+                .iter()
+                .filter(|a| a.kind == ActionKind::Delete)
+                .filter_map(|a| a.size_bytes)
+                .sum();
+            let status = match r.status {
+                RepositoryStatus::Changes => "changes",
+                RepositoryStatus::Refused => "**refused**",
+                RepositoryStatus::Missing => "not found",
+                RepositoryStatus::Unchanged => "unchanged",
+            };
+            writeln!(
+                out,
+                "| `{}` | {} | {status} | {deletes} | {untags} | {} |",
+                r.repository.name,
+                r.repository.registry,
+                human_bytes(bytes)
+            )?;
+        }
+        writeln!(out)?;
+    }
+    if !plan.warnings.is_empty() {
+        writeln!(out, "#### Warnings")?;
+        writeln!(out)?;
+        for w in &plan.warnings {
+            let loc = w
+                .location
+                .as_ref()
+                .map(|l| format!(" (`{l}`)"))
+                .unwrap_or_default();
+            write!(out, "- `{}`{loc}: {}", w.code.as_str(), escape(&w.message))?;
+            if let Some(h) = &w.help {
+                write!(out, " — {}", escape(h))?;
+            }
+            writeln!(out)?;
+        }
+        writeln!(out)?;
+    }
+    for r in shown.iter().filter(|r| !r.actions.is_empty()) {
+        let deletes = r
+            .actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::Delete)
+            .count();
+        let untags = r.actions.len() - deletes;
+        writeln!(
+            out,
+            "<details><summary><code>{}</code> ({}): {deletes} to delete, {untags} to untag{}</summary>",
+            r.repository.name,
+            r.repository.registry,
+            if r.status == RepositoryStatus::Refused {
+                " — refused"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(out)?;
+        writeln!(out, "```diff")?;
+        for a in r.actions.iter().take(MAX_ACTIONS_SHOWN) {
+            let sign = if a.kind == ActionKind::Delete {
+                '-'
+            } else {
+                '!'
+            };
+            writeln!(out, "{sign} {}", action_text(a))?;
+        }
+        if r.actions.len() > MAX_ACTIONS_SHOWN {
+            writeln!(out, "# … and {} more", r.actions.len() - MAX_ACTIONS_SHOWN)?;
+        }
+        writeln!(out, "```")?;
+        let diff = tag_diff(r);
+        if diff.len() <= MAX_ACTIONS_SHOWN {
+            writeln!(out)?;
+            writeln!(out, "Tags:")?;
+            writeln!(out)?;
+            writeln!(out, "```diff")?;
+            for (sign, tag) in diff {
+                writeln!(out, "{sign} {tag}")?;
+            }
+            writeln!(out, "```")?;
+        }
+        writeln!(out)?;
+        writeln!(out, "</details>")?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Escapes the characters that markdown would read as markup in prose; text inside
+/// backticks is code and stays as it is.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_code = false;
+    for c in s.chars() {
+        if c == '`' {
+            in_code = !in_code;
+        } else if !in_code && matches!(c, '<' | '>' | '*' | '_' | '|' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,157 @@
+//! Renders a plan: for people (`human`), for programs (`json`) and for pull-request
+//! comments (`markdown`). Rendering never changes the plan.
+
+mod human;
+mod markdown;
+
+use std::io::{self, Write};
+
+pub use human::human;
+pub use markdown::markdown;
+
+use crate::plan::{Action, ActionKind, Plan, Summary};
+
+/// The output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Terraform-style text, colored on a terminal.
+    Human,
+    /// The plan document (see `schema/plan.schema.json`).
+    Json,
+    /// GitHub-flavoured markdown for a pull-request comment.
+    Markdown,
+}
+
+/// Writes `plan` in `format`. Human output carries ANSI styles; the caller's stream
+/// strips them when color is off.
+pub fn render(plan: &Plan, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Human => human(plan, out),
+        Format::Markdown => markdown(plan, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, plan)?;
+            writeln!(out)
+        }
+    }
+}
+
+/// `1.4 GiB`, `48.2 MiB`, `512 B`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The summary line, such as
+/// `Plan: 12 tags to remove: 9 images to delete (1.4 GiB), 3 untags. 4 repositories unchanged.`
+pub fn summary_line(s: &Summary) -> String {
+    let mut line = if s.images_to_delete == 0 && s.untags == 0 {
+        "No changes.".to_owned()
+    } else {
+        format!(
+            "Plan: {} to remove: {} to delete ({}), {}.",
+            plural(s.tags_to_remove, "tag", "tags"),
+            plural(s.images_to_delete, "image", "images"),
+            human_bytes(s.bytes_to_delete),
+            plural(s.untags, "untag", "untags"),
+        )
+    };
+    line.push_str(&format!(
+        " {} unchanged.",
+        plural(s.repositories_unchanged, "repository", "repositories")
+    ));
+    if s.repositories_refused > 0 {
+        line.push_str(&format!(
+            " {} refused (would delete every image).",
+            plural(s.repositories_refused, "repository", "repositories")
+        ));
+    }
+    if s.repositories_missing > 0 {
+        line.push_str(&format!(
+            " {} not found.",
+            plural(s.repositories_missing, "repository", "repositories")
+        ));
+    }
+    line
+}
+
+/// The tags of an action, comma-separated, or `(untagged)`.
+fn tag_list(a: &Action) -> String {
+    if a.tags.is_empty() {
+        "(untagged)".to_owned()
+    } else {
+        a.tags
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One action as a line of text, without the leading sign.
+fn action_text(a: &Action) -> String {
+    let size = a
+        .size_bytes
+        .map(human_bytes)
+        .unwrap_or_else(|| "size unknown".into());
+    let pushed = a.pushed_at.format("%Y-%m-%d %H:%M");
+    match a.kind {
+        ActionKind::Delete => format!(
+            "delete {}  {}  (pushed {pushed}, {size}; {})",
+            a.digest.short(),
+            tag_list(a),
+            a.reason
+        ),
+        ActionKind::Untag => format!(
+            "untag  {}  {}  (image keeps {})",
+            a.digest.short(),
+            tag_list(a),
+            a.kept_tags
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The tag-set diff of a repository: every tag before, `-` for those removed, with
+/// unchanged runs folded to a line of context on each side.
+fn tag_diff(repo: &crate::plan::RepositoryPlan) -> Vec<(char, String)> {
+    let mut before: Vec<&str> = repo.tags_kept.iter().map(|t| t.as_str()).collect();
+    for a in &repo.actions {
+        before.extend(a.tags.iter().map(|t| t.as_str()));
+    }
+    before.sort_unstable();
+    let after: Vec<&str> = repo.tags_kept.iter().map(|t| t.as_str()).collect();
+    let ops = similar::capture_diff_slices(similar::Algorithm::Myers, &before, &after);
+    let mut lines = Vec::new();
+    for (g, group) in similar::group_diff_ops(ops, 1).iter().enumerate() {
+        if g > 0 {
+            lines.push((' ', "…".to_owned()));
+        }
+        for op in group {
+            for change in op.iter_changes(&before, &after) {
+                let sign = match change.tag() {
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                    similar::ChangeTag::Equal => ' ',
+                };
+                lines.push((sign, change.value().to_owned()));
+            }
+        }
+    }
+    lines
+}
