@@ -225,3 +225,6 @@ impl Plan {
         self.summary.repositories_changed + self.summary.repositories_refused > 0
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,351 @@
+//! Unit tests of the plan engine.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::*;
+use crate::config::{DesiredRepository, load_sources};
+use crate::model::{AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type};
+use crate::registry::ImageDetail;
+use crate::registry::observe::ObservedRepository;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
+}
+
+fn d(n: u32) -> Digest {
+    Digest::parse(format!("sha256:{n:064x}")).unwrap()
+}
+
+/// The repository's desired state from the YAML of its body (indented 4 spaces).
+fn desired(body: &str) -> DesiredRepository {
+    let yaml = format!("version: 1\nrepositories:\n  team/app:\n{body}");
+    let state = load_sources(vec![("t.yaml".into(), yaml.into_bytes())])
+        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics));
+    state.repositories.into_iter().next().unwrap()
+}
+
+struct Repo {
+    images: Vec<ImageDetail>,
+    children: HashMap<Digest, Vec<Digest>>,
+}
+
+impl Repo {
+    fn new() -> Self {
+        Self { images: Vec::new(), children: HashMap::new() }
+    }
+
+    /// An image `n` with `tags`, pushed `age_days` before now.
+    fn image(mut self, n: u32, tags: &[&str], age_days: i64) -> Self {
+        self.images.push(ImageDetail {
+            digest: d(n),
+            tags: tags.iter().map(|t| Tag::parse(*t).unwrap()).collect(),
+            pushed_at: now() - Duration::days(age_days),
+            manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
+            artifact_media_type: None,
+            size_bytes: Some(1_000),
+            subject: None,
+        });
+        self
+    }
+
+    fn index(mut self, n: u32, tags: &[&str], children: &[u32]) -> Self {
+        self = self.image(n, tags, 1);
+        self.images.last_mut().unwrap().manifest_media_type = Some(media_type::OCI_INDEX.into());
+        self.children.insert(d(n), children.iter().map(|&c| d(c)).collect());
+        self
+    }
+
+    fn referrer(mut self, n: u32, subject: u32) -> Self {
+        self = self.image(n, &[], 1);
+        self.images.last_mut().unwrap().subject = Some(d(subject));
+        self
+    }
+
+    fn observed(self) -> ObservedRepository {
+        ObservedRepository {
+            reference: RepositoryRef {
+                registry: RegistryLocation {
+                    account: AccountId::parse("123456789012").unwrap(),
+                    region: Region::parse("eu-west-1").unwrap(),
+                },
+                name: RepositoryName::parse("team/app").unwrap(),
+            },
+            exists: true,
+            images: self.images,
+            children: self.children,
+        }
+    }
+}
+
+fn plan(body: &str, repo: Repo) -> (RepositoryPlan, Vec<Warning>) {
+    plan_repository(&desired(body), &repo.observed(), now(), PlanOptions::default())
+}
+
+fn deleted(p: &RepositoryPlan) -> Vec<Digest> {
+    p.actions.iter().filter(|a| a.kind == ActionKind::Delete).map(|a| a.digest.clone()).collect()
+}
+
+fn untagged_tags(p: &RepositoryPlan) -> Vec<String> {
+    p.actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Untag)
+        .flat_map(|a| a.tags.iter().map(|t| t.to_string()))
+        .collect()
+}
+
+#[test]
+fn untag_when_an_allowed_tag_remains() {
+    let (p, w) = plan(
+        "    tags: [v1]\n",
+        Repo::new().image(1, &["v1", "rc-1", "build-7"], 3).image(2, &["v2"], 1),
+    );
+    assert_eq!(untagged_tags(&p), ["build-7", "rc-1"]);
+    let untag = &p.actions[0];
+    assert_eq!(untag.kept_tags, [Tag::parse("v1").unwrap()]);
+    assert_eq!(untag.wave, 0);
+    assert_eq!(deleted(&p), [d(2)], "v2 was the last tag of image 2");
+    assert_eq!(p.status, RepositoryStatus::Changes);
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(p.tags_kept, [Tag::parse("v1").unwrap()]);
+}
+
+#[test]
+fn removing_the_last_tags_deletes_the_image() {
+    let (p, _) = plan("    tags: [keep]\n", Repo::new().image(1, &["a", "b"], 1).image(2, &["keep"], 1));
+    assert_eq!(p.actions.len(), 1);
+    assert_eq!(p.actions[0].kind, ActionKind::Delete);
+    assert_eq!(p.actions[0].tags.len(), 2);
+    assert_eq!(p.actions[0].reason, "no allowed tag");
+}
+
+#[test]
+fn children_of_kept_indexes_are_kept_even_when_pruning_untagged() {
+    let repo = Repo::new()
+        .image(1, &[], 2)
+        .image(2, &[], 2)
+        .image(3, &[], 2)
+        .index(10, &["v1"], &[1, 2]);
+    let (p, _) = plan("    tags: [v1]\n    untagged: delete\n", repo);
+    assert_eq!(deleted(&p), [d(3)], "only the orphan goes");
+}
+
+#[test]
+fn an_index_is_deleted_before_its_children() {
+    let repo = Repo::new()
+        .image(1, &[], 2)
+        .image(2, &[], 2)
+        .index(10, &["old"], &[1, 2])
+        .index(20, &["older-list"], &[10])
+        .image(5, &["keep"], 1);
+    let (p, _) = plan("    tags: [keep]\n    untagged: delete\n", repo);
+    let wave = |n: u32| p.actions.iter().find(|a| a.digest == d(n)).unwrap().wave;
+    assert!(wave(20) < wave(10), "outer index first");
+    assert!(wave(10) < wave(1) && wave(10) < wave(2));
+    let order: Vec<u32> = p.actions.iter().map(|a| a.wave).collect();
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "actions are in wave order");
+}
+
+#[test]
+fn a_child_shared_with_a_kept_index_stays() {
+    let repo = Repo::new()
+        .image(1, &[], 2)
+        .index(10, &["old"], &[1])
+        .index(11, &["v1"], &[1]);
+    let (p, _) = plan("    tags: [v1]\n    untagged: delete\n", repo);
+    assert_eq!(deleted(&p), [d(10)]);
+}
+
+#[test]
+fn cosign_tags_follow_their_subject() {
+    let kept_sig = format!("sha256-{}.sig", d(1).hex());
+    let kept_att = format!("sha256-{}.att", d(1).hex());
+    let gone_sig = format!("sha256-{}.sig", d(2).hex());
+    let soci = format!("sha256-{}", d(1).hex());
+    let repo = Repo::new()
+        .image(1, &["v1"], 3)
+        .image(2, &["v0"], 4)
+        .image(3, &[&kept_sig], 3)
+        .image(4, &[&gone_sig], 4)
+        .image(5, &[&kept_att], 3)
+        .image(6, &[&soci], 3);
+    let (p, w) = plan("    tags: [v1]\n", repo);
+    let mut gone = deleted(&p);
+    gone.sort();
+    assert_eq!(gone, [d(2), d(4)]);
+    assert!(p.tags_kept.iter().any(|t| t.as_str() == kept_sig));
+    assert!(p.tags_kept.iter().any(|t| t.as_str() == soci));
+    assert!(w.is_empty());
+}
+
+#[test]
+fn signature_subjects_parse_only_known_suffixes() {
+    let hex = d(7).hex().to_owned();
+    assert_eq!(signature_subject(&format!("sha256-{hex}.sig")), Some(d(7)));
+    assert_eq!(signature_subject(&format!("sha256-{hex}.sbom")), Some(d(7)));
+    assert_eq!(signature_subject(&format!("sha256-{hex}")), Some(d(7)));
+    assert_eq!(signature_subject(&format!("sha256-{hex}.other")), None);
+    assert_eq!(signature_subject("sha256-abc.sig"), None);
+    assert_eq!(signature_subject("v1.sig"), None);
+}
+
+#[test]
+fn referrers_live_and_die_with_their_subject() {
+    let repo = Repo::new()
+        .image(1, &["v1"], 1)
+        .image(2, &["v0"], 2)
+        .referrer(3, 1)
+        .referrer(4, 2);
+    let (p, _) = plan("    tags: [v1]\n    untagged: delete\n", repo);
+    let gone = deleted(&p);
+    assert_eq!(gone.len(), 2);
+    assert!(gone.contains(&d(2)) && gone.contains(&d(4)));
+    let wave = |n: u32| p.actions.iter().find(|a| a.digest == d(n)).unwrap().wave;
+    assert!(wave(4) < wave(2), "a referrer goes before its subject");
+}
+
+#[test]
+fn keep_latest_breaks_ties_by_tag_name_whatever_the_listing_order() {
+    let body = "    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 2\n";
+    let forward = Repo::new().image(1, &["pr-c"], 1).image(2, &["pr-a"], 1).image(3, &["pr-b"], 1).image(4, &["pr-z"], 5);
+    let backward = Repo::new().image(4, &["pr-z"], 5).image(3, &["pr-b"], 1).image(2, &["pr-a"], 1).image(1, &["pr-c"], 1);
+    let (p1, _) = plan(body, forward);
+    let (p2, _) = plan(body, backward);
+    let kept: Vec<&str> = p1.tags_kept.iter().map(|t| t.as_str()).collect();
+    assert_eq!(kept, ["pr-a", "pr-b"], "same push time: by name, ascending");
+    assert_eq!(p1.tags_kept, p2.tags_kept);
+    let mut a = deleted(&p1);
+    let mut b = deleted(&p2);
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn keep_latest_prefers_the_newest_push() {
+    let body = "    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 1\n";
+    let (p, _) = plan(body, Repo::new().image(1, &["pr-9"], 3).image(2, &["pr-1"], 1));
+    assert_eq!(p.tags_kept, [Tag::parse("pr-1").unwrap()]);
+}
+
+#[test]
+fn max_age_is_measured_from_the_injected_now() {
+    let body = "    tags:\n      - pattern: \"pr-*\"\n        max_age: 7d\n      - keep\n";
+    let repo = || Repo::new().image(1, &["pr-1"], 10).image(2, &["pr-2"], 6).image(3, &["keep"], 100);
+    let (p, _) = plan(body, repo());
+    assert_eq!(deleted(&p), [d(1)]);
+    // Two days later pr-2 is too old as well.
+    let later = now() + Duration::days(2);
+    let (p, _) = plan_repository(&desired(body), &repo().observed(), later, PlanOptions::default());
+    let mut gone = deleted(&p);
+    gone.sort();
+    assert_eq!(gone, [d(1), d(2)]);
+}
+
+#[test]
+fn keep_latest_then_max_age() {
+    let body = "    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 2\n        max_age: 5d\n      - keep\n";
+    let repo = Repo::new()
+        .image(1, &["pr-1"], 1)
+        .image(2, &["pr-2"], 6)
+        .image(3, &["pr-3"], 7)
+        .image(4, &["keep"], 100);
+    let (p, _) = plan(body, repo);
+    assert_eq!(p.tags_kept.iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["keep", "pr-1"]);
+}
+
+#[test]
+fn untagged_images_are_kept_or_pruned_by_policy() {
+    let repo = || Repo::new().image(1, &[], 5).image(2, &["v1"], 1);
+    let (p, _) = plan("    tags: [v1]\n", repo());
+    assert_eq!(p.status, RepositoryStatus::Unchanged);
+    assert!(p.actions.is_empty());
+    let (p, _) = plan("    tags: [v1]\n    untagged: keep\n", repo());
+    assert!(p.actions.is_empty());
+    let (p, _) = plan("    tags: [v1]\n    untagged: delete\n", repo());
+    assert_eq!(deleted(&p), [d(1)]);
+    assert_eq!(p.actions[0].reason, "untagged and not needed by a kept image");
+}
+
+#[test]
+fn the_guard_refuses_deleting_every_image() {
+    let repo = || Repo::new().image(1, &["a"], 1).image(2, &[], 1);
+    let (p, w) = plan("    tags: [nothing-here]\n    untagged: delete\n", repo());
+    assert_eq!(p.status, RepositoryStatus::Refused);
+    assert!(p.refused_reason.is_some());
+    assert!(w.iter().any(|w| w.code == WarningCode::RefusedEmpty));
+    assert_eq!(p.actions.len(), 2, "the plan still shows what it would do");
+    assert_eq!(Summary::of(std::slice::from_ref(&p)).images_to_delete, 0, "refused repositories count nothing");
+
+    let (p, _) = plan("    tags: [nothing-here]\n    untagged: delete\n    allow_empty: true\n", repo());
+    assert_eq!(p.status, RepositoryStatus::Changes);
+
+    let (p, _) = plan_repository(
+        &desired("    tags: [nothing-here]\n    untagged: delete\n"),
+        &repo().observed(),
+        now(),
+        PlanOptions { allow_empty: true },
+    );
+    assert_eq!(p.status, RepositoryStatus::Changes);
+
+    // Keeping one untagged image is not "every image".
+    let (p, _) = plan("    tags: [nothing-here]\n", repo());
+    assert_eq!(p.status, RepositoryStatus::Changes);
+}
+
+#[test]
+fn the_only_tag_of_a_kept_child_is_retained_with_a_warning() {
+    let repo = Repo::new()
+        .image(1, &["build-1-amd64"], 2)
+        .image(2, &["build-1-arm64", "extra"], 2)
+        .index(10, &["v1"], &[1, 2]);
+    let (p, w) = plan("    tags: [v1]\n", repo);
+    assert!(deleted(&p).is_empty());
+    // Image 2 loses one of its two tags; image 1 keeps its only tag.
+    assert_eq!(untagged_tags(&p), ["extra"]);
+    assert!(p.tags_kept.iter().any(|t| t.as_str() == "build-1-amd64"));
+    let retained: Vec<_> = w.iter().filter(|w| w.code == WarningCode::TagRetained).collect();
+    assert_eq!(retained.len(), 2);
+    assert!(retained[0].message.contains("build-1-amd64"), "{}", retained[0].message);
+}
+
+#[test]
+fn warnings_point_at_the_yaml() {
+    let (p, w) = plan(
+        "    tags:\n      - v1.4.2\n      - \"nightly-*\"\n",
+        Repo::new().image(1, &["v1.4.3"], 1),
+    );
+    assert_eq!(p.status, RepositoryStatus::Refused);
+    let typo = w.iter().find(|w| w.code == WarningCode::TagNotFound).unwrap();
+    let loc = typo.location.as_ref().unwrap();
+    assert_eq!((loc.file.as_str(), loc.line, loc.column), ("t.yaml", 5, 9));
+    assert!(typo.help.as_deref().unwrap().contains("v1.4.3"), "{:?}", typo.help);
+    let glob = w.iter().find(|w| w.code == WarningCode::PatternMatchedNothing).unwrap();
+    assert_eq!(glob.location.as_ref().unwrap().line, 6);
+}
+
+#[test]
+fn a_missing_repository_is_a_warning_with_nothing_planned() {
+    let mut observed = Repo::new().observed();
+    observed.exists = false;
+    let (p, w) = plan_repository(&desired("    tags: [v1]\n"), &observed, now(), PlanOptions::default());
+    assert_eq!(p.status, RepositoryStatus::Missing);
+    assert!(p.actions.is_empty());
+    assert_eq!(w[0].code, WarningCode::RepositoryNotFound);
+    assert_eq!(w[0].location.as_ref().unwrap().line, 3);
+}
+
+#[test]
+fn summary_counts_tags_images_and_bytes() {
+    let (p, _) = plan(
+        "    tags: [v1]\n    untagged: delete\n",
+        Repo::new().image(1, &["v1", "x", "y"], 1).image(2, &["a", "b"], 1).image(3, &[], 1),
+    );
+    let s = Summary::of(&[p]);
+    assert_eq!(s.untags, 2);
+    assert_eq!(s.images_to_delete, 2);
+    assert_eq!(s.tags_to_remove, 4);
+    assert_eq!(s.bytes_to_delete, 2_000);
+    assert_eq!(s.repositories_changed, 1);
+}

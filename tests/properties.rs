@@ -1,0 +1,319 @@
+//! Property tests of the safety invariants, over random registries and allow-lists:
+//! no allowed tag is ever removed, no kept image is ever deleted, applying the plan to
+//! the in-memory ECR model fails nothing, and planning again finds nothing to do.
+//!
+//! "Allowed" and "kept" are computed here by a separate, deliberately simple oracle,
+//! not by the plan engine.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+
+use ecr_reconcile::apply::apply_plan;
+use ecr_reconcile::config::{DesiredState, load_sources};
+use ecr_reconcile::model::{AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type};
+use ecr_reconcile::plan::{PlanOptions, RepositoryStatus};
+use ecr_reconcile::reconcile::{RunSettings, make_plan};
+use ecr_reconcile::registry::ImageDetail;
+use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
+
+const TAGS: [&str; 14] = [
+    "v1", "v2", "v10", "latest", "pr-1", "pr-2", "pr-3", "pr-10", "main-a", "main-b", "rc-1", "rc-2", "build-1", "build-2",
+];
+
+#[derive(Clone, Debug)]
+struct GenImage {
+    tags: Vec<String>,
+    age_hours: i64,
+    /// Indexes of earlier images that this index lists (empty: not an index).
+    children: Vec<usize>,
+    /// Index of an earlier image this one refers to.
+    subject: Option<usize>,
+    /// Carries a cosign signature tag of this (earlier) image.
+    signs: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+enum GenEntry {
+    Exact(String),
+    Glob(String),
+    Rule { pattern: String, keep_latest: Option<u32>, max_age_hours: Option<u32> },
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
+}
+
+fn digest(i: usize) -> Digest {
+    Digest::parse(format!("sha256:{i:064x}")).unwrap()
+}
+
+fn repo_ref() -> RepositoryRef {
+    RepositoryRef {
+        registry: RegistryLocation {
+            account: AccountId::parse("123456789012").unwrap(),
+            region: Region::parse("eu-west-1").unwrap(),
+        },
+        name: RepositoryName::parse("team/app").unwrap(),
+    }
+}
+
+fn images_strategy() -> impl Strategy<Value = Vec<GenImage>> {
+    (1usize..24).prop_flat_map(|n| {
+        let per_image = (
+            proptest::sample::subsequence(TAGS.to_vec(), 0..3),
+            0i64..200,
+            proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
+            prop::option::weighted(0.1, any::<prop::sample::Index>()),
+            prop::option::weighted(0.15, any::<prop::sample::Index>()),
+            prop::bool::weighted(0.2),
+        );
+        (proptest::collection::vec(per_image, n), Just(n))
+    })
+    .prop_map(|(raw, n)| {
+        let mut used: HashSet<String> = HashSet::new();
+        let mut out: Vec<GenImage> = Vec::with_capacity(n);
+        for (i, (tags, age, kids, subject, signs, is_index)) in raw.into_iter().enumerate() {
+            // A tag is on one image at most.
+            let tags: Vec<String> = tags
+                .into_iter()
+                .map(str::to_owned)
+                .filter(|t| used.insert(t.clone()))
+                .collect();
+            let children: Vec<usize> = if is_index && i > 0 {
+                let mut c: Vec<usize> = kids.iter().map(|k| k.index(i)).collect();
+                c.sort();
+                c.dedup();
+                c
+            } else {
+                Vec::new()
+            };
+            let subject = subject.filter(|_| i > 0).map(|s| s.index(i));
+            let signs = signs.filter(|_| i > 0).map(|s| s.index(i));
+            out.push(GenImage { tags, age_hours: age, children, subject, signs });
+        }
+        out
+    })
+}
+
+fn entries_strategy() -> impl Strategy<Value = Vec<GenEntry>> {
+    let entry = prop_oneof![
+        prop::sample::select(TAGS.to_vec()).prop_map(|t| GenEntry::Exact(t.to_owned())),
+        Just(GenEntry::Exact("missing".to_owned())),
+        prop::sample::select(vec!["pr-*", "v?", "main-*", "rc-?", "*", "nomatch-*"]).prop_map(|g| GenEntry::Glob(g.to_owned())),
+        (
+            prop::sample::select(vec!["pr-*", "main-*", "*", "v*", "build-?"]),
+            prop::option::of(1u32..4),
+            prop::option::of(1u32..150),
+        )
+            .prop_map(|(p, k, a)| GenEntry::Rule { pattern: p.to_owned(), keep_latest: k, max_age_hours: a }),
+    ];
+    proptest::collection::vec(entry, 0..4)
+}
+
+fn yaml(entries: &[GenEntry], untagged_delete: bool, allow_empty: bool) -> String {
+    let mut y = String::from("version: 1\nrepositories:\n  team/app:\n    tags:");
+    if entries.is_empty() {
+        y.push_str(" []");
+    }
+    y.push('\n');
+    for e in entries {
+        match e {
+            GenEntry::Exact(t) => y.push_str(&format!("      - \"{t}\"\n")),
+            GenEntry::Glob(g) => y.push_str(&format!("      - \"{g}\"\n")),
+            GenEntry::Rule { pattern, keep_latest, max_age_hours } => {
+                y.push_str(&format!("      - pattern: \"{pattern}\"\n"));
+                if let Some(k) = keep_latest {
+                    y.push_str(&format!("        keep_latest: {k}\n"));
+                }
+                if let Some(a) = max_age_hours {
+                    y.push_str(&format!("        max_age: {a}h\n"));
+                }
+            }
+        }
+    }
+    y.push_str(&format!(
+        "    untagged: {}\n    allow_empty: {allow_empty}\n",
+        if untagged_delete { "delete" } else { "keep" }
+    ));
+    y
+}
+
+/// Full tag lists, including generated signature tags.
+fn full_tags(images: &[GenImage]) -> Vec<Vec<String>> {
+    images
+        .iter()
+        .map(|img| {
+            let mut t = img.tags.clone();
+            if let Some(s) = img.signs {
+                t.push(format!("sha256-{}.sig", digest(s).hex()));
+            }
+            t
+        })
+        .collect()
+}
+
+fn registry(images: &[GenImage]) -> InMemoryRegistry {
+    let mut reg = InMemoryRegistry::new();
+    reg.set_caller_account(Region::parse("eu-west-1").unwrap(), AccountId::parse("123456789012").unwrap());
+    reg.create_repository(repo_ref());
+    let tags = full_tags(images);
+    let mut seen_sig = HashSet::new();
+    for (i, img) in images.iter().enumerate() {
+        let mut my_tags: Vec<Tag> = tags[i].iter().map(|t| Tag::parse(t.clone()).unwrap()).collect();
+        // Two images signing the same subject would share a tag; keep the first.
+        my_tags.retain(|t| !t.as_str().starts_with("sha256-") || seen_sig.insert(t.clone()));
+        let detail = ImageDetail {
+            digest: digest(i),
+            tags: my_tags,
+            pushed_at: now() - Duration::hours(img.age_hours),
+            manifest_media_type: Some(
+                if img.children.is_empty() { media_type::OCI_MANIFEST } else { media_type::OCI_INDEX }.to_owned(),
+            ),
+            artifact_media_type: None,
+            size_bytes: Some(100),
+            subject: img.subject.map(digest),
+        };
+        reg.put_image(&repo_ref(), StoredImage::new(detail, img.children.iter().map(|&c| digest(c)).collect()));
+    }
+    reg
+}
+
+/// The oracle: which tags the allow-list allows, by brute force over the registry.
+fn oracle_allowed(entries: &[GenEntry], images: &BTreeMap<String, DateTime<Utc>>) -> BTreeSet<String> {
+    fn glob(p: &str, t: &str) -> bool {
+        // Simple recursive matcher for * and ?.
+        fn m(p: &[u8], t: &[u8]) -> bool {
+            match (p.first(), t.first()) {
+                (None, None) => true,
+                (Some(b'*'), _) => m(&p[1..], t) || (!t.is_empty() && m(p, &t[1..])),
+                (Some(b'?'), Some(_)) => m(&p[1..], &t[1..]),
+                (Some(a), Some(b)) if a == b => m(&p[1..], &t[1..]),
+                _ => false,
+            }
+        }
+        m(p.as_bytes(), t.as_bytes())
+    }
+    let mut allowed = BTreeSet::new();
+    for e in entries {
+        match e {
+            GenEntry::Exact(t) => {
+                if images.contains_key(t) {
+                    allowed.insert(t.clone());
+                }
+            }
+            GenEntry::Glob(g) => allowed.extend(images.keys().filter(|t| glob(g, t)).cloned()),
+            GenEntry::Rule { pattern, keep_latest, max_age_hours } => {
+                let mut c: Vec<(&String, DateTime<Utc>)> =
+                    images.iter().filter(|(t, _)| glob(pattern, t)).map(|(t, at)| (t, *at)).collect();
+                c.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                if let Some(k) = keep_latest {
+                    c.truncate(*k as usize);
+                }
+                if let Some(h) = max_age_hours {
+                    c.retain(|(_, at)| *at >= now() - Duration::hours(i64::from(*h)));
+                }
+                allowed.extend(c.into_iter().map(|(t, _)| t.clone()));
+            }
+        }
+    }
+    allowed
+}
+
+fn desired(y: &str) -> DesiredState {
+    load_sources(vec![("t.yaml".into(), y.as_bytes().to_vec())]).unwrap_or_else(|e| panic!("{y}\n{:?}", e.diagnostics))
+}
+
+fn settings() -> RunSettings {
+    RunSettings {
+        default_region: Some(Region::parse("eu-west-1").unwrap()),
+        now: now(),
+        options: PlanOptions::default(),
+        parallelism: 2,
+        source: "test".into(),
+    }
+}
+
+fn tag_map(reg: &InMemoryRegistry) -> BTreeMap<String, (Digest, DateTime<Utc>)> {
+    reg.images(&repo_ref())
+        .unwrap()
+        .into_iter()
+        .flat_map(|i| {
+            let (d, at) = (i.detail.digest.clone(), i.detail.pushed_at);
+            i.detail.tags.into_iter().map(move |t| (t.to_string(), (d.clone(), at)))
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn plans_are_safe_and_converge(
+        images in images_strategy(),
+        entries in entries_strategy(),
+        untagged_delete in any::<bool>(),
+        allow_empty in any::<bool>(),
+    ) {
+        let y = yaml(&entries, untagged_delete, allow_empty || entries.is_empty());
+        let state = desired(&y);
+        let reg = registry(&images);
+        let before = tag_map(&reg);
+        let stored = reg.images(&repo_ref()).unwrap();
+        let by_tag: BTreeMap<String, DateTime<Utc>> = before.iter().map(|(t, (_, at))| (t.clone(), *at)).collect();
+        let allowed = oracle_allowed(&entries, &by_tag);
+
+        // Oracle for kept images: allowed tags, then children, referrers and signatures.
+        let mut kept: HashSet<Digest> = before.iter().filter(|(t, _)| allowed.contains(*t)).map(|(_, (d, _))| d.clone()).collect();
+        if !untagged_delete {
+            kept.extend(stored.iter().filter(|s| s.detail.tags.is_empty()).map(|s| s.detail.digest.clone()));
+        }
+        loop {
+            let n = kept.len();
+            for s in &stored {
+                if kept.contains(&s.detail.digest) {
+                    let kids: Vec<Digest> = s.children.clone();
+                    kept.extend(kids);
+                }
+                if s.detail.subject.as_ref().is_some_and(|x| kept.contains(x)) {
+                    kept.insert(s.detail.digest.clone());
+                }
+                for t in &s.detail.tags {
+                    if let Some(hex) = t.as_str().strip_prefix("sha256-").and_then(|r| r.strip_suffix(".sig"))
+                        && kept.contains(&Digest::parse(format!("sha256:{hex}")).unwrap())
+                    {
+                        kept.insert(s.detail.digest.clone());
+                    }
+                }
+            }
+            if kept.len() == n { break; }
+        }
+
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let plan = rt.block_on(make_plan(&reg, &state, &settings())).unwrap();
+        let refused = plan.repositories[0].status == RepositoryStatus::Refused;
+        let report = rt.block_on(apply_plan(&reg, &plan)).unwrap();
+        prop_assert!(report.failures.is_empty(), "apply failed: {:?}\n{y}", report.failures);
+
+        let after = tag_map(&reg);
+        let remaining: HashSet<Digest> = reg.images(&repo_ref()).unwrap().into_iter().map(|i| i.detail.digest).collect();
+        for t in &allowed {
+            prop_assert_eq!(after.get(t).map(|x| &x.0), before.get(t).map(|x| &x.0), "allowed tag {} lost or moved\n{}", t, y);
+        }
+        for d in &kept {
+            prop_assert!(remaining.contains(d), "kept image {} deleted\n{}", d, y);
+        }
+        if refused {
+            prop_assert_eq!(&after, &before, "a refused repository was touched");
+        } else {
+            // Everything not allowed is gone, except tags retained to keep a needed image.
+            let retained = plan.warnings.iter().filter(|w| w.message.contains("stays")).count();
+            let disallowed_left = after.keys().filter(|t| !allowed.contains(*t) && !t.starts_with("sha256-")).count();
+            prop_assert!(disallowed_left <= retained, "{} disallowed tags left, {} retained\n{}", disallowed_left, retained, y);
+            // Planning again finds nothing to do.
+            let again = rt.block_on(make_plan(&reg, &state, &settings())).unwrap();
+            prop_assert!(again.repositories[0].actions.is_empty(), "second plan not empty: {:?}\n{}", again.repositories[0].actions, y);
+        }
+    }
+}
