@@ -266,7 +266,8 @@ impl Cx {
             let text = match &v.value {
                 Value::Str(s) => s.clone(),
                 // An unquoted account id is read as a number; its text is what was meant.
-                Value::Int(_) => self.raw_text(v.span).to_owned(),
+                // With a leading zero and an 8 or 9 among the digits, YAML reads a float.
+                Value::Int(_) | Value::Float(_) => self.raw_text(v.span).to_owned(),
                 _ => {
                     self.wrong_type(v, "`account`", "a 12-digit string");
                     return None;

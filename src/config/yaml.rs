@@ -156,7 +156,14 @@ pub struct LineIndex<'a> {
 impl<'a> LineIndex<'a> {
     /// Indexes `text`.
     pub fn new(text: &'a str) -> Self {
-        let mut line_starts = vec![0];
+        // A byte-order mark takes no column: the parser (like an editor) counts the
+        // first line's columns from after it.
+        let first = if text.starts_with('\u{feff}') {
+            '\u{feff}'.len_utf8()
+        } else {
+            0
+        };
+        let mut line_starts = vec![first];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Self { text, line_starts }
     }
@@ -176,7 +183,7 @@ impl<'a> LineIndex<'a> {
 
     /// The 1-based line and character column of a byte offset.
     pub fn position(&self, offset: usize) -> (u32, u32) {
-        let offset = offset.min(self.text.len());
+        let offset = offset.min(self.text.len()).max(self.line_starts[0]);
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line - 1];
         let column = self.text[start..offset].chars().count() + 1;
@@ -239,11 +246,13 @@ pub struct SyntaxError {
 /// memory.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     use serde_saphyr::MessageFormatter as _;
+    // The user-facing wording: the default one gives advice to the programmer
+    // ("set DuplicateKeyPolicy in Options", "use from_str_multiple").
     let index = LineIndex::new(text);
     match serde_saphyr::from_str::<RawNode>(text) {
         Ok(raw) => Ok(convert(raw, &index)),
         Err(err) => {
-            let message = serde_saphyr::DefaultMessageFormatter
+            let message = serde_saphyr::UserMessageFormatter
                 .format_message(&err)
                 .into_owned();
             let span = err.location().map(|loc| index.span(&loc));
