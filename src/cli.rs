@@ -205,6 +205,31 @@ impl Ctx {
         anstream::AutoStream::new(std::io::stdout(), self.color.choice())
     }
 
+    /// Renders a plan to stdout, buffered; only human output goes through the
+    /// color-stripping stream (JSON and markdown carry no styles).
+    fn print_plan(&self, plan: &Plan, format: Format) -> Result<(), Reported> {
+        let stdout = std::io::stdout();
+        let lock = stdout.lock();
+        let result = if format == Format::Human {
+            let choice = match self.color.choice() {
+                anstream::ColorChoice::Auto => anstream::AutoStream::choice(&lock),
+                other => other,
+            };
+            let mut out =
+                std::io::BufWriter::with_capacity(1 << 16, anstream::AutoStream::new(lock, choice));
+            render::render(plan, format, &mut out).and_then(|()| out.flush())
+        } else {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, lock);
+            render::render(plan, format, &mut out).and_then(|()| out.flush())
+        };
+        match result {
+            // A reader that stops early (`| head`) is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(self.error(format!("cannot write the plan: {e}"))),
+            Ok(()) => Ok(()),
+        }
+    }
+
     fn load_config(&self, paths: &[PathBuf]) -> Result<config::DesiredState, Reported> {
         config::load(paths).map_err(|e| {
             eprint!("{}", render_config_errors(&e, self.stderr_color()));
@@ -216,8 +241,8 @@ impl Ctx {
 /// Runs the command line and returns the process exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
     let ctx = Ctx { color: cli.color };
+    init_tracing(cli.verbose, ctx.stderr_color());
     let code = match &cli.command {
         Command::Plan(args) => plan(&ctx, args),
         Command::Validate(args) => validate(&ctx, args),
@@ -230,7 +255,7 @@ pub fn run() -> ExitCode {
     ExitCode::from(code.unwrap_or(exit::ERROR))
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, color: bool) {
     let level = match verbose {
         0 => tracing::Level::WARN,
         1 => tracing::Level::INFO,
@@ -239,6 +264,7 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .with_target(false)
         .without_time()
         .try_init();
@@ -277,7 +303,9 @@ fn plan(ctx: &Ctx, args: &PlanArgs) -> Result<u8, Reported> {
              (see `ecr-reconcile snapshot` in the README for how to take one)",
         ));
     };
+    let started = std::time::Instant::now();
     let snap = snapshot::read(snapshot_path).map_err(|e| ctx.diagnostic(&e))?;
+    tracing::info!(elapsed = ?started.elapsed(), "read snapshot {}", snapshot_path.display());
     // A snapshot of a single region answers for files that name no region.
     let default_region = region.or_else(|| {
         let mut regions: Vec<&Region> = snap.registries.iter().map(|r| &r.region).collect();
@@ -305,6 +333,7 @@ fn plan(ctx: &Ctx, args: &PlanArgs) -> Result<u8, Reported> {
         .block_on(reconcile::make_plan(&registry, &desired, &settings))
         .map_err(|e| ctx.error(e))?;
     plan.api_calls = registry.calls();
+    tracing::info!(elapsed = ?started.elapsed(), "planned {} repositories", plan.repositories.len());
     tracing::info!(
         describe_images = plan.api_calls.describe_images,
         batch_get_image = plan.api_calls.batch_get_image,
@@ -315,15 +344,18 @@ fn plan(ctx: &Ctx, args: &PlanArgs) -> Result<u8, Reported> {
         save_plan(&plan, out)
             .map_err(|e| ctx.error(format!("cannot save the plan to {}: {e}", out.display())))?;
     }
-    let mut stdout = ctx.stdout();
-    render::render(&plan, args.format, &mut stdout)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| ctx.error(format!("cannot write the plan: {e}")))?;
-    Ok(if args.detailed_exitcode && plan.has_changes() {
+    ctx.print_plan(&plan, args.format)?;
+    tracing::info!(elapsed = ?started.elapsed(), "rendered the plan");
+    // A large plan and registry model hold millions of small allocations; the process
+    // is about to exit, so let the OS reclaim them instead of freeing one by one.
+    let code = if args.detailed_exitcode && plan.has_changes() {
         exit::CHANGES
     } else {
         exit::SUCCESS
-    })
+    };
+    std::mem::forget(plan);
+    std::mem::forget(registry);
+    Ok(code)
 }
 
 /// Writes the plan as JSON, atomically: a temporary file in the same directory,
@@ -364,9 +396,6 @@ pub fn read_plan(path: &Path) -> Result<Plan, String> {
 
 fn show(ctx: &Ctx, args: &ShowArgs) -> Result<u8, Reported> {
     let plan = read_plan(&args.file).map_err(|e| ctx.error(e))?;
-    let mut stdout = ctx.stdout();
-    render::render(&plan, args.format, &mut stdout)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| ctx.error(format!("cannot write the plan: {e}")))?;
+    ctx.print_plan(&plan, args.format)?;
     Ok(exit::SUCCESS)
 }

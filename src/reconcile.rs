@@ -9,7 +9,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use crate::config::{DesiredRepository, DesiredState, duplicates_after_resolution};
 use crate::model::{AccountId, Region, RegistryLocation, RepositoryRef};
 use crate::plan::{
-    PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, plan_repository,
+    PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
 };
 use crate::registry::observe::{ObservedRepository, observe};
 use crate::registry::{Registry, RegistryError};
@@ -116,16 +116,52 @@ pub async fn observe_all<R: Registry>(
         .await
 }
 
-/// Plans every declared repository: the pure part, given what was observed.
-pub fn plan_all(
-    desired: &DesiredState,
+/// Plans repositories on all cores: each repository's plan is a pure function, so
+/// they are independent. Results are in input order.
+fn plan_parallel(
+    desired: &[DesiredRepository],
     observed: &[ObservedRepository],
     settings: &RunSettings,
+) -> Vec<(RepositoryPlan, Vec<Warning>)> {
+    let pairs: Vec<(&DesiredRepository, &ObservedRepository)> =
+        desired.iter().zip(observed).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(pairs.len())
+        .max(1);
+    if threads == 1 {
+        return pairs
+            .into_iter()
+            .map(|(d, o)| plan_repository(d, o, settings.now, settings.options))
+            .collect();
+    }
+    let chunk = pairs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = pairs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(d, o)| plan_repository(d, o, settings.now, settings.options))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("planning does not panic"))
+            .collect()
+    })
+}
+
+fn assemble(
+    desired: &DesiredState,
+    planned: Vec<(RepositoryPlan, Vec<Warning>)>,
+    settings: &RunSettings,
 ) -> Plan {
-    let mut repositories: Vec<RepositoryPlan> = Vec::with_capacity(observed.len());
+    let mut repositories = Vec::with_capacity(planned.len());
     let mut warnings = Vec::new();
-    for (d, o) in desired.repositories.iter().zip(observed) {
-        let (p, w) = plan_repository(d, o, settings.now, settings.options);
+    for (p, w) in planned {
         repositories.push(p);
         warnings.extend(w);
     }
@@ -143,13 +179,35 @@ pub fn plan_all(
     }
 }
 
-/// Resolves, observes and plans.
+/// Plans every declared repository: the pure part, given what was observed.
+pub fn plan_all(
+    desired: &DesiredState,
+    observed: &[ObservedRepository],
+    settings: &RunSettings,
+) -> Plan {
+    assemble(
+        desired,
+        plan_parallel(&desired.repositories, observed, settings),
+        settings,
+    )
+}
+
+/// Resolves, observes and plans. Repositories are observed and planned a group at a
+/// time, so only one group's observed state is held in memory at once.
 pub async fn make_plan<R: Registry>(
     registry: &R,
     desired: &DesiredState,
     settings: &RunSettings,
 ) -> Result<Plan, RunError> {
     let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
-    let observed = observe_all(registry, &targets, settings.parallelism).await?;
-    Ok(plan_all(desired, &observed, settings))
+    let group = (settings.parallelism * 8).max(64);
+    let mut planned = Vec::with_capacity(targets.len());
+    for (t, d) in targets
+        .chunks(group)
+        .zip(desired.repositories.chunks(group))
+    {
+        let observed = observe_all(registry, t, settings.parallelism).await?;
+        planned.extend(plan_parallel(d, &observed, settings));
+    }
+    Ok(assemble(desired, planned, settings))
 }

@@ -12,14 +12,17 @@ use proptest::prelude::*;
 
 use ecr_reconcile::apply::apply_plan;
 use ecr_reconcile::config::{DesiredState, load_sources};
-use ecr_reconcile::model::{AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type};
+use ecr_reconcile::model::{
+    AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
+};
 use ecr_reconcile::plan::{PlanOptions, RepositoryStatus};
 use ecr_reconcile::reconcile::{RunSettings, make_plan};
 use ecr_reconcile::registry::ImageDetail;
 use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
 
 const TAGS: [&str; 14] = [
-    "v1", "v2", "v10", "latest", "pr-1", "pr-2", "pr-3", "pr-10", "main-a", "main-b", "rc-1", "rc-2", "build-1", "build-2",
+    "v1", "v2", "v10", "latest", "pr-1", "pr-2", "pr-3", "pr-10", "main-a", "main-b", "rc-1",
+    "rc-2", "build-1", "build-2",
 ];
 
 #[derive(Clone, Debug)]
@@ -38,7 +41,11 @@ struct GenImage {
 enum GenEntry {
     Exact(String),
     Glob(String),
-    Rule { pattern: String, keep_latest: Option<u32>, max_age_hours: Option<u32> },
+    Rule {
+        pattern: String,
+        keep_latest: Option<u32>,
+        max_age_hours: Option<u32>,
+    },
 }
 
 fn now() -> DateTime<Utc> {
@@ -60,54 +67,66 @@ fn repo_ref() -> RepositoryRef {
 }
 
 fn images_strategy() -> impl Strategy<Value = Vec<GenImage>> {
-    (1usize..24).prop_flat_map(|n| {
-        let per_image = (
-            proptest::sample::subsequence(TAGS.to_vec(), 0..3),
-            0i64..200,
-            proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
-            prop::option::weighted(0.1, any::<prop::sample::Index>()),
-            prop::option::weighted(0.15, any::<prop::sample::Index>()),
-            prop::bool::weighted(0.2),
-        );
-        (proptest::collection::vec(per_image, n), Just(n))
-    })
-    .prop_map(|(raw, n)| {
-        let mut used: HashSet<String> = HashSet::new();
-        let mut out: Vec<GenImage> = Vec::with_capacity(n);
-        for (i, (tags, age, kids, subject, signs, is_index)) in raw.into_iter().enumerate() {
-            // A tag is on one image at most.
-            let tags: Vec<String> = tags
-                .into_iter()
-                .map(str::to_owned)
-                .filter(|t| used.insert(t.clone()))
-                .collect();
-            let children: Vec<usize> = if is_index && i > 0 {
-                let mut c: Vec<usize> = kids.iter().map(|k| k.index(i)).collect();
-                c.sort();
-                c.dedup();
-                c
-            } else {
-                Vec::new()
-            };
-            let subject = subject.filter(|_| i > 0).map(|s| s.index(i));
-            let signs = signs.filter(|_| i > 0).map(|s| s.index(i));
-            out.push(GenImage { tags, age_hours: age, children, subject, signs });
-        }
-        out
-    })
+    (1usize..24)
+        .prop_flat_map(|n| {
+            let per_image = (
+                proptest::sample::subsequence(TAGS.to_vec(), 0..3),
+                0i64..200,
+                proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
+                prop::option::weighted(0.1, any::<prop::sample::Index>()),
+                prop::option::weighted(0.15, any::<prop::sample::Index>()),
+                prop::bool::weighted(0.2),
+            );
+            (proptest::collection::vec(per_image, n), Just(n))
+        })
+        .prop_map(|(raw, n)| {
+            let mut used: HashSet<String> = HashSet::new();
+            let mut out: Vec<GenImage> = Vec::with_capacity(n);
+            for (i, (tags, age, kids, subject, signs, is_index)) in raw.into_iter().enumerate() {
+                // A tag is on one image at most.
+                let tags: Vec<String> = tags
+                    .into_iter()
+                    .map(str::to_owned)
+                    .filter(|t| used.insert(t.clone()))
+                    .collect();
+                let children: Vec<usize> = if is_index && i > 0 {
+                    let mut c: Vec<usize> = kids.iter().map(|k| k.index(i)).collect();
+                    c.sort();
+                    c.dedup();
+                    c
+                } else {
+                    Vec::new()
+                };
+                let subject = subject.filter(|_| i > 0).map(|s| s.index(i));
+                let signs = signs.filter(|_| i > 0).map(|s| s.index(i));
+                out.push(GenImage {
+                    tags,
+                    age_hours: age,
+                    children,
+                    subject,
+                    signs,
+                });
+            }
+            out
+        })
 }
 
 fn entries_strategy() -> impl Strategy<Value = Vec<GenEntry>> {
     let entry = prop_oneof![
         prop::sample::select(TAGS.to_vec()).prop_map(|t| GenEntry::Exact(t.to_owned())),
         Just(GenEntry::Exact("missing".to_owned())),
-        prop::sample::select(vec!["pr-*", "v?", "main-*", "rc-?", "*", "nomatch-*"]).prop_map(|g| GenEntry::Glob(g.to_owned())),
+        prop::sample::select(vec!["pr-*", "v?", "main-*", "rc-?", "*", "nomatch-*"])
+            .prop_map(|g| GenEntry::Glob(g.to_owned())),
         (
             prop::sample::select(vec!["pr-*", "main-*", "*", "v*", "build-?"]),
             prop::option::of(1u32..4),
             prop::option::of(1u32..150),
         )
-            .prop_map(|(p, k, a)| GenEntry::Rule { pattern: p.to_owned(), keep_latest: k, max_age_hours: a }),
+            .prop_map(|(p, k, a)| GenEntry::Rule {
+                pattern: p.to_owned(),
+                keep_latest: k,
+                max_age_hours: a
+            }),
     ];
     proptest::collection::vec(entry, 0..4)
 }
@@ -122,7 +141,11 @@ fn yaml(entries: &[GenEntry], untagged_delete: bool, allow_empty: bool) -> Strin
         match e {
             GenEntry::Exact(t) => y.push_str(&format!("      - \"{t}\"\n")),
             GenEntry::Glob(g) => y.push_str(&format!("      - \"{g}\"\n")),
-            GenEntry::Rule { pattern, keep_latest, max_age_hours } => {
+            GenEntry::Rule {
+                pattern,
+                keep_latest,
+                max_age_hours,
+            } => {
                 y.push_str(&format!("      - pattern: \"{pattern}\"\n"));
                 if let Some(k) = keep_latest {
                     y.push_str(&format!("        keep_latest: {k}\n"));
@@ -156,12 +179,18 @@ fn full_tags(images: &[GenImage]) -> Vec<Vec<String>> {
 
 fn registry(images: &[GenImage]) -> InMemoryRegistry {
     let mut reg = InMemoryRegistry::new();
-    reg.set_caller_account(Region::parse("eu-west-1").unwrap(), AccountId::parse("123456789012").unwrap());
+    reg.set_caller_account(
+        Region::parse("eu-west-1").unwrap(),
+        AccountId::parse("123456789012").unwrap(),
+    );
     reg.create_repository(repo_ref());
     let tags = full_tags(images);
     let mut seen_sig = HashSet::new();
     for (i, img) in images.iter().enumerate() {
-        let mut my_tags: Vec<Tag> = tags[i].iter().map(|t| Tag::parse(t.clone()).unwrap()).collect();
+        let mut my_tags: Vec<Tag> = tags[i]
+            .iter()
+            .map(|t| Tag::parse(t.clone()).unwrap())
+            .collect();
         // Two images signing the same subject would share a tag; keep the first.
         my_tags.retain(|t| !t.as_str().starts_with("sha256-") || seen_sig.insert(t.clone()));
         let detail = ImageDetail {
@@ -169,19 +198,30 @@ fn registry(images: &[GenImage]) -> InMemoryRegistry {
             tags: my_tags,
             pushed_at: now() - Duration::hours(img.age_hours),
             manifest_media_type: Some(
-                if img.children.is_empty() { media_type::OCI_MANIFEST } else { media_type::OCI_INDEX }.to_owned(),
+                if img.children.is_empty() {
+                    media_type::OCI_MANIFEST
+                } else {
+                    media_type::OCI_INDEX
+                }
+                .to_owned(),
             ),
             artifact_media_type: None,
             size_bytes: Some(100),
             subject: img.subject.map(digest),
         };
-        reg.put_image(&repo_ref(), StoredImage::new(detail, img.children.iter().map(|&c| digest(c)).collect()));
+        reg.put_image(
+            &repo_ref(),
+            StoredImage::new(detail, img.children.iter().map(|&c| digest(c)).collect()),
+        );
     }
     reg
 }
 
 /// The oracle: which tags the allow-list allows, by brute force over the registry.
-fn oracle_allowed(entries: &[GenEntry], images: &BTreeMap<String, DateTime<Utc>>) -> BTreeSet<String> {
+fn oracle_allowed(
+    entries: &[GenEntry],
+    images: &BTreeMap<String, DateTime<Utc>>,
+) -> BTreeSet<String> {
     fn glob(p: &str, t: &str) -> bool {
         // Simple recursive matcher for * and ?.
         fn m(p: &[u8], t: &[u8]) -> bool {
@@ -204,9 +244,16 @@ fn oracle_allowed(entries: &[GenEntry], images: &BTreeMap<String, DateTime<Utc>>
                 }
             }
             GenEntry::Glob(g) => allowed.extend(images.keys().filter(|t| glob(g, t)).cloned()),
-            GenEntry::Rule { pattern, keep_latest, max_age_hours } => {
-                let mut c: Vec<(&String, DateTime<Utc>)> =
-                    images.iter().filter(|(t, _)| glob(pattern, t)).map(|(t, at)| (t, *at)).collect();
+            GenEntry::Rule {
+                pattern,
+                keep_latest,
+                max_age_hours,
+            } => {
+                let mut c: Vec<(&String, DateTime<Utc>)> = images
+                    .iter()
+                    .filter(|(t, _)| glob(pattern, t))
+                    .map(|(t, at)| (t, *at))
+                    .collect();
                 c.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
                 if let Some(k) = keep_latest {
                     c.truncate(*k as usize);
@@ -222,7 +269,8 @@ fn oracle_allowed(entries: &[GenEntry], images: &BTreeMap<String, DateTime<Utc>>
 }
 
 fn desired(y: &str) -> DesiredState {
-    load_sources(vec![("t.yaml".into(), y.as_bytes().to_vec())]).unwrap_or_else(|e| panic!("{y}\n{:?}", e.diagnostics))
+    load_sources(vec![("t.yaml".into(), y.as_bytes().to_vec())])
+        .unwrap_or_else(|e| panic!("{y}\n{:?}", e.diagnostics))
 }
 
 fn settings() -> RunSettings {
@@ -241,7 +289,10 @@ fn tag_map(reg: &InMemoryRegistry) -> BTreeMap<String, (Digest, DateTime<Utc>)> 
         .into_iter()
         .flat_map(|i| {
             let (d, at) = (i.detail.digest.clone(), i.detail.pushed_at);
-            i.detail.tags.into_iter().map(move |t| (t.to_string(), (d.clone(), at)))
+            i.detail
+                .tags
+                .into_iter()
+                .map(move |t| (t.to_string(), (d.clone(), at)))
         })
         .collect()
 }

@@ -6,7 +6,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
 use crate::config::{DesiredRepository, load_sources};
-use crate::model::{AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type};
+use crate::model::{
+    AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
+};
 use crate::registry::ImageDetail;
 use crate::registry::observe::ObservedRepository;
 
@@ -33,7 +35,10 @@ struct Repo {
 
 impl Repo {
     fn new() -> Self {
-        Self { images: Vec::new(), children: HashMap::new() }
+        Self {
+            images: Vec::new(),
+            children: HashMap::new(),
+        }
     }
 
     /// An image `n` with `tags`, pushed `age_days` before now.
@@ -53,7 +58,8 @@ impl Repo {
     fn index(mut self, n: u32, tags: &[&str], children: &[u32]) -> Self {
         self = self.image(n, tags, 1);
         self.images.last_mut().unwrap().manifest_media_type = Some(media_type::OCI_INDEX.into());
-        self.children.insert(d(n), children.iter().map(|&c| d(c)).collect());
+        self.children
+            .insert(d(n), children.iter().map(|&c| d(c)).collect());
         self
     }
 
@@ -80,11 +86,20 @@ impl Repo {
 }
 
 fn plan(body: &str, repo: Repo) -> (RepositoryPlan, Vec<Warning>) {
-    plan_repository(&desired(body), &repo.observed(), now(), PlanOptions::default())
+    plan_repository(
+        &desired(body),
+        &repo.observed(),
+        now(),
+        PlanOptions::default(),
+    )
 }
 
 fn deleted(p: &RepositoryPlan) -> Vec<Digest> {
-    p.actions.iter().filter(|a| a.kind == ActionKind::Delete).map(|a| a.digest.clone()).collect()
+    p.actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Delete)
+        .map(|a| a.digest.clone())
+        .collect()
 }
 
 fn untagged_tags(p: &RepositoryPlan) -> Vec<String> {
@@ -99,7 +114,9 @@ fn untagged_tags(p: &RepositoryPlan) -> Vec<String> {
 fn untag_when_an_allowed_tag_remains() {
     let (p, w) = plan(
         "    tags: [v1]\n",
-        Repo::new().image(1, &["v1", "rc-1", "build-7"], 3).image(2, &["v2"], 1),
+        Repo::new()
+            .image(1, &["v1", "rc-1", "build-7"], 3)
+            .image(2, &["v2"], 1),
     );
     assert_eq!(untagged_tags(&p), ["build-7", "rc-1"]);
     let untag = &p.actions[0];
@@ -113,7 +130,10 @@ fn untag_when_an_allowed_tag_remains() {
 
 #[test]
 fn removing_the_last_tags_deletes_the_image() {
-    let (p, _) = plan("    tags: [keep]\n", Repo::new().image(1, &["a", "b"], 1).image(2, &["keep"], 1));
+    let (p, _) = plan(
+        "    tags: [keep]\n",
+        Repo::new().image(1, &["a", "b"], 1).image(2, &["keep"], 1),
+    );
     assert_eq!(p.actions.len(), 1);
     assert_eq!(p.actions[0].kind, ActionKind::Delete);
     assert_eq!(p.actions[0].tags.len(), 2);
@@ -144,7 +164,10 @@ fn an_index_is_deleted_before_its_children() {
     assert!(wave(20) < wave(10), "outer index first");
     assert!(wave(10) < wave(1) && wave(10) < wave(2));
     let order: Vec<u32> = p.actions.iter().map(|a| a.wave).collect();
-    assert!(order.windows(2).all(|w| w[0] <= w[1]), "actions are in wave order");
+    assert!(
+        order.windows(2).all(|w| w[0] <= w[1]),
+        "actions are in wave order"
+    );
 }
 
 #[test]
@@ -208,8 +231,16 @@ fn referrers_live_and_die_with_their_subject() {
 #[test]
 fn keep_latest_breaks_ties_by_tag_name_whatever_the_listing_order() {
     let body = "    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 2\n";
-    let forward = Repo::new().image(1, &["pr-c"], 1).image(2, &["pr-a"], 1).image(3, &["pr-b"], 1).image(4, &["pr-z"], 5);
-    let backward = Repo::new().image(4, &["pr-z"], 5).image(3, &["pr-b"], 1).image(2, &["pr-a"], 1).image(1, &["pr-c"], 1);
+    let forward = Repo::new()
+        .image(1, &["pr-c"], 1)
+        .image(2, &["pr-a"], 1)
+        .image(3, &["pr-b"], 1)
+        .image(4, &["pr-z"], 5);
+    let backward = Repo::new()
+        .image(4, &["pr-z"], 5)
+        .image(3, &["pr-b"], 1)
+        .image(2, &["pr-a"], 1)
+        .image(1, &["pr-c"], 1);
     let (p1, _) = plan(body, forward);
     let (p2, _) = plan(body, backward);
     let kept: Vec<&str> = p1.tags_kept.iter().map(|t| t.as_str()).collect();
@@ -225,19 +256,32 @@ fn keep_latest_breaks_ties_by_tag_name_whatever_the_listing_order() {
 #[test]
 fn keep_latest_prefers_the_newest_push() {
     let body = "    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 1\n";
-    let (p, _) = plan(body, Repo::new().image(1, &["pr-9"], 3).image(2, &["pr-1"], 1));
+    let (p, _) = plan(
+        body,
+        Repo::new().image(1, &["pr-9"], 3).image(2, &["pr-1"], 1),
+    );
     assert_eq!(p.tags_kept, [Tag::parse("pr-1").unwrap()]);
 }
 
 #[test]
 fn max_age_is_measured_from_the_injected_now() {
     let body = "    tags:\n      - pattern: \"pr-*\"\n        max_age: 7d\n      - keep\n";
-    let repo = || Repo::new().image(1, &["pr-1"], 10).image(2, &["pr-2"], 6).image(3, &["keep"], 100);
+    let repo = || {
+        Repo::new()
+            .image(1, &["pr-1"], 10)
+            .image(2, &["pr-2"], 6)
+            .image(3, &["keep"], 100)
+    };
     let (p, _) = plan(body, repo());
     assert_eq!(deleted(&p), [d(1)]);
     // Two days later pr-2 is too old as well.
     let later = now() + Duration::days(2);
-    let (p, _) = plan_repository(&desired(body), &repo().observed(), later, PlanOptions::default());
+    let (p, _) = plan_repository(
+        &desired(body),
+        &repo().observed(),
+        later,
+        PlanOptions::default(),
+    );
     let mut gone = deleted(&p);
     gone.sort();
     assert_eq!(gone, [d(1), d(2)]);
@@ -252,7 +296,10 @@ fn keep_latest_then_max_age() {
         .image(3, &["pr-3"], 7)
         .image(4, &["keep"], 100);
     let (p, _) = plan(body, repo);
-    assert_eq!(p.tags_kept.iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["keep", "pr-1"]);
+    assert_eq!(
+        p.tags_kept.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        ["keep", "pr-1"]
+    );
 }
 
 #[test]
@@ -265,7 +312,10 @@ fn untagged_images_are_kept_or_pruned_by_policy() {
     assert!(p.actions.is_empty());
     let (p, _) = plan("    tags: [v1]\n    untagged: delete\n", repo());
     assert_eq!(deleted(&p), [d(1)]);
-    assert_eq!(p.actions[0].reason, "untagged and not needed by a kept image");
+    assert_eq!(
+        p.actions[0].reason,
+        "untagged and not needed by a kept image"
+    );
 }
 
 #[test]
@@ -276,9 +326,16 @@ fn the_guard_refuses_deleting_every_image() {
     assert!(p.refused_reason.is_some());
     assert!(w.iter().any(|w| w.code == WarningCode::RefusedEmpty));
     assert_eq!(p.actions.len(), 2, "the plan still shows what it would do");
-    assert_eq!(Summary::of(std::slice::from_ref(&p)).images_to_delete, 0, "refused repositories count nothing");
+    assert_eq!(
+        Summary::of(std::slice::from_ref(&p)).images_to_delete,
+        0,
+        "refused repositories count nothing"
+    );
 
-    let (p, _) = plan("    tags: [nothing-here]\n    untagged: delete\n    allow_empty: true\n", repo());
+    let (p, _) = plan(
+        "    tags: [nothing-here]\n    untagged: delete\n    allow_empty: true\n",
+        repo(),
+    );
     assert_eq!(p.status, RepositoryStatus::Changes);
 
     let (p, _) = plan_repository(
@@ -305,9 +362,16 @@ fn the_only_tag_of_a_kept_child_is_retained_with_a_warning() {
     // Image 2 loses one of its two tags; image 1 keeps its only tag.
     assert_eq!(untagged_tags(&p), ["extra"]);
     assert!(p.tags_kept.iter().any(|t| t.as_str() == "build-1-amd64"));
-    let retained: Vec<_> = w.iter().filter(|w| w.code == WarningCode::TagRetained).collect();
+    let retained: Vec<_> = w
+        .iter()
+        .filter(|w| w.code == WarningCode::TagRetained)
+        .collect();
     assert_eq!(retained.len(), 2);
-    assert!(retained[0].message.contains("build-1-amd64"), "{}", retained[0].message);
+    assert!(
+        retained[0].message.contains("build-1-amd64"),
+        "{}",
+        retained[0].message
+    );
 }
 
 #[test]
@@ -317,11 +381,21 @@ fn warnings_point_at_the_yaml() {
         Repo::new().image(1, &["v1.4.3"], 1),
     );
     assert_eq!(p.status, RepositoryStatus::Refused);
-    let typo = w.iter().find(|w| w.code == WarningCode::TagNotFound).unwrap();
+    let typo = w
+        .iter()
+        .find(|w| w.code == WarningCode::TagNotFound)
+        .unwrap();
     let loc = typo.location.as_ref().unwrap();
     assert_eq!((loc.file.as_str(), loc.line, loc.column), ("t.yaml", 5, 9));
-    assert!(typo.help.as_deref().unwrap().contains("v1.4.3"), "{:?}", typo.help);
-    let glob = w.iter().find(|w| w.code == WarningCode::PatternMatchedNothing).unwrap();
+    assert!(
+        typo.help.as_deref().unwrap().contains("v1.4.3"),
+        "{:?}",
+        typo.help
+    );
+    let glob = w
+        .iter()
+        .find(|w| w.code == WarningCode::PatternMatchedNothing)
+        .unwrap();
     assert_eq!(glob.location.as_ref().unwrap().line, 6);
 }
 
@@ -329,7 +403,12 @@ fn warnings_point_at_the_yaml() {
 fn a_missing_repository_is_a_warning_with_nothing_planned() {
     let mut observed = Repo::new().observed();
     observed.exists = false;
-    let (p, w) = plan_repository(&desired("    tags: [v1]\n"), &observed, now(), PlanOptions::default());
+    let (p, w) = plan_repository(
+        &desired("    tags: [v1]\n"),
+        &observed,
+        now(),
+        PlanOptions::default(),
+    );
     assert_eq!(p.status, RepositoryStatus::Missing);
     assert!(p.actions.is_empty());
     assert_eq!(w[0].code, WarningCode::RepositoryNotFound);
@@ -340,7 +419,10 @@ fn a_missing_repository_is_a_warning_with_nothing_planned() {
 fn summary_counts_tags_images_and_bytes() {
     let (p, _) = plan(
         "    tags: [v1]\n    untagged: delete\n",
-        Repo::new().image(1, &["v1", "x", "y"], 1).image(2, &["a", "b"], 1).image(3, &[], 1),
+        Repo::new()
+            .image(1, &["v1", "x", "y"], 1)
+            .image(2, &["a", "b"], 1)
+            .image(3, &[], 1),
     );
     let s = Summary::of(&[p]);
     assert_eq!(s.untags, 2);

@@ -17,22 +17,36 @@ use crate::model::{AccountId, Digest, Region, RepositoryRef, media_type};
 pub struct StoredImage {
     /// What DescribeImages reports.
     pub detail: ImageDetail,
-    /// The raw manifest, as BatchGetImage returns it.
-    pub manifest: String,
+    /// The raw manifest, when known; otherwise one is synthesized on demand.
+    pub manifest: Option<String>,
     /// For an index, the digests of its child manifests (parsed from the manifest).
     pub children: Vec<Digest>,
 }
 
 impl StoredImage {
-    /// An image whose manifest is synthesized: an index listing `children`, or an
-    /// image manifest with no layers.
+    /// An image whose manifest is synthesized when asked for: an index listing
+    /// `children`, or an image manifest with no layers.
     pub fn new(detail: ImageDetail, children: Vec<Digest>) -> Self {
+        Self {
+            detail,
+            manifest: None,
+            children,
+        }
+    }
+
+    /// The raw manifest, as BatchGetImage returns it.
+    pub fn manifest(&self) -> String {
+        if let Some(m) = &self.manifest {
+            return m.clone();
+        }
+        let detail = &self.detail;
         let mt = detail
             .manifest_media_type
             .clone()
             .unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned());
-        let manifest = if media_type::is_index(&mt) {
-            let items: Vec<serde_json::Value> = children
+        if media_type::is_index(&mt) {
+            let items: Vec<serde_json::Value> = self
+                .children
                 .iter()
                 .map(|c| {
                     serde_json::json!({
@@ -59,11 +73,6 @@ impl StoredImage {
                 m["subject"] = serde_json::json!({ "mediaType": media_type::OCI_MANIFEST, "digest": s.as_str(), "size": 0 });
             }
             m.to_string()
-        };
-        Self {
-            detail,
-            manifest,
-            children,
         }
     }
 }
@@ -279,7 +288,7 @@ impl InMemoryRegistry {
                             .manifest_media_type
                             .clone()
                             .unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned()),
-                        manifest: img.manifest.clone(),
+                        manifest: img.manifest(),
                     });
                 }
                 None => out.failures.push(ItemFailure {

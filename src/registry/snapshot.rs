@@ -156,17 +156,31 @@ pub fn read(path: &std::path::Path) -> Result<Snapshot, SnapshotError> {
     parse(&shown, &bytes)
 }
 
+/// The top of a snapshot, with each repository left as raw JSON to be parsed in
+/// parallel (a large snapshot spends most of its load time parsing images).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Shallow<'a> {
+    version: u32,
+    #[serde(default)]
+    generated_at: Option<DateTime<Utc>>,
+    #[serde(borrow)]
+    registries: Vec<ShallowRegistry<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShallowRegistry<'a> {
+    account: AccountId,
+    region: Region,
+    #[serde(borrow)]
+    repositories: Vec<&'a serde_json::value::RawValue>,
+}
+
 /// Parses and checks a snapshot given as bytes; `path` is only shown.
 pub fn parse(path: &str, bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
-    match serde_json::from_slice::<Snapshot>(bytes) {
-        Ok(s) if s.version == SNAPSHOT_VERSION => {
-            check(path, &s)?;
-            Ok(s)
-        }
-        Ok(s) => Err(SnapshotError::Version {
-            path: path.to_owned(),
-            version: s.version.into(),
-        }),
+    let shallow = match serde_json::from_slice::<Shallow<'_>>(bytes) {
+        Ok(s) => s,
         Err(e) => {
             #[derive(Deserialize)]
             struct VersionOnly {
@@ -180,18 +194,92 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
                     version: v.version,
                 });
             }
-            let text = String::from_utf8_lossy(bytes).into_owned();
-            let index = crate::config::yaml::LineIndex::new(&text);
-            let offset = index.offset(e.line() as u64, e.column().max(1) as u64);
-            Err(SnapshotError::Syntax {
-                path: path.to_owned(),
-                line: e.line(),
-                column: e.column(),
-                message: strip_position(&e.to_string()),
-                src: NamedSource::new(path, text),
-                span: (offset, 0).into(),
-            })
+            return Err(syntax_error(path, bytes, &e, None));
         }
+    };
+    if shallow.version != SNAPSHOT_VERSION {
+        return Err(SnapshotError::Version {
+            path: path.to_owned(),
+            version: shallow.version.into(),
+        });
+    }
+    let raws: Vec<&serde_json::value::RawValue> = shallow
+        .registries
+        .iter()
+        .flat_map(|r| r.repositories.iter().copied())
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(raws.len().max(1));
+    let chunk = raws.len().div_ceil(threads).max(1);
+    let parsed: Vec<Result<SnapshotRepository, SnapshotError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = raws
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|raw| {
+                            serde_json::from_str::<SnapshotRepository>(raw.get())
+                                .map_err(|e| syntax_error(path, bytes, &e, Some(raw.get())))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a parser thread does not panic"))
+            .collect()
+    });
+    let mut parsed = parsed.into_iter();
+    let mut registries = Vec::with_capacity(shallow.registries.len());
+    for r in shallow.registries {
+        let mut repositories = Vec::with_capacity(r.repositories.len());
+        for _ in 0..r.repositories.len() {
+            repositories.push(parsed.next().expect("one result per repository")?);
+        }
+        registries.push(SnapshotRegistry {
+            account: r.account,
+            region: r.region,
+            repositories,
+        });
+    }
+    let snapshot = Snapshot {
+        version: shallow.version,
+        generated_at: shallow.generated_at,
+        registries,
+    };
+    check(path, &snapshot)?;
+    Ok(snapshot)
+}
+
+/// A syntax error at the right place of the whole file, also when it was found while
+/// parsing `part`, a slice of it.
+fn syntax_error(
+    path: &str,
+    bytes: &[u8],
+    e: &serde_json::Error,
+    part: Option<&str>,
+) -> SnapshotError {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let index = crate::config::yaml::LineIndex::new(&text);
+    let offset = match part {
+        None => index.offset(e.line() as u64, e.column().max(1) as u64),
+        Some(part) => {
+            let base = (part.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize);
+            base + crate::config::yaml::LineIndex::new(part)
+                .offset(e.line() as u64, e.column().max(1) as u64)
+        }
+    };
+    let (line, column) = index.position(offset);
+    SnapshotError::Syntax {
+        path: path.to_owned(),
+        line: line as usize,
+        column: column as usize,
+        message: strip_position(&e.to_string()),
+        src: NamedSource::new(path, text),
+        span: (offset, 0).into(),
     }
 }
 
@@ -310,13 +398,10 @@ impl Snapshot {
                         size_bytes: img.size_bytes,
                         subject: img.subject,
                     };
-                    match img.manifest {
-                        Some(manifest) => StoredImage {
-                            detail,
-                            manifest,
-                            children,
-                        },
-                        None => StoredImage::new(detail, children),
+                    StoredImage {
+                        detail,
+                        manifest: img.manifest,
+                        children,
                     }
                 });
                 reg.load_images(&reference, images);
@@ -342,7 +427,7 @@ impl Snapshot {
                     size_bytes: s.detail.size_bytes,
                     subject: s.detail.subject,
                     children: s.children,
-                    manifest: None,
+                    manifest: s.manifest,
                 })
                 .collect();
             let repo = SnapshotRepository {

@@ -136,7 +136,7 @@ fn tag_diff(repo: &crate::plan::RepositoryPlan) -> Vec<(char, String)> {
     }
     before.sort_unstable();
     let after: Vec<&str> = repo.tags_kept.iter().map(|t| t.as_str()).collect();
-    let ops = similar::capture_diff_slices(similar::Algorithm::Myers, &before, &after);
+    let ops = similar::capture_diff_slices(similar::Algorithm::Patience, &before, &after);
     let mut lines = Vec::new();
     for (g, group) in similar::group_diff_ops(ops, 1).iter().enumerate() {
         if g > 0 {
