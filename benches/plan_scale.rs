@@ -29,7 +29,9 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    // `cargo bench` passes --bench; `cargo test --benches` does not, and must not
+    // spend minutes generating a million images.
+    if !std::env::args().any(|a| a == "--bench") {
         return;
     }
     let repos = env_usize("BENCH_REPOS", 1000);

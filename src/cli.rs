@@ -299,8 +299,8 @@ fn plan(ctx: &Ctx, args: &PlanArgs) -> Result<u8, Reported> {
         .transpose()?;
     let Some(snapshot_path) = &args.snapshot else {
         return Err(ctx.error(
-            "reading the live registry is not available in this build; pass --snapshot FILE \
-             (see `ecr-reconcile snapshot` in the README for how to take one)",
+            "reading the live registry (AWS) is not available in this version yet; pass \
+             --snapshot FILE with a snapshot of the registry (format: schema/snapshot.schema.json)",
         ));
     };
     let started = std::time::Instant::now();

@@ -63,7 +63,6 @@ pub enum RepositoryStatus {
 #[serde(deny_unknown_fields)]
 pub struct RepositoryPlan {
     /// Account, region and name.
-    #[serde(flatten)]
     pub repository: RepositoryRef,
     /// Where the repository is declared.
     pub declared_at: Origin,

@@ -237,6 +237,14 @@ impl InMemoryRegistry {
             )));
         }
         let state = self.lock();
+        if !state.repos.keys().any(|k| k.registry == repo.registry) {
+            // A snapshot covers only the registries it holds: a repository elsewhere is
+            // unknown, not absent.
+            return Err(RegistryError::Unreachable(format!(
+                "no registry {} in this snapshot",
+                repo.registry
+            )));
+        }
         let r = state
             .repos
             .get(repo)
