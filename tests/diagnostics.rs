@@ -119,8 +119,8 @@ const CASES: &[Case] = &[
         // The misspelling is an unknown key, and it leaves the repository without `tags`.
         fixture: "misspelled-tags.yaml",
         expect: &[
-            at("config::unknown-key", 5, 5),
             at("config::missing-key", 4, 3),
+            at("config::unknown-key", 5, 5),
         ],
     },
     Case {
@@ -155,6 +155,10 @@ const CASES: &[Case] = &[
     Case {
         fixture: "tag-boolean.yaml",
         expect: &[at("config::wrong-type", 6, 9)],
+    },
+    Case {
+        fixture: "allow-empty-yes.yaml",
+        expect: &[at("config::wrong-type", 6, 18)],
     },
     Case {
         fixture: "bad-glob.yaml",
@@ -193,9 +197,9 @@ const CASES: &[Case] = &[
     Case {
         fixture: "many-problems.yaml",
         expect: &[
-            at("config::unknown-key", 11, 5),
             at("config::invalid-tag", 7, 9),
             at("config::invalid-keep-latest", 9, 22),
+            at("config::unknown-key", 11, 5),
         ],
     },
     // Not YAML, or YAML the reader refuses.

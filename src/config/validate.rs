@@ -73,7 +73,9 @@ pub(super) fn validate_file(
     if cx.diags.is_empty() {
         // The serde types are the source of the JSON Schema; they must accept every
         // file the validator accepts.
-        if let Err(e) = serde_saphyr::from_str::<super::raw::RawFile>(src.text()) {
+        if let Err(e) =
+            serde_saphyr::from_str_with_options::<super::raw::RawFile>(src.text(), yaml::options())
+        {
             cx.error(
                 Code::SchemaMismatch,
                 root.span,
@@ -85,6 +87,8 @@ pub(super) fn validate_file(
     if cx.diags.is_empty() {
         Ok((src, repos))
     } else {
+        // In file order, as a reader goes through the file.
+        cx.diags.sort_by_key(|d| d.span.map(|s| s.offset));
         Err(cx.diags)
     }
 }
@@ -263,6 +267,7 @@ impl Cx {
             return (None, None);
         };
         let account = fields.get("account").and_then(|(_, v)| {
+            let quoted = matches!(v.value, Value::Str(_));
             let text = match &v.value {
                 Value::Str(s) => s.clone(),
                 // An unquoted account id is read as a number; its text is what was meant.

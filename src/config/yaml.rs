@@ -239,6 +239,13 @@ pub struct SyntaxError {
     pub span: Option<Span>,
 }
 
+/// The parser options: the default budgets, and YAML 1.2 booleans only, so that
+/// `yes`, `no`, `on` and `off` are strings (a tag `on` stays a tag, and
+/// `allow_empty: yes` is refused instead of silently meaning true).
+pub fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! { strict_booleans: true }
+}
+
 /// Parses one YAML document into a tree of positioned nodes.
 ///
 /// serde-saphyr's default budget bounds depth, node count, aliases and anchors, so
@@ -249,7 +256,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     // The user-facing wording: the default one gives advice to the programmer
     // ("set DuplicateKeyPolicy in Options", "use from_str_multiple").
     let index = LineIndex::new(text);
-    match serde_saphyr::from_str::<RawNode>(text) {
+    match serde_saphyr::from_str_with_options::<RawNode>(text, options()) {
         Ok(raw) => Ok(convert(raw, &index)),
         Err(err) => {
             let message = serde_saphyr::UserMessageFormatter
@@ -290,6 +297,17 @@ mod tests {
         assert_eq!(err.span.map(|s| (s.line, s.column)), Some((2, 2)));
         let err = parse("a: 1\na: 2\n").unwrap_err();
         assert!(err.message.contains("duplicate"), "{}", err.message);
+    }
+
+    #[test]
+    fn only_yaml_1_2_booleans() {
+        let node = parse("a: yes\nb: true\nc: on\n").unwrap();
+        let Value::Map(entries) = node.value else {
+            panic!()
+        };
+        assert!(matches!(&entries[0].1.value, Value::Str(s) if s == "yes"));
+        assert!(matches!(entries[1].1.value, Value::Bool(true)));
+        assert!(matches!(&entries[2].1.value, Value::Str(s) if s == "on"));
     }
 
     #[test]
