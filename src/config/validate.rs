@@ -281,9 +281,13 @@ impl Cx {
             match AccountId::parse(text) {
                 Ok(a) => Some(a),
                 Err(why) => {
+                    let help = if quoted {
+                        "an AWS account id has exactly 12 digits"
+                    } else {
+                        "an AWS account id has 12 digits; quote it: \"012345678901\""
+                    };
                     self.error(Code::InvalidAccount, v.span, why, "not an account id")
-                        .help =
-                        Some("an AWS account id has 12 digits; quote it: \"012345678901\"".into());
+                        .help = Some(help.into());
                     None
                 }
             }
