@@ -8,12 +8,17 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::apply::{ApplyReport, Journal};
 use crate::config::{self, ConfigErrors};
 use crate::exit;
 use crate::model::Region;
+use crate::plan::stale;
 use crate::plan::{PLAN_FORMAT_VERSION, Plan, PlanOptions};
 use crate::reconcile::{self, RunSettings};
-use crate::registry::snapshot;
+use crate::registry::CallCounts;
+use crate::registry::aws::{AwsRegistry, AwsSettings, RetryCounts};
+use crate::registry::backend::Backend;
+use crate::registry::snapshot::{self, Snapshot};
 use crate::render::{self, Format};
 
 /// Plan and apply Amazon ECR image-tag allow-lists kept in YAML files.
@@ -57,6 +62,10 @@ impl ColorWhen {
 pub enum Command {
     /// Show what would be removed: reads the registry, diffs it against the files.
     Plan(PlanArgs),
+    /// Remove what the plan says, after confirmation, under the safe removal protocol.
+    Apply(ApplyArgs),
+    /// Write the observed state of the declared repositories as a snapshot (JSON).
+    Snapshot(SnapshotArgs),
     /// Check desired-state files offline (no network, no credentials).
     Validate(ValidateArgs),
     /// Render a plan saved with `plan --out`.
@@ -65,18 +74,39 @@ pub enum Command {
     Schema(SchemaArgs),
 }
 
+/// Where the observed state comes from, and how to reach AWS.
+#[derive(Debug, Args, Clone)]
+pub struct SourceArgs {
+    /// Read (and, for `apply`, write) this snapshot file instead of AWS.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    /// The region for files that name none (else AWS_REGION, then the profile's).
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+    /// The AWS profile (default: AWS_PROFILE, then the default credential chain).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send ECR calls to this endpoint (the SDK also honours AWS_ENDPOINT_URL_ECR).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// How many repositories are read at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+    /// Attempts per AWS call, the first included (throttling and 5xx are retried with
+    /// exponential backoff and jitter).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
+}
+
 /// Arguments of `plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Desired-state files, or directories searched recursively for *.yaml / *.yml.
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
-    /// Read the observed state from this snapshot file instead of AWS.
-    #[arg(long, value_name = "FILE")]
-    pub snapshot: Option<PathBuf>,
-    /// The region for files that name none.
-    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
-    pub region: Option<String>,
+    /// Where the observed state comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -93,9 +123,60 @@ pub struct PlanArgs {
     /// the snapshot's `generated_at` when it has one.
     #[arg(long, value_name = "TIME")]
     pub now: Option<DateTime<Utc>>,
-    /// How many repositories are read at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub parallelism: u16,
+}
+
+/// Formats of the apply report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Text.
+    Human,
+    /// JSON: the report, API calls and retries.
+    Json,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Desired-state files, or directories searched recursively for *.yaml / *.yml.
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Where the observed state comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Apply this saved plan (from `plan --out`) instead of planning afresh; refused
+    /// when stale.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Refuse, before deleting anything, a run that would delete more than N images.
+    #[arg(long, value_name = "N")]
+    pub max_delete: Option<usize>,
+    /// The journal file (JSON lines) of everything removed. Default:
+    /// .ecr-reconcile/journal-<UTC time>.jsonl under the working directory.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Format of the final report (the plan is printed as text before it).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// Lift the guard that refuses a plan deleting every image of a repository.
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Evaluate `max_age` at this instant (RFC 3339), as for `plan`.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// Arguments of `snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Desired-state files, or directories searched recursively for *.yaml / *.yml.
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Where the observed state comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// Arguments of `validate`.
@@ -205,6 +286,21 @@ impl Ctx {
         anstream::AutoStream::new(std::io::stdout(), self.color.choice())
     }
 
+    /// Prints the plan before an apply: to stdout, or to stderr when stdout carries
+    /// the JSON report.
+    fn print_plan_to_stderr_if_json(
+        &self,
+        plan: &Plan,
+        report: ReportFormat,
+    ) -> Result<(), Reported> {
+        if report == ReportFormat::Human {
+            return self.print_plan(plan, Format::Human);
+        }
+        let mut err = anstream::AutoStream::new(std::io::stderr(), self.color.choice());
+        render::render(plan, Format::Human, &mut err)
+            .map_err(|e| self.error(format!("cannot write the plan: {e}")))
+    }
+
     /// Renders a plan to stdout, buffered; only human output goes through the
     /// color-stripping stream (JSON and markdown carry no styles).
     fn print_plan(&self, plan: &Plan, format: Format) -> Result<(), Reported> {
@@ -245,6 +341,8 @@ pub fn run() -> ExitCode {
     init_tracing(cli.verbose, ctx.stderr_color());
     let code = match &cli.command {
         Command::Plan(args) => plan(&ctx, args),
+        Command::Apply(args) => apply(&ctx, args),
+        Command::Snapshot(args) => snapshot_cmd(&ctx, args),
         Command::Validate(args) => validate(&ctx, args),
         Command::Show(args) => show(&ctx, args),
         Command::Schema(args) => {
@@ -261,12 +359,25 @@ fn init_tracing(verbose: u8, color: bool) {
         1 => tracing::Level::INFO,
         _ => tracing::Level::DEBUG,
     };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .with_target(false)
-        .without_time()
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // The SDK's own logs only with -vv: its warnings are not the user's business.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(if verbose >= 2 {
+            level
+        } else {
+            tracing::Level::ERROR
+        })
+        .with_target("ecr_reconcile", level);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(color)
+                .with_target(false)
+                .without_time(),
+        )
         .try_init();
 }
 
@@ -290,84 +401,416 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn plan(ctx: &Ctx, args: &PlanArgs) -> Result<u8, Reported> {
-    let desired = ctx.load_config(&args.paths)?;
-    let region = args
-        .region
-        .as_deref()
-        .map(|r| Region::parse(r).map_err(|e| ctx.error(format!("--region: {e}"))))
-        .transpose()?;
-    let Some(snapshot_path) = &args.snapshot else {
-        return Err(ctx.error(
-            "reading the live registry (AWS) is not available in this version yet; pass \
-             --snapshot FILE with a snapshot of the registry (format: schema/snapshot.schema.json)",
-        ));
-    };
-    let started = std::time::Instant::now();
-    let snap = snapshot::read(snapshot_path).map_err(|e| ctx.diagnostic(&e))?;
-    tracing::info!(elapsed = ?started.elapsed(), "read snapshot {}", snapshot_path.display());
-    // A snapshot of a single region answers for files that name no region.
-    let default_region = region.or_else(|| {
-        let mut regions: Vec<&Region> = snap.registries.iter().map(|r| &r.region).collect();
-        regions.dedup();
-        (regions.len() == 1).then(|| regions[0].clone())
-    });
-    // Against a snapshot, `max_age` is measured from when it was taken, so that an
-    // offline plan is reproducible; --now overrides.
-    let now = args.now.or(snap.generated_at).unwrap_or_else(Utc::now);
-    let registry = snap.into_registry();
-    let settings = RunSettings {
-        default_region,
-        now,
-        options: PlanOptions {
-            allow_empty: args.allow_empty,
-        },
-        parallelism: usize::from(args.parallelism),
-        source: format!("snapshot:{}", snapshot_path.display()),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ctx.error(format!("cannot start the async runtime: {e}")))?;
-    let mut plan = runtime
-        .block_on(reconcile::make_plan(&registry, &desired, &settings))
-        .map_err(|e| ctx.error(e))?;
-    plan.api_calls = registry.calls();
-    tracing::info!(elapsed = ?started.elapsed(), "planned {} repositories", plan.repositories.len());
+/// The registry a run reads (and applies to): a snapshot file or AWS.
+struct Source {
+    backend: Backend,
+    default_region: Option<Region>,
+    now: DateTime<Utc>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Ctx {
+    /// Opens the registry named by the flags. Nothing is called yet.
+    fn open_source(
+        &self,
+        args: &SourceArgs,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<Source, Reported> {
+        let region = args
+            .region
+            .as_deref()
+            .map(|r| Region::parse(r).map_err(|e| self.error(format!("--region: {e}"))))
+            .transpose()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| self.error(format!("cannot start the async runtime: {e}")))?;
+        match &args.snapshot {
+            Some(path) => {
+                let started = std::time::Instant::now();
+                let snap = snapshot::read(path).map_err(|e| self.diagnostic(&e))?;
+                tracing::info!(elapsed = ?started.elapsed(), "read snapshot {}", path.display());
+                // A snapshot of a single region answers for files that name no region.
+                let default_region = region.or_else(|| {
+                    let mut regions: Vec<&Region> =
+                        snap.registries.iter().map(|r| &r.region).collect();
+                    regions.dedup();
+                    (regions.len() == 1).then(|| regions[0].clone())
+                });
+                // Against a snapshot, `max_age` is measured from when it was taken, so
+                // an offline plan is reproducible; --now overrides.
+                let now = now.or(snap.generated_at).unwrap_or_else(Utc::now);
+                Ok(Source {
+                    backend: Backend::Snapshot {
+                        registry: snap.into_registry(),
+                        path: path.clone(),
+                    },
+                    default_region,
+                    now,
+                    runtime,
+                })
+            }
+            None => {
+                let settings = AwsSettings {
+                    profile: args.profile.clone(),
+                    endpoint_url: args.endpoint_url.clone(),
+                    max_attempts: args.max_attempts,
+                };
+                let aws = runtime.block_on(AwsRegistry::new(&settings));
+                let default_region = region.or_else(|| aws.configured_region());
+                Ok(Source {
+                    backend: Backend::Aws(Box::new(aws)),
+                    default_region,
+                    now: now.unwrap_or_else(Utc::now),
+                    runtime,
+                })
+            }
+        }
+    }
+}
+
+impl Source {
+    fn settings(&self, args: &SourceArgs, allow_empty: bool) -> RunSettings {
+        RunSettings {
+            default_region: self.default_region.clone(),
+            now: self.now,
+            options: PlanOptions { allow_empty },
+            parallelism: usize::from(args.parallelism),
+            source: self.backend.source(),
+        }
+    }
+
+    fn make_plan(
+        &self,
+        ctx: &Ctx,
+        desired: &config::DesiredState,
+        settings: &RunSettings,
+    ) -> Result<Plan, Reported> {
+        let mut plan = self
+            .runtime
+            .block_on(reconcile::make_plan(&self.backend, desired, settings))
+            .map_err(|e| ctx.error(e))?;
+        plan.api_calls = self.backend.calls();
+        Ok(plan)
+    }
+}
+
+fn log_calls(backend: &Backend) {
+    let c = backend.calls();
+    let r = backend.retries();
     tracing::info!(
-        describe_images = plan.api_calls.describe_images,
-        batch_get_image = plan.api_calls.batch_get_image,
-        batch_delete_image = plan.api_calls.batch_delete_image,
+        describe_images = c.describe_images,
+        batch_get_image = c.batch_get_image,
+        batch_delete_image = c.batch_delete_image,
+        other = c.other,
+        retries = r.retries,
+        throttled = r.throttled,
         "registry calls"
     );
+}
+
+fn plan(ctx: &Ctx, args: &PlanArgs) -> Result<u8, Reported> {
+    let desired = ctx.load_config(&args.paths)?;
+    let started = std::time::Instant::now();
+    let source = ctx.open_source(&args.source, args.now)?;
+    let settings = source.settings(&args.source, args.allow_empty);
+    let plan = source.make_plan(ctx, &desired, &settings)?;
+    tracing::info!(elapsed = ?started.elapsed(), "planned {} repositories", plan.repositories.len());
+    log_calls(&source.backend);
     if let Some(out) = &args.out {
         save_plan(&plan, out)
             .map_err(|e| ctx.error(format!("cannot save the plan to {}: {e}", out.display())))?;
     }
     ctx.print_plan(&plan, args.format)?;
     tracing::info!(elapsed = ?started.elapsed(), "rendered the plan");
-    // A large plan and registry model hold millions of small allocations; the process
-    // is about to exit, so let the OS reclaim them instead of freeing one by one.
     let code = if args.detailed_exitcode && plan.has_changes() {
         exit::CHANGES
     } else {
         exit::SUCCESS
     };
+    // A large plan and registry model hold millions of small allocations; the process
+    // is about to exit, so let the OS reclaim them instead of freeing one by one.
     std::mem::forget(plan);
-    std::mem::forget(registry);
+    std::mem::forget(source);
     Ok(code)
+}
+
+/// Everything `apply --format json` prints.
+#[derive(serde::Serialize)]
+struct ApplyOutput<'a> {
+    report: &'a ApplyReport,
+    api_calls: CallCounts,
+    retries: RetryCounts,
+    journal: String,
+}
+
+fn apply(ctx: &Ctx, args: &ApplyArgs) -> Result<u8, Reported> {
+    let desired = ctx.load_config(&args.paths)?;
+    let saved = args
+        .plan
+        .as_ref()
+        .map(|p| read_plan(p).map_err(|e| ctx.error(e)))
+        .transpose()?;
+    if let Some(saved) = &saved
+        && saved.desired_state_digest != desired.digest
+    {
+        return Err(ctx.error(
+            "the saved plan was made from other desired-state files than these (their content \
+             differs); make a new plan",
+        ));
+    }
+    let source = ctx.open_source(
+        &args.source,
+        args.now.or(saved.as_ref().map(|p| p.created_at)),
+    )?;
+    let settings = source.settings(&args.source, args.allow_empty);
+    let plan = match saved {
+        Some(saved) => {
+            let problems = source
+                .runtime
+                .block_on(stale::check(&source.backend, &desired, &saved, &settings))
+                .map_err(|e| ctx.error(e))?;
+            if !problems.is_empty() {
+                let mut msg = String::from(
+                    "Saved plan is stale: the registry changed since it was made; nothing was applied.\n",
+                );
+                for p in &problems {
+                    msg.push_str(p);
+                    msg.push('\n');
+                }
+                msg.push_str("Make a new plan.");
+                return Err(ctx.error(msg));
+            }
+            saved
+        }
+        None => source.make_plan(ctx, &desired, &settings)?,
+    };
+    // The plan, for the person (or the CI log) that approves it.
+    ctx.print_plan_to_stderr_if_json(&plan, args.format)?;
+    if !plan.has_changes() || crate::apply::planned_ids(&plan) == 0 {
+        let _ = writeln!(ctx.stdout(), "Nothing to apply.");
+        return Ok(exit::SUCCESS);
+    }
+    let deletions = crate::apply::planned_deletions(&plan);
+    if let Some(max) = args.max_delete
+        && deletions > max
+    {
+        return Err(ctx.error(format!(
+            "the plan deletes {deletions} images, more than --max-delete {max}; nothing was applied"
+        )));
+    }
+    if !args.auto_approve {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(ctx.error(
+                "apply needs confirmation, and there is no terminal to ask on; pass --auto-approve \
+                 (after reviewing the plan) to apply without asking",
+            ));
+        }
+        eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| ctx.error(format!("cannot read the answer: {e}")))?;
+        if answer.trim() != "yes" {
+            return Err(ctx.error("Apply cancelled; nothing was removed."));
+        }
+    }
+    let journal_path = args.journal.clone().unwrap_or_else(|| {
+        PathBuf::from(".ecr-reconcile").join(format!(
+            "journal-{}.jsonl",
+            Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+        ))
+    });
+    let mut journal = Journal::open(&journal_path).map_err(|e| {
+        ctx.error(format!(
+            "cannot open the journal {}: {e}",
+            journal_path.display()
+        ))
+    })?;
+    let progress = ProgressDisplay::new(crate::apply::planned_ids(&plan));
+    let result = source.runtime.block_on(crate::apply::apply_plan(
+        &source.backend,
+        &plan,
+        &mut journal,
+        &progress,
+    ));
+    progress.finish();
+    let report = result.map_err(|e| {
+        ctx.error(format!(
+            "{e}; what was removed before is in the journal {}",
+            journal_path.display()
+        ))
+    })?;
+    if let Backend::Snapshot { registry, path } = &source.backend {
+        let snap = Snapshot::from_registry(registry, Some(Utc::now()));
+        write_atomically(path, |w| {
+            serde_json::to_writer_pretty(w, &snap).map_err(std::io::Error::from)
+        })
+        .map_err(|e| {
+            ctx.error(format!(
+                "cannot rewrite the snapshot {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    log_calls(&source.backend);
+    let output = ApplyOutput {
+        report: &report,
+        api_calls: source.backend.calls(),
+        retries: source.backend.retries(),
+        journal: journal_path.display().to_string(),
+    };
+    let mut out = ctx.stdout();
+    let written = match args.format {
+        ReportFormat::Json => serde_json::to_writer_pretty(&mut out, &output)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
+        ReportFormat::Human => write_report(&mut out, &output),
+    };
+    written.map_err(|e| ctx.error(format!("cannot write the report: {e}")))?;
+    Ok(if report.succeeded() {
+        exit::SUCCESS
+    } else {
+        exit::ERROR
+    })
+}
+
+fn write_report(out: &mut dyn Write, o: &ApplyOutput<'_>) -> std::io::Result<()> {
+    let r = o.report;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Apply {}: {} tags removed ({} untagged from images that stay), {} images deleted, {} already gone, {} skipped, {} failed.",
+        if r.succeeded() {
+            "complete"
+        } else {
+            "finished with failures"
+        },
+        r.tags_removed,
+        r.untagged,
+        r.images_deleted,
+        r.already_gone,
+        r.skipped.len(),
+        r.failures.len()
+    )?;
+    for s in &r.skipped {
+        let what = s.tag.as_ref().map_or_else(
+            || s.digest.short(),
+            |t| format!("tag {t} on {}", s.digest.short()),
+        );
+        writeln!(out, "  skipped {} in {}: {}", what, s.repository, s.reason)?;
+    }
+    for (code, n) in &r.failures_by_code {
+        writeln!(out, "  failed: {n} x {code}")?;
+    }
+    for f in &r.failures {
+        writeln!(
+            out,
+            "  failed {} in {}: {} ({})",
+            f.id, f.repository, f.code, f.reason
+        )?;
+    }
+    writeln!(
+        out,
+        "API calls: DescribeImages {}, BatchGetImage {}, BatchDeleteImage {}, other {}; retries {} ({} throttled, {} server errors).",
+        o.api_calls.describe_images,
+        o.api_calls.batch_get_image,
+        o.api_calls.batch_delete_image,
+        o.api_calls.other,
+        o.retries.retries,
+        o.retries.throttled,
+        o.retries.server_errors
+    )?;
+    writeln!(out, "Journal: {}", o.journal)
+}
+
+/// Progress on stderr: a bar on a terminal, a line per batch otherwise.
+struct ProgressDisplay {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl ProgressDisplay {
+    fn new(total: usize) -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} removals {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Self {
+            bar,
+            total,
+            done: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl crate::apply::Progress for ProgressDisplay {
+    fn advance(&self, n: usize) {
+        let done = self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+        match &self.bar {
+            Some(b) => b.set_position(done as u64),
+            None => eprintln!("removed {done}/{} identifiers", self.total),
+        }
+    }
+}
+
+fn snapshot_cmd(ctx: &Ctx, args: &SnapshotArgs) -> Result<u8, Reported> {
+    let desired = ctx.load_config(&args.paths)?;
+    let source = ctx.open_source(&args.source, None)?;
+    let settings = source.settings(&args.source, false);
+    let snap = source
+        .runtime
+        .block_on(reconcile::snapshot(&source.backend, &desired, &settings))
+        .map_err(|e| ctx.error(e))?;
+    log_calls(&source.backend);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, &snap)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush())
+        .map_err(|e| ctx.error(format!("cannot write the snapshot: {e}")))?;
+    Ok(exit::SUCCESS)
 }
 
 /// Writes the plan as JSON, atomically: a temporary file in the same directory,
 /// then a rename, so a reader never sees half a plan.
 pub fn save_plan(plan: &Plan, path: &Path) -> std::io::Result<()> {
+    write_atomically(path, |w| {
+        serde_json::to_writer_pretty(w, plan).map_err(std::io::Error::from)
+    })
+}
+
+/// Writes a file atomically: a temporary file in the same directory, flushed to
+/// disk, then renamed over the target.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer_pretty(&mut tmp, plan)?;
-    tmp.write_all(b"\n")?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut w)?;
+        w.write_all(b"\n")?;
+        w.flush()?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

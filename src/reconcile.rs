@@ -12,6 +12,9 @@ use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
 };
 use crate::registry::observe::{ObservedRepository, observe};
+use crate::registry::snapshot::{
+    SNAPSHOT_VERSION, Snapshot, SnapshotImage, SnapshotRegistry, SnapshotRepository,
+};
 use crate::registry::{Registry, RegistryError};
 
 /// What a run needs besides the desired state.
@@ -210,4 +213,62 @@ pub async fn make_plan<R: Registry>(
         planned.extend(plan_parallel(d, &observed, settings));
     }
     Ok(assemble(desired, planned, settings))
+}
+
+/// Reads the declared repositories and returns them as a snapshot (missing ones are
+/// left out, with a warning on stderr).
+pub async fn snapshot<R: Registry>(
+    registry: &R,
+    desired: &DesiredState,
+    settings: &RunSettings,
+) -> Result<Snapshot, RunError> {
+    let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
+    let observed = observe_all(registry, &targets, settings.parallelism).await?;
+    let mut registries: Vec<SnapshotRegistry> = Vec::new();
+    for o in observed {
+        if !o.exists {
+            tracing::warn!(
+                "repository {} does not exist; left out of the snapshot",
+                o.reference
+            );
+            continue;
+        }
+        let children = o.children;
+        let images = o
+            .images
+            .into_iter()
+            .map(|d| SnapshotImage {
+                children: children.get(&d.digest).cloned().unwrap_or_default(),
+                digest: d.digest,
+                tags: d.tags,
+                pushed_at: d.pushed_at,
+                manifest_media_type: d.manifest_media_type,
+                artifact_media_type: d.artifact_media_type,
+                size_bytes: d.size_bytes,
+                subject: d.subject,
+                manifest: None,
+            })
+            .collect();
+        let repo = SnapshotRepository {
+            name: o.reference.name,
+            images,
+        };
+        let location = o.reference.registry;
+        match registries
+            .iter_mut()
+            .find(|r| r.account == location.account && r.region == location.region)
+        {
+            Some(r) => r.repositories.push(repo),
+            None => registries.push(SnapshotRegistry {
+                account: location.account,
+                region: location.region,
+                repositories: vec![repo],
+            }),
+        }
+    }
+    Ok(Snapshot {
+        version: SNAPSHOT_VERSION,
+        generated_at: Some(settings.now),
+        registries,
+    })
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
-use ecr_reconcile::apply::apply_plan;
+use ecr_reconcile::apply::{Journal, Quiet, apply_plan};
 use ecr_reconcile::config::{DesiredState, load_sources};
 use ecr_reconcile::model::{
     AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
@@ -344,7 +344,10 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let plan = rt.block_on(make_plan(&reg, &state, &settings())).unwrap();
         let refused = plan.repositories[0].status == RepositoryStatus::Refused;
-        let report = rt.block_on(apply_plan(&reg, &plan)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+        let report = rt.block_on(apply_plan(&reg, &plan, &mut journal, &Quiet)).unwrap();
+        prop_assert!(report.skipped.is_empty(), "nothing changed, nothing skipped: {:?}", report.skipped);
         prop_assert!(report.failures.is_empty(), "apply failed: {:?}\n{y}", report.failures);
 
         let after = tag_map(&reg);

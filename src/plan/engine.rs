@@ -349,6 +349,35 @@ fn depth_of(
     d
 }
 
+/// Characters people mistype for one another in tags (`l` for `1`, `O` for `0`).
+fn unconfuse(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            'l' | 'I' | 'i' => '1',
+            'O' | 'o' => '0',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// The tag in the registry most likely meant by a missing allowed tag: one that
+/// differs only by confusable characters first, then the closest by similarity.
+fn closest_tag<'a>(wanted: &str, names: &[&'a str]) -> Option<&'a str> {
+    let key = unconfuse(wanted);
+    let mut confusable: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| unconfuse(n) == key)
+        .collect();
+    confusable.sort_unstable();
+    if let Some(&n) = confusable.first() {
+        return Some(n);
+    }
+    similar::get_close_matches(wanted, names, 1, 0.7)
+        .first()
+        .copied()
+}
+
 fn unmatched_warning(
     entry: &crate::config::AllowEntry,
     desired: &DesiredRepository,
@@ -358,8 +387,8 @@ fn unmatched_warning(
     match &entry.matcher {
         Matcher::Exact(t) if !entry.is_rule => {
             let names: Vec<&str> = all_tags.iter().map(|&(_, t)| t).collect();
-            let close = similar::get_close_matches(t.as_str(), &names, 1, 0.7);
-            let help = match close.first() {
+            let close = closest_tag(t.as_str(), &names);
+            let help = match close {
                 Some(c) if !desired.allow.iter().any(|e| e.matcher.matches(c)) => Some(format!(
                     "did you mean `{c}`? It is in the repository and not allowed, so this plan removes it"
                 )),

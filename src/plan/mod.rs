@@ -3,6 +3,7 @@
 //! README and in `schema/plan.schema.json`.
 
 mod engine;
+pub mod stale;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;

@@ -1,6 +1,8 @@
 //! The observed side: a narrow, async `Registry` trait in ECR's terms (no SDK type
 //! crosses it), an in-memory model of documented ECR behaviour, and the snapshot file.
 
+pub mod aws;
+pub mod backend;
 pub mod memory;
 pub mod observe;
 pub mod snapshot;
@@ -258,6 +260,9 @@ pub struct CallCounts {
     pub batch_get_image: u64,
     /// BatchDeleteImage calls.
     pub batch_delete_image: u64,
+    /// Other calls (DescribeRegistry, to learn the caller's account).
+    #[serde(default)]
+    pub other: u64,
 }
 
 /// Thread-safe call counters.
@@ -266,6 +271,7 @@ pub struct CallCounters {
     describe_images: AtomicU64,
     batch_get_image: AtomicU64,
     batch_delete_image: AtomicU64,
+    other: AtomicU64,
 }
 
 /// The operations that are counted.
@@ -277,6 +283,8 @@ pub enum Operation {
     BatchGetImage,
     /// BatchDeleteImage.
     BatchDeleteImage,
+    /// Anything else.
+    Other,
 }
 
 impl CallCounters {
@@ -286,6 +294,7 @@ impl CallCounters {
             Operation::DescribeImages => &self.describe_images,
             Operation::BatchGetImage => &self.batch_get_image,
             Operation::BatchDeleteImage => &self.batch_delete_image,
+            Operation::Other => &self.other,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -296,6 +305,7 @@ impl CallCounters {
             describe_images: self.describe_images.load(Ordering::Relaxed),
             batch_get_image: self.batch_get_image.load(Ordering::Relaxed),
             batch_delete_image: self.batch_delete_image.load(Ordering::Relaxed),
+            other: self.other.load(Ordering::Relaxed),
         }
     }
 }

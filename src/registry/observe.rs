@@ -45,31 +45,17 @@ pub fn index_children(manifest: &str) -> Result<Vec<Digest>, String> {
         .collect()
 }
 
-/// Lists every image of `repo` and reads the manifests of its indexes.
-///
-/// A repository that does not exist is observed as such (the plan warns), not an error.
-pub async fn observe<R: Registry>(
+/// Lists every image of `repo`, a full page (1000) at a time.
+pub async fn list_all<R: Registry>(
     registry: &R,
     repo: &RepositoryRef,
-) -> Result<ObservedRepository, RegistryError> {
+) -> Result<Vec<ImageDetail>, RegistryError> {
     let mut images = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = match registry
+        let page = registry
             .describe_images(repo, token.as_deref(), MAX_PAGE_SIZE)
-            .await
-        {
-            Ok(p) => p,
-            Err(RegistryError::RepositoryNotFound(_)) => {
-                return Ok(ObservedRepository {
-                    reference: repo.clone(),
-                    exists: false,
-                    images: Vec::new(),
-                    children: HashMap::new(),
-                });
-            }
-            Err(e) => return Err(e),
-        };
+            .await?;
         images.extend(page.images);
         match page.next_token {
             Some(t) if Some(&t) == token.as_ref() => {
@@ -78,9 +64,30 @@ pub async fn observe<R: Registry>(
                 )));
             }
             Some(t) => token = Some(t),
-            None => break,
+            None => return Ok(images),
         }
     }
+}
+
+/// Lists every image of `repo` and reads the manifests of its indexes.
+///
+/// A repository that does not exist is observed as such (the plan warns), not an error.
+pub async fn observe<R: Registry>(
+    registry: &R,
+    repo: &RepositoryRef,
+) -> Result<ObservedRepository, RegistryError> {
+    let images = match list_all(registry, repo).await {
+        Ok(images) => images,
+        Err(RegistryError::RepositoryNotFound(_)) => {
+            return Ok(ObservedRepository {
+                reference: repo.clone(),
+                exists: false,
+                images: Vec::new(),
+                children: HashMap::new(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let indexes: Vec<ImageId> = images
         .iter()
         .filter(|i| i.is_index())

@@ -1,0 +1,136 @@
+//! The journal: a JSON-lines file of every tag and image an apply removes, with its
+//! manifest, written and flushed to disk before the request that removes it, so a
+//! crash never loses the record of a removal and removed tags can be restored.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Digest, RepositoryRef, Tag};
+use crate::plan::{Action, ActionKind};
+use crate::registry::ImageId;
+
+/// The journal format version.
+pub const JOURNAL_VERSION: u32 = 1;
+
+/// One removal, as recorded before it is made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JournalEntry {
+    /// Format version (1).
+    pub version: u32,
+    /// When the entry was written.
+    pub time: DateTime<Utc>,
+    /// The repository.
+    pub repository: RepositoryRef,
+    /// `untag` (the image stays) or `delete`.
+    pub kind: ActionKind,
+    /// The tag removed, when removed by tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
+    /// The image's digest.
+    pub digest: Digest,
+    /// Every tag the image had when planned.
+    pub image_tags: Vec<Tag>,
+    /// When the image was pushed.
+    pub pushed_at: DateTime<Utc>,
+    /// The manifest media type, from BatchGetImage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_media_type: Option<String>,
+    /// The raw manifest, from BatchGetImage: what a restore pushes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+}
+
+impl JournalEntry {
+    /// The entry for removing `id` (of `action`'s image) with its confirmed manifest.
+    pub fn new(
+        repository: &RepositoryRef,
+        action: &Action,
+        id: &ImageId,
+        digest: &Digest,
+        manifest: Option<(String, String)>,
+    ) -> Self {
+        let mut image_tags: Vec<Tag> = action
+            .tags
+            .iter()
+            .chain(&action.kept_tags)
+            .cloned()
+            .collect();
+        image_tags.sort();
+        let (manifest_media_type, manifest) = match manifest {
+            Some((mt, m)) => (Some(mt), Some(m)),
+            None => (None, None),
+        };
+        Self {
+            version: JOURNAL_VERSION,
+            time: Utc::now(),
+            repository: repository.clone(),
+            kind: action.kind,
+            tag: match id {
+                ImageId::Tag(t) => Some(t.clone()),
+                ImageId::Digest(_) => None,
+            },
+            digest: digest.clone(),
+            image_tags,
+            pushed_at: action.pushed_at,
+            manifest_media_type,
+            manifest,
+        }
+    }
+}
+
+/// An open journal file, appended to.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    /// Opens (creating it if needed) the journal at `path`, appending.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends entries, one JSON object per line, and flushes them to disk.
+    pub fn append(&mut self, entries: &[JournalEntry]) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(entries.len() * 512);
+        for e in entries {
+            serde_json::to_writer(&mut buf, e)?;
+            buf.push(b'\n');
+        }
+        self.file.write_all(&buf)?;
+        self.file.sync_data()
+    }
+
+    /// Reads every entry of a journal file.
+    pub fn read(path: &Path) -> Result<Vec<JournalEntry>, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .map_err(|e| format!("{}:{}: not a journal entry: {e}", path.display(), i + 1))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,471 @@
+//! Applies a plan to a registry under a protocol that never removes an allowed tag,
+//! even when the registry changes while it runs.
+//!
+//! Per repository, before anything is removed:
+//! 1. confirmation reads: BatchGetImage by tag for every tag to remove (the tag must
+//!    still point at the planned digest; the manifest goes to the journal), and a
+//!    fresh DescribeImages listing of the repository (every affected image's current
+//!    tags; full pages of 1000);
+//! 2. every removal that the registry no longer agrees with is skipped and reported:
+//!    a tag that moved to another image, an image with a new tag, an untagged image
+//!    that got a tag, an untag that would now remove the image's last tag;
+//! 3. the journal records each removal, durably, before the request that makes it.
+//!
+//! Then tags are removed by tag (an image goes with its last tag) and only images
+//! that are untagged in the confirmed state are deleted by digest; untags first, then
+//! deletions wave by wave (an index before its children), in batches of at most 100.
+//! Every digest the registry reports back is checked against the plan. `ImageNotFound`
+//! counts as done, so applying again is harmless.
+
+pub mod journal;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use journal::{Journal, JournalEntry};
+
+use crate::model::{Digest, Tag};
+use crate::plan::{Action, ActionKind, Plan, RepositoryPlan, RepositoryStatus};
+use crate::registry::observe::list_all;
+use crate::registry::{
+    FailureCode, ImageDetail, ImageId, MAX_IDS_PER_BATCH, Registry, RegistryError,
+};
+
+/// A removal that did not happen because the registry changed since the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Skipped {
+    /// The repository.
+    pub repository: String,
+    /// The image.
+    pub digest: Digest,
+    /// The tag, when one tag was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
+    /// What changed.
+    pub reason: String,
+}
+
+/// A removal the registry refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Failure {
+    /// The repository.
+    pub repository: String,
+    /// The identifier sent.
+    pub id: String,
+    /// ECR's failure code (or `DigestMismatch` when the registry removed another image
+    /// than planned).
+    pub code: String,
+    /// ECR's reason.
+    pub reason: String,
+}
+
+/// What an apply did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApplyReport {
+    /// Tags removed, by untag or with their image.
+    pub tags_removed: usize,
+    /// Tags removed from images that stay.
+    pub untagged: usize,
+    /// Images deleted.
+    pub images_deleted: usize,
+    /// Removals found already done (ImageNotFound, or gone before confirmation).
+    pub already_gone: usize,
+    /// Removals skipped because the registry changed since the plan.
+    pub skipped: Vec<Skipped>,
+    /// Removals the registry refused.
+    pub failures: Vec<Failure>,
+    /// Failures by code.
+    pub failures_by_code: BTreeMap<String, usize>,
+    /// Identifiers sent in each BatchDeleteImage request, in order.
+    pub delete_batches: Vec<usize>,
+}
+
+impl ApplyReport {
+    /// True when every planned removal is done, skipped as moved, or already gone.
+    pub fn succeeded(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Hooks for progress display; the default does nothing.
+pub trait Progress: Send + Sync {
+    /// `n` identifiers were sent and answered.
+    fn advance(&self, _n: usize) {}
+    /// A message about the run.
+    fn note(&self, _message: &str) {}
+}
+
+/// No progress display.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// An error that stops an apply. Removals already made stay made (and journalled).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The registry failed a whole call.
+    #[error("{repository}: {error}")]
+    Registry {
+        /// The repository.
+        repository: String,
+        /// What the registry said.
+        error: RegistryError,
+    },
+    /// The journal could not be written: nothing more is removed.
+    #[error("cannot write the journal {path}: {message}")]
+    Journal {
+        /// The journal file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// How many identifiers a plan will send in total (for progress bars).
+pub fn planned_ids(plan: &Plan) -> usize {
+    plan.repositories
+        .iter()
+        .filter(|r| r.status == RepositoryStatus::Changes)
+        .flat_map(|r| r.actions.iter())
+        .map(|a| a.tags.len().max(1))
+        .sum()
+}
+
+/// Images a plan will delete (for `--max-delete`).
+pub fn planned_deletions(plan: &Plan) -> usize {
+    plan.repositories
+        .iter()
+        .filter(|r| r.status == RepositoryStatus::Changes)
+        .flat_map(|r| r.actions.iter())
+        .filter(|a| a.kind == ActionKind::Delete)
+        .count()
+}
+
+/// One confirmed removal request: the id to send and what it does.
+#[derive(Clone, Debug)]
+struct Step {
+    id: ImageId,
+    digest: Digest,
+    kind: ActionKind,
+    manifest: Option<(String, String)>,
+    action: usize,
+}
+
+/// Applies every repository with status `changes`; refused and missing ones are skipped.
+pub async fn apply_plan<R: Registry>(
+    registry: &R,
+    plan: &Plan,
+    journal: &mut Journal,
+    progress: &dyn Progress,
+) -> Result<ApplyReport, ApplyError> {
+    let mut report = ApplyReport::default();
+    for repo in plan
+        .repositories
+        .iter()
+        .filter(|r| r.status == RepositoryStatus::Changes)
+    {
+        apply_repository(registry, repo, journal, progress, &mut report).await?;
+    }
+    Ok(report)
+}
+
+async fn apply_repository<R: Registry>(
+    registry: &R,
+    repo: &RepositoryPlan,
+    journal: &mut Journal,
+    progress: &dyn Progress,
+    report: &mut ApplyReport,
+) -> Result<(), ApplyError> {
+    let reference = &repo.repository;
+    let label = reference.to_string();
+    let registry_err = |error: RegistryError| ApplyError::Registry {
+        repository: label.clone(),
+        error,
+    };
+
+    // 1. Confirmation reads.
+    let current: HashMap<Digest, ImageDetail> = match list_all(registry, reference).await {
+        Ok(images) => images.into_iter().map(|i| (i.digest.clone(), i)).collect(),
+        Err(RegistryError::RepositoryNotFound(_)) => HashMap::new(),
+        Err(e) => return Err(registry_err(e)),
+    };
+    let tag_ids: Vec<ImageId> = repo
+        .actions
+        .iter()
+        .flat_map(|a| a.tags.iter().cloned().map(ImageId::Tag))
+        .collect();
+    // What BatchGetImage says each tag points at, and each image's manifest (some
+    // implementations answer once per image when several of its tags are asked).
+    let mut tag_points: HashMap<Tag, Digest> = HashMap::new();
+    let mut manifests: HashMap<Digest, (String, String)> = HashMap::new();
+    for batch in tag_ids.chunks(MAX_IDS_PER_BATCH) {
+        let got = registry
+            .batch_get_image(reference, batch)
+            .await
+            .map_err(&registry_err)?;
+        for m in got.manifests {
+            if let ImageId::Tag(t) = &m.id {
+                tag_points.insert(t.clone(), m.digest.clone());
+            }
+            manifests.insert(m.digest, (m.media_type, m.manifest));
+        }
+    }
+    // Manifests of untagged images to delete by digest, for the journal.
+    let untagged_ids: Vec<ImageId> = repo
+        .actions
+        .iter()
+        .filter(|a| {
+            a.kind == ActionKind::Delete
+                && current.get(&a.digest).is_some_and(|d| d.tags.is_empty())
+        })
+        .map(|a| ImageId::Digest(a.digest.clone()))
+        .collect();
+    for batch in untagged_ids.chunks(MAX_IDS_PER_BATCH) {
+        let got = registry
+            .batch_get_image(reference, batch)
+            .await
+            .map_err(&registry_err)?;
+        for m in got.manifests {
+            manifests.insert(m.digest, (m.media_type, m.manifest));
+        }
+    }
+    let tag_owner: HashMap<&Tag, &Digest> = current
+        .values()
+        .flat_map(|i| i.tags.iter().map(move |t| (t, &i.digest)))
+        .collect();
+
+    // 2. Decide each removal against the confirmed state.
+    let mut steps_by_wave: BTreeMap<u32, Vec<Step>> = BTreeMap::new();
+    for (index, action) in repo.actions.iter().enumerate() {
+        let confirmed = Confirmed {
+            image: current.get(&action.digest),
+            tag_owner: &tag_owner,
+            tag_points: &tag_points,
+            manifests: &manifests,
+        };
+        let steps = confirm(action, index, &confirmed, &label, report);
+        steps_by_wave.entry(action.wave).or_default().extend(steps);
+    }
+
+    // 3. Journal, then remove, wave by wave.
+    let mut deleted: HashSet<Digest> = HashSet::new();
+    for steps in steps_by_wave.values() {
+        for batch in steps.chunks(MAX_IDS_PER_BATCH) {
+            let entries: Vec<JournalEntry> = batch
+                .iter()
+                .map(|s| {
+                    JournalEntry::new(
+                        reference,
+                        &repo.actions[s.action],
+                        &s.id,
+                        &s.digest,
+                        s.manifest.clone(),
+                    )
+                })
+                .collect();
+            journal.append(&entries).map_err(|e| ApplyError::Journal {
+                path: journal.path().display().to_string(),
+                message: e.to_string(),
+            })?;
+            let ids: Vec<ImageId> = batch.iter().map(|s| s.id.clone()).collect();
+            let result = registry
+                .batch_delete_image(reference, &ids)
+                .await
+                .map_err(&registry_err)?;
+            progress.advance(ids.len());
+            report.delete_batches.push(ids.len());
+            account(batch, &result, &label, report, &mut deleted);
+        }
+    }
+    report.images_deleted += deleted.len();
+    Ok(())
+}
+
+fn skip(report: &mut ApplyReport, label: &str, digest: &Digest, tag: Option<&Tag>, reason: String) {
+    report.skipped.push(Skipped {
+        repository: label.to_owned(),
+        digest: digest.clone(),
+        tag: tag.cloned(),
+        reason,
+    });
+}
+
+/// The state read just before removing: the listing and BatchGetImage's answers.
+struct Confirmed<'a> {
+    /// The image now, from the listing (absent: gone).
+    image: Option<&'a ImageDetail>,
+    /// Tag -> image, from the listing.
+    tag_owner: &'a HashMap<&'a Tag, &'a Digest>,
+    /// Tag -> image, from BatchGetImage by tag.
+    tag_points: &'a HashMap<Tag, Digest>,
+    /// Manifests by image, from BatchGetImage.
+    manifests: &'a HashMap<Digest, (String, String)>,
+}
+
+/// The removals of one action that the confirmed state still allows.
+fn confirm(
+    action: &Action,
+    index: usize,
+    confirmed_state: &Confirmed<'_>,
+    label: &str,
+    report: &mut ApplyReport,
+) -> Vec<Step> {
+    let manifest = confirmed_state.manifests.get(&action.digest).cloned();
+    let Some(now) = confirmed_state.image else {
+        // Gone already: the removal is done.
+        report.already_gone += action.tags.len().max(1);
+        return Vec::new();
+    };
+    let mut steps = Vec::new();
+    let step = |tag: &Tag| Step {
+        id: ImageId::Tag(tag.clone()),
+        digest: action.digest.clone(),
+        kind: action.kind,
+        manifest: manifest.clone(),
+        action: index,
+    };
+    // Tags still on this image by both reads; a tag elsewhere moved, a tag nowhere went.
+    let mut confirmed: Vec<&Tag> = Vec::new();
+    for t in &action.tags {
+        let listed = confirmed_state.tag_owner.get(t).copied();
+        let fetched = confirmed_state.tag_points.get(t);
+        let moved_to = [listed, fetched]
+            .into_iter()
+            .flatten()
+            .find(|d| **d != action.digest);
+        match (moved_to, listed) {
+            (Some(d), _) => skip(
+                report,
+                label,
+                &action.digest,
+                Some(t),
+                format!("tag moved to image {} since the plan", d.short()),
+            ),
+            (None, Some(_)) => confirmed.push(t),
+            (None, None) => report.already_gone += 1,
+        }
+    }
+    match action.kind {
+        ActionKind::Untag => {
+            let remaining = now.tags.iter().filter(|t| !confirmed.contains(t)).count();
+            if remaining == 0 && !confirmed.is_empty() {
+                for t in confirmed {
+                    skip(
+                        report,
+                        label,
+                        &action.digest,
+                        Some(t),
+                        "removing it now would delete the image: the tags it was to keep are gone"
+                            .into(),
+                    );
+                }
+                return Vec::new();
+            }
+            steps.extend(confirmed.into_iter().map(step));
+        }
+        ActionKind::Delete => {
+            let new: Vec<&Tag> = now
+                .tags
+                .iter()
+                .filter(|t| !action.tags.contains(t))
+                .collect();
+            if !new.is_empty() {
+                let names: Vec<&str> = new.iter().map(|t| t.as_str()).collect();
+                skip(
+                    report,
+                    label,
+                    &action.digest,
+                    None,
+                    format!(
+                        "image has new tags since the plan ({}); it stays",
+                        names.join(", ")
+                    ),
+                );
+                return Vec::new();
+            }
+            if now.tags.is_empty() {
+                // Untagged in the confirmed state: the only case deleted by digest.
+                steps.push(Step {
+                    id: ImageId::Digest(action.digest.clone()),
+                    digest: action.digest.clone(),
+                    kind: action.kind,
+                    manifest: manifest.clone(),
+                    action: index,
+                });
+            } else {
+                steps.extend(confirmed.into_iter().map(step));
+            }
+        }
+    }
+    steps
+}
+
+/// Counts a batch's outcome against the plan (not only the response: some
+/// implementations report nothing for an untagged image deleted by digest).
+fn account(
+    batch: &[Step],
+    result: &crate::registry::BatchDeleteResult,
+    label: &str,
+    report: &mut ApplyReport,
+    deleted: &mut HashSet<Digest>,
+) {
+    let failed: HashMap<&ImageId, &crate::registry::ItemFailure> =
+        result.failures.iter().map(|f| (&f.id, f)).collect();
+    for removed in &result.removed {
+        let planned = batch.iter().find(|s| match &s.id {
+            ImageId::Tag(t) => removed.tag.as_ref() == Some(t),
+            ImageId::Digest(d) => removed.tag.is_none() && &removed.digest == d,
+        });
+        if let Some(s) = planned
+            && s.digest != removed.digest
+        {
+            // The registry removed a tag from another image than planned: a race in
+            // the moment between confirmation and removal. Say it loudly.
+            let failure = Failure {
+                repository: label.to_owned(),
+                id: s.id.to_string(),
+                code: "DigestMismatch".into(),
+                reason: format!(
+                    "the registry removed it from {} but the plan named {}",
+                    removed.digest, s.digest
+                ),
+            };
+            *report
+                .failures_by_code
+                .entry(failure.code.clone())
+                .or_default() += 1;
+            report.failures.push(failure);
+        }
+    }
+    for s in batch {
+        match failed.get(&s.id) {
+            Some(f) if f.code == FailureCode::ImageNotFound => report.already_gone += 1,
+            Some(f) => {
+                *report
+                    .failures_by_code
+                    .entry(f.code.as_str().to_owned())
+                    .or_default() += 1;
+                report.failures.push(Failure {
+                    repository: label.to_owned(),
+                    id: s.id.to_string(),
+                    code: f.code.as_str().to_owned(),
+                    reason: f.reason.clone(),
+                });
+            }
+            None => match (&s.id, s.kind) {
+                (ImageId::Tag(_), ActionKind::Untag) => {
+                    report.tags_removed += 1;
+                    report.untagged += 1;
+                }
+                (ImageId::Tag(_), ActionKind::Delete) => {
+                    report.tags_removed += 1;
+                    deleted.insert(s.digest.clone());
+                }
+                (ImageId::Digest(_), _) => {
+                    deleted.insert(s.digest.clone());
+                }
+            },
+        }
+    }
+}

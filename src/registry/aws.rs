@@ -1,0 +1,443 @@
+//! The AWS backend: the `Registry` trait over aws-sdk-ecr. No SDK type leaves this
+//! module. One client per region (the account is the `registryId` of each call),
+//! the SDK's standard retry with backoff and jitter, connect and operation timeouts,
+//! and counters of calls, attempts and throttling.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_ecr::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, ImageStatusFilter, TagStatus};
+use chrono::{DateTime, TimeZone, Utc};
+use tokio::sync::Mutex;
+
+use super::{
+    BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
+    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, Operation,
+    Registry, RegistryError, RemovedId,
+};
+use crate::model::{AccountId, Digest, Region, RepositoryRef, Tag, media_type};
+
+/// How to reach AWS.
+#[derive(Clone, Debug, Default)]
+pub struct AwsSettings {
+    /// A named profile (`--profile`); default: the default credential chain.
+    pub profile: Option<String>,
+    /// An endpoint to use instead of ECR's (`--endpoint-url`; the SDK also honours
+    /// `AWS_ENDPOINT_URL_ECR` and `AWS_ENDPOINT_URL`).
+    pub endpoint_url: Option<String>,
+    /// Attempts per call, the first included (standard retry mode).
+    pub max_attempts: u32,
+}
+
+/// Counts attempts (the first and every retry) and throttling answers.
+#[derive(Debug, Default)]
+struct AttemptCounter {
+    attempts: AtomicU64,
+    throttled: AtomicU64,
+    server_errors: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct CountAttempts(Arc<AttemptCounter>);
+
+impl Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "ecr-reconcile attempt counter"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        if let Some(response) = context.response() {
+            let status = response.status().as_u16();
+            let throttled = status == 429
+                || (status == 400
+                    && response.body().bytes().is_some_and(|b| {
+                        String::from_utf8_lossy(b).contains("ThrottlingException")
+                    }));
+            if throttled {
+                self.0.throttled.fetch_add(1, Ordering::Relaxed);
+            } else if status >= 500 {
+                self.0.server_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Retries and throttling seen by the SDK.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+pub struct RetryCounts {
+    /// Attempts beyond the first, over all calls.
+    pub retries: u64,
+    /// Answers that were throttling (HTTP 429, or 400 with ThrottlingException).
+    pub throttled: u64,
+    /// Answers that were server errors (HTTP 5xx).
+    pub server_errors: u64,
+}
+
+/// The registry of real ECR (or an ECR-compatible endpoint).
+pub struct AwsRegistry {
+    base: aws_types::SdkConfig,
+    clients: Mutex<HashMap<Region, Client>>,
+    calls: CallCounters,
+    attempts: Arc<AttemptCounter>,
+}
+
+impl std::fmt::Debug for AwsRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsRegistry").finish_non_exhaustive()
+    }
+}
+
+impl AwsRegistry {
+    /// Loads the AWS configuration (credentials chain, profile, endpoint) once.
+    pub async fn new(settings: &AwsSettings) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(180))
+                    .build(),
+            );
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        Self {
+            base: loader.load().await,
+            clients: Mutex::new(HashMap::new()),
+            calls: CallCounters::default(),
+            attempts: Arc::new(AttemptCounter::default()),
+        }
+    }
+
+    /// The region of the AWS configuration (profile or environment), if any.
+    pub fn configured_region(&self) -> Option<Region> {
+        self.base
+            .region()
+            .and_then(|r| Region::parse(r.as_ref()).ok())
+    }
+
+    /// Calls made so far, by operation.
+    pub fn calls(&self) -> CallCounts {
+        self.calls.snapshot()
+    }
+
+    /// Retries and throttling so far.
+    pub fn retries(&self) -> RetryCounts {
+        let attempts = self.attempts.attempts.load(Ordering::Relaxed);
+        let c = self.calls.snapshot();
+        let calls = c.describe_images + c.batch_get_image + c.batch_delete_image + c.other;
+        RetryCounts {
+            retries: attempts.saturating_sub(calls),
+            throttled: self.attempts.throttled.load(Ordering::Relaxed),
+            server_errors: self.attempts.server_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn client(&self, region: &Region) -> Client {
+        let mut clients = self.clients.lock().await;
+        clients
+            .entry(region.clone())
+            .or_insert_with(|| {
+                let conf = aws_sdk_ecr::config::Builder::from(&self.base)
+                    .region(aws_types::region::Region::new(region.as_str().to_owned()))
+                    .interceptor(CountAttempts(self.attempts.clone()))
+                    .build();
+                Client::from_conf(conf)
+            })
+            .clone()
+    }
+}
+
+/// Maps an SDK error: "the service said no" or "we could not ask".
+fn map_err<E, R>(err: SdkError<E, R>, repo: Option<&RepositoryRef>) -> RegistryError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("Unknown").to_owned();
+            let message = e.message().unwrap_or("").to_owned();
+            match (code.as_str(), repo) {
+                ("RepositoryNotFoundException", Some(r)) => {
+                    RegistryError::RepositoryNotFound(r.clone())
+                }
+                _ => RegistryError::Service { code, message },
+            }
+        }
+        _ => RegistryError::Unreachable(aws_sdk_ecr::error::DisplayErrorContext(&err).to_string()),
+    }
+}
+
+fn identifier(id: &ImageId) -> ImageIdentifier {
+    match id {
+        ImageId::Tag(t) => ImageIdentifier::builder().image_tag(t.as_str()).build(),
+        ImageId::Digest(d) => ImageIdentifier::builder().image_digest(d.as_str()).build(),
+    }
+}
+
+/// The identifier as sent, recovered from what the service echoes back.
+fn echoed(id: Option<&ImageIdentifier>) -> Result<ImageId, RegistryError> {
+    let id = id.ok_or_else(|| RegistryError::Surprising("a failure without an image id".into()))?;
+    if let Some(t) = id.image_tag() {
+        return Tag::parse(t)
+            .map(ImageId::Tag)
+            .map_err(|e| RegistryError::Surprising(format!("tag in response: {e}")));
+    }
+    match id.image_digest() {
+        Some(d) => Digest::parse(d)
+            .map(ImageId::Digest)
+            .map_err(|e| RegistryError::Surprising(format!("digest in response: {e}"))),
+        None => Err(RegistryError::Surprising(
+            "an image id with neither tag nor digest".into(),
+        )),
+    }
+}
+
+fn failure_code(code: Option<&aws_sdk_ecr::types::ImageFailureCode>) -> FailureCode {
+    match code.map(|c| c.as_str()) {
+        Some("ImageInaccessible") => FailureCode::ImageInaccessible,
+        Some("ImageNotFound") => FailureCode::ImageNotFound,
+        Some("ImageReferencedByManifestList") => FailureCode::ImageReferencedByManifestList,
+        Some("ImageTagDoesNotMatchDigest") => FailureCode::ImageTagDoesNotMatchDigest,
+        Some("InvalidImageDigest") => FailureCode::InvalidImageDigest,
+        Some("InvalidImageTag") => FailureCode::InvalidImageTag,
+        Some("KmsError") => FailureCode::KmsError,
+        Some("MissingDigestAndTag") => FailureCode::MissingDigestAndTag,
+        Some("UpstreamAccessDenied") => FailureCode::UpstreamAccessDenied,
+        Some("UpstreamTooManyRequests") => FailureCode::UpstreamTooManyRequests,
+        Some("UpstreamUnavailable") => FailureCode::UpstreamUnavailable,
+        Some(other) => FailureCode::Other(other.to_owned()),
+        None => FailureCode::Other("Unknown".into()),
+    }
+}
+
+fn failures(items: &[aws_sdk_ecr::types::ImageFailure]) -> Result<Vec<ItemFailure>, RegistryError> {
+    items
+        .iter()
+        .map(|f| {
+            Ok(ItemFailure {
+                id: echoed(f.image_id())?,
+                code: failure_code(f.failure_code()),
+                reason: f.failure_reason().unwrap_or("").to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn to_chrono(
+    t: Option<&aws_sdk_ecr::primitives::DateTime>,
+) -> Result<DateTime<Utc>, RegistryError> {
+    let t = t.ok_or_else(|| RegistryError::Surprising("an image without imagePushedAt".into()))?;
+    Utc.timestamp_opt(t.secs(), t.subsec_nanos())
+        .single()
+        .ok_or_else(|| {
+            RegistryError::Surprising(format!("imagePushedAt out of range: {}", t.secs()))
+        })
+}
+
+fn detail(d: &aws_sdk_ecr::types::ImageDetail) -> Result<ImageDetail, RegistryError> {
+    let surprising = |what: &str, e: String| RegistryError::Surprising(format!("{what}: {e}"));
+    let digest = Digest::parse(d.image_digest().unwrap_or_default())
+        .map_err(|e| surprising("imageDigest", e))?;
+    let tags = d
+        .image_tags()
+        .iter()
+        .map(|t| Tag::parse(t.as_str()).map_err(|e| surprising("imageTags", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let subject = d
+        .subject_manifest_digest()
+        .map(|s| Digest::parse(s).map_err(|e| surprising("subjectManifestDigest", e)))
+        .transpose()?;
+    Ok(ImageDetail {
+        digest,
+        tags,
+        pushed_at: to_chrono(d.image_pushed_at())?,
+        manifest_media_type: d.image_manifest_media_type().map(str::to_owned),
+        artifact_media_type: d.artifact_media_type().map(str::to_owned),
+        size_bytes: d.image_size_in_bytes().and_then(|s| u64::try_from(s).ok()),
+        subject,
+    })
+}
+
+fn check_ids(ids: &[ImageId]) -> Result<(), RegistryError> {
+    if ids.is_empty() || ids.len() > MAX_IDS_PER_BATCH {
+        // Never send what ECR would refuse (and what moto answers with HTTP 500).
+        return Err(RegistryError::invalid_parameter(format!(
+            "imageIds must hold 1 to {MAX_IDS_PER_BATCH} items, not {}",
+            ids.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Registry for AwsRegistry {
+    async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
+        self.calls.count(Operation::Other);
+        let out = self
+            .client(region)
+            .await
+            .describe_registry()
+            .send()
+            .await
+            .map_err(|e| map_err(e, None))?;
+        let id = out.registry_id().ok_or_else(|| {
+            RegistryError::Surprising("DescribeRegistry returned no registryId".into())
+        })?;
+        AccountId::parse(id).map_err(RegistryError::Surprising)
+    }
+
+    async fn describe_images(
+        &self,
+        repo: &RepositoryRef,
+        next_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<ImagePage, RegistryError> {
+        self.calls.count(Operation::DescribeImages);
+        let out = self
+            .client(&repo.registry.region)
+            .await
+            .describe_images()
+            .registry_id(repo.registry.account.as_str())
+            .repository_name(repo.name.as_str())
+            .max_results(i32::try_from(max_results.min(MAX_PAGE_SIZE)).unwrap_or(1000))
+            .filter(
+                DescribeImagesFilter::builder()
+                    .tag_status(TagStatus::Any)
+                    .image_status(ImageStatusFilter::Any)
+                    .build(),
+            )
+            .set_next_token(next_token.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| map_err(e, Some(repo)))?;
+        Ok(ImagePage {
+            images: out
+                .image_details()
+                .iter()
+                .map(detail)
+                .collect::<Result<_, _>>()?,
+            next_token: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn batch_get_image(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchGetResult, RegistryError> {
+        check_ids(ids)?;
+        self.calls.count(Operation::BatchGetImage);
+        let mut req = self
+            .client(&repo.registry.region)
+            .await
+            .batch_get_image()
+            .registry_id(repo.registry.account.as_str())
+            .repository_name(repo.name.as_str())
+            .set_image_ids(Some(ids.iter().map(identifier).collect()));
+        for mt in media_type::ALL {
+            req = req.accepted_media_types(mt);
+        }
+        let out = req.send().await.map_err(|e| map_err(e, Some(repo)))?;
+        let mut manifests = Vec::with_capacity(out.images().len());
+        for image in out.images() {
+            let id = echoed(image.image_id())?;
+            let digest = image
+                .image_id()
+                .and_then(|i| i.image_digest())
+                .ok_or_else(|| {
+                    RegistryError::Surprising(
+                        "BatchGetImage returned an image without a digest".into(),
+                    )
+                })?;
+            manifests.push(FetchedManifest {
+                id: match (
+                    &id,
+                    ids.iter()
+                        .find(|x| matches!((x, &id), (ImageId::Tag(a), ImageId::Tag(b)) if a == b)),
+                ) {
+                    (_, Some(sent)) => sent.clone(),
+                    _ => ImageId::Digest(Digest::parse(digest).map_err(RegistryError::Surprising)?),
+                },
+                digest: Digest::parse(digest).map_err(RegistryError::Surprising)?,
+                media_type: image
+                    .image_manifest_media_type()
+                    .unwrap_or(media_type::OCI_MANIFEST)
+                    .to_owned(),
+                manifest: image.image_manifest().unwrap_or_default().to_owned(),
+            });
+        }
+        Ok(BatchGetResult {
+            manifests,
+            failures: failures(out.failures())?,
+        })
+    }
+
+    async fn batch_delete_image(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchDeleteResult, RegistryError> {
+        check_ids(ids)?;
+        self.calls.count(Operation::BatchDeleteImage);
+        let out = self
+            .client(&repo.registry.region)
+            .await
+            .batch_delete_image()
+            .registry_id(repo.registry.account.as_str())
+            .repository_name(repo.name.as_str())
+            .set_image_ids(Some(ids.iter().map(identifier).collect()))
+            .send()
+            .await
+            .map_err(|e| map_err(e, Some(repo)))?;
+        let mut removed = Vec::with_capacity(out.image_ids().len());
+        for id in out.image_ids() {
+            let digest = id.image_digest().ok_or_else(|| {
+                RegistryError::Surprising("BatchDeleteImage reported an id without a digest".into())
+            })?;
+            removed.push(RemovedId {
+                tag: id
+                    .image_tag()
+                    .map(Tag::parse)
+                    .transpose()
+                    .map_err(RegistryError::Surprising)?,
+                digest: Digest::parse(digest).map_err(RegistryError::Surprising)?,
+            });
+        }
+        Ok(BatchDeleteResult {
+            removed,
+            failures: failures(out.failures())?,
+        })
+    }
+}

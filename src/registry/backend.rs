@@ -1,0 +1,98 @@
+//! The registry a run uses, chosen on the command line: a snapshot file (through the
+//! in-memory model) or AWS.
+
+use std::path::PathBuf;
+
+use super::aws::{AwsRegistry, RetryCounts};
+use super::memory::InMemoryRegistry;
+use super::{
+    BatchDeleteResult, BatchGetResult, CallCounts, ImageId, ImagePage, Registry, RegistryError,
+};
+use crate::model::{AccountId, Region, RepositoryRef};
+
+/// A snapshot file or AWS.
+#[derive(Debug)]
+pub enum Backend {
+    /// A snapshot file, loaded into the in-memory model (and written back by `apply`).
+    Snapshot {
+        /// The model.
+        registry: InMemoryRegistry,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Amazon ECR (boxed: its configuration is large, and there is one per run).
+    Aws(Box<AwsRegistry>),
+}
+
+impl Backend {
+    /// `snapshot:<file>` or `aws`, as shown in plans.
+    pub fn source(&self) -> String {
+        match self {
+            Backend::Snapshot { path, .. } => format!("snapshot:{}", path.display()),
+            Backend::Aws(_) => "aws".to_owned(),
+        }
+    }
+
+    /// Calls so far.
+    pub fn calls(&self) -> CallCounts {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.calls(),
+            Backend::Aws(r) => r.calls(),
+        }
+    }
+
+    /// Retries so far (none for a snapshot).
+    pub fn retries(&self) -> RetryCounts {
+        match self {
+            Backend::Snapshot { .. } => RetryCounts::default(),
+            Backend::Aws(r) => r.retries(),
+        }
+    }
+}
+
+impl Registry for Backend {
+    async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.caller_account(region).await,
+            Backend::Aws(r) => r.caller_account(region).await,
+        }
+    }
+
+    async fn describe_images(
+        &self,
+        repo: &RepositoryRef,
+        next_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<ImagePage, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => {
+                registry
+                    .describe_images(repo, next_token, max_results)
+                    .await
+            }
+            Backend::Aws(r) => r.describe_images(repo, next_token, max_results).await,
+        }
+    }
+
+    async fn batch_get_image(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchGetResult, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.batch_get_image(repo, ids).await,
+            Backend::Aws(r) => r.batch_get_image(repo, ids).await,
+        }
+    }
+
+    async fn batch_delete_image(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchDeleteResult, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.batch_delete_image(repo, ids).await,
+            Backend::Aws(r) => r.batch_delete_image(repo, ids).await,
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The safe removal protocol against the in-memory ECR model, with the registry
+//! changing under the apply: tags moved or added between plan and apply, and a race
+//! between the confirming read and the delete.
+
+use std::sync::Mutex;
+
+use chrono::{Duration, TimeZone, Utc};
+
+use ecr_reconcile::apply::{ApplyReport, Journal, Quiet, apply_plan};
+use ecr_reconcile::config::load_sources;
+use ecr_reconcile::model::{
+    AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
+};
+use ecr_reconcile::plan::{Plan, PlanOptions};
+use ecr_reconcile::reconcile::{RunSettings, make_plan};
+use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
+use ecr_reconcile::registry::{
+    BatchDeleteResult, BatchGetResult, ImageDetail, ImageId, ImagePage, Registry, RegistryError,
+};
+
+fn repo() -> RepositoryRef {
+    RepositoryRef {
+        registry: RegistryLocation {
+            account: AccountId::parse("123456789012").unwrap(),
+            region: Region::parse("eu-west-1").unwrap(),
+        },
+        name: RepositoryName::parse("team/app").unwrap(),
+    }
+}
+
+fn d(n: u32) -> Digest {
+    Digest::parse(format!("sha256:{n:064x}")).unwrap()
+}
+
+fn image(n: u32, tags: &[&str]) -> StoredImage {
+    StoredImage::new(
+        ImageDetail {
+            digest: d(n),
+            tags: tags.iter().map(|t| Tag::parse(*t).unwrap()).collect(),
+            pushed_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+                + Duration::minutes(n.into()),
+            manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
+            artifact_media_type: None,
+            size_bytes: Some(10),
+            subject: None,
+        },
+        vec![],
+    )
+}
+
+fn registry(images: &[StoredImage]) -> InMemoryRegistry {
+    let mut reg = InMemoryRegistry::new();
+    reg.set_caller_account(
+        Region::parse("eu-west-1").unwrap(),
+        AccountId::parse("123456789012").unwrap(),
+    );
+    reg.create_repository(repo());
+    for i in images {
+        reg.put_image(&repo(), i.clone());
+    }
+    reg
+}
+
+const CONFIG: &str =
+    "version: 1\nrepositories:\n  team/app:\n    tags: [v1]\n    untagged: delete\n";
+
+fn plan_for(reg: &InMemoryRegistry) -> Plan {
+    let state = load_sources(vec![("t.yaml".into(), CONFIG.as_bytes().to_vec())]).unwrap();
+    let settings = RunSettings {
+        default_region: Some(Region::parse("eu-west-1").unwrap()),
+        now: Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
+        options: PlanOptions::default(),
+        parallelism: 1,
+        source: "test".into(),
+    };
+    block_on(make_plan(reg, &state, &settings)).unwrap()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn apply<R: Registry>(reg: &R, plan: &Plan) -> (ApplyReport, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let mut journal = Journal::open(&path).unwrap();
+    let report = block_on(apply_plan(reg, plan, &mut journal, &Quiet)).unwrap();
+    let lines = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (report, lines)
+}
+
+fn tags_of(reg: &InMemoryRegistry, n: u32) -> Option<Vec<String>> {
+    reg.images(&repo())
+        .unwrap()
+        .into_iter()
+        .find(|i| i.detail.digest == d(n))
+        .map(|i| {
+            let mut t: Vec<String> = i.detail.tags.iter().map(|t| t.to_string()).collect();
+            t.sort();
+            t
+        })
+}
+
+#[test]
+fn applies_and_journals_every_removal() {
+    let reg = registry(&[
+        image(1, &["v1", "rc"]),
+        image(2, &["old", "older"]),
+        image(3, &[]),
+    ]);
+    let plan = plan_for(&reg);
+    let (report, journal) = apply(&reg, &plan);
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(
+        (report.untagged, report.images_deleted, report.tags_removed),
+        (1, 2, 3)
+    );
+    assert_eq!(tags_of(&reg, 1), Some(vec!["v1".to_owned()]));
+    assert_eq!(reg.images(&repo()).unwrap().len(), 1);
+    assert_eq!(
+        journal.len(),
+        4,
+        "rc, old, older, and the untagged image by digest"
+    );
+    assert!(
+        journal.iter().all(|e| e["manifest"].as_str().is_some()),
+        "{journal:?}"
+    );
+    // Applying again is harmless: everything is already gone.
+    let (again, _) = apply(&reg, &plan);
+    assert!(again.succeeded());
+    assert_eq!(again.images_deleted + again.tags_removed, 0);
+    assert!(again.already_gone > 0);
+}
+
+#[test]
+fn a_tag_moved_since_the_plan_is_skipped_and_kept() {
+    let reg = registry(&[image(1, &["v1"]), image(2, &["old"]), image(3, &["other"])]);
+    let plan = plan_for(&reg);
+    // Someone re-points `old` at image 3 (a push of the tag).
+    reg.put_image(&repo(), image(3, &["other", "old"]));
+    let (report, journal) = apply(&reg, &plan);
+    // Image 3 was to be deleted with its tag `other`; it now carries `old` as well, so
+    // it stays whole, and `old` is not removed from it.
+    assert_eq!(
+        tags_of(&reg, 3),
+        Some(vec!["old".to_owned(), "other".to_owned()])
+    );
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.tag.as_ref().is_some_and(|t| t.as_str() == "old")),
+        "{report:?}"
+    );
+    assert!(journal.iter().all(|e| e["tag"] != "old"));
+}
+
+#[test]
+fn an_image_with_a_new_tag_stays() {
+    let reg = registry(&[image(1, &["v1"]), image(2, &["old"])]);
+    let plan = plan_for(&reg);
+    reg.put_image(&repo(), image(2, &["old", "hotfix"]));
+    let (report, _) = apply(&reg, &plan);
+    assert_eq!(
+        tags_of(&reg, 2),
+        Some(vec!["hotfix".to_owned(), "old".to_owned()])
+    );
+    assert_eq!(report.skipped.len(), 1);
+    assert!(report.skipped[0].reason.contains("hotfix"), "{report:?}");
+}
+
+#[test]
+fn an_untagged_image_that_got_a_tag_is_not_deleted_by_digest() {
+    let reg = registry(&[image(1, &["v1"]), image(3, &[])]);
+    let plan = plan_for(&reg);
+    reg.put_image(&repo(), image(3, &["new"]));
+    let (report, _) = apply(&reg, &plan);
+    assert_eq!(tags_of(&reg, 3), Some(vec!["new".to_owned()]));
+    assert_eq!(report.skipped.len(), 1, "{report:?}");
+}
+
+#[test]
+fn an_untag_that_would_now_delete_the_image_is_skipped() {
+    let reg = registry(&[image(1, &["v1", "rc"]), image(2, &["x"])]);
+    let plan = plan_for(&reg);
+    // `v1` moves away from image 1: removing `rc` would now delete image 1.
+    reg.put_image(&repo(), image(2, &["x", "v1"]));
+    let (report, _) = apply(&reg, &plan);
+    assert_eq!(tags_of(&reg, 1), Some(vec!["rc".to_owned()]));
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.reason.contains("last tag") || s.reason.contains("delete the image")),
+        "{report:?}"
+    );
+}
+
+/// Moves a tag between the confirming read and the delete: the race the protocol
+/// cannot prevent, only detect.
+struct Racing {
+    inner: InMemoryRegistry,
+    raced: Mutex<bool>,
+}
+
+impl Registry for Racing {
+    async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
+        self.inner.caller_account(region).await
+    }
+    async fn describe_images(
+        &self,
+        r: &RepositoryRef,
+        t: Option<&str>,
+        m: u32,
+    ) -> Result<ImagePage, RegistryError> {
+        self.inner.describe_images(r, t, m).await
+    }
+    async fn batch_get_image(
+        &self,
+        r: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchGetResult, RegistryError> {
+        self.inner.batch_get_image(r, ids).await
+    }
+    async fn batch_delete_image(
+        &self,
+        r: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchDeleteResult, RegistryError> {
+        let race = {
+            let mut raced = self.raced.lock().unwrap();
+            !std::mem::replace(&mut *raced, true)
+        };
+        if race {
+            self.inner.put_image(&repo(), image(3, &["old"]));
+        }
+        self.inner.batch_delete_image(r, ids).await
+    }
+}
+
+#[test]
+fn a_race_after_confirmation_is_reported_loudly() {
+    let reg = registry(&[
+        image(1, &["v1"]),
+        image(2, &["old"]),
+        image(3, &["keep-me"]),
+    ]);
+    let plan = {
+        let state = load_sources(vec![(
+            "t.yaml".into(),
+            b"version: 1\nrepositories:\n  team/app:\n    tags: [v1, keep-me]\n".to_vec(),
+        )])
+        .unwrap();
+        let settings = RunSettings {
+            default_region: Some(Region::parse("eu-west-1").unwrap()),
+            now: Utc::now(),
+            options: PlanOptions::default(),
+            parallelism: 1,
+            source: "test".into(),
+        };
+        block_on(make_plan(&reg, &state, &settings)).unwrap()
+    };
+    let racing = Racing {
+        inner: reg,
+        raced: Mutex::new(false),
+    };
+    let (report, _) = apply(&racing, &plan);
+    assert!(!report.succeeded());
+    assert_eq!(report.failures[0].code, "DigestMismatch", "{report:?}");
+}
