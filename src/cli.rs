@@ -441,10 +441,12 @@ impl Ctx {
                 // Against a snapshot, `max_age` is measured from when it was taken, so
                 // an offline plan is reproducible; --now overrides.
                 let now = now.or(snap.generated_at).unwrap_or_else(Utc::now);
+                let generated_at = snap.generated_at;
                 Ok(Source {
                     backend: Backend::Snapshot {
                         registry: snap.into_registry(),
                         path: path.clone(),
+                        generated_at,
                     },
                     default_region,
                     now,
@@ -643,8 +645,13 @@ fn apply(ctx: &Ctx, args: &ApplyArgs) -> Result<u8, Reported> {
             journal_path.display()
         ))
     })?;
-    if let Backend::Snapshot { registry, path } = &source.backend {
-        let snap = Snapshot::from_registry(registry, Some(Utc::now()));
+    if let Backend::Snapshot {
+        registry,
+        path,
+        generated_at,
+    } = &source.backend
+    {
+        let snap = Snapshot::from_registry(registry, *generated_at);
         write_atomically(path, |w| {
             serde_json::to_writer_pretty(w, &snap).map_err(std::io::Error::from)
         })

@@ -78,6 +78,7 @@ fn plan_for(reg: &InMemoryRegistry) -> Plan {
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap()
         .block_on(f)
@@ -275,4 +276,68 @@ fn a_race_after_confirmation_is_reported_loudly() {
     let (report, _) = apply(&racing, &plan);
     assert!(!report.succeeded());
     assert_eq!(report.failures[0].code, "DigestMismatch", "{report:?}");
+}
+
+/// Answers the first BatchDeleteImage with a per-item upstream throttle for every id.
+struct Throttling {
+    inner: InMemoryRegistry,
+    throttled: Mutex<bool>,
+}
+
+impl Registry for Throttling {
+    async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
+        self.inner.caller_account(region).await
+    }
+    async fn describe_images(
+        &self,
+        r: &RepositoryRef,
+        t: Option<&str>,
+        m: u32,
+    ) -> Result<ImagePage, RegistryError> {
+        self.inner.describe_images(r, t, m).await
+    }
+    async fn batch_get_image(
+        &self,
+        r: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchGetResult, RegistryError> {
+        self.inner.batch_get_image(r, ids).await
+    }
+    async fn batch_delete_image(
+        &self,
+        r: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchDeleteResult, RegistryError> {
+        let first = !std::mem::replace(&mut *self.throttled.lock().unwrap(), true);
+        if first {
+            return Ok(BatchDeleteResult {
+                removed: vec![],
+                failures: ids
+                    .iter()
+                    .map(|id| ecr_reconcile::registry::ItemFailure {
+                        id: id.clone(),
+                        code: ecr_reconcile::registry::FailureCode::UpstreamTooManyRequests,
+                        reason: "Rate exceeded".into(),
+                    })
+                    .collect(),
+            });
+        }
+        self.inner.batch_delete_image(r, ids).await
+    }
+}
+
+#[test]
+fn per_item_upstream_throttling_is_retried() {
+    let reg = registry(&[image(1, &["v1"]), image(2, &["old"]), image(3, &["older"])]);
+    let plan = plan_for(&reg);
+    let throttling = Throttling {
+        inner: reg,
+        throttled: Mutex::new(false),
+    };
+    let (report, _) = apply(&throttling, &plan);
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(report.upstream_retries, 2);
+    assert_eq!(report.images_deleted, 2);
+    assert_eq!(report.delete_batches, [2, 2]);
+    assert_eq!(throttling.inner.images(&repo()).unwrap().len(), 1);
 }

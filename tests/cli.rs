@@ -439,3 +439,69 @@ fn validate_reports_every_broken_file_in_one_run() {
     assert!(err.contains("version-2.yaml:1:10"), "{err}");
     assert!(Path::new(&root().join("tests/fixtures/invalid/bad-glob.yaml")).exists());
 }
+
+#[test]
+fn apply_to_a_snapshot_rewrites_it_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::copy(root().join(SNAPSHOT), &state).unwrap();
+    let st = state.to_str().unwrap();
+    let before = run(
+        &["plan", "--snapshot", st, EXAMPLES, "--format", "json"],
+        &[],
+    );
+    let before: serde_json::Value = serde_json::from_slice(&before.stdout).unwrap();
+    let untagged_deletes = before["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "changes")
+        .flat_map(|r| r["actions"].as_array().unwrap().iter())
+        .filter(|a| a["kind"] == "delete" && a["tags"].as_array().unwrap().is_empty())
+        .count();
+    let journal = dir.path().join("journal.jsonl");
+    let out = run(
+        &[
+            "apply",
+            "--snapshot",
+            st,
+            EXAMPLES,
+            "--auto-approve",
+            "--journal",
+            journal.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["report"]["images_deleted"], 171);
+    assert_eq!(report["report"]["untagged"], 7);
+    // The snapshot now holds the result: planning again leaves only the refused repository.
+    let again = run(
+        &["plan", "--snapshot", st, EXAMPLES, "--format", "json"],
+        &[],
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(plan["summary"]["images_to_delete"], 0);
+    assert_eq!(plan["summary"]["untags"], 0);
+    assert_eq!(plan["summary"]["repositories_refused"], 1);
+    // Every removal was journalled, one JSON object per line.
+    let lines = std::fs::read_to_string(&journal).unwrap();
+    let tags = before["summary"]["tags_to_remove"].as_u64().unwrap() as usize;
+    assert_eq!(
+        lines.lines().count(),
+        tags + untagged_deletes,
+        "one line per tag removed and per untagged image deleted"
+    );
+    for l in lines.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap();
+    }
+    // No temporary file is left beside the snapshot.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}

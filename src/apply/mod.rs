@@ -80,7 +80,12 @@ pub struct ApplyReport {
     pub failures_by_code: BTreeMap<String, usize>,
     /// Identifiers sent in each BatchDeleteImage request, in order.
     pub delete_batches: Vec<usize>,
+    /// Items retried after a per-item `UpstreamTooManyRequests` or `UpstreamUnavailable`.
+    pub upstream_retries: usize,
 }
+
+/// How many times items failed with a per-item upstream throttle are sent again.
+const UPSTREAM_RETRIES: u32 = 3;
 
 impl ApplyReport {
     /// True when every planned removal is done, skipped as moved, or already gone.
@@ -268,14 +273,48 @@ async fn apply_repository<R: Registry>(
                 path: journal.path().display().to_string(),
                 message: e.to_string(),
             })?;
-            let ids: Vec<ImageId> = batch.iter().map(|s| s.id.clone()).collect();
-            let result = registry
-                .batch_delete_image(reference, &ids)
-                .await
-                .map_err(&registry_err)?;
-            progress.advance(ids.len());
-            report.delete_batches.push(ids.len());
-            account(batch, &result, &label, report, &mut deleted);
+            let mut pending: Vec<Step> = batch.to_vec();
+            for attempt in 0..=UPSTREAM_RETRIES {
+                let ids: Vec<ImageId> = pending.iter().map(|s| s.id.clone()).collect();
+                let result = registry
+                    .batch_delete_image(reference, &ids)
+                    .await
+                    .map_err(&registry_err)?;
+                report.delete_batches.push(ids.len());
+                // Per-item throttling by a pull-through cache's upstream: retry those
+                // items, after a pause that doubles each time.
+                let retry: Vec<Step> = if attempt < UPSTREAM_RETRIES {
+                    pending
+                        .iter()
+                        .filter(|s| {
+                            result.failures.iter().any(|f| {
+                                f.id == s.id
+                                    && matches!(
+                                        f.code,
+                                        FailureCode::UpstreamTooManyRequests
+                                            | FailureCode::UpstreamUnavailable
+                                    )
+                            })
+                        })
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let done: Vec<Step> = pending
+                    .iter()
+                    .filter(|s| !retry.iter().any(|r| r.id == s.id))
+                    .cloned()
+                    .collect();
+                progress.advance(done.len());
+                account(&done, &result, &label, report, &mut deleted);
+                if retry.is_empty() {
+                    break;
+                }
+                report.upstream_retries += retry.len();
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                pending = retry;
+            }
         }
     }
     report.images_deleted += deleted.len();

@@ -19,6 +19,9 @@ pub enum Backend {
         registry: InMemoryRegistry,
         /// The file.
         path: PathBuf,
+        /// The snapshot's `generated_at`, kept when `apply` rewrites it so that plans
+        /// against it stay reproducible.
+        generated_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Amazon ECR (boxed: its configuration is large, and there is one per run).
     Aws(Box<AwsRegistry>),
