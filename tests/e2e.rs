@@ -455,3 +455,78 @@ fn snapshot_of_the_live_registry_plans_like_the_registry() {
         offline["repositories"][0]["actions"]
     );
 }
+
+#[test]
+fn several_regions_in_one_run_and_a_plan_for_another_region_is_refused() {
+    let m = Moto::start();
+    seed_basic(&m);
+    // The same repository name in another region, through an SDK client for it.
+    let west2 = m.rt.block_on(async {
+        let conf = aws_sdk_ecr::Config::builder()
+            .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecr::config::Region::new("us-east-1"))
+            .endpoint_url(&m.url)
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_ecr::Client::from_conf(conf)
+    });
+    m.rt.block_on(west2.create_repository().repository_name("team/app").send())
+        .unwrap();
+    let f = Files::new();
+    let eu = f.write("eu.yaml", BASIC);
+    let us = f.write(
+        "us.yaml",
+        "version: 1\nregistry:\n  region: us-east-1\nrepositories:\n  team/app:\n    tags: [v1.0.0]\n",
+    );
+    let out = m.run(&["plan", s(&eu), s(&us), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan = json(&out);
+    let regions: Vec<&str> = plan["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repository"]["region"].as_str().unwrap())
+        .collect();
+    assert_eq!(regions, ["eu-west-1", "us-east-1"]);
+    assert_eq!(plan["repositories"][0]["status"], "changes");
+    assert_eq!(
+        plan["repositories"][1]["status"], "unchanged",
+        "the us-east-1 repository is empty"
+    );
+
+    // A plan made with --region eu-west-1 is refused when the files resolve elsewhere.
+    let saved = f.path("plan.json");
+    assert_eq!(
+        m.run(&["plan", s(&eu), "--out", s(&saved)]).status.code(),
+        Some(0)
+    );
+    let before = m.images("team/app");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ecr-reconcile"));
+    let out = cmd
+        .current_dir(f.dir())
+        .args([
+            "apply",
+            "--plan",
+            s(&saved),
+            s(&eu),
+            "--auto-approve",
+            "--endpoint-url",
+            &m.url,
+            "--region",
+            "us-east-1",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the plan was made for"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(m.images("team/app"), before, "nothing deleted");
+}
