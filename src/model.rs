@@ -5,24 +5,27 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Declares a validated string newtype with `Display`, `AsRef<str>`, serde and a schema.
+///
+/// The text is held in an `Arc<str>`: a plan copies the digests and tags of the images
+/// it observes into its actions, and cloning one is then a count, not an allocation.
 macro_rules! string_newtype {
     ($(#[$meta:meta])* $name:ident, $check:path, $pattern:expr, $desc:expr) => {
         $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates `value` and wraps it; the error says what is wrong in plain words.
             pub fn parse(value: impl Into<String>) -> Result<Self, String> {
                 let value = value.into();
                 $check(&value)?;
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             /// The validated text.
@@ -55,10 +58,19 @@ macro_rules! string_newtype {
             }
         }
 
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::parse(s).map_err(serde::de::Error::custom)
+                // Checked once deserialized, not in the visitor: a format that places
+                // errors (serde_json) then places this one as it did for a `String`.
+                let s = d.deserialize_string(ArcStr)?;
+                $check(&s).map_err(serde::de::Error::custom)?;
+                Ok(Self(s))
             }
         }
 
@@ -76,6 +88,29 @@ macro_rules! string_newtype {
             }
         }
     };
+}
+
+/// Deserializes a string as `String` does (from text or UTF-8 bytes, with the same
+/// errors), copying it once, into an `Arc<str>`.
+struct ArcStr;
+
+impl serde::de::Visitor<'_> for ArcStr {
+    type Value = Arc<str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Arc<str>, E> {
+        Ok(Arc::from(v))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Arc<str>, E> {
+        match std::str::from_utf8(v) {
+            Ok(s) => Ok(Arc::from(s)),
+            Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
+        }
+    }
 }
 
 string_newtype!(
@@ -194,10 +229,11 @@ fn check_digest(s: &str) -> Result<(), String> {
         "sha512" => 128,
         _ => return Err(format!("unsupported digest algorithm `{algorithm}`")),
     };
+    // Without early exit, the check of all digits compiles to a few vector instructions.
     if hex.len() != want
         || !hex
             .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            .fold(true, |ok, b| ok & matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     {
         return Err(format!(
             "a {algorithm} digest has exactly {want} lowercase hex digits"
@@ -269,9 +305,172 @@ pub mod media_type {
         DOCKER_MANIFEST,
     ];
 
+    /// OCI image config (the artifact type ECR reports for a plain image).
+    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// Docker image config.
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// OCI empty descriptor (artifacts without a config).
+    pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    /// Cosign signature (tag scheme).
+    pub const COSIGN_SIGNATURE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+    /// Cosign signature (OCI 1.1 referrers scheme).
+    pub const COSIGN_ARTIFACT_SIGNATURE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+    /// Sigstore bundle.
+    pub const SIGSTORE_BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    /// In-toto attestation.
+    pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+    /// SPDX SBOM.
+    pub const SPDX: &str = "application/spdx+json";
+    /// CycloneDX SBOM.
+    pub const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
+    /// Helm chart config.
+    pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+
     /// True when a manifest of this media type lists child manifests.
     pub fn is_index(media_type: &str) -> bool {
         media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
+    }
+
+    /// The static copy of a well-known media type (the manifest types above and
+    /// common artifact types), so that holding one allocates nothing.
+    pub fn well_known(media_type: &str) -> Option<&'static str> {
+        Some(match media_type {
+            OCI_MANIFEST => OCI_MANIFEST,
+            OCI_INDEX => OCI_INDEX,
+            DOCKER_MANIFEST => DOCKER_MANIFEST,
+            DOCKER_MANIFEST_LIST => DOCKER_MANIFEST_LIST,
+            OCI_CONFIG => OCI_CONFIG,
+            DOCKER_CONFIG => DOCKER_CONFIG,
+            OCI_EMPTY => OCI_EMPTY,
+            COSIGN_SIGNATURE => COSIGN_SIGNATURE,
+            COSIGN_ARTIFACT_SIGNATURE => COSIGN_ARTIFACT_SIGNATURE,
+            SIGSTORE_BUNDLE => SIGSTORE_BUNDLE,
+            IN_TOTO => IN_TOTO,
+            SPDX => SPDX,
+            CYCLONEDX => CYCLONEDX,
+            HELM_CONFIG => HELM_CONFIG,
+            _ => return None,
+        })
+    }
+}
+
+/// A media type as ECR reports it, such as `application/vnd.oci.image.manifest.v1+json`.
+///
+/// Not validated: ECR's value is taken as is. A well-known type (see
+/// [`media_type::well_known`]) is held as a `&'static str`, so that parsing and cloning
+/// the million copies of a large registry allocate nothing; any other is owned.
+/// Serialized as a plain string, with the schema of a string.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MediaType(Cow<'static, str>);
+
+impl MediaType {
+    /// Wraps a media type, borrowing the static copy when it is a well-known one.
+    pub fn new(value: &str) -> Self {
+        Self(match media_type::well_known(value) {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(value.to_owned()),
+        })
+    }
+
+    /// The media type's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when a manifest of this media type lists child manifests.
+    pub fn is_index(&self) -> bool {
+        media_type::is_index(self.as_str())
+    }
+}
+
+impl From<&str> for MediaType {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<String> for MediaType {
+    fn from(value: String) -> Self {
+        match media_type::well_known(&value) {
+            Some(s) => Self(Cow::Borrowed(s)),
+            None => Self(Cow::Owned(value)),
+        }
+    }
+}
+
+impl fmt::Display for MediaType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for MediaType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl AsRef<str> for MediaType {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for MediaType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for MediaType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// Accepts what `String` accepts, with the same errors, and takes the text
+        /// without an intermediate `String` when the format lends it.
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = MediaType;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MediaType, E> {
+                Ok(MediaType::new(v))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<MediaType, E> {
+                Ok(MediaType::from(v))
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<MediaType, E> {
+                match std::str::from_utf8(v) {
+                    Ok(s) => Ok(MediaType::new(s)),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
+                }
+            }
+        }
+
+        d.deserialize_str(Visitor)
+    }
+}
+
+/// Exactly the schema of a `String`, so that the published schemas do not change.
+impl JsonSchema for MediaType {
+    fn inline_schema() -> bool {
+        String::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        String::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        String::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
     }
 }
 
@@ -342,6 +541,44 @@ mod tests {
         }
         for bad in ["", ".x", "-x", "a b", "a/b", "a*", "ü", &"a".repeat(129)] {
             assert!(Tag::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn media_types_are_plain_strings_and_well_known_ones_are_not_copied() {
+        let known: MediaType =
+            serde_json::from_str(&format!("\"{}\"", media_type::OCI_INDEX)).unwrap();
+        assert!(matches!(known.0, Cow::Borrowed(_)));
+        assert!(known.is_index());
+        let other: MediaType = serde_json::from_str(r#""text/x-\u00e9""#).unwrap();
+        assert!(matches!(other.0, Cow::Owned(_)));
+        assert_eq!(other.as_str(), "text/x-é");
+        assert_eq!(serde_json::to_string(&other).unwrap(), r#""text/x-é""#);
+        assert_eq!(
+            serde_json::from_str::<MediaType>("5")
+                .unwrap_err()
+                .to_string(),
+            serde_json::from_str::<String>("5").unwrap_err().to_string()
+        );
+        assert_eq!(
+            schemars::schema_for!(Option<MediaType>),
+            schemars::schema_for!(Option<String>)
+        );
+    }
+
+    #[test]
+    fn newtypes_read_and_write_as_strings() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let parsed: Digest = serde_json::from_str(&format!("\"{d}\"")).unwrap();
+        assert_eq!(parsed.as_str(), d);
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), format!("\"{d}\""));
+        for bad in ["5", "null", r#""sha256:x""#] {
+            let got = serde_json::from_str::<Digest>(bad).unwrap_err().to_string();
+            let want = serde_json::from_str::<String>(bad)
+                .map_err(|e| e.to_string())
+                .and_then(|s| Digest::parse(s).map(|_| String::new()))
+                .unwrap_err();
+            assert!(got.starts_with(&want), "{got} / {want}");
         }
     }
 

@@ -505,3 +505,32 @@ fn apply_to_a_snapshot_rewrites_it_atomically() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
 }
+
+#[test]
+fn a_syntax_error_in_a_one_line_snapshot_is_reported_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(SNAPSHOT)).unwrap()).unwrap();
+    let compact = serde_json::to_string(&good).unwrap();
+    let broken = compact.replacen("\"pushed_at\":\"", "\"pushed_at\":\"not a time", 1);
+    let p = dir.path().join("compact.json");
+    std::fs::write(&p, broken).unwrap();
+    for color in ["never", "always"] {
+        let out = run(
+            &[
+                "plan",
+                "--snapshot",
+                p.to_str().unwrap(),
+                EXAMPLES,
+                "--color",
+                color,
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let err = text(&out.stderr);
+        assert!(err.contains("snapshot::syntax"), "{err}");
+        assert!(err.contains("compact.json:1:"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -203,7 +203,7 @@ fn registry(images: &[GenImage]) -> InMemoryRegistry {
                 } else {
                     media_type::OCI_INDEX
                 }
-                .to_owned(),
+                .into(),
             ),
             artifact_media_type: None,
             size_bytes: Some(100),

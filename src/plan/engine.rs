@@ -1,8 +1,6 @@
 //! The plan engine: a pure function of one repository's desired and observed state
 //! and the instant `now`. No client, clock or writer in here.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
 use wildmatch::WildMatch;
 
@@ -11,6 +9,10 @@ use crate::config::{DesiredRepository, Matcher, UntaggedPolicy};
 use crate::model::{Digest, Tag};
 use crate::registry::ImageDetail;
 use crate::registry::observe::ObservedRepository;
+
+// The maps below are keyed by digests and tags of one repository, built and dropped
+// for each plan: foldhash hashes them several times faster than SipHash.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 /// Options that the command line can set for every repository.
 #[derive(Clone, Copy, Debug, Default)]
@@ -79,18 +81,18 @@ pub fn plan_repository(
     }
     let images = &observed.images;
     let n = images.len();
-    let by_digest: HashMap<&Digest, usize> = images
-        .iter()
-        .enumerate()
-        .map(|(i, img)| (&img.digest, i))
-        .collect();
+    let mut by_digest: HashMap<&Digest, usize> = HashMap::with_capacity(n);
+    by_digest.extend(images.iter().enumerate().map(|(i, img)| (&img.digest, i)));
     // Every (image, tag) pair; a tag is on at most one image.
-    let all_tags: Vec<(usize, &str)> = images
-        .iter()
-        .enumerate()
-        .flat_map(|(i, img)| img.tags.iter().map(move |t| (i, t.as_str())))
-        .collect();
-    let tag_owner: HashMap<&str, usize> = all_tags.iter().map(|&(i, t)| (t, i)).collect();
+    let mut all_tags: Vec<(usize, &str)> = Vec::with_capacity(n);
+    all_tags.extend(
+        images
+            .iter()
+            .enumerate()
+            .flat_map(|(i, img)| img.tags.iter().map(move |t| (i, t.as_str()))),
+    );
+    let mut tag_owner: HashMap<&str, usize> = HashMap::with_capacity(all_tags.len());
+    tag_owner.extend(all_tags.iter().map(|&(i, t)| (t, i)));
 
     // 1. Tags the allow-list allows.
     let mut allowed: HashSet<&str> = HashSet::new();
@@ -225,6 +227,7 @@ pub fn plan_repository(
 
     // 4. Deletion waves: an index (or a referrer) goes before what it references.
     let waves = delete_waves(&deleted, images, observed, &by_digest);
+    plan.actions.reserve_exact(deleted.len());
     for (&i, wave) in deleted.iter().zip(waves) {
         let img = &images[i];
         let mut tags = img.tags.clone();
@@ -297,7 +300,10 @@ fn delete_waves(
     observed: &ObservedRepository,
     by_digest: &HashMap<&Digest, usize>,
 ) -> Vec<u32> {
-    let is_deleted: HashSet<usize> = deleted.iter().copied().collect();
+    let mut is_deleted = vec![false; images.len()];
+    for &i in deleted {
+        is_deleted[i] = true;
+    }
     // parents[i]: deleted images that reference image i.
     let mut parents: HashMap<usize, Vec<usize>> = HashMap::new();
     for &p in deleted {
@@ -305,7 +311,7 @@ fn delete_waves(
         if let Some(kids) = observed.children.get(&img.digest) {
             for k in kids {
                 if let Some(&c) = by_digest.get(k)
-                    && is_deleted.contains(&c)
+                    && is_deleted[c]
                 {
                     parents.entry(c).or_default().push(p);
                 }
@@ -313,12 +319,12 @@ fn delete_waves(
         }
         if let Some(s) = &img.subject
             && let Some(&c) = by_digest.get(s)
-            && is_deleted.contains(&c)
+            && is_deleted[c]
         {
             parents.entry(c).or_default().push(p);
         }
     }
-    let mut depth: HashMap<usize, u32> = HashMap::new();
+    let mut depth: Vec<Option<u32>> = vec![None; images.len()];
     deleted
         .iter()
         .map(|&i| 1 + depth_of(i, &parents, &mut depth, 0))
@@ -328,10 +334,10 @@ fn delete_waves(
 fn depth_of(
     i: usize,
     parents: &HashMap<usize, Vec<usize>>,
-    memo: &mut HashMap<usize, u32>,
+    memo: &mut [Option<u32>],
     guard: u32,
 ) -> u32 {
-    if let Some(&d) = memo.get(&i) {
+    if let Some(d) = memo[i] {
         return d;
     }
     // Digests cannot form cycles; the guard only bounds malformed input.
@@ -345,7 +351,7 @@ fn depth_of(
                 .unwrap_or(0)
         })
     };
-    memo.insert(i, d);
+    memo[i] = Some(d);
     d
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use engine::{PlanOptions, plan_repository, signature_subject};
 
 use crate::config::{Origin, UntaggedPolicy};
-use crate::model::{Digest, RepositoryRef, Tag};
+use crate::model::{Digest, MediaType, RepositoryRef, Tag};
 use crate::registry::CallCounts;
 
 /// The version of the plan's JSON format.
@@ -112,7 +112,7 @@ pub struct Action {
     pub size_bytes: Option<u64>,
     /// Its manifest media type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
+    pub media_type: Option<MediaType>,
     /// Why it is removed.
     pub reason: String,
     /// Apply order: 0 for untags; deletes from 1 up, an index (or a referrer) in an

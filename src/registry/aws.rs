@@ -24,7 +24,7 @@ use super::{
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, Operation,
     Registry, RegistryError, RemovedId,
 };
-use crate::model::{AccountId, Digest, Region, RepositoryRef, Tag, media_type};
+use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
 
 /// How to reach AWS.
 #[derive(Clone, Debug, Default)]
@@ -284,8 +284,8 @@ fn detail(d: &aws_sdk_ecr::types::ImageDetail) -> Result<ImageDetail, RegistryEr
         digest,
         tags,
         pushed_at: to_chrono(d.image_pushed_at())?,
-        manifest_media_type: d.image_manifest_media_type().map(str::to_owned),
-        artifact_media_type: d.artifact_media_type().map(str::to_owned),
+        manifest_media_type: d.image_manifest_media_type().map(MediaType::from),
+        artifact_media_type: d.artifact_media_type().map(MediaType::from),
         size_bytes: d.image_size_in_bytes().and_then(|s| u64::try_from(s).ok()),
         subject,
     })

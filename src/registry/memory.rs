@@ -10,7 +10,7 @@ use super::{
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, Operation,
     Registry, RegistryError, RemovedId,
 };
-use crate::model::{AccountId, Digest, Region, RepositoryRef, media_type};
+use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, media_type};
 
 /// An image held by the in-memory registry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,9 +42,9 @@ impl StoredImage {
         let detail = &self.detail;
         let mt = detail
             .manifest_media_type
-            .clone()
-            .unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned());
-        if media_type::is_index(&mt) {
+            .as_ref()
+            .map_or(media_type::OCI_MANIFEST, MediaType::as_str);
+        if media_type::is_index(mt) {
             let items: Vec<serde_json::Value> = self
                 .children
                 .iter()
@@ -294,8 +294,9 @@ impl InMemoryRegistry {
                         media_type: img
                             .detail
                             .manifest_media_type
-                            .clone()
-                            .unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned()),
+                            .as_ref()
+                            .map_or(media_type::OCI_MANIFEST, MediaType::as_str)
+                            .to_owned(),
                         manifest: img.manifest(),
                     });
                 }
@@ -458,7 +459,7 @@ mod tests {
                 } else {
                     media_type::OCI_INDEX
                 }
-                .to_owned(),
+                .into(),
             ),
             artifact_media_type: None,
             size_bytes: Some(1000),

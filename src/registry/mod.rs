@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AccountId, Digest, Region, RepositoryRef, Tag};
+use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag};
 
 /// ECR's documented limit on `imageIds` in BatchGetImage and BatchDeleteImage.
 pub const MAX_IDS_PER_BATCH: usize = 100;
@@ -33,10 +33,10 @@ pub struct ImageDetail {
     pub pushed_at: DateTime<Utc>,
     /// The manifest media type (index types mark multi-platform images).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest_media_type: Option<String>,
+    pub manifest_media_type: Option<MediaType>,
     /// The artifact media type (signatures, SBOMs, attestations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact_media_type: Option<String>,
+    pub artifact_media_type: Option<MediaType>,
     /// The size ECR reports, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_bytes: Option<u64>,
@@ -49,8 +49,8 @@ impl ImageDetail {
     /// True when the manifest is an index (manifest list) with child manifests.
     pub fn is_index(&self) -> bool {
         self.manifest_media_type
-            .as_deref()
-            .is_some_and(crate::model::media_type::is_index)
+            .as_ref()
+            .is_some_and(MediaType::is_index)
     }
 }
 

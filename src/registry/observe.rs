@@ -56,7 +56,12 @@ pub async fn list_all<R: Registry>(
         let page = registry
             .describe_images(repo, token.as_deref(), MAX_PAGE_SIZE)
             .await?;
-        images.extend(page.images);
+        if images.is_empty() {
+            // The first page (usually the only one) as is, without copying it.
+            images = page.images;
+        } else {
+            images.extend(page.images);
+        }
         match page.next_token {
             Some(t) if Some(&t) == token.as_ref() => {
                 return Err(RegistryError::Surprising(format!(

@@ -109,8 +109,15 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "# … and {} more", r.actions.len() - MAX_ACTIONS_SHOWN)?;
         }
         writeln!(out, "```")?;
-        let diff = tag_diff(r);
-        if diff.len() <= MAX_ACTIONS_SHOWN {
+        // The diff has a `-` line for each tag removed: when those alone are too many,
+        // it is not shown, and not worth computing.
+        let removed: usize = r.actions.iter().map(|a| a.tags.len()).sum();
+        let diff = if removed <= MAX_ACTIONS_SHOWN {
+            tag_diff(r)
+        } else {
+            Vec::new()
+        };
+        if removed <= MAX_ACTIONS_SHOWN && diff.len() <= MAX_ACTIONS_SHOWN {
             writeln!(out)?;
             writeln!(out, "Tags:")?;
             writeln!(out)?;

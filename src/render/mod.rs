@@ -29,8 +29,12 @@ pub fn render(plan: &Plan, format: Format, out: &mut dyn Write) -> io::Result<()
         Format::Human => human(plan, out),
         Format::Markdown => markdown(plan, out),
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, plan)?;
-            writeln!(out)
+            // serde_json writes in many small pieces: buffer them here, where writing
+            // is not a call through `dyn Write`.
+            let mut out = io::BufWriter::with_capacity(1 << 16, out);
+            serde_json::to_writer_pretty(&mut out, plan)?;
+            writeln!(out)?;
+            out.flush()
         }
     }
 }
@@ -100,13 +104,21 @@ fn tag_list(a: &Action) -> String {
     }
 }
 
+/// `%Y-%m-%d %H:%M`, parsed once rather than for each of the many actions shown.
+static PUSHED_FORMAT: std::sync::LazyLock<Vec<chrono::format::Item<'static>>> =
+    std::sync::LazyLock::new(|| {
+        chrono::format::StrftimeItems::new("%Y-%m-%d %H:%M")
+            .parse_to_owned()
+            .expect("a valid format")
+    });
+
 /// One action as a line of text, without the leading sign.
 fn action_text(a: &Action) -> String {
     let size = a
         .size_bytes
         .map(human_bytes)
         .unwrap_or_else(|| "size unknown".into());
-    let pushed = a.pushed_at.format("%Y-%m-%d %H:%M");
+    let pushed = a.pushed_at.format_with_items(PUSHED_FORMAT.iter());
     match a.kind {
         ActionKind::Delete => format!(
             "delete {}  {}  (pushed {pushed}, {size}; {})",
