@@ -205,14 +205,27 @@ fn an_untag_that_would_now_delete_the_image_is_skipped() {
     );
 }
 
-/// Moves a tag between the confirming read and the delete: the race the protocol
-/// cannot prevent, only detect.
-struct Racing {
+/// The in-memory model with a hook that runs once, on the first BatchDeleteImage:
+/// it may change the registry first, or answer in its place.
+type Hook = Box<dyn Fn(&InMemoryRegistry, &[ImageId]) -> Option<BatchDeleteResult> + Send + Sync>;
+
+struct Hooked {
     inner: InMemoryRegistry,
-    raced: Mutex<bool>,
+    hook: Hook,
+    fired: Mutex<bool>,
 }
 
-impl Registry for Racing {
+impl Hooked {
+    fn new(inner: InMemoryRegistry, hook: Hook) -> Self {
+        Self {
+            inner,
+            hook,
+            fired: Mutex::new(false),
+        }
+    }
+}
+
+impl Registry for Hooked {
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         self.inner.caller_account(region).await
     }
@@ -236,12 +249,9 @@ impl Registry for Racing {
         r: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchDeleteResult, RegistryError> {
-        let race = {
-            let mut raced = self.raced.lock().unwrap();
-            !std::mem::replace(&mut *raced, true)
-        };
-        if race {
-            self.inner.put_image(&repo(), image(3, &["old"]));
+        let first = !std::mem::replace(&mut *self.fired.lock().unwrap(), true);
+        if first && let Some(answer) = (self.hook)(&self.inner, ids) {
+            return Ok(answer);
         }
         self.inner.batch_delete_image(r, ids).await
     }
@@ -269,48 +279,29 @@ fn a_race_after_confirmation_is_reported_loudly() {
         };
         block_on(make_plan(&reg, &state, &settings)).unwrap()
     };
-    let racing = Racing {
-        inner: reg,
-        raced: Mutex::new(false),
-    };
+    // Moves a tag between the confirming read and the delete: the race the protocol
+    // cannot prevent, only detect.
+    let racing = Hooked::new(
+        reg,
+        Box::new(|inner, _| {
+            inner.put_image(&repo(), image(3, &["old"]));
+            None
+        }),
+    );
     let (report, _) = apply(&racing, &plan);
     assert!(!report.succeeded());
     assert_eq!(report.failures[0].code, "DigestMismatch", "{report:?}");
 }
 
-/// Answers the first BatchDeleteImage with a per-item upstream throttle for every id.
-struct Throttling {
-    inner: InMemoryRegistry,
-    throttled: Mutex<bool>,
-}
-
-impl Registry for Throttling {
-    async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
-        self.inner.caller_account(region).await
-    }
-    async fn describe_images(
-        &self,
-        r: &RepositoryRef,
-        t: Option<&str>,
-        m: u32,
-    ) -> Result<ImagePage, RegistryError> {
-        self.inner.describe_images(r, t, m).await
-    }
-    async fn batch_get_image(
-        &self,
-        r: &RepositoryRef,
-        ids: &[ImageId],
-    ) -> Result<BatchGetResult, RegistryError> {
-        self.inner.batch_get_image(r, ids).await
-    }
-    async fn batch_delete_image(
-        &self,
-        r: &RepositoryRef,
-        ids: &[ImageId],
-    ) -> Result<BatchDeleteResult, RegistryError> {
-        let first = !std::mem::replace(&mut *self.throttled.lock().unwrap(), true);
-        if first {
-            return Ok(BatchDeleteResult {
+#[test]
+fn per_item_upstream_throttling_is_retried() {
+    let reg = registry(&[image(1, &["v1"]), image(2, &["old"]), image(3, &["older"])]);
+    let plan = plan_for(&reg);
+    // The first BatchDeleteImage answers a per-item upstream throttle for every id.
+    let throttling = Hooked::new(
+        reg,
+        Box::new(|_, ids| {
+            Some(BatchDeleteResult {
                 removed: vec![],
                 failures: ids
                     .iter()
@@ -320,20 +311,9 @@ impl Registry for Throttling {
                         reason: "Rate exceeded".into(),
                     })
                     .collect(),
-            });
-        }
-        self.inner.batch_delete_image(r, ids).await
-    }
-}
-
-#[test]
-fn per_item_upstream_throttling_is_retried() {
-    let reg = registry(&[image(1, &["v1"]), image(2, &["old"]), image(3, &["older"])]);
-    let plan = plan_for(&reg);
-    let throttling = Throttling {
-        inner: reg,
-        throttled: Mutex::new(false),
-    };
+            })
+        }),
+    );
     let (report, _) = apply(&throttling, &plan);
     assert!(report.succeeded(), "{report:?}");
     assert_eq!(report.upstream_retries, 2);

@@ -21,8 +21,8 @@ use tokio::sync::Mutex;
 
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
-    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, Operation,
-    Registry, RegistryError, RemovedId,
+    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, Registry,
+    RegistryError, RemovedId,
 };
 use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
 
@@ -291,17 +291,6 @@ fn detail(d: &aws_sdk_ecr::types::ImageDetail) -> Result<ImageDetail, RegistryEr
     })
 }
 
-fn check_ids(ids: &[ImageId]) -> Result<(), RegistryError> {
-    if ids.is_empty() || ids.len() > MAX_IDS_PER_BATCH {
-        // Never send what ECR would refuse (and what moto answers with HTTP 500).
-        return Err(RegistryError::invalid_parameter(format!(
-            "imageIds must hold 1 to {MAX_IDS_PER_BATCH} items, not {}",
-            ids.len()
-        )));
-    }
-    Ok(())
-}
-
 impl Registry for AwsRegistry {
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         self.calls.count(Operation::Other);
@@ -357,7 +346,8 @@ impl Registry for AwsRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
-        check_ids(ids)?;
+        // Never send what ECR would refuse (and what moto answers with HTTP 500).
+        super::check_batch(ids)?;
         self.calls.count(Operation::BatchGetImage);
         let mut req = self
             .client(&repo.registry.region)
@@ -409,7 +399,8 @@ impl Registry for AwsRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchDeleteResult, RegistryError> {
-        check_ids(ids)?;
+        // Never send what ECR would refuse (and what moto answers with HTTP 500).
+        super::check_batch(ids)?;
         self.calls.count(Operation::BatchDeleteImage);
         let out = self
             .client(&repo.registry.region)

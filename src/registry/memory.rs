@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
-    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, Operation,
-    Registry, RegistryError, RemovedId,
+    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, Registry,
+    RegistryError, RemovedId,
 };
 use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, media_type};
 
@@ -214,16 +214,6 @@ impl InMemoryRegistry {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn check_ids(ids: &[ImageId]) -> Result<(), RegistryError> {
-        if ids.is_empty() || ids.len() > MAX_IDS_PER_BATCH {
-            return Err(RegistryError::invalid_parameter(format!(
-                "imageIds must hold 1 to {MAX_IDS_PER_BATCH} items, not {}",
-                ids.len()
-            )));
-        }
-        Ok(())
-    }
-
     fn describe_sync(
         &self,
         repo: &RepositoryRef,
@@ -273,7 +263,7 @@ impl InMemoryRegistry {
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
         self.calls.count(Operation::BatchGetImage);
-        Self::check_ids(ids)?;
+        super::check_batch(ids)?;
         let state = self.lock();
         let r = state
             .repos
@@ -316,7 +306,7 @@ impl InMemoryRegistry {
         ids: &[ImageId],
     ) -> Result<BatchDeleteResult, RegistryError> {
         self.calls.count(Operation::BatchDeleteImage);
-        Self::check_ids(ids)?;
+        super::check_batch(ids)?;
         let mut state = self.lock();
         let r = state
             .repos

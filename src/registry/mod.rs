@@ -21,6 +21,18 @@ pub const MAX_IDS_PER_BATCH: usize = 100;
 /// ECR's documented maximum page size for DescribeImages.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
+/// ECR's rule for `imageIds` in BatchGetImage and BatchDeleteImage: 1 to 100 items,
+/// else `InvalidParameterException` for the whole call.
+pub fn check_batch(ids: &[ImageId]) -> Result<(), RegistryError> {
+    if ids.is_empty() || ids.len() > MAX_IDS_PER_BATCH {
+        return Err(RegistryError::invalid_parameter(format!(
+            "imageIds must hold 1 to {MAX_IDS_PER_BATCH} items, not {}",
+            ids.len()
+        )));
+    }
+    Ok(())
+}
+
 /// One image as DescribeImages reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageDetail {
