@@ -13,7 +13,7 @@ use crate::config::{self, ConfigErrors};
 use crate::exit;
 use crate::model::Region;
 use crate::plan::stale;
-use crate::plan::{PLAN_FORMAT_VERSION, Plan, PlanOptions};
+use crate::plan::{Plan, PlanOptions};
 use crate::reconcile::{self, RunSettings};
 use crate::registry::CallCounts;
 use crate::registry::aws::{AwsRegistry, AwsSettings, RetryCounts};
@@ -64,6 +64,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Remove what the plan says, after confirmation, under the safe removal protocol.
     Apply(ApplyArgs),
+    /// Put back what an apply removed, from its journal: re-tag images that exist,
+    /// push deleted ones again from their saved manifests.
+    Restore(RestoreArgs),
     /// Write the observed state of the declared repositories as a snapshot (JSON).
     Snapshot(SnapshotArgs),
     /// Check desired-state files offline (no network, no credentials).
@@ -166,6 +169,26 @@ pub struct ApplyArgs {
     /// Evaluate `max_age` at this instant (RFC 3339), as for `plan`.
     #[arg(long, value_name = "TIME")]
     pub now: Option<DateTime<Utc>>,
+}
+
+/// Arguments of `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The journal an apply wrote (`.ecr-reconcile/journal-*.jsonl`, or `--journal`).
+    pub journal: PathBuf,
+    /// Restore only this repository (by name; repeat for several). Default: every
+    /// repository in the journal.
+    #[arg(long = "repository", value_name = "NAME")]
+    pub repositories: Vec<String>,
+    /// Where the registry is.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Format of the final report (the restore plan is printed as text before it).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
 }
 
 /// Arguments of `snapshot`.
@@ -326,6 +349,26 @@ impl Ctx {
         }
     }
 
+    /// Asks on the terminal before `what` changes the registry; refuses without one.
+    fn confirm(&self, what: &str, cancelled: &str) -> Result<(), Reported> {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(self.error(format!(
+                "{what} needs confirmation, and there is no terminal to ask on; pass --auto-approve \
+                 (after reviewing the plan) to {what} without asking"
+            )));
+        }
+        eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| self.error(format!("cannot read the answer: {e}")))?;
+        if answer.trim() != "yes" {
+            return Err(self.error(cancelled));
+        }
+        Ok(())
+    }
+
     fn load_config(&self, paths: &[PathBuf]) -> Result<config::DesiredState, Reported> {
         config::load(paths).map_err(|e| {
             eprint!("{}", render_config_errors(&e, self.stderr_color()));
@@ -342,6 +385,7 @@ pub fn run() -> ExitCode {
     let code = match &cli.command {
         Command::Plan(args) => plan(&ctx, args),
         Command::Apply(args) => apply(&ctx, args),
+        Command::Restore(args) => restore(&ctx, args),
         Command::Snapshot(args) => snapshot_cmd(&ctx, args),
         Command::Validate(args) => validate(&ctx, args),
         Command::Show(args) => show(&ctx, args),
@@ -473,6 +517,29 @@ impl Ctx {
 }
 
 impl Source {
+    /// After changes to a snapshot's registry: writes the snapshot file back,
+    /// atomically (a no-op against AWS).
+    fn write_back(&self, ctx: &Ctx) -> Result<(), Reported> {
+        if let Backend::Snapshot {
+            registry,
+            path,
+            generated_at,
+        } = &self.backend
+        {
+            let snap = Snapshot::from_registry(registry, *generated_at);
+            write_atomically(path, |w| {
+                serde_json::to_writer_pretty(w, &snap).map_err(std::io::Error::from)
+            })
+            .map_err(|e| {
+                ctx.error(format!(
+                    "cannot rewrite the snapshot {}: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
     fn settings(&self, args: &SourceArgs, allow_empty: bool) -> RunSettings {
         RunSettings {
             default_region: self.default_region.clone(),
@@ -603,21 +670,7 @@ fn apply(ctx: &Ctx, args: &ApplyArgs) -> Result<u8, Reported> {
         )));
     }
     if !args.auto_approve {
-        use std::io::IsTerminal;
-        if !std::io::stdin().is_terminal() {
-            return Err(ctx.error(
-                "apply needs confirmation, and there is no terminal to ask on; pass --auto-approve \
-                 (after reviewing the plan) to apply without asking",
-            ));
-        }
-        eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
-        let mut answer = String::new();
-        std::io::stdin()
-            .read_line(&mut answer)
-            .map_err(|e| ctx.error(format!("cannot read the answer: {e}")))?;
-        if answer.trim() != "yes" {
-            return Err(ctx.error("Apply cancelled; nothing was removed."));
-        }
+        ctx.confirm("apply", "Apply cancelled; nothing was removed.")?;
     }
     let journal_path = args.journal.clone().unwrap_or_else(|| {
         PathBuf::from(".ecr-reconcile").join(format!(
@@ -645,23 +698,7 @@ fn apply(ctx: &Ctx, args: &ApplyArgs) -> Result<u8, Reported> {
             journal_path.display()
         ))
     })?;
-    if let Backend::Snapshot {
-        registry,
-        path,
-        generated_at,
-    } = &source.backend
-    {
-        let snap = Snapshot::from_registry(registry, *generated_at);
-        write_atomically(path, |w| {
-            serde_json::to_writer_pretty(w, &snap).map_err(std::io::Error::from)
-        })
-        .map_err(|e| {
-            ctx.error(format!(
-                "cannot rewrite the snapshot {}: {e}",
-                path.display()
-            ))
-        })?;
-    }
+    source.write_back(ctx)?;
     log_calls(&source.backend);
     let output = ApplyOutput {
         report: &report,
@@ -775,6 +812,83 @@ impl crate::apply::Progress for ProgressDisplay {
     }
 }
 
+/// Everything `restore --format json` prints.
+#[derive(serde::Serialize)]
+struct RestoreOutput<'a> {
+    plan: &'a crate::restore::RestorePlan,
+    report: &'a crate::restore::RestoreReport,
+    api_calls: CallCounts,
+    retries: RetryCounts,
+}
+
+fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result<u8, Reported> {
+    let journal = Journal::read(&args.journal).map_err(|e| ctx.error(e))?;
+    if journal.truncated_tail {
+        eprintln!(
+            "warning: the last line of {} was cut short (a crash while it was written); the removal it announced was never requested",
+            args.journal.display()
+        );
+    }
+    for name in &args.repositories {
+        if !journal
+            .entries
+            .iter()
+            .any(|e| e.repository.name.as_str() == name)
+        {
+            return Err(ctx.error(format!(
+                "--repository {name}: the journal {} records no removal in that repository",
+                args.journal.display()
+            )));
+        }
+    }
+    let entries = crate::restore::select(&journal.entries, &args.repositories);
+    let source = ctx.open_source(&args.source, None)?;
+    let plan = source
+        .runtime
+        .block_on(crate::restore::plan(&source.backend, &entries))
+        .map_err(|(repo, e)| ctx.error(format!("{repo}: {e}; nothing was restored")))?;
+    let shown = args.journal.display().to_string();
+    let printed = if args.format == ReportFormat::Human {
+        render::restore_plan(&plan, &shown, &mut ctx.stdout())
+    } else {
+        let mut err = anstream::AutoStream::new(std::io::stderr(), ctx.color.choice());
+        render::restore_plan(&plan, &shown, &mut err)
+    };
+    printed.map_err(|e| ctx.error(format!("cannot write the plan: {e}")))?;
+    if plan.has_work() && !args.auto_approve {
+        ctx.confirm("restore", "Restore cancelled; nothing was pushed.")?;
+    }
+    // With nothing to push this only collects the plan's problems.
+    let report = source
+        .runtime
+        .block_on(crate::restore::execute(&source.backend, &plan));
+    if plan.has_work() {
+        source.write_back(ctx)?;
+    }
+    log_calls(&source.backend);
+    let mut out = ctx.stdout();
+    let written = match args.format {
+        ReportFormat::Json => serde_json::to_writer_pretty(
+            &mut out,
+            &RestoreOutput {
+                plan: &plan,
+                report: &report,
+                api_calls: source.backend.calls(),
+                retries: source.backend.retries(),
+            },
+        )
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out)),
+        ReportFormat::Human => render::restore_report(&report, &mut out),
+    };
+    written.map_err(|e| ctx.error(format!("cannot write the report: {e}")))?;
+    Ok(if report.succeeded() {
+        exit::SUCCESS
+    } else {
+        exit::ERROR
+    })
+}
+
 fn snapshot_cmd(ctx: &Ctx, args: &SnapshotArgs) -> Result<u8, Reported> {
     let desired = ctx.load_config(&args.paths)?;
     let source = ctx.open_source(&args.source, None)?;
@@ -793,11 +907,12 @@ fn snapshot_cmd(ctx: &Ctx, args: &SnapshotArgs) -> Result<u8, Reported> {
     Ok(exit::SUCCESS)
 }
 
-/// Writes the plan as JSON, atomically: a temporary file in the same directory,
-/// then a rename, so a reader never sees half a plan.
+/// Writes the plan as JSON with its checksum, atomically: a temporary file in the
+/// same directory, then a rename, so a reader never sees half a plan.
 pub fn save_plan(plan: &Plan, path: &Path) -> std::io::Result<()> {
+    let document = crate::plan::saved::seal(plan);
     write_atomically(path, |w| {
-        serde_json::to_writer_pretty(w, plan).map_err(std::io::Error::from)
+        serde_json::to_writer_pretty(w, &document).map_err(std::io::Error::from)
     })
 }
 
@@ -823,25 +938,15 @@ pub fn write_atomically(
     Ok(())
 }
 
-/// Reads a saved plan, refusing other format versions.
+/// Reads a saved plan, refusing other format versions and any edit (checksum).
 pub fn read_plan(path: &Path) -> Result<Plan, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    #[derive(serde::Deserialize)]
-    struct Version {
-        format_version: Option<u64>,
-    }
-    if let Ok(v) = serde_json::from_slice::<Version>(&bytes)
-        && v.format_version != Some(u64::from(PLAN_FORMAT_VERSION))
-    {
-        return Err(format!(
-            "{} is not a plan of format version {PLAN_FORMAT_VERSION} (found {})",
-            path.display(),
-            v.format_version
-                .map_or("none".to_owned(), |n| n.to_string())
-        ));
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not a valid plan: {e}", path.display()))
+    crate::plan::saved::unseal(&bytes).map_err(|e| match e {
+        crate::plan::saved::SavedPlanError::Syntax { line, column, .. } => {
+            format!("{}:{line}:{column}: the saved plan {e}", path.display())
+        }
+        e => format!("the saved plan {} {e}", path.display()),
+    })
 }
 
 fn show(ctx: &Ctx, args: &ShowArgs) -> Result<u8, Reported> {

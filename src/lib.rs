@@ -2,9 +2,11 @@
 //!
 //! The pipeline, one module per step: [`config`] (YAML to validated desired state) →
 //! [`registry`] (observed state: AWS, snapshot file, in-memory model) → [`plan`] (a pure
-//! function) → [`render`] (human, JSON, markdown) and [`apply`] → [`cli`].
+//! function) → [`render`] (human, JSON, markdown) and [`apply`] (undone by [`restore`])
+//! → `cli`.
 
 pub mod apply;
+#[cfg(feature = "aws")]
 pub mod cli;
 pub mod config;
 pub mod exit;
@@ -13,3 +15,4 @@ pub mod plan;
 pub mod reconcile;
 pub mod registry;
 pub mod render;
+pub mod restore;

@@ -179,6 +179,7 @@ fn assemble(
         warnings,
         summary,
         api_calls: Default::default(),
+        checksum: None,
     }
 }
 

@@ -56,7 +56,7 @@ fn registry(images: &[StoredImage]) -> InMemoryRegistry {
     );
     reg.create_repository(repo());
     for i in images {
-        reg.put_image(&repo(), i.clone());
+        reg.push(&repo(), i.clone());
     }
     reg
 }
@@ -146,7 +146,7 @@ fn a_tag_moved_since_the_plan_is_skipped_and_kept() {
     let reg = registry(&[image(1, &["v1"]), image(2, &["old"]), image(3, &["other"])]);
     let plan = plan_for(&reg);
     // Someone re-points `old` at image 3 (a push of the tag).
-    reg.put_image(&repo(), image(3, &["other", "old"]));
+    reg.push(&repo(), image(3, &["other", "old"]));
     let (report, journal) = apply(&reg, &plan);
     // Image 3 was to be deleted with its tag `other`; it now carries `old` as well, so
     // it stays whole, and `old` is not removed from it.
@@ -168,7 +168,7 @@ fn a_tag_moved_since_the_plan_is_skipped_and_kept() {
 fn an_image_with_a_new_tag_stays() {
     let reg = registry(&[image(1, &["v1"]), image(2, &["old"])]);
     let plan = plan_for(&reg);
-    reg.put_image(&repo(), image(2, &["old", "hotfix"]));
+    reg.push(&repo(), image(2, &["old", "hotfix"]));
     let (report, _) = apply(&reg, &plan);
     assert_eq!(
         tags_of(&reg, 2),
@@ -182,7 +182,7 @@ fn an_image_with_a_new_tag_stays() {
 fn an_untagged_image_that_got_a_tag_is_not_deleted_by_digest() {
     let reg = registry(&[image(1, &["v1"]), image(3, &[])]);
     let plan = plan_for(&reg);
-    reg.put_image(&repo(), image(3, &["new"]));
+    reg.push(&repo(), image(3, &["new"]));
     let (report, _) = apply(&reg, &plan);
     assert_eq!(tags_of(&reg, 3), Some(vec!["new".to_owned()]));
     assert_eq!(report.skipped.len(), 1, "{report:?}");
@@ -193,7 +193,7 @@ fn an_untag_that_would_now_delete_the_image_is_skipped() {
     let reg = registry(&[image(1, &["v1", "rc"]), image(2, &["x"])]);
     let plan = plan_for(&reg);
     // `v1` moves away from image 1: removing `rc` would now delete image 1.
-    reg.put_image(&repo(), image(2, &["x", "v1"]));
+    reg.push(&repo(), image(2, &["x", "v1"]));
     let (report, _) = apply(&reg, &plan);
     assert_eq!(tags_of(&reg, 1), Some(vec!["rc".to_owned()]));
     assert!(
@@ -255,6 +255,14 @@ impl Registry for Hooked {
         }
         self.inner.batch_delete_image(r, ids).await
     }
+    async fn put_image(
+        &self,
+        r: &RepositoryRef,
+        m: &ecr_reconcile::registry::PutManifest<'_>,
+        t: Option<&ecr_reconcile::model::Tag>,
+    ) -> Result<(), RegistryError> {
+        self.inner.put_image(r, m, t).await
+    }
 }
 
 #[test]
@@ -284,7 +292,7 @@ fn a_race_after_confirmation_is_reported_loudly() {
     let racing = Hooked::new(
         reg,
         Box::new(|inner, _| {
-            inner.put_image(&repo(), image(3, &["old"]));
+            inner.push(&repo(), image(3, &["old"]));
             None
         }),
     );

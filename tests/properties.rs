@@ -209,7 +209,7 @@ fn registry(images: &[GenImage]) -> InMemoryRegistry {
             size_bytes: Some(100),
             subject: img.subject.map(digest),
         };
-        reg.put_image(
+        reg.push(
             &repo_ref(),
             StoredImage::new(detail, img.children.iter().map(|&c| digest(c)).collect()),
         );

@@ -120,17 +120,43 @@ impl Journal {
         self.file.sync_data()
     }
 
-    /// Reads every entry of a journal file.
-    pub fn read(path: &Path) -> Result<Vec<JournalEntry>, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l)
-                    .map_err(|e| format!("{}:{}: not a journal entry: {e}", path.display(), i + 1))
-            })
-            .collect()
+    /// Reads every entry of a journal file. A last line cut short (no newline, not
+    /// JSON) is a crash while it was written: the request it announced was never
+    /// sent, so it is left out and reported in `truncated_tail`. Any other bad line
+    /// is an error, with its file:line:column.
+    pub fn read(path: &Path) -> Result<JournalContents, String> {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut contents = JournalContents::default();
+        let mut lines = bytes.split(|b| *b == b'\n').enumerate().peekable();
+        while let Some((i, line)) = lines.next() {
+            let last = lines.peek().is_none();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<JournalEntry>(line) {
+                Ok(entry) => contents.entries.push(entry),
+                // Only a last line without its newline can be half-written.
+                Err(e) if last && e.is_eof() => contents.truncated_tail = true,
+                Err(e) => {
+                    return Err(format!(
+                        "{}:{}:{}: not a journal entry: {e}",
+                        path.display(),
+                        i + 1,
+                        e.column()
+                    ));
+                }
+            }
+        }
+        Ok(contents)
     }
+}
+
+/// What a journal file holds.
+#[derive(Debug, Default)]
+pub struct JournalContents {
+    /// The entries, in the order they were written.
+    pub entries: Vec<JournalEntry>,
+    /// True when the last line was cut short by a crash while it was written.
+    pub truncated_tail: bool,
 }

@@ -3,6 +3,7 @@
 //! README and in `schema/plan.schema.json`.
 
 mod engine;
+pub mod saved;
 pub mod stale;
 
 use chrono::{DateTime, Utc};
@@ -42,6 +43,11 @@ pub struct Plan {
     /// Registry calls made to compute the plan.
     #[serde(default)]
     pub api_calls: CallCounts,
+    /// In a saved plan: `sha256:<hex>` over the rest of the document in canonical
+    /// JSON (keys sorted, no white space). A plan whose checksum is missing or does not
+    /// match is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// The state of one repository in the plan.

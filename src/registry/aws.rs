@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
-    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, Registry,
+    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
     RegistryError, RemovedId,
 };
 use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
@@ -155,7 +155,8 @@ impl AwsRegistry {
     pub fn retries(&self) -> RetryCounts {
         let attempts = self.attempts.attempts.load(Ordering::Relaxed);
         let c = self.calls.snapshot();
-        let calls = c.describe_images + c.batch_get_image + c.batch_delete_image + c.other;
+        let calls =
+            c.describe_images + c.batch_get_image + c.batch_delete_image + c.put_image + c.other;
         RetryCounts {
             retries: attempts.saturating_sub(calls),
             throttled: self.attempts.throttled.load(Ordering::Relaxed),
@@ -430,5 +431,39 @@ impl Registry for AwsRegistry {
             removed,
             failures: failures(out.failures())?,
         })
+    }
+
+    async fn put_image(
+        &self,
+        repo: &RepositoryRef,
+        manifest: &PutManifest<'_>,
+        tag: Option<&Tag>,
+    ) -> Result<(), RegistryError> {
+        self.calls.count(Operation::PutImage);
+        let out = self
+            .client(&repo.registry.region)
+            .await
+            .put_image()
+            .registry_id(repo.registry.account.as_str())
+            .repository_name(repo.name.as_str())
+            .image_manifest(manifest.manifest)
+            .image_manifest_media_type(manifest.media_type)
+            .image_digest(manifest.digest.as_str())
+            .set_image_tag(tag.map(|t| t.as_str().to_owned()))
+            .send()
+            .await
+            .map_err(|e| map_err(e, Some(repo)))?;
+        // The registry computes the digest itself: it must be the one pushed.
+        match out
+            .image()
+            .and_then(|i| i.image_id())
+            .and_then(|i| i.image_digest())
+        {
+            Some(d) if d != manifest.digest.as_str() => Err(RegistryError::Surprising(format!(
+                "PutImage stored digest {d}, not {}",
+                manifest.digest
+            ))),
+            _ => Ok(()),
+        }
     }
 }

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use super::aws::{AwsRegistry, RetryCounts};
 use super::memory::InMemoryRegistry;
 use super::{
-    BatchDeleteResult, BatchGetResult, CallCounts, ImageId, ImagePage, Registry, RegistryError,
+    BatchDeleteResult, BatchGetResult, CallCounts, ImageId, ImagePage, PutManifest, Registry,
+    RegistryError,
 };
-use crate::model::{AccountId, Region, RepositoryRef};
+use crate::model::{AccountId, Region, RepositoryRef, Tag};
 
 /// A snapshot file or AWS.
 #[derive(Debug)]
@@ -96,6 +97,18 @@ impl Registry for Backend {
         match self {
             Backend::Snapshot { registry, .. } => registry.batch_delete_image(repo, ids).await,
             Backend::Aws(r) => r.batch_delete_image(repo, ids).await,
+        }
+    }
+
+    async fn put_image(
+        &self,
+        repo: &RepositoryRef,
+        manifest: &PutManifest<'_>,
+        tag: Option<&Tag>,
+    ) -> Result<(), RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.put_image(repo, manifest, tag).await,
+            Backend::Aws(r) => r.put_image(repo, manifest, tag).await,
         }
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
-    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, Registry,
+    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
     RegistryError, RemovedId,
 };
-use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, media_type};
+use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
 
 /// An image held by the in-memory registry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,7 +149,7 @@ impl InMemoryRegistry {
 
     /// Adds an image as if pushed; replaces an image with the same digest, and moves
     /// its tags off any other image (as a push of a tag does).
-    pub fn put_image(&self, repo: &RepositoryRef, image: StoredImage) {
+    pub fn push(&self, repo: &RepositoryRef, image: StoredImage) {
         let mut state = self.lock();
         let r = state.repos.entry(repo.clone()).or_default();
         for other in &mut r.images {
@@ -376,6 +376,116 @@ impl InMemoryRegistry {
         }
         Ok(out)
     }
+
+    /// PutImage as ECR documents it. The model keeps no layers, so the one refusal
+    /// it cannot make is `LayersNotFoundException`.
+    fn put_sync(
+        &self,
+        repo: &RepositoryRef,
+        put: &PutManifest<'_>,
+        tag: Option<&Tag>,
+    ) -> Result<(), RegistryError> {
+        self.calls.count(Operation::PutImage);
+        let service = |code: &str, message: String| RegistryError::Service {
+            code: code.to_owned(),
+            message,
+        };
+        let computed = format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                put.manifest.as_bytes()
+            ))
+        );
+        if computed != put.digest.as_str() {
+            return Err(service(
+                "ImageDigestDoesNotMatchException",
+                format!("the manifest's digest is {computed}, not {}", put.digest),
+            ));
+        }
+        let parsed: serde_json::Value = serde_json::from_str(put.manifest).map_err(|e| {
+            service(
+                "InvalidParameterException",
+                format!("the manifest is not JSON: {e}"),
+            )
+        })?;
+        let mut state = self.lock();
+        let r = state
+            .repos
+            .get_mut(repo)
+            .ok_or_else(|| RegistryError::RepositoryNotFound(repo.clone()))?;
+        if let Some(i) = r.by_digest(put.digest) {
+            let image = &r.images[i];
+            match tag {
+                None => {
+                    return Err(service(
+                        "ImageAlreadyExistsException",
+                        format!("image {} already exists", put.digest),
+                    ));
+                }
+                Some(t) if image.detail.tags.contains(t) => {
+                    return Err(service(
+                        "ImageAlreadyExistsException",
+                        format!("image {} already has tag {t}", put.digest),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let children: Vec<Digest> = if media_type::is_index(put.media_type) {
+            parsed["manifests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["digest"].as_str())
+                .map(Digest::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| service("InvalidParameterException", e))?
+        } else {
+            Vec::new()
+        };
+        let missing: Vec<&str> = children
+            .iter()
+            .filter(|c| r.by_digest(c).is_none())
+            .map(Digest::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(service(
+                "ReferencedImagesNotFoundException",
+                format!("referenced images not found: {}", missing.join(", ")),
+            ));
+        }
+        // A mutable repository moves the tag; the image it leaves stays, untagged if
+        // that was its last tag.
+        if let Some(t) = tag {
+            for other in &mut r.images {
+                other.detail.tags.retain(|x| x != t);
+            }
+        }
+        match r.by_digest(put.digest) {
+            Some(i) => r.images[i].detail.tags.extend(tag.cloned()),
+            None => {
+                let subject = parsed["subject"]["digest"]
+                    .as_str()
+                    .and_then(|d| Digest::parse(d).ok());
+                r.images.push(StoredImage {
+                    detail: ImageDetail {
+                        digest: put.digest.clone(),
+                        tags: tag.cloned().into_iter().collect(),
+                        pushed_at: chrono::Utc::now(),
+                        manifest_media_type: Some(MediaType::from(put.media_type)),
+                        artifact_media_type: parsed["config"]["mediaType"]
+                            .as_str()
+                            .map(MediaType::from),
+                        size_bytes: Some(put.manifest.len() as u64),
+                        subject,
+                    },
+                    manifest: Some(put.manifest.to_owned()),
+                    children,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Registry for InMemoryRegistry {
@@ -413,6 +523,15 @@ impl Registry for InMemoryRegistry {
         ids: &[ImageId],
     ) -> Result<BatchDeleteResult, RegistryError> {
         self.delete_sync(repo, ids)
+    }
+
+    async fn put_image(
+        &self,
+        repo: &RepositoryRef,
+        manifest: &PutManifest<'_>,
+        tag: Option<&Tag>,
+    ) -> Result<(), RegistryError> {
+        self.put_sync(repo, manifest, tag)
     }
 }
 
@@ -473,7 +592,7 @@ mod tests {
     fn pages_and_limits() {
         let reg = InMemoryRegistry::new();
         for n in 0..2500 {
-            reg.put_image(&repo(), image(n, &[], &[]));
+            reg.push(&repo(), image(n, &[], &[]));
         }
         block_on(async {
             let p1 = reg.describe_images(&repo(), None, 1000).await.unwrap();
@@ -500,7 +619,7 @@ mod tests {
     #[test]
     fn untag_versus_delete() {
         let reg = InMemoryRegistry::new();
-        reg.put_image(&repo(), image(1, &["a", "b"], &[]));
+        reg.push(&repo(), image(1, &["a", "b"], &[]));
         block_on(async {
             let r = reg.batch_delete_image(&repo(), &[tag("a")]).await.unwrap();
             assert_eq!(r.removed.len(), 1);
@@ -518,9 +637,9 @@ mod tests {
     #[test]
     fn index_children_refuse_deletion_until_the_index_is_gone() {
         let reg = InMemoryRegistry::new();
-        reg.put_image(&repo(), image(1, &[], &[]));
-        reg.put_image(&repo(), image(2, &["only"], &[]));
-        reg.put_image(&repo(), image(3, &["multi"], &[1, 2]));
+        reg.push(&repo(), image(1, &[], &[]));
+        reg.push(&repo(), image(2, &["only"], &[]));
+        reg.push(&repo(), image(3, &["multi"], &[1, 2]));
         block_on(async {
             // Index and child in one request: the child still fails.
             let r = reg
@@ -544,8 +663,8 @@ mod tests {
     #[test]
     fn removing_the_only_tag_of_a_child_fails() {
         let reg = InMemoryRegistry::new();
-        reg.put_image(&repo(), image(2, &["only"], &[]));
-        reg.put_image(&repo(), image(3, &["multi"], &[2]));
+        reg.push(&repo(), image(2, &["only"], &[]));
+        reg.push(&repo(), image(3, &["multi"], &[2]));
         block_on(async {
             let r = reg
                 .batch_delete_image(&repo(), &[tag("only")])

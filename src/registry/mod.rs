@@ -1,7 +1,9 @@
 //! The observed side: a narrow, async `Registry` trait in ECR's terms (no SDK type
 //! crosses it), an in-memory model of documented ECR behaviour, and the snapshot file.
 
+#[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
 pub mod backend;
 pub mod memory;
 pub mod observe;
@@ -261,6 +263,30 @@ pub trait Registry: Send + Sync {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> impl Future<Output = Result<BatchDeleteResult, RegistryError>> + Send;
+
+    /// PutImage: stores `manifest` (whose digest must be `digest`) under `tag`, or
+    /// untagged. ECR refuses it when layers or child manifests it references are
+    /// gone (`LayersNotFoundException`, `ReferencedImagesNotFoundException`), when
+    /// the tag is already on this image (`ImageAlreadyExistsException`) and, in an
+    /// immutable repository, when the tag is on another image
+    /// (`ImageTagAlreadyExistsException`); in a mutable one the tag moves.
+    fn put_image(
+        &self,
+        repo: &RepositoryRef,
+        manifest: &PutManifest<'_>,
+        tag: Option<&Tag>,
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send;
+}
+
+/// A manifest to push back with PutImage.
+#[derive(Clone, Copy, Debug)]
+pub struct PutManifest<'a> {
+    /// The raw manifest, byte for byte as it was read.
+    pub manifest: &'a str,
+    /// Its media type.
+    pub media_type: &'a str,
+    /// Its digest (sha256 of the bytes): ECR checks it.
+    pub digest: &'a Digest,
 }
 
 /// How many calls of each operation a registry has served.
@@ -272,9 +298,16 @@ pub struct CallCounts {
     pub batch_get_image: u64,
     /// BatchDeleteImage calls.
     pub batch_delete_image: u64,
+    /// PutImage calls (by `restore`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub put_image: u64,
     /// Other calls (DescribeRegistry, to learn the caller's account).
     #[serde(default)]
     pub other: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Thread-safe call counters.
@@ -283,6 +316,7 @@ pub struct CallCounters {
     describe_images: AtomicU64,
     batch_get_image: AtomicU64,
     batch_delete_image: AtomicU64,
+    put_image: AtomicU64,
     other: AtomicU64,
 }
 
@@ -295,6 +329,8 @@ pub enum Operation {
     BatchGetImage,
     /// BatchDeleteImage.
     BatchDeleteImage,
+    /// PutImage.
+    PutImage,
     /// Anything else.
     Other,
 }
@@ -306,6 +342,7 @@ impl CallCounters {
             Operation::DescribeImages => &self.describe_images,
             Operation::BatchGetImage => &self.batch_get_image,
             Operation::BatchDeleteImage => &self.batch_delete_image,
+            Operation::PutImage => &self.put_image,
             Operation::Other => &self.other,
         };
         c.fetch_add(1, Ordering::Relaxed);
@@ -317,6 +354,7 @@ impl CallCounters {
             describe_images: self.describe_images.load(Ordering::Relaxed),
             batch_get_image: self.batch_get_image.load(Ordering::Relaxed),
             batch_delete_image: self.batch_delete_image.load(Ordering::Relaxed),
+            put_image: self.put_image.load(Ordering::Relaxed),
             other: self.other.load(Ordering::Relaxed),
         }
     }

@@ -3,11 +3,13 @@
 
 mod human;
 mod markdown;
+mod restore;
 
 use std::io::{self, Write};
 
 pub use human::human;
 pub use markdown::markdown;
+pub use restore::{restore_plan, restore_report};
 
 use crate::plan::{Action, ActionKind, Plan, Summary};
 

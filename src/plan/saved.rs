@@ -1,0 +1,120 @@
+//! Saved plans (`plan --out`): the plan document plus a `checksum`, SHA-256 over the
+//! rest of the document in canonical JSON (keys sorted, no white space). Reading
+//! refuses a file whose checksum is missing or does not match: a plan that was edited
+//! by hand is never applied. White space and key order may change freely.
+
+use sha2::{Digest as _, Sha256};
+
+use super::{PLAN_FORMAT_VERSION, Plan};
+
+/// Why a saved plan is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SavedPlanError {
+    /// Not JSON at all.
+    #[error("not a plan (invalid JSON at line {line}, column {column}: {message})")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// Made by a version of ecr-reconcile whose plan format this one does not read.
+    #[error(
+        "made by an incompatible version of ecr-reconcile (plan format {found}, this version reads {PLAN_FORMAT_VERSION}); make a new plan"
+    )]
+    Version {
+        /// The format version found (`none` when absent).
+        found: String,
+    },
+    /// No checksum.
+    #[error(
+        "carries no checksum, so it was not saved by `plan --out` or it was edited; make a new plan"
+    )]
+    Unsealed,
+    /// The checksum does not match the content.
+    #[error(
+        "was changed after it was saved (its checksum does not match its content); make a new plan"
+    )]
+    Edited,
+    /// Valid JSON and checksum, but not a plan (a tool wrote it wrong).
+    #[error("is not a valid plan: {0}")]
+    Shape(String),
+}
+
+/// The document with its keys sorted at every level, without the checksum.
+fn canonical(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().filter(|k| *k != "checksum").collect();
+            keys.sort();
+            let mut out = serde_json::Map::new();
+            for k in keys {
+                out.insert(k.clone(), canonical_inner(&map[k]));
+            }
+            serde_json::Value::Object(out)
+        }
+        other => canonical_inner(other),
+    }
+}
+
+/// As [`canonical`] for nested values, which keep every key.
+fn canonical_inner(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let mut out = serde_json::Map::new();
+            for k in keys {
+                out.insert(k.clone(), canonical_inner(&map[k]));
+            }
+            serde_json::Value::Object(out)
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(canonical_inner).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn checksum(document: &serde_json::Value) -> String {
+    let bytes = serde_json::to_vec(&canonical(document)).expect("a JSON value serializes");
+    format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+}
+
+/// The plan as a saved document: its JSON with the checksum set.
+pub fn seal(plan: &Plan) -> serde_json::Value {
+    let mut document = serde_json::to_value(plan).expect("a plan serializes");
+    let sum = checksum(&document);
+    document["checksum"] = serde_json::Value::String(sum);
+    document
+}
+
+/// Reads a saved plan, refusing other format versions, a missing checksum and any
+/// change since it was saved.
+pub fn unseal(bytes: &[u8]) -> Result<Plan, SavedPlanError> {
+    let document: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| SavedPlanError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+    let version = document.get("format_version");
+    if version.and_then(serde_json::Value::as_u64) != Some(u64::from(PLAN_FORMAT_VERSION)) {
+        return Err(SavedPlanError::Version {
+            found: version.map_or("none".to_owned(), ToString::to_string),
+        });
+    }
+    let Some(saved) = document.get("checksum").and_then(serde_json::Value::as_str) else {
+        return Err(SavedPlanError::Unsealed);
+    };
+    if saved != checksum(&document) {
+        return Err(SavedPlanError::Edited);
+    }
+    let mut plan: Plan =
+        serde_json::from_value(document).map_err(|e| SavedPlanError::Shape(e.to_string()))?;
+    // The checksum belongs to the file, not to the plan it carries.
+    plan.checksum = None;
+    Ok(plan)
+}

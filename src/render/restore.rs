@@ -1,0 +1,108 @@
+//! The restore plan and report, as text.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+
+use crate::restore::{RestorePlan, RestoreReport};
+
+const BOLD: Style = Style::new().bold();
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const DIM: Style = Style::new().dimmed();
+
+fn join(tags: &[crate::model::Tag]) -> String {
+    tags.iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes what `restore` will put back, what is back already and what it cannot
+/// restore (why, and what to do).
+pub fn restore_plan(plan: &RestorePlan, journal: &str, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "ecr-reconcile will put back what the apply recorded in {journal} removed ({} entries):",
+        plan.entries
+    )?;
+    writeln!(
+        out,
+        "  {GREEN}+{GREEN:#} put back   {DIM}={DIM:#} back already   {YELLOW}!{YELLOW:#} cannot be restored"
+    )?;
+    for repo in &plan.repositories {
+        writeln!(out, "\n{BOLD}{}{BOLD:#}", repo.repository)?;
+        for image in &repo.images {
+            let d = image.digest.short();
+            if image.recreate {
+                let tags = if image.tags.is_empty() {
+                    "untagged".to_owned()
+                } else {
+                    format!("tags {}", join(&image.tags))
+                };
+                writeln!(
+                    out,
+                    "  {GREEN}+{GREEN:#} image {d} ({tags}): pushed again from the saved manifest"
+                )?;
+            } else if !image.tags.is_empty() {
+                writeln!(
+                    out,
+                    "  {GREEN}+{GREEN:#} tags {} on image {d} (the image exists)",
+                    join(&image.tags)
+                )?;
+            }
+            if !image.present.is_empty() {
+                writeln!(
+                    out,
+                    "  {DIM}= tags {} on image {d}: back already{DIM:#}",
+                    join(&image.present)
+                )?;
+            }
+            for p in &image.problems {
+                let what = p
+                    .tag
+                    .as_ref()
+                    .map_or_else(|| format!("image {d}"), |t| format!("tag {t} of image {d}"));
+                writeln!(out, "  {YELLOW}!{YELLOW:#} {what}: {}", p.reason)?;
+                writeln!(out, "      what to do: {}", p.remedy)?;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "\n{BOLD}Restore:{BOLD:#} {} tags to put back, {} images to push again, {} back already, {} cannot be restored.",
+        plan.tags_to_put(),
+        plan.images_to_recreate(),
+        plan.present(),
+        plan.problems()
+    )
+}
+
+/// Writes what a restore did.
+pub fn restore_report(report: &RestoreReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "\nRestore {}: {} tags put back, {} images pushed again, {} already there, {} not restored.",
+        if report.succeeded() {
+            "complete"
+        } else {
+            "finished with problems"
+        },
+        report.tags_restored,
+        report.images_recreated,
+        report.already_present,
+        report.problems.len()
+    )?;
+    for p in &report.problems {
+        let what = p.problem.tag.as_ref().map_or_else(
+            || format!("image {}", p.digest.short()),
+            |t| format!("tag {t} of image {}", p.digest.short()),
+        );
+        writeln!(
+            out,
+            "  not restored: {what} in {}: {}\n      what to do: {}",
+            p.repository, p.problem.reason, p.problem.remedy
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,556 @@
+//! `restore`: puts back what an apply removed, from the manifests its journal saved.
+//!
+//! Like `apply`, it is a plan, then an execution. The plan is a pure function of the
+//! journal and the registry as it is now: per image, the tags to put back (PutImage
+//! with the saved manifest and the tag), whether the image itself must be re-created
+//! (it was deleted; ECR accepts the manifest again while it still holds the layers),
+//! what is back already, and what cannot be restored, with why and what to do. A tag
+//! that names another image now is never moved back: restoring it would take it from
+//! an image somebody pushed since.
+
+use std::collections::{BTreeMap, HashMap};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use crate::apply::JournalEntry;
+use crate::model::{Digest, RepositoryRef, Tag, media_type};
+use crate::plan::ActionKind;
+use crate::registry::observe::list_all;
+use crate::registry::{
+    ImageDetail, ImageId, MAX_IDS_PER_BATCH, PutManifest, Registry, RegistryError,
+};
+
+/// What cannot be restored, why, and what the user can do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Problem {
+    /// The tag concerned; none for the image as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
+    /// Why it cannot be restored.
+    pub reason: String,
+    /// What the user can do.
+    pub remedy: String,
+}
+
+/// The restore of one image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageRestore {
+    /// The image's digest.
+    pub digest: Digest,
+    /// Its manifest media type, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// True when the image is gone and is pushed again (then tagged).
+    pub recreate: bool,
+    /// Tags to put back on it.
+    pub tags: Vec<Tag>,
+    /// Removed tags that are on it again already.
+    pub present: Vec<Tag>,
+    /// What cannot be restored.
+    pub problems: Vec<Problem>,
+    /// The manifest to push (from the journal, or read from the registry for an
+    /// image that still exists).
+    #[serde(skip)]
+    manifest: Option<String>,
+}
+
+impl ImageRestore {
+    /// True when the plan pushes something for this image.
+    pub fn has_work(&self) -> bool {
+        self.recreate || !self.tags.is_empty()
+    }
+
+    fn is_index(&self) -> bool {
+        self.media_type.as_deref().is_some_and(media_type::is_index)
+    }
+
+    fn is_referrer(&self) -> bool {
+        self.manifest.as_deref().is_some_and(|m| {
+            serde_json::from_str::<serde_json::Value>(m)
+                .is_ok_and(|v| v.get("subject").is_some_and(|s| !s.is_null()))
+        })
+    }
+}
+
+/// The restore of one repository.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RepositoryRestore {
+    /// Account, region and name.
+    pub repository: RepositoryRef,
+    /// Per image, in the order they are pushed: plain images, then indexes (their
+    /// child manifests must exist first), then referrers.
+    pub images: Vec<ImageRestore>,
+}
+
+/// What `restore` will do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RestorePlan {
+    /// Journal entries read.
+    pub entries: usize,
+    /// One entry per repository in the journal (after `--repository`).
+    pub repositories: Vec<RepositoryRestore>,
+}
+
+impl RestorePlan {
+    /// Tags to put back.
+    pub fn tags_to_put(&self) -> usize {
+        self.images().map(|i| i.tags.len()).sum()
+    }
+
+    /// Images to re-create.
+    pub fn images_to_recreate(&self) -> usize {
+        self.images().filter(|i| i.recreate).count()
+    }
+
+    /// Removed tags back already.
+    pub fn present(&self) -> usize {
+        self.images().map(|i| i.present.len()).sum()
+    }
+
+    /// Items that cannot be restored.
+    pub fn problems(&self) -> usize {
+        self.images().map(|i| i.problems.len()).sum()
+    }
+
+    /// True when there is something to push.
+    pub fn has_work(&self) -> bool {
+        self.images().any(ImageRestore::has_work)
+    }
+
+    fn images(&self) -> impl Iterator<Item = &ImageRestore> {
+        self.repositories.iter().flat_map(|r| r.images.iter())
+    }
+}
+
+/// What a restore did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RestoreReport {
+    /// Tags put back.
+    pub tags_restored: usize,
+    /// Images pushed again.
+    pub images_recreated: usize,
+    /// Pushes the registry answered with "already there".
+    pub already_present: usize,
+    /// What could not be restored (from the plan and from the registry's answers).
+    pub problems: Vec<ReportedProblem>,
+}
+
+impl RestoreReport {
+    /// True when everything planned is back.
+    pub fn succeeded(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// A problem, with the image it concerns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReportedProblem {
+    /// The repository.
+    pub repository: String,
+    /// The image.
+    pub digest: Digest,
+    /// The problem.
+    #[serde(flatten)]
+    pub problem: Problem,
+}
+
+/// Entries of the repositories to restore: all, or those whose name is in `only`.
+pub fn select<'a>(entries: &'a [JournalEntry], only: &[String]) -> Vec<&'a JournalEntry> {
+    entries
+        .iter()
+        .filter(|e| only.is_empty() || only.iter().any(|n| n == e.repository.name.as_str()))
+        .collect()
+}
+
+fn sha256(manifest: &str) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
+    )
+}
+
+/// Plans the restore of `entries` against the registry as it is now (one listing
+/// per repository, and BatchGetImage for images that exist but whose manifest the
+/// journal lacks).
+pub async fn plan<R: Registry>(
+    registry: &R,
+    entries: &[&JournalEntry],
+) -> Result<RestorePlan, (RepositoryRef, RegistryError)> {
+    let mut by_repo: BTreeMap<&RepositoryRef, Vec<&JournalEntry>> = BTreeMap::new();
+    for e in entries {
+        by_repo.entry(&e.repository).or_default().push(e);
+    }
+    let mut plan = RestorePlan {
+        entries: entries.len(),
+        repositories: Vec::new(),
+    };
+    for (repo, entries) in by_repo {
+        let current = match list_all(registry, repo).await {
+            Ok(images) => Some(images),
+            Err(RegistryError::RepositoryNotFound(_)) => None,
+            Err(e) => return Err((repo.clone(), e)),
+        };
+        let mut images = plan_repository(&entries, current.as_deref());
+        // Images that exist but whose manifest the journal lacks: read it now.
+        let wanted: Vec<ImageId> = images
+            .iter()
+            .filter(|i| i.has_work() && i.manifest.is_none() && !i.recreate)
+            .map(|i| ImageId::Digest(i.digest.clone()))
+            .collect();
+        let mut fetched: HashMap<Digest, (String, String)> = HashMap::new();
+        for batch in wanted.chunks(MAX_IDS_PER_BATCH) {
+            let got = registry
+                .batch_get_image(repo, batch)
+                .await
+                .map_err(|e| (repo.clone(), e))?;
+            for m in got.manifests {
+                fetched.insert(m.digest, (m.media_type, m.manifest));
+            }
+        }
+        for image in &mut images {
+            if image.manifest.is_none()
+                && let Some((mt, m)) = fetched.remove(&image.digest)
+            {
+                image.media_type.get_or_insert(mt);
+                image.manifest = Some(m);
+            }
+            if image.has_work() && image.manifest.is_none() {
+                let what = if image.recreate {
+                    "the image was deleted and the journal holds no manifest for it"
+                } else {
+                    "the journal holds no manifest for it and the registry returned none"
+                };
+                image.problems.push(Problem {
+                    tag: None,
+                    reason: what.to_owned(),
+                    remedy: "push the image again from its source (for example with docker push or crane copy), then tag it".to_owned(),
+                });
+                image.recreate = false;
+                image.tags.clear();
+            }
+        }
+        images.sort_by_key(|i| (i.is_referrer(), i.is_index(), i.digest.clone()));
+        plan.repositories.push(RepositoryRestore {
+            repository: repo.clone(),
+            images,
+        });
+    }
+    Ok(plan)
+}
+
+/// The pure part of the plan for one repository: journal entries against the current
+/// images (`None`: the repository is gone).
+fn plan_repository(
+    entries: &[&JournalEntry],
+    current: Option<&[ImageDetail]>,
+) -> Vec<ImageRestore> {
+    let now: HashMap<&Digest, &ImageDetail> = current
+        .unwrap_or_default()
+        .iter()
+        .map(|i| (&i.digest, i))
+        .collect();
+    let owner: HashMap<&Tag, &Digest> = current
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|i| i.tags.iter().map(move |t| (t, &i.digest)))
+        .collect();
+    let mut by_digest: BTreeMap<&Digest, Vec<&JournalEntry>> = BTreeMap::new();
+    for e in entries {
+        by_digest.entry(&e.digest).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    for (digest, entries) in by_digest {
+        let saved = entries.iter().find_map(|e| {
+            e.manifest
+                .as_ref()
+                .map(|m| (m, e.manifest_media_type.clone()))
+        });
+        let mut image = ImageRestore {
+            digest: digest.clone(),
+            media_type: saved.as_ref().and_then(|(_, mt)| mt.clone()),
+            recreate: false,
+            tags: Vec::new(),
+            present: Vec::new(),
+            problems: Vec::new(),
+            manifest: saved.as_ref().map(|(m, _)| (*m).clone()),
+        };
+        if current.is_none() {
+            image.problems.push(Problem {
+                tag: None,
+                reason: "the repository no longer exists".to_owned(),
+                remedy: "create the repository (with its old settings), then run restore again"
+                    .to_owned(),
+            });
+            out.push(image);
+            continue;
+        }
+        if let Some(m) = &image.manifest
+            && digest.algorithm() == "sha256"
+            && sha256(m) != digest.as_str()
+        {
+            image.problems.push(Problem {
+                tag: None,
+                reason: format!(
+                    "the journal's manifest hashes to {}, not to the image's digest: the journal was edited or damaged",
+                    sha256(m)
+                ),
+                remedy: "restore from an undamaged copy of the journal, or push the image again from its source".to_owned(),
+            });
+            image.manifest = None;
+            out.push(image);
+            continue;
+        }
+        let exists = now.contains_key(digest);
+        let mut removed: Vec<&Tag> = entries.iter().filter_map(|e| e.tag.as_ref()).collect();
+        removed.sort();
+        removed.dedup();
+        for tag in removed {
+            match owner.get(tag) {
+                Some(d) if *d == digest => image.present.push(tag.clone()),
+                Some(other) => image.problems.push(Problem {
+                    tag: Some(tag.clone()),
+                    reason: format!(
+                        "tag {tag} now names image {} (pushed or moved there since the apply)",
+                        other.short()
+                    ),
+                    remedy: format!(
+                        "restore leaves it there; to move it back, push the old image under that tag yourself (digest {digest})"
+                    ),
+                }),
+                None => image.tags.push(tag.clone()),
+            }
+        }
+        // An image deleted by digest had no tag: it comes back untagged. One deleted
+        // with its last tag comes back with its tags.
+        let deleted = entries.iter().any(|e| e.kind == ActionKind::Delete);
+        let untagged_delete = entries.iter().any(|e| e.tag.is_none());
+        image.recreate = !exists
+            && (!image.tags.is_empty()
+                || (deleted && untagged_delete && image.problems.is_empty()));
+        out.push(image);
+    }
+    out
+}
+
+/// Pushes what the plan says, image by image in the plan's order.
+pub async fn execute<R: Registry>(registry: &R, plan: &RestorePlan) -> RestoreReport {
+    let mut report = RestoreReport::default();
+    for repo in &plan.repositories {
+        let label = repo.repository.to_string();
+        for image in &repo.images {
+            for problem in &image.problems {
+                report.problems.push(ReportedProblem {
+                    repository: label.clone(),
+                    digest: image.digest.clone(),
+                    problem: problem.clone(),
+                });
+            }
+            let (Some(manifest), true) = (&image.manifest, image.has_work()) else {
+                continue;
+            };
+            let put = PutManifest {
+                manifest,
+                media_type: image
+                    .media_type
+                    .as_deref()
+                    .unwrap_or(media_type::OCI_MANIFEST),
+                digest: &image.digest,
+            };
+            // A re-created image is pushed with its first tag (or untagged); every
+            // further tag is one more PutImage.
+            let mut pushes: Vec<Option<&Tag>> = image.tags.iter().map(Some).collect();
+            if pushes.is_empty() {
+                pushes.push(None);
+            }
+            let mut created = !image.recreate;
+            for tag in pushes {
+                match registry.put_image(&repo.repository, &put, tag).await {
+                    Ok(()) => {
+                        if tag.is_some() {
+                            report.tags_restored += 1;
+                        }
+                        if !created {
+                            created = true;
+                            report.images_recreated += 1;
+                        }
+                    }
+                    Err(RegistryError::Service { code, .. })
+                        if code == "ImageAlreadyExistsException" =>
+                    {
+                        report.already_present += 1;
+                        created = true;
+                    }
+                    Err(e) => {
+                        let (reason, remedy) = explain(&e);
+                        report.problems.push(ReportedProblem {
+                            repository: label.clone(),
+                            digest: image.digest.clone(),
+                            problem: Problem {
+                                tag: tag.cloned(),
+                                reason,
+                                remedy,
+                            },
+                        });
+                        if !created {
+                            // The image could not be pushed: its other tags cannot go on it.
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    report
+}
+
+/// Why a PutImage failed, and what the user can do, in plain words.
+fn explain(e: &RegistryError) -> (String, String) {
+    let code = match e {
+        RegistryError::Service { code, .. } => code.as_str(),
+        RegistryError::RepositoryNotFound(_) => "RepositoryNotFoundException",
+        _ => "",
+    };
+    let remedy = match code {
+        "LayersNotFoundException" => {
+            "ECR no longer holds the image's layers (it removes them some time after the image is deleted): push the image again from its source"
+        }
+        "ReferencedImagesNotFoundException" => {
+            "the index lists child manifests that are gone: restore or push them first, then run restore again"
+        }
+        "ImageTagAlreadyExistsException" => {
+            "the repository's tags are immutable and the tag names another image now: choose another tag, or make the repository mutable"
+        }
+        "ImageDigestDoesNotMatchException" => {
+            "the registry computed another digest for the saved manifest: the journal was edited or damaged; push the image from its source"
+        }
+        "RepositoryNotFoundException" => {
+            "create the repository (with its old settings), then run restore again"
+        }
+        "LimitExceededException" => {
+            "the repository holds as many images as ECR allows: free room, then run restore again"
+        }
+        _ => "run restore again later: it skips what is back already",
+    };
+    (e.to_string(), remedy.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::journal::JOURNAL_VERSION;
+    use crate::model::{AccountId, Region, RegistryLocation, RepositoryName};
+
+    fn repo() -> RepositoryRef {
+        RepositoryRef {
+            registry: RegistryLocation {
+                account: AccountId::parse("123456789012").unwrap(),
+                region: Region::parse("eu-west-1").unwrap(),
+            },
+            name: RepositoryName::parse("team/app").unwrap(),
+        }
+    }
+
+    fn manifest(seed: &str) -> (String, Digest) {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"digest":"{seed}"}}}}"#,
+            media_type::OCI_MANIFEST
+        );
+        let d = Digest::parse(sha256(&m)).unwrap();
+        (m, d)
+    }
+
+    fn entry(kind: ActionKind, tag: Option<&str>, seed: &str) -> JournalEntry {
+        let (m, d) = manifest(seed);
+        JournalEntry {
+            version: JOURNAL_VERSION,
+            time: chrono::Utc::now(),
+            repository: repo(),
+            kind,
+            tag: tag.map(|t| Tag::parse(t).unwrap()),
+            digest: d,
+            image_tags: Vec::new(),
+            pushed_at: chrono::Utc::now(),
+            manifest_media_type: Some(media_type::OCI_MANIFEST.to_owned()),
+            manifest: Some(m),
+        }
+    }
+
+    fn detail(seed: &str, tags: &[&str]) -> ImageDetail {
+        ImageDetail {
+            digest: manifest(seed).1,
+            tags: tags.iter().map(|t| Tag::parse(*t).unwrap()).collect(),
+            pushed_at: chrono::Utc::now(),
+            manifest_media_type: None,
+            artifact_media_type: None,
+            size_bytes: None,
+            subject: None,
+        }
+    }
+
+    fn tags(v: &[Tag]) -> Vec<&str> {
+        v.iter().map(Tag::as_str).collect()
+    }
+
+    #[test]
+    fn retag_recreate_present_and_conflicts() {
+        let entries = [
+            entry(ActionKind::Untag, Some("rc-1"), "a"),
+            entry(ActionKind::Delete, Some("b1"), "b"),
+            entry(ActionKind::Delete, Some("b2"), "b"),
+            entry(ActionKind::Delete, None, "c"),
+            entry(ActionKind::Untag, Some("back"), "d"),
+            entry(ActionKind::Untag, Some("taken"), "e"),
+        ];
+        let refs: Vec<&JournalEntry> = entries.iter().collect();
+        let current = [
+            detail("a", &["v1"]),
+            detail("d", &["back"]),
+            detail("e", &["keep"]),
+            detail("z", &["taken"]),
+        ];
+        let plan = plan_repository(&refs, Some(&current));
+        let find = |seed: &str| plan.iter().find(|i| i.digest == manifest(seed).1).unwrap();
+        let a = find("a");
+        assert!(!a.recreate);
+        assert_eq!(tags(&a.tags), ["rc-1"]);
+        let b = find("b");
+        assert!(b.recreate);
+        assert_eq!(tags(&b.tags), ["b1", "b2"]);
+        let c = find("c");
+        assert!(
+            c.recreate && c.tags.is_empty(),
+            "untagged image comes back untagged"
+        );
+        let d = find("d");
+        assert!(!d.has_work());
+        assert_eq!(tags(&d.present), ["back"]);
+        let e = find("e");
+        assert!(
+            !e.has_work(),
+            "a tag that names another image now is not moved back"
+        );
+        assert_eq!(e.problems.len(), 1);
+        assert!(
+            e.problems[0].reason.contains("now names image"),
+            "{:?}",
+            e.problems
+        );
+    }
+
+    #[test]
+    fn a_damaged_manifest_or_a_missing_repository_is_a_problem() {
+        let mut damaged = entry(ActionKind::Delete, Some("x"), "a");
+        damaged.manifest = Some("{}".into());
+        let refs = [&damaged];
+        let plan = plan_repository(&refs, Some(&[]));
+        assert!(!plan[0].has_work());
+        assert!(plan[0].problems[0].reason.contains("edited or damaged"));
+
+        let fine = entry(ActionKind::Delete, Some("x"), "a");
+        let plan = plan_repository(&[&fine], None);
+        assert!(!plan[0].has_work());
+        assert!(plan[0].problems[0].reason.contains("no longer exists"));
+    }
+}
