@@ -170,7 +170,28 @@ pub async fn apply_plan<R: Registry>(
         .iter()
         .filter(|r| r.status == RepositoryStatus::Changes)
     {
-        apply_repository(registry, repo, journal, progress, &mut report).await?;
+        match apply_repository(registry, repo, journal, progress, &mut report).await {
+            Ok(()) => {}
+            // A call that failed as a whole (after the SDK's retries) stops this
+            // repository, never half a wave: later waves may delete the children of
+            // an index whose deletion did not happen. The other repositories go on.
+            Err(ApplyError::Registry { repository, error }) => {
+                let failure = Failure {
+                    repository,
+                    id: "(whole call)".into(),
+                    code: error.code().to_owned(),
+                    reason: format!(
+                        "{error}; the rest of this repository's removals were not attempted: apply again to finish"
+                    ),
+                };
+                *report
+                    .failures_by_code
+                    .entry(failure.code.clone())
+                    .or_default() += 1;
+                report.failures.push(failure);
+            }
+            Err(e @ ApplyError::Journal { .. }) => return Err(e),
+        }
     }
     Ok(report)
 }
@@ -317,7 +338,6 @@ async fn apply_repository<R: Registry>(
             }
         }
     }
-    report.images_deleted += deleted.len();
     Ok(())
 }
 
@@ -499,10 +519,15 @@ fn account(
                 }
                 (ImageId::Tag(_), ActionKind::Delete) => {
                     report.tags_removed += 1;
-                    deleted.insert(s.digest.clone());
+                    // Counted as it happens, so a later failed call keeps the count.
+                    if deleted.insert(s.digest.clone()) {
+                        report.images_deleted += 1;
+                    }
                 }
                 (ImageId::Digest(_), _) => {
-                    deleted.insert(s.digest.clone());
+                    if deleted.insert(s.digest.clone()) {
+                        report.images_deleted += 1;
+                    }
                 }
             },
         }

@@ -221,6 +221,16 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// A short code: the AWS error code, or what kind of failure it was.
+    pub fn code(&self) -> &str {
+        match self {
+            RegistryError::RepositoryNotFound(_) => "RepositoryNotFoundException",
+            RegistryError::Service { code, .. } => code,
+            RegistryError::Unreachable(_) => "Unreachable",
+            RegistryError::Surprising(_) => "SurprisingResponse",
+        }
+    }
+
     /// An `InvalidParameterException`, as ECR gives for more than 100 ids.
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
         RegistryError::Service {

@@ -78,21 +78,7 @@ impl Moto {
             }
             if up {
                 let url = format!("http://127.0.0.1:{port}");
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                let client = rt.block_on(async {
-                    let conf = aws_sdk_ecr::Config::builder()
-                        .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
-                        .region(aws_sdk_ecr::config::Region::new(REGION))
-                        .endpoint_url(&url)
-                        .credentials_provider(aws_sdk_ecr::config::Credentials::new(
-                            "testing", "testing", None, None, "tests",
-                        ))
-                        .build();
-                    Client::from_conf(conf)
-                });
+                let (rt, client) = sdk_client(&url);
                 return Moto {
                     child,
                     url,
@@ -114,27 +100,62 @@ impl Moto {
 
     /// Runs the binary in `dir` (for default journal paths).
     pub fn run_in(&self, args: &[&str], dir: Option<&std::path::Path>) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecr-reconcile"));
-        if let Some(d) = dir {
-            cmd.current_dir(d);
-        }
-        cmd.args(args)
-            .args([
-                "--endpoint-url",
-                &self.url,
-                "--region",
-                REGION,
-                "--color",
-                "never",
-            ])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_ENDPOINT_URL_ECR")
-            .stdin(Stdio::null());
-        cmd.output().expect("the binary runs")
+        command(&self.url, args, dir)
+            .output()
+            .expect("the binary runs")
+    }
+
+    /// Empties moto (every repository and image), as a fresh server would be.
+    pub fn reset(&self) {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "moto reset: {answer}");
+    }
+
+    /// Pushes many images at once: (seed, tags) each; returns their digests in order.
+    pub fn push_many(&self, repo: &str, images: &[(String, Vec<String>)]) -> Vec<String> {
+        let puts: Vec<(String, Option<String>)> = images
+            .iter()
+            .flat_map(|(seed, tags)| {
+                let manifest = image_manifest(repo, seed);
+                let mut t: Vec<Option<String>> = tags.iter().cloned().map(Some).collect();
+                if t.is_empty() {
+                    t.push(None);
+                }
+                t.into_iter().map(move |tag| (manifest.clone(), tag))
+            })
+            .collect();
+        self.rt.block_on(async {
+            for chunk in puts.chunks(16) {
+                let sends = chunk.iter().map(|(manifest, tag)| {
+                    self.client
+                        .put_image()
+                        .repository_name(repo)
+                        .image_manifest(manifest)
+                        .image_manifest_media_type("application/vnd.oci.image.manifest.v1+json")
+                        .image_digest(sha256(manifest))
+                        .set_image_tag(tag.clone())
+                        .send()
+                });
+                for r in futures_util::future::join_all(sends).await {
+                    r.unwrap_or_else(|e| {
+                        panic!("put_image: {}", aws_sdk_ecr::error::DisplayErrorContext(&e))
+                    });
+                }
+            }
+        });
+        images
+            .iter()
+            .map(|(seed, _)| sha256(&image_manifest(repo, seed)))
+            .collect()
     }
 
     pub fn create_repository(&self, name: &str) {
@@ -146,20 +167,9 @@ impl Moto {
     /// Pushes an image manifest (distinct layers per `seed`) with `tags` (none: an
     /// untagged push); returns its digest, which is sha256 of the manifest bytes.
     pub fn push_image(&self, repo: &str, seed: &str, tags: &[&str]) -> String {
-        let h = |s: &str| format!("sha256:{}", hex::encode(Sha256::digest(s.as_bytes())));
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": h(&format!("{repo}/{seed}/config")), "size": 1234},
-            "layers": [
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": h(&format!("{repo}/{seed}/layer0")), "size": 1_000_000},
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": h(&format!("{repo}/{seed}/layer1")), "size": 2_000_000}
-            ]
-        })
-        .to_string();
         self.put(
             repo,
-            &manifest,
+            &image_manifest(repo, seed),
             "application/vnd.oci.image.manifest.v1+json",
             tags,
         )
@@ -194,10 +204,7 @@ impl Moto {
     }
 
     fn put(&self, repo: &str, manifest: &str, media_type: &str, tags: &[&str]) -> String {
-        let digest = format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(manifest.as_bytes()))
-        );
+        let digest = sha256(manifest);
         let mut pushes: Vec<Option<&str>> = tags.iter().map(|t| Some(*t)).collect();
         if pushes.is_empty() {
             pushes.push(None);
@@ -253,6 +260,109 @@ impl Moto {
             .flat_map(|(d, tags)| tags.into_iter().map(move |t| (t, d.clone())))
             .collect()
     }
+}
+
+/// An SDK client of `url` with test credentials, and a runtime to drive it.
+fn sdk_client(url: &str) -> (tokio::runtime::Runtime, Client) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(async {
+        let conf = aws_sdk_ecr::Config::builder()
+            .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecr::config::Region::new(REGION))
+            .endpoint_url(url)
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build();
+        Client::from_conf(conf)
+    });
+    (rt, client)
+}
+
+/// Another client of the same registry, usable from any thread (a racing pusher).
+pub struct Seeder {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Seeder {
+    pub fn new(url: &str) -> Seeder {
+        let (rt, client) = sdk_client(url);
+        Seeder { rt, client }
+    }
+
+    /// PutImage of an image manifest with `tag` (or untagged).
+    pub fn put(&self, repo: &str, manifest: &str, tag: Option<&str>) {
+        self.rt
+            .block_on(
+                self.client
+                    .put_image()
+                    .repository_name(repo)
+                    .image_manifest(manifest)
+                    .image_manifest_media_type("application/vnd.oci.image.manifest.v1+json")
+                    .image_digest(sha256(manifest))
+                    .set_image_tag(tag.map(str::to_owned))
+                    .send(),
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "put_image {repo} {tag:?}: {}",
+                    aws_sdk_ecr::error::DisplayErrorContext(&e)
+                )
+            });
+    }
+}
+
+/// sha256 of a manifest, as a digest.
+pub fn sha256(manifest: &str) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(manifest.as_bytes()))
+    )
+}
+
+/// An image manifest with layers of its own for each (repository, seed).
+pub fn image_manifest(repo: &str, seed: &str) -> String {
+    let h = |s: &str| sha256(s);
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": h(&format!("{repo}/{seed}/config")), "size": 1234},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": h(&format!("{repo}/{seed}/layer0")), "size": 1_000_000},
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": h(&format!("{repo}/{seed}/layer1")), "size": 2_000_000}
+        ]
+    })
+    .to_string()
+}
+
+/// The binary, set up to talk to `endpoint` with test credentials, colour off.
+pub fn command(endpoint: &str, args: &[&str], dir: Option<&std::path::Path>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecr-reconcile"));
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    cmd.args(args)
+        .args([
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            REGION,
+            "--color",
+            "never",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_ECR")
+        .stdin(Stdio::null());
+    cmd
 }
 
 pub fn text(b: &[u8]) -> String {
