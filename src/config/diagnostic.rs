@@ -120,6 +120,22 @@ impl SourceCode for SharedSource {
     }
 }
 
+/// Text quoting what a file holds, cut in the middle when long: a 3 MB value is
+/// shown by its start and end, not echoed whole.
+fn bounded(text: String) -> String {
+    const KEEP: usize = 200;
+    let chars = text.chars().count();
+    if chars <= 2 * KEEP + 50 {
+        return text;
+    }
+    let head: String = text.chars().take(KEEP).collect();
+    let tail: String = text.chars().skip(chars - KEEP / 2).collect();
+    format!(
+        "{head}… ({} characters left out) …{tail}",
+        chars - KEEP - KEEP / 2
+    )
+}
+
 /// One problem in a desired-state file.
 #[derive(Debug, Clone)]
 pub struct ConfigDiagnostic {
@@ -151,10 +167,10 @@ impl ConfigDiagnostic {
     ) -> Self {
         Self {
             code,
-            message: message.into(),
+            message: bounded(message.into()),
             file: Some(source.name().to_owned()),
             span: Some(span),
-            label: label.into(),
+            label: bounded(label.into()),
             help: None,
             related: Vec::new(),
             source: Some(source.clone()),
@@ -165,7 +181,7 @@ impl ConfigDiagnostic {
     pub fn general(code: Code, file: Option<&str>, message: impl Into<String>) -> Self {
         Self {
             code,
-            message: message.into(),
+            message: bounded(message.into()),
             file: file.map(str::to_owned),
             span: None,
             label: String::new(),
@@ -177,7 +193,7 @@ impl ConfigDiagnostic {
 
     /// Adds a hint.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(bounded(help.into()));
         self
     }
 
@@ -185,6 +201,23 @@ impl ConfigDiagnostic {
     pub fn with_related(mut self, related: ConfigDiagnostic) -> Self {
         self.related.push(related);
         self
+    }
+
+    /// The source to quote, unless the quoted lines would be huge (a 3 MB line is
+    /// reported by file:line:col alone, not echoed to the terminal).
+    fn excerpt_source(&self) -> Option<&SharedSource> {
+        const MAX_QUOTED: usize = 4096;
+        let source = self.source.as_ref()?;
+        let span = self.span?;
+        let text = source.text();
+        let start = text[..span.offset.min(text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let end_of_span = (span.offset + span.len).min(text.len());
+        let end = text[end_of_span..]
+            .find('\n')
+            .map_or(text.len(), |i| end_of_span + i);
+        (end - start <= MAX_QUOTED).then_some(source)
     }
 
     /// `file:line:col` of the main position, or the file alone.
@@ -222,12 +255,12 @@ impl Diagnostic for ConfigDiagnostic {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.source.as_ref().map(|s| s as &dyn SourceCode)
+        self.excerpt_source().map(|s| s as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.span?;
-        self.source.as_ref()?;
+        self.excerpt_source()?;
         let label = (!self.label.is_empty()).then(|| self.label.clone());
         Some(Box::new(std::iter::once(LabeledSpan::new(
             label,

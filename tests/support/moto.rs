@@ -346,14 +346,7 @@ pub fn command(endpoint: &str, args: &[&str], dir: Option<&std::path::Path>) -> 
         cmd.current_dir(d);
     }
     cmd.args(args)
-        .args([
-            "--endpoint-url",
-            endpoint,
-            "--region",
-            REGION,
-            "--color",
-            "never",
-        ])
+        .args(["--endpoint-url", endpoint, "--color", "never"])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -362,6 +355,9 @@ pub fn command(endpoint: &str, args: &[&str], dir: Option<&std::path::Path>) -> 
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_ENDPOINT_URL_ECR")
         .stdin(Stdio::null());
+    if !args.contains(&"--region") {
+        cmd.args(["--region", REGION]);
+    }
     cmd
 }
 
