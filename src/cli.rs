@@ -502,6 +502,7 @@ impl Ctx {
                     profile: args.profile.clone(),
                     endpoint_url: args.endpoint_url.clone(),
                     max_attempts: args.max_attempts,
+                    region: region.clone(),
                 };
                 let aws = runtime.block_on(AwsRegistry::new(&settings));
                 let default_region = region.or_else(|| aws.configured_region());

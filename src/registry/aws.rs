@@ -36,6 +36,9 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// Attempts per call, the first included (standard retry mode).
     pub max_attempts: u32,
+    /// The region given on the command line: then the SDK does not look for one
+    /// (in the profile, or from the instance metadata service).
+    pub region: Option<Region>,
 }
 
 /// Counts attempts (the first and every retry) and throttling answers.
@@ -130,6 +133,9 @@ impl AwsRegistry {
         }
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_types::region::Region::new(region.as_str().to_owned()));
         }
         Self {
             base: loader.load().await,

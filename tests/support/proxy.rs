@@ -98,6 +98,8 @@ pub struct Call {
     pub image_ids: usize,
     /// What happened.
     pub outcome: Outcome,
+    /// The `X-Amz-Security-Token` header (temporary credentials), if sent.
+    pub session_token: Option<String>,
 }
 
 /// When a hook runs.
@@ -343,6 +345,11 @@ async fn handle(
             repository: repository.clone(),
             image_ids,
             outcome: Outcome::DroppedBefore,
+            session_token: parts
+                .headers
+                .get("x-amz-security-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         });
         Seen {
             index,
