@@ -229,6 +229,8 @@ pub enum SchemaKind {
     Snapshot,
     /// Plan documents (`--format json`, `--out`).
     Plan,
+    /// One line of an apply's journal.
+    Journal,
 }
 
 /// Arguments of `schema`.
@@ -245,6 +247,7 @@ pub fn schema_json(kind: SchemaKind) -> String {
         SchemaKind::Config => schemars::schema_for!(config::raw::RawFile),
         SchemaKind::Snapshot => schemars::schema_for!(snapshot::Snapshot),
         SchemaKind::Plan => schemars::schema_for!(Plan),
+        SchemaKind::Journal => schemars::schema_for!(crate::apply::JournalEntry),
     };
     let mut s = serde_json::to_string_pretty(&schema).expect("a schema serializes");
     s.push('\n');

@@ -237,6 +237,13 @@ impl Registry for Hooked {
     ) -> Result<ImagePage, RegistryError> {
         self.inner.describe_images(r, t, m).await
     }
+    async fn describe_images_by_id(
+        &self,
+        r: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<Vec<ecr_reconcile::registry::ImageDetail>, RegistryError> {
+        self.inner.describe_images_by_id(r, ids).await
+    }
     async fn batch_get_image(
         &self,
         r: &RepositoryRef,

@@ -240,6 +240,7 @@ fn schema_prints_the_committed_schemas() {
         ("config", "schema/ecr-reconcile.schema.json"),
         ("snapshot", "schema/snapshot.schema.json"),
         ("plan", "schema/plan.schema.json"),
+        ("journal", "schema/journal.schema.json"),
     ] {
         let out = run(&["schema", "--kind", kind], &[]);
         assert_eq!(out.status.code(), Some(0));

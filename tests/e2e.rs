@@ -384,8 +384,10 @@ fn batches_of_at_most_100_and_the_fewest_calls() {
     let r = json(&out);
     let calls = &r["api_calls"];
     // Plan: 1 DescribeImages page, no index. Apply: 1 confirming listing,
-    // ceil(250/100) BatchGetImage by tag, ceil(250/100) BatchDeleteImage.
-    assert_eq!(calls["describe_images"], 2, "{r}");
+    // ceil(250/100) BatchGetImage by digest (manifests for the journal), and per
+    // batch of 100 one DescribeImages by id (the confirmation just before) and one
+    // BatchDeleteImage.
+    assert_eq!(calls["describe_images"], 2 + 3, "{r}");
     assert_eq!(calls["batch_get_image"], 3, "{r}");
     assert_eq!(calls["batch_delete_image"], 3, "{r}");
     let sizes: Vec<u64> = r["report"]["delete_batches"]

@@ -40,6 +40,10 @@ fn schemas_have_not_drifted() {
         &schema_json(SchemaKind::Snapshot),
     );
     check_or_bless("schema/plan.schema.json", &schema_json(SchemaKind::Plan));
+    check_or_bless(
+        "schema/journal.schema.json",
+        &schema_json(SchemaKind::Journal),
+    );
 }
 
 #[test]

@@ -378,28 +378,33 @@ fn sigkill_at_twenty_points_loses_nothing_and_a_fresh_apply_converges() {
                     std::thread::sleep(Duration::from_millis(1));
                     p = pid.load(Ordering::SeqCst);
                 }
+                // Marked first: the test wakes as soon as the process dies.
+                *fired.lock().unwrap() = true;
                 std::process::Command::new("kill")
                     .args(["-KILL", &p.to_string()])
                     .status()
                     .unwrap();
-                *fired.lock().unwrap() = true;
                 Verdict::Drop
             });
         }
         let journal = dir.path(&format!("crash-{i}.jsonl"));
         let args = apply_args(&dir, &journal);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut child = command(&p.url, &args, None)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+        let child = command(&p.url, &args, None)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         pid.store(child.id(), Ordering::SeqCst);
-        let status = child.wait().unwrap();
+        let out = child.wait_with_output().unwrap();
+        let status = out.status;
         p.clear_hook();
         assert!(
             *fired.lock().unwrap(),
-            "{context}: the kill point was reached"
+            "{context}: the kill point was reached\n{}\n{}\n{:?}",
+            text(&out.stdout),
+            text(&out.stderr),
+            p.calls()
         );
         assert_eq!(status.code(), None, "{context}: killed by a signal");
 

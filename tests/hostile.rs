@@ -457,7 +457,11 @@ fn edited_foreign_and_incompatible_saved_plans_are_refused_before_any_delete() {
     // The untouched plan, reformatted, still applies.
     std::fs::write(&saved, reformatted).unwrap();
     p.clear();
-    let out = apply(&p, &[s(&cfg), "--plan", s(&saved)]);
+    let journal = dir.path().join("journal.jsonl");
+    let out = apply(
+        &p,
+        &[s(&cfg), "--plan", s(&saved), "--journal", s(&journal)],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(p.count("BatchDeleteImage") > 0);
 }

@@ -95,6 +95,19 @@ fn apply_then_restore_gives_back_the_registry_as_it_was() {
     let journal = apply(&m, &r);
     let applied = state(&m);
     assert_ne!(applied, before);
+    // Every journal line is valid against the committed schema.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/journal.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for line in std::fs::read_to_string(&journal).unwrap().lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(validator.is_valid(&entry), "{line}");
+    }
     assert_eq!(applied["team/app"].len(), 1, "{applied:?}");
 
     // Without a terminal and without --auto-approve: refused, nothing pushed.

@@ -1,21 +1,24 @@
 //! Applies a plan to a registry under a protocol that never removes an allowed tag,
 //! even when the registry changes while it runs.
 //!
-//! Per repository, before anything is removed:
-//! 1. confirmation reads: BatchGetImage by tag for every tag to remove (the tag must
-//!    still point at the planned digest; the manifest goes to the journal), and a
-//!    fresh DescribeImages listing of the repository (every affected image's current
-//!    tags; full pages of 1000);
-//! 2. every removal that the registry no longer agrees with is skipped and reported:
-//!    a tag that moved to another image, an image with a new tag, an untagged image
-//!    that got a tag, an untag that would now remove the image's last tag;
-//! 3. the journal records each removal, durably, before the request that makes it.
+//! Per repository:
+//! 1. a fresh DescribeImages listing (full pages of 1000) confirms every planned
+//!    removal; one the registry no longer agrees with is skipped and reported: a tag
+//!    that moved to another image, an image with a new tag, an untagged image that
+//!    got a tag, an untag that would now remove the image's last tag;
+//! 2. then, batch by batch (at most 100 identifiers), just before each request: a
+//!    second confirmation of that batch alone (BatchGetImage by tag: the tag must
+//!    still name the planned image, and its manifest goes to the journal;
+//!    DescribeImages by digest: an image to delete by digest must still be untagged),
+//!    so the window in which another client can change what a request removes is one
+//!    round trip;
+//! 3. the journal records each removal of the batch, durably, before the request.
 //!
-//! Then tags are removed by tag (an image goes with its last tag) and only images
-//! that are untagged in the confirmed state are deleted by digest; untags first, then
-//! deletions wave by wave (an index before its children), in batches of at most 100.
-//! Every digest the registry reports back is checked against the plan. `ImageNotFound`
-//! counts as done, so applying again is harmless.
+//! Tags are removed by tag (an image goes with its last tag) and only images that are
+//! untagged in the confirmed state are deleted by digest; untags first, then deletions
+//! wave by wave (an index before its children). Every digest the registry reports
+//! back is checked against the plan. `ImageNotFound` counts as done, so applying
+//! again is harmless.
 
 pub mod journal;
 
@@ -210,44 +213,23 @@ async fn apply_repository<R: Registry>(
         error,
     };
 
-    // 1. Confirmation reads.
+    // 1. The confirming listing.
     let current: HashMap<Digest, ImageDetail> = match list_all(registry, reference).await {
         Ok(images) => images.into_iter().map(|i| (i.digest.clone(), i)).collect(),
         Err(RegistryError::RepositoryNotFound(_)) => HashMap::new(),
         Err(e) => return Err(registry_err(e)),
     };
-    let tag_ids: Vec<ImageId> = repo
-        .actions
-        .iter()
-        .flat_map(|a| a.tags.iter().cloned().map(ImageId::Tag))
-        .collect();
-    // What BatchGetImage says each tag points at, and each image's manifest (some
-    // implementations answer once per image when several of its tags are asked).
-    let mut tag_points: HashMap<Tag, Digest> = HashMap::new();
+    // The manifest of every image a removal touches, for the journal (a digest names
+    // its manifest for good: read once, by digest).
     let mut manifests: HashMap<Digest, (String, String)> = HashMap::new();
-    for batch in tag_ids.chunks(MAX_IDS_PER_BATCH) {
-        let got = registry
-            .batch_get_image(reference, batch)
-            .await
-            .map_err(&registry_err)?;
-        for m in got.manifests {
-            if let ImageId::Tag(t) = &m.id {
-                tag_points.insert(t.clone(), m.digest.clone());
-            }
-            manifests.insert(m.digest, (m.media_type, m.manifest));
-        }
-    }
-    // Manifests of untagged images to delete by digest, for the journal.
-    let untagged_ids: Vec<ImageId> = repo
+    let mut to_read: Vec<ImageId> = repo
         .actions
         .iter()
-        .filter(|a| {
-            a.kind == ActionKind::Delete
-                && current.get(&a.digest).is_some_and(|d| d.tags.is_empty())
-        })
+        .filter(|a| current.contains_key(&a.digest))
         .map(|a| ImageId::Digest(a.digest.clone()))
         .collect();
-    for batch in untagged_ids.chunks(MAX_IDS_PER_BATCH) {
+    to_read.dedup();
+    for batch in to_read.chunks(MAX_IDS_PER_BATCH) {
         let got = registry
             .batch_get_image(reference, batch)
             .await
@@ -267,17 +249,24 @@ async fn apply_repository<R: Registry>(
         let confirmed = Confirmed {
             image: current.get(&action.digest),
             tag_owner: &tag_owner,
-            tag_points: &tag_points,
             manifests: &manifests,
         };
         let steps = confirm(action, index, &confirmed, &label, report);
         steps_by_wave.entry(action.wave).or_default().extend(steps);
     }
 
-    // 3. Journal, then remove, wave by wave.
+    // 3. Per batch: confirm again just before, journal, then remove, wave by wave.
     let mut deleted: HashSet<Digest> = HashSet::new();
     for steps in steps_by_wave.values() {
         for batch in steps.chunks(MAX_IDS_PER_BATCH) {
+            let batch = reconfirm(registry, repo, batch, &label, report)
+                .await
+                .map_err(&registry_err)?;
+            progress.advance(batch.gone);
+            let batch = batch.steps;
+            if batch.is_empty() {
+                continue;
+            }
             let entries: Vec<JournalEntry> = batch
                 .iter()
                 .map(|s| {
@@ -341,6 +330,131 @@ async fn apply_repository<R: Registry>(
     Ok(())
 }
 
+/// The steps of one batch still confirmed just before it is sent, and how many were
+/// dropped (gone, moved or failed).
+struct Reconfirmed {
+    steps: Vec<Step>,
+    gone: usize,
+}
+
+/// Reads the registry again for one batch, just before removing it, so the window in
+/// which another client can change what a request removes is one round trip, not the
+/// whole apply: DescribeImages of the batch's identifiers (tags and digests) gives,
+/// for each, the image it names now and every tag on it. A tag must still name the
+/// planned image (and an untag must leave it a tag); an image to delete by digest
+/// must still be untagged.
+async fn reconfirm<R: Registry>(
+    registry: &R,
+    repo: &RepositoryPlan,
+    batch: &[Step],
+    label: &str,
+    report: &mut ApplyReport,
+) -> Result<Reconfirmed, RegistryError> {
+    let reference = &repo.repository;
+    let mut ids: Vec<ImageId> = batch.iter().map(|s| s.id.clone()).collect();
+    ids.dedup();
+    let images = match registry.describe_images_by_id(reference, &ids).await {
+        Ok(images) => images,
+        // One of them is gone, and ECR then answers for none: list them all.
+        Err(RegistryError::Service { code, .. }) if code == "ImageNotFoundException" => {
+            list_all(registry, reference).await?
+        }
+        Err(RegistryError::RepositoryNotFound(_)) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let tags_now: HashMap<&Digest, &[Tag]> = images
+        .iter()
+        .map(|i| (&i.digest, i.tags.as_slice()))
+        .collect();
+    let owner_now: HashMap<&Tag, &Digest> = images
+        .iter()
+        .flat_map(|i| i.tags.iter().map(move |t| (t, &i.digest)))
+        .collect();
+
+    let mut out = Reconfirmed {
+        steps: Vec::with_capacity(batch.len()),
+        gone: 0,
+    };
+    for s in batch {
+        let action = &repo.actions[s.action];
+        match &s.id {
+            ImageId::Tag(t) => match owner_now.get(t) {
+                None => {
+                    report.already_gone += 1;
+                    out.gone += 1;
+                }
+                Some(d) if **d != s.digest => {
+                    skip(
+                        report,
+                        label,
+                        &s.digest,
+                        Some(t),
+                        format!("tag moved to image {} since the plan", d.short()),
+                    );
+                    out.gone += 1;
+                }
+                Some(d) => {
+                    let stays = tags_now[*d].iter().any(|x| !action.tags.contains(x));
+                    let new: Vec<&str> = tags_now[*d]
+                        .iter()
+                        .filter(|x| !action.tags.contains(x) && !action.kept_tags.contains(x))
+                        .map(Tag::as_str)
+                        .collect();
+                    if s.kind == ActionKind::Untag && !stays {
+                        skip(
+                            report,
+                            label,
+                            &s.digest,
+                            Some(t),
+                            "removing it now would delete the image: the tags it was to keep are gone"
+                                .into(),
+                        );
+                        out.gone += 1;
+                    } else if s.kind == ActionKind::Delete && !new.is_empty() {
+                        // As at the listing: an image planned for deletion that gained
+                        // a tag is left alone (the next plan decides again).
+                        skip(
+                            report,
+                            label,
+                            &s.digest,
+                            Some(t),
+                            format!(
+                                "image has new tags since the plan ({}); it stays",
+                                new.join(", ")
+                            ),
+                        );
+                        out.gone += 1;
+                    } else {
+                        out.steps.push(s.clone());
+                    }
+                }
+            },
+            ImageId::Digest(d) => match tags_now.get(d) {
+                None => {
+                    report.already_gone += 1;
+                    out.gone += 1;
+                }
+                Some(tags) if !tags.is_empty() => {
+                    let names: Vec<&str> = tags.iter().map(Tag::as_str).collect();
+                    skip(
+                        report,
+                        label,
+                        &s.digest,
+                        None,
+                        format!(
+                            "image has new tags since the plan ({}); it stays",
+                            names.join(", ")
+                        ),
+                    );
+                    out.gone += 1;
+                }
+                Some(_) => out.steps.push(s.clone()),
+            },
+        }
+    }
+    Ok(out)
+}
+
 fn skip(report: &mut ApplyReport, label: &str, digest: &Digest, tag: Option<&Tag>, reason: String) {
     report.skipped.push(Skipped {
         repository: label.to_owned(),
@@ -350,15 +464,13 @@ fn skip(report: &mut ApplyReport, label: &str, digest: &Digest, tag: Option<&Tag
     });
 }
 
-/// The state read just before removing: the listing and BatchGetImage's answers.
+/// The state the confirming listing shows.
 struct Confirmed<'a> {
     /// The image now, from the listing (absent: gone).
     image: Option<&'a ImageDetail>,
     /// Tag -> image, from the listing.
     tag_owner: &'a HashMap<&'a Tag, &'a Digest>,
-    /// Tag -> image, from BatchGetImage by tag.
-    tag_points: &'a HashMap<Tag, Digest>,
-    /// Manifests by image, from BatchGetImage.
+    /// Manifests by image read so far (of untagged images to delete).
     manifests: &'a HashMap<Digest, (String, String)>,
 }
 
@@ -388,11 +500,7 @@ fn confirm(
     let mut confirmed: Vec<&Tag> = Vec::new();
     for t in &action.tags {
         let listed = confirmed_state.tag_owner.get(t).copied();
-        let fetched = confirmed_state.tag_points.get(t);
-        let moved_to = [listed, fetched]
-            .into_iter()
-            .flatten()
-            .find(|d| **d != action.digest);
+        let moved_to = listed.filter(|d| **d != action.digest);
         match (moved_to, listed) {
             (Some(d), _) => skip(
                 report,

@@ -348,6 +348,26 @@ impl Registry for AwsRegistry {
         })
     }
 
+    async fn describe_images_by_id(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<Vec<ImageDetail>, RegistryError> {
+        super::check_batch(ids)?;
+        self.calls.count(Operation::DescribeImages);
+        let out = self
+            .client(&repo.registry.region)
+            .await
+            .describe_images()
+            .registry_id(repo.registry.account.as_str())
+            .repository_name(repo.name.as_str())
+            .set_image_ids(Some(ids.iter().map(identifier).collect()))
+            .send()
+            .await
+            .map_err(|e| map_err(e, Some(repo)))?;
+        out.image_details().iter().map(detail).collect()
+    }
+
     async fn batch_get_image(
         &self,
         repo: &RepositoryRef,

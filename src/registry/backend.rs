@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use super::aws::{AwsRegistry, RetryCounts};
 use super::memory::InMemoryRegistry;
 use super::{
-    BatchDeleteResult, BatchGetResult, CallCounts, ImageId, ImagePage, PutManifest, Registry,
-    RegistryError,
+    BatchDeleteResult, BatchGetResult, CallCounts, ImageDetail, ImageId, ImagePage, PutManifest,
+    Registry, RegistryError,
 };
 use crate::model::{AccountId, Region, RepositoryRef, Tag};
 
@@ -75,6 +75,17 @@ impl Registry for Backend {
                     .await
             }
             Backend::Aws(r) => r.describe_images(repo, next_token, max_results).await,
+        }
+    }
+
+    async fn describe_images_by_id(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<Vec<ImageDetail>, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.describe_images_by_id(repo, ids).await,
+            Backend::Aws(r) => r.describe_images_by_id(repo, ids).await,
         }
     }
 

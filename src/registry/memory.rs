@@ -257,6 +257,38 @@ impl InMemoryRegistry {
         })
     }
 
+    fn describe_by_id_sync(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<Vec<ImageDetail>, RegistryError> {
+        self.calls.count(Operation::DescribeImages);
+        super::check_batch(ids)?;
+        let state = self.lock();
+        let r = state
+            .repos
+            .get(repo)
+            .ok_or_else(|| RegistryError::RepositoryNotFound(repo.clone()))?;
+        let mut out: Vec<ImageDetail> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let found = match id {
+                ImageId::Tag(t) => r.by_tag(t.as_str()),
+                ImageId::Digest(d) => r.by_digest(d),
+            };
+            let Some(i) = found else {
+                return Err(RegistryError::Service {
+                    code: "ImageNotFoundException".into(),
+                    message: format!("The image with imageId {id} does not exist"),
+                });
+            };
+            let detail = &r.images[i].detail;
+            if !out.iter().any(|d| d.digest == detail.digest) {
+                out.push(detail.clone());
+            }
+        }
+        Ok(out)
+    }
+
     fn get_sync(
         &self,
         repo: &RepositoryRef,
@@ -507,6 +539,14 @@ impl Registry for InMemoryRegistry {
         max_results: u32,
     ) -> Result<ImagePage, RegistryError> {
         self.describe_sync(repo, next_token, max_results)
+    }
+
+    async fn describe_images_by_id(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<Vec<ImageDetail>, RegistryError> {
+        self.describe_by_id_sync(repo, ids)
     }
 
     async fn batch_get_image(

@@ -260,6 +260,14 @@ pub trait Registry: Send + Sync {
         max_results: u32,
     ) -> impl Future<Output = Result<ImagePage, RegistryError>> + Send;
 
+    /// DescribeImages for up to 100 given images (no paging). Like ECR, it fails as a
+    /// whole with `ImageNotFoundException` when one of them does not exist.
+    fn describe_images_by_id(
+        &self,
+        repo: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> impl Future<Output = Result<Vec<ImageDetail>, RegistryError>> + Send;
+
     /// BatchGetImage: the manifests of up to 100 images, with every manifest media type accepted.
     fn batch_get_image(
         &self,
