@@ -682,3 +682,74 @@ fn dropped_connections_before_and_after_the_registry_are_retried() {
         r["report"]
     );
 }
+
+#[test]
+fn changes_after_the_listing_are_caught_by_the_confirmation_of_each_request() {
+    let m = Moto::start();
+    m.create_repository("team/app");
+    m.create_repository("team/web");
+    let leftover = m.push_image("team/app", "leftover", &[]);
+    let pr7 = m.push_image("team/app", "pr7", &["pr-7", "pr-7-debug"]);
+    let stable = m.push_image("team/app", "stable", &["v1.0"]);
+    let pr8 = m.push_image("team/app", "pr8", &["pr-8"]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    let seeder = Arc::new(support::Seeder::new(&m.url));
+    {
+        let seeder = seeder.clone();
+        let listings = Mutex::new(0);
+        let leftover_manifest = support::image_manifest("team/app", "leftover");
+        let stable_manifest = support::image_manifest("team/app", "stable");
+        p.set_hook(move |seen, phase| {
+            // Right after the apply's listing of team/app (the plan's is the first)
+            // was answered: the listing confirmed everything as planned.
+            if phase == Phase::After
+                && seen.operation == "DescribeImages"
+                && seen.image_ids == 0
+                && seen.repository.as_deref() == Some("team/app")
+                && {
+                    let mut n = listings.lock().unwrap();
+                    *n += 1;
+                    *n == 2
+                }
+            {
+                // An allowed tag on the untagged image about to be deleted by digest.
+                seeder.put("team/app", &leftover_manifest, Some("v9.0"));
+                // A tag about to be removed moves to an image that stays.
+                seeder.put("team/app", &stable_manifest, Some("pr-7"));
+            }
+            Verdict::Pass
+        });
+    }
+    let out = run(&p.url, &apply_args(&dir, &dir.path("late.jsonl")));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = report(&out);
+    let skipped = r["report"]["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s["digest"] == leftover.as_str()
+            && s["reason"].as_str().unwrap().contains("new tags")),
+        "{r}"
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["tag"] == "pr-7" && s["reason"].as_str().unwrap().contains("moved")),
+        "{r}"
+    );
+    let tags = m.tags("team/app");
+    assert_eq!(
+        tags["v9.0"], leftover,
+        "the allowed tag and its image are kept"
+    );
+    assert_eq!(tags["v1.0"], stable);
+    assert_eq!(
+        tags["pr-7"], stable,
+        "the moved tag was not removed from its new image"
+    );
+    assert!(
+        !tags.contains_key("pr-7-debug"),
+        "the rest of the plan was applied"
+    );
+    assert!(!m.images("team/app").contains_key(&pr8));
+    assert!(!m.images("team/app").contains_key(&pr7));
+}
