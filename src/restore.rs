@@ -293,7 +293,7 @@ fn plan_repository(
             image.problems.push(Problem {
                 tag: None,
                 reason: format!(
-                    "the journal's manifest hashes to {}, not to the image's digest: the journal was edited or damaged",
+                    "the journal's manifest hashes to {}, not to the image's digest: the journal was edited or damaged (or the apply ran on a snapshot that holds no manifest for this image)",
                     sha256(m)
                 ),
                 remedy: "restore from an undamaged copy of the journal, or push the image again from its source".to_owned(),
