@@ -94,6 +94,13 @@ impl Repo {
             .position(|i| i.detail.tags.iter().any(|x| x.as_str() == t))
     }
 
+    fn by_id(&self, id: &ImageId) -> Option<usize> {
+        match id {
+            ImageId::Tag(t) => self.by_tag(t.as_str()),
+            ImageId::Digest(d) => self.by_digest(d),
+        }
+    }
+
     /// Digests referenced by an index that exists now.
     fn referenced(&self) -> HashSet<Digest> {
         self.images
@@ -271,10 +278,7 @@ impl InMemoryRegistry {
             .ok_or_else(|| RegistryError::RepositoryNotFound(repo.clone()))?;
         let mut out: Vec<ImageDetail> = Vec::with_capacity(ids.len());
         for id in ids {
-            let found = match id {
-                ImageId::Tag(t) => r.by_tag(t.as_str()),
-                ImageId::Digest(d) => r.by_digest(d),
-            };
+            let found = r.by_id(id);
             let Some(i) = found else {
                 return Err(RegistryError::Service {
                     code: "ImageNotFoundException".into(),
@@ -303,10 +307,7 @@ impl InMemoryRegistry {
             .ok_or_else(|| RegistryError::RepositoryNotFound(repo.clone()))?;
         let mut out = BatchGetResult::default();
         for id in ids {
-            let found = match id {
-                ImageId::Tag(t) => r.by_tag(t.as_str()),
-                ImageId::Digest(d) => r.by_digest(d),
-            };
+            let found = r.by_id(id);
             match found {
                 Some(i) => {
                     let img = &r.images[i];
