@@ -98,6 +98,12 @@ impl Journal {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
+        // The file's name must survive a power loss too: flush its directory entry.
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(dir)?.sync_all()?;
         Ok(Self {
             path: path.to_owned(),
             file,
@@ -159,4 +165,58 @@ pub struct JournalContents {
     pub entries: Vec<JournalEntry>,
     /// True when the last line was cut short by a crash while it was written.
     pub truncated_tail: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccountId, Region, RegistryLocation, RepositoryName};
+
+    fn entry(tag: &str) -> JournalEntry {
+        JournalEntry {
+            version: JOURNAL_VERSION,
+            time: Utc::now(),
+            repository: RepositoryRef {
+                registry: RegistryLocation {
+                    account: AccountId::parse("123456789012").unwrap(),
+                    region: Region::parse("eu-west-1").unwrap(),
+                },
+                name: RepositoryName::parse("team/app").unwrap(),
+            },
+            kind: ActionKind::Delete,
+            tag: Some(Tag::parse(tag).unwrap()),
+            digest: Digest::parse(format!("sha256:{}", "a".repeat(64))).unwrap(),
+            image_tags: vec![],
+            pushed_at: Utc::now(),
+            manifest_media_type: None,
+            manifest: None,
+        }
+    }
+
+    #[test]
+    fn appends_read_back_and_a_cut_last_line_is_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j/journal.jsonl");
+        let mut j = Journal::open(&path).unwrap();
+        j.append(&[entry("a"), entry("b")]).unwrap();
+        j.append(&[entry("c")]).unwrap();
+        let read = Journal::read(&path).unwrap();
+        assert_eq!(read.entries.len(), 3);
+        assert!(!read.truncated_tail);
+
+        // A crash in the middle of writing the next line.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let line = serde_json::to_vec(&entry("d")).unwrap();
+        bytes.extend_from_slice(&line[..line.len() / 2]);
+        std::fs::write(&path, &bytes).unwrap();
+        let read = Journal::read(&path).unwrap();
+        assert_eq!(read.entries.len(), 3);
+        assert!(read.truncated_tail);
+
+        // Damage anywhere else is an error with file:line:column.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("\"kind\"", "\"kimd\"", 1)).unwrap();
+        let err = Journal::read(&path).unwrap_err();
+        assert!(err.contains("journal.jsonl:1:"), "{err}");
+    }
 }
