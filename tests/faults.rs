@@ -336,6 +336,30 @@ fn sigkill_at_twenty_points_loses_nothing_and_a_fresh_apply_converges() {
     assert_eq!(batches, 500, "an apply of 500 removals: {r}");
     assert_eq!(state(&m), expected(&before));
     let calls = p.calls();
+    // Full batches, never more than ECR's 100 ids: 500 removals in 7 requests (two
+    // repositories, an untag wave and a delete wave each), each confirmed first.
+    let deletes: Vec<usize> = calls
+        .iter()
+        .filter(|c| c.operation == "BatchDeleteImage")
+        .map(|c| c.image_ids)
+        .collect();
+    assert_eq!(deletes, [60, 100, 100, 40, 40, 100, 60], "{calls:?}");
+    let confirmations: Vec<usize> = calls
+        .iter()
+        .filter(|c| c.operation == "DescribeImages" && c.image_ids > 0)
+        .map(|c| c.image_ids)
+        .collect();
+    assert_eq!(
+        confirmations, deletes,
+        "one confirmation per request, same ids"
+    );
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.operation == "BatchGetImage")
+            .all(|c| (1..=100).contains(&c.image_ids)),
+        "{calls:?}"
+    );
     let points = kill_points(&calls, 0x5eed);
     assert_eq!(points.len(), 20, "{calls:?}");
     eprintln!(
@@ -752,4 +776,56 @@ fn changes_after_the_listing_are_caught_by_the_confirmation_of_each_request() {
     );
     assert!(!m.images("team/app").contains_key(&pr8));
     assert!(!m.images("team/app").contains_key(&pr7));
+}
+
+#[test]
+fn removals_that_outlast_the_retries_fail_loudly_and_a_second_apply_finishes() {
+    let m = Moto::start();
+    let before = reseed(&m, [150, 100]);
+    let dir = Dir::new();
+    // Half of the removal requests are throttled, and the first apply allows one
+    // attempt per call: some removal calls fail for good.
+    let p = Proxy::start(
+        &m.url,
+        Faults {
+            throttle: 0.5,
+            seed: 4,
+            operations: vec!["BatchDeleteImage"],
+            ..Faults::default()
+        },
+    );
+    let mut args = apply_args(&dir, &dir.path("first.jsonl"));
+    args.extend(["--max-attempts".into(), "1".into()]);
+    let out = run(&p.url, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let r = report(&out);
+    let failures = r["report"]["failures"].as_array().unwrap();
+    let throttled = p
+        .calls()
+        .iter()
+        .filter(|c| c.outcome == Outcome::Throttled)
+        .count();
+    assert!(throttled > 0);
+    // Every failed call is reported, with its code and what to do.
+    assert_eq!(failures.len(), throttled, "{r}");
+    for f in failures {
+        assert_eq!(f["code"], "ThrottlingException", "{f}");
+        assert!(f["reason"].as_str().unwrap().contains("apply again"), "{f}");
+    }
+    assert_eq!(r["retries"]["throttled"], throttled as u64);
+    assert_safe(&before, &state(&m), "after the failed apply");
+    assert_ne!(state(&m), expected(&before), "something was left to do");
+    let second = run(&p.url, &apply_args(&dir, &dir.path("second.jsonl")));
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "a second apply under the same storm, with retries, finishes\n{}",
+        text(&second.stderr)
+    );
+    assert_eq!(state(&m), expected(&before));
+    eprintln!(
+        "outlasting storm: first apply {} throttled removal calls, {} reported failures; second apply exit 0",
+        throttled,
+        failures.len()
+    );
 }

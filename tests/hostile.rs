@@ -205,6 +205,8 @@ fn malformed_desired_state_files_stop_before_any_request() {
 
 #[test]
 fn malformed_and_truncated_snapshots_are_refused_and_left_as_they_are() {
+    // An endpoint is given too: a snapshot run must not call it.
+    let (_m, p) = registry();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cfg.yaml");
     std::fs::write(
@@ -268,14 +270,11 @@ fn malformed_and_truncated_snapshots_are_refused_and_left_as_they_are() {
             if verb == "apply" {
                 args.push("--auto-approve");
             }
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecr-reconcile"))
-                .args(&args)
-                .args(["--color", "never"])
-                .stdin(std::process::Stdio::null())
-                .output()
-                .unwrap();
+            p.clear();
+            let out = command(&p.url, &args, None).output().unwrap();
             let err = text(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{verb} {name}\n{err}");
+            assert!(p.calls().is_empty(), "{verb} {name}: {:?}", p.calls());
             assert!(
                 err.contains(&format!("{name}.json")),
                 "{verb} {name}: the diagnostic names the file\n{err}"
