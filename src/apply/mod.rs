@@ -6,13 +6,14 @@
 //!    removal; one the registry no longer agrees with is skipped and reported: a tag
 //!    that moved to another image, an image with a new tag, an untagged image that
 //!    got a tag, an untag that would now remove the image's last tag;
-//! 2. then, batch by batch (at most 100 identifiers), just before each request: a
-//!    second confirmation of that batch alone (BatchGetImage by tag: the tag must
-//!    still name the planned image, and its manifest goes to the journal;
-//!    DescribeImages by digest: an image to delete by digest must still be untagged),
-//!    so the window in which another client can change what a request removes is one
-//!    round trip;
-//! 3. the journal records each removal of the batch, durably, before the request.
+//! 2. the manifest of every image touched is read once, by digest (BatchGetImage),
+//!    for the journal;
+//! 3. then, batch by batch (at most 100 identifiers), just before each request: a
+//!    second confirmation of that batch alone (DescribeImages of its tags and
+//!    digests: a tag must still name the planned image, an image to delete by digest
+//!    must still be untagged), so the window in which another client can change what
+//!    a request removes is one round trip;
+//! 4. the journal records each removal of the batch, durably, before the request.
 //!
 //! Tags are removed by tag (an image goes with its last tag) and only images that are
 //! untagged in the confirmed state are deleted by digest; untags first, then deletions
