@@ -808,6 +808,9 @@ impl ProgressDisplay {
 
 impl crate::apply::Progress for ProgressDisplay {
     fn advance(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
         let done = self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
         match &self.bar {
             Some(b) => b.set_position(done as u64),

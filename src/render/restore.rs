@@ -11,11 +11,14 @@ const GREEN: Style = AnsiColor::Green.on_default();
 const YELLOW: Style = AnsiColor::Yellow.on_default();
 const DIM: Style = Style::new().dimmed();
 
-fn join(tags: &[crate::model::Tag]) -> String {
-    tags.iter()
-        .map(|t| t.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `tag a` or `tags a, b`.
+fn tags(tags: &[crate::model::Tag]) -> String {
+    let names: Vec<&str> = tags.iter().map(|t| t.as_str()).collect();
+    format!(
+        "{} {}",
+        if names.len() == 1 { "tag" } else { "tags" },
+        names.join(", ")
+    )
 }
 
 /// Writes what `restore` will put back, what is back already and what it cannot
@@ -23,7 +26,7 @@ fn join(tags: &[crate::model::Tag]) -> String {
 pub fn restore_plan(plan: &RestorePlan, journal: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "ecr-reconcile will put back what the apply recorded in {journal} removed ({} entries):",
+        "ecr-reconcile will put back the removals recorded in {journal} ({} entries):",
         plan.entries
     )?;
     writeln!(
@@ -35,27 +38,27 @@ pub fn restore_plan(plan: &RestorePlan, journal: &str, out: &mut dyn Write) -> i
         for image in &repo.images {
             let d = image.digest.short();
             if image.recreate {
-                let tags = if image.tags.is_empty() {
+                let with = if image.tags.is_empty() {
                     "untagged".to_owned()
                 } else {
-                    format!("tags {}", join(&image.tags))
+                    tags(&image.tags)
                 };
                 writeln!(
                     out,
-                    "  {GREEN}+{GREEN:#} image {d} ({tags}): pushed again from the saved manifest"
+                    "  {GREEN}+{GREEN:#} image {d} ({with}): pushed again from the saved manifest"
                 )?;
             } else if !image.tags.is_empty() {
                 writeln!(
                     out,
-                    "  {GREEN}+{GREEN:#} tags {} on image {d} (the image exists)",
-                    join(&image.tags)
+                    "  {GREEN}+{GREEN:#} {} on image {d} (the image exists)",
+                    tags(&image.tags)
                 )?;
             }
             if !image.present.is_empty() {
                 writeln!(
                     out,
-                    "  {DIM}= tags {} on image {d}: back already{DIM:#}",
-                    join(&image.present)
+                    "  {DIM}= {} on image {d}: back already{DIM:#}",
+                    tags(&image.present)
                 )?;
             }
             for p in &image.problems {
