@@ -5,10 +5,11 @@
 //! test's hook before and after forwarding (to change the registry mid-run, or to
 //! kill the client), and record every call.
 //!
-//! Fault decisions are seeded and keyed by the request itself (operation, body and
-//! how many times that same request was seen), not by arrival order, so a run with
-//! the same seed and the same requests draws the same faults even when requests to
-//! several repositories interleave differently.
+//! Fault decisions are seeded and keyed by the request's shape (operation,
+//! repository, number of image ids, and how many requests of that shape came
+//! before), not by arrival order or body bytes, so a run with the same seed draws the
+//! same faults even when requests to several repositories interleave differently or
+//! the ids in a request come in another order.
 
 #![allow(dead_code)]
 
@@ -363,10 +364,13 @@ async fn handle(
 
     let faults = state.faults.lock().unwrap().clone();
     // The draw: keyed by the request and how often this very request was seen.
+    // Not the body itself: the order of ids in it, and the images' push times, may
+    // differ from one run to the next.
     let key = {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         operation.hash(&mut h);
-        body.hash(&mut h);
+        seen.repository.hash(&mut h);
+        image_ids.hash(&mut h);
         h.finish()
     };
     let occurrence = {
