@@ -560,8 +560,8 @@ fn races_with_another_client_lose_nothing_and_are_reported() {
         "the new untagged image stays: {images:?}"
     );
     assert!(!tags.contains_key("pr-2"), "the unchanged removal happened");
-    // The report names the skipped items for a person, too.
-    let human = command(
+    // What was skipped stays in the plan: the next apply decides again.
+    let replan = command(
         &m.url,
         &["plan", s(&dir.path("cfg.yaml")), "--detailed-exitcode"],
         None,
@@ -569,7 +569,7 @@ fn races_with_another_client_lose_nothing_and_are_reported() {
     .output()
     .unwrap();
     assert_eq!(
-        human.status.code(),
+        replan.status.code(),
         Some(2),
         "what was skipped is planned again"
     );

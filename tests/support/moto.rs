@@ -210,23 +210,7 @@ impl Moto {
             pushes.push(None);
         }
         for tag in pushes {
-            self.rt
-                .block_on(
-                    self.client
-                        .put_image()
-                        .repository_name(repo)
-                        .image_manifest(manifest)
-                        .image_manifest_media_type(media_type)
-                        .image_digest(&digest)
-                        .set_image_tag(tag.map(str::to_owned))
-                        .send(),
-                )
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "put_image {repo} {tag:?}: {}",
-                        aws_sdk_ecr::error::DisplayErrorContext(&e)
-                    )
-                });
+            put_image(&self.rt, &self.client, repo, manifest, media_type, tag);
         }
         digest
     }
@@ -296,24 +280,42 @@ impl Seeder {
 
     /// PutImage of an image manifest with `tag` (or untagged).
     pub fn put(&self, repo: &str, manifest: &str, tag: Option<&str>) {
-        self.rt
-            .block_on(
-                self.client
-                    .put_image()
-                    .repository_name(repo)
-                    .image_manifest(manifest)
-                    .image_manifest_media_type("application/vnd.oci.image.manifest.v1+json")
-                    .image_digest(sha256(manifest))
-                    .set_image_tag(tag.map(str::to_owned))
-                    .send(),
-            )
-            .unwrap_or_else(|e| {
-                panic!(
-                    "put_image {repo} {tag:?}: {}",
-                    aws_sdk_ecr::error::DisplayErrorContext(&e)
-                )
-            });
+        put_image(
+            &self.rt,
+            &self.client,
+            repo,
+            manifest,
+            "application/vnd.oci.image.manifest.v1+json",
+            tag,
+        );
     }
+}
+
+/// PutImage of `manifest` with its sha256 digest, under `tag` (or untagged).
+fn put_image(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    repo: &str,
+    manifest: &str,
+    media_type: &str,
+    tag: Option<&str>,
+) {
+    rt.block_on(
+        client
+            .put_image()
+            .repository_name(repo)
+            .image_manifest(manifest)
+            .image_manifest_media_type(media_type)
+            .image_digest(sha256(manifest))
+            .set_image_tag(tag.map(str::to_owned))
+            .send(),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "put_image {repo} {tag:?}: {}",
+            aws_sdk_ecr::error::DisplayErrorContext(&e)
+        )
+    });
 }
 
 /// sha256 of a manifest, as a digest.
