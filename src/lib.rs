@@ -2,17 +2,21 @@
 //!
 //! The pipeline, one module per step: [`config`] (YAML to validated desired state) →
 //! [`registry`] (observed state: AWS, snapshot file, in-memory model) → [`plan`] (a pure
-//! function) → [`render`] (human, JSON, markdown) and [`apply`] (undone by [`restore`])
-//! → `cli`.
+//! function) → the operations in `ops` (plan, verify a saved plan, apply under the
+//! removal protocol of [`apply`], restore with [`restore`], snapshot: every decision)
+//! → [`render`] (human, JSON, markdown) → the binary, which parses arguments, calls an
+//! operation and prints. Library code never prints.
 
 pub mod apply;
-#[cfg(feature = "aws")]
-pub mod cli;
 pub mod config;
 pub mod exit;
+pub mod files;
 pub mod model;
+#[cfg(feature = "aws")]
+pub mod ops;
 pub mod plan;
 pub mod reconcile;
 pub mod registry;
 pub mod render;
 pub mod restore;
+pub mod schema;

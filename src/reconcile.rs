@@ -33,16 +33,19 @@ pub struct RunSettings {
 }
 
 /// Why a plan could not be made. Nothing is deleted in any of these cases.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RunError {
     /// A repository's region could not be determined.
     #[error("{0}")]
+    #[diagnostic(code(run::no_region))]
     Resolution(String),
     /// Two declarations name the same repository once resolved.
     #[error("{}", .0.join("\n"))]
+    #[diagnostic(code(run::duplicates))]
     Duplicates(Vec<String>),
     /// The registry failed for a repository.
     #[error("{repository}: {error}")]
+    #[diagnostic(code(run::registry))]
     Registry {
         /// The repository concerned (or the region, for account look-ups).
         repository: String,

@@ -367,7 +367,7 @@ fn every_fixture_reports_its_problems_where_they_are() {
             }
             Err(errors) => errors,
         };
-        let rendered = ecr_reconcile::cli::render_config_errors(&errors, false);
+        let rendered = ecr_reconcile::render::config_errors(&errors, false);
         let outcome = std::panic::catch_unwind(|| {
             let got: Vec<String> = errors.diagnostics.iter().map(describe).collect();
             assert_eq!(
@@ -505,7 +505,7 @@ fn unquoted_account_ids_are_read_as_written() {
             .unwrap_or_else(|e| {
                 panic!(
                     "{account}: {}",
-                    ecr_reconcile::cli::render_config_errors(&e, false)
+                    ecr_reconcile::render::config_errors(&e, false)
                 )
             });
         assert_eq!(

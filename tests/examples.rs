@@ -7,7 +7,7 @@ mod generator;
 
 use std::path::Path;
 
-use ecr_reconcile::cli::{SchemaKind, schema_json};
+use ecr_reconcile::schema::{SchemaKind, json as schema_json};
 
 fn check_or_bless(path: &str, fresh: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);

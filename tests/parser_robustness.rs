@@ -333,24 +333,8 @@ fn check_diagnostic(
     Ok(())
 }
 
-#[cfg(feature = "aws")]
 fn render(errors: &ConfigErrors) -> String {
-    ecr_reconcile::cli::render_config_errors(errors, false)
-}
-
-/// As `cli::render_config_errors` does, for a build without the command line.
-#[cfg(not(feature = "aws"))]
-fn render(errors: &ConfigErrors) -> String {
-    let handler =
-        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-            .with_width(100);
-    let mut out = String::new();
-    for d in &errors.diagnostics {
-        let _ = handler.render_report(&mut out, d);
-        out.push('\n');
-    }
-    out.push_str(&format!("error: {errors}\n"));
-    out
+    ecr_reconcile::render::config_errors(errors, false)
 }
 
 fn config() -> ProptestConfig {

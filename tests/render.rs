@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use ecr_reconcile::cli::{SchemaKind, schema_json};
 use ecr_reconcile::config;
 use ecr_reconcile::model::Region;
 use ecr_reconcile::plan::{Plan, PlanOptions};
 use ecr_reconcile::reconcile::{RunSettings, make_plan};
 use ecr_reconcile::registry::snapshot;
 use ecr_reconcile::render::{Format, render};
+use ecr_reconcile::schema::{SchemaKind, json as schema_json};
 
 fn example_plan() -> Plan {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -2,110 +2,158 @@
 //! against. Any planned image whose digest or tags differ now (a tag added, moved or
 //! removed; the image gone), or a plan made for other accounts, regions or
 //! repositories, makes it stale. Terraform's "Saved plan is stale", exactly.
+//!
+//! Pure: the operations layer reads the registry and hands the listings here.
 
 use std::collections::HashMap;
+use std::fmt;
 
-use super::{Plan, RepositoryStatus};
-use crate::config::DesiredState;
-use crate::model::{Digest, Tag};
-use crate::reconcile::{RunError, RunSettings, resolve};
-use crate::registry::Registry;
-use crate::registry::observe::list_all;
+use super::{Plan, RepositoryPlan, RepositoryStatus};
+use crate::model::{Digest, RepositoryRef, Tag};
+use crate::registry::ImageDetail;
 
-/// What changed since `saved` was made, one paragraph per change; empty when the
-/// plan still holds.
-pub async fn check<R: Registry>(
-    registry: &R,
-    desired: &DesiredState,
-    saved: &Plan,
-    settings: &RunSettings,
-) -> Result<Vec<String>, RunError> {
-    let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
-    let planned: Vec<_> = saved
+/// One way in which the registry (or the files' resolution) differs from the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StaleProblem {
+    /// The files now resolve to other repositories (account, region or set).
+    OtherTargets {
+        /// What the plan was made for.
+        planned: Vec<RepositoryRef>,
+        /// What the files resolve to now.
+        now: Vec<RepositoryRef>,
+    },
+    /// A planned image no longer exists.
+    Gone {
+        /// The repository.
+        repository: RepositoryRef,
+        /// The image.
+        digest: Digest,
+        /// Its tags when planned (sorted).
+        tags: Vec<Tag>,
+    },
+    /// A planned image carries other tags than when planned.
+    Retagged {
+        /// The repository.
+        repository: RepositoryRef,
+        /// The image.
+        digest: Digest,
+        /// Its tags when planned (sorted).
+        planned: Vec<Tag>,
+        /// Its tags now (sorted).
+        now: Vec<Tag>,
+    },
+}
+
+/// The repositories whose images a stale check must list again: those with changes.
+pub fn repositories_to_check(saved: &Plan) -> impl Iterator<Item = &RepositoryPlan> {
+    saved
+        .repositories
+        .iter()
+        .filter(|r| r.status == RepositoryStatus::Changes)
+}
+
+/// The problem when the files resolve to other repositories than the plan's.
+pub fn check_targets(saved: &Plan, now: &[RepositoryRef]) -> Option<StaleProblem> {
+    let planned: Vec<RepositoryRef> = saved
         .repositories
         .iter()
         .map(|r| r.repository.clone())
         .collect();
-    if targets != planned {
-        let show = |v: &[crate::model::RepositoryRef]| {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        return Ok(vec![format!(
-            "the plan was made for {}\nbut the files now resolve to {}\n(another account, region or set of repositories)",
-            show(&planned),
-            show(&targets)
-        )]);
-    }
-    let mut problems = Vec::new();
-    for repo in saved
-        .repositories
+    (planned != now).then(|| StaleProblem::OtherTargets {
+        planned,
+        now: now.to_vec(),
+    })
+}
+
+/// Compares one planned repository with its listing now.
+pub fn check_repository(repo: &RepositoryPlan, images: &[ImageDetail]) -> Vec<StaleProblem> {
+    let now: HashMap<&Digest, Vec<&Tag>> = images
         .iter()
-        .filter(|r| r.status == RepositoryStatus::Changes)
-    {
-        let images = list_all(registry, &repo.repository)
-            .await
-            .map_err(|error| RunError::Registry {
-                repository: repo.repository.to_string(),
-                error,
-            })?;
-        let now: HashMap<&Digest, Vec<&Tag>> = images
-            .iter()
-            .map(|i| {
-                let mut t: Vec<&Tag> = i.tags.iter().collect();
-                t.sort();
-                (&i.digest, t)
-            })
-            .collect();
-        for action in &repo.actions {
-            let mut expected: Vec<&Tag> = action.tags.iter().chain(&action.kept_tags).collect();
-            expected.sort();
-            match now.get(&action.digest) {
-                None => problems.push(format!(
-                    "{}: image {} ({}) no longer exists",
-                    repo.repository,
-                    action.digest,
-                    if expected.is_empty() {
-                        "untagged".to_owned()
-                    } else {
-                        join(&expected)
-                    }
-                )),
-                Some(current) if *current != expected => {
-                    let before = lines(&expected);
-                    let after = lines(current);
-                    let diff = similar::TextDiff::from_lines(&before, &after);
-                    let mut text = format!(
-                        "{}: image {} has other tags than when planned (- planned, + now):\n",
-                        repo.repository, action.digest
-                    );
-                    for change in diff.iter_all_changes() {
-                        let sign = match change.tag() {
-                            similar::ChangeTag::Delete => '-',
-                            similar::ChangeTag::Insert => '+',
-                            similar::ChangeTag::Equal => ' ',
-                        };
-                        text.push_str(&format!("  {sign}{}", change.value()));
-                    }
-                    problems.push(text.trim_end().to_owned());
+        .map(|i| {
+            let mut t: Vec<&Tag> = i.tags.iter().collect();
+            t.sort();
+            (&i.digest, t)
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for action in &repo.actions {
+        let mut expected: Vec<&Tag> = action.tags.iter().chain(&action.kept_tags).collect();
+        expected.sort();
+        let owned = |tags: &[&Tag]| tags.iter().map(|t| (*t).clone()).collect::<Vec<Tag>>();
+        match now.get(&action.digest) {
+            None => problems.push(StaleProblem::Gone {
+                repository: repo.repository.clone(),
+                digest: action.digest.clone(),
+                tags: owned(&expected),
+            }),
+            Some(current) if *current != expected => problems.push(StaleProblem::Retagged {
+                repository: repo.repository.clone(),
+                digest: action.digest.clone(),
+                planned: owned(&expected),
+                now: owned(current),
+            }),
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
+impl fmt::Display for StaleProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StaleProblem::OtherTargets { planned, now } => {
+                let show = |v: &[RepositoryRef]| {
+                    v.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                write!(
+                    f,
+                    "the plan was made for {}\nbut the files now resolve to {}\n(another account, region or set of repositories)",
+                    show(planned),
+                    show(now)
+                )
+            }
+            StaleProblem::Gone {
+                repository,
+                digest,
+                tags,
+            } => write!(
+                f,
+                "{repository}: image {digest} ({}) no longer exists",
+                if tags.is_empty() {
+                    "untagged".to_owned()
+                } else {
+                    tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(", ")
                 }
-                Some(_) => {}
+            ),
+            StaleProblem::Retagged {
+                repository,
+                digest,
+                planned,
+                now,
+            } => {
+                let (before, after) = (lines(planned), lines(now));
+                let diff = similar::TextDiff::from_lines(&before, &after);
+                let mut text = format!(
+                    "{repository}: image {digest} has other tags than when planned (- planned, + now):\n"
+                );
+                for change in diff.iter_all_changes() {
+                    let sign = match change.tag() {
+                        similar::ChangeTag::Delete => '-',
+                        similar::ChangeTag::Insert => '+',
+                        similar::ChangeTag::Equal => ' ',
+                    };
+                    text.push_str(&format!("  {sign}{}", change.value()));
+                }
+                f.write_str(text.trim_end())
             }
         }
     }
-    Ok(problems)
 }
 
-fn join(tags: &[&Tag]) -> String {
-    tags.iter()
-        .map(|t| t.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn lines(tags: &[&Tag]) -> String {
+fn lines(tags: &[Tag]) -> String {
     if tags.is_empty() {
         return "(untagged)\n".to_owned();
     }

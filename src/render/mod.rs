@@ -1,12 +1,18 @@
 //! Renders a plan: for people (`human`), for programs (`json`) and for pull-request
 //! comments (`markdown`). Rendering never changes the plan.
 
+#[cfg(feature = "aws")]
+mod apply;
+mod diagnostics;
 mod human;
 mod markdown;
 mod restore;
 
 use std::io::{self, Write};
 
+#[cfg(feature = "aws")]
+pub use apply::apply_report;
+pub use diagnostics::{config_errors, diagnostic};
 pub use human::human;
 pub use markdown::markdown;
 pub use restore::{restore_plan, restore_report};
@@ -14,7 +20,18 @@ pub use restore::{restore_plan, restore_report};
 use crate::plan::{Action, ActionKind, Plan, Summary};
 
 /// The output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+    strum::EnumMessage,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Format {
     /// Terraform-style text, colored on a terminal.
     Human,
@@ -24,21 +41,44 @@ pub enum Format {
     Markdown,
 }
 
+/// Formats of the apply and restore reports.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+    strum::EnumMessage,
+)]
+#[strum(serialize_all = "lowercase")]
+pub enum ReportFormat {
+    /// Text.
+    Human,
+    /// JSON: the report, API calls and retries.
+    Json,
+}
+
 /// Writes `plan` in `format`. Human output carries ANSI styles; the caller's stream
 /// strips them when color is off.
 pub fn render(plan: &Plan, format: Format, out: &mut dyn Write) -> io::Result<()> {
     match format {
         Format::Human => human(plan, out),
         Format::Markdown => markdown(plan, out),
-        Format::Json => {
-            // serde_json writes in many small pieces: buffer them here, where writing
-            // is not a call through `dyn Write`.
-            let mut out = io::BufWriter::with_capacity(1 << 16, out);
-            serde_json::to_writer_pretty(&mut out, plan)?;
-            writeln!(out)?;
-            out.flush()
-        }
+        Format::Json => json(plan, out),
     }
+}
+
+/// Writes `value` as pretty-printed JSON with a final newline, buffered.
+pub fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()> {
+    // serde_json writes in many small pieces: buffer them here, where writing is not
+    // a call through `dyn Write`.
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()
 }
 
 /// `1.4 GiB`, `48.2 MiB`, `512 B`.

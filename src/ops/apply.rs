@@ -1,0 +1,228 @@
+//! The `apply` operation: every decision between the desired state and the removal
+//! protocol ([`crate::apply`]): which plan is applied (a fresh one, or a saved one
+//! once verified), whether there is anything to do, the `--max-delete` guard, whether
+//! confirmation is needed and possible, the journal, and writing a snapshot back.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::Source;
+use super::plan::make_plan;
+use super::source::SourceError;
+use super::verify::{VerifyError, read_saved_plan, verify};
+use crate::apply::{self, ApplyReport, Journal, Progress};
+use crate::config::DesiredState;
+use crate::plan::Plan;
+use crate::reconcile::RunError;
+use crate::registry::CallCounts;
+use crate::registry::aws::RetryCounts;
+
+/// What `apply` was asked for.
+#[derive(Clone, Debug, Default)]
+pub struct ApplyRequest {
+    /// Apply this saved plan (verified first) instead of planning afresh.
+    pub saved_plan: Option<PathBuf>,
+    /// Evaluate `max_age` at this instant (default: the saved plan's creation, else
+    /// see [`Source::now`]).
+    pub now: Option<DateTime<Utc>>,
+    /// Lift the guard that refuses a plan deleting every image of a repository.
+    pub allow_empty: bool,
+}
+
+/// The guards between a plan and its removals.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Guards {
+    /// Refuse a run that would delete more than this many images.
+    pub max_delete: Option<usize>,
+    /// Apply without asking.
+    pub auto_approve: bool,
+    /// There is a terminal to ask on.
+    pub interactive: bool,
+}
+
+/// What happens next, once the guards have passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// The plan removes nothing: done.
+    NothingToDo,
+    /// Ask on the terminal; go on only on "yes".
+    Confirm,
+    /// Go on.
+    Proceed,
+}
+
+/// Why an apply did not start, or stopped. Removals already made stay made (and
+/// journalled); before the protocol starts, nothing is removed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ApplyError {
+    /// The saved plan was refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Verify(#[from] VerifyError),
+    /// No plan could be made.
+    #[error(transparent)]
+    #[diagnostic(code(apply::registry))]
+    Plan(#[from] RunError),
+    /// The plan deletes more images than `--max-delete` allows.
+    #[error(
+        "the plan deletes {deletions} images, more than --max-delete {max}; nothing was applied"
+    )]
+    #[diagnostic(code(apply::max_delete))]
+    TooManyDeletions {
+        /// Images the plan deletes.
+        deletions: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Confirmation is needed and there is no terminal to ask on.
+    #[error(
+        "apply needs confirmation, and there is no terminal to ask on; pass --auto-approve (after reviewing the plan) to apply without asking"
+    )]
+    #[diagnostic(code(apply::no_terminal))]
+    NoTerminal,
+    /// The answer was not "yes".
+    #[error("Apply cancelled; nothing was removed.")]
+    #[diagnostic(code(apply::cancelled))]
+    Cancelled,
+    /// The journal could not be opened: nothing was removed.
+    #[error("cannot open the journal {}: {source}", path.display())]
+    #[diagnostic(code(apply::journal))]
+    Journal {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The protocol stopped (the journal could not be written).
+    #[error("{error}; what was removed before is in the journal {}", journal.display())]
+    #[diagnostic(code(apply::stopped))]
+    Stopped {
+        /// What stopped it.
+        error: apply::ApplyError,
+        /// The journal.
+        journal: PathBuf,
+    },
+    /// The snapshot could not be written back.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// A plan ready to apply: fresh, or saved and verified.
+#[derive(Debug)]
+pub struct Prepared<'s> {
+    source: &'s Source,
+    plan: Plan,
+}
+
+/// Everything an apply did, as `apply --format json` prints it.
+#[derive(Debug, Serialize)]
+pub struct ApplyOutcome {
+    /// What was removed, skipped and refused.
+    pub report: ApplyReport,
+    /// Registry calls, by operation (the plan's included).
+    pub api_calls: CallCounts,
+    /// Retries and throttling.
+    pub retries: RetryCounts,
+    /// The journal of every removal.
+    pub journal: String,
+}
+
+/// The plan to apply: the saved one, verified against the files and the registry,
+/// or a fresh one.
+pub fn prepare<'s>(
+    source: &'s Source,
+    desired: &DesiredState,
+    request: &ApplyRequest,
+) -> Result<Prepared<'s>, ApplyError> {
+    let saved = request
+        .saved_plan
+        .as_deref()
+        .map(read_saved_plan)
+        .transpose()?;
+    let now = source.now(request.now.or(saved.as_ref().map(|p| p.created_at)));
+    let settings = source.settings(now, request.allow_empty);
+    let plan = match saved {
+        Some(saved) => {
+            verify(source, desired, &saved, &settings)?;
+            saved
+        }
+        None => make_plan(source, desired, &settings)?,
+    };
+    Ok(Prepared { source, plan })
+}
+
+/// The default journal: `.ecr-reconcile/journal-<UTC time>.jsonl` under the working
+/// directory.
+pub fn default_journal(now: DateTime<Utc>) -> PathBuf {
+    PathBuf::from(".ecr-reconcile").join(format!(
+        "journal-{}.jsonl",
+        now.format("%Y%m%dT%H%M%S%.3fZ")
+    ))
+}
+
+impl<'s> Prepared<'s> {
+    /// The plan that will be applied.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// How many identifiers the removals send (for progress).
+    pub fn removals(&self) -> usize {
+        apply::planned_ids(&self.plan)
+    }
+
+    /// Runs the guards, in order: nothing to do, `--max-delete`, confirmation.
+    pub fn gate(&self, guards: &Guards) -> Result<Gate, ApplyError> {
+        if !self.plan.has_changes() || self.removals() == 0 {
+            return Ok(Gate::NothingToDo);
+        }
+        let deletions = apply::planned_deletions(&self.plan);
+        if let Some(max) = guards.max_delete
+            && deletions > max
+        {
+            return Err(ApplyError::TooManyDeletions { deletions, max });
+        }
+        match (guards.auto_approve, guards.interactive) {
+            (true, _) => Ok(Gate::Proceed),
+            (false, true) => Ok(Gate::Confirm),
+            (false, false) => Err(ApplyError::NoTerminal),
+        }
+    }
+
+    /// Applies the plan under the removal protocol, journalling to `journal`
+    /// (default: [`default_journal`]), then writes a snapshot source back.
+    pub fn execute(
+        self,
+        journal: Option<&Path>,
+        progress: &dyn Progress,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        let path = journal.map_or_else(|| default_journal(Utc::now()), Path::to_owned);
+        let mut journal = Journal::open(&path).map_err(|source| ApplyError::Journal {
+            path: path.clone(),
+            source,
+        })?;
+        let source = self.source;
+        let report = source
+            .block_on(apply::apply_plan(
+                &source.backend,
+                &self.plan,
+                &mut journal,
+                progress,
+            ))
+            .map_err(|error| ApplyError::Stopped {
+                error,
+                journal: path.clone(),
+            })?;
+        source.write_back()?;
+        source.log_calls();
+        Ok(ApplyOutcome {
+            report,
+            api_calls: source.calls(),
+            retries: source.retries(),
+            journal: path.display().to_string(),
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! The operations: every decision between the parsed command line and the registry.
+//! Each returns a typed outcome or a typed error (a [`miette::Diagnostic`]); none
+//! prints. The binary parses arguments, calls one of these and renders the result.
+
+pub mod apply;
+pub mod plan;
+pub mod restore;
+pub mod snapshot;
+pub mod source;
+pub mod verify;
+
+pub use source::{Source, SourceError, SourceSpec};

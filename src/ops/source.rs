@@ -1,0 +1,194 @@
+//! Where the observed state comes from: a snapshot file (through the in-memory model)
+//! or AWS, chosen once per run, and what follows from the choice (the default region,
+//! the instant `max_age` is measured from, writing a snapshot back after changes).
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::Region;
+use crate::plan::PlanOptions;
+use crate::reconcile::RunSettings;
+use crate::registry::CallCounts;
+use crate::registry::aws::RetryCounts;
+use crate::registry::aws::{AwsRegistry, AwsSettings};
+use crate::registry::backend::Backend;
+use crate::registry::snapshot::{self, Snapshot, SnapshotError};
+
+/// What the command line says about the source.
+#[derive(Clone, Debug, Default)]
+pub struct SourceSpec {
+    /// A snapshot file to read (and, for apply and restore, write back) instead of AWS.
+    pub snapshot: Option<PathBuf>,
+    /// The region for files that name none.
+    pub region: Option<String>,
+    /// The AWS profile.
+    pub profile: Option<String>,
+    /// An endpoint to send ECR calls to.
+    pub endpoint_url: Option<String>,
+    /// How many repositories are read at once.
+    pub parallelism: usize,
+    /// Attempts per AWS call, the first included.
+    pub max_attempts: u32,
+}
+
+/// Why the source could not be opened or written back.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SourceError {
+    /// `--region` is not a region name.
+    #[error("--region: {0}")]
+    #[diagnostic(code(source::region))]
+    Region(String),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    #[diagnostic(code(source::runtime))]
+    Runtime(std::io::Error),
+    /// The snapshot file could not be read or is not a valid snapshot.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The snapshot file could not be rewritten after changes.
+    #[error("cannot rewrite the snapshot {}: {source}", path.display())]
+    #[diagnostic(code(source::write_back))]
+    WriteBack {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The registry a run reads (and applies to), with the runtime that drives it.
+#[derive(Debug)]
+pub struct Source {
+    pub(crate) backend: Backend,
+    default_region: Option<Region>,
+    parallelism: usize,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Source {
+    /// Opens the registry `spec` names. Nothing is called yet (a snapshot is read).
+    pub fn open(spec: &SourceSpec) -> Result<Self, SourceError> {
+        let region = spec
+            .region
+            .as_deref()
+            .map(|r| Region::parse(r).map_err(|e| SourceError::Region(e.to_string())))
+            .transpose()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(SourceError::Runtime)?;
+        let (backend, default_region) = match &spec.snapshot {
+            Some(path) => {
+                let started = std::time::Instant::now();
+                let snap = snapshot::read(path)?;
+                tracing::info!(elapsed = ?started.elapsed(), "read snapshot {}", path.display());
+                // A snapshot of a single region answers for files that name no region.
+                let default_region = region.or_else(|| {
+                    let mut regions: Vec<&Region> =
+                        snap.registries.iter().map(|r| &r.region).collect();
+                    regions.dedup();
+                    (regions.len() == 1).then(|| regions[0].clone())
+                });
+                let generated_at = snap.generated_at;
+                let backend = Backend::Snapshot {
+                    registry: snap.into_registry(),
+                    path: path.clone(),
+                    generated_at,
+                };
+                (backend, default_region)
+            }
+            None => {
+                let settings = AwsSettings {
+                    profile: spec.profile.clone(),
+                    endpoint_url: spec.endpoint_url.clone(),
+                    max_attempts: spec.max_attempts,
+                    region: region.clone(),
+                };
+                let aws = runtime.block_on(AwsRegistry::new(&settings));
+                let default_region = region.or_else(|| aws.configured_region());
+                (Backend::Aws(Box::new(aws)), default_region)
+            }
+        };
+        Ok(Self {
+            backend,
+            default_region,
+            parallelism: spec.parallelism.max(1),
+            runtime,
+        })
+    }
+
+    /// The instant `max_age` is measured from: `explicit` (`--now`, or a saved plan's
+    /// creation); against a snapshot, when it was taken, so an offline plan is
+    /// reproducible; else now.
+    pub fn now(&self, explicit: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        let taken = match &self.backend {
+            Backend::Snapshot { generated_at, .. } => *generated_at,
+            Backend::Aws(_) => None,
+        };
+        explicit.or(taken).unwrap_or_else(Utc::now)
+    }
+
+    /// The settings of a run at `now`.
+    pub(crate) fn settings(&self, now: DateTime<Utc>, allow_empty: bool) -> RunSettings {
+        RunSettings {
+            default_region: self.default_region.clone(),
+            now,
+            options: PlanOptions { allow_empty },
+            parallelism: self.parallelism,
+            source: self.backend.source(),
+        }
+    }
+
+    /// Runs `future` to completion on the source's runtime.
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Calls made so far, by operation.
+    pub fn calls(&self) -> CallCounts {
+        self.backend.calls()
+    }
+
+    /// Retries and throttling so far.
+    pub fn retries(&self) -> RetryCounts {
+        self.backend.retries()
+    }
+
+    /// Logs the calls made so far (`-v`).
+    pub(crate) fn log_calls(&self) {
+        let c = self.calls();
+        let r = self.retries();
+        tracing::info!(
+            describe_images = c.describe_images,
+            batch_get_image = c.batch_get_image,
+            batch_delete_image = c.batch_delete_image,
+            other = c.other,
+            retries = r.retries,
+            throttled = r.throttled,
+            "registry calls"
+        );
+    }
+
+    /// After changes to a snapshot's registry: writes the snapshot file back,
+    /// atomically (a no-op against AWS).
+    pub(crate) fn write_back(&self) -> Result<(), SourceError> {
+        if let Backend::Snapshot {
+            registry,
+            path,
+            generated_at,
+        } = &self.backend
+        {
+            let snap = Snapshot::from_registry(registry, *generated_at);
+            crate::files::write_json_atomically(path, &snap).map_err(|source| {
+                SourceError::WriteBack {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(())
+    }
+}

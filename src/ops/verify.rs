@@ -1,0 +1,116 @@
+//! Verifying a saved plan before it is applied: it must be a sealed plan of this
+//! format, made from these desired-state files, against the registry as it is now.
+//! The registry is read here; the comparison is the pure [`crate::plan::stale`].
+
+use std::path::{Path, PathBuf};
+
+use super::Source;
+use crate::config::DesiredState;
+use crate::plan::Plan;
+use crate::plan::saved::{self, SavedPlanError};
+use crate::plan::stale::{self, StaleProblem};
+use crate::reconcile::{self, RunError, RunSettings};
+use crate::registry::observe::list_all;
+
+/// Why a saved plan is not applied. Nothing is deleted in any of these cases.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum VerifyError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    #[diagnostic(code(saved_plan::io))]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a sealed plan of this format.
+    #[error("{}", saved_plan_message(path, error))]
+    #[diagnostic(code(saved_plan::invalid))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        error: SavedPlanError,
+    },
+    /// The plan was made from other desired-state files.
+    #[error(
+        "the saved plan was made from other desired-state files than these (their content differs); make a new plan"
+    )]
+    #[diagnostic(code(saved_plan::other_files))]
+    OtherDesiredState,
+    /// The registry changed since the plan was made.
+    #[error(
+        "Saved plan is stale: the registry changed since it was made; nothing was applied.\n{}\nMake a new plan.",
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    )]
+    #[diagnostic(code(saved_plan::stale))]
+    Stale(Vec<StaleProblem>),
+    /// The registry could not be read.
+    #[error(transparent)]
+    #[diagnostic(code(saved_plan::registry))]
+    Run(#[from] RunError),
+}
+
+fn saved_plan_message(path: &Path, error: &SavedPlanError) -> String {
+    match error {
+        SavedPlanError::Syntax { line, column, .. } => {
+            format!("{}:{line}:{column}: the saved plan {error}", path.display())
+        }
+        e => format!("the saved plan {} {e}", path.display()),
+    }
+}
+
+/// Reads a saved plan, refusing other format versions and any edit (checksum).
+pub fn read_saved_plan(path: &Path) -> Result<Plan, VerifyError> {
+    let bytes = std::fs::read(path).map_err(|source| VerifyError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    saved::unseal(&bytes).map_err(|error| VerifyError::Invalid {
+        path: path.to_owned(),
+        error,
+    })
+}
+
+/// Checks that `saved` still holds for `desired` and the registry now.
+pub(crate) fn verify(
+    source: &Source,
+    desired: &DesiredState,
+    saved: &Plan,
+    settings: &RunSettings,
+) -> Result<(), VerifyError> {
+    if saved.desired_state_digest != desired.digest {
+        return Err(VerifyError::OtherDesiredState);
+    }
+    let problems = source.block_on(stale_problems(source, desired, saved, settings))?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(VerifyError::Stale(problems))
+    }
+}
+
+async fn stale_problems(
+    source: &Source,
+    desired: &DesiredState,
+    saved: &Plan,
+    settings: &RunSettings,
+) -> Result<Vec<StaleProblem>, RunError> {
+    let registry = &source.backend;
+    let targets = reconcile::resolve(registry, desired, settings.default_region.as_ref()).await?;
+    if let Some(problem) = stale::check_targets(saved, &targets) {
+        return Ok(vec![problem]);
+    }
+    let mut problems = Vec::new();
+    for repo in stale::repositories_to_check(saved) {
+        let images = list_all(registry, &repo.repository)
+            .await
+            .map_err(|error| RunError::Registry {
+                repository: repo.repository.to_string(),
+                error,
+            })?;
+        problems.extend(stale::check_repository(repo, &images));
+    }
+    Ok(problems)
+}

@@ -1,0 +1,56 @@
+//! The apply report, as text.
+
+use std::io::{self, Write};
+
+use crate::ops::apply::ApplyOutcome;
+
+/// Writes the final report of an apply: counts, every skip and failure, the calls and
+/// the journal.
+pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
+    let r = &o.report;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Apply {}: {} tags removed ({} untagged from images that stay), {} images deleted, {} already gone, {} skipped, {} failed.",
+        if r.succeeded() {
+            "complete"
+        } else {
+            "finished with failures"
+        },
+        r.tags_removed,
+        r.untagged,
+        r.images_deleted,
+        r.already_gone,
+        r.skipped.len(),
+        r.failures.len()
+    )?;
+    for s in &r.skipped {
+        let what = s.tag.as_ref().map_or_else(
+            || s.digest.short(),
+            |t| format!("tag {t} on {}", s.digest.short()),
+        );
+        writeln!(out, "  skipped {} in {}: {}", what, s.repository, s.reason)?;
+    }
+    for (code, n) in &r.failures_by_code {
+        writeln!(out, "  failed: {n} x {code}")?;
+    }
+    for f in &r.failures {
+        writeln!(
+            out,
+            "  failed {} in {}: {} ({})",
+            f.id, f.repository, f.code, f.reason
+        )?;
+    }
+    writeln!(
+        out,
+        "API calls: DescribeImages {}, BatchGetImage {}, BatchDeleteImage {}, other {}; retries {} ({} throttled, {} server errors).",
+        o.api_calls.describe_images,
+        o.api_calls.batch_get_image,
+        o.api_calls.batch_delete_image,
+        o.api_calls.other,
+        o.retries.retries,
+        o.retries.throttled,
+        o.retries.server_errors
+    )?;
+    writeln!(out, "Journal: {}", o.journal)
+}
