@@ -11,6 +11,7 @@ pub mod apply;
 pub mod config;
 pub mod exit;
 pub mod files;
+pub mod hash;
 pub mod model;
 #[cfg(feature = "aws")]
 pub mod ops;

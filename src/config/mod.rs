@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 pub use diagnostic::{Code, ConfigDiagnostic, ConfigErrors, SharedSource};
 
@@ -244,16 +243,17 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, ConfigDiagnostic> {
 /// Validates desired-state files given as (shown name, content) pairs. Every problem in
 /// every file is reported, plus repositories declared more than once across files.
 pub fn load_sources(inputs: Vec<(String, Vec<u8>)>) -> Result<DesiredState, ConfigErrors> {
-    let mut hasher = Sha256::new();
+    let mut hasher = crate::hash::Hasher::new();
     let mut errors = ConfigErrors::default();
     let mut repositories = Vec::new();
     let mut files = Vec::new();
     let mut decl_sources: Vec<SharedSource> = Vec::new();
     for (name, bytes) in inputs {
-        hasher.update((name.len() as u64).to_le_bytes());
-        hasher.update(name.as_bytes());
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
+        hasher
+            .update((name.len() as u64).to_le_bytes())
+            .update(name.as_bytes())
+            .update((bytes.len() as u64).to_le_bytes())
+            .update(&bytes);
         files.push(name.clone());
         match validate::validate_file(&name, bytes) {
             Ok((source, repos)) => {
@@ -270,7 +270,7 @@ pub fn load_sources(inputs: Vec<(String, Vec<u8>)>) -> Result<DesiredState, Conf
         Ok(DesiredState {
             files,
             repositories,
-            digest: format!("sha256:{}", hex::encode(hasher.finalize())),
+            digest: hasher.finish(),
         })
     } else {
         Err(errors)

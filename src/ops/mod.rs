@@ -10,3 +10,6 @@ pub mod source;
 pub mod verify;
 
 pub use source::{Source, SourceError, SourceSpec};
+
+#[cfg(test)]
+mod tests;

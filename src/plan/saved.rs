@@ -3,8 +3,6 @@
 //! refuses a file whose checksum is missing or does not match: a plan that was edited
 //! by hand is never applied. White space and key order may change freely.
 
-use sha2::{Digest as _, Sha256};
-
 use super::{PLAN_FORMAT_VERSION, Plan};
 
 /// Why a saved plan is refused.
@@ -80,7 +78,7 @@ fn canonical_inner(value: &serde_json::Value) -> serde_json::Value {
 
 fn checksum(document: &serde_json::Value) -> String {
     let bytes = serde_json::to_vec(&canonical(document)).expect("a JSON value serializes");
-    format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+    crate::hash::sha256(&bytes)
 }
 
 /// The plan as a saved document: its JSON with the checksum set.

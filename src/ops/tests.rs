@@ -1,0 +1,319 @@
+//! The guards of the operations, against the in-memory model of ECR (a snapshot
+//! file): each refusal happens before any removal, and leaves the registry as it was.
+
+use std::path::{Path, PathBuf};
+
+use super::apply::{self, ApplyError, ApplyRequest, Gate, Guards};
+use super::plan::{self, PlanRequest};
+use super::restore::{self, RestoreError, RestoreRequest};
+use super::verify::VerifyError;
+use super::{Source, SourceSpec};
+use crate::apply::Quiet;
+use crate::config::{self, DesiredState};
+use crate::model::Tag;
+use crate::plan::stale::StaleProblem;
+use crate::registry::backend::Backend;
+use crate::registry::{ImageId, Registry};
+
+const EXAMPLE_SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/snapshot.json");
+const EXAMPLE_DESIRED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/desired");
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    snapshot: PathBuf,
+}
+
+impl Fixture {
+    /// A copy of the example snapshot in a folder of its own.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = dir.path().join("snapshot.json");
+        std::fs::copy(EXAMPLE_SNAPSHOT, &snapshot).unwrap();
+        Self { dir, snapshot }
+    }
+
+    fn source(&self) -> Source {
+        Source::open(&SourceSpec {
+            snapshot: Some(self.snapshot.clone()),
+            parallelism: 4,
+            ..SourceSpec::default()
+        })
+        .unwrap()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn snapshot_bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.snapshot).unwrap()
+    }
+}
+
+fn example_desired() -> DesiredState {
+    config::load(&[PathBuf::from(EXAMPLE_DESIRED)]).unwrap()
+}
+
+/// Keeps every image of one repository: a plan with nothing to do.
+fn keep_everything() -> DesiredState {
+    let yaml = "version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nrepositories:\n  payments/api:\n    tags:\n      - \"*\"\n    untagged: keep\n";
+    config::load_sources(vec![("keep.yaml".into(), yaml.as_bytes().to_vec())]).unwrap()
+}
+
+fn auto() -> Guards {
+    Guards {
+        auto_approve: true,
+        ..Guards::default()
+    }
+}
+
+fn deletes(source: &Source) -> u64 {
+    source.calls().batch_delete_image
+}
+
+#[test]
+fn max_delete_refuses_before_any_removal() {
+    let f = Fixture::new();
+    let source = f.source();
+    let prepared = apply::prepare(&source, &example_desired(), &ApplyRequest::default()).unwrap();
+    let deletions = crate::apply::planned_deletions(prepared.plan());
+    assert!(deletions > 1, "the example plan deletes images");
+    let guards = Guards {
+        max_delete: Some(deletions - 1),
+        ..auto()
+    };
+    match prepared.gate(&guards) {
+        Err(ApplyError::TooManyDeletions { deletions: d, max }) => {
+            assert_eq!((d, max), (deletions, deletions - 1));
+        }
+        other => panic!("expected the --max-delete refusal, got {other:?}"),
+    }
+    // At the limit, it goes on.
+    let guards = Guards {
+        max_delete: Some(deletions),
+        ..auto()
+    };
+    assert_eq!(prepared.gate(&guards).unwrap(), Gate::Proceed);
+    assert_eq!(deletes(&source), 0);
+    assert_eq!(f.snapshot_bytes(), std::fs::read(EXAMPLE_SNAPSHOT).unwrap());
+}
+
+#[test]
+fn without_a_terminal_apply_needs_auto_approve() {
+    let f = Fixture::new();
+    let source = f.source();
+    let prepared = apply::prepare(&source, &example_desired(), &ApplyRequest::default()).unwrap();
+    assert!(matches!(
+        prepared.gate(&Guards::default()),
+        Err(ApplyError::NoTerminal)
+    ));
+    let interactive = Guards {
+        interactive: true,
+        ..Guards::default()
+    };
+    assert_eq!(prepared.gate(&interactive).unwrap(), Gate::Confirm);
+    assert_eq!(prepared.gate(&auto()).unwrap(), Gate::Proceed);
+    assert_eq!(deletes(&source), 0);
+}
+
+#[test]
+fn nothing_to_do_asks_nothing_and_removes_nothing() {
+    let f = Fixture::new();
+    let source = f.source();
+    let prepared = apply::prepare(&source, &keep_everything(), &ApplyRequest::default()).unwrap();
+    assert!(!prepared.plan().has_changes());
+    // Not even a terminal is needed, and --max-delete 0 is no obstacle.
+    let guards = Guards {
+        max_delete: Some(0),
+        ..Guards::default()
+    };
+    assert_eq!(prepared.gate(&guards).unwrap(), Gate::NothingToDo);
+    assert_eq!(deletes(&source), 0);
+}
+
+/// Saves the example plan to a file, as `plan --out` does.
+fn saved_plan(f: &Fixture, desired: &DesiredState) -> PathBuf {
+    let out = f.path("plan.json");
+    let request = PlanRequest {
+        out: Some(out.clone()),
+        ..PlanRequest::default()
+    };
+    plan::plan(&f.source(), desired, &request).unwrap();
+    out
+}
+
+fn with_saved(path: &Path) -> ApplyRequest {
+    ApplyRequest {
+        saved_plan: Some(path.to_owned()),
+        ..ApplyRequest::default()
+    }
+}
+
+#[test]
+fn a_saved_plan_applies_while_it_holds() {
+    let f = Fixture::new();
+    let desired = example_desired();
+    let saved = saved_plan(&f, &desired);
+    let source = f.source();
+    let prepared = apply::prepare(&source, &desired, &with_saved(&saved)).unwrap();
+    assert_eq!(prepared.gate(&auto()).unwrap(), Gate::Proceed);
+    let outcome = prepared
+        .execute(Some(&f.path("journal.jsonl")), &Quiet)
+        .unwrap();
+    assert!(outcome.report.succeeded(), "{:?}", outcome.report);
+    assert!(outcome.report.images_deleted > 0);
+    // Written back: a fresh plan against the snapshot has nothing left to do.
+    let again = plan::plan(&f.source(), &desired, &PlanRequest::default()).unwrap();
+    assert_eq!(
+        again.summary.images_to_delete + again.summary.untags,
+        0,
+        "{:?}",
+        again.summary
+    );
+}
+
+#[test]
+fn a_saved_plan_from_other_files_is_refused() {
+    let f = Fixture::new();
+    let saved = saved_plan(&f, &example_desired());
+    let source = f.source();
+    let err = apply::prepare(&source, &keep_everything(), &with_saved(&saved)).unwrap_err();
+    assert!(
+        matches!(err, ApplyError::Verify(VerifyError::OtherDesiredState)),
+        "{err:?}"
+    );
+    assert_eq!(source.calls().describe_images, 0, "refused before reading");
+}
+
+#[test]
+fn a_stale_saved_plan_is_refused_before_any_removal() {
+    let f = Fixture::new();
+    let desired = example_desired();
+    let saved = saved_plan(&f, &desired);
+    let source = f.source();
+    // Another client removes a tag the plan keeps on an image it untags.
+    let plan = crate::ops::verify::read_saved_plan(&saved).unwrap();
+    let (repo, action) = plan
+        .repositories
+        .iter()
+        .flat_map(|r| r.actions.iter().map(move |a| (r, a)))
+        .find(|(_, a)| !a.kept_tags.is_empty())
+        .expect("an untag");
+    let tag: Tag = action.kept_tags[0].clone();
+    let Backend::Snapshot { registry, .. } = &source.backend else {
+        unreachable!()
+    };
+    let done = source
+        .block_on(registry.batch_delete_image(&repo.repository, &[ImageId::Tag(tag.clone())]))
+        .unwrap();
+    assert_eq!(done.removed.len(), 1);
+    let before = deletes(&source);
+
+    let err = apply::prepare(&source, &desired, &with_saved(&saved)).unwrap_err();
+    let ApplyError::Verify(VerifyError::Stale(problems)) = &err else {
+        panic!("expected a stale plan, got {err:?}");
+    };
+    assert!(
+        problems.iter().any(|p| matches!(
+            p,
+            StaleProblem::Retagged { digest, planned, now, .. }
+                if *digest == action.digest && planned.contains(&tag) && !now.contains(&tag)
+        )),
+        "{problems:?}"
+    );
+    assert!(err.to_string().starts_with("Saved plan is stale"), "{err}");
+    assert!(err.to_string().contains(&format!("  -{tag}")), "{err}");
+    assert_eq!(deletes(&source), before, "nothing removed");
+}
+
+#[test]
+fn a_saved_plan_for_other_repositories_is_stale() {
+    let f = Fixture::new();
+    let desired = example_desired();
+    let saved = saved_plan(&f, &desired);
+    // The same files, resolved in another region: other repositories.
+    let source = Source::open(&SourceSpec {
+        snapshot: Some(f.snapshot.clone()),
+        region: Some("us-east-1".into()),
+        parallelism: 1,
+        ..SourceSpec::default()
+    })
+    .unwrap();
+    let err = apply::prepare(&source, &desired, &with_saved(&saved)).unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::Verify(VerifyError::Stale(p)) if matches!(p[..], [StaleProblem::OtherTargets { .. }])),
+        "{err:?}"
+    );
+}
+
+/// One repository of two images with their real manifests (so that restore can push
+/// them again), the first tagged `v1` and `extra`, the second `pr-1`.
+fn snapshot_with_manifests() -> String {
+    let image = |n: u32, tags: &str| {
+        let manifest = format!(
+            "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"layers\":[],\"annotations\":{{\"n\":\"{n}\"}}}}"
+        );
+        let digest = crate::hash::sha256(manifest.as_bytes());
+        let manifest = serde_json::to_string(&manifest).unwrap();
+        format!(
+            r#"{{"digest": "{digest}", "tags": [{tags}], "pushed_at": "2026-01-0{n}T00:00:00Z", "manifest_media_type": "application/vnd.oci.image.manifest.v1+json", "manifest": {manifest}}}"#
+        )
+    };
+    format!(
+        r#"{{"version": 1, "registries": [{{"account": "123456789012", "region": "eu-west-1", "repositories": [{{"name": "team/app", "images": [{}, {}]}}]}}]}}"#,
+        image(1, r#""v1", "extra""#),
+        image(2, r#""pr-1""#)
+    )
+}
+
+#[test]
+fn restore_asks_only_when_it_pushes_and_refuses_unknown_repositories() {
+    let f = Fixture::new();
+    std::fs::write(&f.snapshot, snapshot_with_manifests()).unwrap();
+    let yaml = "version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  team/app:\n    tags:\n      - \"v*\"\n";
+    let desired = config::load_sources(vec![("v.yaml".into(), yaml.as_bytes().to_vec())]).unwrap();
+    let journal = f.path("journal.jsonl");
+    let source = f.source();
+    let prepared = apply::prepare(&source, &desired, &ApplyRequest::default()).unwrap();
+    let outcome = prepared.execute(Some(&journal), &Quiet).unwrap();
+    assert_eq!(
+        (outcome.report.untagged, outcome.report.images_deleted),
+        (1, 1),
+        "{:?}",
+        outcome.report
+    );
+
+    let source = f.source();
+    let request = RestoreRequest {
+        journal: journal.clone(),
+        repositories: vec!["no/such".into()],
+    };
+    assert!(matches!(
+        restore::prepare(&source, &request),
+        Err(RestoreError::UnknownRepository { .. })
+    ));
+    let request = RestoreRequest {
+        journal,
+        repositories: Vec::new(),
+    };
+    let prepared = restore::prepare(&source, &request).unwrap();
+    assert!(prepared.plan().has_work(), "{:#?}", prepared.plan());
+    assert!(matches!(
+        prepared.gate(false, false),
+        Err(RestoreError::NoTerminal)
+    ));
+    assert_eq!(prepared.gate(false, true).unwrap(), Gate::Confirm);
+    assert_eq!(prepared.gate(true, false).unwrap(), Gate::Proceed);
+    assert_eq!(
+        source.calls().put_image,
+        0,
+        "nothing pushed before the gate"
+    );
+    prepared.execute().unwrap();
+
+    // Restored: nothing left to push, so nothing to ask.
+    let source = f.source();
+    let prepared = restore::prepare(&source, &request).unwrap();
+    assert!(!prepared.plan().has_work());
+    assert_eq!(prepared.gate(false, false).unwrap(), Gate::Proceed);
+}
