@@ -53,8 +53,12 @@ pub fn plan_repository(
     now: DateTime<Utc>,
     options: PlanOptions,
 ) -> (RepositoryPlan, Vec<Warning>) {
-    let repo_label = observed.reference.to_string();
-    let mut warnings = Vec::new();
+    let mut out = Planning {
+        desired,
+        observed,
+        label: observed.reference.to_string(),
+        warnings: Vec::new(),
+    };
     let mut plan = RepositoryPlan {
         repository: observed.reference.clone(),
         declared_at: desired.origin.clone(),
@@ -67,213 +71,304 @@ pub fn plan_repository(
     };
     if !observed.exists {
         plan.status = RepositoryStatus::Missing;
-        warnings.push(Warning {
-            code: WarningCode::RepositoryNotFound,
-            message: format!(
+        out.warn(
+            WarningCode::RepositoryNotFound,
+            format!(
                 "repository `{}` does not exist in {}",
                 desired.name, observed.reference.registry
             ),
-            repository: repo_label,
-            location: Some(desired.origin.clone()),
-            help: Some("check the name, account and region; nothing is planned for it".into()),
-        });
-        return (plan, warnings);
+            Some(desired.origin.clone()),
+            "check the name, account and region; nothing is planned for it",
+        );
+        return (plan, out.warnings);
     }
-    let images = &observed.images;
-    let n = images.len();
-    let mut by_digest: HashMap<&Digest, usize> = HashMap::with_capacity(n);
-    by_digest.extend(images.iter().enumerate().map(|(i, img)| (&img.digest, i)));
-    // Every (image, tag) pair; a tag is on at most one image.
-    let mut all_tags: Vec<(usize, &str)> = Vec::with_capacity(n);
-    all_tags.extend(
-        images
+    let index = Index::new(&observed.images);
+    let mut allowed = out.allowed_tags(&index, now);
+    let kept = out.kept_images(&index, &mut allowed);
+    let deleted = out.untags(&index, &kept, &allowed, &mut plan);
+    out.deletions(&index, &deleted, &mut plan);
+    plan.status = out.status(
+        deleted.len(),
+        options,
+        &mut plan.refused_reason,
+        &plan.actions,
+    );
+    (plan, out.warnings)
+}
+
+/// One repository being planned: what it is and the warnings so far.
+struct Planning<'a> {
+    desired: &'a DesiredRepository,
+    observed: &'a ObservedRepository,
+    label: String,
+    warnings: Vec<Warning>,
+}
+
+/// Look-ups over one repository's images.
+struct Index<'a> {
+    images: &'a [ImageDetail],
+    by_digest: HashMap<&'a Digest, usize>,
+    /// Every (image, tag) pair; a tag is on at most one image.
+    all_tags: Vec<(usize, &'a str)>,
+    tag_owner: HashMap<&'a str, usize>,
+}
+
+impl<'a> Index<'a> {
+    fn new(images: &'a [ImageDetail]) -> Self {
+        let n = images.len();
+        let mut by_digest: HashMap<&Digest, usize> = HashMap::with_capacity(n);
+        by_digest.extend(images.iter().enumerate().map(|(i, img)| (&img.digest, i)));
+        let mut all_tags: Vec<(usize, &str)> = Vec::with_capacity(n);
+        all_tags.extend(
+            images
+                .iter()
+                .enumerate()
+                .flat_map(|(i, img)| img.tags.iter().map(move |t| (i, t.as_str()))),
+        );
+        let mut tag_owner: HashMap<&str, usize> = HashMap::with_capacity(all_tags.len());
+        tag_owner.extend(all_tags.iter().map(|&(i, t)| (t, i)));
+        Self {
+            images,
+            by_digest,
+            all_tags,
+            tag_owner,
+        }
+    }
+}
+
+impl<'a> Planning<'a> {
+    fn warn(
+        &mut self,
+        code: WarningCode,
+        message: String,
+        location: Option<crate::config::Origin>,
+        help: &str,
+    ) {
+        self.warnings.push(Warning {
+            code,
+            message,
+            repository: self.label.clone(),
+            location,
+            help: Some(help.to_owned()),
+        });
+    }
+
+    /// Phase 1: the tags the allow-list allows (rules with `keep_latest`, then
+    /// `max_age` at `now`).
+    fn allowed_tags(&mut self, index: &Index<'a>, now: DateTime<Utc>) -> HashSet<&'a str> {
+        let images = index.images;
+        let mut allowed: HashSet<&str> = HashSet::new();
+        for entry in &self.desired.allow {
+            let mut candidates: Vec<(usize, &str)> = match &entry.matcher {
+                Matcher::Exact(t) => index
+                    .tag_owner
+                    .get_key_value(t.as_str())
+                    .map(|(&t, &i)| vec![(i, t)])
+                    .unwrap_or_default(),
+                Matcher::Glob(g) => {
+                    let glob = WildMatch::new(g);
+                    index
+                        .all_tags
+                        .iter()
+                        .copied()
+                        .filter(|(_, t)| glob.matches(t))
+                        .collect()
+                }
+            };
+            if candidates.is_empty() {
+                let w = unmatched_warning(entry, self.desired, &self.label, &index.all_tags);
+                self.warnings.push(w);
+                continue;
+            }
+            if let Some(keep) = entry.keep_latest {
+                candidates.sort_by(newest_first(images));
+                candidates.truncate(keep as usize);
+            }
+            if let Some(max_age) = entry.max_age_seconds {
+                let cutoff =
+                    now - chrono::Duration::seconds(i64::try_from(max_age).unwrap_or(i64::MAX));
+                candidates.retain(|&(i, _)| images[i].pushed_at >= cutoff);
+            }
+            allowed.extend(candidates.into_iter().map(|(_, t)| t));
+        }
+        allowed
+    }
+
+    /// Phase 2: the kept images: those with an allowed tag, then, transitively, the
+    /// children of kept indexes, referrers of kept images, images carrying signature
+    /// tags of kept images (whose tags become allowed), and every untagged image
+    /// under `untagged: keep`.
+    fn kept_images(&self, index: &Index<'a>, allowed: &mut HashSet<&'a str>) -> Vec<bool> {
+        let images = index.images;
+        let mut referrers: HashMap<&Digest, Vec<usize>> = HashMap::new();
+        for (i, img) in images.iter().enumerate() {
+            if let Some(s) = &img.subject {
+                referrers.entry(s).or_default().push(i);
+            }
+        }
+        let mut signatures: HashMap<Digest, Vec<(usize, &str)>> = HashMap::new();
+        for &(i, t) in &index.all_tags {
+            if let Some(subject) = signature_subject(t) {
+                signatures.entry(subject).or_default().push((i, t));
+            }
+        }
+        let mut kept = vec![false; images.len()];
+        let keep_untagged = self.desired.untagged == UntaggedPolicy::Keep;
+        let mut queue: Vec<usize> = images
             .iter()
             .enumerate()
-            .flat_map(|(i, img)| img.tags.iter().map(move |t| (i, t.as_str()))),
-    );
-    let mut tag_owner: HashMap<&str, usize> = HashMap::with_capacity(all_tags.len());
-    tag_owner.extend(all_tags.iter().map(|&(i, t)| (t, i)));
+            .filter(|(_, img)| {
+                img.tags.iter().any(|t| allowed.contains(t.as_str()))
+                    || (img.tags.is_empty() && keep_untagged)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        while let Some(i) = queue.pop() {
+            if kept[i] {
+                continue;
+            }
+            kept[i] = true;
+            let digest = &images[i].digest;
+            if let Some(kids) = self.observed.children.get(digest) {
+                queue.extend(kids.iter().filter_map(|k| index.by_digest.get(k).copied()));
+            }
+            if let Some(r) = referrers.get(digest) {
+                queue.extend(r.iter().copied());
+            }
+            if let Some(sigs) = signatures.get(digest) {
+                for &(j, t) in sigs {
+                    allowed.insert(t);
+                    queue.push(j);
+                }
+            }
+        }
+        kept
+    }
 
-    // 1. Tags the allow-list allows.
-    let mut allowed: HashSet<&str> = HashSet::new();
-    for entry in &desired.allow {
-        let mut candidates: Vec<(usize, &str)> = match &entry.matcher {
-            Matcher::Exact(t) => tag_owner
-                .get_key_value(t.as_str())
-                .map(|(&t, &i)| vec![(i, t)])
-                .unwrap_or_default(),
-            Matcher::Glob(g) => {
-                let glob = WildMatch::new(g);
-                all_tags
+    /// Phase 3: untags of kept images (one tag retained where removing all would
+    /// delete an image that must stay) and the tags kept. Returns the images to
+    /// delete.
+    fn untags(
+        &mut self,
+        index: &Index<'a>,
+        kept: &[bool],
+        allowed: &HashSet<&str>,
+        plan: &mut RepositoryPlan,
+    ) -> Vec<usize> {
+        let images = index.images;
+        let mut deleted: Vec<usize> = Vec::new();
+        let mut tags_kept: Vec<Tag> = Vec::new();
+        for (i, img) in images.iter().enumerate() {
+            if !kept[i] {
+                deleted.push(i);
+                continue;
+            }
+            let (mut keep, mut remove): (Vec<&Tag>, Vec<&Tag>) =
+                img.tags.iter().partition(|t| allowed.contains(t.as_str()));
+            if keep.is_empty() && !remove.is_empty() {
+                // Kept for another image's sake; removing its last tag would delete it.
+                remove.sort();
+                let retained = remove.remove(0);
+                self.warn(
+                    WarningCode::TagRetained,
+                    format!(
+                        "tag `{retained}` is not allowed but stays: removing it would delete image {}, which {}",
+                        img.digest.short(),
+                        why_kept(i, images, self.observed)
+                    ),
+                    Some(self.desired.origin.clone()),
+                    "allow the tag, or let the image go with what keeps it",
+                );
+                keep.push(retained);
+            }
+            tags_kept.extend(keep.into_iter().cloned());
+            if !remove.is_empty() {
+                let mut kept_tags: Vec<Tag> = img
+                    .tags
                     .iter()
-                    .copied()
-                    .filter(|(_, t)| glob.matches(t))
-                    .collect()
-            }
-        };
-        if candidates.is_empty() {
-            warnings.push(unmatched_warning(entry, desired, &repo_label, &all_tags));
-            continue;
-        }
-        if let Some(keep) = entry.keep_latest {
-            candidates.sort_by(newest_first(images));
-            candidates.truncate(keep as usize);
-        }
-        if let Some(max_age) = entry.max_age_seconds {
-            let cutoff =
-                now - chrono::Duration::seconds(i64::try_from(max_age).unwrap_or(i64::MAX));
-            candidates.retain(|&(i, _)| images[i].pushed_at >= cutoff);
-        }
-        allowed.extend(candidates.into_iter().map(|(_, t)| t));
-    }
-
-    // 2. Kept images: those with an allowed tag, then, transitively, the children of
-    // kept indexes, referrers of kept images, images carrying signature tags of kept
-    // images, and every untagged image under `untagged: keep`.
-    let mut referrers: HashMap<&Digest, Vec<usize>> = HashMap::new();
-    for (i, img) in images.iter().enumerate() {
-        if let Some(s) = &img.subject {
-            referrers.entry(s).or_default().push(i);
-        }
-    }
-    let mut signatures: HashMap<Digest, Vec<(usize, &str)>> = HashMap::new();
-    for &(i, t) in &all_tags {
-        if let Some(subject) = signature_subject(t) {
-            signatures.entry(subject).or_default().push((i, t));
-        }
-    }
-    let mut kept = vec![false; n];
-    let mut queue: Vec<usize> = Vec::new();
-    for (i, img) in images.iter().enumerate() {
-        let seed = img.tags.iter().any(|t| allowed.contains(t.as_str()))
-            || (img.tags.is_empty() && desired.untagged == UntaggedPolicy::Keep);
-        if seed {
-            queue.push(i);
-        }
-    }
-    while let Some(i) = queue.pop() {
-        if kept[i] {
-            continue;
-        }
-        kept[i] = true;
-        let digest = &images[i].digest;
-        if let Some(kids) = observed.children.get(digest) {
-            queue.extend(kids.iter().filter_map(|k| by_digest.get(k).copied()));
-        }
-        if let Some(r) = referrers.get(digest) {
-            queue.extend(r.iter().copied());
-        }
-        if let Some(sigs) = signatures.get(digest) {
-            for &(j, t) in sigs {
-                allowed.insert(t);
-                queue.push(j);
+                    .filter(|t| !remove.contains(t))
+                    .cloned()
+                    .collect();
+                kept_tags.sort();
+                let mut tags: Vec<Tag> = remove.into_iter().cloned().collect();
+                tags.sort();
+                plan.actions.push(Action {
+                    kind: ActionKind::Untag,
+                    digest: img.digest.clone(),
+                    tags,
+                    kept_tags,
+                    pushed_at: img.pushed_at,
+                    size_bytes: img.size_bytes,
+                    media_type: img.manifest_media_type.clone(),
+                    reason: "tags not in the allow-list; the image keeps an allowed tag".into(),
+                    wave: 0,
+                });
             }
         }
+        tags_kept.sort();
+        plan.tags_kept = tags_kept;
+        deleted
     }
 
-    // 3. Removals.
-    let mut deleted: Vec<usize> = Vec::new();
-    let mut tags_kept: Vec<Tag> = Vec::new();
-    for (i, img) in images.iter().enumerate() {
-        if !kept[i] {
-            deleted.push(i);
-            continue;
-        }
-        let (mut keep, mut remove): (Vec<&Tag>, Vec<&Tag>) =
-            img.tags.iter().partition(|t| allowed.contains(t.as_str()));
-        if keep.is_empty() && !remove.is_empty() {
-            // Kept for another image's sake; removing its last tag would delete it.
-            remove.sort();
-            let retained = remove.remove(0);
-            warnings.push(Warning {
-                code: WarningCode::TagRetained,
-                message: format!(
-                    "tag `{retained}` is not allowed but stays: removing it would delete image {}, which {}",
-                    img.digest.short(),
-                    why_kept(i, images, observed)
-                ),
-                repository: repo_label.clone(),
-                location: Some(desired.origin.clone()),
-                help: Some("allow the tag, or let the image go with what keeps it".into()),
-            });
-            keep.push(retained);
-        }
-        tags_kept.extend(keep.into_iter().cloned());
-        if !remove.is_empty() {
-            let mut kept_tags: Vec<Tag> = img
-                .tags
-                .iter()
-                .filter(|t| !remove.contains(t))
-                .cloned()
-                .collect();
-            kept_tags.sort();
-            let mut tags: Vec<Tag> = remove.into_iter().cloned().collect();
+    /// Phase 4: deletions, in waves (an index or a referrer goes before what it
+    /// references), then every action in wave and push order.
+    fn deletions(&self, index: &Index<'a>, deleted: &[usize], plan: &mut RepositoryPlan) {
+        let waves = delete_waves(deleted, index.images, self.observed, &index.by_digest);
+        plan.actions.reserve_exact(deleted.len());
+        for (&i, wave) in deleted.iter().zip(waves) {
+            let img = &index.images[i];
+            let mut tags = img.tags.clone();
             tags.sort();
+            let reason = if tags.is_empty() {
+                "untagged and not needed by a kept image".to_owned()
+            } else {
+                "no allowed tag".to_owned()
+            };
             plan.actions.push(Action {
-                kind: ActionKind::Untag,
+                kind: ActionKind::Delete,
                 digest: img.digest.clone(),
                 tags,
-                kept_tags,
+                kept_tags: Vec::new(),
                 pushed_at: img.pushed_at,
                 size_bytes: img.size_bytes,
                 media_type: img.manifest_media_type.clone(),
-                reason: "tags not in the allow-list; the image keeps an allowed tag".into(),
-                wave: 0,
+                reason,
+                wave,
             });
         }
+        plan.actions.sort_by(|a, b| {
+            a.wave
+                .cmp(&b.wave)
+                .then(a.pushed_at.cmp(&b.pushed_at))
+                .then_with(|| a.digest.cmp(&b.digest))
+        });
     }
-    tags_kept.sort();
-    plan.tags_kept = tags_kept;
 
-    // 4. Deletion waves: an index (or a referrer) goes before what it references.
-    let waves = delete_waves(&deleted, images, observed, &by_digest);
-    plan.actions.reserve_exact(deleted.len());
-    for (&i, wave) in deleted.iter().zip(waves) {
-        let img = &images[i];
-        let mut tags = img.tags.clone();
-        tags.sort();
-        let reason = if tags.is_empty() {
-            "untagged and not needed by a kept image".to_owned()
+    /// Phase 5: the status, and the guard against deleting every image.
+    fn status(
+        &mut self,
+        deletions: usize,
+        options: PlanOptions,
+        refused_reason: &mut Option<String>,
+        actions: &[Action],
+    ) -> RepositoryStatus {
+        let n = self.observed.images.len();
+        if actions.is_empty() {
+            RepositoryStatus::Unchanged
+        } else if n > 0 && deletions == n && !(self.desired.allow_empty || options.allow_empty) {
+            let reason = format!("the plan would delete all {n} images of the repository");
+            self.warn(
+                WarningCode::RefusedEmpty,
+                format!("{reason}; refused, nothing in it will be applied"),
+                Some(self.desired.origin.clone()),
+                "if that is intended, set `allow_empty: true` on the repository or pass --allow-empty",
+            );
+            *refused_reason = Some(reason);
+            RepositoryStatus::Refused
         } else {
-            "no allowed tag".to_owned()
-        };
-        plan.actions.push(Action {
-            kind: ActionKind::Delete,
-            digest: img.digest.clone(),
-            tags,
-            kept_tags: Vec::new(),
-            pushed_at: img.pushed_at,
-            size_bytes: img.size_bytes,
-            media_type: img.manifest_media_type.clone(),
-            reason,
-            wave,
-        });
+            RepositoryStatus::Changes
+        }
     }
-    plan.actions.sort_by(|a, b| {
-        a.wave
-            .cmp(&b.wave)
-            .then(a.pushed_at.cmp(&b.pushed_at))
-            .then_with(|| a.digest.cmp(&b.digest))
-    });
-
-    // 5. Status, and the guard against deleting every image.
-    if plan.actions.is_empty() {
-        plan.status = RepositoryStatus::Unchanged;
-    } else if n > 0 && deleted.len() == n && !(desired.allow_empty || options.allow_empty) {
-        plan.status = RepositoryStatus::Refused;
-        let reason = format!("the plan would delete all {n} images of the repository");
-        warnings.push(Warning {
-            code: WarningCode::RefusedEmpty,
-            message: format!("{reason}; refused, nothing in it will be applied"),
-            repository: repo_label,
-            location: Some(desired.origin.clone()),
-            help: Some("if that is intended, set `allow_empty: true` on the repository or pass --allow-empty".into()),
-        });
-        plan.refused_reason = Some(reason);
-    } else {
-        plan.status = RepositoryStatus::Changes;
-    }
-    (plan, warnings)
 }
 
 /// Why an image without allowed tags is kept, for the retained-tag warning.
