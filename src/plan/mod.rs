@@ -127,9 +127,12 @@ pub struct Action {
     pub wave: u32,
 }
 
-/// Stable warning codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Stable warning codes, printed as `plan::<code>`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case", prefix = "plan::")]
 pub enum WarningCode {
     /// An exact allowed tag is not in the repository (a typo?).
     TagNotFound,
@@ -146,13 +149,7 @@ pub enum WarningCode {
 impl WarningCode {
     /// The code as printed.
     pub fn as_str(self) -> &'static str {
-        match self {
-            WarningCode::TagNotFound => "plan::tag-not-found",
-            WarningCode::PatternMatchedNothing => "plan::pattern-matched-nothing",
-            WarningCode::RepositoryNotFound => "plan::repository-not-found",
-            WarningCode::TagRetained => "plan::tag-retained",
-            WarningCode::RefusedEmpty => "plan::refused-empty",
-        }
+        self.into()
     }
 }
 
