@@ -71,6 +71,20 @@ pub fn render(plan: &Plan, format: Format, out: &mut dyn Write) -> io::Result<()
     }
 }
 
+/// What `validate` says of valid files.
+pub fn validated(state: &crate::config::DesiredState) -> String {
+    format!(
+        "{} valid: {} declaring {}.",
+        if state.files.len() == 1 {
+            "The file is"
+        } else {
+            "All files are"
+        },
+        plural(state.files.len(), "file", "files"),
+        plural(state.repositories.len(), "repository", "repositories"),
+    )
+}
+
 /// Writes `value` as pretty-printed JSON with a final newline, buffered.
 pub fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()> {
     // serde_json writes in many small pieces: buffer them here, where writing is not

@@ -89,15 +89,31 @@ pub struct SourceArgs {
     pub max_attempts: u32,
 }
 
-/// Arguments of `plan`.
+/// What `plan` and `apply` plan from: the files, the source, the plan's options.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct Planning {
     /// Desired-state files, or directories searched recursively for *.yaml / *.yml.
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
     /// Where the observed state comes from.
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Lift the guard that refuses a plan deleting every image of a repository.
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Evaluate `max_age` at this instant (RFC 3339). Default: now; with --snapshot,
+    /// the snapshot's `generated_at` when it has one; with `apply --plan`, when the
+    /// plan was made.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The files, the source and the plan's options.
+    #[command(flatten)]
+    pub planning: Planning,
     /// Output format.
     #[arg(long, default_value = "human", value_parser = values::<Format>())]
     pub format: Format,
@@ -107,24 +123,14 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Lift the guard that refuses a plan deleting every image of a repository.
-    #[arg(long)]
-    pub allow_empty: bool,
-    /// Evaluate `max_age` at this instant (RFC 3339). Default: now; with --snapshot,
-    /// the snapshot's `generated_at` when it has one.
-    #[arg(long, value_name = "TIME")]
-    pub now: Option<DateTime<Utc>>,
 }
 
 /// Arguments of `apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// Desired-state files, or directories searched recursively for *.yaml / *.yml.
-    #[arg(default_value = ".")]
-    pub paths: Vec<PathBuf>,
-    /// Where the observed state comes from.
+    /// The files, the source and the plan's options.
     #[command(flatten)]
-    pub source: SourceArgs,
+    pub planning: Planning,
     /// Apply this saved plan (from `plan --out`) instead of planning afresh; refused
     /// when stale.
     #[arg(long, value_name = "FILE")]
@@ -142,12 +148,6 @@ pub struct ApplyArgs {
     /// Format of the final report (the plan is printed as text before it).
     #[arg(long, default_value = "human", value_parser = values::<ReportFormat>())]
     pub format: ReportFormat,
-    /// Lift the guard that refuses a plan deleting every image of a repository.
-    #[arg(long)]
-    pub allow_empty: bool,
-    /// Evaluate `max_age` at this instant (RFC 3339), as for `plan`.
-    #[arg(long, value_name = "TIME")]
-    pub now: Option<DateTime<Utc>>,
 }
 
 /// Arguments of `restore`.

@@ -66,11 +66,10 @@ fn validate(term: &Term, args: &ValidateArgs) -> Result<u8, Reported> {
 }
 
 fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
-    let desired = term.load_config(&args.paths)?;
-    let source = term.check(Source::open(&args.source.spec()))?;
+    let (desired, source) = term.open(&args.planning)?;
     let request = PlanRequest {
-        now: args.now,
-        allow_empty: args.allow_empty,
+        now: args.planning.now,
+        allow_empty: args.planning.allow_empty,
         out: args.out.clone(),
     };
     let plan = term.check(ops::plan::plan(&source, &desired, &request))?;
@@ -88,12 +87,11 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
 }
 
 fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
-    let desired = term.load_config(&args.paths)?;
-    let source = term.check(Source::open(&args.source.spec()))?;
+    let (desired, source) = term.open(&args.planning)?;
     let request = ApplyRequest {
         saved_plan: args.plan.clone(),
-        now: args.now,
-        allow_empty: args.allow_empty,
+        now: args.planning.now,
+        allow_empty: args.planning.allow_empty,
     };
     let prepared = term.check(ops::apply::prepare(&source, &desired, &request))?;
     // The plan, for the person (or the CI log) that approves it.

@@ -58,6 +58,22 @@ impl Term {
         })
     }
 
+    /// The desired state and the source a planning command names.
+    pub fn open(
+        &self,
+        args: &crate::args::Planning,
+    ) -> Result<
+        (
+            ecr_reconcile::config::DesiredState,
+            ecr_reconcile::ops::Source,
+        ),
+        Reported,
+    > {
+        let desired = self.load_config(&args.paths)?;
+        let source = self.check(ecr_reconcile::ops::Source::open(&args.source.spec()))?;
+        Ok((desired, source))
+    }
+
     /// Renders a plan to stdout, buffered; only human output goes through the
     /// color-stripping stream (JSON and markdown carry no styles). With a JSON report
     /// to follow on stdout, the human plan goes to stderr.
