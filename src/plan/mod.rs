@@ -127,11 +127,12 @@ pub struct Action {
     pub wave: u32,
 }
 
-/// Stable warning codes, printed as `plan::<code>`.
+/// Stable warning codes.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, strum::IntoStaticStr,
 )]
 #[serde(rename_all = "kebab-case")]
+// Printed as `plan::<code>`.
 #[strum(serialize_all = "kebab-case", prefix = "plan::")]
 pub enum WarningCode {
     /// An exact allowed tag is not in the repository (a typo?).
