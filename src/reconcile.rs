@@ -186,19 +186,6 @@ fn assemble(
     }
 }
 
-/// Plans every declared repository: the pure part, given what was observed.
-pub fn plan_all(
-    desired: &DesiredState,
-    observed: &[ObservedRepository],
-    settings: &RunSettings,
-) -> Plan {
-    assemble(
-        desired,
-        plan_parallel(&desired.repositories, observed, settings),
-        settings,
-    )
-}
-
 /// Resolves, observes and plans. Repositories are observed and planned a group at a
 /// time, so only one group's observed state is held in memory at once.
 pub async fn make_plan<R: Registry>(
