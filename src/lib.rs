@@ -16,3 +16,4 @@ pub mod reconcile;
 pub mod registry;
 pub mod render;
 pub mod restore;
+pub mod text;

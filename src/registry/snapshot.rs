@@ -624,12 +624,12 @@ fn syntax_error(
     part: Option<&str>,
 ) -> SnapshotError {
     let text = String::from_utf8_lossy(bytes).into_owned();
-    let index = crate::config::yaml::LineIndex::new(&text);
+    let index = crate::text::LineIndex::new(&text);
     let offset = match part {
         None => index.offset(e.line() as u64, e.column().max(1) as u64),
         Some(part) => {
             let base = (part.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize);
-            base + crate::config::yaml::LineIndex::new(part)
+            base + crate::text::LineIndex::new(part)
                 .offset(e.line() as u64, e.column().max(1) as u64)
         }
     };
