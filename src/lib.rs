@@ -21,3 +21,4 @@ pub mod registry;
 pub mod render;
 pub mod restore;
 pub mod schema;
+pub mod text;

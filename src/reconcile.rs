@@ -11,10 +11,9 @@ use crate::model::{AccountId, Region, RegistryLocation, RepositoryRef};
 use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
 };
+use crate::registry::memory::StoredImage;
 use crate::registry::observe::{ObservedRepository, observe};
-use crate::registry::snapshot::{
-    SNAPSHOT_VERSION, Snapshot, SnapshotImage, SnapshotRegistry, SnapshotRepository,
-};
+use crate::registry::snapshot::{Snapshot, SnapshotImage};
 use crate::registry::{Registry, RegistryError};
 
 /// What a run needs besides the desired state.
@@ -215,51 +214,23 @@ pub async fn snapshot<R: Registry>(
 ) -> Result<Snapshot, RunError> {
     let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
     let observed = observe_all(registry, &targets, settings.parallelism).await?;
-    let mut registries: Vec<SnapshotRegistry> = Vec::new();
-    for o in observed {
+    let repositories = observed.into_iter().filter_map(|o| {
         if !o.exists {
             tracing::warn!(
                 "repository {} does not exist; left out of the snapshot",
                 o.reference
             );
-            continue;
+            return None;
         }
         let children = o.children;
-        let images = o
-            .images
-            .into_iter()
-            .map(|d| SnapshotImage {
-                children: children.get(&d.digest).cloned().unwrap_or_default(),
-                digest: d.digest,
-                tags: d.tags,
-                pushed_at: d.pushed_at,
-                manifest_media_type: d.manifest_media_type,
-                artifact_media_type: d.artifact_media_type,
-                size_bytes: d.size_bytes,
-                subject: d.subject,
-                manifest: None,
-            })
-            .collect();
-        let repo = SnapshotRepository {
-            name: o.reference.name,
-            images,
-        };
-        let location = o.reference.registry;
-        match registries
-            .iter_mut()
-            .find(|r| r.account == location.account && r.region == location.region)
-        {
-            Some(r) => r.repositories.push(repo),
-            None => registries.push(SnapshotRegistry {
-                account: location.account,
-                region: location.region,
-                repositories: vec![repo],
-            }),
-        }
-    }
-    Ok(Snapshot {
-        version: SNAPSHOT_VERSION,
-        generated_at: Some(settings.now),
-        registries,
-    })
+        let images = o.images.into_iter().map(|d| {
+            let kids = children.get(&d.digest).cloned().unwrap_or_default();
+            SnapshotImage::from(StoredImage::new(d, kids))
+        });
+        Some((o.reference, images.collect()))
+    });
+    Ok(Snapshot::from_repositories(
+        Some(settings.now),
+        repositories,
+    ))
 }

@@ -303,7 +303,7 @@ fn check_duplicates(
 }
 
 fn span_of(origin: &Origin, source: &SharedSource, len: usize) -> yaml::Span {
-    let index = yaml::LineIndex::new(source.text());
+    let index = crate::text::LineIndex::new(source.text());
     yaml::Span {
         offset: index.offset(origin.line.into(), origin.column.into()),
         len,

@@ -25,7 +25,7 @@ pub(super) fn validate_file(
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
             // In the lossy text the bad byte became U+FFFD; find its position there.
             let lossy_at = String::from_utf8_lossy(&e.as_bytes()[..at]).len();
-            let index = yaml::LineIndex::new(&lossy);
+            let index = crate::text::LineIndex::new(&lossy);
             let (line, column) = index.position(lossy_at);
             let src = SharedSource::new(name, lossy);
             let span = Span {

@@ -6,6 +6,8 @@
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 
+use crate::text::LineIndex;
+
 /// A position in a source text: byte offset and length, plus 1-based line and column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Span {
@@ -147,72 +149,26 @@ impl<'de> Deserialize<'de> for RawValue {
     }
 }
 
-/// Converts 1-based (line, character column) positions to byte offsets.
-pub struct LineIndex<'a> {
-    text: &'a str,
-    line_starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    /// Indexes `text`.
-    pub fn new(text: &'a str) -> Self {
-        // A byte-order mark takes no column: the parser (like an editor) counts the
-        // first line's columns from after it.
-        let first = if text.starts_with('\u{feff}') {
-            '\u{feff}'.len_utf8()
-        } else {
-            0
-        };
-        let mut line_starts = vec![first];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Self { text, line_starts }
-    }
-
-    /// The byte offset of a 1-based line and character column, clamped to the text.
-    pub fn offset(&self, line: u64, column: u64) -> usize {
-        let Some(&start) = usize::try_from(line.saturating_sub(1))
-            .ok()
-            .and_then(|l| self.line_starts.get(l))
-        else {
-            return self.text.len();
-        };
-        let rest = &self.text[start..];
-        let col = usize::try_from(column.saturating_sub(1)).unwrap_or(usize::MAX);
-        start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i)
-    }
-
-    /// The 1-based line and character column of a byte offset.
-    pub fn position(&self, offset: usize) -> (u32, u32) {
-        let offset = offset.min(self.text.len()).max(self.line_starts[0]);
-        let line = self.line_starts.partition_point(|&s| s <= offset);
-        let start = self.line_starts[line - 1];
-        let column = self.text[start..offset].chars().count() + 1;
-        (
-            u32::try_from(line).unwrap_or(u32::MAX),
-            u32::try_from(column).unwrap_or(u32::MAX),
-        )
-    }
-
-    /// A span from a serde-saphyr location.
-    pub fn span(&self, loc: &Location) -> Span {
-        let offset = self.offset(loc.line(), loc.column());
-        // The location's length is in characters; convert it to bytes.
-        let chars = usize::try_from(loc.span().len()).unwrap_or(0);
-        let len = self.text[offset..]
-            .char_indices()
-            .nth(chars)
-            .map_or(self.text.len() - offset, |(i, _)| i);
-        Span {
-            offset,
-            len,
-            line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
-            column: u32::try_from(loc.column()).unwrap_or(u32::MAX),
-        }
+/// A span from a serde-saphyr location.
+fn span_at(index: &LineIndex<'_>, loc: &Location) -> Span {
+    let text = index.text();
+    let offset = index.offset(loc.line(), loc.column());
+    // The location's length is in characters; convert it to bytes.
+    let chars = usize::try_from(loc.span().len()).unwrap_or(0);
+    let len = text[offset..]
+        .char_indices()
+        .nth(chars)
+        .map_or(text.len() - offset, |(i, _)| i);
+    Span {
+        offset,
+        len,
+        line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
+        column: u32::try_from(loc.column()).unwrap_or(u32::MAX),
     }
 }
 
 fn convert(raw: RawNode, index: &LineIndex<'_>) -> Node {
-    let span = index.span(&raw.0.referenced);
+    let span = span_at(index, &raw.0.referenced);
     let value = match raw.0.value {
         RawValue::Null => Value::Null,
         RawValue::Bool(b) => Value::Bool(b),
@@ -262,7 +218,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             let message = serde_saphyr::UserMessageFormatter
                 .format_message(&err)
                 .into_owned();
-            let span = err.location().map(|loc| index.span(&loc));
+            let span = err.location().map(|loc| span_at(&index, &loc));
             Err(SyntaxError { message, span })
         }
     }
@@ -273,12 +229,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn positions_round_trip() {
+    fn nodes_have_their_positions() {
         let text = "a: 1\nbé: \"x\"\n";
-        let idx = LineIndex::new(text);
-        assert_eq!(idx.offset(2, 1), 5);
-        assert_eq!(idx.offset(2, 4), 9);
-        assert_eq!(idx.position(9), (2, 4));
         let node = parse(text).unwrap();
         let Value::Map(entries) = node.value else {
             panic!()

@@ -1,0 +1,232 @@
+//! Between the snapshot file and the in-memory registry: one conversion of an image
+//! each way, and one grouping of repositories into registries.
+
+use chrono::{DateTime, Utc};
+
+use super::check::children_of;
+use super::{SNAPSHOT_VERSION, Snapshot, SnapshotImage, SnapshotRegistry, SnapshotRepository};
+use crate::model::{RegistryLocation, RepositoryRef};
+use crate::registry::ImageDetail;
+use crate::registry::memory::{InMemoryRegistry, StoredImage};
+
+impl From<SnapshotImage> for StoredImage {
+    /// The image as the in-memory registry holds it. An index with a manifest has the
+    /// children its manifest lists (which a checked snapshot's `children` agree with),
+    /// any other image its `children`.
+    fn from(img: SnapshotImage) -> Self {
+        // `check` has already parsed every manifest.
+        let children = children_of(&img).unwrap_or_default();
+        let SnapshotImage {
+            digest,
+            tags,
+            pushed_at,
+            manifest_media_type,
+            artifact_media_type,
+            size_bytes,
+            subject,
+            children: _,
+            manifest,
+        } = img;
+        StoredImage {
+            detail: ImageDetail {
+                digest,
+                tags,
+                pushed_at,
+                manifest_media_type,
+                artifact_media_type,
+                size_bytes,
+                subject,
+            },
+            manifest,
+            children,
+        }
+    }
+}
+
+impl From<StoredImage> for SnapshotImage {
+    /// The image as a snapshot writes it.
+    fn from(img: StoredImage) -> Self {
+        let StoredImage {
+            detail:
+                ImageDetail {
+                    digest,
+                    tags,
+                    pushed_at,
+                    manifest_media_type,
+                    artifact_media_type,
+                    size_bytes,
+                    subject,
+                },
+            manifest,
+            children,
+        } = img;
+        SnapshotImage {
+            digest,
+            tags,
+            pushed_at,
+            manifest_media_type,
+            artifact_media_type,
+            size_bytes,
+            subject,
+            children,
+            manifest,
+        }
+    }
+}
+
+impl Snapshot {
+    /// A snapshot of these repositories and their images, in this order, grouped into
+    /// registries in the order each registry first appears.
+    pub fn from_repositories(
+        generated_at: Option<DateTime<Utc>>,
+        repositories: impl IntoIterator<Item = (RepositoryRef, Vec<SnapshotImage>)>,
+    ) -> Self {
+        let mut registries: Vec<SnapshotRegistry> = Vec::new();
+        for (reference, images) in repositories {
+            let repo = SnapshotRepository {
+                name: reference.name,
+                images,
+            };
+            let location = reference.registry;
+            match registries
+                .iter_mut()
+                .find(|r| r.account == location.account && r.region == location.region)
+            {
+                Some(r) => r.repositories.push(repo),
+                None => registries.push(SnapshotRegistry {
+                    account: location.account,
+                    region: location.region,
+                    repositories: vec![repo],
+                }),
+            }
+        }
+        Snapshot {
+            version: SNAPSHOT_VERSION,
+            generated_at,
+            registries,
+        }
+    }
+
+    /// Loads the snapshot into an in-memory registry (consuming it).
+    pub fn into_registry(self) -> InMemoryRegistry {
+        let mut reg = InMemoryRegistry::new();
+        for r in &self.registries {
+            reg.set_caller_account(r.region.clone(), r.account.clone());
+        }
+        for r in self.registries {
+            let location = RegistryLocation {
+                account: r.account,
+                region: r.region,
+            };
+            for repo in r.repositories {
+                let reference = RepositoryRef {
+                    registry: location.clone(),
+                    name: repo.name,
+                };
+                reg.create_repository(reference.clone());
+                reg.load_images(&reference, repo.images.into_iter().map(StoredImage::from));
+            }
+        }
+        reg
+    }
+
+    /// A snapshot of everything an in-memory registry holds.
+    pub fn from_registry(reg: &InMemoryRegistry, generated_at: Option<DateTime<Utc>>) -> Self {
+        let repositories = reg.repositories().into_iter().map(|reference| {
+            let images = reg.images(&reference).unwrap_or_default();
+            let images = images.into_iter().map(SnapshotImage::from).collect();
+            (reference, images)
+        });
+        Self::from_repositories(generated_at, repositories)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{digest, image, images, index};
+    use super::super::parse;
+    use super::*;
+    use crate::model::{AccountId, Digest, Region, RepositoryName};
+
+    fn reference(region: &str, name: &str) -> RepositoryRef {
+        RepositoryRef {
+            registry: RegistryLocation {
+                account: AccountId::parse("123456789012").unwrap(),
+                region: Region::parse(region).unwrap(),
+            },
+            name: RepositoryName::parse(name).unwrap(),
+        }
+    }
+
+    #[test]
+    fn repositories_are_grouped_by_registry_in_first_appearance_order() {
+        let s = Snapshot::from_repositories(
+            None,
+            [
+                (reference("eu-west-2", "a/one"), Vec::new()),
+                (reference("eu-west-1", "a/two"), Vec::new()),
+                (reference("eu-west-2", "a/three"), Vec::new()),
+            ],
+        );
+        let shape: Vec<(&str, Vec<&str>)> = s
+            .registries
+            .iter()
+            .map(|r| {
+                (
+                    r.region.as_str(),
+                    r.repositories.iter().map(|p| p.name.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("eu-west-2", vec!["a/one", "a/three"]),
+                ("eu-west-1", vec!["a/two"])
+            ]
+        );
+        assert_eq!(s.version, SNAPSHOT_VERSION);
+    }
+
+    #[test]
+    fn a_snapshot_survives_the_in_memory_registry() {
+        // Repositories in the registry's order; an index whose `children` are left to
+        // its manifest gets them written back.
+        let text = format!(
+            r#"{{"version":1,"generated_at":"2026-01-01T00:00:00Z","registries":[{{"account":"123456789012","region":"eu-west-1","repositories":[{{"name":"a/one","images":[{}]}},{{"name":"a/two","images":[{}]}}]}}]}}"#,
+            images(&[
+                image(1, r#""v1""#),
+                image(2, ""),
+                index(3, &[], Some(&[1, 2])),
+                format!(
+                    r#"{{"digest":"{}","tags":["sig"],"pushed_at":"2026-01-02T03:04:05.5Z","artifact_media_type":"text/plain","size_bytes":7,"subject":"{}"}}"#,
+                    digest(4),
+                    digest(1)
+                ),
+            ]),
+            image(1, r#""v2""#),
+        );
+        let s = parse("s.json", text.as_bytes()).unwrap();
+        let again = Snapshot::from_registry(&s.clone().into_registry(), s.generated_at);
+        let mut want = serde_json::to_value(&s).unwrap();
+        want["registries"][0]["repositories"][0]["images"][2]["children"] =
+            serde_json::json!([digest(1), digest(2)]);
+        assert_eq!(serde_json::to_value(&again).unwrap(), want);
+    }
+
+    #[test]
+    fn an_observed_image_has_no_manifest() {
+        let detail = ImageDetail {
+            digest: Digest::parse(digest(3)).unwrap(),
+            tags: Vec::new(),
+            pushed_at: DateTime::UNIX_EPOCH,
+            manifest_media_type: None,
+            artifact_media_type: None,
+            size_bytes: None,
+            subject: None,
+        };
+        let children = vec![Digest::parse(digest(1)).unwrap()];
+        let img = SnapshotImage::from(StoredImage::new(detail, children.clone()));
+        assert_eq!((img.children, img.manifest), (children, None));
+    }
+}

@@ -1,0 +1,186 @@
+//! The snapshot file: the observed state of registries as JSON, for offline plans,
+//! tests and bug reports. Its JSON Schema is `schema/snapshot.schema.json`.
+//!
+//! This module holds the format; its submodules read it ([`parse`], with the fast
+//! field deserializers of [`fast_de`]), check what JSON Schema cannot ([`check`]),
+//! report errors ([`error`]) and convert to and from the in-memory registry
+//! ([`convert`]).
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{AccountId, Digest, MediaType, Region, RepositoryName, Tag};
+
+mod check;
+mod convert;
+mod error;
+mod fast_de;
+#[cfg(test)]
+mod fixtures;
+mod parse;
+
+pub use error::SnapshotError;
+
+/// The snapshot format version this program reads and writes.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// A snapshot of registries: accounts and regions, their repositories and images.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "ecr-reconcile registry snapshot")]
+pub struct Snapshot {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// When the snapshot was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_at: Option<DateTime<Utc>>,
+    /// The registries. The first one's account is the caller's account for files that
+    /// name no account.
+    pub registries: Vec<SnapshotRegistry>,
+}
+
+/// One registry: an account in a region.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRegistry {
+    /// The 12-digit account id.
+    pub account: AccountId,
+    /// The region.
+    pub region: Region,
+    /// The repositories that exist in this registry.
+    pub repositories: Vec<SnapshotRepository>,
+}
+
+/// One repository and its images.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRepository {
+    /// The repository name.
+    pub name: RepositoryName,
+    /// Every image, tagged or not, in push order.
+    #[serde(default)]
+    pub images: Vec<SnapshotImage>,
+}
+
+/// One image.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotImage {
+    /// The manifest digest.
+    pub digest: Digest,
+    /// Its tags.
+    #[serde(default, deserialize_with = "fast_de::exact_vec")]
+    pub tags: Vec<Tag>,
+    /// When it was pushed (RFC 3339).
+    #[serde(deserialize_with = "fast_de::utc")]
+    pub pushed_at: DateTime<Utc>,
+    /// The manifest media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_media_type: Option<MediaType>,
+    /// The artifact media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_media_type: Option<MediaType>,
+    /// The size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    /// For a referrer, the digest of its subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Digest>,
+    /// For an index, the digests of its children (each must be an image of the
+    /// same repository).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<Digest>,
+    /// The raw manifest, when known; for an index it lists the children itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+}
+/// Reads and checks a snapshot file.
+pub fn read(path: &std::path::Path) -> Result<Snapshot, SnapshotError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| SnapshotError::Io {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    parse(&shown, &bytes)
+}
+
+/// Parses and checks a snapshot given as bytes; `path` is only shown.
+///
+/// Reading the top of the file, which finds where each repository starts and ends,
+/// takes a pass over all of it. In the common case ([`parse::streaming`]),
+/// repositories are parsed while that pass goes on; otherwise, and for every error,
+/// the top is read first ([`parse::in_two_passes`]).
+pub fn parse(path: &str, bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+    match parse::streaming(path, bytes) {
+        Some(snapshot) => snapshot,
+        None => parse::in_two_passes(path, bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{digest, image, images, index, snapshot};
+    use super::*;
+
+    #[test]
+    fn a_valid_snapshot_parses_with_its_media_types() {
+        let text = snapshot(&[
+            (
+                "a/one",
+                images(&[
+                    image(1, r#""v1""#),
+                    image(2, ""),
+                    index(3, &[1, 2], Some(&[1, 2])),
+                ]),
+            ),
+            ("a/two", images(&[image(1, r#""v1""#)])),
+        ]);
+        let s = parse("s.json", text.as_bytes()).unwrap();
+        let repos = &s.registries[0].repositories;
+        assert_eq!(repos.len(), 2);
+        assert_eq!(repos[0].images.len(), 3);
+        assert!(
+            repos[0].images[2]
+                .manifest_media_type
+                .as_ref()
+                .unwrap()
+                .is_index()
+        );
+        assert_eq!(
+            repos[0].images[0]
+                .manifest_media_type
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            crate::model::media_type::OCI_MANIFEST
+        );
+        // Serialized back exactly as read.
+        let again = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&again).unwrap(),
+            { serde_json::from_str::<serde_json::Value>(&text).unwrap() }
+        );
+    }
+
+    #[test]
+    fn an_unknown_media_type_is_kept_as_is() {
+        let text = snapshot(&[(
+            "a/one",
+            format!(
+                r#"{{"digest":"{}","pushed_at":"2026-01-01T00:00:00Z","manifest_media_type":"application/x-\u00e9t\u00e9","artifact_media_type":"text/plain"}}"#,
+                digest(1)
+            ),
+        )]);
+        let s = parse("s.json", text.as_bytes()).unwrap();
+        let img = &s.registries[0].repositories[0].images[0];
+        assert_eq!(
+            img.manifest_media_type.as_ref().unwrap().as_str(),
+            "application/x-été"
+        );
+        assert_eq!(
+            img.artifact_media_type.as_ref().unwrap().as_str(),
+            "text/plain"
+        );
+    }
+}
