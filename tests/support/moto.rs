@@ -120,38 +120,55 @@ impl Moto {
         assert!(answer.starts_with("HTTP/1.1 200"), "moto reset: {answer}");
     }
 
-    /// Pushes many images at once: (seed, tags) each; returns their digests in order.
+    /// Pushes many images at once: (seed, tags) each, seeds distinct; returns their
+    /// digests in order.
+    ///
+    /// In rounds: every image's first tag (or its untagged push), then every second
+    /// tag, and so on, 16 requests at a time. moto's PutImage looks for the manifest
+    /// and then adds an image without a lock, so two concurrent pushes of one manifest
+    /// (two tags of one image) can both miss it and leave two records of one digest,
+    /// each with one of the tags, which ECR never has; in a round every request is of
+    /// another image.
     pub fn push_many(&self, repo: &str, images: &[(String, Vec<String>)]) -> Vec<String> {
-        let puts: Vec<(String, Option<String>)> = images
+        let seeds: std::collections::BTreeSet<&String> = images.iter().map(|(s, _)| s).collect();
+        assert_eq!(seeds.len(), images.len(), "push_many: seeds repeat");
+        let rounds = images
             .iter()
-            .flat_map(|(seed, tags)| {
-                let manifest = image_manifest(repo, seed);
-                let mut t: Vec<Option<String>> = tags.iter().cloned().map(Some).collect();
-                if t.is_empty() {
-                    t.push(None);
-                }
-                t.into_iter().map(move |tag| (manifest.clone(), tag))
-            })
-            .collect();
-        self.rt.block_on(async {
-            for chunk in puts.chunks(16) {
-                let sends = chunk.iter().map(|(manifest, tag)| {
-                    self.client
-                        .put_image()
-                        .repository_name(repo)
-                        .image_manifest(manifest)
-                        .image_manifest_media_type("application/vnd.oci.image.manifest.v1+json")
-                        .image_digest(sha256(manifest))
-                        .set_image_tag(tag.clone())
-                        .send()
-                });
-                for r in futures_util::future::join_all(sends).await {
-                    r.unwrap_or_else(|e| {
-                        panic!("put_image: {}", aws_sdk_ecr::error::DisplayErrorContext(&e))
+            .map(|(_, t)| t.len().max(1))
+            .max()
+            .unwrap_or(0);
+        for round in 0..rounds {
+            let puts: Vec<(String, Option<String>)> = images
+                .iter()
+                .filter_map(|(seed, tags)| {
+                    let tag = match tags.get(round) {
+                        Some(t) => Some(t.clone()),
+                        None if tags.is_empty() && round == 0 => None,
+                        None => return None,
+                    };
+                    Some((image_manifest(repo, seed), tag))
+                })
+                .collect();
+            self.rt.block_on(async {
+                for chunk in puts.chunks(16) {
+                    let sends = chunk.iter().map(|(manifest, tag)| {
+                        self.client
+                            .put_image()
+                            .repository_name(repo)
+                            .image_manifest(manifest)
+                            .image_manifest_media_type("application/vnd.oci.image.manifest.v1+json")
+                            .image_digest(sha256(manifest))
+                            .set_image_tag(tag.clone())
+                            .send()
                     });
+                    for r in futures_util::future::join_all(sends).await {
+                        r.unwrap_or_else(|e| {
+                            panic!("put_image: {}", aws_sdk_ecr::error::DisplayErrorContext(&e))
+                        });
+                    }
                 }
-            }
-        });
+            });
+        }
         images
             .iter()
             .map(|(seed, _)| sha256(&image_manifest(repo, seed)))
@@ -227,14 +244,18 @@ impl Moto {
                     .send(),
             )
             .unwrap();
-        out.image_details()
-            .iter()
-            .map(|d| {
-                let mut tags: Vec<String> = d.image_tags().to_vec();
-                tags.sort();
-                (d.image_digest().unwrap().to_owned(), tags)
-            })
-            .collect()
+        let mut images = BTreeMap::new();
+        for d in out.image_details() {
+            let mut tags: Vec<String> = d.image_tags().to_vec();
+            tags.sort();
+            let digest = d.image_digest().unwrap().to_owned();
+            // One record per digest, as in ECR: a second one is moto's, from pushes of
+            // one manifest at once, and would be hidden here.
+            if let Some(first) = images.insert(digest.clone(), tags.clone()) {
+                panic!("moto lists image {digest} in {repo} twice: tags {first:?} and {tags:?}");
+            }
+        }
+        images
     }
 
     /// Tag -> digest of every tag in `repo`.
