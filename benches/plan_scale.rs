@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use ecr_reconcile::config;
 use ecr_reconcile::model::Region;
+use ecr_reconcile::ops::run::{RunSettings, make_plan};
 use ecr_reconcile::plan::PlanOptions;
-use ecr_reconcile::reconcile::{RunSettings, make_plan};
 use ecr_reconcile::registry::snapshot;
 
 fn env_usize(name: &str, default: usize) -> usize {

@@ -16,7 +16,6 @@ pub mod model;
 #[cfg(feature = "aws")]
 pub mod ops;
 pub mod plan;
-pub mod reconcile;
 pub mod registry;
 pub mod render;
 pub mod restore;

@@ -11,8 +11,8 @@ use ecr_reconcile::config::load_sources;
 use ecr_reconcile::model::{
     AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
 };
+use ecr_reconcile::ops::run::{RunSettings, make_plan};
 use ecr_reconcile::plan::{Plan, PlanOptions};
-use ecr_reconcile::reconcile::{RunSettings, make_plan};
 use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
 use ecr_reconcile::registry::{
     BatchDeleteResult, BatchGetResult, ImageDetail, ImageId, ImagePage, Registry, RegistryError,

@@ -15,8 +15,8 @@ use ecr_reconcile::config::{DesiredState, load_sources};
 use ecr_reconcile::model::{
     AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
 };
+use ecr_reconcile::ops::run::{RunSettings, make_plan};
 use ecr_reconcile::plan::{PlanOptions, RepositoryStatus};
-use ecr_reconcile::reconcile::{RunSettings, make_plan};
 use ecr_reconcile::registry::ImageDetail;
 use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
 

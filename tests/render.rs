@@ -5,8 +5,8 @@ use std::path::Path;
 
 use ecr_reconcile::config;
 use ecr_reconcile::model::Region;
+use ecr_reconcile::ops::run::{RunSettings, make_plan};
 use ecr_reconcile::plan::{Plan, PlanOptions};
-use ecr_reconcile::reconcile::{RunSettings, make_plan};
 use ecr_reconcile::registry::snapshot;
 use ecr_reconcile::render::{Format, render};
 use ecr_reconcile::schema::{SchemaKind, json as schema_json};

@@ -9,13 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Source;
-use super::plan::make_plan;
+use super::plan::plan_with;
+use super::run::RunError;
 use super::source::SourceError;
 use super::verify::{VerifyError, read_saved_plan, verify};
 use crate::apply::{self, ApplyReport, Journal, Progress};
 use crate::config::DesiredState;
 use crate::plan::Plan;
-use crate::reconcile::RunError;
 use crate::registry::CallCounts;
 use crate::registry::aws::RetryCounts;
 
@@ -149,7 +149,7 @@ pub fn prepare<'s>(
             verify(source, desired, &saved, &settings)?;
             saved
         }
-        None => make_plan(source, desired, &settings)?,
+        None => plan_with(source, desired, &settings)?,
     };
     Ok(Prepared { source, plan })
 }

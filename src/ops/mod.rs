@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod plan;
 pub mod restore;
+pub mod run;
 pub mod snapshot;
 pub mod source;
 pub mod verify;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::Source;
+use super::run::{self, RunError, RunSettings};
 use crate::config::DesiredState;
 use crate::plan::Plan;
-use crate::reconcile::{self, RunError, RunSettings};
 
 /// What `plan` was asked for.
 #[derive(Clone, Debug, Default)]
@@ -47,7 +47,7 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     let started = std::time::Instant::now();
     let settings = source.settings(source.now(request.now), request.allow_empty);
-    let plan = make_plan(source, desired, &settings)?;
+    let plan = plan_with(source, desired, &settings)?;
     tracing::info!(elapsed = ?started.elapsed(), "planned {} repositories", plan.repositories.len());
     source.log_calls();
     if let Some(out) = &request.out {
@@ -60,12 +60,12 @@ pub fn plan(
 }
 
 /// Plans with `settings`, recording the calls it took in the plan.
-pub(crate) fn make_plan(
+pub(crate) fn plan_with(
     source: &Source,
     desired: &DesiredState,
     settings: &RunSettings,
 ) -> Result<Plan, RunError> {
-    let mut plan = source.block_on(reconcile::make_plan(&source.backend, desired, settings))?;
+    let mut plan = source.block_on(run::make_plan(&source.backend, desired, settings))?;
     plan.api_calls = source.calls();
     Ok(plan)
 }

@@ -2,14 +2,14 @@
 //! snapshot format.
 
 use super::Source;
+use super::run::{self, RunError};
 use crate::config::DesiredState;
-use crate::reconcile::{self, RunError};
 use crate::registry::snapshot::Snapshot;
 
 /// Reads the declared repositories (missing ones are left out, with a warning).
 pub fn snapshot(source: &Source, desired: &DesiredState) -> Result<Snapshot, RunError> {
     let settings = source.settings(source.now(None), false);
-    let snap = source.block_on(reconcile::snapshot(&source.backend, desired, &settings))?;
+    let snap = source.block_on(run::snapshot(&source.backend, desired, &settings))?;
     source.log_calls();
     Ok(snap)
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use super::run::RunSettings;
 use crate::model::Region;
 use crate::plan::PlanOptions;
-use crate::reconcile::RunSettings;
 use crate::registry::CallCounts;
 use crate::registry::aws::RetryCounts;
 use crate::registry::aws::{AwsRegistry, AwsSettings};

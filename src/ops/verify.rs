@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use super::Source;
+use super::run::{self, RunError, RunSettings};
 use crate::config::DesiredState;
 use crate::plan::Plan;
 use crate::plan::saved::{self, SavedPlanError};
 use crate::plan::stale::{self, StaleProblem};
-use crate::reconcile::{self, RunError, RunSettings};
 use crate::registry::observe::list_all;
 
 /// Why a saved plan is not applied. Nothing is deleted in any of these cases.
@@ -98,7 +98,7 @@ async fn stale_problems(
     settings: &RunSettings,
 ) -> Result<Vec<StaleProblem>, RunError> {
     let registry = &source.backend;
-    let targets = reconcile::resolve(registry, desired, settings.default_region.as_ref()).await?;
+    let targets = run::resolve(registry, desired, settings.default_region.as_ref()).await?;
     if let Some(problem) = stale::check_targets(saved, &targets) {
         return Ok(vec![problem]);
     }

@@ -1,5 +1,6 @@
-//! Drives a plan: resolves where each declared repository lives, observes the
-//! repositories concurrently (bounded), and calls the pure plan engine.
+//! A run over the declared repositories: resolves where each lives (account and
+//! region), observes them concurrently (bounded) and calls the pure plan engine on
+//! each; the same reads give the `snapshot` operation its content.
 
 use std::collections::HashMap;
 
