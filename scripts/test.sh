@@ -26,4 +26,5 @@ export MOTO_SERVER="$PWD/$venv/bin/moto_server"
 
 # Snapshot tests never rewrite their snapshots here; a mismatch fails.
 export INSTA_UPDATE=no
-cargo test --locked "$@"
+# Every suite runs even when one fails, so one failure never hides another.
+cargo test --locked --no-fail-fast "$@"
