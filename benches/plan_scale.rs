@@ -73,7 +73,7 @@ fn main() {
             now,
             options: PlanOptions::default(),
             parallelism: 8,
-            source: "bench".into(),
+            source_label: "bench".into(),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

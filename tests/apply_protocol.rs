@@ -71,7 +71,7 @@ fn plan_for(reg: &InMemoryRegistry) -> Plan {
         now: Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
         options: PlanOptions::default(),
         parallelism: 1,
-        source: "test".into(),
+        source_label: "test".into(),
     };
     block_on(make_plan(reg, &state, &settings)).unwrap()
 }
@@ -290,7 +290,7 @@ fn a_race_after_confirmation_is_reported_loudly() {
             now: Utc::now(),
             options: PlanOptions::default(),
             parallelism: 1,
-            source: "test".into(),
+            source_label: "test".into(),
         };
         block_on(make_plan(&reg, &state, &settings)).unwrap()
     };

@@ -279,7 +279,7 @@ fn settings() -> RunSettings {
         now: now(),
         options: PlanOptions::default(),
         parallelism: 2,
-        source: "test".into(),
+        source_label: "test".into(),
     }
 }
 

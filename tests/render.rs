@@ -21,7 +21,7 @@ fn example_plan() -> Plan {
         now: snap.generated_at.unwrap(),
         options: PlanOptions::default(),
         parallelism: 4,
-        source: "snapshot:examples/snapshot.json".into(),
+        source_label: "snapshot:examples/snapshot.json".into(),
     };
     let registry = snap.into_registry();
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -29,7 +29,7 @@ pub struct RunSettings {
     /// How many repositories are read at once.
     pub parallelism: usize,
     /// Shown in the plan: `aws` or `snapshot:<file>`.
-    pub source: String,
+    pub source_label: String,
 }
 
 /// Why a plan could not be made. Nothing is deleted in any of these cases.
@@ -177,7 +177,7 @@ fn assemble(
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         created_at: settings.now,
         desired_state_digest: desired.digest.clone(),
-        source: settings.source.clone(),
+        source: settings.source_label.clone(),
         repositories,
         warnings,
         summary,

@@ -138,7 +138,7 @@ impl Source {
             now,
             options: PlanOptions { allow_empty },
             parallelism: self.parallelism,
-            source: self.backend.source(),
+            source_label: self.backend.label(),
         }
     }
 

@@ -30,7 +30,7 @@ pub enum Backend {
 
 impl Backend {
     /// `snapshot:<file>` or `aws`, as shown in plans.
-    pub fn source(&self) -> String {
+    pub fn label(&self) -> String {
         match self {
             Backend::Snapshot { path, .. } => format!("snapshot:{}", path.display()),
             Backend::Aws(_) => "aws".to_owned(),
