@@ -277,6 +277,27 @@ pub fn load_sources(inputs: Vec<(String, Vec<u8>)>) -> Result<DesiredState, Conf
     }
 }
 
+/// A repository declared twice, found once accounts and regions are resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The repository.
+    pub name: RepositoryName,
+    /// The first declaration.
+    pub first: Origin,
+    /// The second.
+    pub second: Origin,
+}
+
+impl std::fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "repository `{}` is declared twice once accounts and regions are resolved: at {} and at {}",
+            self.name, self.first, self.second
+        )
+    }
+}
+
 /// The same (account, region, name) declared twice is an error at both places. Accounts
 /// and regions that a file leaves out compare equal here; after they are resolved
 /// against flags and the registry, [`duplicates_after_resolution`] checks again.
@@ -344,15 +365,16 @@ fn duplicate_diagnostic(
 /// a message for each such pair.
 pub fn duplicates_after_resolution<K: Eq + std::hash::Hash>(
     repos: &[(K, &DesiredRepository)],
-) -> Vec<String> {
+) -> Vec<Duplicate> {
     let mut first: HashMap<&K, &DesiredRepository> = HashMap::new();
     let mut out = Vec::new();
     for (key, r) in repos {
         if let Some(prev) = first.get(key) {
-            out.push(format!(
-                "repository `{}` is declared twice once accounts and regions are resolved: at {} and at {}",
-                r.name, prev.origin, r.origin
-            ));
+            out.push(Duplicate {
+                name: r.name.clone(),
+                first: prev.origin.clone(),
+                second: r.origin.clone(),
+            });
         } else {
             first.insert(key, r);
         }

@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use crate::config::{DesiredRepository, DesiredState, duplicates_after_resolution};
-use crate::model::{AccountId, Region, RegistryLocation, RepositoryRef};
+use crate::config::{
+    DesiredRepository, DesiredState, Duplicate, Origin, duplicates_after_resolution,
+};
+use crate::model::{AccountId, Region, RegistryLocation, RepositoryName, RepositoryRef};
 use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
 };
@@ -36,13 +38,20 @@ pub struct RunSettings {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RunError {
     /// A repository's region could not be determined.
-    #[error("{0}")]
+    #[error(
+        "{origin}: no region for repository `{name}`: set `registry.region` in the file or pass --region"
+    )]
     #[diagnostic(code(run::no_region))]
-    Resolution(String),
+    NoRegion {
+        /// The repository.
+        name: RepositoryName,
+        /// Where it is declared.
+        origin: Origin,
+    },
     /// Two declarations name the same repository once resolved.
-    #[error("{}", .0.join("\n"))]
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     #[diagnostic(code(run::duplicates))]
-    Duplicates(Vec<String>),
+    Duplicates(Vec<Duplicate>),
     /// The registry failed for a repository.
     #[error("{repository}: {error}")]
     #[diagnostic(code(run::registry))]
@@ -63,12 +72,14 @@ pub async fn resolve<R: Registry>(
     let mut accounts: HashMap<Region, AccountId> = HashMap::new();
     let mut out = Vec::with_capacity(desired.repositories.len());
     for r in &desired.repositories {
-        let region = r.region.clone().or_else(|| default_region.cloned()).ok_or_else(|| {
-            RunError::Resolution(format!(
-                "{}: no region for repository `{}`: set `registry.region` in the file or pass --region",
-                r.origin, r.name
-            ))
-        })?;
+        let region = r
+            .region
+            .clone()
+            .or_else(|| default_region.cloned())
+            .ok_or_else(|| RunError::NoRegion {
+                name: r.name.clone(),
+                origin: r.origin.clone(),
+            })?;
         let account = match &r.account {
             Some(a) => a.clone(),
             None => match accounts.get(&region) {
