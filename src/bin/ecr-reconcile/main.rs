@@ -49,19 +49,7 @@ fn main() -> ExitCode {
 
 fn validate(term: &Term, args: &ValidateArgs) -> Result<u8, Reported> {
     let state = term.load_config(&args.paths)?;
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let _ = writeln!(
-        term.stdout(),
-        "{} valid: {} declaring {}.",
-        if state.files.len() == 1 {
-            "The file is"
-        } else {
-            "All files are"
-        },
-        plural(state.files.len(), "file", "files"),
-        plural(state.repositories.len(), "repository", "repositories"),
-    );
+    let _ = writeln!(term.stdout(), "{}", render::validated(&state));
     Ok(exit::SUCCESS)
 }
 
