@@ -612,12 +612,12 @@ fn account(
             Some(f) => {
                 *report
                     .failures_by_code
-                    .entry(f.code.as_str().to_owned())
+                    .entry(f.code.to_string())
                     .or_default() += 1;
                 report.failures.push(Failure {
                     repository: label.to_owned(),
                     id: s.id.to_string(),
-                    code: f.code.as_str().to_owned(),
+                    code: f.code.to_string(),
                     reason: f.reason.clone(),
                 });
             }

@@ -233,21 +233,10 @@ fn echoed(id: Option<&ImageIdentifier>) -> Result<ImageId, RegistryError> {
 }
 
 fn failure_code(code: Option<&aws_sdk_ecr::types::ImageFailureCode>) -> FailureCode {
-    match code.map(|c| c.as_str()) {
-        Some("ImageInaccessible") => FailureCode::ImageInaccessible,
-        Some("ImageNotFound") => FailureCode::ImageNotFound,
-        Some("ImageReferencedByManifestList") => FailureCode::ImageReferencedByManifestList,
-        Some("ImageTagDoesNotMatchDigest") => FailureCode::ImageTagDoesNotMatchDigest,
-        Some("InvalidImageDigest") => FailureCode::InvalidImageDigest,
-        Some("InvalidImageTag") => FailureCode::InvalidImageTag,
-        Some("KmsError") => FailureCode::KmsError,
-        Some("MissingDigestAndTag") => FailureCode::MissingDigestAndTag,
-        Some("UpstreamAccessDenied") => FailureCode::UpstreamAccessDenied,
-        Some("UpstreamTooManyRequests") => FailureCode::UpstreamTooManyRequests,
-        Some("UpstreamUnavailable") => FailureCode::UpstreamUnavailable,
-        Some(other) => FailureCode::Other(other.to_owned()),
-        None => FailureCode::Other("Unknown".into()),
-    }
+    code.map_or_else(
+        || FailureCode::Other("Unknown".into()),
+        |c| FailureCode::from(c.as_str()),
+    )
 }
 
 fn failures(items: &[aws_sdk_ecr::types::ImageFailure]) -> Result<Vec<ItemFailure>, RegistryError> {

@@ -110,8 +110,23 @@ pub struct FetchedManifest {
 }
 
 /// ECR's per-item failure codes (the SDK enum is non-exhaustive, hence `Other`).
+///
+/// The names are ECR's spellings: `FailureCode::from("ImageNotFound")` parses one (an
+/// unknown code becomes `Other`), and `as_ref()` and `Display` give it back.
 #[derive(
-    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::EnumString,
+    strum::AsRefStr,
+    strum::Display,
 )]
 pub enum FailureCode {
     /// The image cannot be accessed.
@@ -137,27 +152,8 @@ pub enum FailureCode {
     /// Pull-through cache: upstream unavailable.
     UpstreamUnavailable,
     /// A code this version does not know.
+    #[strum(default, transparent)]
     Other(String),
-}
-
-impl FailureCode {
-    /// The code as ECR spells it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            FailureCode::ImageInaccessible => "ImageInaccessible",
-            FailureCode::ImageNotFound => "ImageNotFound",
-            FailureCode::ImageReferencedByManifestList => "ImageReferencedByManifestList",
-            FailureCode::ImageTagDoesNotMatchDigest => "ImageTagDoesNotMatchDigest",
-            FailureCode::InvalidImageDigest => "InvalidImageDigest",
-            FailureCode::InvalidImageTag => "InvalidImageTag",
-            FailureCode::KmsError => "KmsError",
-            FailureCode::MissingDigestAndTag => "MissingDigestAndTag",
-            FailureCode::UpstreamAccessDenied => "UpstreamAccessDenied",
-            FailureCode::UpstreamTooManyRequests => "UpstreamTooManyRequests",
-            FailureCode::UpstreamUnavailable => "UpstreamUnavailable",
-            FailureCode::Other(s) => s,
-        }
-    }
 }
 
 /// One item that a batch call did not do.
@@ -375,5 +371,38 @@ impl CallCounters {
             put_image: self.put_image.load(Ordering::Relaxed),
             other: self.other.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_codes_keep_ecr_spellings_and_their_serde_form() {
+        for (code, name) in [
+            (FailureCode::ImageNotFound, "ImageNotFound"),
+            (
+                FailureCode::ImageReferencedByManifestList,
+                "ImageReferencedByManifestList",
+            ),
+            (
+                FailureCode::UpstreamTooManyRequests,
+                "UpstreamTooManyRequests",
+            ),
+            (FailureCode::Other("Brand new".into()), "Brand new"),
+        ] {
+            assert_eq!(FailureCode::from(name), code);
+            assert_eq!(code.as_ref(), name);
+            assert_eq!(code.to_string(), name);
+        }
+        assert_eq!(
+            serde_json::to_string(&FailureCode::ImageNotFound).unwrap(),
+            r#""ImageNotFound""#
+        );
+        assert_eq!(
+            serde_json::to_string(&FailureCode::Other("X".into())).unwrap(),
+            r#"{"Other":"X"}"#
+        );
     }
 }
