@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
-    RegistryError, RemovedId,
+    RegistryError, RemovedId, ServiceCode,
 };
 use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
 
@@ -194,13 +194,13 @@ where
     match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            let code = e.code().unwrap_or("Unknown").to_owned();
+            let code = ServiceCode::from(e.code().unwrap_or("Unknown"));
             let message = e.message().unwrap_or("").to_owned();
-            match (code.as_str(), repo) {
-                ("RepositoryNotFoundException", Some(r)) => {
+            match (code, repo) {
+                (ServiceCode::RepositoryNotFoundException, Some(r)) => {
                     RegistryError::RepositoryNotFound(r.clone())
                 }
-                _ => RegistryError::Service { code, message },
+                (code, _) => RegistryError::Service { code, message },
             }
         }
         _ => RegistryError::Unreachable(aws_sdk_ecr::error::DisplayErrorContext(&err).to_string()),

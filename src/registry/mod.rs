@@ -194,6 +194,60 @@ pub struct BatchDeleteResult {
     pub failures: Vec<ItemFailure>,
 }
 
+/// The error codes of a whole call that ECR (or the SDK's AWS layer in front of it)
+/// answers and that this tool knows by name: the modeled errors of the operations it
+/// calls (DescribeRegistry, DescribeImages, BatchGetImage, BatchDeleteImage, PutImage)
+/// and the service-wide ones every AWS API can answer. Codes this version does not
+/// know are kept as `Other`, spelled as the service spelled them.
+///
+/// The names are the services' spellings: `ServiceCode::from("ServerException")` parses
+/// one, and `as_ref()` and `Display` give it back.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, strum::EnumString, strum::AsRefStr, strum::Display)]
+pub enum ServiceCode {
+    /// DescribeImages: an image given by id does not exist (the call fails for all).
+    ImageNotFoundException,
+    /// The repository does not exist.
+    RepositoryNotFoundException,
+    /// A parameter is invalid (such as more than 100 image ids).
+    InvalidParameterException,
+    /// DescribeRegistry: the request failed validation.
+    ValidationException,
+    /// An internal error of the service.
+    ServerException,
+    /// Too many requests: the service throttled the call.
+    ThrottlingException,
+    /// BatchGetImage, PutImage: a limit was reached (such as images per repository).
+    LimitExceededException,
+    /// BatchGetImage: a pull-through cache could not get the image from upstream.
+    UnableToGetUpstreamImageException,
+    /// PutImage: the image (or this tag on it) exists already.
+    ImageAlreadyExistsException,
+    /// PutImage: the digest given is not the manifest's.
+    ImageDigestDoesNotMatchException,
+    /// PutImage: in an immutable repository, the tag names another image.
+    ImageTagAlreadyExistsException,
+    /// PutImage: a KMS error (an encrypted repository).
+    KmsException,
+    /// PutImage: the image's layers are gone.
+    LayersNotFoundException,
+    /// PutImage: child manifests the index lists are gone.
+    ReferencedImagesNotFoundException,
+    /// The credentials may not make the call.
+    AccessDeniedException,
+    /// The access key is not known.
+    UnrecognizedClientException,
+    /// The credentials (a session token) have expired.
+    ExpiredTokenException,
+    /// The request's signature does not match (such as a wrong secret key).
+    InvalidSignatureException,
+    /// Not an ECR code: the in-memory model's answer when a snapshot holds no registry
+    /// to learn the caller's account from.
+    RegistryNotFound,
+    /// A code this version does not know.
+    #[strum(default, transparent)]
+    Other(String),
+}
+
 /// A call that failed as a whole.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RegistryError {
@@ -204,7 +258,7 @@ pub enum RegistryError {
     #[error("{code}: {message}")]
     Service {
         /// The AWS error code.
-        code: String,
+        code: ServiceCode,
         /// The AWS message.
         message: String,
     },
@@ -217,22 +271,38 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// A short code: the AWS error code, or what kind of failure it was.
+    /// A short code for reports: the AWS error code, or what kind of failure it was.
     pub fn code(&self) -> &str {
         match self {
-            RegistryError::RepositoryNotFound(_) => "RepositoryNotFoundException",
-            RegistryError::Service { code, .. } => code,
+            RegistryError::RepositoryNotFound(_) => {
+                ServiceCode::RepositoryNotFoundException.as_ref()
+            }
+            RegistryError::Service { code, .. } => code.as_ref(),
             RegistryError::Unreachable(_) => "Unreachable",
             RegistryError::Surprising(_) => "SurprisingResponse",
         }
     }
 
-    /// An `InvalidParameterException`, as ECR gives for more than 100 ids.
-    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+    /// The service's code, when the service answered (a missing repository included).
+    pub fn service_code(&self) -> Option<&ServiceCode> {
+        match self {
+            RegistryError::RepositoryNotFound(_) => Some(&ServiceCode::RepositoryNotFoundException),
+            RegistryError::Service { code, .. } => Some(code),
+            RegistryError::Unreachable(_) | RegistryError::Surprising(_) => None,
+        }
+    }
+
+    /// A refusal by the service with this code.
+    pub fn service(code: ServiceCode, message: impl Into<String>) -> Self {
         RegistryError::Service {
-            code: "InvalidParameterException".into(),
+            code,
             message: message.into(),
         }
+    }
+
+    /// An `InvalidParameterException`, as ECR gives for more than 100 ids.
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::service(ServiceCode::InvalidParameterException, message)
     }
 }
 
