@@ -15,6 +15,11 @@ use aws_sdk_ecr::Client;
 use aws_sdk_ecr::config::interceptors::FinalizerInterceptorContextRef;
 use aws_sdk_ecr::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::operation::batch_delete_image::BatchDeleteImageError;
+use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
+use aws_sdk_ecr::operation::describe_images::DescribeImagesError;
+use aws_sdk_ecr::operation::describe_registry::DescribeRegistryError;
+use aws_sdk_ecr::operation::put_image::PutImageError;
 use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, ImageStatusFilter, TagStatus};
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::Mutex;
@@ -68,9 +73,7 @@ impl Intercept for CountAttempts {
             let status = response.status().as_u16();
             let throttled = status == 429
                 || (status == 400
-                    && response.body().bytes().is_some_and(|b| {
-                        String::from_utf8_lossy(b).contains("ThrottlingException")
-                    }));
+                    && attempt_code(context) == Some(ServiceCode::ThrottlingException));
             if throttled {
                 self.0.throttled.fetch_add(1, Ordering::Relaxed);
             } else if status >= 500 {
@@ -79,6 +82,29 @@ impl Intercept for CountAttempts {
         }
         Ok(())
     }
+}
+
+/// The error code of an attempt's answer, as the SDK parsed it (from the
+/// `x-amzn-errortype` header or the body), for every operation this backend calls.
+fn attempt_code(context: &FinalizerInterceptorContextRef<'_>) -> Option<ServiceCode> {
+    let error = context.output_or_error()?.err()?.as_operation_error()?;
+    macro_rules! code_of {
+        ($($operation_error:ty),+) => {
+            $(
+                if let Some(e) = error.downcast_ref::<$operation_error>() {
+                    return e.code().map(ServiceCode::from);
+                }
+            )+
+        };
+    }
+    code_of!(
+        DescribeRegistryError,
+        DescribeImagesError,
+        BatchGetImageError,
+        BatchDeleteImageError,
+        PutImageError
+    );
+    None
 }
 
 /// Retries and throttling seen by the SDK.
