@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
-    RegistryError, RemovedId, ServiceCode,
+    RegistryError, RemovedId, RetryCounts, ServiceCode,
 };
 use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
 
@@ -105,27 +105,6 @@ fn attempt_code(context: &FinalizerInterceptorContextRef<'_>) -> Option<ServiceC
         PutImageError
     );
     None
-}
-
-/// Retries and throttling seen by the SDK.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-pub struct RetryCounts {
-    /// Attempts beyond the first, over all calls.
-    pub retries: u64,
-    /// Answers that were throttling (HTTP 429, or 400 with ThrottlingException).
-    pub throttled: u64,
-    /// Answers that were server errors (HTTP 5xx).
-    pub server_errors: u64,
 }
 
 /// The registry of real ECR (or an ECR-compatible endpoint).

@@ -394,6 +394,18 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// Retries and throttling seen by the client of a registry (the SDK's, for AWS; none
+/// for the in-memory model).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RetryCounts {
+    /// Attempts beyond the first, over all calls.
+    pub retries: u64,
+    /// Answers that were throttling (HTTP 429, or 400 with ThrottlingException).
+    pub throttled: u64,
+    /// Answers that were server errors (HTTP 5xx).
+    pub server_errors: u64,
+}
+
 /// Thread-safe call counters.
 #[derive(Debug, Default)]
 pub struct CallCounters {
