@@ -487,4 +487,34 @@ mod tests {
             r#"{"Other":"X"}"#
         );
     }
+
+    #[test]
+    fn service_codes_keep_the_services_spellings() {
+        for (code, name) in [
+            (
+                ServiceCode::ImageNotFoundException,
+                "ImageNotFoundException",
+            ),
+            (ServiceCode::ThrottlingException, "ThrottlingException"),
+            (
+                ServiceCode::ReferencedImagesNotFoundException,
+                "ReferencedImagesNotFoundException",
+            ),
+            (ServiceCode::Other("Unknown".into()), "Unknown"),
+        ] {
+            assert_eq!(ServiceCode::from(name), code);
+            assert_eq!(code.as_ref(), name);
+            assert_eq!(code.to_string(), name);
+        }
+        let e = RegistryError::service(ServiceCode::AccessDeniedException, "not you");
+        assert_eq!(e.to_string(), "AccessDeniedException: not you");
+        assert_eq!(e.code(), "AccessDeniedException");
+        let e = RegistryError::service(ServiceCode::from("SomethingNew"), "hm");
+        assert_eq!(e.to_string(), "SomethingNew: hm");
+        assert_eq!(e.code(), "SomethingNew");
+        assert_eq!(
+            RegistryError::Unreachable(String::new()).service_code(),
+            None
+        );
+    }
 }
