@@ -19,7 +19,7 @@ use crate::model::{Digest, RepositoryRef, Tag, media_type};
 use crate::plan::ActionKind;
 use crate::registry::observe::list_all;
 use crate::registry::{
-    ImageDetail, ImageId, MAX_IDS_PER_BATCH, PutManifest, Registry, RegistryError,
+    ImageDetail, ImageId, MAX_IDS_PER_BATCH, PutManifest, Registry, RegistryError, ServiceCode,
 };
 
 /// What cannot be restored, why, and what the user can do.
@@ -376,9 +376,10 @@ pub async fn execute<R: Registry>(registry: &R, plan: &RestorePlan) -> RestoreRe
                             report.images_recreated += 1;
                         }
                     }
-                    Err(RegistryError::Service { code, .. })
-                        if code == "ImageAlreadyExistsException" =>
-                    {
+                    Err(RegistryError::Service {
+                        code: ServiceCode::ImageAlreadyExistsException,
+                        ..
+                    }) => {
                         report.already_present += 1;
                         created = true;
                     }
@@ -407,28 +408,23 @@ pub async fn execute<R: Registry>(registry: &R, plan: &RestorePlan) -> RestoreRe
 
 /// Why a PutImage failed, and what the user can do, in plain words.
 fn explain(e: &RegistryError) -> (String, String) {
-    let code = match e {
-        RegistryError::Service { code, .. } => code.as_str(),
-        RegistryError::RepositoryNotFound(_) => "RepositoryNotFoundException",
-        _ => "",
-    };
-    let remedy = match code {
-        "LayersNotFoundException" => {
+    let remedy = match e.service_code() {
+        Some(ServiceCode::LayersNotFoundException) => {
             "ECR no longer holds the image's layers (it removes them some time after the image is deleted): push the image again from its source"
         }
-        "ReferencedImagesNotFoundException" => {
+        Some(ServiceCode::ReferencedImagesNotFoundException) => {
             "the index lists child manifests that are gone: restore or push them first, then run restore again"
         }
-        "ImageTagAlreadyExistsException" => {
+        Some(ServiceCode::ImageTagAlreadyExistsException) => {
             "the repository's tags are immutable and the tag names another image now: choose another tag, or make the repository mutable"
         }
-        "ImageDigestDoesNotMatchException" => {
+        Some(ServiceCode::ImageDigestDoesNotMatchException) => {
             "the registry computed another digest for the saved manifest: the journal was edited or damaged; push the image from its source"
         }
-        "RepositoryNotFoundException" => {
+        Some(ServiceCode::RepositoryNotFoundException) => {
             "create the repository (with its old settings), then run restore again"
         }
-        "LimitExceededException" => {
+        Some(ServiceCode::LimitExceededException) => {
             "the repository holds as many images as ECR allows: free room, then run restore again"
         }
         _ => "run restore again later: it skips what is back already",

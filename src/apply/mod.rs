@@ -34,7 +34,7 @@ use crate::model::{Digest, Tag};
 use crate::plan::{Action, ActionKind, Plan, RepositoryPlan, RepositoryStatus};
 use crate::registry::observe::list_all;
 use crate::registry::{
-    FailureCode, ImageDetail, ImageId, MAX_IDS_PER_BATCH, Registry, RegistryError,
+    FailureCode, ImageDetail, ImageId, MAX_IDS_PER_BATCH, Registry, RegistryError, ServiceCode,
 };
 
 /// A removal that did not happen because the registry changed since the plan.
@@ -357,9 +357,10 @@ async fn reconfirm<R: Registry>(
     let images = match registry.describe_images_by_id(reference, &ids).await {
         Ok(images) => images,
         // One of them is gone, and ECR then answers for none: list them all.
-        Err(RegistryError::Service { code, .. }) if code == "ImageNotFoundException" => {
-            list_all(registry, reference).await?
-        }
+        Err(RegistryError::Service {
+            code: ServiceCode::ImageNotFoundException,
+            ..
+        }) => list_all(registry, reference).await?,
         Err(RegistryError::RepositoryNotFound(_)) => Vec::new(),
         Err(e) => return Err(e),
     };
@@ -612,12 +613,12 @@ fn account(
             Some(f) => {
                 *report
                     .failures_by_code
-                    .entry(f.code.as_str().to_owned())
+                    .entry(f.code.to_string())
                     .or_default() += 1;
                 report.failures.push(Failure {
                     repository: label.to_owned(),
                     id: s.id.to_string(),
-                    code: f.code.as_str().to_owned(),
+                    code: f.code.to_string(),
                     reason: f.reason.clone(),
                 });
             }

@@ -17,7 +17,7 @@ use crate::apply::{self, ApplyReport, Journal, Progress};
 use crate::config::DesiredState;
 use crate::plan::Plan;
 use crate::registry::CallCounts;
-use crate::registry::aws::RetryCounts;
+use crate::registry::RetryCounts;
 
 /// What `apply` was asked for.
 #[derive(Clone, Debug, Default)]

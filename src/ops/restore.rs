@@ -12,7 +12,7 @@ use super::apply::Gate;
 use super::source::SourceError;
 use crate::apply::Journal;
 use crate::model::RepositoryRef;
-use crate::registry::aws::RetryCounts;
+use crate::registry::RetryCounts;
 use crate::registry::{CallCounts, RegistryError};
 use crate::restore::{self, RestorePlan, RestoreReport};
 

@@ -10,7 +10,7 @@ use super::run::RunSettings;
 use crate::model::Region;
 use crate::plan::PlanOptions;
 use crate::registry::CallCounts;
-use crate::registry::aws::RetryCounts;
+use crate::registry::RetryCounts;
 use crate::registry::aws::{AwsRegistry, AwsSettings};
 use crate::registry::backend::Backend;
 use crate::registry::snapshot::{self, Snapshot, SnapshotError};

@@ -15,6 +15,11 @@ use aws_sdk_ecr::Client;
 use aws_sdk_ecr::config::interceptors::FinalizerInterceptorContextRef;
 use aws_sdk_ecr::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::operation::batch_delete_image::BatchDeleteImageError;
+use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
+use aws_sdk_ecr::operation::describe_images::DescribeImagesError;
+use aws_sdk_ecr::operation::describe_registry::DescribeRegistryError;
+use aws_sdk_ecr::operation::put_image::PutImageError;
 use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, ImageStatusFilter, TagStatus};
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::Mutex;
@@ -22,7 +27,7 @@ use tokio::sync::Mutex;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
-    RegistryError, RemovedId,
+    RegistryError, RemovedId, RetryCounts, ServiceCode,
 };
 use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
 
@@ -68,9 +73,7 @@ impl Intercept for CountAttempts {
             let status = response.status().as_u16();
             let throttled = status == 429
                 || (status == 400
-                    && response.body().bytes().is_some_and(|b| {
-                        String::from_utf8_lossy(b).contains("ThrottlingException")
-                    }));
+                    && attempt_code(context) == Some(ServiceCode::ThrottlingException));
             if throttled {
                 self.0.throttled.fetch_add(1, Ordering::Relaxed);
             } else if status >= 500 {
@@ -81,25 +84,27 @@ impl Intercept for CountAttempts {
     }
 }
 
-/// Retries and throttling seen by the SDK.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-pub struct RetryCounts {
-    /// Attempts beyond the first, over all calls.
-    pub retries: u64,
-    /// Answers that were throttling (HTTP 429, or 400 with ThrottlingException).
-    pub throttled: u64,
-    /// Answers that were server errors (HTTP 5xx).
-    pub server_errors: u64,
+/// The error code of an attempt's answer, as the SDK parsed it (from the
+/// `x-amzn-errortype` header or the body), for every operation this backend calls.
+fn attempt_code(context: &FinalizerInterceptorContextRef<'_>) -> Option<ServiceCode> {
+    let error = context.output_or_error()?.err()?.as_operation_error()?;
+    macro_rules! code_of {
+        ($($operation_error:ty),+) => {
+            $(
+                if let Some(e) = error.downcast_ref::<$operation_error>() {
+                    return e.code().map(ServiceCode::from);
+                }
+            )+
+        };
+    }
+    code_of!(
+        DescribeRegistryError,
+        DescribeImagesError,
+        BatchGetImageError,
+        BatchDeleteImageError,
+        PutImageError
+    );
+    None
 }
 
 /// The registry of real ECR (or an ECR-compatible endpoint).
@@ -194,13 +199,13 @@ where
     match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            let code = e.code().unwrap_or("Unknown").to_owned();
+            let code = ServiceCode::from(e.code().unwrap_or("Unknown"));
             let message = e.message().unwrap_or("").to_owned();
-            match (code.as_str(), repo) {
-                ("RepositoryNotFoundException", Some(r)) => {
+            match (code, repo) {
+                (ServiceCode::RepositoryNotFoundException, Some(r)) => {
                     RegistryError::RepositoryNotFound(r.clone())
                 }
-                _ => RegistryError::Service { code, message },
+                (code, _) => RegistryError::Service { code, message },
             }
         }
         _ => RegistryError::Unreachable(aws_sdk_ecr::error::DisplayErrorContext(&err).to_string()),
@@ -233,21 +238,10 @@ fn echoed(id: Option<&ImageIdentifier>) -> Result<ImageId, RegistryError> {
 }
 
 fn failure_code(code: Option<&aws_sdk_ecr::types::ImageFailureCode>) -> FailureCode {
-    match code.map(|c| c.as_str()) {
-        Some("ImageInaccessible") => FailureCode::ImageInaccessible,
-        Some("ImageNotFound") => FailureCode::ImageNotFound,
-        Some("ImageReferencedByManifestList") => FailureCode::ImageReferencedByManifestList,
-        Some("ImageTagDoesNotMatchDigest") => FailureCode::ImageTagDoesNotMatchDigest,
-        Some("InvalidImageDigest") => FailureCode::InvalidImageDigest,
-        Some("InvalidImageTag") => FailureCode::InvalidImageTag,
-        Some("KmsError") => FailureCode::KmsError,
-        Some("MissingDigestAndTag") => FailureCode::MissingDigestAndTag,
-        Some("UpstreamAccessDenied") => FailureCode::UpstreamAccessDenied,
-        Some("UpstreamTooManyRequests") => FailureCode::UpstreamTooManyRequests,
-        Some("UpstreamUnavailable") => FailureCode::UpstreamUnavailable,
-        Some(other) => FailureCode::Other(other.to_owned()),
-        None => FailureCode::Other("Unknown".into()),
-    }
+    code.map_or_else(
+        || FailureCode::Other("Unknown".into()),
+        |c| FailureCode::from(c.as_str()),
+    )
 }
 
 fn failures(items: &[aws_sdk_ecr::types::ImageFailure]) -> Result<Vec<ItemFailure>, RegistryError> {

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use super::aws::{AwsRegistry, RetryCounts};
+use super::aws::AwsRegistry;
 use super::memory::InMemoryRegistry;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounts, ImageDetail, ImageId, ImagePage, PutManifest,
-    Registry, RegistryError,
+    Registry, RegistryError, RetryCounts,
 };
 use crate::model::{AccountId, Region, RepositoryRef, Tag};
 

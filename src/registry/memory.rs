@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
-    RegistryError, RemovedId,
+    RegistryError, RemovedId, ServiceCode,
 };
 use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
 
@@ -280,10 +280,10 @@ impl InMemoryRegistry {
         for id in ids {
             let found = r.by_id(id);
             let Some(i) = found else {
-                return Err(RegistryError::Service {
-                    code: "ImageNotFoundException".into(),
-                    message: format!("The image with imageId {id} does not exist"),
-                });
+                return Err(RegistryError::service(
+                    ServiceCode::ImageNotFoundException,
+                    format!("The image with imageId {id} does not exist"),
+                ));
             };
             let detail = &r.images[i].detail;
             if !out.iter().any(|d| d.digest == detail.digest) {
@@ -419,10 +419,7 @@ impl InMemoryRegistry {
         tag: Option<&Tag>,
     ) -> Result<(), RegistryError> {
         self.calls.count(Operation::PutImage);
-        let service = |code: &str, message: String| RegistryError::Service {
-            code: code.to_owned(),
-            message,
-        };
+        let service = RegistryError::service;
         let computed = format!(
             "sha256:{}",
             hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
@@ -431,13 +428,13 @@ impl InMemoryRegistry {
         );
         if computed != put.digest.as_str() {
             return Err(service(
-                "ImageDigestDoesNotMatchException",
+                ServiceCode::ImageDigestDoesNotMatchException,
                 format!("the manifest's digest is {computed}, not {}", put.digest),
             ));
         }
         let parsed: serde_json::Value = serde_json::from_str(put.manifest).map_err(|e| {
             service(
-                "InvalidParameterException",
+                ServiceCode::InvalidParameterException,
                 format!("the manifest is not JSON: {e}"),
             )
         })?;
@@ -451,13 +448,13 @@ impl InMemoryRegistry {
             match tag {
                 None => {
                     return Err(service(
-                        "ImageAlreadyExistsException",
+                        ServiceCode::ImageAlreadyExistsException,
                         format!("image {} already exists", put.digest),
                     ));
                 }
                 Some(t) if image.detail.tags.contains(t) => {
                     return Err(service(
-                        "ImageAlreadyExistsException",
+                        ServiceCode::ImageAlreadyExistsException,
                         format!("image {} already has tag {t}", put.digest),
                     ));
                 }
@@ -472,7 +469,7 @@ impl InMemoryRegistry {
                 .filter_map(|m| m["digest"].as_str())
                 .map(Digest::parse)
                 .collect::<Result<_, _>>()
-                .map_err(|e| service("InvalidParameterException", e))?
+                .map_err(|e| service(ServiceCode::InvalidParameterException, e))?
         } else {
             Vec::new()
         };
@@ -483,7 +480,7 @@ impl InMemoryRegistry {
             .collect();
         if !missing.is_empty() {
             return Err(service(
-                "ReferencedImagesNotFoundException",
+                ServiceCode::ReferencedImagesNotFoundException,
                 format!("referenced images not found: {}", missing.join(", ")),
             ));
         }
@@ -527,9 +524,11 @@ impl Registry for InMemoryRegistry {
             .get(region)
             .or(self.default_account.as_ref())
             .cloned()
-            .ok_or_else(|| RegistryError::Service {
-                code: "RegistryNotFound".into(),
-                message: format!("no registry for region {region} in this snapshot"),
+            .ok_or_else(|| {
+                RegistryError::service(
+                    ServiceCode::RegistryNotFound,
+                    format!("no registry for region {region} in this snapshot"),
+                )
             })
     }
 

@@ -110,8 +110,23 @@ pub struct FetchedManifest {
 }
 
 /// ECR's per-item failure codes (the SDK enum is non-exhaustive, hence `Other`).
+///
+/// The names are ECR's spellings: `FailureCode::from("ImageNotFound")` parses one (an
+/// unknown code becomes `Other`), and `as_ref()` and `Display` give it back.
 #[derive(
-    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::EnumString,
+    strum::AsRefStr,
+    strum::Display,
 )]
 pub enum FailureCode {
     /// The image cannot be accessed.
@@ -137,27 +152,8 @@ pub enum FailureCode {
     /// Pull-through cache: upstream unavailable.
     UpstreamUnavailable,
     /// A code this version does not know.
+    #[strum(default, transparent)]
     Other(String),
-}
-
-impl FailureCode {
-    /// The code as ECR spells it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            FailureCode::ImageInaccessible => "ImageInaccessible",
-            FailureCode::ImageNotFound => "ImageNotFound",
-            FailureCode::ImageReferencedByManifestList => "ImageReferencedByManifestList",
-            FailureCode::ImageTagDoesNotMatchDigest => "ImageTagDoesNotMatchDigest",
-            FailureCode::InvalidImageDigest => "InvalidImageDigest",
-            FailureCode::InvalidImageTag => "InvalidImageTag",
-            FailureCode::KmsError => "KmsError",
-            FailureCode::MissingDigestAndTag => "MissingDigestAndTag",
-            FailureCode::UpstreamAccessDenied => "UpstreamAccessDenied",
-            FailureCode::UpstreamTooManyRequests => "UpstreamTooManyRequests",
-            FailureCode::UpstreamUnavailable => "UpstreamUnavailable",
-            FailureCode::Other(s) => s,
-        }
-    }
 }
 
 /// One item that a batch call did not do.
@@ -198,6 +194,60 @@ pub struct BatchDeleteResult {
     pub failures: Vec<ItemFailure>,
 }
 
+/// The error codes of a whole call that ECR (or the SDK's AWS layer in front of it)
+/// answers and that this tool knows by name: the modeled errors of the operations it
+/// calls (DescribeRegistry, DescribeImages, BatchGetImage, BatchDeleteImage, PutImage)
+/// and the service-wide ones every AWS API can answer. Codes this version does not
+/// know are kept as `Other`, spelled as the service spelled them.
+///
+/// The names are the services' spellings: `ServiceCode::from("ServerException")` parses
+/// one, and `as_ref()` and `Display` give it back.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, strum::EnumString, strum::AsRefStr, strum::Display)]
+pub enum ServiceCode {
+    /// DescribeImages: an image given by id does not exist (the call fails for all).
+    ImageNotFoundException,
+    /// The repository does not exist.
+    RepositoryNotFoundException,
+    /// A parameter is invalid (such as more than 100 image ids).
+    InvalidParameterException,
+    /// DescribeRegistry: the request failed validation.
+    ValidationException,
+    /// An internal error of the service.
+    ServerException,
+    /// Too many requests: the service throttled the call.
+    ThrottlingException,
+    /// BatchGetImage, PutImage: a limit was reached (such as images per repository).
+    LimitExceededException,
+    /// BatchGetImage: a pull-through cache could not get the image from upstream.
+    UnableToGetUpstreamImageException,
+    /// PutImage: the image (or this tag on it) exists already.
+    ImageAlreadyExistsException,
+    /// PutImage: the digest given is not the manifest's.
+    ImageDigestDoesNotMatchException,
+    /// PutImage: in an immutable repository, the tag names another image.
+    ImageTagAlreadyExistsException,
+    /// PutImage: a KMS error (an encrypted repository).
+    KmsException,
+    /// PutImage: the image's layers are gone.
+    LayersNotFoundException,
+    /// PutImage: child manifests the index lists are gone.
+    ReferencedImagesNotFoundException,
+    /// The credentials may not make the call.
+    AccessDeniedException,
+    /// The access key is not known.
+    UnrecognizedClientException,
+    /// The credentials (a session token) have expired.
+    ExpiredTokenException,
+    /// The request's signature does not match (such as a wrong secret key).
+    InvalidSignatureException,
+    /// Not an ECR code: the in-memory model's answer when a snapshot holds no registry
+    /// to learn the caller's account from.
+    RegistryNotFound,
+    /// A code this version does not know.
+    #[strum(default, transparent)]
+    Other(String),
+}
+
 /// A call that failed as a whole.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RegistryError {
@@ -208,7 +258,7 @@ pub enum RegistryError {
     #[error("{code}: {message}")]
     Service {
         /// The AWS error code.
-        code: String,
+        code: ServiceCode,
         /// The AWS message.
         message: String,
     },
@@ -221,22 +271,38 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// A short code: the AWS error code, or what kind of failure it was.
+    /// A short code for reports: the AWS error code, or what kind of failure it was.
     pub fn code(&self) -> &str {
         match self {
-            RegistryError::RepositoryNotFound(_) => "RepositoryNotFoundException",
-            RegistryError::Service { code, .. } => code,
+            RegistryError::RepositoryNotFound(_) => {
+                ServiceCode::RepositoryNotFoundException.as_ref()
+            }
+            RegistryError::Service { code, .. } => code.as_ref(),
             RegistryError::Unreachable(_) => "Unreachable",
             RegistryError::Surprising(_) => "SurprisingResponse",
         }
     }
 
-    /// An `InvalidParameterException`, as ECR gives for more than 100 ids.
-    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+    /// The service's code, when the service answered (a missing repository included).
+    pub fn service_code(&self) -> Option<&ServiceCode> {
+        match self {
+            RegistryError::RepositoryNotFound(_) => Some(&ServiceCode::RepositoryNotFoundException),
+            RegistryError::Service { code, .. } => Some(code),
+            RegistryError::Unreachable(_) | RegistryError::Surprising(_) => None,
+        }
+    }
+
+    /// A refusal by the service with this code.
+    pub fn service(code: ServiceCode, message: impl Into<String>) -> Self {
         RegistryError::Service {
-            code: "InvalidParameterException".into(),
+            code,
             message: message.into(),
         }
+    }
+
+    /// An `InvalidParameterException`, as ECR gives for more than 100 ids.
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::service(ServiceCode::InvalidParameterException, message)
     }
 }
 
@@ -328,6 +394,18 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// Retries and throttling seen by the client of a registry (the SDK's, for AWS; none
+/// for the in-memory model).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RetryCounts {
+    /// Attempts beyond the first, over all calls.
+    pub retries: u64,
+    /// Answers that were throttling (HTTP 429, or 400 with ThrottlingException).
+    pub throttled: u64,
+    /// Answers that were server errors (HTTP 5xx).
+    pub server_errors: u64,
+}
+
 /// Thread-safe call counters.
 #[derive(Debug, Default)]
 pub struct CallCounters {
@@ -375,5 +453,68 @@ impl CallCounters {
             put_image: self.put_image.load(Ordering::Relaxed),
             other: self.other.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_codes_keep_ecr_spellings_and_their_serde_form() {
+        for (code, name) in [
+            (FailureCode::ImageNotFound, "ImageNotFound"),
+            (
+                FailureCode::ImageReferencedByManifestList,
+                "ImageReferencedByManifestList",
+            ),
+            (
+                FailureCode::UpstreamTooManyRequests,
+                "UpstreamTooManyRequests",
+            ),
+            (FailureCode::Other("Brand new".into()), "Brand new"),
+        ] {
+            assert_eq!(FailureCode::from(name), code);
+            assert_eq!(code.as_ref(), name);
+            assert_eq!(code.to_string(), name);
+        }
+        assert_eq!(
+            serde_json::to_string(&FailureCode::ImageNotFound).unwrap(),
+            r#""ImageNotFound""#
+        );
+        assert_eq!(
+            serde_json::to_string(&FailureCode::Other("X".into())).unwrap(),
+            r#"{"Other":"X"}"#
+        );
+    }
+
+    #[test]
+    fn service_codes_keep_the_services_spellings() {
+        for (code, name) in [
+            (
+                ServiceCode::ImageNotFoundException,
+                "ImageNotFoundException",
+            ),
+            (ServiceCode::ThrottlingException, "ThrottlingException"),
+            (
+                ServiceCode::ReferencedImagesNotFoundException,
+                "ReferencedImagesNotFoundException",
+            ),
+            (ServiceCode::Other("Unknown".into()), "Unknown"),
+        ] {
+            assert_eq!(ServiceCode::from(name), code);
+            assert_eq!(code.as_ref(), name);
+            assert_eq!(code.to_string(), name);
+        }
+        let e = RegistryError::service(ServiceCode::AccessDeniedException, "not you");
+        assert_eq!(e.to_string(), "AccessDeniedException: not you");
+        assert_eq!(e.code(), "AccessDeniedException");
+        let e = RegistryError::service(ServiceCode::from("SomethingNew"), "hm");
+        assert_eq!(e.to_string(), "SomethingNew: hm");
+        assert_eq!(e.code(), "SomethingNew");
+        assert_eq!(
+            RegistryError::Unreachable(String::new()).service_code(),
+            None
+        );
     }
 }

@@ -106,9 +106,7 @@ pub async fn observe<R: Registry>(
             // then delete a child of a kept index: stop instead.
             return Err(RegistryError::Surprising(format!(
                 "cannot read the manifest of index {} in {repo}: {} ({})",
-                f.id,
-                f.code.as_str(),
-                f.reason
+                f.id, f.code, f.reason
             )));
         }
         for m in result.manifests {
