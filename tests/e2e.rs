@@ -5,13 +5,16 @@
 //! digests as given, no pagination, no 100-id limit) these tests do not encode moto's
 //! behaviour as truth; the in-memory model's tests cover documented ECR behaviour.
 
-#[path = "support/moto.rs"]
-mod support;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use support::{Moto, text};
+use testkit::Binary;
+use testkit::moto::{Moto, text};
+
+/// The binary under test.
+fn binary() -> Binary {
+    Binary::new(env!("CARGO_BIN_EXE_ecr-reconcile"))
+}
 
 struct Files {
     dir: tempfile::TempDir,
@@ -68,7 +71,7 @@ const BASIC: &str =
 
 #[test]
 fn untag_delete_and_prune_then_nothing_left_to_do() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     let (release, old, older, leftover) = seed_basic(&m);
     let f = Files::new();
     let cfg = f.write("app.yaml", BASIC);
@@ -151,7 +154,7 @@ fn untag_delete_and_prune_then_nothing_left_to_do() {
 
 #[test]
 fn index_children_follow_their_index_and_cosign_tags_their_subject() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     m.create_repository("team/multi");
     let a1 = m.push_image("team/multi", "v1-amd64", &[]);
     let b1 = m.push_image("team/multi", "v1-arm64", &[]);
@@ -211,7 +214,7 @@ fn index_children_follow_their_index_and_cosign_tags_their_subject() {
 
 #[test]
 fn warnings_and_exit_codes() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     seed_basic(&m);
     let f = Files::new();
     let typo = f.write("typo.yaml", "version: 1\nrepositories:\n  team/app:\n    tags:\n      - v1.0.0\n      - build-l\n  team/absent:\n    tags: [v1]\n");
@@ -243,7 +246,7 @@ fn warnings_and_exit_codes() {
 
 #[test]
 fn a_saved_plan_applies_and_a_stale_one_is_refused() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     let (release, old, _, _) = seed_basic(&m);
     let f = Files::new();
     let cfg = f.write("app.yaml", BASIC);
@@ -267,7 +270,7 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused() {
     let _ = (release, old);
 
     // Stale: a tag added to an image planned for deletion.
-    let m = Moto::start();
+    let m = Moto::start(binary());
     let (_, old, _, _) = seed_basic(&m);
     let out = m.run(&["plan", s(&cfg), "--out", s(&saved)]);
     assert_eq!(out.status.code(), Some(0));
@@ -288,7 +291,7 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused() {
     assert_eq!(m.images("team/app"), before, "nothing deleted");
 
     // Stale: a tag moved onto another image.
-    let m = Moto::start();
+    let m = Moto::start(binary());
     seed_basic(&m);
     let out = m.run(&["plan", s(&cfg), "--out", s(&saved)]);
     assert_eq!(out.status.code(), Some(0));
@@ -317,7 +320,7 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused() {
 
 #[test]
 fn guards_refuse_before_deleting() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     seed_basic(&m);
     let f = Files::new();
     let nothing = f.write(
@@ -365,7 +368,7 @@ fn guards_refuse_before_deleting() {
 
 #[test]
 fn batches_of_at_most_100_and_the_fewest_calls() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     m.create_repository("team/big");
     m.push_image("team/big", "keep", &["keep"]);
     for i in 0..250 {
@@ -433,7 +436,7 @@ fn bad_config_makes_no_api_call() {
 
 #[test]
 fn snapshot_of_the_live_registry_plans_like_the_registry() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     seed_basic(&m);
     let f = Files::new();
     let cfg = f.write("app.yaml", BASIC);
@@ -460,7 +463,7 @@ fn snapshot_of_the_live_registry_plans_like_the_registry() {
 
 #[test]
 fn several_regions_in_one_run_and_a_plan_for_another_region_is_refused() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     seed_basic(&m);
     // The same repository name in another region, through an SDK client for it.
     let west2 = m.rt.block_on(async {

@@ -2,12 +2,10 @@
 //! what the generator makes, the schemas are what the types make, and every example
 //! validates against its schema. Set `BLESS=1` to rewrite the committed files.
 
-#[path = "support/gen.rs"]
-mod generator;
-
 use std::path::Path;
 
 use ecr_reconcile::cli::{SchemaKind, schema_json};
+use testkit::generator;
 
 fn check_or_bless(path: &str, fresh: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);

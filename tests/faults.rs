@@ -1,22 +1,27 @@
 //! Faults, crashes and races, end to end: the real binary against moto through a
-//! fault-injecting proxy (`support/proxy.rs`). Whatever the network, the registry or
+//! fault-injecting proxy (`testkit::proxy`). Whatever the network, the registry or
 //! another client does, no allowed tag is removed and a later apply converges.
-
-#[path = "support/moto.rs"]
-mod support;
-
-#[path = "support/proxy.rs"]
-mod proxy;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use proxy::{Faults, Outcome, Phase, Proxy, Verdict};
-use support::{Moto, command, text};
+use testkit::Binary;
+use testkit::moto::{self, Moto, text};
+use testkit::proxy::{self, Faults, Outcome, Phase, Proxy, Verdict};
+
+/// The binary under test.
+fn binary() -> Binary {
+    Binary::new(env!("CARGO_BIN_EXE_ecr-reconcile"))
+}
+
+/// The binary, set up to talk to `endpoint` (see [`Binary::command`]).
+fn command(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Command {
+    binary().command(endpoint, args, dir)
+}
 
 /// Digest -> sorted tags, per repository.
 type State = BTreeMap<String, BTreeMap<String, Vec<String>>>;
@@ -170,7 +175,7 @@ fn converge(m: &Moto, dir: &Dir, before: &State, context: &str) {
 
 #[test]
 fn throttling_storm_never_loses_an_allowed_tag_and_converges() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     let mut figures = Vec::new();
     for seed in [11_u64, 23, 37, 41, 59] {
         let before = reseed(&m, [150, 100]);
@@ -319,7 +324,7 @@ fn journal_entries(path: &Path) -> Vec<(String, Option<String>)> {
 
 #[test]
 fn sigkill_at_twenty_points_loses_nothing_and_a_fresh_apply_converges() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     let dir = Dir::new();
     // A recording run finds the calls an apply of 500 removals makes.
     let before = reseed(&m, [300, 200]);
@@ -466,7 +471,7 @@ fn sigkill_at_twenty_points_loses_nothing_and_a_fresh_apply_converges() {
 
 #[test]
 fn races_with_another_client_lose_nothing_and_are_reported() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     m.create_repository("team/app");
     m.create_repository("team/web");
     let pr1 = m.push_image("team/app", "pr1", &["pr-1", "pr-1-debug"]);
@@ -480,15 +485,15 @@ fn races_with_another_client_lose_nothing_and_are_reported() {
 
     // Another client acts when the apply starts its confirming reads (the second
     // DescribeImages of team/app), and again while the first removals are in flight.
-    let seeder = Arc::new(support::Seeder::new(&m.url));
+    let seeder = Arc::new(moto::Seeder::new(&m.url));
     {
         let seeder = seeder.clone();
         let listings = Mutex::new(0);
         let deleted_once = Mutex::new(false);
-        let stable_manifest = support::image_manifest("team/app", "stable");
-        let leftover_manifest = support::image_manifest("team/app", "leftover");
-        let pr3_manifest = support::image_manifest("team/app", "pr3");
-        let pr5_manifest = support::image_manifest("team/app", "pr5");
+        let stable_manifest = moto::image_manifest("team/app", "stable");
+        let leftover_manifest = moto::image_manifest("team/app", "leftover");
+        let pr3_manifest = moto::image_manifest("team/app", "pr3");
+        let pr5_manifest = moto::image_manifest("team/app", "pr5");
         p.set_hook(move |seen, phase| {
             if phase != Phase::Before || seen.repository.as_deref() != Some("team/app") {
                 return Verdict::Pass;
@@ -507,12 +512,12 @@ fn races_with_another_client_lose_nothing_and_are_reported() {
                     // New images are pushed.
                     seeder.put(
                         "team/app",
-                        &support::image_manifest("team/app", "new-tagged"),
+                        &moto::image_manifest("team/app", "new-tagged"),
                         Some("pr-99"),
                     );
                     seeder.put(
                         "team/app",
-                        &support::image_manifest("team/app", "new-untagged"),
+                        &moto::image_manifest("team/app", "new-untagged"),
                         None,
                     );
                 }
@@ -577,7 +582,7 @@ fn races_with_another_client_lose_nothing_and_are_reported() {
 
 #[test]
 fn two_applies_at_once_lose_nothing_and_both_exit_cleanly() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     let before = reseed(&m, [150, 100]);
     let dir = Dir::new();
     // Latency interleaves the two runs' requests, and the first removal request
@@ -654,7 +659,7 @@ fn two_applies_at_once_lose_nothing_and_both_exit_cleanly() {
 
 #[test]
 fn dropped_connections_before_and_after_the_registry_are_retried() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     let before = reseed(&m, [150, 100]);
     let dir = Dir::new();
     // A third of all requests lose their connection: half before the registry sees
@@ -709,7 +714,7 @@ fn dropped_connections_before_and_after_the_registry_are_retried() {
 
 #[test]
 fn changes_after_the_listing_are_caught_by_the_confirmation_of_each_request() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     m.create_repository("team/app");
     m.create_repository("team/web");
     let leftover = m.push_image("team/app", "leftover", &[]);
@@ -718,12 +723,12 @@ fn changes_after_the_listing_are_caught_by_the_confirmation_of_each_request() {
     let pr8 = m.push_image("team/app", "pr8", &["pr-8"]);
     let dir = Dir::new();
     let p = Proxy::start(&m.url, Faults::default());
-    let seeder = Arc::new(support::Seeder::new(&m.url));
+    let seeder = Arc::new(moto::Seeder::new(&m.url));
     {
         let seeder = seeder.clone();
         let listings = Mutex::new(0);
-        let leftover_manifest = support::image_manifest("team/app", "leftover");
-        let stable_manifest = support::image_manifest("team/app", "stable");
+        let leftover_manifest = moto::image_manifest("team/app", "leftover");
+        let stable_manifest = moto::image_manifest("team/app", "stable");
         p.set_hook(move |seen, phase| {
             // Right after the apply's listing of team/app (the plan's is the first)
             // was answered: the listing confirmed everything as planned.
@@ -780,7 +785,7 @@ fn changes_after_the_listing_are_caught_by_the_confirmation_of_each_request() {
 
 #[test]
 fn removals_that_outlast_the_retries_fail_loudly_and_a_second_apply_finishes() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     let before = reseed(&m, [150, 100]);
     let dir = Dir::new();
     // Every removal request is throttled, and the first apply allows one attempt per

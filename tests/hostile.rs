@@ -4,17 +4,22 @@
 //! code 1, and the proxy's call log shows that no delete request (for files: no
 //! request at all) reached the registry.
 
-#[path = "support/moto.rs"]
-mod support;
-
-#[path = "support/proxy.rs"]
-mod proxy;
-
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
-use proxy::{Faults, Proxy};
-use support::{Moto, command, text};
+use testkit::Binary;
+use testkit::moto::{Moto, text};
+use testkit::proxy::{Faults, Proxy};
+
+/// The binary under test.
+fn binary() -> Binary {
+    Binary::new(env!("CARGO_BIN_EXE_ecr-reconcile"))
+}
+
+/// The binary, set up to talk to `endpoint` (see [`Binary::command`]).
+fn command(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Command {
+    binary().command(endpoint, args, dir)
+}
 
 const CONFIG: &str =
     "version: 1\nrepositories:\n  team/app:\n    tags:\n      - v1.0.0\n    untagged: delete\n";
@@ -25,7 +30,7 @@ fn s(p: &Path) -> &str {
 
 /// moto with a repository where an apply would remove something, behind a proxy.
 fn registry() -> (Moto, Proxy) {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     m.create_repository("team/app");
     m.push_image("team/app", "release", &["v1.0.0", "rc-1"]);
     m.push_image("team/app", "old", &["build-1"]);

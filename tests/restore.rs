@@ -2,18 +2,23 @@
 //! before the apply for every restorable item; what cannot be restored is reported
 //! with why and what to do, and nothing is moved or overwritten.
 
-#[path = "support/moto.rs"]
-mod support;
-
-#[path = "support/proxy.rs"]
-mod proxy;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
-use proxy::{Faults, Phase, Proxy, Verdict};
-use support::{Moto, command, text};
+use testkit::Binary;
+use testkit::moto::{self, Moto, text};
+use testkit::proxy::{Faults, Phase, Proxy, Verdict};
+
+/// The binary under test.
+fn binary() -> Binary {
+    Binary::new(env!("CARGO_BIN_EXE_ecr-reconcile"))
+}
+
+/// The binary, set up to talk to `endpoint` (see [`Binary::command`]).
+fn command(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Command {
+    binary().command(endpoint, args, dir)
+}
 
 const CONFIG: &str = "version: 1\nrepositories:\n  team/app:\n    tags:\n      - v1.0.0\n    untagged: delete\n  team/web:\n    tags:\n      - \"v*\"\n";
 
@@ -89,7 +94,7 @@ fn apply(m: &Moto, r: &Run) -> PathBuf {
 
 #[test]
 fn apply_then_restore_gives_back_the_registry_as_it_was() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     let before = seed(&m);
     let r = Run::new();
     let journal = apply(&m, &r);
@@ -168,7 +173,7 @@ fn apply_then_restore_gives_back_the_registry_as_it_was() {
 
 #[test]
 fn what_cannot_be_restored_is_reported_and_nothing_is_moved() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     let before = seed(&m);
     let r = Run::new();
     let journal = apply(&m, &r);
@@ -176,7 +181,7 @@ fn what_cannot_be_restored_is_reported_and_nothing_is_moved() {
     let newer = m.push_image("team/app", "newer", &["build-1"]);
     let p = Proxy::start(&m.url, Faults::default());
     // ECR has dropped the layers of the deleted untagged leftover.
-    let leftover = support::sha256(&support::image_manifest("team/app", "leftover"));
+    let leftover = moto::sha256(&moto::image_manifest("team/app", "leftover"));
     {
         let leftover = leftover.clone();
         p.set_hook(move |seen, phase| {
@@ -227,7 +232,7 @@ fn what_cannot_be_restored_is_reported_and_nothing_is_moved() {
 
 #[test]
 fn a_damaged_or_unknown_journal_is_refused_before_any_request() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     seed(&m);
     let r = Run::new();
     let journal = apply(&m, &r);

@@ -2,16 +2,22 @@
 //! prints (even at -vv), no plan file, journal or snapshot, and no error message
 //! contains the secret access key or the session token.
 
-#[path = "support/moto.rs"]
-mod support;
-
-#[path = "support/proxy.rs"]
-mod proxy;
-
 use std::path::Path;
+use std::process::Command;
 
-use proxy::{Faults, Proxy};
-use support::{Moto, command, text};
+use testkit::Binary;
+use testkit::moto::{Moto, text};
+use testkit::proxy::{self, Faults, Proxy};
+
+/// The binary under test.
+fn binary() -> Binary {
+    Binary::new(env!("CARGO_BIN_EXE_ecr-reconcile"))
+}
+
+/// The binary, set up to talk to `endpoint` (see [`Binary::command`]).
+fn command(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Command {
+    binary().command(endpoint, args, dir)
+}
 
 const ACCESS_KEY: &str = "AKIALEAKCHECK0000001";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYLEAKCHECKSECRET";
@@ -51,7 +57,7 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn no_output_log_file_or_error_contains_the_secret_key_or_session_token() {
-    let m = Moto::start();
+    let m = Moto::start(binary());
     m.create_repository("team/app");
     m.push_image("team/app", "release", &["v1.0.0", "rc-1"]);
     m.push_image("team/app", "old", &["build-1"]);

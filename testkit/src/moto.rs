@@ -1,34 +1,44 @@
-//! Test support for end-to-end tests against moto, an independent ECR
-//! implementation: starts `moto_server` on a free loopback port, seeds it with the
-//! AWS SDK, and runs the real `ecr-reconcile` binary against it.
-
-#![allow(dead_code)]
+//! End-to-end tests against moto, an independent ECR implementation: starts
+//! `moto_server` on a free loopback port, seeds it with the AWS SDK, and runs the real
+//! `ecr-reconcile` binary against it.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecr::Client;
 use sha2::{Digest as _, Sha256};
 
+use crate::Binary;
+
+/// The region the binary is pointed at (unless a test passes `--region`).
 pub const REGION: &str = "eu-west-1";
+/// The account moto answers for.
 pub const ACCOUNT: &str = "123456789012";
 
-/// Where the test command installs moto.
+/// Where the test command installs moto: `target/moto-venv` of the workspace root
+/// (`scripts/test.sh`), unless `MOTO_SERVER` names another.
 fn moto_server_path() -> PathBuf {
     if let Some(p) = std::env::var_os("MOTO_SERVER") {
         return PathBuf::from(p);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/moto-venv/bin/moto_server")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the test kit lives in the workspace root");
+    root.join("target/moto-venv/bin/moto_server")
 }
 
 /// A running moto server, stopped on drop.
 pub struct Moto {
     child: Child,
+    binary: Binary,
+    /// Its endpoint, `http://127.0.0.1:PORT`.
     pub url: String,
+    /// An SDK client of it, with test credentials.
     pub client: Client,
+    /// The runtime that drives `client`.
     pub rt: tokio::runtime::Runtime,
 }
 
@@ -48,9 +58,9 @@ fn free_port() -> u16 {
 }
 
 impl Moto {
-    /// Starts moto. It fails (never skips) when moto cannot start: the test command
-    /// (`scripts/test.sh`) installs it.
-    pub fn start() -> Moto {
+    /// Starts moto, for tests of `binary`. It fails (never skips) when moto cannot
+    /// start: the test command (`scripts/test.sh`) installs it.
+    pub fn start(binary: Binary) -> Moto {
         let server = moto_server_path();
         assert!(
             server.exists(),
@@ -81,6 +91,7 @@ impl Moto {
                 let (rt, client) = sdk_client(&url);
                 return Moto {
                     child,
+                    binary,
                     url,
                     client,
                     rt,
@@ -99,10 +110,16 @@ impl Moto {
     }
 
     /// Runs the binary in `dir` (for default journal paths).
-    pub fn run_in(&self, args: &[&str], dir: Option<&std::path::Path>) -> Output {
-        command(&self.url, args, dir)
+    pub fn run_in(&self, args: &[&str], dir: Option<&Path>) -> Output {
+        self.binary
+            .command(&self.url, args, dir)
             .output()
             .expect("the binary runs")
+    }
+
+    /// The binary under test.
+    pub fn binary(&self) -> &Binary {
+        &self.binary
     }
 
     /// Empties moto (every repository and image), as a fresh server would be.
@@ -158,6 +175,7 @@ impl Moto {
             .collect()
     }
 
+    /// Creates a repository.
     pub fn create_repository(&self, name: &str) {
         self.rt
             .block_on(self.client.create_repository().repository_name(name).send())
@@ -273,6 +291,7 @@ pub struct Seeder {
 }
 
 impl Seeder {
+    /// A client of the registry at `url`, with test credentials.
     pub fn new(url: &str) -> Seeder {
         let (rt, client) = sdk_client(url);
         Seeder { rt, client }
@@ -341,28 +360,7 @@ pub fn image_manifest(repo: &str, seed: &str) -> String {
     .to_string()
 }
 
-/// The binary, set up to talk to `endpoint` with test credentials, colour off.
-pub fn command(endpoint: &str, args: &[&str], dir: Option<&std::path::Path>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecr-reconcile"));
-    if let Some(d) = dir {
-        cmd.current_dir(d);
-    }
-    cmd.args(args)
-        .args(["--endpoint-url", endpoint, "--color", "never"])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ENDPOINT_URL_ECR")
-        .stdin(Stdio::null());
-    if !args.contains(&"--region") {
-        cmd.args(["--region", REGION]);
-    }
-    cmd
-}
-
+/// Bytes the binary printed, as text.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }

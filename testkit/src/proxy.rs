@@ -11,8 +11,6 @@
 //! same faults even when requests to several repositories interleave differently or
 //! the ids in a request come in another order.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;

@@ -1,7 +1,5 @@
 //! Deterministic generators of registry snapshots: the bundled example and the
-//! large snapshots of the benchmark. Shared by tests and benches (`#[path]`).
-
-#![allow(dead_code)]
+//! large snapshots of the benchmark.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ecr_reconcile::model::{AccountId, Digest, Region, RepositoryName, Tag, media_type};
@@ -11,25 +9,29 @@ use ecr_reconcile::registry::snapshot::{
 use sha2::{Digest as _, Sha256};
 
 /// splitmix64: a tiny, well-known deterministic generator.
-pub struct Rng(u64);
+struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    /// A generator seeded with `seed`.
+    fn new(seed: u64) -> Self {
         Self(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    /// The next number.
+    fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    pub fn below(&mut self, n: u64) -> u64 {
+    /// A number below `n`.
+    fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
 
-pub fn digest_of(content: &str) -> Digest {
+/// The sha256 digest of `content`.
+fn digest_of(content: &str) -> Digest {
     Digest::parse(format!(
         "sha256:{}",
         hex::encode(Sha256::digest(content.as_bytes()))
@@ -37,12 +39,13 @@ pub fn digest_of(content: &str) -> Digest {
     .unwrap()
 }
 
-pub fn tag(t: &str) -> Tag {
+/// `t` as a tag (it must be a valid one).
+fn tag(t: &str) -> Tag {
     Tag::parse(t).unwrap()
 }
 
 /// The instant the example snapshot was taken.
-pub fn example_time() -> DateTime<Utc> {
+fn example_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
 }
 
