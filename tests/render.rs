@@ -1,5 +1,9 @@
 //! Snapshot tests of the three renderings of the example plan, and checks that the
 //! JSON rendering is the documented, schema-valid plan document.
+//!
+//! Paths are relative to the crate root, where cargo runs integration tests (the
+//! process's directory is left alone: other tests run in the same process), so the
+//! rendered plans and their snapshots do not depend on where the checkout lives.
 
 use std::path::Path;
 
@@ -12,8 +16,6 @@ use ecr_reconcile::registry::snapshot;
 use ecr_reconcile::render::{Format, render};
 
 fn example_plan() -> Plan {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::env::set_current_dir(root).unwrap();
     let desired = config::load(&["examples/desired".into()]).unwrap();
     let snap = snapshot::read(Path::new("examples/snapshot.json")).unwrap();
     let settings = RunSettings {

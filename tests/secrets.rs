@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use testkit::Binary;
 use testkit::moto::{Moto, text};
 use testkit::proxy::{self, Faults, Proxy};
+use testkit::{Binary, ClosedPort};
 
 /// The binary under test.
 fn binary() -> Binary {
@@ -134,11 +134,8 @@ fn no_output_log_file_or_error_contains_the_secret_key_or_session_token() {
     });
     let (_, out) = run(&p.url, &["plan", s(&cfg), "-vv", "--max-attempts", "2"]);
     printed.push(("plan under faults".into(), out));
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
-    let (code, out) = run(&closed, &["apply", s(&cfg), "-vv", "--auto-approve"]);
+    let closed = ClosedPort::new();
+    let (code, out) = run(&closed.url, &["apply", s(&cfg), "-vv", "--auto-approve"]);
     assert_eq!(code, Some(1), "{out}");
     printed.push(("apply against a closed port".into(), out));
     p.set_faults(Faults::default());

@@ -15,6 +15,7 @@ pub mod generator;
 pub mod moto;
 pub mod proxy;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -57,5 +58,35 @@ impl Binary {
             cmd.args(["--region", moto::REGION]);
         }
         cmd
+    }
+}
+
+/// A loopback port where nothing listens, kept that way while this lives: the socket
+/// is bound but never listens, so connections are refused and no other server of the
+/// test process (tests share one) can be given the port meanwhile.
+pub struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl ClosedPort {
+    /// Reserves a free loopback port.
+    pub fn new() -> ClosedPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind a loopback port");
+        let url = format!("http://{}", socket.local_addr().unwrap());
+        ClosedPort {
+            _socket: socket,
+            url,
+        }
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
     }
 }
