@@ -4,10 +4,10 @@
 //! `cargo bench --bench moto_e2e` (needs moto: run scripts/test.sh once, or set
 //! MOTO_SERVER).
 
-#[path = "../tests/support/moto.rs"]
-mod support;
-
 use std::time::Instant;
+
+use testkit::Binary;
+use testkit::moto::{Moto, text};
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -15,7 +15,7 @@ fn main() {
     }
     let repos = 20;
     let per_repo = 100;
-    let m = support::Moto::start();
+    let m = Moto::start(Binary::new(env!("CARGO_BIN_EXE_ecr-reconcile")));
     let seeding = Instant::now();
     let mut yaml = String::from("version: 1\nrepositories:\n");
     for r in 0..repos {
@@ -43,7 +43,7 @@ fn main() {
     let t = Instant::now();
     let out = m.run(&["plan", cfg, "--format", "json"]);
     let plan_time = t.elapsed();
-    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     println!(
         "  plan:  {:>7.2?}  ({} images to delete; calls {})",
@@ -56,7 +56,7 @@ fn main() {
         Some(dir.path()),
     );
     let apply_time = t.elapsed();
-    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     println!(
         "  apply: {:>7.2?}  ({} images deleted; calls {})",

@@ -7,9 +7,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[path = "../tests/support/gen.rs"]
-mod generator;
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,6 +17,7 @@ use ecr_reconcile::model::Region;
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
 use ecr_reconcile::plan::PlanOptions;
 use ecr_reconcile::registry::snapshot;
+use testkit::generator;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -1,0 +1,331 @@
+//! Deterministic generators of registry snapshots: the bundled example and the
+//! large snapshots of the benchmark.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use ecr_reconcile::model::{AccountId, Digest, Region, RepositoryName, Tag, media_type};
+use ecr_reconcile::registry::snapshot::{
+    SNAPSHOT_VERSION, Snapshot, SnapshotImage, SnapshotRegistry, SnapshotRepository,
+};
+use sha2::{Digest as _, Sha256};
+
+/// splitmix64: a tiny, well-known deterministic generator.
+struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    /// The next number.
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// A number below `n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The sha256 digest of `content`.
+fn digest_of(content: &str) -> Digest {
+    Digest::parse(format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(content.as_bytes()))
+    ))
+    .unwrap()
+}
+
+/// `t` as a tag (it must be a valid one).
+fn tag(t: &str) -> Tag {
+    Tag::parse(t).unwrap()
+}
+
+/// The instant the example snapshot was taken.
+fn example_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
+}
+
+struct RepoBuilder {
+    name: &'static str,
+    images: Vec<SnapshotImage>,
+    rng: Rng,
+}
+
+impl RepoBuilder {
+    fn new(name: &'static str, seed: u64) -> Self {
+        Self {
+            name,
+            images: Vec::new(),
+            rng: Rng::new(seed),
+        }
+    }
+
+    fn size(&mut self) -> u64 {
+        20_000_000 + self.rng.below(400_000_000)
+    }
+
+    /// A single-platform image.
+    fn image(&mut self, tags: &[String], at: DateTime<Utc>) -> Digest {
+        let digest = digest_of(&format!(
+            "{}:{}:{}",
+            self.name,
+            self.images.len(),
+            tags.join(",")
+        ));
+        let size = self.size();
+        self.images.push(SnapshotImage {
+            digest: digest.clone(),
+            tags: tags.iter().map(|t| tag(t)).collect(),
+            pushed_at: at,
+            manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
+            artifact_media_type: Some("application/vnd.oci.image.config.v1+json".into()),
+            size_bytes: Some(size),
+            subject: None,
+            children: vec![],
+            manifest: None,
+        });
+        digest
+    }
+
+    /// A multi-platform image: amd64 and arm64 children (untagged), then the index.
+    fn multi_arch(&mut self, tags: &[String], at: DateTime<Utc>) -> Digest {
+        let mut children = Vec::new();
+        for arch in ["amd64", "arm64"] {
+            let d = digest_of(&format!(
+                "{}:{}:{arch}:{}",
+                self.name,
+                self.images.len(),
+                tags.join(",")
+            ));
+            let size = self.size();
+            self.images.push(SnapshotImage {
+                digest: d.clone(),
+                tags: vec![],
+                pushed_at: at,
+                manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
+                artifact_media_type: Some("application/vnd.oci.image.config.v1+json".into()),
+                size_bytes: Some(size),
+                subject: None,
+                children: vec![],
+                manifest: None,
+            });
+            children.push(d);
+        }
+        let digest = digest_of(&format!(
+            "{}:{}:index:{}",
+            self.name,
+            self.images.len(),
+            tags.join(",")
+        ));
+        self.images.push(SnapshotImage {
+            digest: digest.clone(),
+            tags: tags.iter().map(|t| tag(t)).collect(),
+            pushed_at: at + Duration::seconds(5),
+            manifest_media_type: Some(media_type::OCI_INDEX.into()),
+            artifact_media_type: None,
+            size_bytes: Some(1_024),
+            subject: None,
+            children,
+            manifest: None,
+        });
+        digest
+    }
+
+    /// A cosign signature (tag scheme) of `subject`.
+    fn signature(&mut self, subject: &Digest, at: DateTime<Utc>) {
+        let t = format!("sha256-{}.sig", subject.hex());
+        let d = digest_of(&format!("{}:sig:{subject}", self.name));
+        self.images.push(SnapshotImage {
+            digest: d,
+            tags: vec![tag(&t)],
+            pushed_at: at + Duration::seconds(30),
+            manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
+            artifact_media_type: Some("application/vnd.dev.cosign.simplesigning.v1+json".into()),
+            size_bytes: Some(1_500),
+            subject: None,
+            children: vec![],
+            manifest: None,
+        });
+    }
+
+    fn done(self) -> SnapshotRepository {
+        SnapshotRepository {
+            name: RepositoryName::parse(self.name).unwrap(),
+            images: self.images,
+        }
+    }
+}
+
+/// The example registry of `examples/snapshot.json`: several teams' repositories with
+/// releases, pull-request and branch builds, multi-platform images, cosign
+/// signatures and untagged leftovers.
+pub fn example_snapshot() -> Snapshot {
+    let now = example_time();
+    let days = |d: i64| now - Duration::days(d);
+    let hours = |h: i64| now - Duration::hours(h);
+
+    // payments/api: multi-arch signed releases, PR builds, main builds, leftovers.
+    let mut api = RepoBuilder::new("payments/api", 1);
+    let releases = [
+        "v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.3.8", "v1.4.0", "v1.4.1", "v1.4.2", "v1.4.3",
+    ];
+    for (i, v) in releases.iter().enumerate() {
+        let at = days(200 - 20 * i as i64);
+        let mut tags = vec![v.to_string()];
+        if *v == "v1.4.3" {
+            tags.push("latest".into());
+        }
+        if i % 3 == 0 {
+            tags.push(format!("release-2026.{}", i + 1));
+        }
+        let d = api.multi_arch(&tags, at);
+        api.signature(&d, at);
+    }
+    for pr in 0..40 {
+        let at = hours(24 * 40 - 23 * pr);
+        api.image(&[format!("pr-{}", 800 + pr)], at);
+    }
+    for b in 0..30 {
+        let sha = &digest_of(&format!("commit{b}")).hex()[..7].to_owned();
+        api.image(&[format!("main-{sha}")], days(60 - 2 * b));
+    }
+    for u in 0..25 {
+        api.image(&[], days(90 - 3 * u));
+    }
+
+    // payments/worker: single-platform, keeps untagged images.
+    let mut worker = RepoBuilder::new("payments/worker", 2);
+    for (i, v) in ["v2.0.0", "v2.1.0", "v2.2.0", "v2.2.1"].iter().enumerate() {
+        worker.image(
+            &[v.to_string(), format!("{v}-debug")],
+            days(120 - 30 * i as i64),
+        );
+    }
+    for b in 0..24 {
+        worker.image(&[format!("main-{}", 4000 + b)], hours(24 * 24 - 24 * b));
+    }
+    for u in 0..10 {
+        worker.image(&[], days(50 - 4 * u));
+    }
+
+    // platform/base-images: multi-arch bases rebuilt weekly.
+    let mut base = RepoBuilder::new("platform/base-images", 3);
+    for w in 0..20 {
+        let at = days(7 * (20 - w));
+        let mut tags = vec![format!("bookworm-2026w{:02}", 27 + w)];
+        if w == 19 {
+            tags.push("bookworm".into());
+            tags.push("latest".into());
+        }
+        if w % 5 == 0 {
+            tags.push(format!("alpine-3.{}", 18 + w / 5));
+        }
+        base.multi_arch(&tags, at);
+    }
+    for n in 0..15 {
+        base.image(&[format!("scratch-test-{n}")], days(30 + n));
+    }
+
+    // identity/auth: everything allowed, nothing to do.
+    let mut auth = RepoBuilder::new("identity/auth", 4);
+    for i in 0..12 {
+        auth.image(&[format!("v3.{i}.0")], days(12 * (12 - i)));
+    }
+
+    // legacy/reporting: nothing it allows exists any more; the guard refuses.
+    let mut legacy = RepoBuilder::new("legacy/reporting", 5);
+    for i in 0..8 {
+        legacy.image(&[format!("2024.{:02}", i + 1)], days(600 - 30 * i));
+    }
+
+    // sandbox/experiments: declared in no file, never touched.
+    let mut sandbox = RepoBuilder::new("sandbox/experiments", 6);
+    for i in 0..20 {
+        sandbox.image(&[format!("try-{i}")], days(i));
+    }
+
+    Snapshot {
+        version: SNAPSHOT_VERSION,
+        generated_at: Some(now),
+        registries: vec![SnapshotRegistry {
+            account: AccountId::parse("123456789012").unwrap(),
+            region: Region::parse("eu-west-1").unwrap(),
+            repositories: vec![
+                api.done(),
+                worker.done(),
+                base.done(),
+                auth.done(),
+                legacy.done(),
+                sandbox.done(),
+            ],
+        }],
+    }
+}
+
+/// A large snapshot for the benchmark: `repos` repositories of `per_repo` images
+/// each (a tenth multi-platform, signed releases, PR builds, untagged leftovers), and
+/// the desired-state YAML that declares them all.
+pub fn scale_snapshot(repos: usize, per_repo: usize) -> (Snapshot, String) {
+    let now = example_time();
+    let mut rng = Rng::new(42);
+    let mut repositories = Vec::with_capacity(repos);
+    let mut yaml = String::from(
+        "version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nrepositories:\n",
+    );
+    for r in 0..repos {
+        let name = format!("team-{}/service-{r}", r % 50);
+        let mut images = Vec::with_capacity(per_repo);
+        let mut i = 0;
+        while images.len() < per_repo {
+            let at = now - Duration::minutes((per_repo - images.len()) as i64 * 37);
+            let kind = rng.below(10);
+            let d = Digest::parse(format!(
+                "sha256:{:016x}{:016x}{:016x}{:016x}",
+                rng.next(),
+                rng.next(),
+                rng.next(),
+                r as u64 * 1_000_000 + i
+            ))
+            .unwrap();
+            i += 1;
+            let tags: Vec<Tag> = match kind {
+                0 => vec![tag(&format!("v1.{}.{}", i / 10, i % 10))],
+                1..=5 => vec![tag(&format!("pr-{i}"))],
+                6 | 7 => vec![tag(&format!("main-{i}"))],
+                _ => vec![],
+            };
+            images.push(SnapshotImage {
+                digest: d,
+                tags,
+                pushed_at: at,
+                manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
+                artifact_media_type: None,
+                size_bytes: Some(50_000_000 + rng.below(100_000_000)),
+                subject: None,
+                children: vec![],
+                manifest: None,
+            });
+        }
+        repositories.push(SnapshotRepository {
+            name: RepositoryName::parse(name.clone()).unwrap(),
+            images,
+        });
+        yaml.push_str(&format!(
+            "  {name}:\n    tags:\n      - \"v1.*\"\n      - pattern: \"pr-*\"\n        keep_latest: 20\n        max_age: 14d\n      - pattern: \"main-*\"\n        keep_latest: 10\n    untagged: delete\n"
+        ));
+    }
+    let snapshot = Snapshot {
+        version: SNAPSHOT_VERSION,
+        generated_at: Some(now),
+        registries: vec![SnapshotRegistry {
+            account: AccountId::parse("123456789012").unwrap(),
+            region: Region::parse("eu-west-1").unwrap(),
+            repositories,
+        }],
+    };
+    (snapshot, yaml)
+}

@@ -1,0 +1,92 @@
+//! Test support for `ecr-reconcile`, shared by its integration tests
+//! (`tests/integration/`) and its benches:
+//!
+//! - [`moto`]: starts moto, an independent ECR implementation, on a free loopback
+//!   port, seeds it with the AWS SDK, and runs the real binary against it;
+//! - [`proxy`]: a fault-injecting HTTP proxy to put between the binary and moto;
+//! - [`generator`]: deterministic registry snapshots (the bundled example and the
+//!   large ones of the benchmark).
+//!
+//! The binary under test comes in from the caller as a [`Binary`]:
+//! `env!("CARGO_BIN_EXE_ecr-reconcile")` exists only when cargo compiles an integration
+//! test or a bench of the package that owns the binary, not here.
+
+pub mod generator;
+pub mod moto;
+pub mod proxy;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The `ecr-reconcile` binary under test.
+#[derive(Clone, Debug)]
+pub struct Binary {
+    path: PathBuf,
+}
+
+impl Binary {
+    /// The binary at `path`; tests and benches pass
+    /// `env!("CARGO_BIN_EXE_ecr-reconcile")`.
+    pub fn new(path: impl Into<PathBuf>) -> Binary {
+        Binary { path: path.into() }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The binary, set up to talk to `endpoint` with test credentials, colour off,
+    /// run in `dir` when given.
+    pub fn command(&self, endpoint: &str, args: &[&str], dir: Option<&Path>) -> Command {
+        let mut cmd = Command::new(&self.path);
+        if let Some(d) = dir {
+            cmd.current_dir(d);
+        }
+        cmd.args(args)
+            .args(["--endpoint-url", endpoint, "--color", "never"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_ECR")
+            .stdin(Stdio::null());
+        if !args.contains(&"--region") {
+            cmd.args(["--region", moto::REGION]);
+        }
+        cmd
+    }
+}
+
+/// A loopback port where nothing listens, kept that way while this lives: the socket
+/// is bound but never listens, so connections are refused and no other server of the
+/// test process (tests share one) can be given the port meanwhile.
+pub struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl ClosedPort {
+    /// Reserves a free loopback port.
+    pub fn new() -> ClosedPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind a loopback port");
+        let url = format!("http://{}", socket.local_addr().unwrap());
+        ClosedPort {
+            _socket: socket,
+            url,
+        }
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,537 @@
+//! The binary, end to end, offline: `validate`, `plan`, `show`, `schema`, their
+//! output streams and exit codes. Simple cases are trycmd files in `tests/cmd/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const EXAMPLES: &str = "examples/desired";
+const SNAPSHOT: &str = "examples/snapshot.json";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecr-reconcile"));
+    cmd.current_dir(root())
+        .args(args)
+        .env_remove("AWS_REGION")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("CLICOLOR");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn trycmd_cases() {
+    trycmd::TestCases::new().case(root().join("tests/cmd/*.toml"));
+}
+
+#[test]
+fn plan_exit_codes_follow_terraform() {
+    // Changes: 2 with --detailed-exitcode, 0 without.
+    let out = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            EXAMPLES,
+            "--detailed-exitcode",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = run(&["plan", "--snapshot", SNAPSHOT, EXAMPLES], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    // Nothing to do: 0.
+    let out = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            "tests/fixtures/valid/unchanged.yaml",
+            "--detailed-exitcode",
+        ],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("No changes."));
+    // Error: 1, also with --detailed-exitcode, and nothing on stdout.
+    let out = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            "tests/fixtures/invalid/many-problems.yaml",
+            "--detailed-exitcode",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("tests/fixtures/invalid/many-problems.yaml:9:22"),
+        "{err}"
+    );
+    assert!(err.contains("3 problems"), "{err}");
+}
+
+#[test]
+fn diagnostics_go_to_stderr_and_the_plan_to_stdout() {
+    let out = run(
+        &["plan", "--snapshot", SNAPSHOT, EXAMPLES, "--color", "never"],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Plan: "));
+    assert!(stdout.contains("warning[plan::tag-not-found]"));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let esc = |o: &Output| o.stdout.contains(&0x1b);
+    let args = ["plan", "--snapshot", SNAPSHOT, EXAMPLES];
+    assert!(!esc(&run(&args, &[])), "not a terminal: no color");
+    assert!(esc(&run(
+        &[&args[..], &["--color", "always"]].concat(),
+        &[]
+    )));
+    assert!(!esc(&run(
+        &[&args[..], &["--color", "never"]].concat(),
+        &[("CLICOLOR_FORCE", "1")]
+    )));
+    assert!(esc(&run(&args, &[("CLICOLOR_FORCE", "1")])));
+    assert!(
+        !esc(&run(&args, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")])),
+        "NO_COLOR wins"
+    );
+    // JSON and markdown never carry escapes.
+    for format in ["json", "markdown"] {
+        assert!(!esc(&run(
+            &[&args[..], &["--color", "always", "--format", format]].concat(),
+            &[]
+        )));
+    }
+}
+
+#[test]
+fn a_saved_plan_is_shown_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("plan.json");
+    let saved_s = saved.to_str().unwrap();
+    let direct = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            EXAMPLES,
+            "--color",
+            "never",
+            "--out",
+            saved_s,
+        ],
+        &[],
+    );
+    assert_eq!(direct.status.code(), Some(0));
+    for format in ["human", "json", "markdown"] {
+        let planned = run(
+            &[
+                "plan",
+                "--snapshot",
+                SNAPSHOT,
+                EXAMPLES,
+                "--color",
+                "never",
+                "--format",
+                format,
+            ],
+            &[],
+        );
+        let shown = run(
+            &["show", saved_s, "--color", "never", "--format", format],
+            &[],
+        );
+        assert_eq!(shown.status.code(), Some(0), "{}", text(&shown.stderr));
+        assert_eq!(
+            text(&shown.stdout),
+            text(&planned.stdout),
+            "show --format {format} renders the saved plan"
+        );
+    }
+    // The saved plan is the JSON document, with what was observed of each image.
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(
+        plan["repositories"][0]["repository"]["account"],
+        "123456789012"
+    );
+    assert_eq!(plan["repositories"][0]["repository"]["region"], "eu-west-1");
+    assert!(
+        plan["desired_state_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let repos = plan["repositories"].as_array().unwrap();
+    let changed = repos
+        .iter()
+        .find(|r| r["status"] == "changes")
+        .expect("a repository with changes");
+    let action = &changed["actions"][0];
+    for field in [
+        "kind",
+        "digest",
+        "tags",
+        "pushed_at",
+        "size_bytes",
+        "reason",
+        "wave",
+    ] {
+        assert!(!action[field].is_null(), "action has {field}: {action}");
+    }
+}
+
+#[test]
+fn show_refuses_what_is_not_a_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("garbage.json", "not json at all"),
+        ("other-version.json", r#"{"format_version": 99}"#),
+        (
+            "truncated.json",
+            r#"{"format_version": 1, "tool_version": "0.1.0", "created_at": "#,
+        ),
+        (
+            "unknown-field.json",
+            r#"{"format_version": 1, "surprise": true}"#,
+        ),
+    ];
+    for (name, content) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        let out = run(&["show", p.to_str().unwrap()], &[]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(out.stdout.is_empty());
+        assert!(!out.stderr.is_empty());
+    }
+    let out = run(&["show", "does/not/exist.json"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn schema_prints_the_committed_schemas() {
+    for (kind, file) in [
+        ("config", "schema/ecr-reconcile.schema.json"),
+        ("snapshot", "schema/snapshot.schema.json"),
+        ("plan", "schema/plan.schema.json"),
+        ("journal", "schema/journal.schema.json"),
+    ] {
+        let out = run(&["schema", "--kind", kind], &[]);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            text(&out.stdout),
+            std::fs::read_to_string(root().join(file)).unwrap(),
+            "{kind}"
+        );
+    }
+    let out = run(&["schema"], &[]);
+    assert_eq!(
+        text(&out.stdout),
+        std::fs::read_to_string(root().join("schema/ecr-reconcile.schema.json")).unwrap()
+    );
+}
+
+#[test]
+fn bad_snapshots_stop_before_planning() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(root().join(SNAPSHOT)).unwrap();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "truncated.json",
+            good[..good.len() / 2].to_owned(),
+            "snapshot::syntax",
+        ),
+        (
+            "version.json",
+            good.replacen("\"version\": 1", "\"version\": 7", 1),
+            "snapshot::version",
+        ),
+        ("empty.json", String::new(), "snapshot::syntax"),
+        (
+            "dup-tag.json",
+            good.replacen("\"v1.1.0\"", "\"v1.0.0\"", 1),
+            "snapshot::invalid",
+        ),
+    ];
+    for (name, content, code) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        let out = run(
+            &[
+                "plan",
+                "--snapshot",
+                p.to_str().unwrap(),
+                EXAMPLES,
+                "--detailed-exitcode",
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(out.stdout.is_empty(), "{name}");
+        assert!(
+            text(&out.stderr).contains(code),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = run(&["plan", "--snapshot", "no/such/file.json", EXAMPLES], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("snapshot::io"));
+}
+
+#[test]
+fn allow_empty_flag_lifts_the_guard() {
+    let out = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            "examples/desired/legacy.yaml",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["repositories"][0]["status"], "refused");
+    assert_eq!(plan["summary"]["images_to_delete"], 0);
+    let out = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            "examples/desired/legacy.yaml",
+            "--format",
+            "json",
+            "--allow-empty",
+        ],
+        &[],
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["repositories"][0]["status"], "changes");
+    assert_eq!(plan["summary"]["images_to_delete"], 8);
+}
+
+#[test]
+fn region_comes_from_the_file_the_flag_or_a_single_region_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nrepositories:\n  identity/auth:\n    tags: [\"v3.*\"]\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let out = run(&["plan", "--snapshot", SNAPSHOT, f], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "single-region snapshot: {}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            f,
+            "--region",
+            "us-east-1",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no registry for us-east-1 in the snapshot"
+    );
+    assert!(
+        text(&out.stderr).contains("no registry 123456789012/us-east-1 in this snapshot"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            f,
+            "--region",
+            "not a region",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--region"));
+}
+
+#[test]
+fn directories_are_searched_and_hidden_folders_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("teams/a")).unwrap();
+    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+    std::fs::write(
+        dir.path().join("teams/a/x.yml"),
+        "version: 1\nrepositories:\n  a/x:\n    tags: [v1]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("teams/y.yaml"),
+        "version: 1\nrepositories:\n  a/y:\n    tags: [v1]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("teams/notes.txt"), "not yaml").unwrap();
+    std::fs::write(dir.path().join(".git/config.yaml"), "garbage: [").unwrap();
+    let out = run(&["validate", dir.path().to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 files declaring 2 repositories"),
+        "{}",
+        text(&out.stdout)
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(&["validate", empty.path().to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("config::no-files"));
+}
+
+#[test]
+fn validate_reports_every_broken_file_in_one_run() {
+    let out = run(
+        &[
+            "validate",
+            "tests/fixtures/invalid/bad-glob.yaml",
+            "tests/fixtures/invalid/version-2.yaml",
+            EXAMPLES,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad-glob.yaml:5:9"), "{err}");
+    assert!(err.contains("version-2.yaml:1:10"), "{err}");
+    assert!(Path::new(&root().join("tests/fixtures/invalid/bad-glob.yaml")).exists());
+}
+
+#[test]
+fn apply_to_a_snapshot_rewrites_it_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::copy(root().join(SNAPSHOT), &state).unwrap();
+    let st = state.to_str().unwrap();
+    let before = run(
+        &["plan", "--snapshot", st, EXAMPLES, "--format", "json"],
+        &[],
+    );
+    let before: serde_json::Value = serde_json::from_slice(&before.stdout).unwrap();
+    let untagged_deletes = before["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "changes")
+        .flat_map(|r| r["actions"].as_array().unwrap().iter())
+        .filter(|a| a["kind"] == "delete" && a["tags"].as_array().unwrap().is_empty())
+        .count();
+    let journal = dir.path().join("journal.jsonl");
+    let out = run(
+        &[
+            "apply",
+            "--snapshot",
+            st,
+            EXAMPLES,
+            "--auto-approve",
+            "--journal",
+            journal.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["report"]["images_deleted"], 171);
+    assert_eq!(report["report"]["untagged"], 7);
+    // The snapshot now holds the result: planning again leaves only the refused repository.
+    let again = run(
+        &["plan", "--snapshot", st, EXAMPLES, "--format", "json"],
+        &[],
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(plan["summary"]["images_to_delete"], 0);
+    assert_eq!(plan["summary"]["untags"], 0);
+    assert_eq!(plan["summary"]["repositories_refused"], 1);
+    // Every removal was journalled, one JSON object per line.
+    let lines = std::fs::read_to_string(&journal).unwrap();
+    let tags = before["summary"]["tags_to_remove"].as_u64().unwrap() as usize;
+    assert_eq!(
+        lines.lines().count(),
+        tags + untagged_deletes,
+        "one line per tag removed and per untagged image deleted"
+    );
+    for l in lines.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap();
+    }
+    // No temporary file is left beside the snapshot.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn a_syntax_error_in_a_one_line_snapshot_is_reported_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(SNAPSHOT)).unwrap()).unwrap();
+    let compact = serde_json::to_string(&good).unwrap();
+    let broken = compact.replacen("\"pushed_at\":\"", "\"pushed_at\":\"not a time", 1);
+    let p = dir.path().join("compact.json");
+    std::fs::write(&p, broken).unwrap();
+    for color in ["never", "always"] {
+        let out = run(
+            &[
+                "plan",
+                "--snapshot",
+                p.to_str().unwrap(),
+                EXAMPLES,
+                "--color",
+                color,
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let err = text(&out.stderr);
+        assert!(err.contains("snapshot::syntax"), "{err}");
+        assert!(err.contains("compact.json:1:"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

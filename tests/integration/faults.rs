@@ -1,0 +1,834 @@
+//! Faults, crashes and races, end to end: the real binary against moto through a
+//! fault-injecting proxy (`testkit::proxy`). Whatever the network, the registry or
+//! another client does, no allowed tag is removed and a later apply converges.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::common::{binary, command};
+use testkit::moto::{self, Moto, text};
+use testkit::proxy::{self, Faults, Outcome, Phase, Proxy, Verdict};
+
+/// Digest -> sorted tags, per repository.
+type State = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+const REPOS: [&str; 2] = ["team/app", "team/web"];
+
+/// Every `v*` tag is allowed; untagged images are pruned.
+const CONFIG: &str = "version: 1\nrepositories:\n  team/app:\n    tags:\n      - \"v*\"\n    untagged: delete\n  team/web:\n    tags:\n      - \"v*\"\n    untagged: delete\n";
+
+fn allowed(tag: &str) -> bool {
+    tag.starts_with('v')
+}
+
+/// Seeds `n` images into a repository, five kinds in turn: a release with an extra
+/// tag (untag), a build (delete by tag), a build with two tags (delete), an untagged
+/// leftover (delete by digest), a release (kept). One removal per image.
+fn seed_repo(m: &Moto, repo: &str, n: usize) {
+    m.create_repository(repo);
+    let images: Vec<(String, Vec<String>)> = (0..n)
+        .map(|i| {
+            let tags = match i % 5 {
+                0 => vec![format!("v1.{i}"), format!("rc-{i}")],
+                1 => vec![format!("build-{i}")],
+                2 => vec![format!("build-{i}"), format!("build-{i}-debug")],
+                3 => vec![],
+                _ => vec![format!("v2.{i}")],
+            };
+            (format!("img-{i}"), tags)
+        })
+        .collect();
+    m.push_many(repo, &images);
+}
+
+fn reseed(m: &Moto, sizes: [usize; 2]) -> State {
+    m.reset();
+    for (repo, n) in REPOS.iter().zip(sizes) {
+        seed_repo(m, repo, n);
+    }
+    state(m)
+}
+
+fn state(m: &Moto) -> State {
+    REPOS.iter().map(|r| (r.to_string(), m.images(r))).collect()
+}
+
+/// What the registry must hold once applied: allowed tags only, and only images
+/// that carry one.
+fn expected(before: &State) -> State {
+    before
+        .iter()
+        .map(|(repo, images)| {
+            let kept = images
+                .iter()
+                .filter_map(|(d, tags)| {
+                    let tags: Vec<String> = tags.iter().filter(|t| allowed(t)).cloned().collect();
+                    (!tags.is_empty()).then(|| (d.clone(), tags))
+                })
+                .collect();
+            (repo.clone(), kept)
+        })
+        .collect()
+}
+
+/// No allowed tag lost or moved, no image with an allowed tag gone.
+fn assert_safe(before: &State, now: &State, context: &str) {
+    for (repo, images) in before {
+        for (digest, tags) in images {
+            for t in tags.iter().filter(|t| allowed(t)) {
+                let still = now[repo].get(digest).is_some_and(|n| n.contains(t));
+                assert!(
+                    still,
+                    "{context}: allowed tag {t} of {digest} in {repo} was lost"
+                );
+            }
+        }
+    }
+}
+
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Self {
+        let d = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(d.path("cfg.yaml"), CONFIG).unwrap();
+        d
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn apply_args<'a>(dir: &'a Dir, journal: &'a Path) -> Vec<String> {
+    vec![
+        "apply".into(),
+        s(&dir.path("cfg.yaml")).into(),
+        "--auto-approve".into(),
+        "--format".into(),
+        "json".into(),
+        "--journal".into(),
+        s(journal).into(),
+    ]
+}
+
+fn run(endpoint: &str, args: &[String]) -> Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    command(endpoint, &args, None).output().unwrap()
+}
+
+fn report(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}):\n{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })
+}
+
+/// Applies without faults and checks that the registry now holds exactly the
+/// expected state, and that planning again finds nothing to do.
+fn converge(m: &Moto, dir: &Dir, before: &State, context: &str) {
+    let journal = dir.path("converge.jsonl");
+    let out = run(&m.url, &apply_args(dir, &journal));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{context}: a fresh apply converges\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let now = state(m);
+    assert_safe(before, &now, context);
+    assert_eq!(now, expected(before), "{context}: converged state");
+    let out = command(
+        &m.url,
+        &["plan", s(&dir.path("cfg.yaml")), "--detailed-exitcode"],
+        None,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{context}: nothing left to do");
+}
+
+#[test]
+fn throttling_storm_never_loses_an_allowed_tag_and_converges() {
+    let m = Moto::start(binary());
+    let mut figures = Vec::new();
+    for seed in [11_u64, 23, 37, 41, 59] {
+        let before = reseed(&m, [150, 100]);
+        let dir = Dir::new();
+        let p = Proxy::start(
+            &m.url,
+            Faults {
+                throttle: 0.30,
+                server_error: 0.05,
+                drop: 0.02,
+                seed,
+                ..Faults::default()
+            },
+        );
+        let mut applies = 0;
+        loop {
+            applies += 1;
+            p.clear();
+            let journal = dir.path(&format!("storm-{applies}.jsonl"));
+            let out = run(&p.url, &apply_args(&dir, &journal));
+            let calls = p.calls();
+            let count = |o: Outcome| calls.iter().filter(|c| c.outcome == o).count();
+            let throttled = count(Outcome::Throttled);
+            let server = count(Outcome::ServerError);
+            let dropped = count(Outcome::DroppedBefore) + count(Outcome::DroppedAfter);
+            assert!(
+                throttled > 0,
+                "seed {seed}: the storm throttled nothing: {calls:?}"
+            );
+            assert_safe(&before, &state(&m), &format!("storm seed {seed}"));
+            let code = out.status.code();
+            figures.push(format!(
+                "seed {seed} apply {applies}: {} requests, {throttled} throttled, {server} HTTP 500, {dropped} dropped, exit {code:?}",
+                calls.len()
+            ));
+            if code == Some(0) {
+                let r = report(&out);
+                // Every injected fault was retried, and the report counts them.
+                assert_eq!(r["retries"]["throttled"], throttled as u64, "{r}");
+                assert_eq!(r["retries"]["server_errors"], server as u64, "{r}");
+                assert_eq!(
+                    r["retries"]["retries"],
+                    (throttled + server + dropped) as u64,
+                    "every injected fault was retried: {r}"
+                );
+                assert_eq!(r["report"]["failures"], serde_json::json!([]));
+                break;
+            }
+            // A call that failed after every retry: exit 1, reported, nothing unsafe.
+            assert_eq!(code, Some(1), "{}", text(&out.stderr));
+            let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+            assert!(
+                said.contains("ThrottlingException")
+                    || said.contains("ServerException")
+                    || said.contains("could not reach"),
+                "the failure is reported: {said}"
+            );
+            if let Ok(r) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+                assert!(!r["report"]["failures"].as_array().unwrap().is_empty());
+                assert!(r["retries"]["retries"].as_u64().unwrap() > 0);
+            }
+            assert!(
+                applies < 2,
+                "seed {seed}: a second apply under the storm completes"
+            );
+        }
+        assert_eq!(state(&m), expected(&before), "seed {seed}: converged");
+    }
+    eprintln!("throttling storm:\n  {}", figures.join("\n  "));
+}
+
+/// Where to kill the binary: the `occurrence`th call of `operation`, before it is
+/// forwarded (the registry never sees it) or after the registry carried it out
+/// (the answer is lost).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct KillPoint {
+    operation: String,
+    occurrence: usize,
+    phase: &'static str,
+}
+
+/// Picks 20 distinct kill points, seeded: every point at a BatchDeleteImage call,
+/// then others drawn from the rest of the run.
+fn kill_points(calls: &[proxy::Call], seed: u64) -> Vec<KillPoint> {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut deletes = Vec::new();
+    let mut others = Vec::new();
+    for c in calls {
+        let n = seen.entry(c.operation.as_str()).or_default();
+        *n += 1;
+        for phase in ["before", "after"] {
+            let k = KillPoint {
+                operation: c.operation.clone(),
+                occurrence: *n,
+                phase,
+            };
+            if c.operation == "BatchDeleteImage" {
+                deletes.push(k);
+            } else {
+                others.push(k);
+            }
+        }
+    }
+    // A seeded Fisher-Yates shuffle of the others.
+    let mut x = seed;
+    for i in (1..others.len()).rev() {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        others.swap(i, (x >> 33) as usize % (i + 1));
+    }
+    let mut points = deletes;
+    points.extend(others);
+    points.truncate(20);
+    points
+}
+
+/// Journal lines: each complete line must be a JSON object; a cut-short last line
+/// is tolerated (a crash while writing it). Returns (digest, tag) of every entry.
+fn journal_entries(path: &Path) -> Vec<(String, Option<String>)> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    let text = String::from_utf8(bytes).expect("the journal is UTF-8");
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    let entries: Vec<(String, Option<String>)> = complete
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}:{}: not JSON ({e}): {l}", path.display(), i + 1));
+            (
+                v["digest"].as_str().unwrap().to_owned(),
+                v["tag"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    // The library reads the same file (restore uses it).
+    let read = ecr_reconcile::apply::Journal::read(path).expect("the journal reads back");
+    assert_eq!(read.entries.len(), entries.len());
+    entries
+}
+
+#[test]
+fn sigkill_at_twenty_points_loses_nothing_and_a_fresh_apply_converges() {
+    let m = Moto::start(binary());
+    let dir = Dir::new();
+    // A recording run finds the calls an apply of 500 removals makes.
+    let before = reseed(&m, [300, 200]);
+    let p = Proxy::start(&m.url, Faults::default());
+    let out = run(&p.url, &apply_args(&dir, &dir.path("record.jsonl")));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = report(&out);
+    let batches: u64 = r["report"]["delete_batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(batches, 500, "an apply of 500 removals: {r}");
+    assert_eq!(state(&m), expected(&before));
+    let calls = p.calls();
+    // Full batches, never more than ECR's 100 ids: 500 removals in 7 requests (two
+    // repositories, an untag wave and a delete wave each), each confirmed first.
+    let deletes: Vec<usize> = calls
+        .iter()
+        .filter(|c| c.operation == "BatchDeleteImage")
+        .map(|c| c.image_ids)
+        .collect();
+    assert_eq!(deletes, [60, 100, 100, 40, 40, 100, 60], "{calls:?}");
+    let confirmations: Vec<usize> = calls
+        .iter()
+        .filter(|c| c.operation == "DescribeImages" && c.image_ids > 0)
+        .map(|c| c.image_ids)
+        .collect();
+    assert_eq!(
+        confirmations, deletes,
+        "one confirmation per request, same ids"
+    );
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.operation == "BatchGetImage")
+            .all(|c| (1..=100).contains(&c.image_ids)),
+        "{calls:?}"
+    );
+    let points = kill_points(&calls, 0x5eed);
+    assert_eq!(points.len(), 20, "{calls:?}");
+    eprintln!(
+        "recording run: {} requests, {batches} removals; kill points: {:?}",
+        calls.len(),
+        points
+            .iter()
+            .map(|k| format!("{}#{} {}", k.operation, k.occurrence, k.phase))
+            .collect::<Vec<_>>()
+    );
+
+    for (i, point) in points.iter().enumerate() {
+        let context = format!("kill point {i} ({point:?})");
+        let before = reseed(&m, [300, 200]);
+        p.clear();
+        let pid = Arc::new(AtomicU32::new(0));
+        let fired = Arc::new(Mutex::new(false));
+        {
+            let pid = pid.clone();
+            let fired = fired.clone();
+            let point = point.clone();
+            let count: Mutex<BTreeMap<String, usize>> = Mutex::default();
+            let target: Mutex<Option<usize>> = Mutex::default();
+            p.set_hook(move |seen, phase| {
+                if phase == Phase::Before {
+                    let mut count = count.lock().unwrap();
+                    let n = count.entry(seen.operation.clone()).or_default();
+                    *n += 1;
+                    if seen.operation == point.operation && *n == point.occurrence {
+                        *target.lock().unwrap() = Some(seen.index);
+                    }
+                }
+                let hit = *target.lock().unwrap() == Some(seen.index)
+                    && (phase == Phase::Before) == (point.phase == "before");
+                if !hit {
+                    return Verdict::Pass;
+                }
+                let mut p = pid.load(Ordering::SeqCst);
+                while p == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                    p = pid.load(Ordering::SeqCst);
+                }
+                // Marked first: the test wakes as soon as the process dies.
+                *fired.lock().unwrap() = true;
+                std::process::Command::new("kill")
+                    .args(["-KILL", &p.to_string()])
+                    .status()
+                    .unwrap();
+                Verdict::Drop
+            });
+        }
+        let journal = dir.path(&format!("crash-{i}.jsonl"));
+        let args = apply_args(&dir, &journal);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let child = command(&p.url, &args, None)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        pid.store(child.id(), Ordering::SeqCst);
+        let out = child.wait_with_output().unwrap();
+        let status = out.status;
+        p.clear_hook();
+        assert!(
+            *fired.lock().unwrap(),
+            "{context}: the kill point was reached\n{}\n{}\n{:?}",
+            text(&out.stdout),
+            text(&out.stderr),
+            p.calls()
+        );
+        assert_eq!(status.code(), None, "{context}: killed by a signal");
+
+        // Nothing allowed was lost, and the journal lists every removal made.
+        let now = state(&m);
+        assert_safe(&before, &now, &context);
+        let entries = journal_entries(&journal);
+        for (repo, images) in &before {
+            for (digest, tags) in images {
+                let after = now[repo].get(digest);
+                let journalled = |tag: Option<&String>| {
+                    entries
+                        .iter()
+                        .any(|(d, t)| d == digest && (t.as_ref() == tag || t.is_none()))
+                };
+                if after.is_none() {
+                    assert!(
+                        entries.iter().any(|(d, _)| d == digest),
+                        "{context}: image {digest} in {repo} was deleted without a journal entry"
+                    );
+                }
+                for t in tags {
+                    if !after.is_some_and(|a| a.contains(t)) {
+                        assert!(
+                            journalled(Some(t)),
+                            "{context}: tag {t} of {digest} in {repo} was removed without a journal entry"
+                        );
+                    }
+                }
+            }
+        }
+        converge(&m, &dir, &before, &context);
+    }
+}
+
+#[test]
+fn races_with_another_client_lose_nothing_and_are_reported() {
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    m.create_repository("team/web");
+    let pr1 = m.push_image("team/app", "pr1", &["pr-1", "pr-1-debug"]);
+    let both = m.push_image("team/app", "both", &["pr-2", "v2.0"]);
+    let leftover = m.push_image("team/app", "leftover", &[]);
+    let pr3 = m.push_image("team/app", "pr3", &["pr-3"]);
+    let stable = m.push_image("team/app", "stable", &["v1.0", "v1-stable"]);
+    let pr5 = m.push_image("team/app", "pr5", &["pr-5"]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+
+    // Another client acts when the apply starts its confirming reads (the second
+    // DescribeImages of team/app), and again while the first removals are in flight.
+    let seeder = Arc::new(moto::Seeder::new(&m.url));
+    {
+        let seeder = seeder.clone();
+        let listings = Mutex::new(0);
+        let deleted_once = Mutex::new(false);
+        let stable_manifest = moto::image_manifest("team/app", "stable");
+        let leftover_manifest = moto::image_manifest("team/app", "leftover");
+        let pr3_manifest = moto::image_manifest("team/app", "pr3");
+        let pr5_manifest = moto::image_manifest("team/app", "pr5");
+        p.set_hook(move |seen, phase| {
+            if phase != Phase::Before || seen.repository.as_deref() != Some("team/app") {
+                return Verdict::Pass;
+            }
+            if seen.operation == "DescribeImages" {
+                let mut listings = listings.lock().unwrap();
+                *listings += 1;
+                if *listings == 2 {
+                    // An allowed tag moves onto the untagged image planned for
+                    // deletion by digest.
+                    seeder.put("team/app", &leftover_manifest, Some("v1-stable"));
+                    // An allowed tag is added to an image planned for deletion.
+                    seeder.put("team/app", &pr3_manifest, Some("v3.0"));
+                    // A planned tag moves to another image.
+                    seeder.put("team/app", &stable_manifest, Some("pr-1"));
+                    // New images are pushed.
+                    seeder.put(
+                        "team/app",
+                        &moto::image_manifest("team/app", "new-tagged"),
+                        Some("pr-99"),
+                    );
+                    seeder.put(
+                        "team/app",
+                        &moto::image_manifest("team/app", "new-untagged"),
+                        None,
+                    );
+                }
+            }
+            if seen.operation == "BatchDeleteImage"
+                && !std::mem::replace(&mut *deleted_once.lock().unwrap(), true)
+            {
+                // During the removals: an allowed tag lands on an image whose last
+                // tag is being removed; removal by tag leaves it standing.
+                seeder.put("team/app", &pr5_manifest, Some("v5.0"));
+            }
+            Verdict::Pass
+        });
+    }
+    let journal = dir.path("race.jsonl");
+    let out = run(&p.url, &apply_args(&dir, &journal));
+    p.clear_hook();
+    let said = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let r = report(&out);
+    let skipped = r["report"]["skipped"].as_array().unwrap();
+    let skipped_has = |digest: &str, needle: &str| {
+        skipped
+            .iter()
+            .any(|s| s["digest"] == digest && s["reason"].as_str().unwrap().contains(needle))
+    };
+    assert!(skipped_has(&leftover, "new tags"), "{r}");
+    assert!(skipped_has(&pr3, "new tags"), "{r}");
+    assert!(skipped_has(&pr1, "moved"), "{r}");
+
+    let images = m.images("team/app");
+    let tags = m.tags("team/app");
+    assert_eq!(tags["v1-stable"], leftover, "moved allowed tag kept");
+    assert_eq!(tags["v1.0"], stable);
+    assert_eq!(tags["v2.0"], both);
+    assert_eq!(tags["v3.0"], pr3, "added allowed tag kept");
+    assert_eq!(tags["v5.0"], pr5, "tag added mid-removal kept");
+    assert!(
+        tags.contains_key("pr-99"),
+        "new image untouched: {images:?}"
+    );
+    assert_eq!(
+        images.values().filter(|t| t.is_empty()).count(),
+        1,
+        "the new untagged image stays: {images:?}"
+    );
+    assert!(!tags.contains_key("pr-2"), "the unchanged removal happened");
+    // What was skipped stays in the plan: the next apply decides again.
+    let replan = command(
+        &m.url,
+        &["plan", s(&dir.path("cfg.yaml")), "--detailed-exitcode"],
+        None,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        replan.status.code(),
+        Some(2),
+        "what was skipped is planned again"
+    );
+}
+
+#[test]
+fn two_applies_at_once_lose_nothing_and_both_exit_cleanly() {
+    let m = Moto::start(binary());
+    let before = reseed(&m, [150, 100]);
+    let dir = Dir::new();
+    // Latency interleaves the two runs' requests, and the first removal request
+    // waits (up to 10 s) for a second one: each run sends its removals one request at
+    // a time, so the second must be the other run's, made from the same confirmed
+    // state. Both then remove the same tags and images at once.
+    let p = Proxy::start(
+        &m.url,
+        Faults {
+            latency: Duration::from_millis(10),
+            ..Faults::default()
+        },
+    );
+    let gate = Arc::new((Mutex::new(0_u32), std::sync::Condvar::new()));
+    {
+        let gate = gate.clone();
+        p.set_hook(move |seen, phase| {
+            if phase == Phase::Before && seen.operation == "BatchDeleteImage" {
+                let (count, cv) = &*gate;
+                let mut n = count.lock().unwrap();
+                *n += 1;
+                if *n == 1 {
+                    let _ = cv
+                        .wait_timeout_while(n, Duration::from_secs(10), |n| *n < 2)
+                        .unwrap();
+                } else {
+                    cv.notify_all();
+                }
+            }
+            Verdict::Pass
+        });
+    }
+    let spawn = |name: &str| {
+        let args = apply_args(&dir, &dir.path(name));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        command(&p.url, &args, None)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn("a.jsonl");
+    let b = spawn("b.jsonl");
+    let a = a.wait_with_output().unwrap();
+    let b = b.wait_with_output().unwrap();
+    for (name, out) in [("first", &a), ("second", &b)] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name} apply\n{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    let now = state(&m);
+    assert_safe(&before, &now, "two applies");
+    assert_eq!(now, expected(&before));
+    let ra = report(&a);
+    let rb = report(&b);
+    let gone = ra["report"]["already_gone"].as_u64().unwrap()
+        + rb["report"]["already_gone"].as_u64().unwrap();
+    eprintln!(
+        "two applies: {} requests; already gone (done by the other run): {gone}",
+        p.calls().len()
+    );
+    for r in [&ra, &rb] {
+        assert!(
+            !r["report"]["delete_batches"].as_array().unwrap().is_empty(),
+            "both runs sent removals from the same confirmed state: {r}"
+        );
+    }
+    assert!(gone > 0, "the runs overlapped");
+}
+
+#[test]
+fn dropped_connections_before_and_after_the_registry_are_retried() {
+    let m = Moto::start(binary());
+    let before = reseed(&m, [150, 100]);
+    let dir = Dir::new();
+    // A third of all requests lose their connection: half before the registry sees
+    // them, half after it carried them out (a removal done, its answer lost).
+    let p = Proxy::start(
+        &m.url,
+        Faults {
+            drop: 0.33,
+            seed: 7,
+            ..Faults::default()
+        },
+    );
+    let out = run(&p.url, &apply_args(&dir, &dir.path("drops.jsonl")));
+    let calls = p.calls();
+    let before_drops = calls
+        .iter()
+        .filter(|c| c.outcome == Outcome::DroppedBefore)
+        .count();
+    let after_drops: Vec<&proxy::Call> = calls
+        .iter()
+        .filter(|c| c.outcome == Outcome::DroppedAfter)
+        .collect();
+    assert!(before_drops > 0 && !after_drops.is_empty(), "{calls:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let r = report(&out);
+    assert_eq!(
+        r["retries"]["retries"],
+        (before_drops + after_drops.len()) as u64,
+        "{r}"
+    );
+    assert_eq!(state(&m), expected(&before));
+    // A removal carried out whose answer was lost is found done when retried.
+    if after_drops
+        .iter()
+        .any(|c| c.operation == "BatchDeleteImage")
+    {
+        assert!(r["report"]["already_gone"].as_u64().unwrap() > 0, "{r}");
+    }
+    eprintln!(
+        "dropped connections: {} requests, {before_drops} dropped before the registry, {} after; report: {}",
+        calls.len(),
+        after_drops.len(),
+        r["report"]
+    );
+}
+
+#[test]
+fn changes_after_the_listing_are_caught_by_the_confirmation_of_each_request() {
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    m.create_repository("team/web");
+    let leftover = m.push_image("team/app", "leftover", &[]);
+    let pr7 = m.push_image("team/app", "pr7", &["pr-7", "pr-7-debug"]);
+    let stable = m.push_image("team/app", "stable", &["v1.0"]);
+    let pr8 = m.push_image("team/app", "pr8", &["pr-8"]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    let seeder = Arc::new(moto::Seeder::new(&m.url));
+    {
+        let seeder = seeder.clone();
+        let listings = Mutex::new(0);
+        let leftover_manifest = moto::image_manifest("team/app", "leftover");
+        let stable_manifest = moto::image_manifest("team/app", "stable");
+        p.set_hook(move |seen, phase| {
+            // Right after the apply's listing of team/app (the plan's is the first)
+            // was answered: the listing confirmed everything as planned.
+            if phase == Phase::After
+                && seen.operation == "DescribeImages"
+                && seen.image_ids == 0
+                && seen.repository.as_deref() == Some("team/app")
+                && {
+                    let mut n = listings.lock().unwrap();
+                    *n += 1;
+                    *n == 2
+                }
+            {
+                // An allowed tag on the untagged image about to be deleted by digest.
+                seeder.put("team/app", &leftover_manifest, Some("v9.0"));
+                // A tag about to be removed moves to an image that stays.
+                seeder.put("team/app", &stable_manifest, Some("pr-7"));
+            }
+            Verdict::Pass
+        });
+    }
+    let out = run(&p.url, &apply_args(&dir, &dir.path("late.jsonl")));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = report(&out);
+    let skipped = r["report"]["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s["digest"] == leftover.as_str()
+            && s["reason"].as_str().unwrap().contains("new tags")),
+        "{r}"
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["tag"] == "pr-7" && s["reason"].as_str().unwrap().contains("moved")),
+        "{r}"
+    );
+    let tags = m.tags("team/app");
+    assert_eq!(
+        tags["v9.0"], leftover,
+        "the allowed tag and its image are kept"
+    );
+    assert_eq!(tags["v1.0"], stable);
+    assert_eq!(
+        tags["pr-7"], stable,
+        "the moved tag was not removed from its new image"
+    );
+    assert!(
+        !tags.contains_key("pr-7-debug"),
+        "the rest of the plan was applied"
+    );
+    assert!(!m.images("team/app").contains_key(&pr8));
+    assert!(!m.images("team/app").contains_key(&pr7));
+}
+
+#[test]
+fn removals_that_outlast_the_retries_fail_loudly_and_a_second_apply_finishes() {
+    let m = Moto::start(binary());
+    let before = reseed(&m, [150, 100]);
+    let dir = Dir::new();
+    // Every removal request is throttled, and the first apply allows one attempt per
+    // call: the first removal call of each repository fails for good.
+    let p = Proxy::start(
+        &m.url,
+        Faults {
+            throttle: 1.0,
+            operations: vec!["BatchDeleteImage"],
+            ..Faults::default()
+        },
+    );
+    let mut args = apply_args(&dir, &dir.path("first.jsonl"));
+    args.extend(["--max-attempts".into(), "1".into()]);
+    let out = run(&p.url, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let r = report(&out);
+    let failures = r["report"]["failures"].as_array().unwrap();
+    let throttled = p
+        .calls()
+        .iter()
+        .filter(|c| c.outcome == Outcome::Throttled)
+        .count();
+    assert!(throttled > 0);
+    // Every failed call is reported, with its code and what to do.
+    assert_eq!(failures.len(), throttled, "{r}");
+    for f in failures {
+        assert_eq!(f["code"], "ThrottlingException", "{f}");
+        assert!(f["reason"].as_str().unwrap().contains("apply again"), "{f}");
+    }
+    assert_eq!(r["retries"]["throttled"], throttled as u64);
+    assert_safe(&before, &state(&m), "after the failed apply");
+    assert_ne!(state(&m), expected(&before), "something was left to do");
+    // The storm eases to the 30% of the storm test; with retries, a second apply
+    // finishes.
+    assert_eq!(failures.len(), 2, "one per repository: {r}");
+    p.set_faults(Faults {
+        throttle: 0.30,
+        seed: 4,
+        operations: vec!["BatchDeleteImage"],
+        ..Faults::default()
+    });
+    let second = run(&p.url, &apply_args(&dir, &dir.path("second.jsonl")));
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "a second apply, with retries, finishes\n{}",
+        text(&second.stderr)
+    );
+    assert_eq!(state(&m), expected(&before));
+    eprintln!(
+        "outlasting storm: first apply {} throttled removal calls, {} reported failures; second apply exit 0",
+        throttled,
+        failures.len()
+    );
+}

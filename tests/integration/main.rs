@@ -1,0 +1,25 @@
+//! The integration tests: one test binary, one module per area. Shared test support
+//! (the moto harness, the fault-injecting proxy, the snapshot generators) is the
+//! `testkit` crate (`testkit/`), which the benches use too; [`common`] hands it the
+//! binary under test.
+//!
+//! Run one area with `cargo test --test integration <module>::`, e.g.
+//! `cargo test --test integration render::`. Every test shares this process: none may
+//! change its current directory or environment, and servers take their own ports.
+//! Data lives beside this directory: `tests/fixtures/` (desired-state files),
+//! `tests/cmd/` (trycmd cases); insta snapshots in `tests/integration/snapshots/`.
+
+mod common;
+
+mod apply_protocol;
+mod cli;
+mod diagnostics;
+mod e2e;
+mod examples;
+mod faults;
+mod hostile;
+mod parser_robustness;
+mod properties;
+mod render;
+mod restore;
+mod secrets;
