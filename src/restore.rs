@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
 
 use crate::apply::JournalEntry;
 use crate::model::{Digest, RepositoryRef, Tag, media_type};
@@ -164,13 +163,6 @@ pub fn select<'a>(entries: &'a [JournalEntry], only: &[String]) -> Vec<&'a Journ
         .collect()
 }
 
-fn sha256(manifest: &str) -> String {
-    format!(
-        "sha256:{}",
-        hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
-    )
-}
-
 /// Plans the restore of `entries` against the registry as it is now (one listing
 /// per repository, and BatchGetImage for images that exist but whose manifest the
 /// journal lacks).
@@ -288,13 +280,13 @@ fn plan_repository(
         }
         if let Some(m) = &image.manifest
             && digest.algorithm() == "sha256"
-            && sha256(m) != digest.as_str()
+            && crate::hash::sha256(m.as_bytes()) != digest.as_str()
         {
             image.problems.push(Problem {
                 tag: None,
                 reason: format!(
                     "the journal's manifest hashes to {}, not to the image's digest: the journal was edited or damaged (or the apply ran on a snapshot that holds no manifest for this image)",
-                    sha256(m)
+                    crate::hash::sha256(m.as_bytes())
                 ),
                 remedy: "restore from an undamaged copy of the journal, or push the image again from its source".to_owned(),
             });
@@ -453,7 +445,7 @@ mod tests {
             r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"digest":"{seed}"}}}}"#,
             media_type::OCI_MANIFEST
         );
-        let d = Digest::parse(sha256(&m)).unwrap();
+        let d = Digest::parse(crate::hash::sha256(m.as_bytes())).unwrap();
         (m, d)
     }
 

@@ -102,8 +102,6 @@ impl ApplyReport {
 pub trait Progress: Send + Sync {
     /// `n` identifiers were sent and answered.
     fn advance(&self, _n: usize) {}
-    /// A message about the run.
-    fn note(&self, _message: &str) {}
 }
 
 /// No progress display.
@@ -318,7 +316,7 @@ async fn apply_repository<R: Registry>(
                     .cloned()
                     .collect();
                 progress.advance(done.len());
-                account(&done, &result, &label, report, &mut deleted);
+                tally(&done, &result, &label, report, &mut deleted);
                 if retry.is_empty() {
                     break;
                 }
@@ -572,7 +570,7 @@ fn confirm(
 
 /// Counts a batch's outcome against the plan (not only the response: some
 /// implementations report nothing for an untagged image deleted by digest).
-fn account(
+fn tally(
     batch: &[Step],
     result: &crate::registry::BatchDeleteResult,
     label: &str,

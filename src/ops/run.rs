@@ -14,8 +14,9 @@ use crate::model::{AccountId, Region, RegistryLocation, RepositoryName, Reposito
 use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
 };
+use crate::registry::ObservedRepository;
 use crate::registry::memory::StoredImage;
-use crate::registry::observe::{ObservedRepository, observe};
+use crate::registry::observe::observe;
 use crate::registry::snapshot::{Snapshot, SnapshotImage};
 use crate::registry::{Registry, RegistryError};
 

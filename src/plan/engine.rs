@@ -8,7 +8,7 @@ use super::{Action, ActionKind, RepositoryPlan, RepositoryStatus, Warning, Warni
 use crate::config::{DesiredRepository, Matcher, UntaggedPolicy};
 use crate::model::{Digest, Tag};
 use crate::registry::ImageDetail;
-use crate::registry::observe::ObservedRepository;
+use crate::registry::ObservedRepository;
 
 // The maps below are keyed by digests and tags of one repository, built and dropped
 // for each plan: foldhash hashes them several times faster than SipHash.

@@ -10,7 +10,7 @@ use crate::model::{
     AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
 };
 use crate::registry::ImageDetail;
-use crate::registry::observe::ObservedRepository;
+use crate::registry::ObservedRepository;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()

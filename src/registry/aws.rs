@@ -67,7 +67,7 @@ impl Intercept for CountAttempts {
         context: &FinalizerInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+    ) -> Result<(), aws_sdk_ecr::error::BoxError> {
         self.0.attempts.fetch_add(1, Ordering::Relaxed);
         if let Some(response) = context.response() {
             let status = response.status().as_u16();
@@ -109,7 +109,7 @@ fn attempt_code(context: &FinalizerInterceptorContextRef<'_>) -> Option<ServiceC
 
 /// The registry of real ECR (or an ECR-compatible endpoint).
 pub struct AwsRegistry {
-    base: aws_types::SdkConfig,
+    base: aws_config::SdkConfig,
     clients: Mutex<HashMap<Region, Client>>,
     calls: CallCounters,
     attempts: Arc<AttemptCounter>,
@@ -140,7 +140,7 @@ impl AwsRegistry {
             loader = loader.endpoint_url(url);
         }
         if let Some(region) = &settings.region {
-            loader = loader.region(aws_types::region::Region::new(region.as_str().to_owned()));
+            loader = loader.region(aws_config::Region::new(region.as_str().to_owned()));
         }
         Self {
             base: loader.load().await,
@@ -181,7 +181,7 @@ impl AwsRegistry {
             .entry(region.clone())
             .or_insert_with(|| {
                 let conf = aws_sdk_ecr::config::Builder::from(&self.base)
-                    .region(aws_types::region::Region::new(region.as_str().to_owned()))
+                    .region(aws_config::Region::new(region.as_str().to_owned()))
                     .interceptor(CountAttempts(self.attempts.clone()))
                     .build();
                 Client::from_conf(conf)

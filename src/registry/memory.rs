@@ -179,27 +179,6 @@ impl InMemoryRegistry {
             .extend(images);
     }
 
-    /// Every repository and its images, sorted (for comparisons in tests).
-    pub fn dump(&self) -> BTreeMap<RepositoryRef, Vec<ImageDetail>> {
-        self.lock()
-            .repos
-            .iter()
-            .map(|(k, r)| {
-                let mut images: Vec<ImageDetail> = r
-                    .images
-                    .iter()
-                    .map(|i| {
-                        let mut d = i.detail.clone();
-                        d.tags.sort();
-                        d
-                    })
-                    .collect();
-                images.sort_by(|a, b| a.digest.cmp(&b.digest));
-                (k.clone(), images)
-            })
-            .collect()
-    }
-
     /// The stored images of a repository, in push order.
     pub fn images(&self, repo: &RepositoryRef) -> Option<Vec<StoredImage>> {
         self.lock().repos.get(repo).map(|r| r.images.clone())
@@ -420,12 +399,7 @@ impl InMemoryRegistry {
     ) -> Result<(), RegistryError> {
         self.calls.count(Operation::PutImage);
         let service = RegistryError::service;
-        let computed = format!(
-            "sha256:{}",
-            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-                put.manifest.as_bytes()
-            ))
-        );
+        let computed = crate::hash::sha256(put.manifest.as_bytes());
         if computed != put.digest.as_str() {
             return Err(service(
                 ServiceCode::ImageDigestDoesNotMatchException,

@@ -9,6 +9,7 @@ pub mod memory;
 pub mod observe;
 pub mod snapshot;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -66,6 +67,19 @@ impl ImageDetail {
             .as_ref()
             .is_some_and(MediaType::is_index)
     }
+}
+
+/// What was observed of one repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedRepository {
+    /// The repository.
+    pub reference: RepositoryRef,
+    /// False when the registry says the repository does not exist.
+    pub exists: bool,
+    /// Every image, in listing order.
+    pub images: Vec<ImageDetail>,
+    /// For each index, the digests of its children.
+    pub children: HashMap<Digest, Vec<Digest>>,
 }
 
 /// One page of DescribeImages.
@@ -307,7 +321,7 @@ impl RegistryError {
 }
 
 /// A registry of container images in ECR's terms. Implementations: the in-memory
-/// model (tests, snapshots) and, later, AWS.
+/// model (tests, snapshot files) and AWS (`aws`); `backend` picks one per run.
 ///
 /// Calls take fully resolved repository references; an implementation that talks
 /// to several accounts or regions routes each call itself.

@@ -6,21 +6,11 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{ImageDetail, ImageId, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, Registry, RegistryError};
+use super::{
+    ImageDetail, ImageId, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, ObservedRepository, Registry,
+    RegistryError,
+};
 use crate::model::{Digest, RepositoryRef};
-
-/// What was observed of one repository.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObservedRepository {
-    /// The repository.
-    pub reference: RepositoryRef,
-    /// False when the registry says the repository does not exist.
-    pub exists: bool,
-    /// Every image, in listing order.
-    pub images: Vec<ImageDetail>,
-    /// For each index, the digests of its children.
-    pub children: HashMap<Digest, Vec<Digest>>,
-}
 
 /// The child digests listed by an index manifest.
 #[derive(Deserialize)]
