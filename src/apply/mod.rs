@@ -96,6 +96,15 @@ impl ApplyReport {
     pub fn succeeded(&self) -> bool {
         self.failures.is_empty()
     }
+
+    /// Records a failure, counted by its code.
+    fn fail(&mut self, failure: Failure) {
+        *self
+            .failures_by_code
+            .entry(failure.code.clone())
+            .or_default() += 1;
+        self.failures.push(failure);
+    }
 }
 
 /// Hooks for progress display; the default does nothing.
@@ -177,21 +186,14 @@ pub async fn apply_plan<R: Registry>(
             // A call that failed as a whole (after the SDK's retries) stops this
             // repository, never half a wave: later waves may delete the children of
             // an index whose deletion did not happen. The other repositories go on.
-            Err(ApplyError::Registry { repository, error }) => {
-                let failure = Failure {
-                    repository,
-                    id: "(whole call)".into(),
-                    code: error.code().to_owned(),
-                    reason: format!(
-                        "{error}; the rest of this repository's removals were not attempted: apply again to finish"
-                    ),
-                };
-                *report
-                    .failures_by_code
-                    .entry(failure.code.clone())
-                    .or_default() += 1;
-                report.failures.push(failure);
-            }
+            Err(ApplyError::Registry { repository, error }) => report.fail(Failure {
+                repository,
+                id: "(whole call)".into(),
+                code: error.code().to_owned(),
+                reason: format!(
+                    "{error}; the rest of this repository's removals were not attempted: apply again to finish"
+                ),
+            }),
             Err(e @ ApplyError::Journal { .. }) => return Err(e),
         }
     }
@@ -205,73 +207,33 @@ async fn apply_repository<R: Registry>(
     progress: &dyn Progress,
     report: &mut ApplyReport,
 ) -> Result<(), ApplyError> {
-    let reference = &repo.repository;
-    let label = reference.to_string();
+    let mut run = RepositoryRun {
+        registry,
+        repo,
+        label: repo.repository.to_string(),
+        progress,
+        report,
+        deleted: HashSet::new(),
+    };
     let registry_err = |error: RegistryError| ApplyError::Registry {
-        repository: label.clone(),
+        repository: repo.repository.to_string(),
         error,
     };
-
-    // 1. The confirming listing.
-    let current: HashMap<Digest, ImageDetail> = match list_all(registry, reference).await {
-        Ok(images) => images.into_iter().map(|i| (i.digest.clone(), i)).collect(),
-        Err(RegistryError::RepositoryNotFound(_)) => HashMap::new(),
-        Err(e) => return Err(registry_err(e)),
-    };
-    // The manifest of every image a removal touches, for the journal (a digest names
-    // its manifest for good: read once, by digest).
-    let mut manifests: HashMap<Digest, (String, String)> = HashMap::new();
-    let mut to_read: Vec<ImageId> = repo
-        .actions
-        .iter()
-        .filter(|a| current.contains_key(&a.digest))
-        .map(|a| ImageId::Digest(a.digest.clone()))
-        .collect();
-    to_read.dedup();
-    for batch in to_read.chunks(MAX_IDS_PER_BATCH) {
-        let got = registry
-            .batch_get_image(reference, batch)
-            .await
-            .map_err(&registry_err)?;
-        for m in got.manifests {
-            manifests.insert(m.digest, (m.media_type, m.manifest));
-        }
-    }
-    let tag_owner: HashMap<&Tag, &Digest> = current
-        .values()
-        .flat_map(|i| i.tags.iter().map(move |t| (t, &i.digest)))
-        .collect();
-
-    // 2. Decide each removal against the confirmed state.
-    let mut steps_by_wave: BTreeMap<u32, Vec<Step>> = BTreeMap::new();
-    for (index, action) in repo.actions.iter().enumerate() {
-        let confirmed = Confirmed {
-            image: current.get(&action.digest),
-            tag_owner: &tag_owner,
-            manifests: &manifests,
-        };
-        let steps = confirm(action, index, &confirmed, &label, report);
-        steps_by_wave.entry(action.wave).or_default().extend(steps);
-    }
-
-    // 3. Per batch: confirm again just before, journal, then remove, wave by wave.
-    let mut deleted: HashSet<Digest> = HashSet::new();
+    let steps_by_wave = run.confirm_all().await.map_err(registry_err)?;
+    // Per batch: confirm again just before, journal, then remove, wave by wave.
     for steps in steps_by_wave.values() {
         for batch in steps.chunks(MAX_IDS_PER_BATCH) {
-            let batch = reconfirm(registry, repo, batch, &label, report)
-                .await
-                .map_err(&registry_err)?;
-            progress.advance(batch.gone);
-            let batch = batch.steps;
+            let batch = run.reconfirm(batch).await.map_err(registry_err)?;
             if batch.is_empty() {
                 continue;
             }
             let entries: Vec<JournalEntry> = batch
                 .iter()
                 .map(|s| {
+                    let action = &repo.actions[s.action];
                     JournalEntry::new(
-                        reference,
-                        &repo.actions[s.action],
+                        &repo.repository,
+                        action,
                         &s.id,
                         &s.digest,
                         s.manifest.clone(),
@@ -282,362 +244,359 @@ async fn apply_repository<R: Registry>(
                 path: journal.path().display().to_string(),
                 message: e.to_string(),
             })?;
-            let mut pending: Vec<Step> = batch.to_vec();
-            for attempt in 0..=UPSTREAM_RETRIES {
-                let ids: Vec<ImageId> = pending.iter().map(|s| s.id.clone()).collect();
-                let result = registry
-                    .batch_delete_image(reference, &ids)
-                    .await
-                    .map_err(&registry_err)?;
-                report.delete_batches.push(ids.len());
-                // Per-item throttling by a pull-through cache's upstream: retry those
-                // items, after a pause that doubles each time.
-                let retry: Vec<Step> = if attempt < UPSTREAM_RETRIES {
-                    pending
-                        .iter()
-                        .filter(|s| {
-                            result.failures.iter().any(|f| {
-                                f.id == s.id
-                                    && matches!(
-                                        f.code,
-                                        FailureCode::UpstreamTooManyRequests
-                                            | FailureCode::UpstreamUnavailable
-                                    )
-                            })
-                        })
-                        .cloned()
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                let done: Vec<Step> = pending
-                    .iter()
-                    .filter(|s| !retry.iter().any(|r| r.id == s.id))
-                    .cloned()
-                    .collect();
-                progress.advance(done.len());
-                tally(&done, &result, &label, report, &mut deleted);
-                if retry.is_empty() {
-                    break;
-                }
-                report.upstream_retries += retry.len();
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-                pending = retry;
-            }
+            run.remove(batch).await.map_err(registry_err)?;
         }
     }
     Ok(())
 }
 
-/// The steps of one batch still confirmed just before it is sent, and how many were
-/// dropped (gone, moved or failed).
-struct Reconfirmed {
-    steps: Vec<Step>,
-    gone: usize,
+/// Why a planned removal is left alone: the registry changed since the plan. The
+/// same rules hold at the confirming listing and just before each request.
+enum Change<'a> {
+    /// The tag now names another image.
+    TagMoved(&'a Digest),
+    /// Removing the tag now would remove the image's last tag.
+    WouldDelete,
+    /// An image planned for deletion has tags the plan did not see.
+    NewTags(Vec<&'a Tag>),
 }
 
-/// Reads the registry again for one batch, just before removing it, so the window in
-/// which another client can change what a request removes is one round trip, not the
-/// whole apply: DescribeImages of the batch's identifiers (tags and digests) gives,
-/// for each, the image it names now and every tag on it. A tag must still name the
-/// planned image (and an untag must leave it a tag); an image to delete by digest
-/// must still be untagged.
-async fn reconfirm<R: Registry>(
-    registry: &R,
-    repo: &RepositoryPlan,
-    batch: &[Step],
-    label: &str,
-    report: &mut ApplyReport,
-) -> Result<Reconfirmed, RegistryError> {
-    let reference = &repo.repository;
-    let mut ids: Vec<ImageId> = batch.iter().map(|s| s.id.clone()).collect();
-    ids.dedup();
-    let images = match registry.describe_images_by_id(reference, &ids).await {
-        Ok(images) => images,
-        // One of them is gone, and ECR then answers for none: list them all.
-        Err(RegistryError::Service {
-            code: ServiceCode::ImageNotFoundException,
-            ..
-        }) => list_all(registry, reference).await?,
-        Err(RegistryError::RepositoryNotFound(_)) => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    let tags_now: HashMap<&Digest, &[Tag]> = images
-        .iter()
-        .map(|i| (&i.digest, i.tags.as_slice()))
-        .collect();
-    let owner_now: HashMap<&Tag, &Digest> = images
+impl Change<'_> {
+    fn reason(&self) -> String {
+        match self {
+            Change::TagMoved(d) => format!("tag moved to image {} since the plan", d.short()),
+            Change::WouldDelete => {
+                "removing it now would delete the image: the tags it was to keep are gone".into()
+            }
+            Change::NewTags(tags) => {
+                let names: Vec<&str> = tags.iter().map(|t| t.as_str()).collect();
+                format!(
+                    "image has new tags since the plan ({}); it stays",
+                    names.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// Where a planned tag is now.
+enum TagNow<'a> {
+    /// On no image: its removal is done.
+    Gone,
+    /// On another image.
+    Moved(&'a Digest),
+    /// Still on the planned image.
+    Here,
+}
+
+fn tag_now<'a>(planned: &Digest, owner: Option<&'a Digest>) -> TagNow<'a> {
+    match owner {
+        None => TagNow::Gone,
+        Some(d) if d != planned => TagNow::Moved(d),
+        Some(_) => TagNow::Here,
+    }
+}
+
+/// Tags on an image now that its action neither removes nor keeps.
+fn new_tags<'t>(now: &'t [Tag], action: &Action) -> Vec<&'t Tag> {
+    now.iter()
+        .filter(|t| !action.tags.contains(t) && !action.kept_tags.contains(t))
+        .collect()
+}
+
+/// Tag -> image, of a set of images.
+fn owners(images: &[ImageDetail]) -> HashMap<&Tag, &Digest> {
+    images
         .iter()
         .flat_map(|i| i.tags.iter().map(move |t| (t, &i.digest)))
-        .collect();
-
-    let mut out = Reconfirmed {
-        steps: Vec::with_capacity(batch.len()),
-        gone: 0,
-    };
-    for s in batch {
-        let action = &repo.actions[s.action];
-        match &s.id {
-            ImageId::Tag(t) => match owner_now.get(t) {
-                None => {
-                    report.already_gone += 1;
-                    out.gone += 1;
-                }
-                Some(d) if **d != s.digest => {
-                    skip(
-                        report,
-                        label,
-                        &s.digest,
-                        Some(t),
-                        format!("tag moved to image {} since the plan", d.short()),
-                    );
-                    out.gone += 1;
-                }
-                Some(d) => {
-                    let stays = tags_now[*d].iter().any(|x| !action.tags.contains(x));
-                    let new: Vec<&str> = tags_now[*d]
-                        .iter()
-                        .filter(|x| !action.tags.contains(x) && !action.kept_tags.contains(x))
-                        .map(Tag::as_str)
-                        .collect();
-                    if s.kind == ActionKind::Untag && !stays {
-                        skip(
-                            report,
-                            label,
-                            &s.digest,
-                            Some(t),
-                            "removing it now would delete the image: the tags it was to keep are gone"
-                                .into(),
-                        );
-                        out.gone += 1;
-                    } else if s.kind == ActionKind::Delete && !new.is_empty() {
-                        // As at the listing: an image planned for deletion that gained
-                        // a tag is left alone (the next plan decides again).
-                        skip(
-                            report,
-                            label,
-                            &s.digest,
-                            Some(t),
-                            format!(
-                                "image has new tags since the plan ({}); it stays",
-                                new.join(", ")
-                            ),
-                        );
-                        out.gone += 1;
-                    } else {
-                        out.steps.push(s.clone());
-                    }
-                }
-            },
-            ImageId::Digest(d) => match tags_now.get(d) {
-                None => {
-                    report.already_gone += 1;
-                    out.gone += 1;
-                }
-                Some(tags) if !tags.is_empty() => {
-                    let names: Vec<&str> = tags.iter().map(Tag::as_str).collect();
-                    skip(
-                        report,
-                        label,
-                        &s.digest,
-                        None,
-                        format!(
-                            "image has new tags since the plan ({}); it stays",
-                            names.join(", ")
-                        ),
-                    );
-                    out.gone += 1;
-                }
-                Some(_) => out.steps.push(s.clone()),
-            },
-        }
-    }
-    Ok(out)
+        .collect()
 }
 
-fn skip(report: &mut ApplyReport, label: &str, digest: &Digest, tag: Option<&Tag>, reason: String) {
-    report.skipped.push(Skipped {
-        repository: label.to_owned(),
-        digest: digest.clone(),
-        tag: tag.cloned(),
-        reason,
-    });
+/// One repository being applied.
+struct RepositoryRun<'a, R> {
+    registry: &'a R,
+    repo: &'a RepositoryPlan,
+    label: String,
+    progress: &'a dyn Progress,
+    report: &'a mut ApplyReport,
+    /// Images deleted so far (each counted once, when it goes).
+    deleted: HashSet<Digest>,
 }
 
-/// The state the confirming listing shows.
-struct Confirmed<'a> {
-    /// The image now, from the listing (absent: gone).
-    image: Option<&'a ImageDetail>,
-    /// Tag -> image, from the listing.
-    tag_owner: &'a HashMap<&'a Tag, &'a Digest>,
-    /// Manifests by image read so far (of untagged images to delete).
-    manifests: &'a HashMap<Digest, (String, String)>,
-}
-
-/// The removals of one action that the confirmed state still allows.
-fn confirm(
-    action: &Action,
-    index: usize,
-    confirmed_state: &Confirmed<'_>,
-    label: &str,
-    report: &mut ApplyReport,
-) -> Vec<Step> {
-    let manifest = confirmed_state.manifests.get(&action.digest).cloned();
-    let Some(now) = confirmed_state.image else {
-        // Gone already: the removal is done.
-        report.already_gone += action.tags.len().max(1);
-        return Vec::new();
-    };
-    let mut steps = Vec::new();
-    let step = |tag: &Tag| Step {
-        id: ImageId::Tag(tag.clone()),
-        digest: action.digest.clone(),
-        kind: action.kind,
-        manifest: manifest.clone(),
-        action: index,
-    };
-    // Tags still on this image by both reads; a tag elsewhere moved, a tag nowhere went.
-    let mut confirmed: Vec<&Tag> = Vec::new();
-    for t in &action.tags {
-        let listed = confirmed_state.tag_owner.get(t).copied();
-        let moved_to = listed.filter(|d| **d != action.digest);
-        match (moved_to, listed) {
-            (Some(d), _) => skip(
-                report,
-                label,
-                &action.digest,
-                Some(t),
-                format!("tag moved to image {} since the plan", d.short()),
-            ),
-            (None, Some(_)) => confirmed.push(t),
-            (None, None) => report.already_gone += 1,
-        }
-    }
-    match action.kind {
-        ActionKind::Untag => {
-            let remaining = now.tags.iter().filter(|t| !confirmed.contains(t)).count();
-            if remaining == 0 && !confirmed.is_empty() {
-                for t in confirmed {
-                    skip(
-                        report,
-                        label,
-                        &action.digest,
-                        Some(t),
-                        "removing it now would delete the image: the tags it was to keep are gone"
-                            .into(),
-                    );
-                }
-                return Vec::new();
-            }
-            steps.extend(confirmed.into_iter().map(step));
-        }
-        ActionKind::Delete => {
-            let new: Vec<&Tag> = now
-                .tags
-                .iter()
-                .filter(|t| !action.tags.contains(t))
-                .collect();
-            if !new.is_empty() {
-                let names: Vec<&str> = new.iter().map(|t| t.as_str()).collect();
-                skip(
-                    report,
-                    label,
-                    &action.digest,
-                    None,
-                    format!(
-                        "image has new tags since the plan ({}); it stays",
-                        names.join(", ")
-                    ),
-                );
-                return Vec::new();
-            }
-            if now.tags.is_empty() {
-                // Untagged in the confirmed state: the only case deleted by digest.
-                steps.push(Step {
-                    id: ImageId::Digest(action.digest.clone()),
-                    digest: action.digest.clone(),
-                    kind: action.kind,
-                    manifest: manifest.clone(),
-                    action: index,
-                });
-            } else {
-                steps.extend(confirmed.into_iter().map(step));
-            }
-        }
-    }
-    steps
-}
-
-/// Counts a batch's outcome against the plan (not only the response: some
-/// implementations report nothing for an untagged image deleted by digest).
-fn tally(
-    batch: &[Step],
-    result: &crate::registry::BatchDeleteResult,
-    label: &str,
-    report: &mut ApplyReport,
-    deleted: &mut HashSet<Digest>,
-) {
-    let failed: HashMap<&ImageId, &crate::registry::ItemFailure> =
-        result.failures.iter().map(|f| (&f.id, f)).collect();
-    for removed in &result.removed {
-        let planned = batch.iter().find(|s| match &s.id {
-            ImageId::Tag(t) => removed.tag.as_ref() == Some(t),
-            ImageId::Digest(d) => removed.tag.is_none() && &removed.digest == d,
+impl<R: Registry> RepositoryRun<'_, R> {
+    fn skip(&mut self, digest: &Digest, tag: Option<&Tag>, change: Change<'_>) {
+        self.report.skipped.push(Skipped {
+            repository: self.label.clone(),
+            digest: digest.clone(),
+            tag: tag.cloned(),
+            reason: change.reason(),
         });
-        if let Some(s) = planned
-            && s.digest != removed.digest
-        {
-            // The registry removed a tag from another image than planned: a race in
-            // the moment between confirmation and removal. Say it loudly.
-            let failure = Failure {
-                repository: label.to_owned(),
-                id: s.id.to_string(),
-                code: "DigestMismatch".into(),
-                reason: format!(
-                    "the registry removed it from {} but the plan named {}",
-                    removed.digest, s.digest
-                ),
-            };
-            *report
-                .failures_by_code
-                .entry(failure.code.clone())
-                .or_default() += 1;
-            report.failures.push(failure);
+    }
+
+    /// The confirming listing, the manifests for the journal, and each action's
+    /// removals that the confirmed state still allows, by wave.
+    async fn confirm_all(&mut self) -> Result<BTreeMap<u32, Vec<Step>>, RegistryError> {
+        let reference = &self.repo.repository;
+        let listed = match list_all(self.registry, reference).await {
+            Ok(images) => images,
+            Err(RegistryError::RepositoryNotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let current: HashMap<&Digest, &ImageDetail> =
+            listed.iter().map(|i| (&i.digest, i)).collect();
+        // The manifest of every image a removal touches, for the journal (a digest
+        // names its manifest for good: read once, by digest).
+        let mut manifests: HashMap<Digest, (String, String)> = HashMap::new();
+        let mut to_read: Vec<ImageId> = self
+            .repo
+            .actions
+            .iter()
+            .filter(|a| current.contains_key(&a.digest))
+            .map(|a| ImageId::Digest(a.digest.clone()))
+            .collect();
+        to_read.dedup();
+        for batch in to_read.chunks(MAX_IDS_PER_BATCH) {
+            let got = self.registry.batch_get_image(reference, batch).await?;
+            for m in got.manifests {
+                manifests.insert(m.digest, (m.media_type, m.manifest));
+            }
+        }
+        let owner = owners(&listed);
+        let mut steps_by_wave: BTreeMap<u32, Vec<Step>> = BTreeMap::new();
+        for (index, action) in self.repo.actions.iter().enumerate() {
+            let manifest = manifests.get(&action.digest);
+            let image = current.get(&action.digest).copied();
+            let steps = self.confirm(action, index, image, &owner, manifest);
+            steps_by_wave.entry(action.wave).or_default().extend(steps);
+        }
+        Ok(steps_by_wave)
+    }
+
+    /// The removals of one action that the confirming listing still allows.
+    fn confirm(
+        &mut self,
+        action: &Action,
+        index: usize,
+        image: Option<&ImageDetail>,
+        owner: &HashMap<&Tag, &Digest>,
+        manifest: Option<&(String, String)>,
+    ) -> Vec<Step> {
+        let Some(now) = image else {
+            // Gone already: the removal is done.
+            self.report.already_gone += action.tags.len().max(1);
+            return Vec::new();
+        };
+        let step = |id: ImageId| Step {
+            id,
+            digest: action.digest.clone(),
+            kind: action.kind,
+            manifest: manifest.cloned(),
+            action: index,
+        };
+        // Tags still on this image; a tag elsewhere moved, a tag nowhere went.
+        let mut confirmed: Vec<&Tag> = Vec::new();
+        for t in &action.tags {
+            match tag_now(&action.digest, owner.get(t).copied()) {
+                TagNow::Moved(d) => self.skip(&action.digest, Some(t), Change::TagMoved(d)),
+                TagNow::Here => confirmed.push(t),
+                TagNow::Gone => self.report.already_gone += 1,
+            }
+        }
+        match action.kind {
+            ActionKind::Untag => {
+                let remaining = now.tags.iter().filter(|t| !confirmed.contains(t)).count();
+                if remaining == 0 && !confirmed.is_empty() {
+                    for t in confirmed {
+                        self.skip(&action.digest, Some(t), Change::WouldDelete);
+                    }
+                    return Vec::new();
+                }
+                confirmed
+                    .into_iter()
+                    .map(|t| step(ImageId::Tag(t.clone())))
+                    .collect()
+            }
+            ActionKind::Delete => {
+                let new = new_tags(&now.tags, action);
+                if !new.is_empty() {
+                    self.skip(&action.digest, None, Change::NewTags(new));
+                    Vec::new()
+                } else if now.tags.is_empty() {
+                    // Untagged in the confirmed state: the only case deleted by digest.
+                    vec![step(ImageId::Digest(action.digest.clone()))]
+                } else {
+                    confirmed
+                        .into_iter()
+                        .map(|t| step(ImageId::Tag(t.clone())))
+                        .collect()
+                }
+            }
         }
     }
-    for s in batch {
-        match failed.get(&s.id) {
-            Some(f) if f.code == FailureCode::ImageNotFound => report.already_gone += 1,
-            Some(f) => {
-                *report
-                    .failures_by_code
-                    .entry(f.code.to_string())
-                    .or_default() += 1;
-                report.failures.push(Failure {
-                    repository: label.to_owned(),
+
+    /// Reads the registry again for one batch, just before removing it, so the window
+    /// in which another client can change what a request removes is one round trip,
+    /// not the whole apply: DescribeImages of the batch's identifiers (tags and
+    /// digests) gives, for each, the image it names now and every tag on it. A tag
+    /// must still name the planned image (and an untag must leave it a tag); an image
+    /// to delete by digest must still be untagged. Returns the steps still confirmed.
+    async fn reconfirm(&mut self, batch: &[Step]) -> Result<Vec<Step>, RegistryError> {
+        let reference = &self.repo.repository;
+        let mut ids: Vec<ImageId> = batch.iter().map(|s| s.id.clone()).collect();
+        ids.dedup();
+        let images = match self.registry.describe_images_by_id(reference, &ids).await {
+            Ok(images) => images,
+            // One of them is gone, and ECR then answers for none: list them all.
+            Err(RegistryError::Service {
+                code: ServiceCode::ImageNotFoundException,
+                ..
+            }) => list_all(self.registry, reference).await?,
+            Err(RegistryError::RepositoryNotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let tags_now: HashMap<&Digest, &[Tag]> = images
+            .iter()
+            .map(|i| (&i.digest, i.tags.as_slice()))
+            .collect();
+        let owner = owners(&images);
+        let mut out = Vec::with_capacity(batch.len());
+        let mut dropped = 0;
+        for s in batch {
+            let action = &self.repo.actions[s.action];
+            let change = match &s.id {
+                ImageId::Tag(t) => match tag_now(&s.digest, owner.get(t).copied()) {
+                    TagNow::Gone => None,
+                    TagNow::Moved(d) => Some(Change::TagMoved(d)),
+                    TagNow::Here => {
+                        let tags = tags_now[&s.digest];
+                        let stays = tags.iter().any(|x| !action.tags.contains(x));
+                        let new = new_tags(tags, action);
+                        match s.kind {
+                            ActionKind::Untag if !stays => Some(Change::WouldDelete),
+                            // As at the listing: an image planned for deletion that
+                            // gained a tag is left alone (the next plan decides again).
+                            ActionKind::Delete if !new.is_empty() => Some(Change::NewTags(new)),
+                            _ => {
+                                out.push(s.clone());
+                                continue;
+                            }
+                        }
+                    }
+                },
+                ImageId::Digest(d) => match tags_now.get(d) {
+                    None => None,
+                    Some(tags) if !tags.is_empty() => Some(Change::NewTags(new_tags(tags, action))),
+                    Some(_) => {
+                        out.push(s.clone());
+                        continue;
+                    }
+                },
+            };
+            match change {
+                None => self.report.already_gone += 1,
+                Some(change) => {
+                    let tag = match &s.id {
+                        ImageId::Tag(t) => Some(t),
+                        ImageId::Digest(_) => None,
+                    };
+                    self.skip(&s.digest, tag, change);
+                }
+            }
+            dropped += 1;
+        }
+        self.progress.advance(dropped);
+        Ok(out)
+    }
+
+    /// Sends one confirmed, journalled batch; items that a pull-through cache's
+    /// upstream throttled are sent again, after a pause that doubles each time.
+    async fn remove(&mut self, batch: Vec<Step>) -> Result<(), RegistryError> {
+        let mut pending = batch;
+        for attempt in 0..=UPSTREAM_RETRIES {
+            let ids: Vec<ImageId> = pending.iter().map(|s| s.id.clone()).collect();
+            let result = self
+                .registry
+                .batch_delete_image(&self.repo.repository, &ids)
+                .await?;
+            self.report.delete_batches.push(ids.len());
+            let upstream = |s: &Step| {
+                attempt < UPSTREAM_RETRIES
+                    && result.failures.iter().any(|f| {
+                        f.id == s.id
+                            && matches!(
+                                f.code,
+                                FailureCode::UpstreamTooManyRequests
+                                    | FailureCode::UpstreamUnavailable
+                            )
+                    })
+            };
+            let (retry, done): (Vec<Step>, Vec<Step>) = pending.into_iter().partition(upstream);
+            self.progress.advance(done.len());
+            self.tally(&done, &result);
+            if retry.is_empty() {
+                break;
+            }
+            self.report.upstream_retries += retry.len();
+            tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            pending = retry;
+        }
+        Ok(())
+    }
+
+    /// Counts a batch's outcome against the plan (not only the response: some
+    /// implementations report nothing for an untagged image deleted by digest).
+    fn tally(&mut self, batch: &[Step], result: &crate::registry::BatchDeleteResult) {
+        let failed: HashMap<&ImageId, &crate::registry::ItemFailure> =
+            result.failures.iter().map(|f| (&f.id, f)).collect();
+        for removed in &result.removed {
+            let planned = batch.iter().find(|s| match &s.id {
+                ImageId::Tag(t) => removed.tag.as_ref() == Some(t),
+                ImageId::Digest(d) => removed.tag.is_none() && &removed.digest == d,
+            });
+            if let Some(s) = planned
+                && s.digest != removed.digest
+            {
+                // The registry removed a tag from another image than planned: a race in
+                // the moment between confirmation and removal. Say it loudly.
+                self.report.fail(Failure {
+                    repository: self.label.clone(),
+                    id: s.id.to_string(),
+                    code: "DigestMismatch".into(),
+                    reason: format!(
+                        "the registry removed it from {} but the plan named {}",
+                        removed.digest, s.digest
+                    ),
+                });
+            }
+        }
+        for s in batch {
+            match failed.get(&s.id) {
+                Some(f) if f.code == FailureCode::ImageNotFound => self.report.already_gone += 1,
+                Some(f) => self.report.fail(Failure {
+                    repository: self.label.clone(),
                     id: s.id.to_string(),
                     code: f.code.to_string(),
                     reason: f.reason.clone(),
-                });
+                }),
+                None => match (&s.id, s.kind) {
+                    (ImageId::Tag(_), ActionKind::Untag) => {
+                        self.report.tags_removed += 1;
+                        self.report.untagged += 1;
+                    }
+                    (ImageId::Tag(_), ActionKind::Delete) => {
+                        self.report.tags_removed += 1;
+                        // Counted as it happens, so a later failed call keeps the count.
+                        if self.deleted.insert(s.digest.clone()) {
+                            self.report.images_deleted += 1;
+                        }
+                    }
+                    (ImageId::Digest(_), _) => {
+                        if self.deleted.insert(s.digest.clone()) {
+                            self.report.images_deleted += 1;
+                        }
+                    }
+                },
             }
-            None => match (&s.id, s.kind) {
-                (ImageId::Tag(_), ActionKind::Untag) => {
-                    report.tags_removed += 1;
-                    report.untagged += 1;
-                }
-                (ImageId::Tag(_), ActionKind::Delete) => {
-                    report.tags_removed += 1;
-                    // Counted as it happens, so a later failed call keeps the count.
-                    if deleted.insert(s.digest.clone()) {
-                        report.images_deleted += 1;
-                    }
-                }
-                (ImageId::Digest(_), _) => {
-                    if deleted.insert(s.digest.clone()) {
-                        report.images_deleted += 1;
-                    }
-                }
-            },
         }
     }
 }
