@@ -2,12 +2,11 @@
 //!
 //! The pipeline, one module per step: [`config`] (YAML to validated desired state) →
 //! [`registry`] (observed state: AWS, snapshot file, in-memory model) → [`plan`] (a pure
-//! function) → the operations in `ops` (plan, verify a saved plan, apply under the
-//! removal protocol of [`apply`], restore with [`restore`], snapshot: every decision)
-//! → [`render`] (human, JSON, markdown) → the binary, which parses arguments, calls an
-//! operation and prints. Library code never prints.
+//! function) → `ops`, the operations (plan, verify a saved plan, apply under the removal
+//! protocol, restore from the journal, snapshot: every decision) → [`render`] (human,
+//! JSON, markdown) → the binary, which parses arguments, calls an operation and
+//! prints. Library code never prints.
 
-pub mod apply;
 pub mod config;
 pub mod exit;
 pub mod files;
@@ -18,6 +17,6 @@ pub mod ops;
 pub mod plan;
 pub mod registry;
 pub mod render;
-pub mod restore;
+#[cfg(feature = "aws")]
 pub mod schema;
 pub mod text;

@@ -31,7 +31,7 @@ pub fn json(kind: SchemaKind) -> String {
         SchemaKind::Config => schemars::schema_for!(crate::config::raw::RawFile),
         SchemaKind::Snapshot => schemars::schema_for!(crate::registry::snapshot::Snapshot),
         SchemaKind::Plan => schemars::schema_for!(crate::plan::Plan),
-        SchemaKind::Journal => schemars::schema_for!(crate::apply::JournalEntry),
+        SchemaKind::Journal => schemars::schema_for!(crate::ops::apply::JournalEntry),
     };
     let mut s = serde_json::to_string_pretty(&schema).expect("a schema serializes");
     s.push('\n');

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::apply::Quiet;
 use super::apply::{self, ApplyError, ApplyRequest, Gate, Guards};
 use super::plan::{self, PlanRequest};
 use super::restore::{self, RestoreError, RestoreRequest};
 use super::verify::VerifyError;
 use super::{Source, SourceSpec};
-use crate::apply::Quiet;
 use crate::config::{self, DesiredState};
 use crate::model::Tag;
 use crate::plan::stale::StaleProblem;
@@ -76,7 +76,7 @@ fn max_delete_refuses_before_any_removal() {
     let f = Fixture::new();
     let source = f.source();
     let prepared = apply::prepare(&source, &example_desired(), &ApplyRequest::default()).unwrap();
-    let deletions = crate::apply::planned_deletions(prepared.plan());
+    let deletions = apply::planned_deletions(prepared.plan());
     assert!(deletions > 1, "the example plan deletes images");
     let guards = Guards {
         max_delete: Some(deletions - 1),

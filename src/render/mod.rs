@@ -6,6 +6,7 @@ mod apply;
 mod diagnostics;
 mod human;
 mod markdown;
+#[cfg(feature = "aws")]
 mod restore;
 
 use std::io::{self, Write};
@@ -15,6 +16,7 @@ pub use apply::apply_report;
 pub use diagnostics::{config_errors, diagnostic};
 pub use human::human;
 pub use markdown::markdown;
+#[cfg(feature = "aws")]
 pub use restore::{restore_plan, restore_report};
 
 use crate::plan::{Action, ActionKind, Plan, Summary};

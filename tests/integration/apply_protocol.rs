@@ -6,11 +6,11 @@ use std::sync::Mutex;
 
 use chrono::{Duration, TimeZone, Utc};
 
-use ecr_reconcile::apply::{ApplyReport, Journal, Quiet, apply_plan};
 use ecr_reconcile::config::load_sources;
 use ecr_reconcile::model::{
     AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
 };
+use ecr_reconcile::ops::apply::{ApplyReport, Journal, Quiet, apply_plan};
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
 use ecr_reconcile::plan::{Plan, PlanOptions};
 use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};

@@ -307,7 +307,7 @@ fn journal_entries(path: &Path) -> Vec<(String, Option<String>)> {
         })
         .collect();
     // The library reads the same file (restore uses it).
-    let read = ecr_reconcile::apply::Journal::read(path).expect("the journal reads back");
+    let read = ecr_reconcile::ops::apply::Journal::read(path).expect("the journal reads back");
     assert_eq!(read.entries.len(), entries.len());
     entries
 }

@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
-use ecr_reconcile::apply::{Journal, Quiet, apply_plan};
 use ecr_reconcile::config::{DesiredState, load_sources};
 use ecr_reconcile::model::{
     AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
 };
+use ecr_reconcile::ops::apply::{Journal, Quiet, apply_plan};
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
 use ecr_reconcile::plan::{PlanOptions, RepositoryStatus};
 use ecr_reconcile::registry::ImageDetail;

@@ -168,7 +168,7 @@ impl Progress {
     }
 }
 
-impl ecr_reconcile::apply::Progress for Progress {
+impl ecr_reconcile::ops::apply::Progress for Progress {
     fn advance(&self, n: usize) {
         if n == 0 {
             return;

@@ -1,5 +1,5 @@
 //! The `apply` operation: every decision between the desired state and the removal
-//! protocol ([`crate::apply`]): which plan is applied (a fresh one, or a saved one
+//! protocol ([`protocol`]): which plan is applied (a fresh one, or a saved one
 //! once verified), whether there is anything to do, the `--max-delete` guard, whether
 //! confirmation is needed and possible, the journal, and writing a snapshot back.
 
@@ -13,11 +13,18 @@ use super::plan::plan_with;
 use super::run::RunError;
 use super::source::SourceError;
 use super::verify::{VerifyError, read_saved_plan, verify};
-use crate::apply::{self, ApplyReport, Journal, Progress};
+pub mod journal;
+pub mod protocol;
+
 use crate::config::DesiredState;
 use crate::plan::Plan;
 use crate::registry::CallCounts;
 use crate::registry::RetryCounts;
+pub use journal::{Journal, JournalContents, JournalEntry};
+pub use protocol::{
+    ApplyReport, Failure, Progress, ProtocolError, Quiet, Skipped, apply_plan, planned_deletions,
+    planned_ids,
+};
 
 /// What `apply` was asked for.
 #[derive(Clone, Debug, Default)]
@@ -100,7 +107,7 @@ pub enum ApplyError {
     #[diagnostic(code(apply::stopped))]
     Stopped {
         /// What stopped it.
-        error: apply::ApplyError,
+        error: ProtocolError,
         /// The journal.
         journal: PathBuf,
     },
@@ -171,7 +178,7 @@ impl<'s> Prepared<'s> {
 
     /// How many identifiers the removals send (for progress).
     pub fn removals(&self) -> usize {
-        apply::planned_ids(&self.plan)
+        planned_ids(&self.plan)
     }
 
     /// Runs the guards, in order: nothing to do, `--max-delete`, confirmation.
@@ -179,7 +186,7 @@ impl<'s> Prepared<'s> {
         if !self.plan.has_changes() || self.removals() == 0 {
             return Ok(Gate::NothingToDo);
         }
-        let deletions = apply::planned_deletions(&self.plan);
+        let deletions = planned_deletions(&self.plan);
         if let Some(max) = guards.max_delete
             && deletions > max
         {
@@ -206,7 +213,7 @@ impl<'s> Prepared<'s> {
         })?;
         let source = self.source;
         let report = source
-            .block_on(apply::apply_plan(
+            .block_on(apply_plan(
                 &source.backend,
                 &self.plan,
                 &mut journal,

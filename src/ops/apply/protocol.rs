@@ -21,14 +21,12 @@
 //! back is checked against the plan. `ImageNotFound` counts as done, so applying
 //! again is harmless.
 
-pub mod journal;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use journal::{Journal, JournalEntry};
+use super::journal::{Journal, JournalEntry};
 
 use crate::model::{Digest, Tag};
 use crate::plan::{Action, ActionKind, Plan, RepositoryPlan, RepositoryStatus};
@@ -119,7 +117,7 @@ impl Progress for Quiet {}
 
 /// An error that stops an apply. Removals already made stay made (and journalled).
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
+pub enum ProtocolError {
     /// The registry failed a whole call.
     #[error("{repository}: {error}")]
     Registry {
@@ -174,7 +172,7 @@ pub async fn apply_plan<R: Registry>(
     plan: &Plan,
     journal: &mut Journal,
     progress: &dyn Progress,
-) -> Result<ApplyReport, ApplyError> {
+) -> Result<ApplyReport, ProtocolError> {
     let mut report = ApplyReport::default();
     for repo in plan
         .repositories
@@ -186,7 +184,7 @@ pub async fn apply_plan<R: Registry>(
             // A call that failed as a whole (after the SDK's retries) stops this
             // repository, never half a wave: later waves may delete the children of
             // an index whose deletion did not happen. The other repositories go on.
-            Err(ApplyError::Registry { repository, error }) => report.fail(Failure {
+            Err(ProtocolError::Registry { repository, error }) => report.fail(Failure {
                 repository,
                 id: "(whole call)".into(),
                 code: error.code().to_owned(),
@@ -194,7 +192,7 @@ pub async fn apply_plan<R: Registry>(
                     "{error}; the rest of this repository's removals were not attempted: apply again to finish"
                 ),
             }),
-            Err(e @ ApplyError::Journal { .. }) => return Err(e),
+            Err(e @ ProtocolError::Journal { .. }) => return Err(e),
         }
     }
     Ok(report)
@@ -206,7 +204,7 @@ async fn apply_repository<R: Registry>(
     journal: &mut Journal,
     progress: &dyn Progress,
     report: &mut ApplyReport,
-) -> Result<(), ApplyError> {
+) -> Result<(), ProtocolError> {
     let mut run = RepositoryRun {
         registry,
         repo,
@@ -215,7 +213,7 @@ async fn apply_repository<R: Registry>(
         report,
         deleted: HashSet::new(),
     };
-    let registry_err = |error: RegistryError| ApplyError::Registry {
+    let registry_err = |error: RegistryError| ProtocolError::Registry {
         repository: repo.repository.to_string(),
         error,
     };
@@ -240,10 +238,12 @@ async fn apply_repository<R: Registry>(
                     )
                 })
                 .collect();
-            journal.append(&entries).map_err(|e| ApplyError::Journal {
-                path: journal.path().display().to_string(),
-                message: e.to_string(),
-            })?;
+            journal
+                .append(&entries)
+                .map_err(|e| ProtocolError::Journal {
+                    path: journal.path().display().to_string(),
+                    message: e.to_string(),
+                })?;
             run.remove(batch).await.map_err(registry_err)?;
         }
     }

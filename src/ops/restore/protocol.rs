@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::apply::JournalEntry;
 use crate::model::{Digest, RepositoryRef, Tag, media_type};
+use crate::ops::apply::JournalEntry;
 use crate::plan::ActionKind;
 use crate::registry::observe::list_all;
 use crate::registry::{
@@ -427,8 +427,8 @@ fn explain(e: &RegistryError) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::journal::JOURNAL_VERSION;
     use crate::model::{AccountId, Region, RegistryLocation, RepositoryName};
+    use crate::ops::apply::journal::JOURNAL_VERSION;
 
     fn repo() -> RepositoryRef {
         RepositoryRef {

@@ -1,5 +1,5 @@
 //! The `restore` operation: every decision around the restore protocol
-//! ([`crate::restore`]): reading the journal, choosing repositories, planning against
+//! ([`protocol`]): reading the journal, choosing repositories, planning against
 //! the registry now, whether confirmation is needed and possible, and writing a
 //! snapshot back.
 
@@ -9,12 +9,14 @@ use serde::Serialize;
 
 use super::Source;
 use super::apply::Gate;
+use super::apply::Journal;
 use super::source::SourceError;
-use crate::apply::Journal;
 use crate::model::RepositoryRef;
 use crate::registry::RetryCounts;
 use crate::registry::{CallCounts, RegistryError};
-use crate::restore::{self, RestorePlan, RestoreReport};
+pub mod protocol;
+
+pub use protocol::{RestorePlan, RestoreReport};
 
 /// What `restore` was asked for.
 #[derive(Clone, Debug, Default)]
@@ -108,9 +110,9 @@ pub fn prepare<'s>(
             });
         }
     }
-    let entries = restore::select(&journal.entries, &request.repositories);
+    let entries = protocol::select(&journal.entries, &request.repositories);
     let plan = source
-        .block_on(restore::plan(&source.backend, &entries))
+        .block_on(protocol::plan(&source.backend, &entries))
         .map_err(|(repository, error)| RestoreError::Registry { repository, error })?;
     Ok(PreparedRestore {
         source,
@@ -144,7 +146,7 @@ impl<'s> PreparedRestore<'s> {
     /// problems), then writes a snapshot source back.
     pub fn execute(self) -> Result<RestoreOutcome, RestoreError> {
         let source = self.source;
-        let report = source.block_on(restore::execute(&source.backend, &self.plan));
+        let report = source.block_on(protocol::execute(&source.backend, &self.plan));
         if self.plan.has_work() {
             source.write_back()?;
         }
