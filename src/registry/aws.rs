@@ -159,13 +159,13 @@ impl AwsRegistry {
 
     /// Calls made so far, by operation.
     pub fn calls(&self) -> CallCounts {
-        self.calls.snapshot()
+        self.calls.counts()
     }
 
     /// Retries and throttling so far.
     pub fn retries(&self) -> RetryCounts {
         let attempts = self.attempts.attempts.load(Ordering::Relaxed);
-        let c = self.calls.snapshot();
+        let c = self.calls.counts();
         let calls =
             c.describe_images + c.batch_get_image + c.batch_delete_image + c.put_image + c.other;
         RetryCounts {

@@ -191,7 +191,7 @@ impl InMemoryRegistry {
 
     /// Calls served so far.
     pub fn calls(&self) -> CallCounts {
-        self.calls.snapshot()
+        self.calls.counts()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -459,7 +459,7 @@ impl CallCounters {
     }
 
     /// The counts so far.
-    pub fn snapshot(&self) -> CallCounts {
+    pub fn counts(&self) -> CallCounts {
         CallCounts {
             describe_images: self.describe_images.load(Ordering::Relaxed),
             batch_get_image: self.batch_get_image.load(Ordering::Relaxed),

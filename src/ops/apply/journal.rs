@@ -130,9 +130,11 @@ impl Journal {
     /// JSON) is a crash while it was written: the request it announced was never
     /// sent, so it is left out and reported in `truncated_tail`. Any other bad line
     /// is an error, with its file:line:column.
-    pub fn read(path: &Path) -> Result<JournalContents, String> {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
+        let bytes = std::fs::read(path).map_err(|source| JournalError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut contents = JournalContents::default();
         let mut lines = bytes.split(|b| *b == b'\n').enumerate().peekable();
         while let Some((i, line)) = lines.next() {
@@ -145,17 +147,44 @@ impl Journal {
                 // Only a last line without its newline can be half-written.
                 Err(e) if last && e.is_eof() => contents.truncated_tail = true,
                 Err(e) => {
-                    return Err(format!(
-                        "{}:{}:{}: not a journal entry: {e}",
-                        path.display(),
-                        i + 1,
-                        e.column()
-                    ));
+                    return Err(JournalError::Damaged {
+                        path: path.to_owned(),
+                        line: i + 1,
+                        column: e.column(),
+                        message: e.to_string(),
+                    });
                 }
             }
         }
         Ok(contents)
     }
+}
+
+/// Why a journal cannot be read back.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum JournalError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    #[diagnostic(code(journal::io))]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line (not a last line cut short) is not a journal entry.
+    #[error("{}:{line}:{column}: not a journal entry: {message}", path.display())]
+    #[diagnostic(code(journal::damaged))]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
 }
 
 /// What a journal file holds.
@@ -217,6 +246,6 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, text.replacen("\"kind\"", "\"kimd\"", 1)).unwrap();
         let err = Journal::read(&path).unwrap_err();
-        assert!(err.contains("journal.jsonl:1:"), "{err}");
+        assert!(err.to_string().contains("journal.jsonl:1:"), "{err}");
     }
 }

@@ -20,7 +20,7 @@ use crate::config::DesiredState;
 use crate::plan::Plan;
 use crate::registry::CallCounts;
 use crate::registry::RetryCounts;
-pub use journal::{Journal, JournalContents, JournalEntry};
+pub use journal::{Journal, JournalContents, JournalEntry, JournalError};
 pub use protocol::{
     ApplyReport, Failure, Progress, ProtocolError, Quiet, Skipped, apply_plan, planned_deletions,
     planned_ids,

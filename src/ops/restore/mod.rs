@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Source;
 use super::apply::Gate;
-use super::apply::Journal;
+use super::apply::{Journal, JournalError};
 use super::source::SourceError;
 use crate::model::RepositoryRef;
 use crate::registry::RetryCounts;
@@ -31,9 +31,9 @@ pub struct RestoreRequest {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RestoreError {
     /// The journal could not be read, or a line of it is damaged.
-    #[error("{0}")]
-    #[diagnostic(code(restore::journal))]
-    Journal(String),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Journal(#[from] JournalError),
     /// `--repository` names a repository the journal does not mention.
     #[error(
         "--repository {name}: the journal {} records no removal in that repository",
@@ -97,7 +97,7 @@ pub fn prepare<'s>(
     source: &'s Source,
     request: &RestoreRequest,
 ) -> Result<PreparedRestore<'s>, RestoreError> {
-    let journal = Journal::read(&request.journal).map_err(RestoreError::Journal)?;
+    let journal = Journal::read(&request.journal)?;
     for name in &request.repositories {
         if !journal
             .entries
@@ -111,9 +111,7 @@ pub fn prepare<'s>(
         }
     }
     let entries = protocol::select(&journal.entries, &request.repositories);
-    let plan = source
-        .block_on(protocol::plan(&source.backend, &entries))
-        .map_err(|(repository, error)| RestoreError::Registry { repository, error })?;
+    let plan = source.block_on(protocol::plan(&source.backend, &entries))?;
     Ok(PreparedRestore {
         source,
         plan,

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::RestoreError;
 use crate::model::{Digest, RepositoryRef, Tag, media_type};
 use crate::ops::apply::JournalEntry;
 use crate::plan::ActionKind;
@@ -169,7 +170,7 @@ pub fn select<'a>(entries: &'a [JournalEntry], only: &[String]) -> Vec<&'a Journ
 pub async fn plan<R: Registry>(
     registry: &R,
     entries: &[&JournalEntry],
-) -> Result<RestorePlan, (RepositoryRef, RegistryError)> {
+) -> Result<RestorePlan, RestoreError> {
     let mut by_repo: BTreeMap<&RepositoryRef, Vec<&JournalEntry>> = BTreeMap::new();
     for e in entries {
         by_repo.entry(&e.repository).or_default().push(e);
@@ -182,7 +183,12 @@ pub async fn plan<R: Registry>(
         let current = match list_all(registry, repo).await {
             Ok(images) => Some(images),
             Err(RegistryError::RepositoryNotFound(_)) => None,
-            Err(e) => return Err((repo.clone(), e)),
+            Err(error) => {
+                return Err(RestoreError::Registry {
+                    repository: repo.clone(),
+                    error,
+                });
+            }
         };
         let mut images = plan_repository(&entries, current.as_deref());
         // Images that exist but whose manifest the journal lacks: read it now.
@@ -196,7 +202,10 @@ pub async fn plan<R: Registry>(
             let got = registry
                 .batch_get_image(repo, batch)
                 .await
-                .map_err(|e| (repo.clone(), e))?;
+                .map_err(|error| RestoreError::Registry {
+                    repository: repo.clone(),
+                    error,
+                })?;
             for m in got.manifests {
                 fetched.insert(m.digest, (m.media_type, m.manifest));
             }
