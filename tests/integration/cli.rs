@@ -35,6 +35,68 @@ fn trycmd_cases() {
 }
 
 #[test]
+fn usage_errors_exit_1_never_the_changes_code() {
+    // 2 means "changes" under --detailed-exitcode: a broken command must not look
+    // like one.
+    for args in [
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            EXAMPLES,
+            "--detailed-exitcode",
+            "--fromat",
+            "markdown",
+        ][..],
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            EXAMPLES,
+            "--detailed-exitcode",
+            "--now",
+            "yesterday",
+        ],
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            EXAMPLES,
+            "--detailed-exitcode",
+            "--format",
+            "yaml",
+        ],
+        &["no-such-command"],
+        &[],
+    ] {
+        let out = run(args, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["plan", "--help"],
+        &["help"],
+    ] {
+        let out = run(args, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
 fn plan_exit_codes_follow_terraform() {
     // Changes: 2 with --detailed-exitcode, 0 without.
     let out = run(

@@ -25,7 +25,19 @@ use term::{Reported, Term};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, the code `--detailed-exitcode` gives "changes":
+    // every error exits 1 here (help and version 0).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::ERROR
+            } else {
+                exit::SUCCESS
+            });
+        }
+    };
     cli.color.write_global();
     let term = Term;
     term::init_tracing(cli.verbose, term.stderr_color());
