@@ -317,3 +317,27 @@ fn restore_asks_only_when_it_pushes_and_refuses_unknown_repositories() {
     assert!(!prepared.plan().has_work());
     assert_eq!(prepared.gate(false, false).unwrap(), Gate::Proceed);
 }
+
+#[test]
+fn a_registry_without_repositories_is_empty_not_unreachable() {
+    let f = Fixture::new();
+    std::fs::write(
+        &f.snapshot,
+        r#"{"version": 1, "registries": [{"account": "123456789012", "region": "eu-west-1", "repositories": []}]}"#,
+    )
+    .unwrap();
+    let yaml =
+        "version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  team/app:\n    tags: [v1]\n";
+    let desired = config::load_sources(vec![("a.yaml".into(), yaml.as_bytes().to_vec())]).unwrap();
+    let plan = plan::plan(&f.source(), &desired, &PlanRequest::default()).unwrap();
+    assert_eq!(
+        plan.repositories[0].status,
+        crate::plan::RepositoryStatus::Missing
+    );
+    // Written back, the registry stays, empty.
+    let source = f.source();
+    source.write_back().unwrap();
+    let snap = crate::registry::snapshot::read(&f.snapshot).unwrap();
+    assert_eq!(snap.registries.len(), 1);
+    assert!(snap.registries[0].repositories.is_empty());
+}

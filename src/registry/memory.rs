@@ -2,7 +2,7 @@
 //! at most 100 ids per batch, tag removal versus image deletion, the last tag deleting
 //! the image, and children of an index refusing deletion while the index exists.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::{
@@ -10,7 +10,9 @@ use super::{
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
     RegistryError, RemovedId, ServiceCode,
 };
-use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
+use crate::model::{
+    AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryRef, Tag, media_type,
+};
 
 /// An image held by the in-memory registry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +115,8 @@ impl Repo {
 #[derive(Debug, Default, Clone)]
 struct State {
     repos: BTreeMap<RepositoryRef, Repo>,
+    /// The registries it holds, with or without repositories.
+    registries: BTreeSet<RegistryLocation>,
 }
 
 /// The in-memory registry. Cheap to build from a snapshot; counts every call.
@@ -149,15 +153,28 @@ impl InMemoryRegistry {
         self.accounts.entry(region).or_insert(account);
     }
 
+    /// Adds a registry (an account in a region) with no repository yet.
+    pub fn add_registry(&self, location: RegistryLocation) {
+        self.lock().registries.insert(location);
+    }
+
+    /// The registries it holds, with or without repositories.
+    pub fn registries(&self) -> Vec<RegistryLocation> {
+        self.lock().registries.iter().cloned().collect()
+    }
+
     /// Creates an empty repository (no-op when it exists).
     pub fn create_repository(&self, repo: RepositoryRef) {
-        self.lock().repos.entry(repo).or_default();
+        let mut state = self.lock();
+        state.registries.insert(repo.registry.clone());
+        state.repos.entry(repo).or_default();
     }
 
     /// Adds an image as if pushed; replaces an image with the same digest, and moves
     /// its tags off any other image (as a push of a tag does).
     pub fn push(&self, repo: &RepositoryRef, image: StoredImage) {
         let mut state = self.lock();
+        state.registries.insert(repo.registry.clone());
         let r = state.repos.entry(repo.clone()).or_default();
         for other in &mut r.images {
             other.detail.tags.retain(|t| !image.detail.tags.contains(t));
@@ -171,7 +188,9 @@ impl InMemoryRegistry {
 
     /// Appends images to a repository as they are (a snapshot's content, in order).
     pub fn load_images(&self, repo: &RepositoryRef, images: impl IntoIterator<Item = StoredImage>) {
-        self.lock()
+        let mut state = self.lock();
+        state.registries.insert(repo.registry.clone());
+        state
             .repos
             .entry(repo.clone())
             .or_default()
@@ -213,7 +232,7 @@ impl InMemoryRegistry {
             )));
         }
         let state = self.lock();
-        if !state.repos.keys().any(|k| k.registry == repo.registry) {
+        if !state.registries.contains(&repo.registry) {
             // A snapshot covers only the registries it holds: a repository elsewhere is
             // unknown, not absent.
             return Err(RegistryError::Unreachable(format!(
@@ -552,7 +571,7 @@ impl Registry for InMemoryRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{RegistryLocation, RepositoryName, Tag};
+    use crate::model::{RepositoryName, Tag};
     use chrono::TimeZone;
 
     fn repo() -> RepositoryRef {

@@ -118,6 +118,7 @@ impl Snapshot {
                 account: r.account,
                 region: r.region,
             };
+            reg.add_registry(location.clone());
             for repo in r.repositories {
                 let reference = RepositoryRef {
                     registry: location.clone(),
@@ -137,7 +138,22 @@ impl Snapshot {
             let images = images.into_iter().map(SnapshotImage::from).collect();
             (reference, images)
         });
-        Self::from_repositories(generated_at, repositories)
+        let mut snapshot = Self::from_repositories(generated_at, repositories);
+        // A registry without repositories stays in the file: it is known to be empty.
+        for location in reg.registries() {
+            if !snapshot
+                .registries
+                .iter()
+                .any(|r| r.account == location.account && r.region == location.region)
+            {
+                snapshot.registries.push(SnapshotRegistry {
+                    account: location.account,
+                    region: location.region,
+                    repositories: Vec::new(),
+                });
+            }
+        }
+        snapshot
     }
 }
 
