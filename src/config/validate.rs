@@ -598,31 +598,55 @@ impl Cx {
     }
 }
 
+/// The units of a duration, as the messages list them.
+const DURATION_UNITS: &str = "s, m, h, d, w (for example 14d, 36h, 1w3d)";
+
 /// Parses `14d`, `36h`, `1w3d`… into seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
-    let mut number = String::new();
     if text.is_empty() {
         return Err("a duration cannot be empty".into());
     }
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 604_800,
-            _ => return Err(format!("`{text}` is not a duration: unknown unit {c:?}")),
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (number, after) = rest.split_at(digits);
+        // The unit is the whole word that follows, so `7days` names `days`, not `a`.
+        let letters = after.len() - after.trim_start_matches(char::is_alphabetic).len();
+        let letters = if letters == 0 {
+            after.chars().next().map_or(0, char::len_utf8)
+        } else {
+            letters
         };
+        let (word, after) = after.split_at(letters);
         if number.is_empty() {
+            return Err(if word.is_empty() {
+                format!("`{text}` is not a duration")
+            } else if word.chars().all(char::is_alphabetic) {
+                format!("`{text}` is not a duration: a unit without a number")
+            } else {
+                format!(
+                    "`{text}` is not a duration: unexpected {word:?}; units are {DURATION_UNITS}"
+                )
+            });
+        }
+        if word.is_empty() {
             return Err(format!(
-                "`{text}` is not a duration: a unit without a number"
+                "`{text}` is not a duration: `{number}` has no unit; units are {DURATION_UNITS}"
             ));
         }
+        let unit: u64 = match word {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            _ => {
+                return Err(format!(
+                    "`{text}` is not a duration: unknown unit `{word}`; units are {DURATION_UNITS}"
+                ));
+            }
+        };
         let n: u64 = number
             .parse()
             .map_err(|_| format!("`{text}` is not a duration: number too large"))?;
@@ -631,12 +655,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
             .and_then(|s| total.checked_add(s))
             .filter(|&s| s <= 100 * 366 * 86_400)
             .ok_or_else(|| format!("`{text}` is longer than 100 years"))?;
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(format!(
-            "`{text}` is not a duration: `{number}` has no unit (s, m, h, d, w)"
-        ));
+        rest = after;
     }
     if total == 0 {
         return Err("a max_age of zero would allow nothing".into());
@@ -658,5 +677,24 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("3y").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn a_wrong_unit_is_named_whole_with_the_units_there_are() {
+        let e = parse_duration("7days").unwrap_err();
+        assert!(e.contains("unknown unit `days`"), "{e}");
+        assert!(e.contains("s, m, h, d, w"), "{e}");
+        let e = parse_duration("14").unwrap_err();
+        assert!(
+            e.contains("`14` has no unit; units are s, m, h, d, w"),
+            "{e}"
+        );
+        let e = parse_duration("1d 2h").unwrap_err();
+        assert!(e.contains("unexpected \" \""), "{e}");
+        assert!(
+            parse_duration("d")
+                .unwrap_err()
+                .contains("a unit without a number")
+        );
     }
 }
