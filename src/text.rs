@@ -1,6 +1,15 @@
 //! Positions in a source text: byte offsets and 1-based lines and character columns,
 //! for the diagnostics of the desired-state files and of snapshots alike.
 
+/// A serde_json message without its trailing ` at line L column C` (the position is
+/// reported on its own, as file:line:col).
+pub fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
 /// Converts 1-based (line, character column) positions to byte offsets, and back.
 pub struct LineIndex<'a> {
     text: &'a str,

@@ -54,9 +54,11 @@ pub enum VerifyError {
 
 fn saved_plan_message(path: &Path, error: &SavedPlanError) -> String {
     match error {
-        SavedPlanError::Syntax { line, column, .. } => {
-            format!("{}:{line}:{column}: the saved plan {error}", path.display())
-        }
+        SavedPlanError::Syntax { line, column, .. } => format!(
+            "{}:{line}:{column}: not a saved plan: {} {error}; save one with `plan --out`",
+            path.display(),
+            path.display()
+        ),
         e => format!("the saved plan {} {e}", path.display()),
     }
 }

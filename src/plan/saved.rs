@@ -9,7 +9,7 @@ use super::{PLAN_FORMAT_VERSION, Plan};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SavedPlanError {
     /// Not JSON at all.
-    #[error("not a plan (invalid JSON at line {line}, column {column}: {message})")]
+    #[error("is not JSON ({message})")]
     Syntax {
         /// 1-based line.
         line: usize,
@@ -96,7 +96,7 @@ pub fn unseal(bytes: &[u8]) -> Result<Plan, SavedPlanError> {
         serde_json::from_slice(bytes).map_err(|e| SavedPlanError::Syntax {
             line: e.line(),
             column: e.column(),
-            message: e.to_string(),
+            message: crate::text::without_position(&e.to_string()),
         })?;
     let version = document.get("format_version");
     if version.and_then(serde_json::Value::as_u64) != Some(u64::from(PLAN_FORMAT_VERSION)) {

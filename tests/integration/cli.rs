@@ -294,6 +294,14 @@ fn show_refuses_what_is_not_a_plan() {
     }
     let out = run(&["show", "does/not/exist.json"], &[]);
     assert_eq!(out.status.code(), Some(1));
+    // A desired-state file given by mistake: said plainly, where, and what to do.
+    let out = run(&["show", "examples/desired/payments.yaml"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("examples/desired/payments.yaml:1:1: not a saved plan: examples/desired/payments.yaml is not JSON (expected value); save one with `plan --out`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -375,9 +375,9 @@ fn edited_foreign_and_incompatible_saved_plans_are_refused_before_any_delete() {
         (
             "truncated",
             original[..original.len() / 2].to_owned(),
-            "invalid JSON at line",
+            "is not JSON (EOF while parsing",
         ),
-        ("empty", String::new(), "invalid JSON at line"),
+        ("empty", String::new(), "is not JSON (EOF while parsing"),
         ("not a plan", "[1, 2, 3]".into(), "incompatible version"),
     ];
     // White space is not an edit.

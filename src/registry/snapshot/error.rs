@@ -98,7 +98,7 @@ pub(super) fn syntax_error(
         path: path.to_owned(),
         line: line as usize,
         column: column as usize,
-        message: strip_position(&e.to_string()),
+        message: crate::text::without_position(&e.to_string()),
         src,
         span,
     }
@@ -108,12 +108,6 @@ pub(super) fn syntax_error(
 const MAX_SHOWN_LINE: usize = 1_000;
 
 /// serde_json appends " at line L column C"; the diagnostic shows the position itself.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
-}
 
 #[cfg(test)]
 mod tests {
