@@ -107,8 +107,6 @@ pub(super) fn syntax_error(
 /// The longest line of a snapshot shown with a syntax error.
 const MAX_SHOWN_LINE: usize = 1_000;
 
-/// serde_json appends " at line L column C"; the diagnostic shows the position itself.
-
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::digest;
