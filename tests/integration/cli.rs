@@ -97,6 +97,26 @@ fn usage_errors_exit_1_never_the_changes_code() {
 }
 
 #[test]
+fn each_command_s_help_describes_that_command() {
+    // Help is wrapped to the terminal's width: compare with white space folded.
+    let help = |args: &[&str]| {
+        let out = text(&run(args, &[]).stdout);
+        out.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let restore = help(&["restore", "--help"]);
+    assert!(!restore.contains("for files that name none"), "{restore}");
+    assert!(
+        restore.contains("each journal line names its repository's own region"),
+        "{restore}"
+    );
+    assert!(!restore.contains("for `apply`, write"), "{restore}");
+    assert!(help(&["--help"]).contains("plans or journal"));
+    let apply = help(&["apply", "--help"]);
+    assert!(apply.contains("an existing file is appended to"), "{apply}");
+    assert!(help(&["plan", "--help"]).contains("for files that name none"));
+}
+
+#[test]
 fn plan_exit_codes_follow_terraform() {
     // Changes: 2 with --detailed-exitcode, 0 without.
     let out = run(

@@ -54,6 +54,10 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Put back what an apply removed, from its journal: re-tag images that exist,
     /// push deleted ones again from their saved manifests.
+    #[command(mut_arg("region", |a| a.help(
+        "The region of the AWS configuration (else AWS_REGION, then the profile's); each \
+         journal line names its repository's own region"
+    )))]
     Restore(RestoreArgs),
     /// Write the observed state of the declared repositories as a snapshot (JSON).
     Snapshot(SnapshotArgs),
@@ -61,14 +65,16 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Render a plan saved with `plan --out`.
     Show(ShowArgs),
-    /// Print a JSON Schema: of desired-state files (default), snapshots or plans.
+    /// Print a JSON Schema: of desired-state files (default), snapshots, plans or journal
+    /// lines.
     Schema(SchemaArgs),
 }
 
 /// Where the observed state comes from, and how to reach AWS.
 #[derive(Debug, Args, Clone)]
 pub struct SourceArgs {
-    /// Read (and, for `apply`, write) this snapshot file instead of AWS.
+    /// Read this snapshot file instead of AWS (`apply` and `restore` write their changes
+    /// back to it).
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
     /// The region for files that name none (else AWS_REGION, then the profile's).
@@ -141,8 +147,9 @@ pub struct ApplyArgs {
     /// Refuse, before deleting anything, a run that would delete more than N images.
     #[arg(long, value_name = "N")]
     pub max_delete: Option<usize>,
-    /// The journal file (JSON lines) of everything removed. Default:
-    /// .ecr-reconcile/journal-<UTC time>.jsonl under the working directory.
+    /// The journal file (JSON lines) of everything removed; an existing file is
+    /// appended to. Default: a new .ecr-reconcile/journal-<UTC time>.jsonl under the
+    /// working directory.
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
     /// Format of the final report (the plan is printed as text before it).
