@@ -20,8 +20,11 @@ use crate::registry::snapshot::{self, Snapshot, SnapshotError};
 pub struct SourceSpec {
     /// A snapshot file to read (and, for apply and restore, write back) instead of AWS.
     pub snapshot: Option<PathBuf>,
-    /// The region for files that name none.
+    /// The region for files that name none (`--region`).
     pub region: Option<String>,
+    /// The environment's region (`AWS_REGION`): against a snapshot, used after the
+    /// snapshot's own single region; against AWS, the SDK reads it itself.
+    pub environment_region: Option<String>,
     /// The AWS profile.
     pub profile: Option<String>,
     /// An endpoint to send ECR calls to.
@@ -85,12 +88,17 @@ impl Source {
                 let started = std::time::Instant::now();
                 let snap = snapshot::read(path)?;
                 tracing::info!(elapsed = ?started.elapsed(), "read snapshot {}", path.display());
-                // A snapshot of a single region answers for files that name no region.
-                let default_region = region.or_else(|| {
+                // A snapshot of a single region answers for files that name no region,
+                // before the environment's region: the snapshot is what is read.
+                let single = {
                     let mut regions: Vec<&Region> =
                         snap.registries.iter().map(|r| &r.region).collect();
                     regions.dedup();
                     (regions.len() == 1).then(|| regions[0].clone())
+                };
+                let default_region = region.or(single).or_else(|| {
+                    let env = spec.environment_region.as_deref()?;
+                    Region::parse(env).ok()
                 });
                 let generated_at = snap.generated_at;
                 let backend = Backend::Snapshot {

@@ -484,6 +484,31 @@ fn region_comes_from_the_file_the_flag_or_a_single_region_snapshot() {
 }
 
 #[test]
+fn the_quick_start_works_whatever_aws_region_says() {
+    // Most AWS users have AWS_REGION set: the offline plan of the example (a snapshot
+    // of one region) must not depend on it.
+    let quick_start = ["plan", "--snapshot", SNAPSHOT, EXAMPLES];
+    let plain = run(&quick_start, &[]);
+    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain.stderr));
+    for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
+        let out = run(&quick_start, &[("AWS_REGION", region)]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{region}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout), text(&plain.stdout), "{region}");
+    }
+    // The flag still wins over the snapshot's region.
+    let out = run(
+        &[&quick_start[..], &["--region", "us-east-1"]].concat(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
 fn directories_are_searched_and_hidden_folders_skipped() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("teams/a")).unwrap();

@@ -77,8 +77,9 @@ pub struct SourceArgs {
     /// back to it).
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
-    /// The region for files that name none (else AWS_REGION, then the profile's).
-    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    /// The region for files that name none. Default: against a snapshot of one region,
+    /// that region; else AWS_REGION, then the profile's.
+    #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
     /// The AWS profile (default: AWS_PROFILE, then the default credential chain).
     #[arg(long, value_name = "NAME")]
@@ -220,6 +221,7 @@ impl SourceArgs {
         SourceSpec {
             snapshot: self.snapshot.clone(),
             region: self.region.clone(),
+            environment_region: std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()),
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
             parallelism: usize::from(self.parallelism),
