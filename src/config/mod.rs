@@ -120,9 +120,115 @@ pub struct DesiredState {
     pub files: Vec<String>,
     /// Every declared repository, in file order.
     pub repositories: Vec<DesiredRepository>,
-    /// SHA-256 over the files' names and contents: a saved plan is only applied to
-    /// the desired state it was made from.
+    /// Each file by its path relative to the folder that holds them all, with the
+    /// SHA-256 of its content, sorted by path: the same files however the paths were
+    /// spelled (`desired/`, `./desired`, an absolute path, or `.` inside it).
+    pub fingerprint: Vec<FileFingerprint>,
+    /// SHA-256 over the fingerprint: a saved plan is only applied to the desired state
+    /// it was made from.
     pub digest: String,
+}
+
+/// One desired-state file, as a saved plan remembers it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileFingerprint {
+    /// The path relative to the folder that holds every file of the run (`/`
+    /// separated).
+    pub path: String,
+    /// SHA-256 of the content.
+    pub digest: String,
+}
+
+/// How two desired states differ, file by file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FingerprintDiff {
+    /// Files only in the new state.
+    pub added: Vec<String>,
+    /// Files only in the old state.
+    pub removed: Vec<String>,
+    /// Files in both, with other content.
+    pub changed: Vec<String>,
+}
+
+impl FingerprintDiff {
+    /// Compares the files of `before` with those of `after`.
+    pub fn of(before: &[FileFingerprint], after: &[FileFingerprint]) -> Self {
+        let mut diff = Self::default();
+        for a in after {
+            match before.iter().find(|b| b.path == a.path) {
+                None => diff.added.push(a.path.clone()),
+                Some(b) if b.digest != a.digest => diff.changed.push(a.path.clone()),
+                Some(_) => {}
+            }
+        }
+        for b in before {
+            if !after.iter().any(|a| a.path == b.path) {
+                diff.removed.push(b.path.clone());
+            }
+        }
+        diff
+    }
+}
+
+impl std::fmt::Display for FingerprintDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        for (what, files) in [
+            ("added", &self.added),
+            ("removed", &self.removed),
+            ("changed", &self.changed),
+        ] {
+            if !files.is_empty() {
+                parts.push(format!("{what}: {}", files.join(", ")));
+            }
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// The fingerprint's digest.
+fn fingerprint_digest(fingerprint: &[FileFingerprint]) -> String {
+    let mut hasher = crate::hash::Hasher::new();
+    for f in fingerprint {
+        hasher
+            .update((f.path.len() as u64).to_le_bytes())
+            .update(f.path.as_bytes())
+            .update(f.digest.as_bytes());
+    }
+    hasher.finish()
+}
+
+/// Each file's path relative to the deepest folder that holds them all, `/`
+/// separated; the path as given when it cannot be resolved.
+fn relative_paths(files: &[PathBuf]) -> Vec<String> {
+    let absolute: Option<Vec<PathBuf>> = files
+        .iter()
+        .map(|f| std::fs::canonicalize(f).ok())
+        .collect();
+    let Some(absolute) = absolute else {
+        return files.iter().map(|f| f.display().to_string()).collect();
+    };
+    let mut base: PathBuf = absolute
+        .first()
+        .and_then(|f| f.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    while !absolute.iter().all(|f| f.starts_with(&base)) {
+        if !base.pop() {
+            break;
+        }
+    }
+    absolute
+        .iter()
+        .map(|f| {
+            let rel = f.strip_prefix(&base).unwrap_or(f);
+            rel.components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect()
 }
 
 /// Finds the desired-state files under `paths`: files as given, directories searched
@@ -199,14 +305,14 @@ pub fn load(paths: &[PathBuf]) -> Result<DesiredState, ConfigErrors> {
     let files = discover(paths)?;
     let mut inputs = Vec::with_capacity(files.len());
     let mut errors = ConfigErrors::default();
-    for path in &files {
+    for (path, identity) in files.iter().zip(relative_paths(&files)) {
         let shown = path.display().to_string();
         match read_limited(path) {
-            Ok(bytes) => inputs.push((shown, bytes)),
+            Ok(bytes) => inputs.push((shown, identity, bytes)),
             Err(d) => errors.diagnostics.push(d),
         }
     }
-    match load_sources(inputs) {
+    match load_inputs(inputs) {
         Ok(state) if errors.diagnostics.is_empty() => Ok(state),
         Ok(_) => Err(errors),
         Err(more) => {
@@ -242,18 +348,28 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, ConfigDiagnostic> {
 
 /// Validates desired-state files given as (shown name, content) pairs. Every problem in
 /// every file is reported, plus repositories declared more than once across files.
+/// The shown names are the files' identities in the fingerprint.
 pub fn load_sources(inputs: Vec<(String, Vec<u8>)>) -> Result<DesiredState, ConfigErrors> {
-    let mut hasher = crate::hash::Hasher::new();
+    load_inputs(
+        inputs
+            .into_iter()
+            .map(|(name, bytes)| (name.clone(), name, bytes))
+            .collect(),
+    )
+}
+
+/// Validates (shown name, identity in the fingerprint, content) triples.
+fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, ConfigErrors> {
     let mut errors = ConfigErrors::default();
     let mut repositories = Vec::new();
     let mut files = Vec::new();
+    let mut fingerprint = Vec::with_capacity(inputs.len());
     let mut decl_sources: Vec<SharedSource> = Vec::new();
-    for (name, bytes) in inputs {
-        hasher
-            .update((name.len() as u64).to_le_bytes())
-            .update(name.as_bytes())
-            .update((bytes.len() as u64).to_le_bytes())
-            .update(&bytes);
+    for (name, identity, bytes) in inputs {
+        fingerprint.push(FileFingerprint {
+            path: identity,
+            digest: crate::hash::sha256(&bytes),
+        });
         files.push(name.clone());
         match validate::validate_file(&name, bytes) {
             Ok((source, repos)) => {
@@ -267,10 +383,12 @@ pub fn load_sources(inputs: Vec<(String, Vec<u8>)>) -> Result<DesiredState, Conf
     }
     check_duplicates(&repositories, &decl_sources, &mut errors);
     if errors.diagnostics.is_empty() {
+        fingerprint.sort();
         Ok(DesiredState {
             files,
             repositories,
-            digest: hasher.finish(),
+            digest: fingerprint_digest(&fingerprint),
+            fingerprint,
         })
     } else {
         Err(errors)

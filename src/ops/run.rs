@@ -189,6 +189,7 @@ fn assemble(
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         created_at: settings.now,
         desired_state_digest: desired.digest.clone(),
+        desired_files: desired.fingerprint.clone(),
         source: settings.source_label.clone(),
         repositories,
         warnings,

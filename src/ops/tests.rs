@@ -179,7 +179,7 @@ fn a_saved_plan_from_other_files_is_refused() {
     let source = f.source();
     let err = apply::prepare(&source, &keep_everything(), &with_saved(&saved)).unwrap_err();
     assert!(
-        matches!(err, ApplyError::Verify(VerifyError::OtherDesiredState)),
+        matches!(err, ApplyError::Verify(VerifyError::OtherDesiredState(_))),
         "{err:?}"
     );
     assert_eq!(source.calls().describe_images, 0, "refused before reading");

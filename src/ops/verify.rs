@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::Source;
 use super::run::{self, RunError, RunSettings};
-use crate::config::DesiredState;
+use crate::config::{DesiredState, FingerprintDiff};
 use crate::plan::Plan;
 use crate::plan::saved::{self, SavedPlanError};
 use crate::plan::stale::{self, StaleProblem};
@@ -35,10 +35,10 @@ pub enum VerifyError {
     },
     /// The plan was made from other desired-state files.
     #[error(
-        "the saved plan was made from other desired-state files than these (their content differs); make a new plan"
+        "the saved plan was made from other desired-state files than these ({0}); make a new plan"
     )]
     #[diagnostic(code(saved_plan::other_files))]
-    OtherDesiredState,
+    OtherDesiredState(FingerprintDiff),
     /// The registry changed since the plan was made.
     #[error(
         "Saved plan is stale: the registry changed since it was made; nothing was applied.\n{}\nMake a new plan.",
@@ -83,7 +83,10 @@ pub(crate) fn verify(
     settings: &RunSettings,
 ) -> Result<(), VerifyError> {
     if saved.desired_state_digest != desired.digest {
-        return Err(VerifyError::OtherDesiredState);
+        return Err(VerifyError::OtherDesiredState(FingerprintDiff::of(
+            &saved.desired_files,
+            &desired.fingerprint,
+        )));
     }
     let problems = source.block_on(stale_problems(source, desired, saved, settings))?;
     if problems.is_empty() {

@@ -32,6 +32,11 @@ pub struct Plan {
     pub created_at: DateTime<Utc>,
     /// SHA-256 over the desired-state files the plan was made from.
     pub desired_state_digest: String,
+    /// The desired-state files the plan was made from, by path relative to the folder
+    /// that holds them all, with the SHA-256 of each (to say which file differs when a
+    /// saved plan is refused).
+    #[serde(default)]
+    pub desired_files: Vec<crate::config::FileFingerprint>,
     /// Where the observed state came from: `aws`, or `snapshot:<file>`.
     pub source: String,
     /// One entry per declared repository, in declaration order.

@@ -650,3 +650,88 @@ fn a_syntax_error_in_a_one_line_snapshot_is_reported_without_a_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Runs the binary in `dir`.
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ecr-reconcile"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("AWS_REGION")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn a_saved_plan_applies_however_the_paths_are_spelled() {
+    // Plan and apply jobs run in different directories: the desired state is known by
+    // content and by paths relative to the folder that holds the files.
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().canonicalize().unwrap();
+    let desired = work.join("desired");
+    std::fs::create_dir(&desired).unwrap();
+    for entry in std::fs::read_dir(root().join(EXAMPLES)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), desired.join(entry.file_name())).unwrap();
+    }
+    let state = work.join("state.json");
+    let st = state.to_str().unwrap();
+    let plan = work.join("plan.json");
+    let pl = plan.to_str().unwrap();
+    std::fs::copy(root().join(SNAPSHOT), &state).unwrap();
+    let out = run_in(&work, &["plan", "--snapshot", st, "desired/", "--out", pl]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let absolute = desired.to_str().unwrap().to_owned();
+    for (cwd, path) in [
+        (work.clone(), "./desired"),
+        (work.clone(), absolute.as_str()),
+        (desired.clone(), "."),
+    ] {
+        // Each run verifies the saved plan against the registry, then is stopped by
+        // --max-delete 0 before any removal: the plan was accepted as these files'.
+        let out = run_in(
+            &cwd,
+            &[
+                "apply",
+                "--snapshot",
+                st,
+                path,
+                "--plan",
+                pl,
+                "--auto-approve",
+                "--max-delete",
+                "0",
+            ],
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("more than --max-delete 0"),
+            "{path} in {}: {err}",
+            cwd.display()
+        );
+    }
+    // When the files really differ, the refusal names each file.
+    std::fs::write(desired.join("extra.yaml"), "version: 1\nrepositories: {}\n").unwrap();
+    let payments = desired.join("payments.yaml");
+    let text_of = std::fs::read_to_string(&payments).unwrap();
+    std::fs::write(&payments, format!("{text_of}\n# a comment\n")).unwrap();
+    std::fs::remove_file(desired.join("legacy.yaml")).unwrap();
+    let out = run_in(
+        &work,
+        &[
+            "apply",
+            "--snapshot",
+            st,
+            "desired",
+            "--plan",
+            pl,
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("added: extra.yaml; removed: legacy.yaml; changed: payments.yaml"),
+        "{err}"
+    );
+}
