@@ -33,8 +33,9 @@ pub fn signature_subject(tag: &str) -> Option<Digest> {
     Digest::parse(format!("sha256:{hex}")).ok()
 }
 
-/// The order in which a rule's candidates compete for `keep_latest`: newest push
-/// first; ties by tag name, ascending, so the result never depends on listing order.
+/// The order in which a rule's images compete for `keep_latest`: newest push first;
+/// ties by the image's smallest matching tag, ascending, so the result never depends
+/// on listing order.
 fn newest_first(
     images: &[ImageDetail],
 ) -> impl Fn(&(usize, &str), &(usize, &str)) -> std::cmp::Ordering + '_ {
@@ -181,8 +182,21 @@ impl<'a> Planning<'a> {
                 continue;
             }
             if let Some(keep) = entry.keep_latest {
-                candidates.sort_by(newest_first(images));
-                candidates.truncate(keep as usize);
+                // Counts images, not tags ("keep the last 5 builds", as ECR's
+                // imageCountMoreThan does): each image ranks by its smallest matching
+                // tag, and every matching tag of a counted image stays allowed.
+                let mut smallest: HashMap<usize, &str> = HashMap::new();
+                for &(i, t) in &candidates {
+                    let s = smallest.entry(i).or_insert(t);
+                    if t < *s {
+                        *s = t;
+                    }
+                }
+                let mut ranked: Vec<(usize, &str)> = smallest.into_iter().collect();
+                ranked.sort_by(newest_first(images));
+                ranked.truncate(keep as usize);
+                let counted: HashSet<usize> = ranked.into_iter().map(|(i, _)| i).collect();
+                candidates.retain(|(i, _)| counted.contains(i));
             }
             if let Some(max_age) = entry.max_age_seconds {
                 let cutoff =

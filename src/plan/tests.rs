@@ -254,6 +254,36 @@ fn keep_latest_breaks_ties_by_tag_name_whatever_the_listing_order() {
 }
 
 #[test]
+fn keep_latest_counts_images_not_tags() {
+    // The newest image carries two matching tags: it counts once, so the second
+    // newest image stays too, and both tags of the newest stay allowed.
+    let body = "    tags:\n      - pattern: \"v*\"\n        keep_latest: 2\n";
+    let (p, _) = plan(
+        body,
+        Repo::new()
+            .image(1, &["v1"], 30)
+            .image(2, &["v2"], 20)
+            .image(3, &["v3", "v3.0"], 10),
+    );
+    let kept: Vec<&str> = p.tags_kept.iter().map(|t| t.as_str()).collect();
+    assert_eq!(kept, ["v2", "v3", "v3.0"]);
+    assert_eq!(deleted(&p), [d(1)]);
+}
+
+#[test]
+fn keep_latest_ranks_same_time_images_by_their_smallest_matching_tag() {
+    let body = "    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 1\n";
+    let (p, _) = plan(
+        body,
+        Repo::new()
+            .image(1, &["pr-b", "pr-z"], 1)
+            .image(2, &["pr-c", "pr-a"], 1),
+    );
+    let kept: Vec<&str> = p.tags_kept.iter().map(|t| t.as_str()).collect();
+    assert_eq!(kept, ["pr-a", "pr-c"]);
+}
+
+#[test]
 fn keep_latest_prefers_the_newest_push() {
     let body = "    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 1\n";
     let (p, _) = plan(

@@ -220,7 +220,7 @@ fn registry(images: &[GenImage]) -> InMemoryRegistry {
 /// The oracle: which tags the allow-list allows, by brute force over the registry.
 fn oracle_allowed(
     entries: &[GenEntry],
-    images: &BTreeMap<String, DateTime<Utc>>,
+    images: &BTreeMap<String, (String, DateTime<Utc>)>,
 ) -> BTreeSet<String> {
     fn glob(p: &str, t: &str) -> bool {
         // Simple recursive matcher for * and ?.
@@ -249,19 +249,24 @@ fn oracle_allowed(
                 keep_latest,
                 max_age_hours,
             } => {
-                let mut c: Vec<(&String, DateTime<Utc>)> = images
-                    .iter()
-                    .filter(|(t, _)| glob(pattern, t))
-                    .map(|(t, at)| (t, *at))
-                    .collect();
-                c.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                // Images with a matching tag: (push time, smallest matching tag, tags).
+                let mut by_image: BTreeMap<&String, (DateTime<Utc>, &String, Vec<&String>)> =
+                    BTreeMap::new();
+                for (t, (digest, at)) in images.iter().filter(|(t, _)| glob(pattern, t)) {
+                    let e = by_image.entry(digest).or_insert((*at, t, Vec::new()));
+                    e.1 = e.1.min(t);
+                    e.2.push(t);
+                }
+                let mut c: Vec<(DateTime<Utc>, &String, Vec<&String>)> =
+                    by_image.into_values().collect();
+                c.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
                 if let Some(k) = keep_latest {
                     c.truncate(*k as usize);
                 }
                 if let Some(h) = max_age_hours {
-                    c.retain(|(_, at)| *at >= now() - Duration::hours(i64::from(*h)));
+                    c.retain(|(at, _, _)| *at >= now() - Duration::hours(i64::from(*h)));
                 }
-                allowed.extend(c.into_iter().map(|(t, _)| t.clone()));
+                allowed.extend(c.into_iter().flat_map(|(_, _, tags)| tags).cloned());
             }
         }
     }
@@ -312,7 +317,10 @@ proptest! {
         let reg = registry(&images);
         let before = tag_map(&reg);
         let stored = reg.images(&repo_ref()).unwrap();
-        let by_tag: BTreeMap<String, DateTime<Utc>> = before.iter().map(|(t, (_, at))| (t.clone(), *at)).collect();
+        let by_tag: BTreeMap<String, (String, DateTime<Utc>)> = before
+            .iter()
+            .map(|(t, (d, at))| (t.clone(), (d.to_string(), *at)))
+            .collect();
         let allowed = oracle_allowed(&entries, &by_tag);
 
         // Oracle for kept images: allowed tags, then children, referrers and signatures.
