@@ -198,7 +198,8 @@ fn action_text(a: &Action) -> String {
 }
 
 /// The tag-set diff of a repository: every tag before, `-` for those removed, with
-/// unchanged runs folded to a line of context on each side.
+/// unchanged runs folded to a line of context on each side and `…` wherever tags are
+/// left out (between changes, and before the first and after the last).
 fn tag_diff(repo: &crate::plan::RepositoryPlan) -> Vec<(char, String)> {
     let mut before: Vec<&str> = repo.tags_kept.iter().map(|t| t.as_str()).collect();
     for a in &repo.actions {
@@ -207,9 +208,12 @@ fn tag_diff(repo: &crate::plan::RepositoryPlan) -> Vec<(char, String)> {
     before.sort_unstable();
     let after: Vec<&str> = repo.tags_kept.iter().map(|t| t.as_str()).collect();
     let ops = similar::capture_diff_slices(similar::Algorithm::Patience, &before, &after);
+    let groups = similar::group_diff_ops(ops, 1);
     let mut lines = Vec::new();
-    for (g, group) in similar::group_diff_ops(ops, 1).iter().enumerate() {
-        if g > 0 {
+    let mut shown_to = 0;
+    for group in &groups {
+        let start = group.first().map_or(0, |op| op.old_range().start);
+        if start > shown_to {
             lines.push((' ', "…".to_owned()));
         }
         for op in group {
@@ -221,7 +225,11 @@ fn tag_diff(repo: &crate::plan::RepositoryPlan) -> Vec<(char, String)> {
                 };
                 lines.push((sign, change.value().to_owned()));
             }
+            shown_to = op.old_range().end;
         }
+    }
+    if !groups.is_empty() && shown_to < before.len() {
+        lines.push((' ', "…".to_owned()));
     }
     lines
 }
