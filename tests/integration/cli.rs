@@ -735,3 +735,68 @@ fn a_saved_plan_applies_however_the_paths_are_spelled() {
         "{err}"
     );
 }
+
+#[test]
+fn written_files_keep_their_mode_and_errors_name_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Relative to the working directory (the crate root), where no such folder is.
+    let out = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            EXAMPLES,
+            "--out",
+            "no-such-folder/plan.json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot save the plan to no-such-folder/plan.json: the folder no-such-folder does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains(".tmp"), "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // apply --snapshot rewrites the snapshot with the mode it had.
+        let state = dir.path().join("state.json");
+        std::fs::copy(root().join(SNAPSHOT), &state).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let journal = dir.path().join("journal.jsonl");
+        let out = run(
+            &[
+                "apply",
+                "--snapshot",
+                state.to_str().unwrap(),
+                EXAMPLES,
+                "--auto-approve",
+                "--journal",
+                journal.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(mode(&state), 0o644);
+        // A new plan file has the mode any new file gets here (the umask's).
+        let reference = dir.path().join("reference");
+        std::fs::File::create(&reference).unwrap();
+        let plan = dir.path().join("plan.json");
+        let out = run(
+            &[
+                "plan",
+                "--snapshot",
+                SNAPSHOT,
+                EXAMPLES,
+                "--out",
+                plan.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(mode(&plan), mode(&reference));
+    }
+}
