@@ -37,23 +37,46 @@ impl Binary {
         &self.path
     }
 
+    /// The binary with none of the environment that changes what it does: no AWS
+    /// region, profile, credentials or endpoint and no colour settings from the
+    /// machine that runs the tests (a developer's shell often has `AWS_REGION`), no
+    /// instance metadata, no standard input.
+    pub fn hermetic(&self) -> Command {
+        let mut cmd = Command::new(&self.path);
+        for var in [
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_ECR",
+            "NO_COLOR",
+            "CLICOLOR",
+            "CLICOLOR_FORCE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// The binary, set up to talk to `endpoint` with test credentials, colour off,
     /// run in `dir` when given.
     pub fn command(&self, endpoint: &str, args: &[&str], dir: Option<&Path>) -> Command {
-        let mut cmd = Command::new(&self.path);
+        let mut cmd = self.hermetic();
         if let Some(d) = dir {
             cmd.current_dir(d);
         }
         cmd.args(args)
             .args(["--endpoint-url", endpoint, "--color", "never"])
             .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_ENDPOINT_URL_ECR")
-            .stdin(Stdio::null());
+            .env("AWS_SECRET_ACCESS_KEY", "testing");
         if !args.contains(&"--region") {
             cmd.args(["--region", moto::REGION]);
         }

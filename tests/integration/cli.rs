@@ -2,7 +2,7 @@
 //! output streams and exit codes. Simple cases are trycmd files in `tests/cmd/`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const EXAMPLES: &str = "examples/desired";
 const SNAPSHOT: &str = "examples/snapshot.json";
@@ -12,13 +12,8 @@ fn root() -> PathBuf {
 }
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecr-reconcile"));
-    cmd.current_dir(root())
-        .args(args)
-        .env_remove("AWS_REGION")
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("CLICOLOR");
+    let mut cmd = crate::common::binary().hermetic();
+    cmd.current_dir(root()).args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -653,11 +648,10 @@ fn a_syntax_error_in_a_one_line_snapshot_is_reported_without_a_panic() {
 
 /// Runs the binary in `dir`.
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ecr-reconcile"))
+    crate::common::binary()
+        .hermetic()
         .current_dir(dir)
         .args(args)
-        .env_remove("AWS_REGION")
-        .stdin(std::process::Stdio::null())
         .output()
         .expect("the binary runs")
 }
