@@ -94,6 +94,17 @@ pub fn plan_repository(
         &mut plan.refused_reason,
         &plan.actions,
     );
+    if plan.status == RepositoryStatus::Refused {
+        // Nothing in it is applied: every tag stays. The actions say what the plan
+        // would do once allowed.
+        let mut all: Vec<Tag> = observed
+            .images
+            .iter()
+            .flat_map(|i| i.tags.clone())
+            .collect();
+        all.sort();
+        plan.tags_kept = all;
+    }
     (plan, out.warnings)
 }
 

@@ -357,6 +357,11 @@ fn the_guard_refuses_deleting_every_image() {
     assert!(w.iter().any(|w| w.code == WarningCode::RefusedEmpty));
     assert_eq!(p.actions.len(), 2, "the plan still shows what it would do");
     assert_eq!(
+        p.tags_kept,
+        [Tag::parse("a").unwrap()],
+        "nothing is applied, so every tag stays"
+    );
+    assert_eq!(
         Summary::of(std::slice::from_ref(&p)).images_to_delete,
         0,
         "refused repositories count nothing"

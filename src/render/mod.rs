@@ -19,7 +19,7 @@ pub use markdown::markdown;
 #[cfg(feature = "aws")]
 pub use restore::{restore_plan, restore_report};
 
-use crate::plan::{Action, ActionKind, Plan, Summary};
+use crate::plan::{Action, ActionKind, Plan, RepositoryStatus, Summary};
 
 /// The output formats.
 #[derive(
@@ -201,12 +201,26 @@ fn action_text(a: &Action) -> String {
 /// unchanged runs folded to a line of context on each side and `…` wherever tags are
 /// left out (between changes, and before the first and after the last).
 fn tag_diff(repo: &crate::plan::RepositoryPlan) -> Vec<(char, String)> {
-    let mut before: Vec<&str> = repo.tags_kept.iter().map(|t| t.as_str()).collect();
-    for a in &repo.actions {
-        before.extend(a.tags.iter().map(|t| t.as_str()));
-    }
-    before.sort_unstable();
-    let after: Vec<&str> = repo.tags_kept.iter().map(|t| t.as_str()).collect();
+    let removed: Vec<&str> = repo
+        .actions
+        .iter()
+        .flat_map(|a| a.tags.iter().map(|t| t.as_str()))
+        .collect();
+    let kept = repo.tags_kept.iter().map(|t| t.as_str());
+    // A refused repository keeps every tag; its diff shows what the plan would do.
+    let (before, after): (Vec<&str>, Vec<&str>) = if repo.status == RepositoryStatus::Refused {
+        let before: Vec<&str> = kept.collect();
+        let after = before
+            .iter()
+            .copied()
+            .filter(|t| !removed.contains(t))
+            .collect();
+        (before, after)
+    } else {
+        let mut before: Vec<&str> = kept.clone().chain(removed.iter().copied()).collect();
+        before.sort_unstable();
+        (before, kept.collect())
+    };
     let ops = similar::capture_diff_slices(similar::Algorithm::Patience, &before, &after);
     let groups = similar::group_diff_ops(ops, 1);
     let mut lines = Vec::new();
