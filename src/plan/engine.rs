@@ -59,6 +59,7 @@ pub fn plan_repository(
         observed,
         label: observed.reference.to_string(),
         warnings: Vec::new(),
+        unmatched: Vec::new(),
     };
     let mut plan = RepositoryPlan {
         repository: observed.reference.clone(),
@@ -88,6 +89,7 @@ pub fn plan_repository(
     let kept = out.kept_images(&index, &mut allowed);
     let deleted = out.untags(&index, &kept, &allowed, &mut plan);
     out.deletions(&index, &deleted, &mut plan);
+    out.warn_unmatched(&index, &allowed, &plan);
     plan.status = out.status(
         deleted.len(),
         options,
@@ -114,6 +116,8 @@ struct Planning<'a> {
     observed: &'a ObservedRepository,
     label: String,
     warnings: Vec<Warning>,
+    /// Allow-list entries that matched no tag.
+    unmatched: Vec<&'a crate::config::AllowEntry>,
 }
 
 /// Look-ups over one repository's images.
@@ -188,8 +192,8 @@ impl<'a> Planning<'a> {
                 }
             };
             if candidates.is_empty() {
-                let w = unmatched_warning(entry, self.desired, &self.label, &index.all_tags);
-                self.warnings.push(w);
+                // Warned about once the plan is known: a hint says what it does.
+                self.unmatched.push(entry);
                 continue;
             }
             if let Some(keep) = entry.keep_latest {
@@ -369,6 +373,38 @@ impl<'a> Planning<'a> {
         });
     }
 
+    /// The warnings of allow-list entries that matched nothing, first among the
+    /// warnings, in declaration order; a did-you-mean hint says what the plan does
+    /// with the tag it suggests.
+    fn warn_unmatched(
+        &mut self,
+        index: &Index<'a>,
+        allowed: &HashSet<&str>,
+        plan: &RepositoryPlan,
+    ) {
+        let fate = |tag: &str| {
+            if plan
+                .actions
+                .iter()
+                .any(|a| a.tags.iter().any(|t| t.as_str() == tag))
+            {
+                TagFate::Removed
+            } else if allowed.contains(tag) {
+                TagFate::Allowed
+            } else {
+                TagFate::Retained
+            }
+        };
+        let warnings: Vec<Warning> = self
+            .unmatched
+            .iter()
+            .map(|entry| {
+                unmatched_warning(entry, self.desired, &self.label, &index.all_tags, &fate)
+            })
+            .collect();
+        self.warnings.splice(0..0, warnings);
+    }
+
     /// Phase 5: the status, and the guard against deleting every image.
     fn status(
         &mut self,
@@ -504,21 +540,35 @@ fn closest_tag<'a>(wanted: &str, names: &[&'a str]) -> Option<&'a str> {
         .copied()
 }
 
+/// What the plan does with a tag in the repository.
+enum TagFate {
+    /// Removed (untagged, or deleted with its image).
+    Removed,
+    /// Allowed: it stays.
+    Allowed,
+    /// Not allowed, but it stays: removing it would delete an image that must stay.
+    Retained,
+}
+
 fn unmatched_warning(
     entry: &crate::config::AllowEntry,
     desired: &DesiredRepository,
     repo_label: &str,
     all_tags: &[(usize, &str)],
+    fate: &dyn Fn(&str) -> TagFate,
 ) -> Warning {
     match &entry.matcher {
         Matcher::Exact(t) if !entry.is_rule => {
             let names: Vec<&str> = all_tags.iter().map(|&(_, t)| t).collect();
             let close = closest_tag(t.as_str(), &names);
-            let help = match close {
-                Some(c) if !desired.allow.iter().any(|e| e.matcher.matches(c)) => Some(format!(
+            let help = match close.map(|c| (c, fate(c))) {
+                Some((c, TagFate::Removed)) => Some(format!(
                     "did you mean `{c}`? It is in the repository and not allowed, so this plan removes it"
                 )),
-                Some(c) => Some(format!("did you mean `{c}`?")),
+                Some((c, TagFate::Retained)) => Some(format!(
+                    "did you mean `{c}`? It is in the repository and not allowed; it stays only because removing it would delete an image that must stay (see plan::tag-retained)"
+                )),
+                Some((c, TagFate::Allowed)) => Some(format!("did you mean `{c}`?")),
                 None => Some("a typo, or an image not pushed yet?".to_owned()),
             };
             Warning {

@@ -466,3 +466,46 @@ fn summary_counts_tags_images_and_bytes() {
     assert_eq!(s.bytes_to_delete, 2_000);
     assert_eq!(s.repositories_changed, 1);
 }
+
+/// The help of the one `plan::tag-not-found` warning.
+fn typo_help(w: &[Warning]) -> String {
+    let found: Vec<&Warning> = w
+        .iter()
+        .filter(|w| w.code == WarningCode::TagNotFound)
+        .collect();
+    assert_eq!(found.len(), 1, "{w:?}");
+    found[0].help.clone().unwrap_or_default()
+}
+
+#[test]
+fn a_typo_hint_says_what_the_plan_does_with_the_suggested_tag() {
+    // Matched by a rule that leaves it out: removed, and the hint says so.
+    let (p, w) = plan(
+        "    tags:\n      - v1.38\n      - pattern: \"v1.*\"\n        keep_latest: 1\n",
+        Repo::new().image(1, &["v1.3.8"], 9).image(2, &["v1.4.0"], 1),
+    );
+    assert_eq!(deleted(&p), [d(1)]);
+    let help = typo_help(&w);
+    assert!(help.contains("did you mean `v1.3.8`?"), "{help}");
+    assert!(help.contains("this plan removes it"), "{help}");
+
+    // Not allowed, but kept as the only tag of a kept index's child: it stays.
+    let (p, w) = plan(
+        "    tags: [v1, build-1-amd46]\n",
+        Repo::new()
+            .image(1, &["build-1-amd64"], 2)
+            .index(10, &["v1"], &[1]),
+    );
+    assert!(deleted(&p).is_empty());
+    let help = typo_help(&w);
+    assert!(help.contains("did you mean `build-1-amd64`?"), "{help}");
+    assert!(help.contains("it stays only because"), "{help}");
+    assert!(!help.contains("removes it"), "{help}");
+
+    // Allowed by another entry: just the suggestion.
+    let (_, w) = plan(
+        "    tags:\n      - v1.38\n      - \"v1.*\"\n",
+        Repo::new().image(1, &["v1.3.8"], 9),
+    );
+    assert_eq!(typo_help(&w), "did you mean `v1.3.8`?");
+}
