@@ -482,7 +482,9 @@ fn a_typo_hint_says_what_the_plan_does_with_the_suggested_tag() {
     // Matched by a rule that leaves it out: removed, and the hint says so.
     let (p, w) = plan(
         "    tags:\n      - v1.38\n      - pattern: \"v1.*\"\n        keep_latest: 1\n",
-        Repo::new().image(1, &["v1.3.8"], 9).image(2, &["v1.4.0"], 1),
+        Repo::new()
+            .image(1, &["v1.3.8"], 9)
+            .image(2, &["v1.4.0"], 1),
     );
     assert_eq!(deleted(&p), [d(1)]);
     let help = typo_help(&w);
