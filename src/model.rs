@@ -279,6 +279,17 @@ impl Digest {
         self.0.split_once(':').map_or("", |(a, _)| a)
     }
 
+    /// The digest `content` hashes to, when that differs from this one (a manifest
+    /// that is not this image's). Only sha256, the algorithm ECR uses, is computed;
+    /// another algorithm is taken on trust.
+    pub fn mismatch(&self, content: &[u8]) -> Option<String> {
+        if self.algorithm() != "sha256" {
+            return None;
+        }
+        let computed = crate::hash::sha256(content);
+        (computed != self.as_str()).then_some(computed)
+    }
+
     /// A short form for humans: `sha256:` and the first 12 hex digits.
     pub fn short(&self) -> String {
         let hex = self.hex();

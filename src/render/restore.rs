@@ -85,7 +85,7 @@ pub fn restore_plan(plan: &RestorePlan, journal: &str, out: &mut dyn Write) -> i
 pub fn restore_report(report: &RestoreReport, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "\nRestore {}: {} tags put back, {} images pushed again, {} already there, {} not restored.",
+        "\nRestore {}: {} tags put back, {} images pushed again, {} already there, {} not restored{}.",
         if report.succeeded() {
             "complete"
         } else {
@@ -94,9 +94,15 @@ pub fn restore_report(report: &RestoreReport, out: &mut dyn Write) -> io::Result
         report.tags_restored,
         report.images_recreated,
         report.already_present,
-        report.problems.len()
+        report.problems.len(),
+        match (report.planned_problems, report.problems.len()) {
+            (0, _) => String::new(),
+            (p, n) if p == n => " (listed above)".to_owned(),
+            (p, _) => format!(" ({p} listed above, the others here)"),
+        }
     )?;
-    for p in &report.problems {
+    // The plan's problems are listed above it; only the registry's refusals are new.
+    for p in &report.problems[report.planned_problems..] {
         let what = p.problem.tag.as_ref().map_or_else(
             || format!("image {}", p.digest.short()),
             |t| format!("tag {t} of image {}", p.digest.short()),

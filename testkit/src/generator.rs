@@ -49,6 +49,30 @@ fn example_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
 }
 
+const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const SIGNATURE_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+
+/// An OCI image manifest with one config and one layer, both named by digests derived
+/// from `seed`; the image's digest is the sha256 of this text, as in a registry.
+fn image_manifest(seed: &str, config_type: &str, layer_type: &str, size: u64) -> String {
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::OCI_MANIFEST,
+        "config": {
+            "mediaType": config_type,
+            "digest": digest_of(&format!("{seed}:config")).as_str(),
+            "size": 1_024 + size % 4_096,
+        },
+        "layers": [{
+            "mediaType": layer_type,
+            "digest": digest_of(&format!("{seed}:layer")).as_str(),
+            "size": size,
+        }],
+    })
+    .to_string()
+}
+
 struct RepoBuilder {
     name: &'static str,
     images: Vec<SnapshotImage>,
@@ -70,23 +94,20 @@ impl RepoBuilder {
 
     /// A single-platform image.
     fn image(&mut self, tags: &[String], at: DateTime<Utc>) -> Digest {
-        let digest = digest_of(&format!(
-            "{}:{}:{}",
-            self.name,
-            self.images.len(),
-            tags.join(",")
-        ));
+        let seed = format!("{}:{}:{}", self.name, self.images.len(), tags.join(","));
         let size = self.size();
+        let manifest = image_manifest(&seed, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, size);
+        let digest = digest_of(&manifest);
         self.images.push(SnapshotImage {
             digest: digest.clone(),
             tags: tags.iter().map(|t| tag(t)).collect(),
             pushed_at: at,
             manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
-            artifact_media_type: Some("application/vnd.oci.image.config.v1+json".into()),
+            artifact_media_type: Some(CONFIG_MEDIA_TYPE.into()),
             size_bytes: Some(size),
             subject: None,
             children: vec![],
-            manifest: None,
+            manifest: Some(manifest),
         });
         digest
     }
@@ -94,43 +115,53 @@ impl RepoBuilder {
     /// A multi-platform image: amd64 and arm64 children (untagged), then the index.
     fn multi_arch(&mut self, tags: &[String], at: DateTime<Utc>) -> Digest {
         let mut children = Vec::new();
+        let mut entries = Vec::new();
         for arch in ["amd64", "arm64"] {
-            let d = digest_of(&format!(
+            let seed = format!(
                 "{}:{}:{arch}:{}",
                 self.name,
                 self.images.len(),
                 tags.join(",")
-            ));
+            );
             let size = self.size();
+            let manifest = image_manifest(&seed, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, size);
+            let d = digest_of(&manifest);
+            entries.push(serde_json::json!({
+                "mediaType": media_type::OCI_MANIFEST,
+                "digest": d.as_str(),
+                "size": manifest.len(),
+                "platform": {"architecture": arch, "os": "linux"},
+            }));
             self.images.push(SnapshotImage {
                 digest: d.clone(),
                 tags: vec![],
                 pushed_at: at,
                 manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
-                artifact_media_type: Some("application/vnd.oci.image.config.v1+json".into()),
+                artifact_media_type: Some(CONFIG_MEDIA_TYPE.into()),
                 size_bytes: Some(size),
                 subject: None,
                 children: vec![],
-                manifest: None,
+                manifest: Some(manifest),
             });
             children.push(d);
         }
-        let digest = digest_of(&format!(
-            "{}:{}:index:{}",
-            self.name,
-            self.images.len(),
-            tags.join(",")
-        ));
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_INDEX,
+            "manifests": entries,
+        })
+        .to_string();
+        let digest = digest_of(&manifest);
         self.images.push(SnapshotImage {
             digest: digest.clone(),
             tags: tags.iter().map(|t| tag(t)).collect(),
             pushed_at: at + Duration::seconds(5),
             manifest_media_type: Some(media_type::OCI_INDEX.into()),
             artifact_media_type: None,
-            size_bytes: Some(1_024),
+            size_bytes: Some(manifest.len() as u64),
             subject: None,
             children,
-            manifest: None,
+            manifest: Some(manifest),
         });
         digest
     }
@@ -138,17 +169,18 @@ impl RepoBuilder {
     /// A cosign signature (tag scheme) of `subject`.
     fn signature(&mut self, subject: &Digest, at: DateTime<Utc>) {
         let t = format!("sha256-{}.sig", subject.hex());
-        let d = digest_of(&format!("{}:sig:{subject}", self.name));
+        let seed = format!("{}:sig:{subject}", self.name);
+        let manifest = image_manifest(&seed, CONFIG_MEDIA_TYPE, SIGNATURE_MEDIA_TYPE, 1_500);
         self.images.push(SnapshotImage {
-            digest: d,
+            digest: digest_of(&manifest),
             tags: vec![tag(&t)],
             pushed_at: at + Duration::seconds(30),
             manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
-            artifact_media_type: Some("application/vnd.dev.cosign.simplesigning.v1+json".into()),
+            artifact_media_type: Some(SIGNATURE_MEDIA_TYPE.into()),
             size_bytes: Some(1_500),
             subject: None,
             children: vec![],
-            manifest: None,
+            manifest: Some(manifest),
         });
     }
 

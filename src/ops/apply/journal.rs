@@ -62,9 +62,11 @@ impl JournalEntry {
             .cloned()
             .collect();
         image_tags.sort();
+        // Only a manifest that hashes to the digest can be pushed back as this image
+        // (a snapshot file without the image's `manifest` returns a stand-in).
         let (manifest_media_type, manifest) = match manifest {
-            Some((mt, m)) => (Some(mt), Some(m)),
-            None => (None, None),
+            Some((mt, m)) if digest.mismatch(m.as_bytes()).is_none() => (Some(mt), Some(m)),
+            _ => (None, None),
         };
         Self {
             version: JOURNAL_VERSION,

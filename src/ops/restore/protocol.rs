@@ -133,8 +133,11 @@ pub struct RestoreReport {
     pub images_recreated: usize,
     /// Pushes the registry answered with "already there".
     pub already_present: usize,
-    /// What could not be restored (from the plan and from the registry's answers).
+    /// What could not be restored: first what the plan found, then what the
+    /// registry's answers refused.
     pub problems: Vec<ReportedProblem>,
+    /// How many of `problems` (the first ones) the plan had found already.
+    pub planned_problems: usize,
 }
 
 impl RestoreReport {
@@ -198,6 +201,7 @@ pub async fn plan<R: Registry>(
             .map(|i| ImageId::Digest(i.digest.clone()))
             .collect();
         let mut fetched: HashMap<Digest, (String, String)> = HashMap::new();
+        let mut unreadable: HashMap<Digest, String> = HashMap::new();
         for batch in wanted.chunks(MAX_IDS_PER_BATCH) {
             let got = registry
                 .batch_get_image(repo, batch)
@@ -209,8 +213,15 @@ pub async fn plan<R: Registry>(
             for m in got.manifests {
                 fetched.insert(m.digest, (m.media_type, m.manifest));
             }
+            for f in got.failures {
+                if let ImageId::Digest(d) = f.id {
+                    unreadable.insert(d, f.reason);
+                }
+            }
         }
         for image in &mut images {
+            // The registry's own manifest of an existing image re-tags it; PutImage
+            // names the digest, so the registry refuses anything else.
             if image.manifest.is_none()
                 && let Some((mt, m)) = fetched.remove(&image.digest)
             {
@@ -218,14 +229,18 @@ pub async fn plan<R: Registry>(
                 image.manifest = Some(m);
             }
             if image.has_work() && image.manifest.is_none() {
-                let what = if image.recreate {
-                    "the image was deleted and the journal holds no manifest for it"
+                let reason = if image.recreate {
+                    "the image was deleted and the journal holds no manifest for it (the apply could not save one that hashes to its digest; a snapshot file without the image's `manifest` has none)".to_owned()
                 } else {
-                    "the journal holds no manifest for it and the registry returned none"
+                    let why = unreadable.remove(&image.digest).map_or_else(
+                        || "the registry returned no manifest for it".to_owned(),
+                        |r| format!("the registry could not return its manifest: {r}"),
+                    );
+                    format!("the image exists, but it cannot be re-tagged: {why}")
                 };
                 image.problems.push(Problem {
                     tag: None,
-                    reason: what.to_owned(),
+                    reason,
                     remedy: "push the image again from its source (for example with docker push or crane copy), then tag it".to_owned(),
                 });
                 image.recreate = false;
@@ -287,23 +302,27 @@ fn plan_repository(
             out.push(image);
             continue;
         }
-        if let Some(m) = &image.manifest
-            && digest.algorithm() == "sha256"
-            && crate::hash::sha256(m.as_bytes()) != digest.as_str()
-        {
-            image.problems.push(Problem {
-                tag: None,
-                reason: format!(
-                    "the journal's manifest hashes to {}, not to the image's digest: the journal was edited or damaged (or the apply ran on a snapshot that holds no manifest for this image)",
-                    crate::hash::sha256(m.as_bytes())
-                ),
-                remedy: "restore from an undamaged copy of the journal, or push the image again from its source".to_owned(),
-            });
-            image.manifest = None;
-            out.push(image);
-            continue;
-        }
         let exists = now.contains_key(digest);
+        if let Some(computed) = image
+            .manifest
+            .as_ref()
+            .and_then(|m| digest.mismatch(m.as_bytes()))
+        {
+            // An image that still exists is re-tagged with the manifest the registry
+            // holds (read in `plan`); a deleted one has nothing else to come back from.
+            image.manifest = None;
+            if !exists {
+                image.problems.push(Problem {
+                    tag: None,
+                    reason: format!(
+                        "the image was deleted and the journal's manifest for it hashes to {computed}, not to its digest: the journal was edited or damaged"
+                    ),
+                    remedy: "restore from an undamaged copy of the journal, or push the image again from its source".to_owned(),
+                });
+                out.push(image);
+                continue;
+            }
+        }
         let mut removed: Vec<&Tag> = entries.iter().filter_map(|e| e.tag.as_ref()).collect();
         removed.sort();
         removed.dedup();
@@ -339,15 +358,20 @@ fn plan_repository(
 pub async fn execute<R: Registry>(registry: &R, plan: &RestorePlan) -> RestoreReport {
     let mut report = RestoreReport::default();
     for repo in &plan.repositories {
-        let label = repo.repository.to_string();
         for image in &repo.images {
             for problem in &image.problems {
                 report.problems.push(ReportedProblem {
-                    repository: label.clone(),
+                    repository: repo.repository.to_string(),
                     digest: image.digest.clone(),
                     problem: problem.clone(),
                 });
             }
+        }
+    }
+    report.planned_problems = report.problems.len();
+    for repo in &plan.repositories {
+        let label = repo.repository.to_string();
+        for image in &repo.images {
             let (Some(manifest), true) = (&image.manifest, image.has_work()) else {
                 continue;
             };
@@ -544,6 +568,14 @@ mod tests {
         let plan = plan_repository(&refs, Some(&[]));
         assert!(!plan[0].has_work());
         assert!(plan[0].problems[0].reason.contains("edited or damaged"));
+
+        // The image still exists: it is re-tagged with the registry's manifest.
+        let mut damaged = entry(ActionKind::Untag, Some("x"), "a");
+        damaged.manifest = Some("{}".into());
+        let plan = plan_repository(&[&damaged], Some(&[detail("a", &["v1"])]));
+        assert!(plan[0].problems.is_empty(), "{:?}", plan[0].problems);
+        assert_eq!(tags(&plan[0].tags), ["x"]);
+        assert!(plan[0].manifest.is_none(), "read from the registry instead");
 
         let fine = entry(ActionKind::Delete, Some("x"), "a");
         let plan = plan_repository(&[&fine], None);

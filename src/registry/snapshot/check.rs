@@ -64,6 +64,19 @@ pub(super) fn check_repository(repo: &SnapshotRepository) -> Result<(), Problem>
         if !img.children.is_empty() && !is_index {
             return Err((ii, "`children` is only for index media types".into()));
         }
+        if let Some(computed) = img
+            .manifest
+            .as_ref()
+            .and_then(|m| img.digest.mismatch(m.as_bytes()))
+        {
+            return Err((
+                ii,
+                format!(
+                    "`manifest` hashes to {computed}, not to the image's digest {}",
+                    img.digest
+                ),
+            ));
+        }
     }
     for (ii, img) in repo.images.iter().enumerate() {
         for c in children_of(img).map_err(|e| (ii, e))? {
@@ -182,6 +195,25 @@ mod tests {
             (
                 "registries[0].repositories[0].images[2]".into(),
                 "`children` differs from the manifest's list".into()
+            )
+        );
+        // A manifest must hash to the image's digest: restore pushes it back as is.
+        let raw = super::super::fixtures::index_manifest(&[1]);
+        let forged = format!(
+            r#"{{"digest":"{}","pushed_at":"2026-01-01T00:00:00Z","manifest_media_type":"application/vnd.oci.image.index.v1+json","manifest":{}}}"#,
+            digest(2),
+            serde_json::to_string(&raw).unwrap()
+        );
+        let text = snapshot(&[("a/one", images(&[image(1, ""), forged]))]);
+        assert_eq!(
+            invalid(&text),
+            (
+                "registries[0].repositories[0].images[1]".into(),
+                format!(
+                    "`manifest` hashes to {}, not to the image's digest {}",
+                    crate::hash::sha256(raw.as_bytes()),
+                    digest(2)
+                )
             )
         );
     }

@@ -32,18 +32,28 @@ pub(super) fn index(n: u32, children: &[u32], manifest: Option<&[u32]>) -> Strin
             .collect::<Vec<_>>()
             .join(",")
     };
-    let manifest = manifest.map_or(String::new(), |m| {
-        let entries: Vec<String> = m
-            .iter()
-            .map(|&d| format!(r#"{{\"digest\":\"{}\"}}"#, digest(d)))
-            .collect();
-        format!(r#","manifest":"{{\"manifests\":[{}]}}""#, entries.join(","))
+    // With a manifest, the index's digest is its hash (as a snapshot requires).
+    let (digest, manifest) = manifest.map_or((digest(n), String::new()), |m| {
+        let raw = index_manifest(m);
+        let escaped = serde_json::to_string(&raw).unwrap();
+        (
+            crate::hash::sha256(raw.as_bytes()),
+            format!(r#","manifest":{escaped}"#),
+        )
     });
     format!(
-        r#"{{"digest":"{}","tags":[],"pushed_at":"2026-01-01T00:00:00Z","manifest_media_type":"application/vnd.oci.image.index.v1+json","children":[{}]{manifest}}}"#,
-        digest(n),
+        r#"{{"digest":"{digest}","tags":[],"pushed_at":"2026-01-01T00:00:00Z","manifest_media_type":"application/vnd.oci.image.index.v1+json","children":[{}]{manifest}}}"#,
         list(children)
     )
+}
+
+/// The manifest of an index listing the images `children`.
+pub(super) fn index_manifest(children: &[u32]) -> String {
+    let entries: Vec<String> = children
+        .iter()
+        .map(|&d| format!(r#"{{"digest":"{}"}}"#, digest(d)))
+        .collect();
+    format!(r#"{{"manifests":[{}]}}"#, entries.join(","))
 }
 
 pub(super) fn invalid(text: &str) -> (String, String) {
