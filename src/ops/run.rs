@@ -40,7 +40,7 @@ pub struct RunSettings {
 pub enum RunError {
     /// A repository's region could not be determined.
     #[error(
-        "{origin}: no region for repository `{name}`: set `registry.region` in the file or pass --region"
+        "{origin}: no region for repository `{name}`: set `registry.region` in the file, pass --region or set AWS_REGION"
     )]
     #[diagnostic(code(run::no_region))]
     NoRegion {

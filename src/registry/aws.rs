@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::Unreachable;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -194,7 +195,7 @@ impl AwsRegistry {
 fn map_err<E, R>(err: SdkError<E, R>, repo: Option<&RepositoryRef>) -> RegistryError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match &err {
         SdkError::ServiceError(service) => {
@@ -208,8 +209,48 @@ where
                 (code, _) => RegistryError::Service { code, message },
             }
         }
-        _ => RegistryError::Unreachable(aws_sdk_ecr::error::DisplayErrorContext(&err).to_string()),
+        SdkError::ResponseError(_) => RegistryError::Surprising(innermost(&err)),
+        _ => {
+            tracing::debug!(error = %aws_sdk_ecr::error::DisplayErrorContext(&err), "request failed");
+            RegistryError::Unreachable(unreachable(&err))
+        }
     }
+}
+
+/// Why a request that got no answer failed, typed: missing or broken credentials, a
+/// failed connection, a timeout.
+fn unreachable<E, R>(err: &SdkError<E, R>) -> Unreachable
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            return match c {
+                CredentialsError::CredentialsNotLoaded(_) => Unreachable::NoCredentials,
+                _ => Unreachable::Credentials(innermost(c)),
+            };
+        }
+        source = e.source();
+    }
+    match err {
+        SdkError::TimeoutError(_) => Unreachable::Timeout,
+        SdkError::DispatchFailure(d) if d.is_timeout() => Unreachable::Timeout,
+        SdkError::DispatchFailure(d) if d.is_io() => Unreachable::Connect(innermost(err)),
+        _ => Unreachable::Other(innermost(err)),
+    }
+}
+
+/// The message of the innermost cause of `err` (the SDK's outer layers say only
+/// "dispatch failure" or "service error").
+fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
 }
 
 fn identifier(id: &ImageId) -> ImageIdentifier {

@@ -235,9 +235,8 @@ impl InMemoryRegistry {
         if !state.registries.contains(&repo.registry) {
             // A snapshot covers only the registries it holds: a repository elsewhere is
             // unknown, not absent.
-            return Err(RegistryError::Unreachable(format!(
-                "no registry {} in this snapshot",
-                repo.registry
+            return Err(RegistryError::Unreachable(super::Unreachable::Other(
+                format!("no registry {} in this snapshot", repo.registry),
             )));
         }
         let r = state

@@ -269,19 +269,70 @@ pub enum RegistryError {
     #[error("repository {0} does not exist")]
     RepositoryNotFound(RepositoryRef),
     /// The service said no (invalid parameter, access denied, throttled after retries…).
-    #[error("{code}: {message}")]
+    #[error("{}", describe_refusal(code, message))]
     Service {
         /// The AWS error code.
         code: ServiceCode,
         /// The AWS message.
         message: String,
     },
-    /// We could not ask (network, timeout, credentials, malformed response).
-    #[error("could not reach the registry: {0}")]
-    Unreachable(String),
+    /// We could not ask (credentials, network, timeout).
+    #[error(transparent)]
+    Unreachable(Unreachable),
     /// The response did not make sense (such as an index manifest that does not parse).
     #[error("surprising response: {0}")]
     Surprising(String),
+}
+
+/// Why a request got no answer from the service, in one line that says what to do.
+/// The SDK's full error chain is logged at debug level (`-vv`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unreachable {
+    /// No credential provider had credentials.
+    #[error(
+        "no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; in CI, let the job assume a role"
+    )]
+    NoCredentials,
+    /// A credential provider failed (an expired SSO session, a broken profile…).
+    #[error(
+        "the AWS credentials could not be loaded ({0}): check the profile (AWS_PROFILE, ~/.aws/config) or log in again (`aws sso login`)"
+    )]
+    Credentials(String),
+    /// The connection failed (refused, DNS, TLS).
+    #[error(
+        "could not connect to the registry ({0}): check the network and any proxy, the region, and --endpoint-url if given"
+    )]
+    Connect(String),
+    /// No answer in time.
+    #[error("the registry did not answer in time: check the network and any proxy, then run again")]
+    Timeout,
+    /// Anything else (such as a registry a snapshot file does not hold).
+    #[error("could not reach the registry: {0}")]
+    Other(String),
+}
+
+/// A service refusal in one line; the credential and permission codes say what to do.
+fn describe_refusal(code: &ServiceCode, message: &str) -> String {
+    let remedy = match code {
+        ServiceCode::AccessDeniedException => {
+            "the identity lacks a permission the README's IAM section lists (or a policy denies it)"
+        }
+        ServiceCode::ExpiredTokenException => {
+            "the AWS credentials have expired: refresh them (`aws sso login`, or a new session) and run again"
+        }
+        ServiceCode::UnrecognizedClientException => {
+            "AWS does not know this access key: check AWS_ACCESS_KEY_ID or the profile"
+        }
+        ServiceCode::InvalidSignatureException => {
+            "the secret key does not match the access key: check AWS_SECRET_ACCESS_KEY or the profile"
+        }
+        _ => return format!("{code}: {message}"),
+    };
+    if message.is_empty() {
+        format!("{code}: {remedy}")
+    } else {
+        format!("{code}: {message}; {remedy}")
+    }
 }
 
 impl RegistryError {
@@ -520,14 +571,14 @@ mod tests {
             assert_eq!(code.as_ref(), name);
             assert_eq!(code.to_string(), name);
         }
-        let e = RegistryError::service(ServiceCode::AccessDeniedException, "not you");
-        assert_eq!(e.to_string(), "AccessDeniedException: not you");
+        let e = RegistryError::service(ServiceCode::InvalidParameterException, "not so");
+        assert_eq!(e.to_string(), "InvalidParameterException: not so");
         assert_eq!(e.code(), "AccessDeniedException");
         let e = RegistryError::service(ServiceCode::from("SomethingNew"), "hm");
         assert_eq!(e.to_string(), "SomethingNew: hm");
         assert_eq!(e.code(), "SomethingNew");
         assert_eq!(
-            RegistryError::Unreachable(String::new()).service_code(),
+            RegistryError::Unreachable(Unreachable::Timeout).service_code(),
             None
         );
     }

@@ -1,0 +1,133 @@
+//! What a user sees when AWS is not set up or says no: one line that says what to
+//! do, never the SDK's error dump; the error chain only at `-vv`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use testkit::ClosedPort;
+use testkit::moto::{Moto, text};
+use testkit::proxy::{Faults, Phase, Proxy, Verdict};
+
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/desired");
+
+/// The binary on a machine with a region and no AWS configuration at all.
+fn unconfigured(home: &Path) -> Command {
+    let mut cmd = crate::common::binary().hermetic();
+    cmd.env("HOME", home)
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .env("AWS_REGION", "eu-west-1");
+    cmd
+}
+
+/// The one line of stderr, which must say `what` and not look like a dump.
+fn one_line(out: &Output, what: &str) -> String {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(what), "{what:?} in {err}");
+    for dump in ["DispatchFailure", "ConnectorError", "{", "Some("] {
+        assert!(!err.contains(dump), "{dump:?} in {err}");
+    }
+    err
+}
+
+#[test]
+fn missing_credentials_are_one_line_and_the_chain_is_at_vv() {
+    let home = tempfile::tempdir().unwrap();
+    let port = ClosedPort::new();
+    let args = ["plan", EXAMPLES, "--endpoint-url", &port.url];
+    let out = unconfigured(home.path()).args(args).output().unwrap();
+    let err = one_line(&out, "no AWS credentials found");
+    assert!(err.contains("AWS_PROFILE"), "says what to do: {err}");
+
+    let out = unconfigured(home.path())
+        .args(args)
+        .arg("-vv")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("request failed") && err.contains("CredentialsNotLoaded"),
+        "the chain at -vv: {err}"
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_is_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let port = ClosedPort::new();
+    let out = unconfigured(home.path())
+        .args(["plan", EXAMPLES, "--endpoint-url", &port.url])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    let err = one_line(&out, "could not connect to the registry");
+    assert!(err.contains("--endpoint-url"), "{err}");
+}
+
+#[test]
+fn no_region_is_one_line_naming_the_file() {
+    let home = tempfile::tempdir().unwrap();
+    let out = unconfigured(home.path())
+        .env_remove("AWS_REGION")
+        .args(["plan", EXAMPLES])
+        .output()
+        .unwrap();
+    let err = one_line(
+        &out,
+        "identity.yaml:4:3: no region for repository `identity/auth`",
+    );
+    assert!(
+        err.contains("--region") && err.contains("AWS_REGION"),
+        "{err}"
+    );
+}
+
+#[test]
+fn refusals_of_the_credentials_say_what_to_do() {
+    let m = Moto::start(crate::common::binary());
+    m.create_repository("payments/api");
+    let p = Proxy::start(&m.url, Faults::default());
+    for (kind, message, what) in [
+        (
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+            "refresh them",
+        ),
+        (
+            "AccessDeniedException",
+            "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecr:DescribeImages",
+            "README's IAM section",
+        ),
+        (
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+            "check AWS_ACCESS_KEY_ID",
+        ),
+        (
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+            "check AWS_SECRET_ACCESS_KEY",
+        ),
+    ] {
+        p.set_hook(move |_, phase| match phase {
+            Phase::Before => Verdict::Answer {
+                status: 400,
+                kind,
+                message,
+            },
+            Phase::After => Verdict::Pass,
+        });
+        let out = m
+            .binary()
+            .command(&p.url, &["plan", EXAMPLES], None)
+            .output()
+            .unwrap();
+        let err = one_line(&out, kind);
+        assert!(err.contains(message) && err.contains(what), "{err}");
+    }
+}
