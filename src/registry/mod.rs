@@ -573,7 +573,13 @@ mod tests {
         }
         let e = RegistryError::service(ServiceCode::InvalidParameterException, "not so");
         assert_eq!(e.to_string(), "InvalidParameterException: not so");
-        assert_eq!(e.code(), "AccessDeniedException");
+        assert_eq!(e.code(), "InvalidParameterException");
+        // Refusals of the credentials say what to do, after the service's message.
+        let e = RegistryError::service(ServiceCode::ExpiredTokenException, "expired");
+        assert_eq!(
+            e.to_string(),
+            "ExpiredTokenException: expired; the AWS credentials have expired: refresh them (`aws sso login`, or a new session) and run again"
+        );
         let e = RegistryError::service(ServiceCode::from("SomethingNew"), "hm");
         assert_eq!(e.to_string(), "SomethingNew: hm");
         assert_eq!(e.code(), "SomethingNew");
