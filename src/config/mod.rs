@@ -364,24 +364,23 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
     let mut repositories = Vec::new();
     let mut files = Vec::new();
     let mut fingerprint = Vec::with_capacity(inputs.len());
-    let mut decl_sources: Vec<SharedSource> = Vec::new();
+    let mut declared: Vec<(validate::Declared, SharedSource)> = Vec::new();
     for (name, identity, bytes) in inputs {
         fingerprint.push(FileFingerprint {
             path: identity,
             digest: crate::hash::sha256(&bytes),
         });
         files.push(name.clone());
-        match validate::validate_file(&name, bytes) {
-            Ok((source, repos)) => {
-                for r in repos {
-                    decl_sources.push(source.clone());
-                    repositories.push(r);
-                }
-            }
-            Err(diags) => errors.diagnostics.extend(diags),
+        let file = validate::validate_file(&name, bytes);
+        declared.extend(file.declared.into_iter().map(|d| (d, file.source.clone())));
+        if file.diagnostics.is_empty() {
+            repositories.extend(file.repositories);
+        } else {
+            errors.diagnostics.extend(file.diagnostics);
         }
     }
-    check_duplicates(&repositories, &decl_sources, &mut errors);
+    // Declarations of files with other problems count too: every problem in one run.
+    check_duplicates(&declared, &mut errors);
     if errors.diagnostics.is_empty() {
         fingerprint.sort();
         Ok(DesiredState {
@@ -419,22 +418,18 @@ impl std::fmt::Display for Duplicate {
 /// The same (account, region, name) declared twice is an error at both places. Accounts
 /// and regions that a file leaves out compare equal here; after they are resolved
 /// against flags and the registry, [`duplicates_after_resolution`] checks again.
-fn check_duplicates(
-    repos: &[DesiredRepository],
-    sources: &[SharedSource],
-    errors: &mut ConfigErrors,
-) {
+fn check_duplicates(declared: &[(validate::Declared, SharedSource)], errors: &mut ConfigErrors) {
     let mut first: HashMap<(Option<&str>, Option<&str>, &str), usize> = HashMap::new();
-    for (i, r) in repos.iter().enumerate() {
+    for (i, (d, _)) in declared.iter().enumerate() {
         let key = (
-            r.account.as_ref().map(AccountId::as_str),
-            r.region.as_ref().map(Region::as_str),
-            r.name.as_str(),
+            d.account.as_ref().map(AccountId::as_str),
+            d.region.as_ref().map(Region::as_str),
+            d.name.as_str(),
         );
         if let Some(&j) = first.get(&key) {
             errors
                 .diagnostics
-                .push(duplicate_diagnostic(&repos[j], &sources[j], r, &sources[i]));
+                .push(duplicate_diagnostic(&declared[j], &declared[i]));
         } else {
             first.insert(key, i);
         }
@@ -452,10 +447,8 @@ fn span_of(origin: &Origin, source: &SharedSource, len: usize) -> yaml::Span {
 }
 
 fn duplicate_diagnostic(
-    first: &DesiredRepository,
-    first_src: &SharedSource,
-    second: &DesiredRepository,
-    second_src: &SharedSource,
+    (first, first_src): &(validate::Declared, SharedSource),
+    (second, second_src): &(validate::Declared, SharedSource),
 ) -> ConfigDiagnostic {
     let len = second.name.as_str().len();
     ConfigDiagnostic::at(

@@ -13,10 +13,28 @@ const MAX_KEEP_LATEST: i128 = 1_000_000;
 
 /// Validates one file. On success returns its source (for later diagnostics) and its
 /// repositories.
-pub(super) fn validate_file(
-    name: &str,
-    bytes: Vec<u8>,
-) -> Result<(SharedSource, Vec<DesiredRepository>), Vec<ConfigDiagnostic>> {
+/// A repository declaration whose name and registry could be read, even when the rest
+/// of it (or of its file) is invalid: enough to report a repository declared twice
+/// in the same run as every other problem.
+#[derive(Clone, Debug)]
+pub(super) struct Declared {
+    pub name: RepositoryName,
+    pub account: Option<AccountId>,
+    pub region: Option<Region>,
+    pub origin: Origin,
+}
+
+/// One file, validated.
+pub(super) struct Validated {
+    pub source: SharedSource,
+    /// The repositories, when `diagnostics` is empty.
+    pub repositories: Vec<DesiredRepository>,
+    pub declared: Vec<Declared>,
+    /// Every problem, in file order.
+    pub diagnostics: Vec<ConfigDiagnostic>,
+}
+
+pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -34,22 +52,28 @@ pub(super) fn validate_file(
                 line,
                 column,
             };
-            return Err(vec![
-                ConfigDiagnostic::at(
-                    Code::InvalidUtf8,
-                    &src,
-                    span,
-                    format!("{name} is not UTF-8 text (byte 0x{bad:02x} at offset {at})"),
-                    "not UTF-8",
-                )
-                .with_help("desired-state files are UTF-8 YAML"),
-            ]);
+            let diagnostic = ConfigDiagnostic::at(
+                Code::InvalidUtf8,
+                &src,
+                span,
+                format!("{name} is not UTF-8 text (byte 0x{bad:02x} at offset {at})"),
+                "not UTF-8",
+            )
+            .with_help("desired-state files are UTF-8 YAML");
+            return Validated {
+                source: src,
+                repositories: Vec::new(),
+                declared: Vec::new(),
+                diagnostics: vec![diagnostic],
+            };
         }
     };
     let src = SharedSource::new(name, text);
     let mut cx = Cx {
         src: src.clone(),
         diags: Vec::new(),
+        declared: Vec::new(),
+        registry_ok: true,
     };
     let root = match yaml::parse(src.text()) {
         Ok(root) => root,
@@ -66,7 +90,12 @@ pub(super) fn validate_file(
                 format!("invalid YAML: {}", e.message),
                 "here",
             );
-            return Err(cx.diags);
+            return Validated {
+                source: src,
+                repositories: Vec::new(),
+                declared: Vec::new(),
+                diagnostics: cx.diags,
+            };
         }
     };
     let repos = cx.file(&root);
@@ -84,18 +113,24 @@ pub(super) fn validate_file(
             );
         }
     }
-    if cx.diags.is_empty() {
-        Ok((src, repos))
-    } else {
-        // In file order, as a reader goes through the file.
-        cx.diags.sort_by_key(|d| d.span.map(|s| s.offset));
-        Err(cx.diags)
+    // In file order, as a reader goes through the file.
+    cx.diags.sort_by_key(|d| d.span.map(|s| s.offset));
+    Validated {
+        source: src,
+        repositories: repos,
+        declared: cx.declared,
+        diagnostics: cx.diags,
     }
 }
 
 struct Cx {
     src: SharedSource,
     diags: Vec<ConfigDiagnostic>,
+    /// Every declaration whose name (and file's registry) could be read.
+    declared: Vec<Declared>,
+    /// False when the file's `registry` has an error: its declarations' accounts and
+    /// regions are unknown, so they are not compared.
+    registry_ok: bool,
 }
 
 /// The fields of a mapping, by key, with the key's node.
@@ -222,10 +257,12 @@ impl Cx {
                 _ => self.wrong_type(v, "`version`", "the integer 1"),
             },
         }
+        let before = self.diags.len();
         let (account, region) = match fields.get("registry") {
             Some((_, node)) if !matches!(node.value, Value::Null) => self.registry(node),
             _ => (None, None),
         };
+        self.registry_ok = self.diags.len() == before;
         let Some((rkey, repos)) = fields.get("repositories") else {
             self.error(
                 Code::MissingKey,
@@ -342,6 +379,16 @@ impl Cx {
                 None
             }
         };
+        if let Some(n) = &name
+            && self.registry_ok
+        {
+            self.declared.push(Declared {
+                name: n.clone(),
+                account: account.clone(),
+                region: region.clone(),
+                origin: self.origin(key.span),
+            });
+        }
         let what = format!(
             "repository `{}`",
             name.as_ref()

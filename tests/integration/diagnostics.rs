@@ -243,6 +243,20 @@ const CASES: &[Case] = &[
                 at("config::duplicate-repository", 3, 3).in_file("duplicate-across-files/a.yaml")
             ])],
     },
+    // A duplicate is reported with the other problems of its file, in the same run
+    // (the second declaration is invalid itself: its name still counts).
+    Case {
+        fixture: "duplicate-with-other-errors",
+        expect: &[
+            at("config::missing-key", 3, 3).in_file("duplicate-with-other-errors/b.yaml"),
+            at("config::unknown-key", 4, 5).in_file("duplicate-with-other-errors/b.yaml"),
+            at("config::invalid-untagged", 7, 15).in_file("duplicate-with-other-errors/b.yaml"),
+            at("config::duplicate-repository", 6, 3)
+                .in_file("duplicate-with-other-errors/b.yaml")
+                .with_related(&[at("config::duplicate-repository", 3, 3)
+                    .in_file("duplicate-with-other-errors/a.yaml")]),
+        ],
+    },
 ];
 
 fn fixture_path(rel: &str) -> String {
