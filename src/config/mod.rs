@@ -127,6 +127,106 @@ pub struct DesiredState {
     /// SHA-256 over the fingerprint: a saved plan is only applied to the desired state
     /// it was made from.
     pub digest: String,
+    /// Files and folders that directory search skipped on purpose, and why.
+    pub excluded: Vec<Excluded>,
+}
+
+/// The name of the file, at the top of a searched directory, that lists what the
+/// search skips (one pattern per line, `#` comments).
+pub const IGNORE_FILE: &str = ".ecr-reconcile-ignore";
+
+/// What directory search skips: `--exclude` patterns and the patterns of each
+/// searched directory's [`IGNORE_FILE`].
+///
+/// A pattern is matched against paths relative to the directory searched (`/`
+/// separated): with a `/` inside, against the whole path (`charts/*`, `*` crosses
+/// folders); without, against every file and folder name on the way
+/// (`docker-compose*.yml`, `node_modules`). A trailing `/` matches folders only. A
+/// file named on the command line is always read.
+#[derive(Clone, Debug, Default)]
+pub struct Exclusions {
+    /// The `--exclude` patterns.
+    pub patterns: Vec<String>,
+}
+
+/// A file or folder that directory search skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Excluded {
+    /// Its path, as shown.
+    pub path: String,
+    /// The pattern that matched, and where it comes from (`--exclude`, or the ignore
+    /// file's `path:line`).
+    pub by: String,
+}
+
+/// One pattern, compiled, with where it comes from.
+struct Pattern {
+    glob: wildmatch::WildMatch,
+    whole_path: bool,
+    folders_only: bool,
+    text: String,
+    origin: String,
+}
+
+impl Pattern {
+    fn new(text: &str, origin: String) -> Option<Pattern> {
+        let trimmed = text.trim();
+        let body = trimmed.trim_start_matches("./").trim_start_matches('/');
+        let folders_only = body.ends_with('/');
+        let body = body.trim_end_matches('/');
+        if body.is_empty() {
+            return None;
+        }
+        Some(Pattern {
+            glob: wildmatch::WildMatch::new(body),
+            whole_path: body.contains('/'),
+            folders_only,
+            text: trimmed.to_owned(),
+            origin,
+        })
+    }
+
+    /// Whether the entry at `rel` (relative to the searched directory) is excluded.
+    fn matches(&self, rel: &str, name: &str, is_dir: bool) -> bool {
+        if self.folders_only && !is_dir {
+            return false;
+        }
+        if self.whole_path {
+            self.glob.matches(rel)
+        } else {
+            self.glob.matches(name)
+        }
+    }
+}
+
+/// The patterns that apply under `dir`: `--exclude`'s, then its ignore file's.
+fn patterns_for(dir: &Path, exclusions: &Exclusions) -> Result<Vec<Pattern>, ConfigDiagnostic> {
+    let mut out: Vec<Pattern> = exclusions
+        .patterns
+        .iter()
+        .filter_map(|p| Pattern::new(p, "--exclude".to_owned()))
+        .collect();
+    let file = dir.join(IGNORE_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            for (i, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with('#') {
+                    continue;
+                }
+                out.extend(Pattern::new(line, format!("{}:{}", file.display(), i + 1)));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            let shown = file.display().to_string();
+            return Err(ConfigDiagnostic::general(
+                Code::Io,
+                Some(&shown),
+                format!("cannot read {shown}: {e}"),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// One desired-state file, as a saved plan remembers it.
@@ -233,14 +333,31 @@ fn relative_paths(files: &[PathBuf]) -> Vec<String> {
 
 /// Finds the desired-state files under `paths`: files as given, directories searched
 /// recursively for `*.yaml` / `*.yml`, hidden folders skipped, sorted by path.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
+/// What `exclusions` (and each directory's ignore file) match is skipped and listed.
+pub fn discover(
+    paths: &[PathBuf],
+    exclusions: &Exclusions,
+) -> Result<(Vec<PathBuf>, Vec<Excluded>), ConfigErrors> {
     let mut files = Vec::new();
+    let mut excluded = Vec::new();
     let mut errors = ConfigErrors::default();
     for path in paths {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
+                let patterns = match patterns_for(path, exclusions) {
+                    Ok(p) => p,
+                    Err(d) => {
+                        errors.diagnostics.push(d);
+                        continue;
+                    }
+                };
                 let mut found = Vec::new();
-                if let Err(e) = walk(path, &mut found) {
+                let mut walker = Walker {
+                    patterns: &patterns,
+                    files: &mut found,
+                    excluded: &mut excluded,
+                };
+                if let Err(e) = walker.walk(path, "") {
                     errors.diagnostics.push(ConfigDiagnostic::general(
                         Code::Io,
                         Some(&path.display().to_string()),
@@ -262,12 +379,17 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
     files.retain(|f| seen.insert(f.clone()));
     if files.is_empty() && errors.diagnostics.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let skipped = if excluded.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} excluded)", excluded.len())
+        };
         errors.diagnostics.push(
             ConfigDiagnostic::general(
                 Code::NoFiles,
                 None,
                 format!(
-                    "no desired-state files (*.yaml, *.yml) under {}",
+                    "no desired-state files (*.yaml, *.yml) under {}{skipped}",
                     shown.join(", ")
                 ),
             )
@@ -275,34 +397,76 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
         );
     }
     if errors.diagnostics.is_empty() {
-        Ok(files)
+        Ok((files, excluded))
     } else {
         Err(errors)
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            if !name.starts_with('.') {
-                walk(&entry.path(), out)?;
+/// Directory search under one path argument.
+struct Walker<'a> {
+    patterns: &'a [Pattern],
+    files: &'a mut Vec<PathBuf>,
+    excluded: &'a mut Vec<Excluded>,
+}
+
+impl Walker<'_> {
+    /// Searches `dir`, which is at `rel` (`/` separated, empty at the top) under the
+    /// path argument.
+    fn walk(&mut self, dir: &Path, rel: &str) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let kind = entry.file_type()?;
+            let is_dir = kind.is_dir();
+            let wanted = if is_dir {
+                !name.starts_with('.')
+            } else {
+                (kind.is_file() || kind.is_symlink())
+                    && (name.ends_with(".yaml") || name.ends_with(".yml"))
+            };
+            if !wanted {
+                continue;
             }
-        } else if (kind.is_file() || kind.is_symlink())
-            && (name.ends_with(".yaml") || name.ends_with(".yml"))
-        {
-            out.push(entry.path());
+            let path = if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            };
+            if let Some(p) = self
+                .patterns
+                .iter()
+                .find(|p| p.matches(&path, &name, is_dir))
+            {
+                self.excluded.push(Excluded {
+                    path: entry.path().display().to_string(),
+                    by: format!("`{}` ({})", p.text, p.origin),
+                });
+                continue;
+            }
+            if is_dir {
+                self.walk(&entry.path(), &path)?;
+            } else {
+                self.files.push(entry.path());
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Reads and validates every desired-state file under `paths`.
 pub fn load(paths: &[PathBuf]) -> Result<DesiredState, ConfigErrors> {
-    let files = discover(paths)?;
+    load_excluding(paths, &Exclusions::default())
+}
+
+/// Reads and validates the desired-state files under `paths`, skipping in directory
+/// search what `exclusions` (and each directory's ignore file) match.
+pub fn load_excluding(
+    paths: &[PathBuf],
+    exclusions: &Exclusions,
+) -> Result<DesiredState, ConfigErrors> {
+    let (files, mut excluded) = discover(paths, exclusions)?;
     let mut inputs = Vec::with_capacity(files.len());
     let mut errors = ConfigErrors::default();
     for (path, identity) in files.iter().zip(relative_paths(&files)) {
@@ -313,7 +477,11 @@ pub fn load(paths: &[PathBuf]) -> Result<DesiredState, ConfigErrors> {
         }
     }
     match load_inputs(inputs) {
-        Ok(state) if errors.diagnostics.is_empty() => Ok(state),
+        Ok(mut state) if errors.diagnostics.is_empty() => {
+            excluded.sort_by(|a, b| a.path.cmp(&b.path));
+            state.excluded = excluded;
+            Ok(state)
+        }
         Ok(_) => Err(errors),
         Err(more) => {
             errors.diagnostics.extend(more.diagnostics);
@@ -388,6 +556,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
             repositories,
             digest: fingerprint_digest(&fingerprint),
             fingerprint,
+            excluded: Vec::new(),
         })
     } else {
         Err(errors)

@@ -75,7 +75,7 @@ pub fn render(plan: &Plan, format: Format, out: &mut dyn Write) -> io::Result<()
 
 /// What `validate` says of valid files.
 pub fn validated(state: &crate::config::DesiredState) -> String {
-    format!(
+    let mut out = format!(
         "{} valid: {} declaring {}.",
         if state.files.len() == 1 {
             "The file is"
@@ -84,7 +84,17 @@ pub fn validated(state: &crate::config::DesiredState) -> String {
         },
         plural(state.files.len(), "file", "files"),
         plural(state.repositories.len(), "repository", "repositories"),
-    )
+    );
+    if !state.excluded.is_empty() {
+        out.push_str(&format!(
+            "\nSkipped on purpose ({}):",
+            plural(state.excluded.len(), "path", "paths")
+        ));
+        for x in &state.excluded {
+            out.push_str(&format!("\n  {}: excluded by {}", x.path, x.by));
+        }
+    }
+    out
 }
 
 /// Writes `value` as pretty-printed JSON with a final newline, buffered.

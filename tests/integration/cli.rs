@@ -908,3 +908,83 @@ fn without_manifests_existing_images_are_retagged_and_each_loss_is_said_once() {
     assert!(lost.iter().all(|l| seen.insert(*l)), "{said}");
     assert!(said.contains("171 not restored (listed above)."), "{said}");
 }
+
+#[test]
+fn discovery_skips_only_what_is_excluded_and_says_so() {
+    // A GitOps repository's root: desired state beside other YAML.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("ecr")).unwrap();
+    std::fs::create_dir_all(d.join("charts/web")).unwrap();
+    std::fs::copy(
+        root().join("examples/desired/identity.yaml"),
+        d.join("ecr/identity.yaml"),
+    )
+    .unwrap();
+    std::fs::write(d.join("docker-compose.yml"), "services:\n  web: {}\n").unwrap();
+    std::fs::write(d.join("charts/web/values.yaml"), "replicas: 2\n").unwrap();
+    let validate = |args: &[&str]| {
+        crate::common::binary()
+            .hermetic()
+            .current_dir(d)
+            .arg("validate")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Strict by default: every YAML file found is desired state.
+    let out = validate(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("docker-compose.yml"));
+
+    let out = validate(&["--exclude", "docker-compose*.yml", "--exclude", "charts/"]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    assert!(said.contains("1 file declaring 2 repositories"), "{said}");
+    assert!(
+        said.contains("docker-compose.yml: excluded by `docker-compose*.yml` (--exclude)")
+            && said.contains("charts: excluded by `charts/` (--exclude)"),
+        "{said}"
+    );
+
+    // The same from the directory's ignore file, with its line.
+    std::fs::write(
+        d.join(".ecr-reconcile-ignore"),
+        "# not desired state\ndocker-compose.yml\ncharts/*\n",
+    )
+    .unwrap();
+    let out = validate(&[]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    assert!(said.contains(".ecr-reconcile-ignore:2)"), "{said}");
+    assert!(said.contains("web: excluded by `charts/*`"), "{said}");
+
+    // Exclusion is not leniency: a broken desired-state file still fails, and a file
+    // named on the command line is read even when a pattern matches it.
+    std::fs::write(
+        d.join("ecr/typo.yaml"),
+        "version: 1\nrepositories:\n  team/app:\n    tagz: [v1]\n",
+    )
+    .unwrap();
+    let out = validate(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("typo.yaml:4:5"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(d.join("ecr/typo.yaml")).unwrap();
+    let out = validate(&["docker-compose.yml"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // plan takes the same flag.
+    let out = crate::common::binary()
+        .hermetic()
+        .current_dir(d)
+        .args(["plan", "--snapshot"])
+        .arg(root().join(SNAPSHOT))
+        .args(["--exclude", "charts"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -70,6 +70,21 @@ pub enum Command {
     Schema(SchemaArgs),
 }
 
+/// The desired-state files a command reads.
+#[derive(Debug, Args, Clone)]
+pub struct DesiredFiles {
+    /// Desired-state files, or directories searched recursively for *.yaml / *.yml
+    /// (skipping hidden folders, `--exclude` and the directory's `.ecr-reconcile-ignore`).
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Skip what PATTERN matches when searching a directory (repeatable): with a `/`,
+    /// the path relative to the directory (`charts/*`); without, any file or folder name
+    /// (`docker-compose*.yml`); a trailing `/` for folders only. Skipped files are listed
+    /// by `validate` and at -v.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+}
+
 /// Where the observed state comes from, and how to reach AWS.
 #[derive(Debug, Args, Clone)]
 pub struct SourceArgs {
@@ -99,9 +114,9 @@ pub struct SourceArgs {
 /// What `plan` and `apply` plan from: the files, the source, the plan's options.
 #[derive(Debug, Args)]
 pub struct Planning {
-    /// Desired-state files, or directories searched recursively for *.yaml / *.yml.
-    #[arg(default_value = ".")]
-    pub paths: Vec<PathBuf>,
+    /// The desired-state files.
+    #[command(flatten)]
+    pub files: DesiredFiles,
     /// Where the observed state comes from.
     #[command(flatten)]
     pub source: SourceArgs,
@@ -181,9 +196,9 @@ pub struct RestoreArgs {
 /// Arguments of `snapshot`.
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
-    /// Desired-state files, or directories searched recursively for *.yaml / *.yml.
-    #[arg(default_value = ".")]
-    pub paths: Vec<PathBuf>,
+    /// The desired-state files.
+    #[command(flatten)]
+    pub files: DesiredFiles,
     /// Where the observed state comes from.
     #[command(flatten)]
     pub source: SourceArgs,
@@ -192,9 +207,9 @@ pub struct SnapshotArgs {
 /// Arguments of `validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Desired-state files, or directories searched recursively for *.yaml / *.yml.
-    #[arg(default_value = ".")]
-    pub paths: Vec<PathBuf>,
+    /// The desired-state files.
+    #[command(flatten)]
+    pub files: DesiredFiles,
 }
 
 /// Arguments of `show`.

@@ -60,7 +60,7 @@ fn main() -> ExitCode {
 }
 
 fn validate(term: &Term, args: &ValidateArgs) -> Result<u8, Reported> {
-    let state = term.load_config(&args.paths)?;
+    let state = term.load_config(&args.files)?;
     let _ = writeln!(term.stdout(), "{}", render::validated(&state));
     Ok(exit::SUCCESS)
 }
@@ -156,7 +156,7 @@ fn restore(term: &Term, args: &RestoreArgs) -> Result<u8, Reported> {
 }
 
 fn snapshot(term: &Term, args: &SnapshotArgs) -> Result<u8, Reported> {
-    let desired = term.load_config(&args.paths)?;
+    let desired = term.load_config(&args.files)?;
     let source = term.check(Source::open(&args.source.spec()))?;
     let snap = term.check(ops::snapshot::snapshot(&source, &desired))?;
     term.written(

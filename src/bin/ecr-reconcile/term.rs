@@ -50,12 +50,20 @@ impl Term {
 
     pub fn load_config(
         &self,
-        paths: &[std::path::PathBuf],
+        files: &crate::args::DesiredFiles,
     ) -> Result<ecr_reconcile::config::DesiredState, Reported> {
-        ecr_reconcile::config::load(paths).map_err(|e| {
-            eprint!("{}", render::config_errors(&e, self.stderr_color()));
-            Reported
-        })
+        let exclusions = ecr_reconcile::config::Exclusions {
+            patterns: files.exclude.clone(),
+        };
+        let state =
+            ecr_reconcile::config::load_excluding(&files.paths, &exclusions).map_err(|e| {
+                eprint!("{}", render::config_errors(&e, self.stderr_color()));
+                Reported
+            })?;
+        for x in &state.excluded {
+            tracing::info!("skipped {}: excluded by {}", x.path, x.by);
+        }
+        Ok(state)
     }
 
     /// The desired state and the source a planning command names.
@@ -69,7 +77,7 @@ impl Term {
         ),
         Reported,
     > {
-        let desired = self.load_config(&args.paths)?;
+        let desired = self.load_config(&args.files)?;
         let source = self.check(ecr_reconcile::ops::Source::open(&args.source.spec()))?;
         Ok((desired, source))
     }
