@@ -988,3 +988,79 @@ fn discovery_skips_only_what_is_excluded_and_says_so() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+#[test]
+fn completions_load_in_bash_and_exist_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = run(&["completions", shell], &[]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(
+            script.contains("validate") && script.contains("detailed-exitcode"),
+            "{shell}: commands and flags completed"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("ecr-reconcile.bash");
+    std::fs::write(&script, run(&["completions", "bash"], &[]).stdout).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("set -e; bash -n \"$1\"; source \"$1\"; complete -p ecr-reconcile")
+        .arg("bash")
+        .arg(&script)
+        .output()
+        .expect("bash runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ecr-reconcile"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(run(&["completions", "tcsh"], &[]).status.code(), Some(1));
+}
+
+/// `page` rendered by groff with every warning on: the warnings, and the text.
+fn groff(page: &[u8]) -> (String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-P-cbou", "-ww", "-rLL=100n"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("groff runs (the man pages are tested with it)");
+    child.stdin.take().unwrap().write_all(page).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    (text(&out.stderr), text(&out.stdout))
+}
+
+#[test]
+fn the_man_pages_render() {
+    let out = run(&["man"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (warnings, page) = groff(&out.stdout);
+    assert_eq!(warnings, "");
+    for section in ["SYNOPSIS", "SUBCOMMANDS", "EXIT STATUS", "ENVIRONMENT"] {
+        assert!(page.contains(section), "{section} in\n{page}");
+    }
+    let out = run(&["man", "apply"], &[]);
+    let (warnings, page) = groff(&out.stdout);
+    assert_eq!(warnings, "");
+    assert!(page.contains("--max-delete"), "{page}");
+    assert_eq!(run(&["man", "nope"], &[]).status.code(), Some(1));
+
+    // --dir writes the page the tool's page refers to for every command.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["man", "--dir", dir.path().to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, main) = groff(&std::fs::read(dir.path().join("ecr-reconcile.1")).unwrap());
+    for command in [
+        "plan", "apply", "restore", "snapshot", "validate", "show", "schema",
+    ] {
+        let name = format!("ecr-reconcile-{command}");
+        assert!(main.contains(&format!("{name}(1)")), "{name} listed");
+        let page = std::fs::read(dir.path().join(format!("{name}.1"))).unwrap();
+        assert_eq!(groff(&page).0, "", "{name}");
+    }
+}

@@ -68,6 +68,31 @@ pub enum Command {
     /// Print a JSON Schema: of desired-state files (default), snapshots, plans or journal
     /// lines.
     Schema(SchemaArgs),
+    /// Print a shell completion script (for example, bash: `source <(ecr-reconcile
+    /// completions bash)`).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): of the tool, or of one command; `--dir` writes
+    /// them all (`ecr-reconcile.1`, `ecr-reconcile-plan.1`, ...).
+    Man(ManArgs),
+}
+
+/// Arguments of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (default: the tool's own page).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+    /// Write every page into DIR instead of printing one.
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// The desired-state files a command reads.

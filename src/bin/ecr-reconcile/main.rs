@@ -51,12 +51,120 @@ fn main() -> ExitCode {
             .check(ops::verify::read_saved_plan(&args.file))
             .and_then(|plan| term.print_plan(&plan, args.format, ReportFormat::Human))
             .map(|()| exit::SUCCESS),
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                args.shell,
+                &mut cmd,
+                "ecr-reconcile",
+                &mut std::io::stdout(),
+            );
+            Ok(exit::SUCCESS)
+        }
+        Command::Man(args) => man(&term, args),
         Command::Schema(args) => {
             print!("{}", schema::json(args.kind));
             Ok(exit::SUCCESS)
         }
     };
     ExitCode::from(code.unwrap_or(exit::ERROR))
+}
+
+/// The manual pages: the tool's, with its exit codes and environment, and one per
+/// command (`ecr-reconcile-plan(1)`, as the tool's page refers to them).
+fn man_pages() -> Vec<(String, Vec<u8>)> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut pages = Vec::new();
+    let mut main = Vec::new();
+    let page = clap_mangen::Man::new(cmd.clone());
+    // Infallible: writing to a Vec.
+    let _ = page.render(&mut main);
+    main.extend_from_slice(MAN_EXTRA.as_bytes());
+    pages.push(("ecr-reconcile".to_owned(), main));
+    for sub in cmd.get_subcommands() {
+        let name = sub.get_name();
+        if name == "help" {
+            continue;
+        }
+        let sub = sub
+            .clone()
+            .name(format!("ecr-reconcile-{name}"))
+            .bin_name(format!("ecr-reconcile {name}"));
+        let mut text = Vec::new();
+        let _ = clap_mangen::Man::new(sub).render(&mut text);
+        pages.push((format!("ecr-reconcile-{name}"), text));
+    }
+    pages
+}
+
+/// Sections of the tool's page that clap does not know.
+const MAN_EXTRA: &str = r#".SH "EXIT STATUS"
+.TP
+0
+Success (also B\-\-helpR and B\-\-versionR); with B\-\-detailed\-exitcodeR: nothing to do.
+.TP
+1
+Any error: usage, desired\-state files, the registry, a refused guard, a failed removal or restore.
+.TP
+2
+Only with B\-\-detailed\-exitcodeR: the plan has changes.
+.SH ENVIRONMENT
+.TP
+AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+The AWS SDK's configuration and credentials.
+.TP
+AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL
+Another ECR endpoint (as B\-\-endpoint\-urlR).
+.TP
+NO_COLOR, CLICOLOR_FORCE
+No color; color even off a terminal.
+.TP
+GITHUB_ACTIONS, GITHUB_STEP_SUMMARY
+In GitHub Actions: diagnostics and warnings also as workflow commands; the markdown plan appended to the step summary.
+.SH FILES
+.TP
+\&.ecr\-reconcile/journal\-*.jsonl
+The journal of each apply, for Becr\-reconcile restoreR.
+.TP
+\&.ecr\-reconcile\-ignore
+Patterns that directory search skips.
+"#;
+
+fn man(term: &Term, args: &args::ManArgs) -> Result<u8, Reported> {
+    let pages = man_pages();
+    if let Some(dir) = &args.dir {
+        term.written(std::fs::create_dir_all(dir), "cannot create the folder")?;
+        for (name, text) in &pages {
+            let path = dir.join(format!("{name}.1"));
+            term.written(
+                ecr_reconcile::files::write_atomically(&path, |w| w.write_all(text)),
+                "cannot write the manual page",
+            )?;
+        }
+        return Ok(exit::SUCCESS);
+    }
+    let wanted = args.command.as_ref().map_or_else(
+        || "ecr-reconcile".to_owned(),
+        |c| format!("ecr-reconcile-{c}"),
+    );
+    let Some((_, text)) = pages.iter().find(|(name, _)| *name == wanted) else {
+        let known: Vec<&str> = pages
+            .iter()
+            .skip(1)
+            .map(|(n, _)| n.trim_start_matches("ecr-reconcile-"))
+            .collect();
+        eprintln!(
+            "error: no command `{}`; the commands are {}",
+            args.command.as_deref().unwrap_or_default(),
+            known.join(", ")
+        );
+        return Err(Reported);
+    };
+    term.written(
+        std::io::stdout().write_all(text),
+        "cannot write the manual page",
+    )
+    .map(|()| exit::SUCCESS)
 }
 
 fn validate(term: &Term, args: &ValidateArgs) -> Result<u8, Reported> {
