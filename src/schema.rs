@@ -23,6 +23,8 @@ pub enum SchemaKind {
     Plan,
     /// One line of an apply's journal.
     Journal,
+    /// The report of `validate --format json`.
+    Validation,
 }
 
 /// The JSON Schema of `kind`, pretty-printed with a final newline.
@@ -32,6 +34,7 @@ pub fn json(kind: SchemaKind) -> String {
         SchemaKind::Snapshot => schemars::schema_for!(crate::registry::snapshot::Snapshot),
         SchemaKind::Plan => schemars::schema_for!(crate::plan::Plan),
         SchemaKind::Journal => schemars::schema_for!(crate::ops::apply::JournalEntry),
+        SchemaKind::Validation => schemars::schema_for!(crate::config::report::ValidationReport),
     };
     let mut s = serde_json::to_string_pretty(&schema).expect("a schema serializes");
     s.push('\n');

@@ -6,6 +6,7 @@
 
 pub mod diagnostic;
 pub mod raw;
+pub mod report;
 mod validate;
 pub mod yaml;
 

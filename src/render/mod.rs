@@ -63,6 +63,26 @@ pub enum ReportFormat {
     Json,
 }
 
+/// Formats of `validate`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+    strum::EnumMessage,
+)]
+#[strum(serialize_all = "lowercase")]
+pub enum ValidateFormat {
+    /// Text and diagnostics with the lines they point at.
+    Human,
+    /// Every problem as data (see `schema/validation.schema.json`).
+    Json,
+}
+
 /// Writes `plan` in `format`. Human output carries ANSI styles; the caller's stream
 /// strips them when color is off.
 pub fn render(plan: &Plan, format: Format, out: &mut dyn Write) -> io::Result<()> {

@@ -529,3 +529,87 @@ fn unquoted_account_ids_are_read_as_written() {
         );
     }
 }
+
+/// `expect` as the JSON report states it: code, file (relative to the fixtures),
+/// line, column and the related ones.
+fn expected_json(case: &Case, e: &Expect) -> String {
+    let file = if e.file.is_empty() {
+        case.fixture
+    } else {
+        e.file
+    };
+    let related: Vec<String> = e.related.iter().map(|r| expected_json(case, r)).collect();
+    format!(
+        "{} {file}:{}:{} [{}]",
+        e.code,
+        e.line,
+        e.column,
+        related.join(", ")
+    )
+}
+
+fn reported_json(p: &serde_json::Value) -> String {
+    let file = p["file"].as_str().unwrap_or_default();
+    let file = file.strip_prefix(&format!("{FIXTURES}/")).unwrap_or(file);
+    let related: Vec<String> = p["related"]
+        .as_array()
+        .map(|r| r.iter().map(reported_json).collect())
+        .unwrap_or_default();
+    format!(
+        "{} {file}:{}:{} [{}]",
+        p["code"].as_str().unwrap(),
+        p["line"],
+        p["column"],
+        related.join(", ")
+    )
+}
+
+#[test]
+fn validate_json_reports_every_fixture_problem_as_data() {
+    let schema: serde_json::Value = serde_json::from_str(&ecr_reconcile::schema::json(
+        ecr_reconcile::schema::SchemaKind::Validation,
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for case in CASES {
+        let out = crate::common::binary()
+            .hermetic()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["validate", "--format", "json", &fixture_path(case.fixture)])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", case.fixture);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&report)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", case.fixture);
+        assert_eq!(report["valid"], false);
+        let got: Vec<String> = report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(reported_json)
+            .collect();
+        let want: Vec<String> = case.expect.iter().map(|e| expected_json(case, e)).collect();
+        assert_eq!(got, want, "{}", case.fixture);
+        for p in report["problems"].as_array().unwrap() {
+            assert_eq!(p["severity"], "error");
+            assert!(!p["message"].as_str().unwrap().is_empty());
+        }
+    }
+    // Valid files: the files and what was skipped.
+    let out = crate::common::binary()
+        .hermetic()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["validate", "--format", "json", "examples/desired"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(validator.is_valid(&report));
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["files"].as_array().unwrap().len(), 4);
+    assert_eq!(report["problems"], serde_json::json!([]));
+}

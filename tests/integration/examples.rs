@@ -42,6 +42,10 @@ fn schemas_have_not_drifted() {
         "schema/journal.schema.json",
         &schema_json(SchemaKind::Journal),
     );
+    check_or_bless(
+        "schema/validation.schema.json",
+        &schema_json(SchemaKind::Validation),
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use ecr_reconcile::ops::SourceSpec;
-use ecr_reconcile::render::{Format, ReportFormat};
+use ecr_reconcile::render::{Format, ReportFormat, ValidateFormat};
 use ecr_reconcile::schema::SchemaKind;
 use strum::{EnumMessage, IntoEnumIterator};
 
@@ -235,6 +235,9 @@ pub struct ValidateArgs {
     /// The desired-state files.
     #[command(flatten)]
     pub files: DesiredFiles,
+    /// Output format.
+    #[arg(long, default_value = "human", value_parser = values::<ValidateFormat>())]
+    pub format: ValidateFormat,
 }
 
 /// Arguments of `show`.

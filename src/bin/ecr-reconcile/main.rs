@@ -168,6 +168,22 @@ fn man(term: &Term, args: &args::ManArgs) -> Result<u8, Reported> {
 }
 
 fn validate(term: &Term, args: &ValidateArgs) -> Result<u8, Reported> {
+    if args.format == render::ValidateFormat::Json {
+        let loaded = ecr_reconcile::config::load_excluding(
+            &args.files.paths,
+            &term::exclusions(&args.files),
+        );
+        let report = ecr_reconcile::config::report::ValidationReport::new(&loaded);
+        term.written(
+            render::json(&report, &mut std::io::stdout().lock()),
+            "cannot write the report",
+        )?;
+        return Ok(if report.valid {
+            exit::SUCCESS
+        } else {
+            exit::ERROR
+        });
+    }
     let state = term.load_config(&args.files)?;
     let _ = writeln!(term.stdout(), "{}", render::validated(&state));
     Ok(exit::SUCCESS)

@@ -52,11 +52,8 @@ impl Term {
         &self,
         files: &crate::args::DesiredFiles,
     ) -> Result<ecr_reconcile::config::DesiredState, Reported> {
-        let exclusions = ecr_reconcile::config::Exclusions {
-            patterns: files.exclude.clone(),
-        };
-        let state =
-            ecr_reconcile::config::load_excluding(&files.paths, &exclusions).map_err(|e| {
+        let state = ecr_reconcile::config::load_excluding(&files.paths, &exclusions(files))
+            .map_err(|e| {
                 eprint!("{}", render::config_errors(&e, self.stderr_color()));
                 Reported
             })?;
@@ -149,6 +146,13 @@ pub fn interactive() -> bool {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{0}: {1}")]
 struct Io(&'static str, std::io::Error);
+
+/// What `--exclude` asks directory search to skip.
+pub fn exclusions(files: &crate::args::DesiredFiles) -> ecr_reconcile::config::Exclusions {
+    ecr_reconcile::config::Exclusions {
+        patterns: files.exclude.clone(),
+    }
+}
 
 /// Progress on stderr: a bar on a terminal, a line per batch otherwise.
 pub struct Progress {
