@@ -4,6 +4,7 @@
 #[cfg(feature = "aws")]
 mod apply;
 mod diagnostics;
+pub mod github;
 mod human;
 mod markdown;
 #[cfg(feature = "aws")]

@@ -58,6 +58,9 @@ impl Binary {
             "NO_COLOR",
             "CLICOLOR",
             "CLICOLOR_FORCE",
+            "GITHUB_ACTIONS",
+            "GITHUB_WORKSPACE",
+            "GITHUB_STEP_SUMMARY",
         ] {
             cmd.env_remove(var);
         }

@@ -1064,3 +1064,75 @@ fn the_man_pages_render() {
         assert_eq!(groff(&page).0, "", "{name}");
     }
 }
+
+#[test]
+fn in_github_actions_problems_and_warnings_annotate_the_diff() {
+    let gh = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_WORKSPACE", env!("CARGO_MANIFEST_DIR")),
+    ];
+    let bad = "tests/fixtures/invalid/duplicate-with-other-errors";
+    let out = run(&["validate", bad], &gh);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let commands: Vec<&str> = err.lines().filter(|l| l.starts_with("::")).collect();
+    assert_eq!(
+        commands.len(),
+        4,
+        "one annotation per problem, related places inside theirs: {err}"
+    );
+    assert!(
+        commands[3].starts_with(&format!(
+            "::error file={bad}/b.yaml,line=6,col=3,title=config%3A%3Aduplicate-repository::repository `payments/api` is declared twice"
+        )),
+        "{}",
+        commands[3]
+    );
+    assert!(err.contains("× "), "the diagnostics are still shown: {err}");
+    // Not in a workflow: no workflow commands.
+    let out = run(&["validate", bad], &[]);
+    assert!(!text(&out.stderr).contains("::error"));
+
+    // plan: a warning per plan warning, at its YAML line, and the markdown plan
+    // appended to the step summary after what is there.
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let mut env = gh.to_vec();
+    env.push(("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()));
+    let out = run(&["plan", "--snapshot", SNAPSHOT, EXAMPLES], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("::warning"),
+        "stdout stays the plan"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "::warning file=examples/desired/payments.yaml,line=13,col=9,title=plan%3A%3Atag-not-found::allowed tag `v1.38` is not in repository `payments/api`%0Ahelp: did you mean `v1.3.8`?"
+        ),
+        "{err}"
+    );
+    let plain = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            EXAMPLES,
+            "--format",
+            "markdown",
+        ],
+        &[],
+    );
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert_eq!(written, format!("earlier step\n{}", text(&plain.stdout)));
+
+    // Bounded by GitHub's 1 MiB per step: cut on a line, with a note.
+    let room = 2_000;
+    std::fs::write(&summary, "x".repeat(1024 * 1024 - room)).unwrap();
+    let out = run(&["plan", "--snapshot", SNAPSHOT, EXAMPLES], &env);
+    assert_eq!(out.status.code(), Some(0));
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert!(written.len() <= 1024 * 1024, "{}", written.len());
+    assert!(written.contains("step-summary limit"));
+}

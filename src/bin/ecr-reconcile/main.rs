@@ -198,6 +198,7 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     };
     let plan = term.check(ops::plan::plan(&source, &desired, &request))?;
     term.print_plan(&plan, args.format, ReportFormat::Human)?;
+    term.github_plan(&plan);
     let code = if args.detailed_exitcode && plan.has_changes() {
         exit::CHANGES
     } else {
@@ -220,6 +221,7 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
     let prepared = term.check(ops::apply::prepare(&source, &desired, &request))?;
     // The plan, for the person (or the CI log) that approves it.
     term.print_plan(prepared.plan(), Format::Human, args.format)?;
+    term.github_plan(prepared.plan());
     let guards = Guards {
         max_delete: args.max_delete,
         auto_approve: args.auto_approve,

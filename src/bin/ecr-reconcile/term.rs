@@ -55,12 +55,53 @@ impl Term {
         let state = ecr_reconcile::config::load_excluding(&files.paths, &exclusions(files))
             .map_err(|e| {
                 eprint!("{}", render::config_errors(&e, self.stderr_color()));
+                if let Some(gh) = GitHub::detect() {
+                    eprint!(
+                        "{}",
+                        render::github::config_annotations(&e, &|f| gh.path(f))
+                    );
+                }
                 Reported
             })?;
         for x in &state.excluded {
             tracing::info!("skipped {}: excluded by {}", x.path, x.by);
         }
         Ok(state)
+    }
+
+    /// In GitHub Actions: the plan's warnings as annotations, and the markdown plan
+    /// appended to the step summary (bounded by GitHub's limit). Best effort: a
+    /// summary that cannot be written is a warning, not a failed plan.
+    pub fn github_plan(&self, plan: &Plan) {
+        let Some(gh) = GitHub::detect() else {
+            return;
+        };
+        eprint!(
+            "{}",
+            render::github::plan_annotations(plan, &|f| gh.path(f))
+        );
+        let Some(summary) = &gh.step_summary else {
+            return;
+        };
+        let mut markdown = Vec::new();
+        if render::render(plan, Format::Markdown, &mut markdown).is_err() {
+            return;
+        }
+        let markdown = String::from_utf8_lossy(&markdown);
+        let used = std::fs::metadata(summary).map_or(0, |m| m.len() as usize);
+        let room = render::github::STEP_SUMMARY_LIMIT.saturating_sub(used);
+        let text = render::github::bounded_summary(&markdown, room);
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(summary)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(
+                "cannot append the plan to the step summary {}: {e}",
+                summary.display()
+            );
+        }
     }
 
     /// The desired state and the source a planning command names.
@@ -146,6 +187,45 @@ pub fn interactive() -> bool {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{0}: {1}")]
 struct Io(&'static str, std::io::Error);
+
+/// The GitHub Actions environment, when the binary runs in a workflow
+/// (`GITHUB_ACTIONS=true`).
+struct GitHub {
+    /// The repository's checkout: annotations name files relative to it.
+    workspace: Option<std::path::PathBuf>,
+    /// The step summary file.
+    step_summary: Option<std::path::PathBuf>,
+}
+
+impl GitHub {
+    fn detect() -> Option<GitHub> {
+        if std::env::var("GITHUB_ACTIONS").ok().as_deref() != Some("true") {
+            return None;
+        }
+        let path = |var| {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+        };
+        Some(GitHub {
+            workspace: path("GITHUB_WORKSPACE").and_then(|w| std::fs::canonicalize(w).ok()),
+            step_summary: path("GITHUB_STEP_SUMMARY"),
+        })
+    }
+
+    /// `file` (as shown) relative to the workspace, `/`-separated, as GitHub names
+    /// files in a pull request; as shown when it is outside or unknown.
+    fn path(&self, file: &str) -> String {
+        self.workspace
+            .as_ref()
+            .and_then(|w| {
+                let abs = std::fs::canonicalize(file).ok()?;
+                let rel = abs.strip_prefix(w).ok()?;
+                Some(rel.to_string_lossy().replace('\\', "/"))
+            })
+            .unwrap_or_else(|| file.to_owned())
+    }
+}
 
 /// What `--exclude` asks directory search to skip.
 pub fn exclusions(files: &crate::args::DesiredFiles) -> ecr_reconcile::config::Exclusions {
