@@ -28,9 +28,12 @@ use tokio::sync::Mutex;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
-    RegistryError, RemovedId, RetryCounts, ServiceCode,
+    RegistryError, RemovedId, RepositoryPage, RetryCounts, ServiceCode,
 };
-use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
+use crate::model::{
+    AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
+    media_type,
+};
 
 /// How to reach AWS.
 #[derive(Clone, Debug, Default)]
@@ -347,6 +350,40 @@ impl Registry for AwsRegistry {
             RegistryError::Surprising("DescribeRegistry returned no registryId".into())
         })?;
         AccountId::parse(id).map_err(RegistryError::Surprising)
+    }
+
+    async fn describe_repositories(
+        &self,
+        registry: &RegistryLocation,
+        next_token: Option<&str>,
+    ) -> Result<RepositoryPage, RegistryError> {
+        self.calls.count(Operation::Other);
+        let out = self
+            .client(&registry.region)
+            .await
+            .describe_repositories()
+            .registry_id(registry.account.as_str())
+            .max_results(1000)
+            .set_next_token(next_token.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| map_err(e, None))?;
+        let names = out
+            .repositories()
+            .iter()
+            .map(|r| {
+                let name = r.repository_name().ok_or_else(|| {
+                    RegistryError::Surprising("a repository without a name".into())
+                })?;
+                RepositoryName::parse(name).map_err(|e| {
+                    RegistryError::Surprising(format!("repository name in response: {e}"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RepositoryPage {
+            names,
+            next_token: out.next_token().map(str::to_owned),
+        })
     }
 
     async fn describe_images(

@@ -7,9 +7,9 @@ use super::aws::AwsRegistry;
 use super::memory::InMemoryRegistry;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounts, ImageDetail, ImageId, ImagePage, PutManifest,
-    Registry, RegistryError, RetryCounts,
+    Registry, RegistryError, RepositoryPage, RetryCounts,
 };
-use crate::model::{AccountId, Region, RepositoryRef, Tag};
+use crate::model::{AccountId, Region, RegistryLocation, RepositoryRef, Tag};
 
 /// A snapshot file or AWS.
 #[derive(Debug)]
@@ -59,6 +59,19 @@ impl Registry for Backend {
         match self {
             Backend::Snapshot { registry, .. } => registry.caller_account(region).await,
             Backend::Aws(r) => r.caller_account(region).await,
+        }
+    }
+
+    async fn describe_repositories(
+        &self,
+        registry: &RegistryLocation,
+        next_token: Option<&str>,
+    ) -> Result<RepositoryPage, RegistryError> {
+        match self {
+            Backend::Snapshot { registry: r, .. } => {
+                r.describe_repositories(registry, next_token).await
+            }
+            Backend::Aws(r) => r.describe_repositories(registry, next_token).await,
         }
     }
 

@@ -8,10 +8,11 @@ use std::sync::Mutex;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
-    RegistryError, RemovedId, ServiceCode,
+    RegistryError, RemovedId, RepositoryPage, ServiceCode,
 };
 use crate::model::{
-    AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryRef, Tag, media_type,
+    AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
+    media_type,
 };
 
 /// An image held by the in-memory registry.
@@ -24,6 +25,9 @@ pub struct StoredImage {
     /// For an index, the digests of its child manifests (parsed from the manifest).
     pub children: Vec<Digest>,
 }
+
+/// DescribeRepositories' page size (its maximum `maxResults`).
+const REPOSITORY_PAGE_SIZE: usize = 1000;
 
 impl StoredImage {
     /// An image whose manifest is synthesized when asked for: an index listing
@@ -529,6 +533,35 @@ impl Registry for InMemoryRegistry {
                     format!("no registry for region {region} in this snapshot"),
                 )
             })
+    }
+
+    async fn describe_repositories(
+        &self,
+        registry: &RegistryLocation,
+        next_token: Option<&str>,
+    ) -> Result<RepositoryPage, RegistryError> {
+        self.calls.count(Operation::Other);
+        let state = self.lock();
+        if !state.registries.contains(registry) {
+            return Err(RegistryError::Unreachable(super::Unreachable::Other(
+                format!("no registry {registry} in this snapshot"),
+            )));
+        }
+        // Names in order; the token is the last name of the previous page.
+        let names: Vec<RepositoryName> = state
+            .repos
+            .keys()
+            .filter(|r| r.registry == *registry)
+            .filter(|r| next_token.is_none_or(|t| r.name.as_str() > t))
+            .map(|r| r.name.clone())
+            .take(REPOSITORY_PAGE_SIZE + 1)
+            .collect();
+        let more = names.len() > REPOSITORY_PAGE_SIZE;
+        let names: Vec<RepositoryName> = names.into_iter().take(REPOSITORY_PAGE_SIZE).collect();
+        let next_token = more
+            .then(|| names.last().map(|n| n.as_str().to_owned()))
+            .flatten();
+        Ok(RepositoryPage { names, next_token })
     }
 
     async fn describe_images(

@@ -17,7 +17,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag};
+use crate::model::{
+    AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
+};
 
 /// ECR's documented limit on `imageIds` in BatchGetImage and BatchDeleteImage.
 pub const MAX_IDS_PER_BATCH: usize = 100;
@@ -87,6 +89,15 @@ pub struct ObservedRepository {
 pub struct ImagePage {
     /// The images on this page.
     pub images: Vec<ImageDetail>,
+    /// The token for the next page, if any.
+    pub next_token: Option<String>,
+}
+
+/// One page of DescribeRepositories: repository names.
+#[derive(Clone, Debug, Default)]
+pub struct RepositoryPage {
+    /// The repositories on this page.
+    pub names: Vec<RepositoryName>,
     /// The token for the next page, if any.
     pub next_token: Option<String>,
 }
@@ -382,6 +393,13 @@ pub trait Registry: Send + Sync {
         &self,
         region: &Region,
     ) -> impl Future<Output = Result<AccountId, RegistryError>> + Send;
+
+    /// One page of DescribeRepositories of `registry` (at most 1,000 names).
+    fn describe_repositories(
+        &self,
+        registry: &RegistryLocation,
+        next_token: Option<&str>,
+    ) -> impl Future<Output = Result<RepositoryPage, RegistryError>> + Send;
 
     /// One page of DescribeImages (every image status), at most `max_results` images.
     fn describe_images(
