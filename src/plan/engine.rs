@@ -7,8 +7,8 @@ use wildmatch::WildMatch;
 use super::{Action, ActionKind, RepositoryPlan, RepositoryStatus, Warning, WarningCode};
 use crate::config::{DesiredRepository, Matcher, UntaggedPolicy};
 use crate::model::{Digest, Tag};
-use crate::registry::ImageDetail;
 use crate::registry::ObservedRepository;
+use crate::registry::{ARCHIVE_MINIMUM_DAYS, ImageDetail, ImageStatus};
 
 // The maps below are keyed by digests and tags of one repository, built and dropped
 // for each plan: foldhash hashes them several times faster than SipHash.
@@ -57,6 +57,7 @@ pub fn plan_repository(
     let mut out = Planning {
         desired,
         observed,
+        now,
         label: observed.reference.to_string(),
         warnings: Vec::new(),
         unmatched: Vec::new(),
@@ -87,6 +88,7 @@ pub fn plan_repository(
     let index = Index::new(&observed.images);
     let mut allowed = out.allowed_tags(&index, now);
     let kept = out.kept_images(&index, &mut allowed);
+    out.warn_unreadable(&index, &kept);
     let deleted = out.untags(&index, &kept, &allowed, &mut plan);
     out.deletions(&index, &deleted, &mut plan);
     out.warn_unmatched(&index, &allowed, &plan);
@@ -114,6 +116,8 @@ pub fn plan_repository(
 struct Planning<'a> {
     desired: &'a DesiredRepository,
     observed: &'a ObservedRepository,
+    /// The instant planned for (ages and the archive's minimum charge).
+    now: DateTime<Utc>,
     label: String,
     warnings: Vec<Warning>,
     /// Allow-list entries that matched no tag.
@@ -270,8 +274,52 @@ impl<'a> Planning<'a> {
                     queue.push(j);
                 }
             }
+            if self.observed.unreadable.contains(digest) {
+                // A kept index whose manifest cannot be read (archived) may need any
+                // image of the repository: keep them all.
+                queue.extend((0..images.len()).filter(|&j| !kept[j]));
+            }
         }
         kept
+    }
+
+    /// Warns of each index whose manifest could not be read, saying what the plan
+    /// does about its unknown children.
+    fn warn_unreadable(&mut self, index: &Index<'a>, kept: &[bool]) {
+        for digest in &self.observed.unreadable {
+            let Some(&i) = index.by_digest.get(digest) else {
+                continue;
+            };
+            let img = &index.images[i];
+            let status = img.status.map_or("inactive", |s| match s {
+                ImageStatus::Archived => "archived",
+                ImageStatus::Activating => "being restored from the archive",
+                ImageStatus::Active | ImageStatus::Unknown => "inactive",
+            });
+            let (message, help) = if kept[i] {
+                (
+                    format!(
+                        "the manifest of index {} ({status}) cannot be read, so its children are unknown: the index stays, and so does every image of the repository it may need (nothing is deleted there)",
+                        img.digest.short()
+                    ),
+                    "restore the index from the archive (or let the manifest cache hold it from an earlier run), then plan again",
+                )
+            } else {
+                (
+                    format!(
+                        "the manifest of index {} ({status}) cannot be read, so its children are unknown: it is deleted in a wave before every image it may reference",
+                        img.digest.short()
+                    ),
+                    "nothing to do; images it referenced are deleted only if nothing kept needs them",
+                )
+            };
+            self.warn(
+                WarningCode::IndexUnreadable,
+                message,
+                Some(self.desired.origin.clone()),
+                help,
+            );
+        }
     }
 
     /// Phase 3: untags of kept images (one tag retained where removing all would
@@ -331,6 +379,9 @@ impl<'a> Planning<'a> {
                     media_type: img.manifest_media_type.clone(),
                     reason: "tags not in the allow-list; the image keeps an allowed tag".into(),
                     wave: 0,
+                    status: img.status,
+                    last_recorded_pull_time: img.last_recorded_pull_time,
+                    last_archived_at: img.last_archived_at,
                 });
             }
         }
@@ -341,8 +392,11 @@ impl<'a> Planning<'a> {
 
     /// Phase 4: deletions, in waves (an index or a referrer goes before what it
     /// references), then every action in wave and push order.
-    fn deletions(&self, index: &Index<'a>, deleted: &[usize], plan: &mut RepositoryPlan) {
+    fn deletions(&mut self, index: &Index<'a>, deleted: &[usize], plan: &mut RepositoryPlan) {
         let waves = delete_waves(deleted, index.images, self.observed, &index.by_digest);
+        for &i in deleted {
+            self.warn_archive_charge(&index.images[i]);
+        }
         plan.actions.reserve_exact(deleted.len());
         for (&i, wave) in deleted.iter().zip(waves) {
             let img = &index.images[i];
@@ -363,6 +417,9 @@ impl<'a> Planning<'a> {
                 media_type: img.manifest_media_type.clone(),
                 reason,
                 wave,
+                status: img.status,
+                last_recorded_pull_time: img.last_recorded_pull_time,
+                last_archived_at: img.last_archived_at,
             });
         }
         plan.actions.sort_by(|a, b| {
@@ -370,6 +427,52 @@ impl<'a> Planning<'a> {
                 .cmp(&b.wave)
                 .then(a.pushed_at.cmp(&b.pushed_at))
                 .then_with(|| a.digest.cmp(&b.digest))
+        });
+    }
+
+    /// Warns when deleting an archived image is billed for the rest of the archive's
+    /// 90-day minimum.
+    fn warn_archive_charge(&mut self, img: &ImageDetail) {
+        if img.status != Some(ImageStatus::Archived) {
+            return;
+        }
+        let what = match img.tags.first() {
+            Some(t) => format!("image {} ({t})", img.digest.short()),
+            None => format!("image {} (untagged)", img.digest.short()),
+        };
+        let (message, help) = match img.last_archived_at {
+            Some(at) => {
+                let Some(days) = archive_days_billed(at, self.now) else {
+                    return;
+                };
+                let free = at + chrono::Duration::days(ARCHIVE_MINIMUM_DAYS);
+                (
+                    format!(
+                        "{what} was archived on {}: deleting it now is billed for the {days} {} left of the archive's {ARCHIVE_MINIMUM_DAYS}-day minimum",
+                        at.format("%Y-%m-%d"),
+                        if days == 1 { "day" } else { "days" },
+                    ),
+                    format!(
+                        "to avoid that charge, delete it from {} on",
+                        free.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                )
+            }
+            None => (
+                format!(
+                    "{what} is archived, and the registry does not say since when: deleting it may be billed for up to {ARCHIVE_MINIMUM_DAYS} days of archived storage"
+                ),
+                format!(
+                    "ECR bills archived storage for at least {ARCHIVE_MINIMUM_DAYS} days from the archiving"
+                ),
+            ),
+        };
+        self.warnings.push(Warning {
+            code: WarningCode::ArchiveMinimumCharge,
+            message,
+            repository: self.label.clone(),
+            location: Some(self.desired.origin.clone()),
+            help: Some(help),
         });
     }
 
@@ -432,6 +535,18 @@ impl<'a> Planning<'a> {
     }
 }
 
+/// The days of the archive's minimum charge left at `now` for an image archived at
+/// `archived_at` (a part of a day counts as a day), or `None` when the minimum has
+/// passed.
+pub fn archive_days_billed(archived_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<i64> {
+    let left = archived_at + chrono::Duration::days(ARCHIVE_MINIMUM_DAYS) - now;
+    if left <= chrono::Duration::zero() {
+        return None;
+    }
+    const DAY: i64 = 24 * 60 * 60;
+    Some((left.num_seconds() + DAY - 1) / DAY)
+}
+
 /// Why an image without allowed tags is kept, for the retained-tag warning.
 fn why_kept(i: usize, images: &[ImageDetail], observed: &ObservedRepository) -> String {
     let digest = &images[i].digest;
@@ -444,6 +559,12 @@ fn why_kept(i: usize, images: &[ImageDetail], observed: &ObservedRepository) -> 
     }
     if let Some(subject) = &images[i].subject {
         return format!("refers to the kept image {}", subject.short());
+    }
+    if let Some(unreadable) = observed.unreadable.first() {
+        return format!(
+            "may be part of a kept index whose manifest cannot be read ({})",
+            unreadable.short()
+        );
     }
     "a kept image needs".to_owned()
 }
@@ -481,10 +602,48 @@ fn delete_waves(
         }
     }
     let mut depth: Vec<Option<u32>> = vec![None; images.len()];
-    deleted
+    let mut waves: Vec<u32> = deleted
         .iter()
         .map(|&i| 1 + depth_of(i, &parents, &mut depth, 0))
-        .collect()
+        .collect();
+    shift_after_unreadable(deleted, images, observed, &parents, &mut waves);
+    waves
+}
+
+/// An index whose manifest could not be read may reference any image: every deleted
+/// image that does not itself lead to such an index (as its parent, at any depth) is
+/// moved to a wave after the last of them. Moving all those images by the same number
+/// of waves keeps the order of every known reference: an image that leads to such an
+/// index has only parents that do too, so none of them moves.
+fn shift_after_unreadable(
+    deleted: &[usize],
+    images: &[ImageDetail],
+    observed: &ObservedRepository,
+    parents: &HashMap<usize, Vec<usize>>,
+    waves: &mut [u32],
+) {
+    let unreadable: Vec<usize> = deleted
+        .iter()
+        .enumerate()
+        .filter(|&(_, &i)| observed.unreadable.contains(&images[i].digest))
+        .map(|(k, _)| k)
+        .collect();
+    let Some(last) = unreadable.iter().map(|&k| waves[k]).max() else {
+        return;
+    };
+    // The unreadable indexes and every image that leads to one.
+    let mut stays: HashSet<usize> = HashSet::new();
+    let mut queue: Vec<usize> = unreadable.iter().map(|&k| deleted[k]).collect();
+    while let Some(i) = queue.pop() {
+        if stays.insert(i) {
+            queue.extend(parents.get(&i).into_iter().flatten().copied());
+        }
+    }
+    for (k, &i) in deleted.iter().enumerate() {
+        if !stays.contains(&i) {
+            waves[k] += last;
+        }
+    }
 }
 
 fn depth_of(

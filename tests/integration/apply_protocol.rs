@@ -43,6 +43,10 @@ fn image(n: u32, tags: &[&str]) -> StoredImage {
             artifact_media_type: None,
             size_bytes: Some(10),
             subject: None,
+            status: None,
+            last_recorded_pull_time: None,
+            last_archived_at: None,
+            last_activated_at: None,
         },
         vec![],
     )

@@ -208,6 +208,10 @@ fn registry(images: &[GenImage]) -> InMemoryRegistry {
             artifact_media_type: None,
             size_bytes: Some(100),
             subject: img.subject.map(digest),
+            status: None,
+            last_recorded_pull_time: None,
+            last_archived_at: None,
+            last_activated_at: None,
         };
         reg.push(
             &repo_ref(),

@@ -569,6 +569,10 @@ mod tests {
             artifact_media_type: None,
             size_bytes: None,
             subject: None,
+            status: None,
+            last_recorded_pull_time: None,
+            last_archived_at: None,
+            last_activated_at: None,
         }
     }
 
