@@ -5,6 +5,7 @@
 pub mod aws;
 #[cfg(feature = "aws")]
 pub mod backend;
+pub mod cache;
 pub mod memory;
 pub mod observe;
 pub mod snapshot;
