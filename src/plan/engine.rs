@@ -335,6 +335,12 @@ impl<'a> Planning<'a> {
         let images = index.images;
         let mut deleted: Vec<usize> = Vec::new();
         let mut tags_kept: Vec<Tag> = Vec::new();
+        // A kept index whose children are unknown, which keeps every image.
+        let kept_unreadable = self
+            .observed
+            .unreadable
+            .iter()
+            .find(|d| index.by_digest.get(d).is_some_and(|&i| kept[i]));
         for (i, img) in images.iter().enumerate() {
             if !kept[i] {
                 deleted.push(i);
@@ -351,7 +357,7 @@ impl<'a> Planning<'a> {
                     format!(
                         "tag `{retained}` is not allowed but stays: removing it would delete image {}, which {}",
                         img.digest.short(),
-                        why_kept(i, images, self.observed)
+                        why_kept(i, images, self.observed, kept_unreadable)
                     ),
                     Some(self.desired.origin.clone()),
                     "allow the tag, or let the image go with what keeps it",
@@ -548,7 +554,12 @@ pub fn archive_days_billed(archived_at: DateTime<Utc>, now: DateTime<Utc>) -> Op
 }
 
 /// Why an image without allowed tags is kept, for the retained-tag warning.
-fn why_kept(i: usize, images: &[ImageDetail], observed: &ObservedRepository) -> String {
+fn why_kept(
+    i: usize,
+    images: &[ImageDetail],
+    observed: &ObservedRepository,
+    kept_unreadable: Option<&Digest>,
+) -> String {
     let digest = &images[i].digest;
     if let Some((parent, _)) = observed
         .children
@@ -560,7 +571,7 @@ fn why_kept(i: usize, images: &[ImageDetail], observed: &ObservedRepository) -> 
     if let Some(subject) = &images[i].subject {
         return format!("refers to the kept image {}", subject.short());
     }
-    if let Some(unreadable) = observed.unreadable.first() {
+    if let Some(unreadable) = kept_unreadable {
         return format!(
             "may be part of a kept index whose manifest cannot be read ({})",
             unreadable.short()
@@ -602,48 +613,66 @@ fn delete_waves(
         }
     }
     let mut depth: Vec<Option<u32>> = vec![None; images.len()];
-    let mut waves: Vec<u32> = deleted
+    let depths: Vec<u32> = deleted
         .iter()
-        .map(|&i| 1 + depth_of(i, &parents, &mut depth, 0))
+        .map(|&i| depth_of(i, &parents, &mut depth, 0))
         .collect();
-    shift_after_unreadable(deleted, images, observed, &parents, &mut waves);
-    waves
-}
-
-/// An index whose manifest could not be read may reference any image: every deleted
-/// image that does not itself lead to such an index (as its parent, at any depth) is
-/// moved to a wave after the last of them. Moving all those images by the same number
-/// of waves keeps the order of every known reference: an image that leads to such an
-/// index has only parents that do too, so none of them moves.
-fn shift_after_unreadable(
-    deleted: &[usize],
-    images: &[ImageDetail],
-    observed: &ObservedRepository,
-    parents: &HashMap<usize, Vec<usize>>,
-    waves: &mut [u32],
-) {
+    let unreadable_set: HashSet<&Digest> = observed.unreadable.iter().collect();
     let unreadable: Vec<usize> = deleted
         .iter()
-        .enumerate()
-        .filter(|&(_, &i)| observed.unreadable.contains(&images[i].digest))
-        .map(|(k, _)| k)
+        .copied()
+        .filter(|&i| unreadable_set.contains(&images[i].digest))
         .collect();
-    let Some(last) = unreadable.iter().map(|&k| waves[k]).max() else {
-        return;
-    };
-    // The unreadable indexes and every image that leads to one.
-    let mut stays: HashSet<usize> = HashSet::new();
-    let mut queue: Vec<usize> = unreadable.iter().map(|&k| deleted[k]).collect();
-    while let Some(i) = queue.pop() {
-        if stays.insert(i) {
-            queue.extend(parents.get(&i).into_iter().flatten().copied());
-        }
+    if unreadable.is_empty() {
+        return depths.into_iter().map(|d| 1 + d).collect();
     }
-    for (k, &i) in deleted.iter().enumerate() {
-        if !stays.contains(&i) {
-            waves[k] += last;
+    waves_around_unreadable(deleted, images, &parents, &depth, unreadable)
+}
+
+/// The waves when deleted indexes' manifests could not be read: such an index may
+/// list any image, so it goes before every deleted image except those that lead to it
+/// (its referrers, indexes known to list it, and so on up). Several go newest first:
+/// an index is pushed after the manifests it lists (ECR refuses it otherwise), so an
+/// older one cannot list a newer one. In blocks of waves, newest first: the images
+/// that lead to the indexes pushed at one instant (not placed yet), by depth, then
+/// those indexes; then every other deleted image, by depth. Every known reference
+/// keeps its order: an image that leads to an index is in that index's block or an
+/// earlier one. Indexes pushed at the same instant share a wave.
+fn waves_around_unreadable(
+    deleted: &[usize],
+    images: &[ImageDetail],
+    parents: &HashMap<usize, Vec<usize>>,
+    depth: &[Option<u32>],
+    mut unreadable: Vec<usize>,
+) -> Vec<u32> {
+    unreadable.sort_by_key(|&i| std::cmp::Reverse(images[i].pushed_at));
+    let depth_of = |i: usize| depth[i].unwrap_or(0);
+    let mut wave: Vec<Option<u32>> = vec![None; images.len()];
+    let mut base = 0;
+    for group in unreadable.chunk_by(|&a, &b| images[a].pushed_at == images[b].pushed_at) {
+        let mut top = base;
+        let mut queue: Vec<usize> = group
+            .iter()
+            .flat_map(|u| parents.get(u).into_iter().flatten().copied())
+            .collect();
+        while let Some(a) = queue.pop() {
+            if wave[a].is_some() || group.contains(&a) {
+                continue;
+            }
+            let w = base + 1 + depth_of(a);
+            wave[a] = Some(w);
+            top = top.max(w);
+            queue.extend(parents.get(&a).into_iter().flatten().copied());
         }
+        for &u in group {
+            wave[u].get_or_insert(top + 1);
+        }
+        base = top + 1;
     }
+    deleted
+        .iter()
+        .map(|&i| wave[i].unwrap_or_else(|| base + 1 + depth_of(i)))
+        .collect()
 }
 
 fn depth_of(
