@@ -245,6 +245,7 @@ impl<'a> Planning<'a> {
                 signatures.entry(subject).or_default().push((i, t));
             }
         }
+        let unreadable: HashSet<&Digest> = self.observed.unreadable.iter().collect();
         let mut kept = vec![false; images.len()];
         let keep_untagged = self.desired.untagged == UntaggedPolicy::Keep;
         let mut queue: Vec<usize> = images
@@ -274,7 +275,7 @@ impl<'a> Planning<'a> {
                     queue.push(j);
                 }
             }
-            if self.observed.unreadable.contains(digest) {
+            if unreadable.contains(digest) {
                 // A kept index whose manifest cannot be read (archived) may need any
                 // image of the repository: keep them all.
                 queue.extend((0..images.len()).filter(|&j| !kept[j]));
