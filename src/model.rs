@@ -121,11 +121,15 @@ string_newtype!(
     "An ECR repository name: 2 to 256 characters, lowercase path components separated by `/`."
 );
 string_newtype!(
-    /// An image tag, such as `v1.4.2`.
+    /// An image tag, such as `v1.4.2`, as the registry holds it.
+    ///
+    /// [`Tag::parse`] (and reading one from JSON) accepts what ECR's API accepts and
+    /// returns: 1 to 300 characters. The desired-state files are held to the stricter
+    /// grammar of tags that `docker push` creates ([`Tag::parse_desired`]).
     Tag,
-    check_tag,
-    "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
-    "An image tag: 1 to 128 characters of `[A-Za-z0-9_.-]`, not starting with `.` or `-`."
+    check_registry_tag,
+    "^[^\\x00-\\x1f\\x7f-\\x9f]{1,300}$",
+    "An image tag as ECR holds it: 1 to 300 characters, no control characters."
 );
 string_newtype!(
     /// A content digest, such as `sha256:3b1f…` (64 lowercase hex digits).
@@ -193,6 +197,38 @@ fn check_repository_name(s: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// ECR's limit on the length of a tag in an image identifier.
+pub const MAX_REGISTRY_TAG_CHARS: usize = 300;
+
+/// Checks a tag as ECR's API accepts it in an image identifier: 1 to 300 characters.
+/// Control characters are refused too: no client can push them, and one in a tag
+/// would reach the terminal when the plan is shown.
+fn check_registry_tag(s: &str) -> Result<(), String> {
+    let len = s.chars().count();
+    if len == 0 {
+        return Err("a tag cannot be empty".into());
+    }
+    if len > MAX_REGISTRY_TAG_CHARS {
+        return Err(format!(
+            "a tag is at most {MAX_REGISTRY_TAG_CHARS} characters long, not {len}"
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(format!("a tag may not contain the control character {c:?}"));
+    }
+    Ok(())
+}
+
+impl Tag {
+    /// Validates a tag written in a desired-state file with the grammar of tags that
+    /// `docker push` creates (see [`check_tag`]), and wraps it.
+    pub fn parse_desired(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        check_tag(&value)?;
+        Ok(Self(value.into()))
+    }
 }
 
 /// Checks ECR's (Docker's) tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
@@ -546,12 +582,33 @@ mod tests {
     }
 
     #[test]
-    fn tags() {
+    fn desired_tags_follow_the_docker_grammar() {
         for ok in ["v1.4.2", "_x", "A", "1.10", &"a".repeat(128)] {
-            assert!(Tag::parse(ok).is_ok(), "{ok}");
+            assert!(Tag::parse_desired(ok).is_ok(), "{ok}");
         }
         for bad in ["", ".x", "-x", "a b", "a/b", "a*", "ü", &"a".repeat(129)] {
-            assert!(Tag::parse(bad).is_err(), "{bad}");
+            assert!(Tag::parse_desired(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn registry_tags_are_accepted_as_ecr_returns_them() {
+        for ok in [
+            "v1.4.2",
+            ".x",
+            "-x",
+            "a b",
+            "a/b",
+            "ü",
+            &"a".repeat(129),
+            &"b".repeat(300),
+        ] {
+            assert!(Tag::parse(ok).is_ok(), "{ok}");
+            let json = serde_json::to_string(ok).unwrap();
+            assert_eq!(serde_json::from_str::<Tag>(&json).unwrap().as_str(), ok);
+        }
+        for bad in ["", "a\nb", "\u{1b}[31m", &"a".repeat(301)] {
+            assert!(Tag::parse(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -602,7 +602,7 @@ impl Cx {
     /// An exact tag, or a glob when the text has `*` or `?`.
     fn matcher(&mut self, text: &str, span: Span) -> Option<Matcher> {
         if !text.contains(['*', '?']) {
-            return match Tag::parse(text) {
+            return match Tag::parse_desired(text) {
                 Ok(t) => Some(Matcher::Exact(t)),
                 Err(why) => {
                     self.error(

@@ -13,6 +13,7 @@ use crate::registry::CallCounts;
 use crate::registry::RetryCounts;
 use crate::registry::aws::{AwsRegistry, AwsSettings};
 use crate::registry::backend::Backend;
+use crate::registry::cache::{Cached, ManifestCache};
 use crate::registry::snapshot::{self, Snapshot, SnapshotError};
 
 /// What the command line says about the source.
@@ -33,6 +34,8 @@ pub struct SourceSpec {
     pub parallelism: usize,
     /// Attempts per AWS call, the first included.
     pub max_attempts: u32,
+    /// The folder of the manifest cache (against AWS); none: no cache.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Why the source could not be opened or written back.
@@ -117,7 +120,14 @@ impl Source {
                 };
                 let aws = runtime.block_on(AwsRegistry::new(&settings));
                 let default_region = region.or_else(|| aws.configured_region());
-                (Backend::Aws(Box::new(aws)), default_region)
+                let cache = spec.cache_dir.clone().map(ManifestCache::new);
+                if let Some(c) = &cache {
+                    tracing::debug!("manifest cache in {}", c.dir().display());
+                }
+                (
+                    Backend::Aws(Box::new(Cached::new(aws, cache))),
+                    default_region,
+                )
             }
         };
         Ok(Self {

@@ -7,8 +7,8 @@ use wildmatch::WildMatch;
 use super::{Action, ActionKind, RepositoryPlan, RepositoryStatus, Warning, WarningCode};
 use crate::config::{DesiredRepository, Matcher, UntaggedPolicy};
 use crate::model::{Digest, Tag};
-use crate::registry::ImageDetail;
 use crate::registry::ObservedRepository;
+use crate::registry::{ARCHIVE_MINIMUM_DAYS, ImageDetail, ImageStatus};
 
 // The maps below are keyed by digests and tags of one repository, built and dropped
 // for each plan: foldhash hashes them several times faster than SipHash.
@@ -57,6 +57,7 @@ pub fn plan_repository(
     let mut out = Planning {
         desired,
         observed,
+        now,
         label: observed.reference.to_string(),
         warnings: Vec::new(),
         unmatched: Vec::new(),
@@ -87,6 +88,7 @@ pub fn plan_repository(
     let index = Index::new(&observed.images);
     let mut allowed = out.allowed_tags(&index, now);
     let kept = out.kept_images(&index, &mut allowed);
+    out.warn_unreadable(&index, &kept);
     let deleted = out.untags(&index, &kept, &allowed, &mut plan);
     out.deletions(&index, &deleted, &mut plan);
     out.warn_unmatched(&index, &allowed, &plan);
@@ -114,6 +116,8 @@ pub fn plan_repository(
 struct Planning<'a> {
     desired: &'a DesiredRepository,
     observed: &'a ObservedRepository,
+    /// The instant planned for (ages and the archive's minimum charge).
+    now: DateTime<Utc>,
     label: String,
     warnings: Vec<Warning>,
     /// Allow-list entries that matched no tag.
@@ -241,6 +245,7 @@ impl<'a> Planning<'a> {
                 signatures.entry(subject).or_default().push((i, t));
             }
         }
+        let unreadable: HashSet<&Digest> = self.observed.unreadable.iter().collect();
         let mut kept = vec![false; images.len()];
         let keep_untagged = self.desired.untagged == UntaggedPolicy::Keep;
         let mut queue: Vec<usize> = images
@@ -270,8 +275,52 @@ impl<'a> Planning<'a> {
                     queue.push(j);
                 }
             }
+            if unreadable.contains(digest) {
+                // A kept index whose manifest cannot be read (archived) may need any
+                // image of the repository: keep them all.
+                queue.extend((0..images.len()).filter(|&j| !kept[j]));
+            }
         }
         kept
+    }
+
+    /// Warns of each index whose manifest could not be read, saying what the plan
+    /// does about its unknown children.
+    fn warn_unreadable(&mut self, index: &Index<'a>, kept: &[bool]) {
+        for digest in &self.observed.unreadable {
+            let Some(&i) = index.by_digest.get(digest) else {
+                continue;
+            };
+            let img = &index.images[i];
+            let status = img.status.map_or("inactive", |s| match s {
+                ImageStatus::Archived => "archived",
+                ImageStatus::Activating => "being restored from the archive",
+                ImageStatus::Active | ImageStatus::Unknown => "inactive",
+            });
+            let (message, help) = if kept[i] {
+                (
+                    format!(
+                        "the manifest of index {} ({status}) cannot be read, so its children are unknown: the index stays, and so does every image of the repository it may need (nothing is deleted there)",
+                        img.digest.short()
+                    ),
+                    "restore the index from the archive (or let the manifest cache hold it from an earlier run), then plan again",
+                )
+            } else {
+                (
+                    format!(
+                        "the manifest of index {} ({status}) cannot be read, so its children are unknown: it is deleted in a wave before every image it may reference",
+                        img.digest.short()
+                    ),
+                    "nothing to do; images it referenced are deleted only if nothing kept needs them",
+                )
+            };
+            self.warn(
+                WarningCode::IndexUnreadable,
+                message,
+                Some(self.desired.origin.clone()),
+                help,
+            );
+        }
     }
 
     /// Phase 3: untags of kept images (one tag retained where removing all would
@@ -287,6 +336,12 @@ impl<'a> Planning<'a> {
         let images = index.images;
         let mut deleted: Vec<usize> = Vec::new();
         let mut tags_kept: Vec<Tag> = Vec::new();
+        // A kept index whose children are unknown, which keeps every image.
+        let kept_unreadable = self
+            .observed
+            .unreadable
+            .iter()
+            .find(|d| index.by_digest.get(d).is_some_and(|&i| kept[i]));
         for (i, img) in images.iter().enumerate() {
             if !kept[i] {
                 deleted.push(i);
@@ -303,7 +358,7 @@ impl<'a> Planning<'a> {
                     format!(
                         "tag `{retained}` is not allowed but stays: removing it would delete image {}, which {}",
                         img.digest.short(),
-                        why_kept(i, images, self.observed)
+                        why_kept(i, images, self.observed, kept_unreadable)
                     ),
                     Some(self.desired.origin.clone()),
                     "allow the tag, or let the image go with what keeps it",
@@ -331,6 +386,9 @@ impl<'a> Planning<'a> {
                     media_type: img.manifest_media_type.clone(),
                     reason: "tags not in the allow-list; the image keeps an allowed tag".into(),
                     wave: 0,
+                    status: img.status,
+                    last_recorded_pull_time: img.last_recorded_pull_time,
+                    last_archived_at: img.last_archived_at,
                 });
             }
         }
@@ -341,8 +399,11 @@ impl<'a> Planning<'a> {
 
     /// Phase 4: deletions, in waves (an index or a referrer goes before what it
     /// references), then every action in wave and push order.
-    fn deletions(&self, index: &Index<'a>, deleted: &[usize], plan: &mut RepositoryPlan) {
+    fn deletions(&mut self, index: &Index<'a>, deleted: &[usize], plan: &mut RepositoryPlan) {
         let waves = delete_waves(deleted, index.images, self.observed, &index.by_digest);
+        for &i in deleted {
+            self.warn_archive_charge(&index.images[i]);
+        }
         plan.actions.reserve_exact(deleted.len());
         for (&i, wave) in deleted.iter().zip(waves) {
             let img = &index.images[i];
@@ -363,6 +424,9 @@ impl<'a> Planning<'a> {
                 media_type: img.manifest_media_type.clone(),
                 reason,
                 wave,
+                status: img.status,
+                last_recorded_pull_time: img.last_recorded_pull_time,
+                last_archived_at: img.last_archived_at,
             });
         }
         plan.actions.sort_by(|a, b| {
@@ -370,6 +434,52 @@ impl<'a> Planning<'a> {
                 .cmp(&b.wave)
                 .then(a.pushed_at.cmp(&b.pushed_at))
                 .then_with(|| a.digest.cmp(&b.digest))
+        });
+    }
+
+    /// Warns when deleting an archived image is billed for the rest of the archive's
+    /// 90-day minimum.
+    fn warn_archive_charge(&mut self, img: &ImageDetail) {
+        if img.status != Some(ImageStatus::Archived) {
+            return;
+        }
+        let what = match img.tags.first() {
+            Some(t) => format!("image {} ({t})", img.digest.short()),
+            None => format!("image {} (untagged)", img.digest.short()),
+        };
+        let (message, help) = match img.last_archived_at {
+            Some(at) => {
+                let Some(days) = archive_days_billed(at, self.now) else {
+                    return;
+                };
+                let free = at + chrono::Duration::days(ARCHIVE_MINIMUM_DAYS);
+                (
+                    format!(
+                        "{what} was archived on {}: deleting it now is billed for the {days} {} left of the archive's {ARCHIVE_MINIMUM_DAYS}-day minimum",
+                        at.format("%Y-%m-%d"),
+                        if days == 1 { "day" } else { "days" },
+                    ),
+                    format!(
+                        "to avoid that charge, delete it from {} on",
+                        free.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                )
+            }
+            None => (
+                format!(
+                    "{what} is archived, and the registry does not say since when: deleting it may be billed for up to {ARCHIVE_MINIMUM_DAYS} days of archived storage"
+                ),
+                format!(
+                    "ECR bills archived storage for at least {ARCHIVE_MINIMUM_DAYS} days from the archiving"
+                ),
+            ),
+        };
+        self.warnings.push(Warning {
+            code: WarningCode::ArchiveMinimumCharge,
+            message,
+            repository: self.label.clone(),
+            location: Some(self.desired.origin.clone()),
+            help: Some(help),
         });
     }
 
@@ -432,8 +542,25 @@ impl<'a> Planning<'a> {
     }
 }
 
+/// The days of the archive's minimum charge left at `now` for an image archived at
+/// `archived_at` (a part of a day counts as a day), or `None` when the minimum has
+/// passed.
+pub fn archive_days_billed(archived_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<i64> {
+    let left = archived_at + chrono::Duration::days(ARCHIVE_MINIMUM_DAYS) - now;
+    if left <= chrono::Duration::zero() {
+        return None;
+    }
+    const DAY: i64 = 24 * 60 * 60;
+    Some((left.num_seconds() + DAY - 1) / DAY)
+}
+
 /// Why an image without allowed tags is kept, for the retained-tag warning.
-fn why_kept(i: usize, images: &[ImageDetail], observed: &ObservedRepository) -> String {
+fn why_kept(
+    i: usize,
+    images: &[ImageDetail],
+    observed: &ObservedRepository,
+    kept_unreadable: Option<&Digest>,
+) -> String {
     let digest = &images[i].digest;
     if let Some((parent, _)) = observed
         .children
@@ -444,6 +571,12 @@ fn why_kept(i: usize, images: &[ImageDetail], observed: &ObservedRepository) -> 
     }
     if let Some(subject) = &images[i].subject {
         return format!("refers to the kept image {}", subject.short());
+    }
+    if let Some(unreadable) = kept_unreadable {
+        return format!(
+            "may be part of a kept index whose manifest cannot be read ({})",
+            unreadable.short()
+        );
     }
     "a kept image needs".to_owned()
 }
@@ -481,9 +614,65 @@ fn delete_waves(
         }
     }
     let mut depth: Vec<Option<u32>> = vec![None; images.len()];
+    let depths: Vec<u32> = deleted
+        .iter()
+        .map(|&i| depth_of(i, &parents, &mut depth, 0))
+        .collect();
+    let unreadable_set: HashSet<&Digest> = observed.unreadable.iter().collect();
+    let unreadable: Vec<usize> = deleted
+        .iter()
+        .copied()
+        .filter(|&i| unreadable_set.contains(&images[i].digest))
+        .collect();
+    if unreadable.is_empty() {
+        return depths.into_iter().map(|d| 1 + d).collect();
+    }
+    waves_around_unreadable(deleted, images, &parents, &depth, unreadable)
+}
+
+/// The waves when deleted indexes' manifests could not be read: such an index may
+/// list any image, so it goes before every deleted image except those that lead to it
+/// (its referrers, indexes known to list it, and so on up). Several go newest first:
+/// an index is pushed after the manifests it lists (ECR refuses it otherwise), so an
+/// older one cannot list a newer one. In blocks of waves, newest first: the images
+/// that lead to the indexes pushed at one instant (not placed yet), by depth, then
+/// those indexes; then every other deleted image, by depth. Every known reference
+/// keeps its order: an image that leads to an index is in that index's block or an
+/// earlier one. Indexes pushed at the same instant share a wave.
+fn waves_around_unreadable(
+    deleted: &[usize],
+    images: &[ImageDetail],
+    parents: &HashMap<usize, Vec<usize>>,
+    depth: &[Option<u32>],
+    mut unreadable: Vec<usize>,
+) -> Vec<u32> {
+    unreadable.sort_by_key(|&i| std::cmp::Reverse(images[i].pushed_at));
+    let depth_of = |i: usize| depth[i].unwrap_or(0);
+    let mut wave: Vec<Option<u32>> = vec![None; images.len()];
+    let mut base = 0;
+    for group in unreadable.chunk_by(|&a, &b| images[a].pushed_at == images[b].pushed_at) {
+        let mut top = base;
+        let mut queue: Vec<usize> = group
+            .iter()
+            .flat_map(|u| parents.get(u).into_iter().flatten().copied())
+            .collect();
+        while let Some(a) = queue.pop() {
+            if wave[a].is_some() || group.contains(&a) {
+                continue;
+            }
+            let w = base + 1 + depth_of(a);
+            wave[a] = Some(w);
+            top = top.max(w);
+            queue.extend(parents.get(&a).into_iter().flatten().copied());
+        }
+        for &u in group {
+            wave[u].get_or_insert(top + 1);
+        }
+        base = top + 1;
+    }
     deleted
         .iter()
-        .map(|&i| 1 + depth_of(i, &parents, &mut depth, 0))
+        .map(|&i| wave[i].unwrap_or_else(|| base + 1 + depth_of(i)))
         .collect()
 }
 

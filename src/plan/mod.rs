@@ -14,7 +14,7 @@ pub use engine::{PlanOptions, plan_repository, signature_subject};
 
 use crate::config::{Origin, UntaggedPolicy};
 use crate::model::{Digest, MediaType, RepositoryRef, Tag};
-use crate::registry::CallCounts;
+use crate::registry::{CallCounts, ImageStatus};
 
 /// The version of the plan's JSON format.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -130,6 +130,16 @@ pub struct Action {
     /// earlier wave than the images it references. Each wave is applied in separate
     /// requests after the previous one.
     pub wave: u32,
+    /// The image's status as ECR reports it (`active`, `archived`, `activating`);
+    /// absent when the registry reports none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ImageStatus>,
+    /// The image's last pull as ECR recorded it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_recorded_pull_time: Option<DateTime<Utc>>,
+    /// When the image was last archived, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_archived_at: Option<DateTime<Utc>>,
 }
 
 /// Stable warning codes.
@@ -150,6 +160,11 @@ pub enum WarningCode {
     TagRetained,
     /// The plan would delete every image of the repository; refused.
     RefusedEmpty,
+    /// An index's manifest cannot be read (it is archived): its children are unknown.
+    IndexUnreadable,
+    /// Deleting an image archived less than 90 days ago is billed for the rest of the
+    /// archive's 90-day minimum.
+    ArchiveMinimumCharge,
 }
 
 impl WarningCode {

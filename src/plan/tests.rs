@@ -31,6 +31,7 @@ fn desired(body: &str) -> DesiredRepository {
 struct Repo {
     images: Vec<ImageDetail>,
     children: HashMap<Digest, Vec<Digest>>,
+    unreadable: Vec<Digest>,
 }
 
 impl Repo {
@@ -38,7 +39,25 @@ impl Repo {
         Self {
             images: Vec::new(),
             children: HashMap::new(),
+            unreadable: Vec::new(),
         }
+    }
+
+    /// Marks the last image archived `days_ago` days before now (`None`: the
+    /// registry does not say when).
+    fn archived(mut self, days_ago: Option<i64>) -> Self {
+        let img = self.images.last_mut().unwrap();
+        img.status = Some(crate::registry::ImageStatus::Archived);
+        img.last_archived_at = days_ago.map(|d| now() - Duration::days(d));
+        self
+    }
+
+    /// An archived index `n` whose manifest could not be read.
+    fn unreadable_index(mut self, n: u32, tags: &[&str]) -> Self {
+        self = self.image(n, tags, 1).archived(Some(200));
+        self.images.last_mut().unwrap().manifest_media_type = Some(media_type::OCI_INDEX.into());
+        self.unreadable.push(d(n));
+        self
     }
 
     /// An image `n` with `tags`, pushed `age_days` before now.
@@ -51,6 +70,10 @@ impl Repo {
             artifact_media_type: None,
             size_bytes: Some(1_000),
             subject: None,
+            status: None,
+            last_recorded_pull_time: None,
+            last_archived_at: None,
+            last_activated_at: None,
         });
         self
     }
@@ -81,6 +104,7 @@ impl Repo {
             exists: true,
             images: self.images,
             children: self.children,
+            unreadable: self.unreadable,
         }
     }
 }
@@ -510,4 +534,123 @@ fn a_typo_hint_says_what_the_plan_does_with_the_suggested_tag() {
         Repo::new().image(1, &["v1.3.8"], 9),
     );
     assert_eq!(typo_help(&w), "did you mean `v1.3.8`?");
+}
+
+#[test]
+fn a_kept_index_whose_manifest_cannot_be_read_keeps_every_image_it_may_need() {
+    let repo = Repo::new()
+        .image(1, &[], 2)
+        .image(2, &["arm64-build"], 2)
+        .unreadable_index(3, &["v1"])
+        .image(4, &["v2"], 1);
+    let (p, w) = plan(
+        "    tags: [v1, v2]
+    untagged: delete
+",
+        repo,
+    );
+    assert!(deleted(&p).is_empty(), "{:?}", p.actions);
+    assert!(p.actions.is_empty(), "the only tag of image 2 is retained");
+    let unreadable: Vec<&Warning> = w
+        .iter()
+        .filter(|w| w.code == WarningCode::IndexUnreadable)
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{w:?}");
+    assert!(unreadable[0].message.contains("archived"), "{w:?}");
+    assert!(
+        unreadable[0].message.contains("nothing is deleted"),
+        "{w:?}"
+    );
+    let retained = w
+        .iter()
+        .find(|w| w.code == WarningCode::TagRetained)
+        .unwrap();
+    assert!(
+        retained.message.contains("manifest cannot be read"),
+        "{retained:?}"
+    );
+}
+
+#[test]
+fn a_deleted_index_whose_manifest_cannot_be_read_goes_before_all_it_may_reference() {
+    let repo = Repo::new()
+        .image(1, &[], 2)
+        .image(2, &["old-amd64"], 2)
+        .unreadable_index(3, &["old"])
+        .referrer(5, 3)
+        .image(4, &["v1"], 1);
+    let (p, w) = plan(
+        "    tags: [v1]
+    untagged: delete
+",
+        repo,
+    );
+    let wave = |n: u32| p.actions.iter().find(|a| a.digest == d(n)).unwrap().wave;
+    assert!(wave(5) < wave(3), "its referrer goes first");
+    assert!(wave(3) < wave(1) && wave(3) < wave(2), "{:?}", p.actions);
+    assert_eq!(deleted(&p).len(), 4);
+    assert!(
+        w.iter().any(|w| w.code == WarningCode::IndexUnreadable
+            && w.message.contains("deleted in a wave before")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn deleting_a_recently_archived_image_says_how_many_days_are_billed() {
+    let repo = Repo::new()
+        .image(1, &["recent"], 200)
+        .archived(Some(30))
+        .image(2, &["long-ago"], 300)
+        .archived(Some(120))
+        .image(3, &["unknown"], 300)
+        .archived(None)
+        .image(4, &["v1"], 1);
+    let (p, w) = plan(
+        "    tags: [v1]
+",
+        repo,
+    );
+    assert_eq!(deleted(&p).len(), 3);
+    let charges: Vec<&str> = w
+        .iter()
+        .filter(|w| w.code == WarningCode::ArchiveMinimumCharge)
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(charges.len(), 2, "{charges:?}");
+    assert!(
+        charges[0].contains("(recent)") && charges[0].contains("the 60 days left"),
+        "{charges:?}"
+    );
+    assert!(
+        charges[1].contains("(unknown)") && charges[1].contains("does not say since when"),
+        "{charges:?}"
+    );
+    let recent = p.actions.iter().find(|a| a.digest == d(1)).unwrap();
+    assert_eq!(recent.status, Some(crate::registry::ImageStatus::Archived));
+    assert_eq!(recent.last_archived_at, Some(now() - Duration::days(30)));
+}
+
+#[test]
+fn the_archive_minimum_counts_a_started_day_as_a_day() {
+    use super::engine::archive_days_billed;
+    let at = now() - Duration::days(89) - Duration::hours(12);
+    assert_eq!(archive_days_billed(at, now()), Some(1));
+    assert_eq!(archive_days_billed(now() - Duration::days(90), now()), None);
+    assert_eq!(archive_days_billed(now(), now()), Some(90));
+}
+
+#[test]
+fn actions_carry_the_last_recorded_pull() {
+    let mut repo = Repo::new().image(1, &["old"], 20).image(2, &["v1"], 1);
+    let pulled = now() - Duration::days(3);
+    repo.images[0].last_recorded_pull_time = Some(pulled);
+    repo.images[0].status = Some(crate::registry::ImageStatus::Active);
+    let (p, w) = plan(
+        "    tags: [v1]
+",
+        repo,
+    );
+    assert_eq!(p.actions[0].last_recorded_pull_time, Some(pulled));
+    assert!(w.is_empty(), "an active image costs nothing more: {w:?}");
 }

@@ -27,8 +27,8 @@ use tokio::sync::Mutex;
 
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
-    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
-    RegistryError, RemovedId, RepositoryPage, RetryCounts, ServiceCode,
+    ImageDetail, ImageId, ImagePage, ImageStatus, ItemFailure, MAX_PAGE_SIZE, Operation,
+    PutManifest, Registry, RegistryError, RemovedId, RepositoryPage, RetryCounts, ServiceCode,
 };
 use crate::model::{
     AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
@@ -305,11 +305,34 @@ fn to_chrono(
     t: Option<&aws_sdk_ecr::primitives::DateTime>,
 ) -> Result<DateTime<Utc>, RegistryError> {
     let t = t.ok_or_else(|| RegistryError::Surprising("an image without imagePushedAt".into()))?;
+    instant(t, "imagePushedAt")
+}
+
+fn instant(
+    t: &aws_sdk_ecr::primitives::DateTime,
+    field: &str,
+) -> Result<DateTime<Utc>, RegistryError> {
     Utc.timestamp_opt(t.secs(), t.subsec_nanos())
         .single()
-        .ok_or_else(|| {
-            RegistryError::Surprising(format!("imagePushedAt out of range: {}", t.secs()))
-        })
+        .ok_or_else(|| RegistryError::Surprising(format!("{field} out of range: {}", t.secs())))
+}
+
+/// An optional time of an image (pull, archive, restore), as reported.
+fn optional_instant(
+    t: Option<&aws_sdk_ecr::primitives::DateTime>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, RegistryError> {
+    t.map(|t| instant(t, field)).transpose()
+}
+
+fn image_status(s: &aws_sdk_ecr::types::ImageStatus) -> ImageStatus {
+    use aws_sdk_ecr::types::ImageStatus as Sdk;
+    match s {
+        Sdk::Active => ImageStatus::Active,
+        Sdk::Archived => ImageStatus::Archived,
+        Sdk::Activating => ImageStatus::Activating,
+        _ => ImageStatus::Unknown,
+    }
 }
 
 fn detail(d: &aws_sdk_ecr::types::ImageDetail) -> Result<ImageDetail, RegistryError> {
@@ -333,6 +356,13 @@ fn detail(d: &aws_sdk_ecr::types::ImageDetail) -> Result<ImageDetail, RegistryEr
         artifact_media_type: d.artifact_media_type().map(MediaType::from),
         size_bytes: d.image_size_in_bytes().and_then(|s| u64::try_from(s).ok()),
         subject,
+        status: d.image_status().map(image_status),
+        last_recorded_pull_time: optional_instant(
+            d.last_recorded_pull_time(),
+            "lastRecordedPullTime",
+        )?,
+        last_archived_at: optional_instant(d.last_archived_at(), "lastArchivedAt")?,
+        last_activated_at: optional_instant(d.last_activated_at(), "lastActivatedAt")?,
     })
 }
 
@@ -434,6 +464,13 @@ impl Registry for AwsRegistry {
             .registry_id(repo.registry.account.as_str())
             .repository_name(repo.name.as_str())
             .set_image_ids(Some(ids.iter().map(identifier).collect()))
+            // Without it, only active images are returned: an archived one would look
+            // deleted.
+            .filter(
+                DescribeImagesFilter::builder()
+                    .image_status(ImageStatusFilter::Any)
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| map_err(e, Some(repo)))?;

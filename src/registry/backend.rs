@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::aws::AwsRegistry;
+use super::cache::Cached;
 use super::memory::InMemoryRegistry;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounts, ImageDetail, ImageId, ImagePage, PutManifest,
@@ -24,8 +25,9 @@ pub enum Backend {
         /// against it stay reproducible.
         generated_at: Option<chrono::DateTime<chrono::Utc>>,
     },
-    /// Amazon ECR (boxed: its configuration is large, and there is one per run).
-    Aws(Box<AwsRegistry>),
+    /// Amazon ECR, behind the manifest cache when there is one (boxed: its
+    /// configuration is large, and there is one per run).
+    Aws(Box<Cached<AwsRegistry>>),
 }
 
 impl Backend {
@@ -41,7 +43,7 @@ impl Backend {
     pub fn calls(&self) -> CallCounts {
         match self {
             Backend::Snapshot { registry, .. } => registry.calls(),
-            Backend::Aws(r) => r.calls(),
+            Backend::Aws(r) => r.inner().calls(),
         }
     }
 
@@ -49,7 +51,7 @@ impl Backend {
     pub fn retries(&self) -> RetryCounts {
         match self {
             Backend::Snapshot { .. } => RetryCounts::default(),
-            Backend::Aws(r) => r.retries(),
+            Backend::Aws(r) => r.inner().retries(),
         }
     }
 }

@@ -40,6 +40,12 @@ impl StoredImage {
         }
     }
 
+    /// The same image with its raw manifest (which should hash to its digest).
+    pub fn with_manifest(mut self, manifest: String) -> Self {
+        self.manifest = Some(manifest);
+        self
+    }
+
     /// The raw manifest, as BatchGetImage returns it.
     pub fn manifest(&self) -> String {
         if let Some(m) = &self.manifest {
@@ -310,6 +316,14 @@ impl InMemoryRegistry {
         for id in ids {
             let found = r.by_id(id);
             match found {
+                // Archived images cannot be pulled (nor while being restored). ECR's
+                // per-item code for that is not documented; the model answers
+                // ImageInaccessible.
+                Some(i) if r.images[i].detail.is_inactive() => out.failures.push(ItemFailure {
+                    id: id.clone(),
+                    code: FailureCode::ImageInaccessible,
+                    reason: "The image is archived; restore it to pull it".into(),
+                }),
                 Some(i) => {
                     let img = &r.images[i];
                     out.manifests.push(FetchedManifest {
@@ -511,6 +525,10 @@ impl InMemoryRegistry {
                             .map(MediaType::from),
                         size_bytes: Some(put.manifest.len() as u64),
                         subject,
+                        status: None,
+                        last_recorded_pull_time: None,
+                        last_archived_at: None,
+                        last_activated_at: None,
                     },
                     manifest: Some(put.manifest.to_owned()),
                     children,
@@ -645,6 +663,10 @@ mod tests {
             artifact_media_type: None,
             size_bytes: Some(1000),
             subject: None,
+            status: None,
+            last_recorded_pull_time: None,
+            last_archived_at: None,
+            last_activated_at: None,
         };
         StoredImage::new(detail, index_of.iter().map(|&c| digest(c)).collect())
     }
@@ -748,5 +770,54 @@ mod tests {
             );
             assert_eq!(reg.images(&repo()).unwrap().len(), 2);
         });
+    }
+
+    #[test]
+    fn archived_images_are_listed_and_found_by_id_but_cannot_be_pulled() {
+        let reg = InMemoryRegistry::new();
+        let mut archived = image(3, &["old-list"], &[1]);
+        archived.detail.status = Some(super::super::ImageStatus::Archived);
+        reg.push(&repo(), image(1, &[], &[]));
+        reg.push(&repo(), archived);
+        block_on(async {
+            let listed = reg.describe_images(&repo(), None, 1000).await.unwrap();
+            assert_eq!(listed.images.len(), 2, "the listing asks for every status");
+            let found = reg
+                .describe_images_by_id(&repo(), &[tag("old-list")])
+                .await
+                .unwrap();
+            assert_eq!(found[0].digest, digest(3), "so does a lookup by id");
+            let got = reg
+                .batch_get_image(
+                    &repo(),
+                    &[ImageId::Digest(digest(3)), ImageId::Digest(digest(1))],
+                )
+                .await
+                .unwrap();
+            assert_eq!(got.manifests.len(), 1);
+            assert_eq!(got.failures[0].id, ImageId::Digest(digest(3)));
+            assert_eq!(got.failures[0].code, FailureCode::ImageInaccessible);
+            // Deleting it is allowed (and billed for the archive's minimum).
+            let r = reg
+                .batch_delete_image(&repo(), &[tag("old-list")])
+                .await
+                .unwrap();
+            assert_eq!(r.removed.len(), 1);
+        });
+    }
+
+    #[test]
+    fn observing_an_archived_index_leaves_its_children_unknown_without_failing() {
+        use crate::registry::observe::observe;
+        let reg = InMemoryRegistry::new();
+        let mut archived = image(3, &["old-list"], &[1]);
+        archived.detail.status = Some(super::super::ImageStatus::Archived);
+        reg.push(&repo(), image(1, &[], &[]));
+        reg.push(&repo(), archived);
+        reg.push(&repo(), image(4, &["v1"], &[1]));
+        let observed = block_on(observe(&reg, &repo())).unwrap();
+        assert_eq!(observed.unreadable, [digest(3)]);
+        assert_eq!(observed.children[&digest(4)], [digest(1)]);
+        assert!(!observed.children.contains_key(&digest(3)));
     }
 }

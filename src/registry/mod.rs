@@ -5,6 +5,7 @@
 pub mod aws;
 #[cfg(feature = "aws")]
 pub mod backend;
+pub mod cache;
 pub mod memory;
 pub mod observe;
 pub mod snapshot;
@@ -60,16 +61,84 @@ pub struct ImageDetail {
     /// For an OCI 1.1 referrer, the digest of the image it refers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Digest>,
+    /// ECR's `imageStatus`; absent when the registry does not report one (then the
+    /// image is active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ImageStatus>,
+    /// ECR's `lastRecordedPullTime`: the last pull ECR recorded, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_recorded_pull_time: Option<DateTime<Utc>>,
+    /// ECR's `lastArchivedAt`: when the image was last moved to the archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_archived_at: Option<DateTime<Utc>>,
+    /// ECR's `lastActivatedAt`: when the image was last restored from the archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activated_at: Option<DateTime<Utc>>,
 }
 
 impl ImageDetail {
+    /// An active image with only the fields every listing has.
+    pub fn new(digest: Digest, tags: Vec<Tag>, pushed_at: DateTime<Utc>) -> Self {
+        Self {
+            digest,
+            tags,
+            pushed_at,
+            manifest_media_type: None,
+            artifact_media_type: None,
+            size_bytes: None,
+            subject: None,
+            status: None,
+            last_recorded_pull_time: None,
+            last_archived_at: None,
+            last_activated_at: None,
+        }
+    }
+
     /// True when the manifest is an index (manifest list) with child manifests.
     pub fn is_index(&self) -> bool {
         self.manifest_media_type
             .as_ref()
             .is_some_and(MediaType::is_index)
     }
+
+    /// True unless the registry reports the image active (or reports no status):
+    /// an archived image cannot be pulled, so its manifest may be unreadable.
+    pub fn is_inactive(&self) -> bool {
+        self.status.is_some_and(|s| s != ImageStatus::Active)
+    }
 }
+
+/// ECR's `imageStatus` of an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageStatus {
+    /// Stored in the standard storage class: it can be pulled.
+    Active,
+    /// Moved to the archive storage class: it cannot be pulled until restored, and
+    /// ECR bills its archived storage for at least 90 days.
+    Archived,
+    /// Being restored from the archive: not pullable yet.
+    Activating,
+    /// A status this version does not know (treated like an archived one: its
+    /// manifest may be unreadable).
+    Unknown,
+}
+
+impl ImageStatus {
+    /// ECR's spelling (`ACTIVE`, `ARCHIVED`, `ACTIVATING`), and `UNKNOWN` for others.
+    pub fn as_ecr_str(self) -> &'static str {
+        match self {
+            ImageStatus::Active => "ACTIVE",
+            ImageStatus::Archived => "ARCHIVED",
+            ImageStatus::Activating => "ACTIVATING",
+            ImageStatus::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// ECR bills archived storage for at least this many days: deleting an image archived
+/// more recently bills the rest.
+pub const ARCHIVE_MINIMUM_DAYS: i64 = 90;
 
 /// What was observed of one repository.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +151,9 @@ pub struct ObservedRepository {
     pub images: Vec<ImageDetail>,
     /// For each index, the digests of its children.
     pub children: HashMap<Digest, Vec<Digest>>,
+    /// Indexes whose manifest could not be read (archived ones: ECR does not serve an
+    /// archived image): their children are unknown.
+    pub unreadable: Vec<Digest>,
 }
 
 /// One page of DescribeImages.

@@ -2,7 +2,7 @@
 //! fewest calls: full DescribeImages pages, and BatchGetImage (in batches of 100)
 //! only for the manifests the plan needs: those of indexes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
@@ -79,6 +79,7 @@ pub async fn observe<R: Registry>(
                 exists: false,
                 images: Vec::new(),
                 children: HashMap::new(),
+                unreadable: Vec::new(),
             });
         }
         Err(e) => return Err(e),
@@ -88,16 +89,29 @@ pub async fn observe<R: Registry>(
         .filter(|i| i.is_index())
         .map(|i| ImageId::Digest(i.digest.clone()))
         .collect();
+    let inactive: HashSet<&Digest> = images
+        .iter()
+        .filter(|i| i.is_inactive())
+        .map(|i| &i.digest)
+        .collect();
     let mut children = HashMap::new();
+    let mut unreadable = Vec::new();
     for batch in indexes.chunks(MAX_IDS_PER_BATCH) {
         let result = registry.batch_get_image(repo, batch).await?;
-        if let Some(f) = result.failures.first() {
-            // Without an index's manifest its children are unknown, and pruning could
-            // then delete a child of a kept index: stop instead.
-            return Err(RegistryError::Surprising(format!(
-                "cannot read the manifest of index {} in {repo}: {} ({})",
-                f.id, f.code, f.reason
-            )));
+        for f in result.failures {
+            match &f.id {
+                // An archived image cannot be pulled: its children stay unknown, and
+                // the plan keeps whatever such an index may need.
+                ImageId::Digest(d) if inactive.contains(d) => unreadable.push(d.clone()),
+                // Without an index's manifest its children are unknown, and pruning
+                // could then delete a child of a kept index: stop instead.
+                _ => {
+                    return Err(RegistryError::Surprising(format!(
+                        "cannot read the manifest of index {} in {repo}: {} ({})",
+                        f.id, f.code, f.reason
+                    )));
+                }
+            }
         }
         for m in result.manifests {
             let kids = index_children(&m.manifest).map_err(|e| {
@@ -109,7 +123,7 @@ pub async fn observe<R: Registry>(
     if let Some(missing) = images
         .iter()
         .filter(|i| i.is_index())
-        .find(|i| !children.contains_key(&i.digest))
+        .find(|i| !children.contains_key(&i.digest) && !unreadable.contains(&i.digest))
     {
         return Err(RegistryError::Surprising(format!(
             "BatchGetImage returned no manifest for index {} in {repo}",
@@ -121,5 +135,6 @@ pub async fn observe<R: Registry>(
         exists: true,
         images,
         children,
+        unreadable,
     })
 }

@@ -21,6 +21,7 @@ pub use markdown::markdown;
 pub use restore::{restore_plan, restore_report};
 
 use crate::plan::{Action, ActionKind, Plan, RepositoryStatus, Summary};
+use crate::registry::ImageStatus;
 
 /// The output formats.
 #[derive(
@@ -201,6 +202,30 @@ static PUSHED_FORMAT: std::sync::LazyLock<Vec<chrono::format::Item<'static>>> =
             .expect("a valid format")
     });
 
+/// What an action's image is besides active, and its last recorded pull, as
+/// `, archived 2026-09-01, last pulled 2026-08-30 10:12` (empty when none is known).
+fn storage_text(a: &Action) -> String {
+    let mut out = String::new();
+    match a.status {
+        None | Some(ImageStatus::Active) => {}
+        Some(ImageStatus::Archived) => {
+            out.push_str(", archived");
+            if let Some(at) = a.last_archived_at {
+                out.push_str(&format!(" {}", at.format("%Y-%m-%d")));
+            }
+        }
+        Some(ImageStatus::Activating) => out.push_str(", being restored from the archive"),
+        Some(ImageStatus::Unknown) => out.push_str(", status unknown"),
+    }
+    if let Some(pulled) = a.last_recorded_pull_time {
+        out.push_str(&format!(
+            ", last pulled {}",
+            pulled.format_with_items(PUSHED_FORMAT.iter())
+        ));
+    }
+    out
+}
+
 /// One action as a line of text, without the leading sign.
 fn action_text(a: &Action) -> String {
     let size = a
@@ -208,15 +233,16 @@ fn action_text(a: &Action) -> String {
         .map(human_bytes)
         .unwrap_or_else(|| "size unknown".into());
     let pushed = a.pushed_at.format_with_items(PUSHED_FORMAT.iter());
+    let storage = storage_text(a);
     match a.kind {
         ActionKind::Delete => format!(
-            "delete {}  {}  (pushed {pushed}, {size}; {})",
+            "delete {}  {}  (pushed {pushed}, {size}{storage}; {})",
             a.digest.short(),
             tag_list(a),
             a.reason
         ),
         ActionKind::Untag => format!(
-            "untag  {}  {}  (image keeps {})",
+            "untag  {}  {}  (image keeps {}{storage})",
             a.digest.short(),
             tag_list(a),
             a.kept_tags

@@ -18,18 +18,32 @@ pub mod proxy;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
-/// The `ecr-reconcile` binary under test.
+/// The `ecr-reconcile` binary under test, with a home folder of its own.
 #[derive(Clone, Debug)]
 pub struct Binary {
     path: PathBuf,
+    /// `HOME` and `XDG_CACHE_HOME` of every run: an empty temporary folder, removed
+    /// when the last clone of this `Binary` goes, so that no run reads or writes the
+    /// user's own (the manifest cache, the AWS configuration files) and runs of one
+    /// `Binary` share a cache only with each other.
+    home: Arc<tempfile::TempDir>,
 }
 
 impl Binary {
     /// The binary at `path`; tests and benches pass
     /// `env!("CARGO_BIN_EXE_ecr-reconcile")`.
     pub fn new(path: impl Into<PathBuf>) -> Binary {
-        Binary { path: path.into() }
+        Binary {
+            path: path.into(),
+            home: Arc::new(tempfile::tempdir().expect("a temporary home folder")),
+        }
+    }
+
+    /// The home folder its runs get (`HOME`; the manifest cache is in `.cache` there).
+    pub fn home(&self) -> &Path {
+        self.home.path()
     }
 
     /// Where it is.
@@ -40,7 +54,8 @@ impl Binary {
     /// The binary with none of the environment that changes what it does: no AWS
     /// region, profile, credentials or endpoint and no colour settings from the
     /// machine that runs the tests (a developer's shell often has `AWS_REGION`), no
-    /// instance metadata, no standard input.
+    /// instance metadata, no standard input, and a home and cache folder of its own
+    /// (see [`Binary::home`]).
     pub fn hermetic(&self) -> Command {
         let mut cmd = Command::new(&self.path);
         for var in [
@@ -65,6 +80,9 @@ impl Binary {
             cmd.env_remove(var);
         }
         cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", self.home())
+            .env("XDG_CACHE_HOME", self.home().join(".cache"))
+            .env("LOCALAPPDATA", self.home())
             .stdin(Stdio::null());
         cmd
     }

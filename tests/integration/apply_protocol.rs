@@ -28,8 +28,17 @@ fn repo() -> RepositoryRef {
     }
 }
 
+/// Image `n`'s manifest: its digest is the manifest's hash, as in a registry, so the
+/// journal can save it.
+fn manifest(n: u32) -> String {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"digest":"sha256:{n:064x}"}}}}"#,
+        media_type::OCI_MANIFEST
+    )
+}
+
 fn d(n: u32) -> Digest {
-    Digest::parse(format!("sha256:{n:064x}")).unwrap()
+    Digest::parse(ecr_reconcile::hash::sha256(manifest(n).as_bytes())).unwrap()
 }
 
 fn image(n: u32, tags: &[&str]) -> StoredImage {
@@ -43,9 +52,14 @@ fn image(n: u32, tags: &[&str]) -> StoredImage {
             artifact_media_type: None,
             size_bytes: Some(10),
             subject: None,
+            status: None,
+            last_recorded_pull_time: None,
+            last_archived_at: None,
+            last_activated_at: None,
         },
         vec![],
     )
+    .with_manifest(manifest(n))
 }
 
 fn registry(images: &[StoredImage]) -> InMemoryRegistry {
@@ -228,6 +242,13 @@ impl Hooked {
 impl Registry for Hooked {
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         self.inner.caller_account(region).await
+    }
+    async fn describe_repositories(
+        &self,
+        registry: &ecr_reconcile::model::RegistryLocation,
+        next_token: Option<&str>,
+    ) -> Result<ecr_reconcile::registry::RepositoryPage, RegistryError> {
+        self.inner.describe_repositories(registry, next_token).await
     }
     async fn describe_images(
         &self,

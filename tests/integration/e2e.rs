@@ -531,3 +531,68 @@ fn several_regions_in_one_run_and_a_plan_for_another_region_is_refused() {
     );
     assert_eq!(m.images("team/app"), before, "nothing deleted");
 }
+
+/// Manifests are read from ECR once: a second plan reads none (they come from the
+/// cache, in the run's home folder by default), apply reads only those the plans did
+/// not, and `--no-cache` reads them every time.
+#[test]
+fn each_manifest_is_read_from_ecr_once() {
+    let m = Moto::start(binary());
+    m.create_repository("team/multi");
+    let a = m.push_image("team/multi", "v1-amd64", &[]);
+    let b = m.push_image("team/multi", "v1-arm64", &[]);
+    let list = m.push_index("team/multi", &[&a, &b], &["old-list"]);
+    m.push_image("team/multi", "release", &["v1"]);
+    let f = Files::new();
+    let cfg = f.write(
+        "m.yaml",
+        "version: 1\nrepositories:\n  team/multi:\n    tags: [v1]\n    untagged: delete\n",
+    );
+    let reads = |args: &[&str]| {
+        let out = m.run_in(args, Some(f.dir()));
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        json(&out)["api_calls"]["batch_get_image"].as_u64().unwrap()
+    };
+    let plan = ["plan", s(&cfg), "--format", "json"];
+    let no_cache = ["plan", s(&cfg), "--format", "json", "--no-cache"];
+    assert_eq!(reads(&no_cache), 1, "the index's manifest");
+    assert_eq!(reads(&no_cache), 1, "again, without the cache");
+    assert_eq!(reads(&plan), 1, "read once, and cached");
+    let entry = m
+        .binary()
+        .home()
+        .join(".cache/ecr-reconcile/manifests/sha256")
+        .join(list.trim_start_matches("sha256:"));
+    assert!(
+        entry.is_file(),
+        "the default cache is in the user's cache folder"
+    );
+    assert_eq!(reads(&plan), 0, "a second plan reads no manifest");
+
+    // Apply: its plan reads nothing, the journal needs the index (cached) and its two
+    // children (one BatchGetImage).
+    let out = m.run_in(
+        &["apply", s(&cfg), "--auto-approve", "--format", "json"],
+        Some(f.dir()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(json(&out)["api_calls"]["batch_get_image"], 1);
+    assert_eq!(json(&out)["report"]["images_deleted"], 3);
+
+    // --cache-dir puts the cache elsewhere.
+    let dir = f.path("cache");
+    m.push_index(
+        "team/multi",
+        &[&m.push_image("team/multi", "c", &[])],
+        &["old-2"],
+    );
+    let elsewhere = ["plan", s(&cfg), "--format", "json", "--cache-dir", s(&dir)];
+    assert_eq!(reads(&elsewhere), 1);
+    assert_eq!(reads(&elsewhere), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.join("manifests/sha256"))
+            .unwrap()
+            .count(),
+        1
+    );
+}

@@ -17,8 +17,8 @@ use ecr_reconcile::model::{
 use ecr_reconcile::ops::apply::{Journal, Quiet, apply_plan};
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
 use ecr_reconcile::plan::{PlanOptions, RepositoryStatus};
-use ecr_reconcile::registry::ImageDetail;
 use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
+use ecr_reconcile::registry::{ImageDetail, ImageStatus};
 
 const TAGS: [&str; 14] = [
     "v1", "v2", "v10", "latest", "pr-1", "pr-2", "pr-3", "pr-10", "main-a", "main-b", "rc-1",
@@ -208,6 +208,10 @@ fn registry(images: &[GenImage]) -> InMemoryRegistry {
             artifact_media_type: None,
             size_bytes: Some(100),
             subject: img.subject.map(digest),
+            status: None,
+            last_recorded_pull_time: None,
+            last_archived_at: None,
+            last_activated_at: None,
         };
         reg.push(
             &repo_ref(),
@@ -376,6 +380,60 @@ proptest! {
             // Planning again finds nothing to do.
             let again = rt.block_on(make_plan(&reg, &state, &settings())).unwrap();
             prop_assert!(again.repositories[0].actions.is_empty(), "second plan not empty: {:?}\n{}", again.repositories[0].actions, y);
+        }
+    }
+
+    /// Archived indexes, whose manifests cannot be read: the plan does not know their
+    /// children, and still never deletes an image a kept image needs (the oracle
+    /// knows every child), and the model, which refuses to delete a child of an
+    /// existing index, fails nothing.
+    #[test]
+    fn archived_indexes_never_cost_what_a_kept_image_needs(
+        images in images_strategy(),
+        entries in entries_strategy(),
+        archived in proptest::collection::vec(any::<bool>(), 24),
+        untagged_delete in any::<bool>(),
+    ) {
+        let y = yaml(&entries, untagged_delete, true);
+        let state = desired(&y);
+        let reg = registry(&images);
+        for (i, mut stored) in reg.images(&repo_ref()).unwrap().into_iter().enumerate() {
+            // Pushed in order, as ECR requires of an index and what it lists (the
+            // plan orders indexes it cannot read by push time).
+            stored.detail.pushed_at = now() - Duration::hours(100 - i as i64);
+            if !stored.children.is_empty() && archived[i] {
+                stored.detail.status = Some(ImageStatus::Archived);
+            }
+            reg.push(&repo_ref(), stored);
+        }
+        let stored = reg.images(&repo_ref()).unwrap();
+        let before = tag_map(&reg);
+        let by_tag: BTreeMap<String, (String, DateTime<Utc>)> = before
+            .iter()
+            .map(|(t, (d, at))| (t.clone(), (d.to_string(), *at)))
+            .collect();
+        let allowed = oracle_allowed(&entries, &by_tag);
+        let mut kept: HashSet<Digest> = before.iter().filter(|(t, _)| allowed.contains(*t)).map(|(_, (d, _))| d.clone()).collect();
+        loop {
+            let n = kept.len();
+            let kids: Vec<Digest> = stored
+                .iter()
+                .filter(|s| kept.contains(&s.detail.digest))
+                .flat_map(|s| s.children.iter().cloned())
+                .collect();
+            kept.extend(kids);
+            if kept.len() == n { break; }
+        }
+
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let plan = rt.block_on(make_plan(&reg, &state, &settings())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+        let report = rt.block_on(apply_plan(&reg, &plan, &mut journal, &Quiet)).unwrap();
+        prop_assert!(report.failures.is_empty(), "apply failed: {:?}\n{y}", report.failures);
+        let remaining: HashSet<Digest> = reg.images(&repo_ref()).unwrap().into_iter().map(|i| i.detail.digest).collect();
+        for d in &kept {
+            prop_assert!(remaining.contains(d), "kept image {} deleted\n{}", d, y);
         }
     }
 }

@@ -109,3 +109,96 @@ fn markdown_stays_bounded_for_huge_plans() {
     assert!(text.contains("… and 4800 more"));
     assert!(text.len() < 60_000, "{} bytes", text.len());
 }
+
+/// A plan of one repository holding an archived image (archived 10 days before the
+/// snapshot, last pulled before that), an archived index whose manifest cannot be
+/// read, and an active image that stays.
+fn archive_plan() -> Plan {
+    let digest = |n: u32| format!("sha256:{}", format!("{n:x}").repeat(64));
+    let snapshot_text = format!(
+        r#"{{"version":1,"generated_at":"2026-11-20T12:00:00Z","registries":[{{"account":"123456789012","region":"eu-west-1","repositories":[{{"name":"team/app","images":[
+            {{"digest":"{}","tags":["old"],"pushed_at":"2026-01-01T00:00:00Z","size_bytes":2048,"status":"archived","last_archived_at":"2026-11-10T08:00:00Z","last_recorded_pull_time":"2026-03-02T09:30:00Z"}},
+            {{"digest":"{}","tags":["old-list"],"pushed_at":"2026-01-01T00:00:00Z","manifest_media_type":"application/vnd.oci.image.index.v1+json","status":"archived","last_archived_at":"2026-01-10T08:00:00Z"}},
+            {{"digest":"{}","tags":["v1"],"pushed_at":"2026-11-01T00:00:00Z","status":"active","last_recorded_pull_time":"2026-11-19T07:00:00Z"}}
+        ]}}]}}]}}"#,
+        digest(1),
+        digest(2),
+        digest(3)
+    );
+    let snap = snapshot::parse("archive.json", snapshot_text.as_bytes()).unwrap();
+    let desired = config::load_sources(vec![(
+        "team.yaml".into(),
+        b"version: 1\nrepositories:\n  team/app:\n    tags: [v1]\n".to_vec(),
+    )])
+    .unwrap();
+    let settings = RunSettings {
+        default_region: Some(Region::parse("eu-west-1").unwrap()),
+        now: snap.generated_at.unwrap(),
+        options: PlanOptions::default(),
+        parallelism: 1,
+        source_label: "snapshot:archive.json".into(),
+    };
+    let registry = snap.into_registry();
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(make_plan(&registry, &desired, &settings))
+        .unwrap()
+}
+
+#[test]
+fn archived_images_and_last_pulls_show_in_every_rendering() {
+    let plan = archive_plan();
+    let old = "archived 2026-11-10, last pulled 2026-03-02 09:30";
+    let billed = "deleting it now is billed for the 80 days left of the archive's 90-day minimum";
+    let unreadable = "the manifest of index sha256:222222222222 (archived) cannot be read";
+    let human = anstream::adapter::strip_str(&rendered(&plan, Format::Human)).to_string();
+    let markdown = rendered(&plan, Format::Markdown);
+    for (format, text) in [("human", &human), ("markdown", &markdown)] {
+        assert!(text.contains(old), "{format}:\n{text}");
+        assert!(text.contains("archived 2026-01-10"), "{format}:\n{text}");
+        assert!(text.contains(billed), "{format}:\n{text}");
+        assert!(text.contains(unreadable), "{format}:\n{text}");
+        assert!(
+            text.contains("plan::archive-minimum-charge"),
+            "{format}:\n{text}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&rendered(&plan, Format::Json)).unwrap();
+    let actions = &json["repositories"][0]["actions"];
+    let old_action = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["tags"][0] == "old")
+        .unwrap();
+    assert_eq!(old_action["status"], "archived");
+    assert_eq!(old_action["last_archived_at"], "2026-11-10T08:00:00Z");
+    assert_eq!(
+        old_action["last_recorded_pull_time"],
+        "2026-03-02T09:30:00Z"
+    );
+    let codes: Vec<&str> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"archive-minimum-charge"), "{codes:?}");
+    assert!(codes.contains(&"index-unreadable"), "{codes:?}");
+    // The deleted archived index goes first, before what it may reference.
+    let wave = |tag: &str| {
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["tags"][0] == tag)
+            .unwrap()["wave"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(wave("old-list") < wave("old"), "{actions:#}");
+    let schema: serde_json::Value = serde_json::from_str(&schema_json(SchemaKind::Plan)).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&json));
+}

@@ -265,3 +265,34 @@ fn a_damaged_or_unknown_journal_is_refused_before_any_request() {
     assert_eq!(out.status.code(), Some(1));
     assert!(said(&out).contains("records no removal in that repository"));
 }
+
+/// ECR's API takes tags of up to 300 characters, beyond the 128 of `docker push`:
+/// such a tag is planned, removed, journaled and put back as the registry gave it.
+#[test]
+fn a_300_character_registry_tag_is_removed_and_restored() {
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    let long = format!("build-{}", "x".repeat(294));
+    assert_eq!(long.len(), 300);
+    m.push_image("team/app", "release", &["v1.0.0"]);
+    let old = m.push_image("team/app", "old", &[&long]);
+    let before = m.images("team/app");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\nrepositories:\n  team/app:\n    tags: [v1.0.0]\n",
+    )
+    .unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    let out = run(
+        &m.url,
+        &["apply", s(&cfg), "--auto-approve", "--journal", s(&journal)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(!m.images("team/app").contains_key(&old), "{}", said(&out));
+    let out = run(&m.url, &["restore", s(&journal), "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(m.images("team/app"), before);
+    assert_eq!(m.images("team/app")[&old], [long]);
+}

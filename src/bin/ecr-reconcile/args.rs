@@ -134,6 +134,14 @@ pub struct SourceArgs {
     /// exponential backoff and jitter).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
+    /// Keep the manifests read from ECR in DIR: a digest names its manifest for good, so
+    /// each is read once. Default: $XDG_CACHE_HOME/ecr-reconcile, else
+    /// ~/.cache/ecr-reconcile. Not used with --snapshot.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use no manifest cache: read every manifest from ECR, write none.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// What `plan` and `apply` plan from: the files, the source, the plan's options.
@@ -269,6 +277,30 @@ impl SourceArgs {
             endpoint_url: self.endpoint_url.clone(),
             parallelism: usize::from(self.parallelism),
             max_attempts: self.max_attempts,
+            cache_dir: if self.no_cache {
+                None
+            } else {
+                self.cache_dir.clone().or_else(default_cache_dir)
+            },
         }
     }
+}
+
+/// The user's cache folder for this tool, as the XDG base directory specification
+/// has it: `$XDG_CACHE_HOME/ecr-reconcile` when that is an absolute path, else
+/// `$HOME/.cache/ecr-reconcile` (on Windows, `%LOCALAPPDATA%\ecr-reconcile`). None
+/// when none of these is set: then there is no cache.
+fn default_cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(xdg) = var("XDG_CACHE_HOME") {
+        return Some(xdg.join("ecr-reconcile"));
+    }
+    if cfg!(windows) {
+        return var("LOCALAPPDATA").map(|d| d.join("ecr-reconcile"));
+    }
+    var("HOME").map(|home| home.join(".cache").join("ecr-reconcile"))
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::Source;
 use super::apply::Gate;
 use super::apply::{Journal, JournalError};
+use super::pace::{Pacer, TokioClock};
 use super::source::SourceError;
 use crate::model::RepositoryRef;
 use crate::registry::RetryCounts;
@@ -144,7 +145,8 @@ impl<'s> PreparedRestore<'s> {
     /// problems), then writes a snapshot source back.
     pub fn execute(self) -> Result<RestoreOutcome, RestoreError> {
         let source = self.source;
-        let report = source.block_on(protocol::execute(&source.backend, &self.plan));
+        let pacer = Pacer::put_image(TokioClock::default());
+        let report = source.block_on(protocol::execute(&source.backend, &self.plan, &pacer));
         if self.plan.has_work() {
             source.write_back()?;
         }

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::RestoreError;
 use crate::model::{Digest, RepositoryRef, Tag, media_type};
 use crate::ops::apply::JournalEntry;
+use crate::ops::pace::{Clock, Pacer};
 use crate::plan::ActionKind;
-use crate::registry::observe::list_all;
+use crate::registry::observe::{index_children, list_all};
 use crate::registry::{
     ImageDetail, ImageId, MAX_IDS_PER_BATCH, PutManifest, Registry, RegistryError, ServiceCode,
 };
@@ -72,6 +73,84 @@ impl ImageRestore {
                 .is_ok_and(|v| v.get("subject").is_some_and(|s| !s.is_null()))
         })
     }
+
+    /// The images its manifest references: an index's children and a referrer's
+    /// subject. ECR refuses an index whose children are missing
+    /// (`ReferencedImagesNotFoundException`).
+    fn references(&self) -> Vec<Digest> {
+        let Some(manifest) = self.manifest.as_deref() else {
+            return Vec::new();
+        };
+        let mut out = if self.is_index() {
+            index_children(manifest).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(manifest)
+            && let Some(d) = v["subject"]["digest"].as_str()
+            && let Ok(d) = Digest::parse(d)
+        {
+            out.push(d);
+        }
+        out
+    }
+}
+
+/// Orders images so that each comes after every image of the list it references, at
+/// any depth (an index nested in an index after the inner one, after its children):
+/// by level (0 for an image that references none of the others, else one more than
+/// the highest it references), then plain images before referrers, then by digest.
+fn push_order(images: &mut [ImageRestore]) {
+    let position: HashMap<&Digest, usize> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| (&image.digest, i))
+        .collect();
+    let references: Vec<Vec<usize>> = images
+        .iter()
+        .map(|image| {
+            image
+                .references()
+                .iter()
+                .filter_map(|d| position.get(d).copied())
+                .collect()
+        })
+        .collect();
+    let mut levels: Vec<Option<usize>> = vec![None; images.len()];
+    for i in 0..images.len() {
+        level(i, &references, &mut levels, 0);
+    }
+    let keys: HashMap<Digest, (usize, bool)> = images
+        .iter()
+        .zip(&levels)
+        .map(|(image, l)| (image.digest.clone(), (l.unwrap_or(0), image.is_referrer())))
+        .collect();
+    images.sort_by(|a, b| {
+        keys[&a.digest]
+            .cmp(&keys[&b.digest])
+            .then_with(|| a.digest.cmp(&b.digest))
+    });
+}
+
+/// The level of image `i` (see [`push_order`]), memoized in `levels`.
+fn level(i: usize, references: &[Vec<usize>], levels: &mut [Option<usize>], depth: usize) -> usize {
+    if let Some(l) = levels[i] {
+        return l;
+    }
+    // Digests cannot form cycles (each names the hash of a manifest that names the
+    // other); the bound only stops a damaged journal from recursing without end.
+    let l = if depth > 64 {
+        0
+    } else {
+        references[i]
+            .iter()
+            .filter(|&&r| r != i)
+            .map(|&r| level(r, references, levels, depth + 1) + 1)
+            .max()
+            .unwrap_or(0)
+    };
+    levels[i] = Some(l);
+    l
 }
 
 /// The restore of one repository.
@@ -79,8 +158,9 @@ impl ImageRestore {
 pub struct RepositoryRestore {
     /// Account, region and name.
     pub repository: RepositoryRef,
-    /// Per image, in the order they are pushed: plain images, then indexes (their
-    /// child manifests must exist first), then referrers.
+    /// Per image, in the order they are pushed: every image after those it
+    /// references (an index after its children, at every depth, since ECR refuses an
+    /// index whose children are missing; a referrer after its subject).
     pub images: Vec<ImageRestore>,
 }
 
@@ -247,7 +327,7 @@ pub async fn plan<R: Registry>(
                 image.tags.clear();
             }
         }
-        images.sort_by_key(|i| (i.is_referrer(), i.is_index(), i.digest.clone()));
+        push_order(&mut images);
         plan.repositories.push(RepositoryRestore {
             repository: repo.clone(),
             images,
@@ -354,8 +434,13 @@ fn plan_repository(
     out
 }
 
-/// Pushes what the plan says, image by image in the plan's order.
-pub async fn execute<R: Registry>(registry: &R, plan: &RestorePlan) -> RestoreReport {
+/// Pushes what the plan says, image by image in the plan's order, each PutImage
+/// when `pacer` lets it start (ECR's PutImage quota is 10 per second).
+pub async fn execute<R: Registry, C: Clock>(
+    registry: &R,
+    plan: &RestorePlan,
+    pacer: &Pacer<C>,
+) -> RestoreReport {
     let mut report = RestoreReport::default();
     for repo in &plan.repositories {
         for image in &repo.images {
@@ -391,6 +476,7 @@ pub async fn execute<R: Registry>(registry: &R, plan: &RestorePlan) -> RestoreRe
             }
             let mut created = !image.recreate;
             for tag in pushes {
+                pacer.ready().await;
                 match registry.put_image(&repo.repository, &put, tag).await {
                     Ok(()) => {
                         if tag.is_some() {
@@ -507,6 +593,10 @@ mod tests {
             artifact_media_type: None,
             size_bytes: None,
             subject: None,
+            status: None,
+            last_recorded_pull_time: None,
+            last_archived_at: None,
+            last_activated_at: None,
         }
     }
 
@@ -581,5 +671,168 @@ mod tests {
         let plan = plan_repository(&[&fine], None);
         assert!(!plan[0].has_work());
         assert!(plan[0].problems[0].reason.contains("no longer exists"));
+    }
+
+    /// An index manifest listing `children`, with `seed` as an annotation.
+    fn index_entry(tag: Option<&str>, children: &[&Digest], seed: u32) -> JournalEntry {
+        let items: Vec<String> = children
+            .iter()
+            .map(|c| {
+                format!(
+                    r#"{{"mediaType":"{}","digest":"{c}","size":1}}"#,
+                    media_type::OCI_MANIFEST
+                )
+            })
+            .collect();
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{}],"annotations":{{"seed":"{seed}"}}}}"#,
+            media_type::OCI_INDEX,
+            items.join(",")
+        );
+        let mut e = entry(ActionKind::Delete, tag, "unused");
+        e.digest = Digest::parse(crate::hash::sha256(m.as_bytes())).unwrap();
+        e.manifest_media_type = Some(media_type::OCI_INDEX.to_owned());
+        e.manifest = Some(m);
+        e
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn nested_indexes_are_pushed_children_first_whatever_their_digests() {
+        use crate::ops::pace::tests::FakeClock;
+        use crate::registry::memory::InMemoryRegistry;
+
+        let child = entry(ActionKind::Delete, None, "leaf");
+        let inner = index_entry(None, &[&child.digest], 0);
+        // The outer index's digest sorts before the inner one's: in digest order it
+        // would be pushed first, and refused.
+        let outer = (0..)
+            .map(|seed| index_entry(Some("multi"), &[&inner.digest], seed))
+            .find(|o| o.digest < inner.digest)
+            .unwrap();
+        let entries = [&outer, &inner, &child];
+        let registry = InMemoryRegistry::new();
+        registry.create_repository(repo());
+        let clock = FakeClock::default();
+        let report = block_on(async {
+            let plan = plan(&registry, &entries).await.unwrap();
+            let order: Vec<&Digest> = plan.repositories[0]
+                .images
+                .iter()
+                .map(|i| &i.digest)
+                .collect();
+            assert_eq!(order, [&child.digest, &inner.digest, &outer.digest]);
+            execute(&registry, &plan, &Pacer::put_image(&clock)).await
+        });
+        assert!(report.succeeded(), "{:?}", report.problems);
+        assert_eq!(report.images_recreated, 3);
+        assert_eq!(registry.images(&repo()).unwrap().len(), 3);
+    }
+
+    /// The in-memory registry, noting the fake clock's time at each PutImage.
+    struct Timed<'a> {
+        inner: crate::registry::memory::InMemoryRegistry,
+        clock: &'a crate::ops::pace::tests::FakeClock,
+        puts: std::sync::Mutex<Vec<std::time::Duration>>,
+    }
+
+    impl Registry for Timed<'_> {
+        async fn caller_account(
+            &self,
+            region: &crate::model::Region,
+        ) -> Result<AccountId, RegistryError> {
+            self.inner.caller_account(region).await
+        }
+        async fn describe_repositories(
+            &self,
+            registry: &crate::model::RegistryLocation,
+            next_token: Option<&str>,
+        ) -> Result<crate::registry::RepositoryPage, RegistryError> {
+            self.inner.describe_repositories(registry, next_token).await
+        }
+        async fn describe_images(
+            &self,
+            repo: &RepositoryRef,
+            next_token: Option<&str>,
+            max_results: u32,
+        ) -> Result<crate::registry::ImagePage, RegistryError> {
+            self.inner
+                .describe_images(repo, next_token, max_results)
+                .await
+        }
+        async fn describe_images_by_id(
+            &self,
+            repo: &RepositoryRef,
+            ids: &[ImageId],
+        ) -> Result<Vec<ImageDetail>, RegistryError> {
+            self.inner.describe_images_by_id(repo, ids).await
+        }
+        async fn batch_get_image(
+            &self,
+            repo: &RepositoryRef,
+            ids: &[ImageId],
+        ) -> Result<crate::registry::BatchGetResult, RegistryError> {
+            self.inner.batch_get_image(repo, ids).await
+        }
+        async fn batch_delete_image(
+            &self,
+            repo: &RepositoryRef,
+            ids: &[ImageId],
+        ) -> Result<crate::registry::BatchDeleteResult, RegistryError> {
+            self.inner.batch_delete_image(repo, ids).await
+        }
+        async fn put_image(
+            &self,
+            repo: &RepositoryRef,
+            manifest: &PutManifest<'_>,
+            tag: Option<&Tag>,
+        ) -> Result<(), RegistryError> {
+            use crate::ops::pace::Clock;
+            self.puts.lock().unwrap().push(self.clock.now());
+            self.inner.put_image(repo, manifest, tag).await
+        }
+    }
+
+    #[test]
+    fn put_image_is_paced_under_ecrs_quota() {
+        use crate::ops::pace::PUT_IMAGE_PER_SECOND;
+        use crate::ops::pace::tests::{FakeClock, most_in_any_window};
+
+        // 20 deleted images with two tags each: 40 PutImage.
+        let entries: Vec<JournalEntry> = (0..20)
+            .flat_map(|n| {
+                let seed = format!("image-{n}");
+                [
+                    entry(ActionKind::Delete, Some(&format!("a{n}")), &seed),
+                    entry(ActionKind::Delete, Some(&format!("b{n}")), &seed),
+                ]
+            })
+            .collect();
+        let refs: Vec<&JournalEntry> = entries.iter().collect();
+        let clock = FakeClock::default();
+        let registry = Timed {
+            inner: crate::registry::memory::InMemoryRegistry::new(),
+            clock: &clock,
+            puts: std::sync::Mutex::new(Vec::new()),
+        };
+        registry.inner.create_repository(repo());
+        let report = block_on(async {
+            let plan = plan(&registry, &refs).await.unwrap();
+            execute(&registry, &plan, &Pacer::put_image(&clock)).await
+        });
+        assert!(report.succeeded(), "{:?}", report.problems);
+        assert_eq!(report.tags_restored, 40);
+        let puts = registry.puts.lock().unwrap();
+        assert_eq!(puts.len(), 40);
+        assert!(
+            most_in_any_window(&puts, std::time::Duration::from_secs(1)) <= PUT_IMAGE_PER_SECOND,
+            "{puts:?}"
+        );
     }
 }

@@ -121,11 +121,11 @@ mod tests {
         let cases = [
             (
                 format!(
-                    r#"{{"name":"a/one","images":[{{"tags":["ok","-x"
+                    r#"{{"name":"a/one","images":[{{"tags":["ok","a\u0007"
   ],"pushed_at":"2026-01-01T00:00:00Z","digest":"{}"}}]}}"#,
                     digest(1)
                 ),
-                "a tag cannot start with `.` or `-`",
+                "a tag may not contain the control character '\\u{7}'",
             ),
             (
                 r#"{"name":"a/one","images":[{"tags":[],"pushed_at":"2026-01-01T00:00:00Z","digest":"sha256:00"

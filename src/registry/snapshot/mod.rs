@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{AccountId, Digest, MediaType, Region, RepositoryName, Tag};
+use crate::registry::ImageStatus;
 
 mod check;
 mod convert;
@@ -87,6 +88,19 @@ pub struct SnapshotImage {
     /// For a referrer, the digest of its subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Digest>,
+    /// ECR's `imageStatus` (`active`, `archived`, `activating`); absent: active. An
+    /// archived image's manifest cannot be read (ECR does not serve it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ImageStatus>,
+    /// ECR's `lastRecordedPullTime` (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_recorded_pull_time: Option<DateTime<Utc>>,
+    /// ECR's `lastArchivedAt` (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_archived_at: Option<DateTime<Utc>>,
+    /// ECR's `lastActivatedAt` (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activated_at: Option<DateTime<Utc>>,
     /// For an index, the digests of its children (each must be an image of the
     /// same repository).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
