@@ -17,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use diagnostic::{Code, ConfigDiagnostic, ConfigErrors, SharedSource};
+pub(crate) use validate::parse_duration;
 
 use crate::model::{AccountId, Region, RepositoryName, Tag};
 

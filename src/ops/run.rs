@@ -136,7 +136,7 @@ pub async fn observe_all<R: Registry>(
 
 /// Plans repositories on all cores: each repository's plan is a pure function, so
 /// they are independent. Results are in input order.
-fn plan_parallel(
+pub(crate) fn plan_each(
     desired: &[DesiredRepository],
     observed: &[ObservedRepository],
     settings: &RunSettings,
@@ -214,7 +214,7 @@ pub async fn make_plan<R: Registry>(
         .zip(desired.repositories.chunks(group))
     {
         let observed = observe_all(registry, t, settings.parallelism).await?;
-        planned.extend(plan_parallel(d, &observed, settings));
+        planned.extend(plan_each(d, &observed, settings));
     }
     Ok(assemble(desired, planned, settings))
 }

@@ -119,6 +119,37 @@ pub fn validated(state: &crate::config::DesiredState) -> String {
     out
 }
 
+/// What `import` made of each repository, one line each (for stderr).
+pub fn imported(outcome: &crate::ops::import::ImportOutcome) -> String {
+    use crate::plan::RepositoryStatus;
+    let mut out = String::new();
+    for r in &outcome.repositories {
+        let s = &r.summary;
+        let verdict = match r.status {
+            RepositoryStatus::Refused => "refused: the plan would delete every image".to_owned(),
+            _ if s.tags_to_remove == 0 && s.images_to_delete == 0 => "nothing to remove".to_owned(),
+            _ => format!(
+                "the plan removes {}: {} to delete ({}), {}",
+                plural(s.tags_to_remove, "tag", "tags"),
+                plural(s.images_to_delete, "image", "images"),
+                human_bytes(s.bytes_to_delete),
+                plural(s.untags, "untag", "untags"),
+            ),
+        };
+        out.push_str(&format!(
+            "{}: {}, {}; {verdict}\n",
+            r.repository,
+            plural(r.images, "image", "images"),
+            plural(r.tags, "tag", "tags"),
+        ));
+    }
+    out.push_str(&format!(
+        "Imported {}.\n",
+        plural(outcome.repositories.len(), "repository", "repositories")
+    ));
+    out
+}
+
 /// Writes `value` as pretty-printed JSON with a final newline, buffered.
 pub fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()> {
     // serde_json writes in many small pieces: buffer them here, where writing is not

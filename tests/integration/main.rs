@@ -18,6 +18,7 @@ mod e2e;
 mod examples;
 mod faults;
 mod hostile;
+mod import;
 mod messages;
 mod parser_robustness;
 mod properties;

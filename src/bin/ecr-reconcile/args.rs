@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use ecr_reconcile::ops::SourceSpec;
+use ecr_reconcile::ops::import::ImportStyle;
 use ecr_reconcile::render::{Format, ReportFormat, ValidateFormat};
 use ecr_reconcile::schema::SchemaKind;
 use strum::{EnumMessage, IntoEnumIterator};
@@ -61,6 +62,9 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Write the observed state of the declared repositories as a snapshot (JSON).
     Snapshot(SnapshotArgs),
+    /// Write desired-state YAML for repositories that exist: every current tag
+    /// (`--style exact`), or rules inferred from the tag families (`--style infer`).
+    Import(ImportArgs),
     /// Check desired-state files offline (no network, no credentials).
     Validate(ValidateArgs),
     /// Render a plan saved with `plan --out`.
@@ -232,6 +236,49 @@ pub struct SnapshotArgs {
     /// The desired-state files.
     #[command(flatten)]
     pub files: DesiredFiles,
+    /// Where the observed state comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Repository-name globs (`*` and `?`, e.g. `payments/*`). Default: every
+    /// repository of the registry.
+    #[arg(value_name = "REPOSITORY_GLOB")]
+    pub patterns: Vec<String>,
+    /// `exact`: every current tag, so the next plan has nothing to do; `infer`: tag
+    /// families as rules, each with why, and what the policy would remove.
+    #[arg(long, default_value = "exact", value_parser = values::<ImportStyle>())]
+    pub style: ImportStyle,
+    /// The account whose repositories are imported (default: the caller's).
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// `infer`: images of a version family (`v1.4.3`) that keep their tags.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub keep_versions: u32,
+    /// `infer`: images of a pull-request or branch build family (`pr-812`,
+    /// `main-a358be6`) that keep their tags.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub keep_builds: u32,
+    /// `infer`: the age past which builds lose their tags (a duration: `30d`, `2w`).
+    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    pub build_max_age: String,
+    /// Where the output's `$schema` line points (write the schema there with
+    /// `ecr-reconcile schema`).
+    #[arg(
+        long,
+        value_name = "PATH_OR_URL",
+        default_value = "./ecr-reconcile.schema.json"
+    )]
+    pub schema: String,
+    /// Write the YAML to FILE (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Evaluate `max_age` at this instant (RFC 3339), for the summary of `infer`.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<DateTime<Utc>>,
     /// Where the observed state comes from.
     #[command(flatten)]
     pub source: SourceArgs,

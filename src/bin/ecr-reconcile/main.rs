@@ -16,7 +16,9 @@ use ecr_reconcile::ops::{self, Source};
 use ecr_reconcile::render::{self, Format, ReportFormat};
 use ecr_reconcile::{exit, schema};
 
-use args::{ApplyArgs, Cli, Command, PlanArgs, RestoreArgs, SnapshotArgs, ValidateArgs};
+use args::{
+    ApplyArgs, Cli, Command, ImportArgs, PlanArgs, RestoreArgs, SnapshotArgs, ValidateArgs,
+};
 use term::{Reported, Term};
 
 // Planning allocates many small strings (tags, digests); mimalloc makes that markedly
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => apply(&term, args),
         Command::Restore(args) => restore(&term, args),
         Command::Snapshot(args) => snapshot(&term, args),
+        Command::Import(args) => import(&term, args),
         Command::Validate(args) => validate(&term, args),
         Command::Show(args) => term
             .check(ops::verify::read_saved_plan(&args.file))
@@ -279,6 +282,42 @@ fn restore(term: &Term, args: &RestoreArgs) -> Result<u8, Reported> {
     } else {
         exit::ERROR
     })
+}
+
+fn import(term: &Term, args: &ImportArgs) -> Result<u8, Reported> {
+    let account = match &args.account {
+        Some(a) => Some(
+            term.check(
+                ecr_reconcile::model::AccountId::parse(a.clone())
+                    .map_err(|e| term::Usage(format!("--account: {e}"))),
+            )?,
+        ),
+        None => None,
+    };
+    let source = term.check(Source::open(&args.source.spec()))?;
+    let request = ops::import::ImportRequest {
+        patterns: args.patterns.clone(),
+        style: args.style,
+        account,
+        keep_versions: args.keep_versions,
+        keep_builds: args.keep_builds,
+        build_max_age: args.build_max_age.clone(),
+        schema: args.schema.clone(),
+        now: args.now,
+    };
+    let outcome = term.check(ops::import::import(&source, &request))?;
+    match &args.out {
+        Some(path) => term.written(
+            ecr_reconcile::files::write_atomically(path, |w| w.write_all(outcome.yaml.as_bytes())),
+            "cannot write the imported desired state",
+        )?,
+        None => term.written(
+            std::io::stdout().write_all(outcome.yaml.as_bytes()),
+            "cannot write the imported desired state",
+        )?,
+    }
+    let _ = write!(term.stderr(), "{}", render::imported(&outcome));
+    Ok(exit::SUCCESS)
 }
 
 fn snapshot(term: &Term, args: &SnapshotArgs) -> Result<u8, Reported> {

@@ -183,6 +183,11 @@ pub fn interactive() -> bool {
     std::io::stdin().is_terminal()
 }
 
+/// A flag whose value the parser cannot check (exit 1, like every usage error).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 /// An I/O error while writing output.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{0}: {1}")]
