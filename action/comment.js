@@ -201,7 +201,7 @@ function setOutputs(env, outputs) {
 
 /** The pull request number: the input, or the event's pull request. */
 function pullRequestNumber(env) {
-  if (env.INPUT_PR_NUMBER) return Number(env.INPUT_PR_NUMBER);
+  if (env.PR_NUMBER) return Number(env.PR_NUMBER);
   if (!env.GITHUB_EVENT_PATH || !fs.existsSync(env.GITHUB_EVENT_PATH)) return null;
   const event = JSON.parse(fs.readFileSync(env.GITHUB_EVENT_PATH, 'utf8'));
   return event.pull_request?.number ?? (event.issue?.pull_request ? event.issue.number : null);

@@ -324,7 +324,7 @@ test('outside a pull request nothing is posted', async (t) => {
   assert.equal((await comment.run(env, quiet)).action, 'none');
   assert.deepEqual(api.state.requests, []);
   // An explicit pr-number input comments on that pull request.
-  const explicit = { ...env, INPUT_PR_NUMBER: '12' };
+  const explicit = { ...env, PR_NUMBER: '12' };
   assert.equal((await comment.run(explicit, quiet)).action, 'created');
   assert.equal(api.state.comments.get(12).length, 1);
 });
