@@ -99,7 +99,8 @@ def as_workflow(action):
 
 
 def main():
-    actionlint, shellcheck, workdir = sys.argv[1:4]
+    actionlint, shellcheck = (str(pathlib.Path(p).resolve()) for p in sys.argv[1:3])
+    workdir = sys.argv[3]
     work = pathlib.Path(workdir).resolve()
     action_file = ROOT / "action.yml"
     try:
@@ -114,6 +115,8 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     flows = work / ".github" / "workflows"
     flows.mkdir(parents=True)
+    # actionlint finds the project, and so what `./` means, by its .git folder.
+    (work / ".git").mkdir()
     shutil.copy(action_file, work / "action.yml")
     shutil.copytree(ROOT / "action", work / "action")
     generated = [flows / "action-as-workflow.yml"]
