@@ -6,7 +6,8 @@ workflow with no `on` and no `jobs`. So this script
   1. checks action.yml's metadata itself: known keys, a composite action, a
      description for every input and output, a value for every output, a shell on
      every run step, unique step ids, and every `inputs.X` and `steps.X` it refers to
-     declared;
+     declared; and that the version it installs by default, and the tag the examples
+     use it at, are Cargo.toml's version;
   2. writes the composite steps out as a reusable workflow (`on: workflow_call` with
      the action's inputs, one job with its steps and outputs), so actionlint checks
      their expressions (types, contexts, inputs), the actions they use and their
@@ -14,7 +15,8 @@ workflow with no `on` and no `jobs`. So this script
   3. writes a copy of every example workflow in which the action is used as `./`,
      beside a copy of action.yml, so actionlint checks the inputs they pass against
      action.yml;
-  4. runs actionlint over those, the example workflows and .github/workflows/*.yml.
+  4. runs actionlint over those, the example workflows and .github/workflows/*.yml,
+     with the settings in .github/actionlint.yaml.
 Usage: lint_action.py ACTIONLINT SHELLCHECK WORKDIR
 """
 
@@ -82,6 +84,21 @@ def check_metadata(action):
     return problems
 
 
+def check_versions(action):
+    """The action installs, and the examples use, the version Cargo.toml releases."""
+    text = (ROOT / "Cargo.toml").read_text()
+    version = re.search(r'(?m)^\[package\][^\[]*?^version = "([^"]+)"', text).group(1)
+    problems = []
+    default = (action.get("inputs") or {}).get("version", {}).get("default")
+    if default != version:
+        problems.append(f"the version input's default is {default!r}, but Cargo.toml's version is {version!r}")
+    for example in sorted((ROOT / "examples" / "workflows").glob("*.yml")):
+        for ref in re.findall(r"uses: [A-Za-z0-9_.-]+/ecr-reconcile@(\S+)", example.read_text()):
+            if ref != f"v{version}":
+                problems.append(f"{example.relative_to(ROOT)} uses the action at {ref}, not v{version}")
+    return problems
+
+
 def as_workflow(action):
     """The composite steps as a reusable workflow that actionlint can check."""
     inputs = {
@@ -109,6 +126,7 @@ def main():
         print(f"action.yml: not valid YAML: {error}")
         return 1
     problems = check_metadata(action)
+    problems += check_versions(action)
     for p in problems:
         print(f"action.yml: {p}")
 
@@ -141,10 +159,15 @@ def main():
         generated.append(copy)
     own = sorted((ROOT / ".github" / "workflows").glob("*.yml")) + sorted((ROOT / ".github" / "workflows").glob("*.yaml"))
 
-    files = [str(f) for f in generated + examples + own]
-    print(f"actionlint: {len(files)} files: " + ", ".join(str(pathlib.Path(f).relative_to(ROOT)) if f.startswith(str(ROOT)) else pathlib.Path(f).name for f in files))
-    lint = subprocess.run([actionlint, "-shellcheck", shellcheck, "-pyflakes", "", *files], cwd=work)
-    if problems or lint.returncode != 0:
+    # Two runs: actionlint takes its project (what ./ means, .github/actionlint.yaml)
+    # from the working directory.
+    runs = [(work, [f.relative_to(work) for f in generated]), (ROOT, [f.relative_to(ROOT) for f in examples + own])]
+    failed = False
+    for cwd, files in runs:
+        print(f"actionlint ({cwd.name}): " + ", ".join(map(str, files)))
+        lint = subprocess.run([actionlint, "-shellcheck", shellcheck, "-pyflakes", "", *map(str, files)], cwd=cwd)
+        failed = failed or lint.returncode != 0
+    if problems or failed:
         print("lint: failed", file=sys.stderr)
         return 1
     print("lint: action.yml and the workflows pass")
