@@ -1,0 +1,347 @@
+// Tests of the plan comment against a local stand-in for the GitHub REST API: an
+// HTTP server on the loopback interface that keeps issue comments in memory and
+// implements the endpoints comment.js uses (list with per_page/page and a Link
+// header, create, update), with switches for a failing first request and a
+// read-only token. Run: node --test action/
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const comment = require('./comment.js');
+
+const REPO = 'acme/registry-config';
+const TOKEN = 'test-token';
+const PLAN = fs.readFileSync(path.join(__dirname, 'testdata', 'plan.md'), 'utf8');
+const NO_CHANGES = '### ecr-reconcile plan\n\n**No changes.**\n';
+
+/** The stand-in API. `comments` maps issue number to a list of comments. */
+async function startApi({ failFirst = 0, readOnly = false } = {}) {
+  const state = { comments: new Map(), nextId: 1000, requests: [], failuresLeft: failFirst };
+  const server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (chunk) => (raw += chunk));
+    req.on('end', () => {
+      const url = new URL(req.url, `http://${req.headers.host}`);
+      state.requests.push({ method: req.method, path: url.pathname, query: url.search });
+      const send = (status, body, headers = {}) => {
+        res.writeHead(status, { 'content-type': 'application/json', ...headers });
+        res.end(body === undefined ? '' : JSON.stringify(body));
+      };
+      if (req.headers.authorization !== `Bearer ${TOKEN}`) return send(401, { message: 'Bad credentials' });
+      if (state.failuresLeft > 0) {
+        state.failuresLeft -= 1;
+        return send(502, { message: 'Server Error' });
+      }
+      let m;
+      if (req.method === 'GET' && (m = url.pathname.match(/^\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/))) {
+        const all = state.comments.get(Number(m[2])) || [];
+        const perPage = Math.min(Number(url.searchParams.get('per_page') || 30), 100);
+        const page = Number(url.searchParams.get('page') || 1);
+        const slice = all.slice((page - 1) * perPage, page * perPage);
+        const headers = {};
+        if (page * perPage < all.length) {
+          const next = new URL(url);
+          next.searchParams.set('page', String(page + 1));
+          headers.link = `<${next}>; rel="next", <${next}>; rel="last"`;
+        }
+        return send(200, slice, headers);
+      }
+      if (req.method === 'POST' && (m = url.pathname.match(/^\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/))) {
+        if (readOnly) return send(403, { message: 'Resource not accessible by integration' });
+        const body = JSON.parse(raw).body;
+        if (body.length > comment.GITHUB_COMMENT_LIMIT) {
+          return send(422, { message: 'Validation Failed: body is too long (maximum is 65536 characters)' });
+        }
+        const created = { id: state.nextId++, body, html_url: `https://example.test/c/${state.nextId}`, user: { login: 'github-actions[bot]' } };
+        const list = state.comments.get(Number(m[2])) || [];
+        list.push(created);
+        state.comments.set(Number(m[2]), list);
+        return send(201, created);
+      }
+      if (req.method === 'PATCH' && (m = url.pathname.match(/^\/repos\/([^/]+\/[^/]+)\/issues\/comments\/(\d+)$/))) {
+        if (readOnly) return send(403, { message: 'Resource not accessible by integration' });
+        const body = JSON.parse(raw).body;
+        if (body.length > comment.GITHUB_COMMENT_LIMIT) {
+          return send(422, { message: 'Validation Failed: body is too long (maximum is 65536 characters)' });
+        }
+        for (const list of state.comments.values()) {
+          const found = list.find((c) => c.id === Number(m[2]));
+          if (found) {
+            found.body = body;
+            return send(200, found);
+          }
+        }
+        return send(404, { message: 'Not Found' });
+      }
+      return send(404, { message: `no route ${req.method} ${url.pathname}` });
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return {
+    state,
+    url: `http://127.0.0.1:${port}`,
+    seed(issue, bodies) {
+      const list = state.comments.get(issue) || [];
+      for (const body of bodies) list.push({ id: state.nextId++, body, html_url: `https://example.test/c/${state.nextId}`, user: { login: 'someone' } });
+      state.comments.set(issue, list);
+      return list;
+    },
+    writes() {
+      return state.requests.filter((r) => r.method !== 'GET');
+    },
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/** The environment action.yml gives the script, for pull request `issue`. */
+function envFor(api, { issue = 7, key = 'prod', markdown = PLAN, hasChanges = true, extra = {} } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecr-reconcile-comment-'));
+  const event = path.join(dir, 'event.json');
+  fs.writeFileSync(event, JSON.stringify({ pull_request: { number: issue, head: { sha: 'a'.repeat(40) } } }));
+  const planFile = path.join(dir, 'plan.md');
+  fs.writeFileSync(planFile, markdown);
+  const output = path.join(dir, 'output');
+  fs.writeFileSync(output, '');
+  return {
+    GITHUB_API_URL: api.url,
+    GITHUB_TOKEN: TOKEN,
+    GITHUB_REPOSITORY: REPO,
+    GITHUB_EVENT_PATH: event,
+    GITHUB_OUTPUT: output,
+    GITHUB_SERVER_URL: 'https://github.example',
+    GITHUB_RUN_ID: '42',
+    PLAN_MARKDOWN_FILE: planFile,
+    COMMENT_KEY: key,
+    HAS_CHANGES: String(hasChanges),
+    HEAD_SHA: 'a'.repeat(40),
+    ...extra,
+  };
+}
+
+const quiet = { log: () => {}, retryDelayMs: 1 };
+
+/** Reads name=value lines written to GITHUB_OUTPUT. */
+function outputs(env) {
+  return Object.fromEntries(
+    fs
+      .readFileSync(env.GITHUB_OUTPUT, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+test('creates the comment when there is none, marker first', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  api.seed(7, ['Looks good to me']);
+  const env = envFor(api);
+  const result = await comment.run(env, quiet);
+  assert.equal(result.action, 'created');
+  const list = api.state.comments.get(7);
+  assert.equal(list.length, 2);
+  assert.ok(list[1].body.startsWith('<!-- ecr-reconcile:plan:prod -->\n### ecr-reconcile plan'));
+  assert.ok(list[1].body.includes('**Plan: 121 tags to remove'));
+  assert.ok(list[1].body.includes('[workflow run](https://github.example/acme/registry-config/actions/runs/42)'));
+  assert.equal(list[0].body, 'Looks good to me');
+  assert.deepEqual(outputs(env), { 'comment-action': 'created', 'comment-id': String(list[1].id), 'comment-url': list[1].html_url });
+});
+
+test('updates the comment in place on the next push, never a second one', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  await comment.run(envFor(api), quiet);
+  const [first] = api.state.comments.get(7);
+  const second = PLAN.replace('121 tags to remove', '120 tags to remove');
+  const result = await comment.run(envFor(api, { markdown: second }), quiet);
+  assert.equal(result.action, 'updated');
+  const list = api.state.comments.get(7);
+  assert.equal(list.length, 1, 'one comment, updated in place');
+  assert.equal(list[0].id, first.id);
+  assert.ok(list[0].body.includes('120 tags to remove'));
+  assert.ok(!list[0].body.includes('121 tags to remove'));
+  assert.deepEqual(
+    api.writes().map((r) => r.method),
+    ['POST', 'PATCH'],
+  );
+});
+
+test('posts nothing when nothing changes and there is no earlier comment', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  api.seed(7, ['unrelated']);
+  const env = envFor(api, { markdown: NO_CHANGES, hasChanges: false });
+  const result = await comment.run(env, quiet);
+  assert.equal(result.action, 'none');
+  assert.deepEqual(api.writes(), []);
+  assert.equal(api.state.comments.get(7).length, 1);
+  assert.equal(outputs(env)['comment-action'], 'none');
+});
+
+test('updates an earlier comment to say nothing changes, rather than leave a stale plan', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  await comment.run(envFor(api), quiet);
+  const result = await comment.run(envFor(api, { markdown: NO_CHANGES, hasChanges: false }), quiet);
+  assert.equal(result.action, 'updated');
+  const list = api.state.comments.get(7);
+  assert.equal(list.length, 1);
+  assert.ok(list[0].body.startsWith('<!-- ecr-reconcile:plan:prod -->'));
+  assert.ok(list[0].body.includes('**No changes.**'));
+  assert.ok(!list[0].body.includes('tags to remove'));
+});
+
+test('comment-when-unchanged: always posts a comment even without changes', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  const env = envFor(api, { markdown: NO_CHANGES, hasChanges: false, extra: { COMMENT_WHEN_UNCHANGED: 'always' } });
+  assert.equal((await comment.run(env, quiet)).action, 'created');
+  assert.equal(api.state.comments.get(7).length, 1);
+  const bad = envFor(api, { hasChanges: false, extra: { COMMENT_WHEN_UNCHANGED: 'sometimes' } });
+  await assert.rejects(comment.run(bad, quiet), /comment-when-unchanged must be update or always/);
+});
+
+test('a plan over the limit is cut at a line, blocks closed, with a link to the artifact', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  // About 240,000 characters: far over 65,536.
+  const huge = PLAN + '\n' + Array.from({ length: 10 }, () => PLAN.slice(PLAN.indexOf('<details>'))).join('\n');
+  assert.ok(huge.length > 3 * comment.GITHUB_COMMENT_LIMIT);
+  const artifactUrl = 'https://github.example/acme/registry-config/actions/runs/42/artifacts/9001';
+  const env = envFor(api, { markdown: huge, extra: { ARTIFACT_URL: artifactUrl } });
+  const result = await comment.run(env, quiet);
+  assert.equal(result.action, 'created');
+  assert.equal(result.trimmed, true);
+  const { body } = api.state.comments.get(7)[0];
+  assert.ok(body.length <= comment.GITHUB_COMMENT_LIMIT, `body is ${body.length} characters`);
+  assert.ok(body.length > 60000, 'the budget is used, not thrown away');
+  assert.ok(body.startsWith('<!-- ecr-reconcile:plan:prod -->\n'));
+  assert.ok(body.includes(`[plan artifact](${artifactUrl})`));
+  assert.ok(body.includes(`[full plan (artifact)](${artifactUrl})`));
+  assert.match(body, /This plan is [\d,]+ characters, over what a comment can hold/);
+  const fences = body.split('\n').filter((l) => /^\s*```/.test(l)).length;
+  assert.equal(fences % 2, 0, 'every code block is closed');
+  const opened = (body.match(/<details[\s>]/g) || []).length;
+  const closed = (body.match(/<\/details>/g) || []).length;
+  assert.equal(opened, closed, 'every <details> is closed');
+  // The text kept is a prefix of the plan, cut at a line.
+  const kept = body.slice(body.indexOf('\n') + 1, body.indexOf('\n\n> [!WARNING]'));
+  const keptPlan = kept.replace(/(\n```|\n<\/details>)+$/, '');
+  assert.ok(huge.startsWith(keptPlan + '\n'), 'cut at a line boundary');
+});
+
+test('a plan under the limit is not cut', async (t) => {
+  const { body, trimmed } = comment.buildBody({ key: 'k', markdown: PLAN, artifactUrl: 'https://a.test/1' });
+  assert.equal(trimmed, false);
+  assert.ok(body.includes(PLAN.trimEnd()));
+  assert.ok(!body.includes('[!WARNING]'));
+  t.diagnostic(`comment of ${body.length} characters`);
+});
+
+test('comments of another key are left alone', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  await comment.run(envFor(api, { key: 'staging' }), quiet);
+  const staging = api.state.comments.get(7)[0];
+  const stagingBody = staging.body;
+  assert.equal((await comment.run(envFor(api, { key: 'prod' }), quiet)).action, 'created');
+  // A key that only starts like another one is another key.
+  assert.equal((await comment.run(envFor(api, { key: 'prod-eu' }), quiet)).action, 'created');
+  const updated = PLAN.replace('121 tags', '99 tags');
+  assert.equal((await comment.run(envFor(api, { key: 'prod', markdown: updated }), quiet)).action, 'updated');
+  const list = api.state.comments.get(7);
+  assert.equal(list.length, 3);
+  assert.equal(list[0].body, stagingBody, 'the staging comment is untouched');
+  assert.ok(list[1].body.startsWith('<!-- ecr-reconcile:plan:prod -->') && list[1].body.includes('99 tags'));
+  assert.ok(list[2].body.startsWith('<!-- ecr-reconcile:plan:prod-eu -->') && list[2].body.includes('121 tags'));
+  const patched = api.writes().filter((r) => r.method === 'PATCH');
+  assert.deepEqual(patched.map((r) => r.path), [`/repos/${REPO}/issues/comments/${list[1].id}`]);
+});
+
+test('finds the comment on the second page of comments', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  const list = api.seed(7, Array.from({ length: 130 }, (_, i) => `comment ${i}`));
+  api.seed(7, [`${comment.marker('prod')}\nold plan`]);
+  const target = list[130];
+  const result = await comment.run(envFor(api), quiet);
+  assert.equal(result.action, 'updated');
+  assert.equal(result.comment.id, target.id);
+  assert.equal(api.state.comments.get(7).length, 131, 'no second comment');
+  const pages = api.state.requests.filter((r) => r.method === 'GET').map((r) => r.query);
+  assert.deepEqual(pages, ['?per_page=100', '?per_page=100&page=2']);
+});
+
+test('a comment that only quotes the marker is not the plan comment', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  api.seed(7, [`Why does the bot write ${comment.marker('prod')} in its comments?`]);
+  assert.equal((await comment.run(envFor(api), quiet)).action, 'created');
+  assert.equal(api.state.comments.get(7).length, 2);
+});
+
+test('a server error is retried', async (t) => {
+  const api = await startApi({ failFirst: 2 });
+  t.after(api.close);
+  assert.equal((await comment.run(envFor(api), quiet)).action, 'created');
+  assert.equal(api.state.comments.get(7).length, 1);
+});
+
+test('a server error that lasts fails the step', async (t) => {
+  const api = await startApi({ failFirst: 10 });
+  t.after(api.close);
+  await assert.rejects(comment.run(envFor(api), quiet), /HTTP 502: Server Error/);
+});
+
+test('a read-only token (a pull request from a fork) warns and does not fail', async (t) => {
+  const api = await startApi({ readOnly: true });
+  t.after(api.close);
+  const lines = [];
+  const env = envFor(api);
+  const result = await comment.run(env, { log: (l) => lines.push(l), retryDelayMs: 1 });
+  assert.equal(result.action, 'none');
+  assert.match(lines.join('\n'), /^::warning title=ecr-reconcile::the token may not write pull request comments/m);
+  assert.equal(outputs(env)['comment-action'], 'none');
+});
+
+test('a bad token fails the step', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  await assert.rejects(comment.run(envFor(api, { extra: { GITHUB_TOKEN: 'wrong' } }), quiet), /HTTP 401: Bad credentials/);
+});
+
+test('outside a pull request nothing is posted', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  const env = envFor(api);
+  fs.writeFileSync(env.GITHUB_EVENT_PATH, JSON.stringify({ ref: 'refs/heads/main' }));
+  assert.equal((await comment.run(env, quiet)).action, 'none');
+  assert.deepEqual(api.state.requests, []);
+  // An explicit pr-number input comments on that pull request.
+  const explicit = { ...env, PR_NUMBER: '12' };
+  assert.equal((await comment.run(explicit, quiet)).action, 'created');
+  assert.equal(api.state.comments.get(12).length, 1);
+});
+
+test('keys become markers that are safe HTML comments', () => {
+  assert.equal(comment.marker('prod'), '<!-- ecr-reconcile:plan:prod -->');
+  assert.equal(comment.marker(''), '<!-- ecr-reconcile:plan:default -->');
+  assert.equal(comment.marker('envs/prod eu'), '<!-- ecr-reconcile:plan:envs/prod_eu -->');
+  assert.equal(comment.marker('a-->b'), '<!-- ecr-reconcile:plan:a-_b -->');
+  assert.ok(!comment.marker('x -- y --> <!--').slice(4, -3).includes('--'));
+});
+
+test('nextLink reads the rel="next" URL of a Link header', () => {
+  assert.equal(
+    comment.nextLink('<https://api.test/x?page=2>; rel="next", <https://api.test/x?page=5>; rel="last"'),
+    'https://api.test/x?page=2',
+  );
+  assert.equal(comment.nextLink('<https://api.test/x?page=1>; rel="prev"'), null);
+  assert.equal(comment.nextLink(null), null);
+});

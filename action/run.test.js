@@ -1,0 +1,195 @@
+// Tests of run.sh with the real binary against offline snapshots: the outputs of a
+// plan, a failed plan that still gives the comment something true to say, applying a
+// saved plan, and the fallback to a fresh plan only when the saved one is refused as
+// stale, never after other errors.
+// The binary: ECR_RECONCILE_BIN, or target/debug/ecr-reconcile (`cargo build`).
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const ROOT = path.join(__dirname, '..');
+const SCRIPT = path.join(__dirname, 'run.sh');
+const BIN = path.resolve(process.env.ECR_RECONCILE_BIN || path.join(ROOT, 'target', 'debug', 'ecr-reconcile'));
+
+test('the binary is there', () => {
+  assert.ok(fs.existsSync(BIN), `${BIN} does not exist: build it with cargo build, or set ECR_RECONCILE_BIN`);
+});
+
+/** A work folder with the example desired state and a copy of the example snapshot. */
+function workspace() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecr-reconcile-run-'));
+  fs.cpSync(path.join(ROOT, 'examples', 'desired'), path.join(dir, 'desired'), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'examples', 'snapshot.json'), path.join(dir, 'state.json'));
+  fs.mkdirSync(path.join(dir, 'runner'));
+  return dir;
+}
+
+/** Runs run.sh in `dir` (or `cwd`), as the runner would; returns its outputs. */
+function run(dir, env, cwd = dir) {
+  const outputFile = path.join(dir, 'runner', `output-${Math.random()}`);
+  const summaryFile = path.join(dir, 'runner', 'summary.md');
+  fs.writeFileSync(outputFile, '');
+  const result = spawnSync('bash', [SCRIPT], {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      RUNNER_TEMP: path.join(dir, 'runner'),
+      GITHUB_OUTPUT: outputFile,
+      GITHUB_STEP_SUMMARY: summaryFile,
+      ECR_RECONCILE: BIN,
+      ...env,
+    },
+  });
+  const outputs = Object.fromEntries(
+    fs.readFileSync(outputFile, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  return { ...result, outputs };
+}
+
+const SNAPSHOT = '--snapshot state.json';
+
+test('plan: markdown for the comment, JSON plan, exit code 2 and the summary', () => {
+  const dir = workspace();
+  const r = run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal(r.outputs['exit-code'], '2');
+  assert.equal(r.outputs['has-changes'], 'true');
+  assert.equal(r.outputs.key, 'desired');
+  assert.equal(r.outputs['artifact-name'], 'ecr-reconcile-plan-desired');
+  assert.match(r.outputs.summary, /^Plan: 121 tags to remove: 171 images to delete/);
+  const md = fs.readFileSync(r.outputs['plan-markdown-file'], 'utf8');
+  assert.ok(md.startsWith('### ecr-reconcile plan'));
+  const plan = JSON.parse(fs.readFileSync(r.outputs['plan-file'], 'utf8'));
+  assert.equal(plan.summary.tags_to_remove, 121);
+  assert.equal(path.dirname(r.outputs['plan-file']), r.outputs['output-dir']);
+  // The human plan is in the log too.
+  assert.match(r.stdout, /# payments\/api/);
+});
+
+test('plan: nothing to do gives exit code 0 and has-changes false', () => {
+  const dir = workspace();
+  const applied = run(dir, { COMMAND: 'apply', PATHS: 'desired', ARGS: SNAPSHOT });
+  assert.equal(applied.outputs['exit-code'], '0', applied.stderr);
+  // The refused repository stays a change; plan only the others.
+  const r = run(dir, { COMMAND: 'plan', PATHS: 'desired/payments.yaml desired/platform.yaml', ARGS: SNAPSHOT });
+  assert.equal(r.outputs['exit-code'], '0', r.stderr);
+  assert.equal(r.outputs['has-changes'], 'false');
+  assert.match(r.outputs.summary, /^No changes\./);
+});
+
+test('plan: several paths, a working directory and a plan-file give a stable key and file', () => {
+  const dir = workspace();
+  const r = run(
+    dir,
+    {
+      COMMAND: 'plan',
+      PATHS: './payments.yaml\nplatform.yaml',
+      ARGS: '--snapshot ../state.json',
+      WORKING_DIRECTORY: 'desired',
+      PLAN_FILE: '../saved/plan.json',
+    },
+    path.join(dir, 'desired'),
+  );
+  assert.equal(r.outputs['exit-code'], '2', r.stderr);
+  assert.equal(r.outputs.key, 'desired payments.yaml platform.yaml');
+  assert.equal(r.outputs['artifact-name'], 'ecr-reconcile-plan-desired_payments.yaml_platform.yaml');
+  assert.equal(r.outputs['plan-file'], `${dir}/desired/../saved/plan.json`);
+  assert.ok(fs.existsSync(path.join(dir, 'saved', 'plan.json')));
+  assert.ok(fs.existsSync(path.join(r.outputs['output-dir'], 'plan.json')), 'a copy goes into the artifact');
+  const keyed = run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT, KEY: 'prod eu' });
+  assert.equal(keyed.outputs.key, 'prod eu');
+  assert.equal(keyed.outputs['artifact-name'], 'ecr-reconcile-plan-prod_eu');
+});
+
+test('plan: a failed plan exits 1 and its markdown says so, with the errors', () => {
+  const dir = workspace();
+  fs.writeFileSync(path.join(dir, 'desired', 'broken.yaml'), 'version: 1\nrepositories:\n  bad/repo:\n    tagz: []\n');
+  const r = run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT });
+  assert.equal(r.status, 0, 'run.sh records the failure; the last step of the action fails');
+  assert.equal(r.outputs['exit-code'], '1');
+  assert.equal(r.outputs['has-changes'], 'false');
+  assert.equal(r.outputs['plan-file'], '');
+  const md = fs.readFileSync(r.outputs['plan-markdown-file'], 'utf8');
+  assert.match(md, /\*\*The plan failed \(exit 1\)\*\*/);
+  assert.match(md, /tagz/);
+  assert.equal((md.match(/^```/gm) || []).length, 2);
+});
+
+test('apply --plan: the saved plan is applied and journaled', () => {
+  const dir = workspace();
+  const plan = run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'plan.json' });
+  assert.equal(plan.outputs['exit-code'], '2', plan.stderr);
+  const r = run(dir, { COMMAND: 'apply', PATHS: './desired', ARGS: `${SNAPSHOT} --max-delete 500`, PLAN_FILE: 'plan.json', FALLBACK: 'true' });
+  assert.equal(r.outputs['exit-code'], '0', r.stderr);
+  assert.equal(r.outputs['applied-plan'], 'saved');
+  assert.equal(r.outputs['artifact-name'], 'ecr-reconcile-apply-desired');
+  assert.ok(fs.statSync(r.outputs['journal-file']).size > 0, 'the journal is written');
+  assert.ok(fs.existsSync(path.join(r.outputs['output-dir'], 'plan.json')));
+});
+
+/**
+ * The registry moves on: an image planned for deletion gains an allowed tag, so a
+ * plan saved before is stale and a fresh plan keeps the image.
+ */
+function moveOn(dir) {
+  const file = path.join(dir, 'state.json');
+  const snapshot = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const repo = snapshot.registries[0].repositories.find((r) => r.name === 'payments/api');
+  const image = repo.images.find((i) => (i.tags || []).includes('v1.1.0'));
+  image.tags.push('release-late');
+  fs.writeFileSync(file, JSON.stringify(snapshot));
+}
+
+test('apply --plan: a stale plan falls back to a fresh plan, with a warning that says why', () => {
+  const dir = workspace();
+  run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'plan.json' });
+  moveOn(dir);
+  const r = run(dir, { COMMAND: 'apply', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'plan.json', FALLBACK: 'true' });
+  assert.equal(r.outputs['exit-code'], '0', r.stderr);
+  assert.equal(r.outputs['applied-plan'], 'fresh');
+  assert.match(r.stdout, /^::warning title=ecr-reconcile: applying a fresh plan::The saved plan \(plan\.json\) was not applied: Saved plan is stale/m);
+  assert.match(fs.readFileSync(path.join(dir, 'runner', 'summary.md'), 'utf8'), /> \[!WARNING\]\n> The saved plan \(plan\.json\) was not applied/);
+  // The fresh plan kept the image that gained an allowed tag, and removed its other tag.
+  const after = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'));
+  const repo = after.registries[0].repositories.find((x) => x.name === 'payments/api');
+  const kept = repo.images.find((i) => (i.tags || []).includes('release-late'));
+  assert.ok(kept, 'the image with the new allowed tag stays');
+  assert.deepEqual(kept.tags, ['release-late']);
+});
+
+test('apply --plan: without fallback a stale plan fails and removes nothing', () => {
+  const dir = workspace();
+  run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'plan.json' });
+  moveOn(dir);
+  const before = fs.readFileSync(path.join(dir, 'state.json'), 'utf8');
+  const r = run(dir, { COMMAND: 'apply', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'plan.json' });
+  assert.equal(r.outputs['exit-code'], '1');
+  assert.equal(r.outputs['applied-plan'], 'saved');
+  assert.equal(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'), before);
+});
+
+test('apply --plan: other errors never fall back to a fresh plan', () => {
+  const dir = workspace();
+  fs.writeFileSync(path.join(dir, 'plan.json'), '{"not": "a plan"}');
+  const r = run(dir, { COMMAND: 'apply', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'plan.json', FALLBACK: 'true' });
+  assert.equal(r.outputs['exit-code'], '1');
+  assert.equal(r.outputs['applied-plan'], 'saved');
+  assert.doesNotMatch(r.stdout, /applying a fresh plan/);
+  const missing = run(dir, { COMMAND: 'apply', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'nope.json', FALLBACK: 'true' });
+  assert.equal(missing.status, 1);
+  assert.match(missing.stdout, /plan-file: nope\.json does not exist/);
+});
+
+test('an unknown command fails', () => {
+  const dir = workspace();
+  const r = run(dir, { COMMAND: 'destroy' });
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /command must be plan or apply, not 'destroy'/);
+});
