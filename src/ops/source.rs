@@ -29,7 +29,7 @@ pub struct SourceSpec {
     pub profile: Option<String>,
     /// An endpoint to send ECR calls to.
     pub endpoint_url: Option<String>,
-    /// How many repositories are read at once.
+    /// How many repositories are read, and apply requests sent, at once.
     pub parallelism: usize,
     /// Attempts per AWS call, the first included.
     pub max_attempts: u32,
@@ -148,6 +148,11 @@ impl Source {
             parallelism: self.parallelism,
             source_label: self.backend.label(),
         }
+    }
+
+    /// How many repositories are read, and requests sent, at once (`--parallelism`).
+    pub fn parallelism(&self) -> usize {
+        self.parallelism
     }
 
     /// Runs `future` to completion on the source's runtime.

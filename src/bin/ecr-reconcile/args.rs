@@ -87,8 +87,9 @@ pub struct SourceArgs {
     /// Send ECR calls to this endpoint (the SDK also honours AWS_ENDPOINT_URL_ECR).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// How many repositories are read at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// How many repositories are read at once, and (apply) how many requests are in
+    /// flight at once over all repositories.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
     /// Attempts per AWS call, the first included (throttling and 5xx are retried with
     /// exponential backoff and jitter).
@@ -153,6 +154,11 @@ pub struct ApplyArgs {
     /// working directory.
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// Also remove images and tags whose manifest could not be read for the journal
+    /// (restore cannot put them back). Default: such removals are not made, and are
+    /// reported as failures (ManifestNotSaved).
+    #[arg(long)]
+    pub allow_unrestorable: bool,
     /// Format of the final report (the plan is printed as text before it).
     #[arg(long, default_value = "human", value_parser = values::<ReportFormat>())]
     pub format: ReportFormat,

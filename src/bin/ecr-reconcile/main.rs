@@ -92,6 +92,7 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
         saved_plan: args.plan.clone(),
         now: args.planning.now,
         allow_empty: args.planning.allow_empty,
+        allow_unrestorable: args.allow_unrestorable,
     };
     let prepared = term.check(ops::apply::prepare(&source, &desired, &request))?;
     // The plan, for the person (or the CI log) that approves it.
