@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use futures_util::stream::{self, StreamExt};
 
 use crate::config::{
     DesiredRepository, DesiredState, Duplicate, Origin, duplicates_after_resolution,
@@ -13,6 +13,7 @@ use crate::config::{
 use crate::model::{AccountId, Region, RegistryLocation, RepositoryName, RepositoryRef};
 use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
+    unreadable_repository,
 };
 use crate::registry::ObservedRepository;
 use crate::registry::memory::StoredImage;
@@ -114,23 +115,37 @@ pub async fn resolve<R: Registry>(
     Ok(out)
 }
 
-/// Observes every repository, at most `parallelism` at a time, in declaration order.
+/// Observes every repository, at most `parallelism` at a time, in declaration order;
+/// the first failure stops it.
 pub async fn observe_all<R: Registry>(
     registry: &R,
     targets: &[RepositoryRef],
     parallelism: usize,
 ) -> Result<Vec<ObservedRepository>, RunError> {
-    stream::iter(targets.iter())
-        .map(|t| async move {
-            observe(registry, t)
-                .await
-                .map_err(|error| RunError::Registry {
-                    repository: t.to_string(),
-                    error,
-                })
+    observe_each(registry, targets, parallelism)
+        .await
+        .into_iter()
+        .zip(targets)
+        .map(|(o, t)| {
+            o.map_err(|error| RunError::Registry {
+                repository: t.to_string(),
+                error,
+            })
         })
+        .collect()
+}
+
+/// Observes every repository, at most `parallelism` at a time, in declaration order;
+/// one that cannot be read does not stop the others.
+pub async fn observe_each<R: Registry>(
+    registry: &R,
+    targets: &[RepositoryRef],
+    parallelism: usize,
+) -> Vec<Result<ObservedRepository, RegistryError>> {
+    stream::iter(targets.iter())
+        .map(|t| observe(registry, t))
         .buffered(parallelism.max(1))
-        .try_collect()
+        .collect()
         .await
 }
 
@@ -138,31 +153,31 @@ pub async fn observe_all<R: Registry>(
 /// they are independent. Results are in input order.
 fn plan_parallel(
     desired: &[DesiredRepository],
-    observed: &[ObservedRepository],
+    observed: &[(RepositoryRef, Result<ObservedRepository, RegistryError>)],
     settings: &RunSettings,
 ) -> Vec<(RepositoryPlan, Vec<Warning>)> {
-    let pairs: Vec<(&DesiredRepository, &ObservedRepository)> =
-        desired.iter().zip(observed).collect();
+    let pairs: Vec<_> = desired.iter().zip(observed).collect();
+    let plan_one =
+        |d: &DesiredRepository, o: &(RepositoryRef, Result<ObservedRepository, RegistryError>)| {
+            match &o.1 {
+                Ok(o) => plan_repository(d, o, settings.now, settings.options),
+                Err(e) => unreadable_repository(d, &o.0, e.to_string()),
+            }
+        };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(pairs.len())
         .max(1);
     if threads == 1 {
-        return pairs
-            .into_iter()
-            .map(|(d, o)| plan_repository(d, o, settings.now, settings.options))
-            .collect();
+        return pairs.into_iter().map(|(d, o)| plan_one(d, o)).collect();
     }
     let chunk = pairs.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = pairs
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(d, o)| plan_repository(d, o, settings.now, settings.options))
-                        .collect::<Vec<_>>()
-                })
+                let plan_one = &plan_one;
+                scope.spawn(move || part.iter().map(|(d, o)| plan_one(d, o)).collect::<Vec<_>>())
             })
             .collect();
         handles
@@ -200,7 +215,9 @@ fn assemble(
 }
 
 /// Resolves, observes and plans. Repositories are observed and planned a group at a
-/// time, so only one group's observed state is held in memory at once.
+/// time, so only one group's observed state is held in memory at once. A repository
+/// that cannot be read is planned as unreadable (with its error); the others are
+/// planned as usual.
 pub async fn make_plan<R: Registry>(
     registry: &R,
     desired: &DesiredState,
@@ -213,7 +230,11 @@ pub async fn make_plan<R: Registry>(
         .chunks(group)
         .zip(desired.repositories.chunks(group))
     {
-        let observed = observe_all(registry, t, settings.parallelism).await?;
+        let observed: Vec<_> = t
+            .iter()
+            .cloned()
+            .zip(observe_each(registry, t, settings.parallelism).await)
+            .collect();
         planned.extend(plan_parallel(d, &observed, settings));
     }
     Ok(assemble(desired, planned, settings))

@@ -994,3 +994,58 @@ fn removals_whose_manifest_cannot_be_read_wait_for_an_explicit_flag() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(state(&m), expected(&before));
 }
+
+#[test]
+fn an_unreadable_repository_is_shown_and_apply_does_not_start() {
+    let m = Moto::start(binary());
+    let before = reseed(&m, [10, 10]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    p.set_hook(|seen, phase| {
+        if phase == Phase::Before
+            && seen.operation == "DescribeImages"
+            && seen.repository.as_deref() == Some("team/web")
+        {
+            return Verdict::Answer {
+                status: 400,
+                kind: "AccessDeniedException",
+                message: "not allowed to list team/web",
+            };
+        }
+        Verdict::Pass
+    });
+    let out = run(
+        &p.url,
+        &[
+            "plan".into(),
+            s(&dir.path("cfg.yaml")).into(),
+            "--format".into(),
+            "json".into(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("team/web"),
+        "{}",
+        text(&out.stderr)
+    );
+    let plan = report(&out);
+    assert_eq!(plan["repositories"][0]["status"], "changes", "{plan}");
+    assert_eq!(plan["repositories"][1]["status"], "unreadable", "{plan}");
+    assert!(
+        plan["repositories"][1]["read_error"]
+            .as_str()
+            .unwrap()
+            .contains("AccessDeniedException"),
+        "{plan}"
+    );
+    let out = run(&p.url, &apply_args(&dir, &dir.path("j.jsonl")));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("apply does not start"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(p.count("BatchDeleteImage"), 0);
+    assert_eq!(state(&m), before);
+}

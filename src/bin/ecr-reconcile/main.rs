@@ -74,7 +74,11 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     };
     let plan = term.check(ops::plan::plan(&source, &desired, &request))?;
     term.print_plan(&plan, args.format, ReportFormat::Human)?;
-    let code = if args.detailed_exitcode && plan.has_changes() {
+    // A repository that could not be read is an error, after the plan of the others.
+    let code = if let Some(e) = ops::plan::unreadable(&plan) {
+        let _ = term.fail(e);
+        exit::ERROR
+    } else if args.detailed_exitcode && plan.has_changes() {
         exit::CHANGES
     } else {
         exit::SUCCESS

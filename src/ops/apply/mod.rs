@@ -75,6 +75,13 @@ pub enum ApplyError {
     #[error(transparent)]
     #[diagnostic(code(apply::registry))]
     Plan(#[from] RunError),
+    /// A declared repository could not be read: apply does not start.
+    #[error(
+        "apply does not start: {}; nothing was removed",
+        .0.iter().map(|(r, e)| format!("{r} could not be read ({e})")).collect::<Vec<_>>().join("; ")
+    )]
+    #[diagnostic(code(apply::unreadable))]
+    Unreadable(Vec<(String, String)>),
     /// The plan deletes more images than `--max-delete` allows.
     #[error(
         "the plan deletes {deletions} images, more than --max-delete {max}; nothing was applied"
@@ -162,6 +169,9 @@ pub fn prepare<'s>(
         }
         None => plan_with(source, desired, &settings)?,
     };
+    if let Some(super::plan::PlanError::Unreadable(unreadable)) = super::plan::unreadable(&plan) {
+        return Err(ApplyError::Unreadable(unreadable));
+    }
     Ok(Prepared {
         source,
         plan,
