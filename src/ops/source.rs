@@ -33,6 +33,8 @@ pub struct SourceSpec {
     pub parallelism: usize,
     /// Attempts per AWS call, the first included.
     pub max_attempts: u32,
+    /// How long one AWS attempt may take (default 30 s).
+    pub attempt_timeout: Option<std::time::Duration>,
 }
 
 /// Why the source could not be opened or written back.
@@ -113,6 +115,9 @@ impl Source {
                     profile: spec.profile.clone(),
                     endpoint_url: spec.endpoint_url.clone(),
                     max_attempts: spec.max_attempts,
+                    attempt_timeout: spec
+                        .attempt_timeout
+                        .unwrap_or(crate::registry::aws::DEFAULT_ATTEMPT_TIMEOUT),
                     region: region.clone(),
                 };
                 let aws = runtime.block_on(AwsRegistry::new(&settings));

@@ -1,7 +1,8 @@
 //! The AWS backend: the `Registry` trait over aws-sdk-ecr. No SDK type leaves this
 //! module. One client per region (the account is the `registryId` of each call),
-//! the SDK's standard retry with backoff and jitter, connect and operation timeouts,
-//! and counters of calls, attempts and throttling.
+//! the SDK's adaptive retry (backoff and jitter, and a request rate lowered when ECR
+//! throttles), connect and operation timeouts, and counters of calls, attempts and
+//! throttling.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ecr::Client;
-use aws_sdk_ecr::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_ecr::config::interceptors::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_ecr::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::operation::batch_delete_image::BatchDeleteImageError;
@@ -32,19 +35,36 @@ use super::{
 use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
 
 /// How to reach AWS.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AwsSettings {
     /// A named profile (`--profile`); default: the default credential chain.
     pub profile: Option<String>,
     /// An endpoint to use instead of ECR's (`--endpoint-url`; the SDK also honours
     /// `AWS_ENDPOINT_URL_ECR` and `AWS_ENDPOINT_URL`).
     pub endpoint_url: Option<String>,
-    /// Attempts per call, the first included (standard retry mode).
+    /// Attempts per call, the first included (adaptive retry mode).
     pub max_attempts: u32,
+    /// How long one attempt may take before it is abandoned and retried.
+    pub attempt_timeout: Duration,
     /// The region given on the command line: then the SDK does not look for one
     /// (in the profile, or from the instance metadata service).
     pub region: Option<Region>,
 }
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            profile: None,
+            endpoint_url: None,
+            max_attempts: 5,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            region: None,
+        }
+    }
+}
+
+/// How long one attempt may take by default.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Counts attempts (the first and every retry) and throttling answers.
 #[derive(Debug, Default)]
@@ -62,13 +82,24 @@ impl Intercept for CountAttempts {
         "ecr-reconcile attempt counter"
     }
 
+    // Counted as each attempt starts: an attempt cut off by the attempt timeout never
+    // reaches `read_after_attempt` (the SDK drops it), and would go uncounted.
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_ecr::error::BoxError> {
+        self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn read_after_attempt(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_ecr::error::BoxError> {
-        self.0.attempts.fetch_add(1, Ordering::Relaxed);
         if let Some(response) = context.response() {
             let status = response.status().as_u16();
             let throttled = status == 429
@@ -124,12 +155,16 @@ impl std::fmt::Debug for AwsRegistry {
 impl AwsRegistry {
     /// Loads the AWS configuration (credentials chain, profile, endpoint) once.
     pub async fn new(settings: &AwsSettings) -> Self {
+        // Adaptive retry: the standard mode's backoff and jitter, plus a client-side
+        // rate limiter shared by every request to ECR that, once ECR throttles, lowers
+        // the request rate (and raises it again as requests succeed) instead of
+        // retrying at the full width of --parallelism.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
+            .retry_config(RetryConfig::adaptive().with_max_attempts(settings.max_attempts.max(1)))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_attempt_timeout(settings.attempt_timeout)
                     .operation_timeout(Duration::from_secs(180))
                     .build(),
             );

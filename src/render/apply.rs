@@ -52,5 +52,12 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
         o.retries.throttled,
         o.retries.server_errors
     )?;
+    if o.retries.throttled > 0 {
+        writeln!(
+            out,
+            "ECR throttled {} answers: the request rate was lowered (adaptive retry) and the throttled requests were retried.",
+            o.retries.throttled
+        )?;
+    }
     writeln!(out, "Journal: {}", o.journal)
 }

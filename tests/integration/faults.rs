@@ -865,6 +865,31 @@ fn once_before(
 }
 
 #[test]
+fn an_attempt_cut_off_by_the_timeout_counts_as_a_retry() {
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    m.push_image("team/app", "v1", &["v1.0"]);
+    m.push_image("team/app", "b1", &["build-1"]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    // The first confirmation read hangs longer than an attempt may take.
+    p.set_hook(once_before(
+        |seen| seen.operation == "DescribeImages" && seen.image_ids > 0,
+        || {
+            std::thread::sleep(Duration::from_secs(3));
+            Verdict::Pass
+        },
+    ));
+    let mut args = apply_args(&dir, &dir.path("j.jsonl"));
+    args.extend(["--attempt-timeout".into(), "1".into()]);
+    let out = run(&p.url, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = report(&out);
+    assert_eq!(r["retries"]["retries"], 1, "{r}");
+    assert_eq!(r["report"]["images_deleted"], 1, "{r}");
+}
+
+#[test]
 fn a_signature_of_an_image_that_gained_a_tag_stays() {
     let m = Moto::start(binary());
     m.create_repository("team/app");

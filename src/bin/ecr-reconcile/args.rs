@@ -95,6 +95,9 @@ pub struct SourceArgs {
     /// exponential backoff and jitter).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
+    /// Seconds one AWS attempt may take before it is abandoned and retried.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub attempt_timeout: u64,
 }
 
 /// What `plan` and `apply` plan from: the files, the source, the plan's options.
@@ -231,6 +234,7 @@ impl SourceArgs {
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
             parallelism: usize::from(self.parallelism),
+            attempt_timeout: Some(std::time::Duration::from_secs(self.attempt_timeout)),
             max_attempts: self.max_attempts,
         }
     }
