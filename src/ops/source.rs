@@ -118,6 +118,7 @@ impl Source {
                     attempt_timeout: spec
                         .attempt_timeout
                         .unwrap_or(crate::registry::aws::DEFAULT_ATTEMPT_TIMEOUT),
+                    max_in_flight: spec.parallelism.max(1),
                     region: region.clone(),
                 };
                 let aws = runtime.block_on(AwsRegistry::new(&settings));

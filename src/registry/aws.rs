@@ -1,8 +1,8 @@
 //! The AWS backend: the `Registry` trait over aws-sdk-ecr. No SDK type leaves this
 //! module. One client per region (the account is the `registryId` of each call),
-//! the SDK's adaptive retry (backoff and jitter, and a request rate lowered when ECR
-//! throttles), connect and operation timeouts, and counters of calls, attempts and
-//! throttling.
+//! the SDK's standard retry with backoff and jitter, a width of requests in flight
+//! that throttling lowers, connect and operation timeouts, and counters of calls,
+//! attempts and throttling.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, ImageStatusFilte
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::Mutex;
 
+use super::width::Width;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
@@ -46,6 +47,8 @@ pub struct AwsSettings {
     pub max_attempts: u32,
     /// How long one attempt may take before it is abandoned and retried.
     pub attempt_timeout: Duration,
+    /// Requests in flight at once at most (lowered while ECR throttles).
+    pub max_in_flight: usize,
     /// The region given on the command line: then the SDK does not look for one
     /// (in the profile, or from the instance metadata service).
     pub region: Option<Region>,
@@ -58,6 +61,7 @@ impl Default for AwsSettings {
             endpoint_url: None,
             max_attempts: 5,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            max_in_flight: 16,
             region: None,
         }
     }
@@ -66,12 +70,14 @@ impl Default for AwsSettings {
 /// How long one attempt may take by default.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Counts attempts (the first and every retry) and throttling answers.
-#[derive(Debug, Default)]
+/// Counts attempts (the first and every retry) and throttling answers, and holds the
+/// width of requests in flight that throttling lowers.
+#[derive(Debug)]
 struct AttemptCounter {
     attempts: AtomicU64,
     throttled: AtomicU64,
     server_errors: AtomicU64,
+    width: Width,
 }
 
 #[derive(Debug, Clone)]
@@ -107,8 +113,11 @@ impl Intercept for CountAttempts {
                     && attempt_code(context) == Some(ServiceCode::ThrottlingException));
             if throttled {
                 self.0.throttled.fetch_add(1, Ordering::Relaxed);
+                self.0.width.throttled();
             } else if status >= 500 {
                 self.0.server_errors.fetch_add(1, Ordering::Relaxed);
+            } else if status < 400 {
+                self.0.width.succeeded();
             }
         }
         Ok(())
@@ -155,12 +164,12 @@ impl std::fmt::Debug for AwsRegistry {
 impl AwsRegistry {
     /// Loads the AWS configuration (credentials chain, profile, endpoint) once.
     pub async fn new(settings: &AwsSettings) -> Self {
-        // Adaptive retry: the standard mode's backoff and jitter, plus a client-side
-        // rate limiter shared by every request to ECR that, once ECR throttles, lowers
-        // the request rate (and raises it again as requests succeed) instead of
-        // retrying at the full width of --parallelism.
+        // The standard retry mode (backoff with jitter). Throttling also lowers the
+        // number of requests in flight (`Width`): the SDK's adaptive mode lowers a
+        // request rate instead, down to one request every two seconds under steady
+        // throttling, which turns a run of thousands of requests into hours.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::adaptive().with_max_attempts(settings.max_attempts.max(1)))
+            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
@@ -181,7 +190,12 @@ impl AwsRegistry {
             base: loader.load().await,
             clients: Mutex::new(HashMap::new()),
             calls: CallCounters::default(),
-            attempts: Arc::new(AttemptCounter::default()),
+            attempts: Arc::new(AttemptCounter {
+                attempts: AtomicU64::new(0),
+                throttled: AtomicU64::new(0),
+                server_errors: AtomicU64::new(0),
+                width: Width::new(settings.max_in_flight),
+            }),
         }
     }
 
@@ -207,6 +221,7 @@ impl AwsRegistry {
             retries: attempts.saturating_sub(calls),
             throttled: self.attempts.throttled.load(Ordering::Relaxed),
             server_errors: self.attempts.server_errors.load(Ordering::Relaxed),
+            width_lowered_to: self.attempts.width.lowered_to().map(|w| w as u64),
         }
     }
 
@@ -329,6 +344,7 @@ fn detail(d: &aws_sdk_ecr::types::ImageDetail) -> Result<ImageDetail, RegistryEr
 
 impl Registry for AwsRegistry {
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         self.calls.count(Operation::Other);
         let out = self
             .client(region)
@@ -349,6 +365,7 @@ impl Registry for AwsRegistry {
         next_token: Option<&str>,
         max_results: u32,
     ) -> Result<ImagePage, RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         self.calls.count(Operation::DescribeImages);
         let out = self
             .client(&repo.registry.region)
@@ -382,6 +399,7 @@ impl Registry for AwsRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<Vec<ImageDetail>, RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         super::check_batch(ids)?;
         self.calls.count(Operation::DescribeImages);
         let out = self
@@ -402,6 +420,7 @@ impl Registry for AwsRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         // Never send what ECR would refuse (and what moto answers with HTTP 500).
         super::check_batch(ids)?;
         self.calls.count(Operation::BatchGetImage);
@@ -455,6 +474,7 @@ impl Registry for AwsRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchDeleteResult, RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         // Never send what ECR would refuse (and what moto answers with HTTP 500).
         super::check_batch(ids)?;
         self.calls.count(Operation::BatchDeleteImage);
@@ -494,6 +514,7 @@ impl Registry for AwsRegistry {
         manifest: &PutManifest<'_>,
         tag: Option<&Tag>,
     ) -> Result<(), RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         self.calls.count(Operation::PutImage);
         let out = self
             .client(&repo.registry.region)

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod memory;
 pub mod observe;
 pub mod snapshot;
+pub mod width;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -418,6 +419,10 @@ pub struct RetryCounts {
     pub throttled: u64,
     /// Answers that were server errors (HTTP 5xx).
     pub server_errors: u64,
+    /// When throttling lowered the number of requests in flight: the fewest it went
+    /// down to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_lowered_to: Option<u64>,
 }
 
 /// Thread-safe call counters.

@@ -53,9 +53,14 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
         o.retries.server_errors
     )?;
     if o.retries.throttled > 0 {
+        let lowered = o.retries.width_lowered_to.map_or_else(String::new, |w| {
+            format!(
+                " requests in flight were lowered to {w}, then raised again as requests succeeded;"
+            )
+        });
         writeln!(
             out,
-            "ECR throttled {} answers: the request rate was lowered (adaptive retry) and the throttled requests were retried.",
+            "ECR throttled {} answers:{lowered} the throttled requests were retried.",
             o.retries.throttled
         )?;
     }
