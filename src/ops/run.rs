@@ -17,9 +17,9 @@ use crate::plan::{
 };
 use crate::registry::ObservedRepository;
 use crate::registry::memory::StoredImage;
-use crate::registry::observe::observe;
+use crate::registry::observe::observe_from;
 use crate::registry::snapshot::{Snapshot, SnapshotImage};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{ImagePage, MAX_PAGE_SIZE, Registry, RegistryError};
 
 /// What a run needs besides the desired state.
 #[derive(Clone, Debug)]
@@ -71,7 +71,26 @@ pub async fn resolve<R: Registry>(
     desired: &DesiredState,
     default_region: Option<&Region>,
 ) -> Result<Vec<RepositoryRef>, RunError> {
+    Ok(resolve_with_pages(registry, desired, default_region)
+        .await?
+        .0)
+}
+
+/// First listing pages read while resolving, by repository.
+pub type FirstPages = HashMap<RepositoryRef, ImagePage>;
+
+/// Resolves the account and region of every declared repository. The account of a
+/// file that names none is the one that answers the first listing of its first
+/// repository in that region (`registryId`); that page is returned, to be used by
+/// the observation. Only when that listing names no account (an empty or missing
+/// repository) is the account asked for (DescribeRegistry).
+pub async fn resolve_with_pages<R: Registry>(
+    registry: &R,
+    desired: &DesiredState,
+    default_region: Option<&Region>,
+) -> Result<(Vec<RepositoryRef>, FirstPages), RunError> {
     let mut accounts: HashMap<Region, AccountId> = HashMap::new();
+    let mut pages = FirstPages::new();
     let mut out = Vec::with_capacity(desired.repositories.len());
     for r in &desired.repositories {
         let region = r
@@ -87,12 +106,29 @@ pub async fn resolve<R: Registry>(
             None => match accounts.get(&region) {
                 Some(a) => a.clone(),
                 None => {
-                    let a = registry.caller_account(&region).await.map_err(|error| {
-                        RunError::Registry {
-                            repository: format!("default registry in {region}"),
-                            error,
+                    let listed = registry
+                        .describe_images_of_caller(&region, &r.name, MAX_PAGE_SIZE)
+                        .await;
+                    let a = match listed {
+                        Ok((page, Some(a))) => {
+                            let reference = RepositoryRef {
+                                registry: RegistryLocation {
+                                    account: a.clone(),
+                                    region: region.clone(),
+                                },
+                                name: r.name.clone(),
+                            };
+                            pages.insert(reference, page);
+                            a
                         }
-                    })?;
+                        // No image to name the account (or no answer): ask for it.
+                        _ => registry.caller_account(&region).await.map_err(|error| {
+                            RunError::Registry {
+                                repository: format!("default registry in {region}"),
+                                error,
+                            }
+                        })?,
+                    };
                     accounts.insert(region.clone(), a.clone());
                     a
                 }
@@ -112,7 +148,7 @@ pub async fn resolve<R: Registry>(
     if !dups.is_empty() {
         return Err(RunError::Duplicates(dups));
     }
-    Ok(out)
+    Ok((out, pages))
 }
 
 /// Observes every repository, at most `parallelism` at a time, in declaration order;
@@ -122,7 +158,7 @@ pub async fn observe_all<R: Registry>(
     targets: &[RepositoryRef],
     parallelism: usize,
 ) -> Result<Vec<ObservedRepository>, RunError> {
-    observe_each(registry, targets, parallelism)
+    observe_each(registry, targets, parallelism, &mut FirstPages::new())
         .await
         .into_iter()
         .zip(targets)
@@ -141,9 +177,11 @@ pub async fn observe_each<R: Registry>(
     registry: &R,
     targets: &[RepositoryRef],
     parallelism: usize,
+    first_pages: &mut FirstPages,
 ) -> Vec<Result<ObservedRepository, RegistryError>> {
-    stream::iter(targets.iter())
-        .map(|t| observe(registry, t))
+    let firsts: Vec<Option<ImagePage>> = targets.iter().map(|t| first_pages.remove(t)).collect();
+    stream::iter(targets.iter().zip(firsts))
+        .map(|(t, first)| observe_from(registry, t, first))
         .buffered(parallelism.max(1))
         .collect()
         .await
@@ -223,7 +261,8 @@ pub async fn make_plan<R: Registry>(
     desired: &DesiredState,
     settings: &RunSettings,
 ) -> Result<Plan, RunError> {
-    let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
+    let (targets, mut first_pages) =
+        resolve_with_pages(registry, desired, settings.default_region.as_ref()).await?;
     let group = (settings.parallelism * 8).max(64);
     let mut planned = Vec::with_capacity(targets.len());
     for (t, d) in targets
@@ -233,7 +272,7 @@ pub async fn make_plan<R: Registry>(
         let observed: Vec<_> = t
             .iter()
             .cloned()
-            .zip(observe_each(registry, t, settings.parallelism).await)
+            .zip(observe_each(registry, t, settings.parallelism, &mut first_pages).await)
             .collect();
         planned.extend(plan_parallel(d, &observed, settings));
     }

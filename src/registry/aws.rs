@@ -33,7 +33,9 @@ use super::{
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
     RegistryError, RemovedId, RetryCounts, ServiceCode,
 };
-use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag, media_type};
+use crate::model::{
+    AccountId, Digest, MediaType, Region, RepositoryName, RepositoryRef, Tag, media_type,
+};
 
 /// How to reach AWS.
 #[derive(Clone, Debug)]
@@ -392,6 +394,46 @@ impl Registry for AwsRegistry {
                 .collect::<Result<_, _>>()?,
             next_token: out.next_token().map(str::to_owned),
         })
+    }
+
+    async fn describe_images_of_caller(
+        &self,
+        region: &Region,
+        name: &RepositoryName,
+        max_results: u32,
+    ) -> Result<(ImagePage, Option<AccountId>), RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
+        self.calls.count(Operation::DescribeImages);
+        let out = self
+            .client(region)
+            .await
+            .describe_images()
+            .repository_name(name.as_str())
+            .max_results(i32::try_from(max_results.min(MAX_PAGE_SIZE)).unwrap_or(1000))
+            .filter(
+                DescribeImagesFilter::builder()
+                    .tag_status(TagStatus::Any)
+                    .image_status(ImageStatusFilter::Any)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| map_err(e, None))?;
+        let account = out
+            .image_details()
+            .iter()
+            .find_map(|d| d.registry_id())
+            .map(|id| AccountId::parse(id).map_err(RegistryError::Surprising))
+            .transpose()?;
+        let page = ImagePage {
+            images: out
+                .image_details()
+                .iter()
+                .map(detail)
+                .collect::<Result<_, _>>()?,
+            next_token: out.next_token().map(str::to_owned),
+        };
+        Ok((page, account))
     }
 
     async fn describe_images_by_id(

@@ -9,7 +9,7 @@ use super::{
     BatchDeleteResult, BatchGetResult, CallCounts, ImageDetail, ImageId, ImagePage, PutManifest,
     Registry, RegistryError, RetryCounts,
 };
-use crate::model::{AccountId, Region, RepositoryRef, Tag};
+use crate::model::{AccountId, Region, RepositoryName, RepositoryRef, Tag};
 
 /// A snapshot file or AWS.
 #[derive(Debug)]
@@ -75,6 +75,22 @@ impl Registry for Backend {
                     .await
             }
             Backend::Aws(r) => r.describe_images(repo, next_token, max_results).await,
+        }
+    }
+
+    async fn describe_images_of_caller(
+        &self,
+        region: &Region,
+        name: &RepositoryName,
+        max_results: u32,
+    ) -> Result<(ImagePage, Option<AccountId>), RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => {
+                registry
+                    .describe_images_of_caller(region, name, max_results)
+                    .await
+            }
+            Backend::Aws(r) => r.describe_images_of_caller(region, name, max_results).await,
         }
     }
 

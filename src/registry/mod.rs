@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AccountId, Digest, MediaType, Region, RepositoryRef, Tag};
+use crate::model::{AccountId, Digest, MediaType, Region, RepositoryName, RepositoryRef, Tag};
 
 /// ECR's documented limit on `imageIds` in BatchGetImage and BatchDeleteImage.
 pub const MAX_IDS_PER_BATCH: usize = 100;
@@ -340,6 +340,31 @@ pub trait Registry: Send + Sync {
         next_token: Option<&str>,
         max_results: u32,
     ) -> impl Future<Output = Result<ImagePage, RegistryError>> + Send;
+
+    /// One page of DescribeImages of a repository of the caller's own registry in
+    /// `region`, without naming the account, with the account that answered (the
+    /// `registryId` of its images; `None` for an empty page). It spares the
+    /// DescribeRegistry call that [`Registry::caller_account`] makes before the first
+    /// listing. By default: the caller's account, then the page.
+    fn describe_images_of_caller(
+        &self,
+        region: &Region,
+        name: &RepositoryName,
+        max_results: u32,
+    ) -> impl Future<Output = Result<(ImagePage, Option<AccountId>), RegistryError>> + Send {
+        async move {
+            let account = self.caller_account(region).await?;
+            let repo = RepositoryRef {
+                registry: crate::model::RegistryLocation {
+                    account: account.clone(),
+                    region: region.clone(),
+                },
+                name: name.clone(),
+            };
+            let page = self.describe_images(&repo, None, max_results).await?;
+            Ok((page, Some(account)))
+        }
+    }
 
     /// DescribeImages for up to 100 given images (no paging). Like ECR, it fails as a
     /// whole with `ImageNotFoundException` when one of them does not exist.
