@@ -647,3 +647,28 @@ fn untags_share_the_first_request_and_the_plan_listing_is_not_repeated() {
     sizes.sort_unstable();
     assert_eq!(sizes, [52, 100, 100]);
 }
+
+#[test]
+fn an_image_whose_tags_straddle_two_requests_is_not_taken_for_one_that_stays() {
+    // 98 builds, then the signature of image 200, then image 200's two tags: the
+    // second tag falls in the second request of 100.
+    let mut images: Vec<StoredImage> = (1..=98).map(|n| image(n, &[&format!("pr-{n}")])).collect();
+    images.push(image(150, &[signature_tag(200).as_str()]));
+    images.push(image(200, &["a-200", "b-200"]));
+    images.push(image(1000, &["v1"]));
+    let reg = registry(&images);
+    let plan = plan_for(&reg);
+    let (report, _) = apply(&reg, &plan);
+    assert!(report.succeeded(), "{report:#?}");
+    assert!(report.skipped.is_empty(), "{report:#?}");
+    let mut sizes = report.delete_batches.clone();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 100]);
+    assert_eq!(
+        tags_of(&reg, 150),
+        None,
+        "the signature goes with its image"
+    );
+    assert_eq!(tags_of(&reg, 200), None);
+    assert_eq!(reg.images(&repo()).unwrap().len(), 1);
+}

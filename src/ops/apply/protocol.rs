@@ -364,8 +364,9 @@ fn waves(repo: &RepositoryPlan) -> Vec<Vec<Step>> {
     by_wave.into_values().collect()
 }
 
-/// Requests of at most 100 identifiers; a family (an image with its signatures) is
-/// not split across requests unless it alone exceeds one.
+/// Full requests of at most 100 identifiers, in family order, so that an image and
+/// its signatures go in the same request unless they straddle two (then the
+/// signature's request reads the subject first).
 fn batches(repo: &RepositoryPlan, mut steps: Vec<Step>) -> Vec<Vec<Step>> {
     // The family of a removal: the subject its signature or SOCI tag names, else
     // its own image.
@@ -378,31 +379,10 @@ fn batches(repo: &RepositoryPlan, mut steps: Vec<Step>) -> Vec<Vec<Step>> {
             .unwrap_or_else(|| action.digest.clone())
     };
     steps.sort_by_cached_key(|s| (key(s), s.action));
-    let mut out: Vec<Vec<Step>> = Vec::new();
-    let mut current: Vec<Step> = Vec::new();
-    let mut i = 0;
-    while i < steps.len() {
-        let k = key(&steps[i]);
-        let mut j = i;
-        while j < steps.len() && key(&steps[j]) == k {
-            j += 1;
-        }
-        let size = j - i;
-        if !current.is_empty() && current.len() + size > MAX_IDS_PER_BATCH {
-            out.push(std::mem::take(&mut current));
-        }
-        for s in steps[i..j].iter().cloned() {
-            if current.len() == MAX_IDS_PER_BATCH {
-                out.push(std::mem::take(&mut current));
-            }
-            current.push(s);
-        }
-        i = j;
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
+    steps
+        .chunks(MAX_IDS_PER_BATCH)
+        .map(<[Step]>::to_vec)
+        .collect()
 }
 
 /// The images of a repository that stay although the plan deleted them, with the
@@ -655,6 +635,7 @@ impl<R: Registry> BatchContext<'_, '_, R> {
             }
         }
         // A removal restore could not undo is not made, unless asked for.
+        let mut withheld: Vec<usize> = Vec::new();
         if !shared.options.allow_unrestorable {
             kept.retain(|s| match manifests.get(&s.digest) {
                 Some(Ok(_)) => true,
@@ -671,12 +652,13 @@ impl<R: Registry> BatchContext<'_, '_, R> {
                             "its manifest could not be saved to the journal ({why}), so restore could not undo it: not removed (--allow-unrestorable removes it anyway)"
                         ),
                     });
+                    withheld.push(s.action);
                     false
                 }
             });
         }
         let kept = match self
-            .keep_needed(&mut out, kept, &touched, &view, &manifests)
+            .keep_needed(&mut out, kept, &touched, &withheld, &view, &manifests)
             .await
         {
             Ok(kept) => kept,
@@ -715,6 +697,7 @@ impl<R: Registry> BatchContext<'_, '_, R> {
         out: &mut BatchOutcome,
         mut kept: Vec<Step>,
         touched: &[usize],
+        withheld: &[usize],
         view: &View<'_>,
         manifests: &HashMap<Digest, ManifestRead>,
     ) -> Result<Vec<Step>, RegistryError> {
@@ -729,11 +712,12 @@ impl<R: Registry> BatchContext<'_, '_, R> {
             out.survivors.push((d.clone(), children.clone()));
             survivors.insert(d.clone(), children);
         };
-        // Images planned for deletion, present now, that the kept removals leave.
+        // Images planned for deletion that stay: present now, with a tag the plan
+        // did not see, or with removals withheld.
         for &a in touched {
             let action = &self.repo.actions[a];
             if action.kind == ActionKind::Delete
-                && stays(action, &kept, a, view)
+                && stays(action, withheld.contains(&a), view)
                 && !survivors.contains_key(&action.digest)
             {
                 add_survivor(&mut survivors, out, &action.digest);
@@ -1061,28 +1045,14 @@ impl<R: Registry> BatchContext<'_, '_, R> {
     }
 }
 
-/// Whether an image planned for deletion stays after the kept removals of this
-/// request: present now, and not every tag on it (or, untagged, the image itself)
-/// is removed.
-fn stays(action: &Action, kept: &[Step], index: usize, view: &View<'_>) -> bool {
-    let Some(tags) = view.tags.get(&action.digest) else {
-        return false;
-    };
-    let mine: Vec<&ImageId> = kept
-        .iter()
-        .filter(|s| s.action == index)
-        .map(|s| &s.id)
-        .collect();
-    if mine
-        .iter()
-        .any(|id| matches!(id, ImageId::Digest(d) if *d == action.digest))
-    {
-        return false;
+/// Whether an image planned for deletion stays: present now, and it gained a tag
+/// (its removals are skipped), or its removals here are withheld. (Its other tags may
+/// be removed by another request of the same wave: that alone does not keep it.)
+fn stays(action: &Action, withheld: bool, view: &View<'_>) -> bool {
+    match view.tags.get(&action.digest) {
+        None => false,
+        Some(tags) => withheld || tags.iter().any(|t| !action.tags.contains(t)),
     }
-    tags.is_empty()
-        || tags
-            .iter()
-            .any(|t| !mine.contains(&&ImageId::Tag(t.clone())))
 }
 
 /// The confirmed state of some identifiers: DescribeImages of exactly those (ECR then
