@@ -42,19 +42,29 @@ fn serial_moto(server: &Path) -> Command {
         def serial(*a, **k):\n    k['threaded'] = False\n    return run(*a, **k)\n\
         s.run_simple = serial\n\
         s.main(sys.argv[1:])\n";
-    let python = std::fs::read_to_string(server).ok().and_then(|script| {
-        let first = script.lines().next()?.strip_prefix("#!")?.trim().to_owned();
-        // `#!/usr/bin/env python3` and the like: not a path to run with -c directly.
-        (!first.contains(' ')).then(|| PathBuf::from(first))
-    });
-    match python {
-        Some(python) if python.exists() => {
+    match interpreter(server) {
+        Some(python) => {
             let mut cmd = Command::new(python);
             cmd.args(["-c", SERIAL]);
             cmd
         }
         _ => Command::new(server),
     }
+}
+
+/// The Python interpreter named in the `#!` line of a script (`moto_server`), if it
+/// is a path that exists.
+fn interpreter(script: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(script).ok()?;
+    let first = text.lines().next()?.strip_prefix("#!")?.trim();
+    // `#!/usr/bin/env python3` and the like: not a path to run with -c directly.
+    let path = PathBuf::from(first);
+    (!first.contains(' ') && path.exists()).then_some(path)
+}
+
+/// The Python interpreter moto is installed for (it has boto3 too), if known.
+pub fn python() -> Option<PathBuf> {
+    interpreter(&moto_server_path())
 }
 
 /// A running moto server, stopped on drop.
