@@ -63,7 +63,7 @@ impl Default for AwsSettings {
             endpoint_url: None,
             max_attempts: 5,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
-            max_in_flight: 16,
+            max_in_flight: 32,
             region: None,
         }
     }

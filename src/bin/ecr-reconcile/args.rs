@@ -89,7 +89,7 @@ pub struct SourceArgs {
     pub endpoint_url: Option<String>,
     /// How many repositories are read at once, and (apply) how many requests are in
     /// flight at once over all repositories.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
     /// Attempts per AWS call, the first included (throttling and 5xx are retried with
     /// exponential backoff and jitter).

@@ -207,7 +207,7 @@ impl Default for ApplyOptions {
 }
 
 /// Requests in flight at once by default.
-pub const DEFAULT_PARALLELISM: usize = 16;
+pub const DEFAULT_PARALLELISM: usize = 32;
 
 /// The failure code of a removal not made because its manifest could not be saved.
 pub const MANIFEST_NOT_SAVED: &str = "ManifestNotSaved";
