@@ -1077,3 +1077,53 @@ fn an_unreadable_repository_is_shown_and_apply_does_not_start() {
     assert_eq!(p.count("BatchDeleteImage"), 0);
     assert_eq!(state(&m), before);
 }
+
+#[test]
+fn an_unanswered_removal_is_read_back_and_counted_only_when_gone() {
+    // moto answers a delete by digest of an untagged image with no imageIds at all
+    // (ECR reports it): apply reads it back, finds it gone, and counts it.
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    m.push_image("team/app", "v1", &["v1.0"]);
+    let leftover = m.push_image("team/app", "leftover", &[]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    let out = run(&p.url, &apply_args(&dir, &dir.path("j.jsonl")));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = report(&out);
+    assert_eq!(r["report"]["images_deleted"], 1, "{r}");
+    assert!(!m.images("team/app").contains_key(&leftover));
+    let calls = p.calls();
+    let delete = calls
+        .iter()
+        .position(|c| c.operation == "BatchDeleteImage")
+        .expect("a removal request");
+    assert!(
+        calls[delete + 1..]
+            .iter()
+            .any(|c| c.operation == "BatchGetImage" && c.image_ids == 1),
+        "read back after the request: {calls:?}"
+    );
+
+    // The same silence for a removal that did not happen: a failure, not a success.
+    let kept = m.push_image("team/app", "leftover-2", &[]);
+    p.clear();
+    p.set_hook(move |seen, phase| {
+        if phase == Phase::Before && seen.operation == "BatchDeleteImage" {
+            // Answered as moto answers an untagged image deleted by digest, without
+            // deleting it: an empty answer.
+            return Verdict::Answer {
+                status: 200,
+                kind: "",
+                message: "",
+            };
+        }
+        Verdict::Pass
+    });
+    let out = run(&p.url, &apply_args(&dir, &dir.path("j2.jsonl")));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let r = report(&out);
+    assert_eq!(r["report"]["failures_by_code"]["Unanswered"], 1, "{r}");
+    assert_eq!(r["report"]["images_deleted"], 0, "{r}");
+    assert!(m.images("team/app").contains_key(&kept));
+}
