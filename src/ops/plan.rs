@@ -28,6 +28,15 @@ pub enum PlanError {
     #[error(transparent)]
     #[diagnostic(code(plan::registry))]
     Run(#[from] RunError),
+    /// Declared repositories could not be read: the plan of the others is made and
+    /// shown, and the run fails.
+    #[error(
+        "{}; nothing is planned for {}",
+        .0.iter().map(|(r, e)| format!("{r} could not be read ({e})")).collect::<Vec<_>>().join("; "),
+        if .0.len() == 1 { "it" } else { "them" }
+    )]
+    #[diagnostic(code(plan::unreadable))]
+    Unreadable(Vec<(String, String)>),
     /// The plan could not be saved.
     #[error("cannot save the plan to {}: {source}", path.display())]
     #[diagnostic(code(plan::save))]
@@ -68,6 +77,20 @@ pub(crate) fn plan_with(
     let mut plan = source.block_on(run::make_plan(&source.backend, desired, settings))?;
     plan.api_calls = source.calls();
     Ok(plan)
+}
+
+/// The repositories of `plan` that could not be read, with why, if any.
+pub fn unreadable(plan: &Plan) -> Option<PlanError> {
+    let list: Vec<(String, String)> = plan
+        .unreadable()
+        .map(|r| {
+            (
+                r.repository.to_string(),
+                r.read_error.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    (!list.is_empty()).then_some(PlanError::Unreadable(list))
 }
 
 /// Writes the plan as JSON with its checksum, atomically, so a reader never sees

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use futures_util::stream::{self, StreamExt};
 
 use crate::config::{
     DesiredRepository, DesiredState, Duplicate, Origin, duplicates_after_resolution,
@@ -13,12 +13,13 @@ use crate::config::{
 use crate::model::{AccountId, Region, RegistryLocation, RepositoryName, RepositoryRef};
 use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
+    unreadable_repository,
 };
 use crate::registry::ObservedRepository;
 use crate::registry::memory::StoredImage;
-use crate::registry::observe::observe;
+use crate::registry::observe::observe_from;
 use crate::registry::snapshot::{Snapshot, SnapshotImage};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{ImagePage, MAX_PAGE_SIZE, Registry, RegistryError};
 
 /// What a run needs besides the desired state.
 #[derive(Clone, Debug)]
@@ -70,7 +71,26 @@ pub async fn resolve<R: Registry>(
     desired: &DesiredState,
     default_region: Option<&Region>,
 ) -> Result<Vec<RepositoryRef>, RunError> {
+    Ok(resolve_with_pages(registry, desired, default_region)
+        .await?
+        .0)
+}
+
+/// First listing pages read while resolving, by repository.
+pub type FirstPages = HashMap<RepositoryRef, ImagePage>;
+
+/// Resolves the account and region of every declared repository. The account of a
+/// file that names none is the one that answers the first listing of its first
+/// repository in that region (`registryId`); that page is returned, to be used by
+/// the observation. Only when that listing names no account (an empty or missing
+/// repository) is the account asked for (DescribeRegistry).
+pub async fn resolve_with_pages<R: Registry>(
+    registry: &R,
+    desired: &DesiredState,
+    default_region: Option<&Region>,
+) -> Result<(Vec<RepositoryRef>, FirstPages), RunError> {
     let mut accounts: HashMap<Region, AccountId> = HashMap::new();
+    let mut pages = FirstPages::new();
     let mut out = Vec::with_capacity(desired.repositories.len());
     for r in &desired.repositories {
         let region = r
@@ -86,12 +106,29 @@ pub async fn resolve<R: Registry>(
             None => match accounts.get(&region) {
                 Some(a) => a.clone(),
                 None => {
-                    let a = registry.caller_account(&region).await.map_err(|error| {
-                        RunError::Registry {
-                            repository: format!("default registry in {region}"),
-                            error,
+                    let listed = registry
+                        .describe_images_of_caller(&region, &r.name, MAX_PAGE_SIZE)
+                        .await;
+                    let a = match listed {
+                        Ok((page, Some(a))) => {
+                            let reference = RepositoryRef {
+                                registry: RegistryLocation {
+                                    account: a.clone(),
+                                    region: region.clone(),
+                                },
+                                name: r.name.clone(),
+                            };
+                            pages.insert(reference, page);
+                            a
                         }
-                    })?;
+                        // No image to name the account (or no answer): ask for it.
+                        _ => registry.caller_account(&region).await.map_err(|error| {
+                            RunError::Registry {
+                                repository: format!("default registry in {region}"),
+                                error,
+                            }
+                        })?,
+                    };
                     accounts.insert(region.clone(), a.clone());
                     a
                 }
@@ -111,26 +148,42 @@ pub async fn resolve<R: Registry>(
     if !dups.is_empty() {
         return Err(RunError::Duplicates(dups));
     }
-    Ok(out)
+    Ok((out, pages))
 }
 
-/// Observes every repository, at most `parallelism` at a time, in declaration order.
+/// Observes every repository, at most `parallelism` at a time, in declaration order;
+/// the first failure stops it.
 pub async fn observe_all<R: Registry>(
     registry: &R,
     targets: &[RepositoryRef],
     parallelism: usize,
 ) -> Result<Vec<ObservedRepository>, RunError> {
-    stream::iter(targets.iter())
-        .map(|t| async move {
-            observe(registry, t)
-                .await
-                .map_err(|error| RunError::Registry {
-                    repository: t.to_string(),
-                    error,
-                })
+    observe_each(registry, targets, parallelism, &mut FirstPages::new())
+        .await
+        .into_iter()
+        .zip(targets)
+        .map(|(o, t)| {
+            o.map_err(|error| RunError::Registry {
+                repository: t.to_string(),
+                error,
+            })
         })
+        .collect()
+}
+
+/// Observes every repository, at most `parallelism` at a time, in declaration order;
+/// one that cannot be read does not stop the others.
+pub async fn observe_each<R: Registry>(
+    registry: &R,
+    targets: &[RepositoryRef],
+    parallelism: usize,
+    first_pages: &mut FirstPages,
+) -> Vec<Result<ObservedRepository, RegistryError>> {
+    let firsts: Vec<Option<ImagePage>> = targets.iter().map(|t| first_pages.remove(t)).collect();
+    stream::iter(targets.iter().zip(firsts))
+        .map(|(t, first)| observe_from(registry, t, first))
         .buffered(parallelism.max(1))
-        .try_collect()
+        .collect()
         .await
 }
 
@@ -138,31 +191,31 @@ pub async fn observe_all<R: Registry>(
 /// they are independent. Results are in input order.
 pub(crate) fn plan_each(
     desired: &[DesiredRepository],
-    observed: &[ObservedRepository],
+    observed: &[(RepositoryRef, Result<ObservedRepository, RegistryError>)],
     settings: &RunSettings,
 ) -> Vec<(RepositoryPlan, Vec<Warning>)> {
-    let pairs: Vec<(&DesiredRepository, &ObservedRepository)> =
-        desired.iter().zip(observed).collect();
+    let pairs: Vec<_> = desired.iter().zip(observed).collect();
+    let plan_one =
+        |d: &DesiredRepository, o: &(RepositoryRef, Result<ObservedRepository, RegistryError>)| {
+            match &o.1 {
+                Ok(o) => plan_repository(d, o, settings.now, settings.options),
+                Err(e) => unreadable_repository(d, &o.0, e.to_string()),
+            }
+        };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(pairs.len())
         .max(1);
     if threads == 1 {
-        return pairs
-            .into_iter()
-            .map(|(d, o)| plan_repository(d, o, settings.now, settings.options))
-            .collect();
+        return pairs.into_iter().map(|(d, o)| plan_one(d, o)).collect();
     }
     let chunk = pairs.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = pairs
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(d, o)| plan_repository(d, o, settings.now, settings.options))
-                        .collect::<Vec<_>>()
-                })
+                let plan_one = &plan_one;
+                scope.spawn(move || part.iter().map(|(d, o)| plan_one(d, o)).collect::<Vec<_>>())
             })
             .collect();
         handles
@@ -200,20 +253,27 @@ fn assemble(
 }
 
 /// Resolves, observes and plans. Repositories are observed and planned a group at a
-/// time, so only one group's observed state is held in memory at once.
+/// time, so only one group's observed state is held in memory at once. A repository
+/// that cannot be read is planned as unreadable (with its error); the others are
+/// planned as usual.
 pub async fn make_plan<R: Registry>(
     registry: &R,
     desired: &DesiredState,
     settings: &RunSettings,
 ) -> Result<Plan, RunError> {
-    let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
+    let (targets, mut first_pages) =
+        resolve_with_pages(registry, desired, settings.default_region.as_ref()).await?;
     let group = (settings.parallelism * 8).max(64);
     let mut planned = Vec::with_capacity(targets.len());
     for (t, d) in targets
         .chunks(group)
         .zip(desired.repositories.chunks(group))
     {
-        let observed = observe_all(registry, t, settings.parallelism).await?;
+        let observed: Vec<_> = t
+            .iter()
+            .cloned()
+            .zip(observe_each(registry, t, settings.parallelism, &mut first_pages).await)
+            .collect();
         planned.extend(plan_each(d, &observed, settings));
     }
     Ok(assemble(desired, planned, settings))

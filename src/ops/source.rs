@@ -30,12 +30,14 @@ pub struct SourceSpec {
     pub profile: Option<String>,
     /// An endpoint to send ECR calls to.
     pub endpoint_url: Option<String>,
-    /// How many repositories are read at once.
+    /// How many repositories are read, and apply requests sent, at once.
     pub parallelism: usize,
     /// Attempts per AWS call, the first included.
     pub max_attempts: u32,
     /// The folder of the manifest cache (against AWS); none: no cache.
     pub cache_dir: Option<PathBuf>,
+    /// How long one AWS attempt may take (default 30 s).
+    pub attempt_timeout: Option<std::time::Duration>,
 }
 
 /// Why the source could not be opened or written back.
@@ -116,6 +118,10 @@ impl Source {
                     profile: spec.profile.clone(),
                     endpoint_url: spec.endpoint_url.clone(),
                     max_attempts: spec.max_attempts,
+                    attempt_timeout: spec
+                        .attempt_timeout
+                        .unwrap_or(crate::registry::aws::DEFAULT_ATTEMPT_TIMEOUT),
+                    max_in_flight: spec.parallelism.max(1),
                     region: region.clone(),
                 };
                 let aws = runtime.block_on(AwsRegistry::new(&settings));
@@ -158,6 +164,11 @@ impl Source {
             parallelism: self.parallelism,
             source_label: self.backend.label(),
         }
+    }
+
+    /// How many repositories are read, and requests sent, at once (`--parallelism`).
+    pub fn parallelism(&self) -> usize {
+        self.parallelism
     }
 
     /// Runs `future` to completion on the source's runtime.

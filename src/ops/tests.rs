@@ -341,3 +341,45 @@ fn a_registry_without_repositories_is_empty_not_unreachable() {
     assert_eq!(snap.registries.len(), 1);
     assert!(snap.registries[0].repositories.is_empty());
 }
+
+#[test]
+fn an_unreadable_repository_is_planned_as_such_and_apply_does_not_start() {
+    let f = Fixture::new();
+    std::fs::write(&f.snapshot, snapshot_with_manifests()).unwrap();
+    let readable = "version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  team/app:\n    tags:\n      - \"v*\"\n";
+    // A registry the snapshot does not hold: its repositories cannot be read.
+    let elsewhere = "version: 1\nregistry:\n  account: \"999999999999\"\n  region: eu-west-1\nrepositories:\n  team/other:\n    tags: [v1]\n";
+    let desired = config::load_sources(vec![
+        ("a.yaml".into(), readable.as_bytes().to_vec()),
+        ("b.yaml".into(), elsewhere.as_bytes().to_vec()),
+    ])
+    .unwrap();
+    let plan = plan::plan(&f.source(), &desired, &PlanRequest::default()).unwrap();
+    let status: Vec<_> = plan.repositories.iter().map(|r| r.status).collect();
+    assert_eq!(
+        status,
+        [
+            crate::plan::RepositoryStatus::Changes,
+            crate::plan::RepositoryStatus::Unreadable
+        ]
+    );
+    let error = plan.repositories[1].read_error.as_deref().unwrap();
+    assert!(error.contains("no registry"), "{error}");
+    assert_eq!(plan.summary.repositories_unreadable, 1);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.code == crate::plan::WarningCode::RepositoryUnreadable),
+        "{:?}",
+        plan.warnings
+    );
+
+    let source = f.source();
+    let err = apply::prepare(&source, &desired, &ApplyRequest::default()).unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::Unreadable(r) if r.len() == 1),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("team/other"), "{err}");
+    assert_eq!(deletes(&source), 0);
+}

@@ -6,7 +6,7 @@ use wildmatch::WildMatch;
 
 use super::{Action, ActionKind, RepositoryPlan, RepositoryStatus, Warning, WarningCode};
 use crate::config::{DesiredRepository, Matcher, UntaggedPolicy};
-use crate::model::{Digest, Tag};
+use crate::model::{Digest, RepositoryRef, Tag};
 use crate::registry::ObservedRepository;
 use crate::registry::{ARCHIVE_MINIMUM_DAYS, ImageDetail, ImageStatus};
 
@@ -47,6 +47,36 @@ fn newest_first(
     }
 }
 
+/// The plan of a repository that could not be read: nothing planned, and a warning
+/// that says why.
+pub fn unreadable_repository(
+    desired: &DesiredRepository,
+    reference: &RepositoryRef,
+    error: String,
+) -> (RepositoryPlan, Vec<Warning>) {
+    let warning = Warning {
+        code: WarningCode::RepositoryUnreadable,
+        message: format!("repository `{}` could not be read: {error}", desired.name),
+        repository: reference.to_string(),
+        location: Some(desired.origin.clone()),
+        help: Some(
+            "nothing is planned for it, and apply refuses to start until every declared repository can be read".into(),
+        ),
+    };
+    let plan = RepositoryPlan {
+        repository: reference.clone(),
+        declared_at: desired.origin.clone(),
+        status: RepositoryStatus::Unreadable,
+        refused_reason: None,
+        read_error: Some(error),
+        untagged: desired.untagged,
+        images_observed: 0,
+        tags_kept: Vec::new(),
+        actions: Vec::new(),
+    };
+    (plan, vec![warning])
+}
+
 /// Plans one repository. Returns its plan and its warnings.
 pub fn plan_repository(
     desired: &DesiredRepository,
@@ -67,6 +97,7 @@ pub fn plan_repository(
         declared_at: desired.origin.clone(),
         status: RepositoryStatus::Unchanged,
         refused_reason: None,
+        read_error: None,
         untagged: desired.untagged,
         images_observed: observed.images.len(),
         tags_kept: Vec::new(),

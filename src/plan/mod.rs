@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use engine::{PlanOptions, plan_repository, signature_subject};
+pub use engine::{PlanOptions, plan_repository, signature_subject, unreadable_repository};
 
 use crate::config::{Origin, UntaggedPolicy};
 use crate::model::{Digest, MediaType, RepositoryRef, Tag};
@@ -68,6 +68,9 @@ pub enum RepositoryStatus {
     Refused,
     /// The repository does not exist.
     Missing,
+    /// The repository could not be read (access denied, a manifest that could not be
+    /// read, ...): nothing is planned for it, the plan exits 1 and apply refuses it.
+    Unreadable,
 }
 
 /// The plan for one repository.
@@ -83,6 +86,9 @@ pub struct RepositoryPlan {
     /// Why it is refused, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused_reason: Option<String>,
+    /// Why it could not be read, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_error: Option<String>,
     /// The policy for untagged images.
     pub untagged: UntaggedPolicy,
     /// Images observed in the repository.
@@ -165,6 +171,8 @@ pub enum WarningCode {
     /// Deleting an image archived less than 90 days ago is billed for the rest of the
     /// archive's 90-day minimum.
     ArchiveMinimumCharge,
+    /// A declared repository could not be read.
+    RepositoryUnreadable,
 }
 
 impl WarningCode {
@@ -212,6 +220,13 @@ pub struct Summary {
     pub repositories_refused: usize,
     /// Declared repositories that do not exist.
     pub repositories_missing: usize,
+    /// Declared repositories that could not be read (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repositories_unreadable: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -224,6 +239,7 @@ impl Summary {
                 RepositoryStatus::Unchanged => s.repositories_unchanged += 1,
                 RepositoryStatus::Missing => s.repositories_missing += 1,
                 RepositoryStatus::Refused => s.repositories_refused += 1,
+                RepositoryStatus::Unreadable => s.repositories_unreadable += 1,
                 RepositoryStatus::Changes => {
                     s.repositories_changed += 1;
                     for a in &r.actions {
@@ -247,6 +263,13 @@ impl Plan {
     /// True when applying the plan would change something.
     pub fn has_changes(&self) -> bool {
         self.summary.repositories_changed + self.summary.repositories_refused > 0
+    }
+
+    /// The repositories that could not be read.
+    pub fn unreadable(&self) -> impl Iterator<Item = &RepositoryPlan> {
+        self.repositories
+            .iter()
+            .filter(|r| r.status == RepositoryStatus::Unreadable)
     }
 }
 

@@ -1,7 +1,8 @@
 //! The AWS backend: the `Registry` trait over aws-sdk-ecr. No SDK type leaves this
 //! module. One client per region (the account is the `registryId` of each call),
-//! the SDK's standard retry with backoff and jitter, connect and operation timeouts,
-//! and counters of calls, attempts and throttling.
+//! the SDK's standard retry with backoff and jitter, a width of requests in flight
+//! that throttling lowers, connect and operation timeouts, and counters of calls,
+//! attempts and throttling.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,9 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ecr::Client;
-use aws_sdk_ecr::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_ecr::config::interceptors::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_ecr::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::operation::batch_delete_image::BatchDeleteImageError;
@@ -25,6 +28,7 @@ use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, ImageStatusFilte
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::Mutex;
 
+use super::width::Width;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ImageStatus, ItemFailure, MAX_PAGE_SIZE, Operation,
@@ -36,26 +40,48 @@ use crate::model::{
 };
 
 /// How to reach AWS.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AwsSettings {
     /// A named profile (`--profile`); default: the default credential chain.
     pub profile: Option<String>,
     /// An endpoint to use instead of ECR's (`--endpoint-url`; the SDK also honours
     /// `AWS_ENDPOINT_URL_ECR` and `AWS_ENDPOINT_URL`).
     pub endpoint_url: Option<String>,
-    /// Attempts per call, the first included (standard retry mode).
+    /// Attempts per call, the first included (adaptive retry mode).
     pub max_attempts: u32,
+    /// How long one attempt may take before it is abandoned and retried.
+    pub attempt_timeout: Duration,
+    /// Requests in flight at once at most (lowered while ECR throttles).
+    pub max_in_flight: usize,
     /// The region given on the command line: then the SDK does not look for one
     /// (in the profile, or from the instance metadata service).
     pub region: Option<Region>,
 }
 
-/// Counts attempts (the first and every retry) and throttling answers.
-#[derive(Debug, Default)]
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            profile: None,
+            endpoint_url: None,
+            max_attempts: 5,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            max_in_flight: 32,
+            region: None,
+        }
+    }
+}
+
+/// How long one attempt may take by default.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Counts attempts (the first and every retry) and throttling answers, and holds the
+/// width of requests in flight that throttling lowers.
+#[derive(Debug)]
 struct AttemptCounter {
     attempts: AtomicU64,
     throttled: AtomicU64,
     server_errors: AtomicU64,
+    width: Width,
 }
 
 #[derive(Debug, Clone)]
@@ -66,13 +92,24 @@ impl Intercept for CountAttempts {
         "ecr-reconcile attempt counter"
     }
 
+    // Counted as each attempt starts: an attempt cut off by the attempt timeout never
+    // reaches `read_after_attempt` (the SDK drops it), and would go uncounted.
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_ecr::error::BoxError> {
+        self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn read_after_attempt(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_ecr::error::BoxError> {
-        self.0.attempts.fetch_add(1, Ordering::Relaxed);
         if let Some(response) = context.response() {
             let status = response.status().as_u16();
             let throttled = status == 429
@@ -80,8 +117,11 @@ impl Intercept for CountAttempts {
                     && attempt_code(context) == Some(ServiceCode::ThrottlingException));
             if throttled {
                 self.0.throttled.fetch_add(1, Ordering::Relaxed);
+                self.0.width.throttled();
             } else if status >= 500 {
                 self.0.server_errors.fetch_add(1, Ordering::Relaxed);
+            } else if status < 400 {
+                self.0.width.succeeded();
             }
         }
         Ok(())
@@ -128,12 +168,16 @@ impl std::fmt::Debug for AwsRegistry {
 impl AwsRegistry {
     /// Loads the AWS configuration (credentials chain, profile, endpoint) once.
     pub async fn new(settings: &AwsSettings) -> Self {
+        // The standard retry mode (backoff with jitter). Throttling also lowers the
+        // number of requests in flight (`Width`): the SDK's adaptive mode lowers a
+        // request rate instead, down to one request every two seconds under steady
+        // throttling, which turns a run of thousands of requests into hours.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_attempt_timeout(settings.attempt_timeout)
                     .operation_timeout(Duration::from_secs(180))
                     .build(),
             );
@@ -150,7 +194,12 @@ impl AwsRegistry {
             base: loader.load().await,
             clients: Mutex::new(HashMap::new()),
             calls: CallCounters::default(),
-            attempts: Arc::new(AttemptCounter::default()),
+            attempts: Arc::new(AttemptCounter {
+                attempts: AtomicU64::new(0),
+                throttled: AtomicU64::new(0),
+                server_errors: AtomicU64::new(0),
+                width: Width::new(settings.max_in_flight),
+            }),
         }
     }
 
@@ -176,6 +225,7 @@ impl AwsRegistry {
             retries: attempts.saturating_sub(calls),
             throttled: self.attempts.throttled.load(Ordering::Relaxed),
             server_errors: self.attempts.server_errors.load(Ordering::Relaxed),
+            width_lowered_to: self.attempts.width.lowered_to().map(|w| w as u64),
         }
     }
 
@@ -368,6 +418,7 @@ fn detail(d: &aws_sdk_ecr::types::ImageDetail) -> Result<ImageDetail, RegistryEr
 
 impl Registry for AwsRegistry {
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         self.calls.count(Operation::Other);
         let out = self
             .client(region)
@@ -422,6 +473,7 @@ impl Registry for AwsRegistry {
         next_token: Option<&str>,
         max_results: u32,
     ) -> Result<ImagePage, RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         self.calls.count(Operation::DescribeImages);
         let out = self
             .client(&repo.registry.region)
@@ -450,11 +502,52 @@ impl Registry for AwsRegistry {
         })
     }
 
+    async fn describe_images_of_caller(
+        &self,
+        region: &Region,
+        name: &RepositoryName,
+        max_results: u32,
+    ) -> Result<(ImagePage, Option<AccountId>), RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
+        self.calls.count(Operation::DescribeImages);
+        let out = self
+            .client(region)
+            .await
+            .describe_images()
+            .repository_name(name.as_str())
+            .max_results(i32::try_from(max_results.min(MAX_PAGE_SIZE)).unwrap_or(1000))
+            .filter(
+                DescribeImagesFilter::builder()
+                    .tag_status(TagStatus::Any)
+                    .image_status(ImageStatusFilter::Any)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| map_err(e, None))?;
+        let account = out
+            .image_details()
+            .iter()
+            .find_map(|d| d.registry_id())
+            .map(|id| AccountId::parse(id).map_err(RegistryError::Surprising))
+            .transpose()?;
+        let page = ImagePage {
+            images: out
+                .image_details()
+                .iter()
+                .map(detail)
+                .collect::<Result<_, _>>()?,
+            next_token: out.next_token().map(str::to_owned),
+        };
+        Ok((page, account))
+    }
+
     async fn describe_images_by_id(
         &self,
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<Vec<ImageDetail>, RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         super::check_batch(ids)?;
         self.calls.count(Operation::DescribeImages);
         let out = self
@@ -482,6 +575,7 @@ impl Registry for AwsRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         // Never send what ECR would refuse (and what moto answers with HTTP 500).
         super::check_batch(ids)?;
         self.calls.count(Operation::BatchGetImage);
@@ -535,6 +629,7 @@ impl Registry for AwsRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchDeleteResult, RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         // Never send what ECR would refuse (and what moto answers with HTTP 500).
         super::check_batch(ids)?;
         self.calls.count(Operation::BatchDeleteImage);
@@ -574,6 +669,7 @@ impl Registry for AwsRegistry {
         manifest: &PutManifest<'_>,
         tag: Option<&Tag>,
     ) -> Result<(), RegistryError> {
+        let _slot = self.attempts.width.acquire().await;
         self.calls.count(Operation::PutImage);
         let out = self
             .client(&repo.registry.region)

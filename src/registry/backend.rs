@@ -10,7 +10,7 @@ use super::{
     BatchDeleteResult, BatchGetResult, CallCounts, ImageDetail, ImageId, ImagePage, PutManifest,
     Registry, RegistryError, RepositoryPage, RetryCounts,
 };
-use crate::model::{AccountId, Region, RegistryLocation, RepositoryRef, Tag};
+use crate::model::{AccountId, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag};
 
 /// A snapshot file or AWS.
 #[derive(Debug)]
@@ -90,6 +90,22 @@ impl Registry for Backend {
                     .await
             }
             Backend::Aws(r) => r.describe_images(repo, next_token, max_results).await,
+        }
+    }
+
+    async fn describe_images_of_caller(
+        &self,
+        region: &Region,
+        name: &RepositoryName,
+        max_results: u32,
+    ) -> Result<(ImagePage, Option<AccountId>), RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => {
+                registry
+                    .describe_images_of_caller(region, name, max_results)
+                    .await
+            }
+            Backend::Aws(r) => r.describe_images_of_caller(region, name, max_results).await,
         }
     }
 

@@ -111,17 +111,26 @@ fn parse_entry(bytes: &[u8], digest: &Digest) -> Option<(String, String)> {
 /// does every other call.
 ///
 /// A manifest served from the cache says nothing of whether the image still exists:
-/// callers learn that from a listing, as every caller here does.
+/// callers learn that from a listing. The one read that asks exactly that, apply's
+/// read-back of a removal BatchDeleteImage left unanswered, is a BatchGetImage by
+/// digest; so every digest this run has sent to BatchDeleteImage is read from the
+/// registry from then on, never from the cache.
 #[derive(Debug)]
 pub struct Cached<R> {
     inner: R,
     cache: Option<ManifestCache>,
+    /// Digests sent to BatchDeleteImage: their existence is in question.
+    deleted: std::sync::Mutex<std::collections::HashSet<Digest>>,
 }
 
 impl<R> Cached<R> {
     /// `inner`, with `cache` (none: every call goes to `inner`).
     pub fn new(inner: R, cache: Option<ManifestCache>) -> Self {
-        Self { inner, cache }
+        Self {
+            inner,
+            cache,
+            deleted: Default::default(),
+        }
     }
 
     /// The registry behind the cache.
@@ -133,6 +142,17 @@ impl<R> Cached<R> {
 impl<R: Registry> Registry for Cached<R> {
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         self.inner.caller_account(region).await
+    }
+
+    async fn describe_images_of_caller(
+        &self,
+        region: &Region,
+        name: &crate::model::RepositoryName,
+        max_results: u32,
+    ) -> Result<(ImagePage, Option<AccountId>), RegistryError> {
+        self.inner
+            .describe_images_of_caller(region, name, max_results)
+            .await
     }
 
     async fn describe_repositories(
@@ -174,10 +194,15 @@ impl<R: Registry> Registry for Cached<R> {
         super::check_batch(ids)?;
         let mut out = BatchGetResult::default();
         let mut ask: Vec<ImageId> = Vec::new();
+        let deleted = self
+            .deleted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         for id in ids {
             let cached = match id {
-                ImageId::Digest(d) => cache.get(d).map(|m| (d, m)),
-                ImageId::Tag(_) => None,
+                ImageId::Digest(d) if !deleted.contains(d) => cache.get(d).map(|m| (d, m)),
+                ImageId::Digest(_) | ImageId::Tag(_) => None,
             };
             match cached {
                 Some((digest, (media_type, manifest))) => out.manifests.push(FetchedManifest {
@@ -206,6 +231,13 @@ impl<R: Registry> Registry for Cached<R> {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchDeleteResult, RegistryError> {
+        self.deleted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(ids.iter().filter_map(|id| match id {
+                ImageId::Digest(d) => Some(d.clone()),
+                ImageId::Tag(_) => None,
+            }));
         self.inner.batch_delete_image(repo, ids).await
     }
 
@@ -319,6 +351,28 @@ mod tests {
         block_on(observe(&uncached, &repo())).unwrap();
         block_on(observe(&uncached, &repo())).unwrap();
         assert_eq!(uncached.inner().calls().batch_get_image, 2);
+    }
+
+    #[test]
+    fn a_digest_sent_to_batch_delete_image_is_read_from_the_registry_after() {
+        // Apply reads back an unanswered removal with BatchGetImage: the cache must
+        // not answer "still there" for an image the registry deleted.
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, d) = seeded();
+        let cached = Cached::new(reg, Some(ManifestCache::new(dir.path())));
+        block_on(observe(&cached, &repo())).unwrap();
+        let index = ImageId::Digest(d[3].clone());
+        let got = block_on(cached.batch_get_image(&repo(), std::slice::from_ref(&index))).unwrap();
+        assert_eq!(got.manifests.len(), 1);
+        let before = cached.inner().calls().batch_get_image;
+        block_on(cached.batch_delete_image(&repo(), std::slice::from_ref(&index))).unwrap();
+        let got = block_on(cached.batch_get_image(&repo(), std::slice::from_ref(&index))).unwrap();
+        assert!(got.manifests.is_empty(), "{got:?}");
+        assert_eq!(
+            got.failures[0].code,
+            super::super::FailureCode::ImageNotFound
+        );
+        assert_eq!(cached.inner().calls().batch_get_image, before + 1);
     }
 
     #[test]

@@ -235,12 +235,12 @@ impl InMemoryRegistry {
         next_token: Option<&str>,
         max_results: u32,
     ) -> Result<ImagePage, RegistryError> {
-        self.calls.count(Operation::DescribeImages);
         if !(1..=MAX_PAGE_SIZE).contains(&max_results) {
             return Err(RegistryError::invalid_parameter(format!(
                 "maxResults must be between 1 and {MAX_PAGE_SIZE}"
             )));
         }
+        self.calls.count(Operation::DescribeImages);
         let state = self.lock();
         if !state.registries.contains(&repo.registry) {
             // A snapshot covers only the registries it holds: a repository elsewhere is
@@ -276,8 +276,10 @@ impl InMemoryRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<Vec<ImageDetail>, RegistryError> {
-        self.calls.count(Operation::DescribeImages);
+        // A request ECR refuses for its parameters is refused before it is counted,
+        // as the AWS backend refuses it before sending it.
         super::check_batch(ids)?;
+        self.calls.count(Operation::DescribeImages);
         let state = self.lock();
         let r = state
             .repos
@@ -305,8 +307,10 @@ impl InMemoryRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
-        self.calls.count(Operation::BatchGetImage);
+        // A request ECR refuses for its parameters is refused before it is counted,
+        // as the AWS backend refuses it before sending it.
         super::check_batch(ids)?;
+        self.calls.count(Operation::BatchGetImage);
         let state = self.lock();
         let r = state
             .repos
@@ -353,8 +357,10 @@ impl InMemoryRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchDeleteResult, RegistryError> {
-        self.calls.count(Operation::BatchDeleteImage);
+        // A request ECR refuses for its parameters is refused before it is counted,
+        // as the AWS backend refuses it before sending it.
         super::check_batch(ids)?;
+        self.calls.count(Operation::BatchDeleteImage);
         let mut state = self.lock();
         let r = state
             .repos
@@ -414,11 +420,20 @@ impl InMemoryRegistry {
                         ));
                         continue;
                     }
-                    r.images.remove(i);
-                    out.removed.push(RemovedId {
-                        tag: None,
-                        digest: d.clone(),
-                    });
+                    // As in ECR's documented example: an image deleted by digest is
+                    // reported once per tag it had (once, without a tag, if it had none).
+                    let gone = r.images.remove(i);
+                    if gone.detail.tags.is_empty() {
+                        out.removed.push(RemovedId {
+                            tag: None,
+                            digest: d.clone(),
+                        });
+                    }
+                    out.removed
+                        .extend(gone.detail.tags.into_iter().map(|t| RemovedId {
+                            tag: Some(t),
+                            digest: d.clone(),
+                        }));
                 }
             }
         }
@@ -706,7 +721,10 @@ mod tests {
             assert!(reg.batch_delete_image(&repo(), &ids).await.is_err());
             assert!(reg.batch_get_image(&repo(), &ids).await.is_err());
             assert!(reg.batch_delete_image(&repo(), &[]).await.is_err());
-            assert_eq!(reg.calls().describe_images, 4);
+            // Refused requests are not calls made: the AWS backend never sends them.
+            assert_eq!(reg.calls().describe_images, 3);
+            assert_eq!(reg.calls().batch_delete_image, 0);
+            assert_eq!(reg.calls().batch_get_image, 0);
         });
     }
 
@@ -725,6 +743,30 @@ mod tests {
             );
             let r = reg.batch_delete_image(&repo(), &[tag("b")]).await.unwrap();
             assert_eq!(r.failures[0].code, FailureCode::ImageNotFound);
+        });
+    }
+
+    #[test]
+    fn a_delete_by_digest_reports_every_tag_the_image_had() {
+        let reg = InMemoryRegistry::new();
+        reg.push(&repo(), image(1, &["xenial", "latest"], &[]));
+        reg.push(&repo(), image(2, &[], &[]));
+        block_on(async {
+            let ids = [ImageId::Digest(digest(1)), ImageId::Digest(digest(2))];
+            let r = reg.batch_delete_image(&repo(), &ids).await.unwrap();
+            let reported: Vec<(Option<String>, Digest)> = r
+                .removed
+                .into_iter()
+                .map(|x| (x.tag.map(|t| t.to_string()), x.digest))
+                .collect();
+            assert_eq!(
+                reported,
+                [
+                    (Some("xenial".to_owned()), digest(1)),
+                    (Some("latest".to_owned()), digest(1)),
+                    (None, digest(2)),
+                ]
+            );
         });
     }
 

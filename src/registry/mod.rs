@@ -9,6 +9,7 @@ pub mod cache;
 pub mod memory;
 pub mod observe;
 pub mod snapshot;
+pub mod width;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -481,6 +482,31 @@ pub trait Registry: Send + Sync {
         max_results: u32,
     ) -> impl Future<Output = Result<ImagePage, RegistryError>> + Send;
 
+    /// One page of DescribeImages of a repository of the caller's own registry in
+    /// `region`, without naming the account, with the account that answered (the
+    /// `registryId` of its images; `None` for an empty page). It spares the
+    /// DescribeRegistry call that [`Registry::caller_account`] makes before the first
+    /// listing. By default: the caller's account, then the page.
+    fn describe_images_of_caller(
+        &self,
+        region: &Region,
+        name: &RepositoryName,
+        max_results: u32,
+    ) -> impl Future<Output = Result<(ImagePage, Option<AccountId>), RegistryError>> + Send {
+        async move {
+            let account = self.caller_account(region).await?;
+            let repo = RepositoryRef {
+                registry: crate::model::RegistryLocation {
+                    account: account.clone(),
+                    region: region.clone(),
+                },
+                name: name.clone(),
+            };
+            let page = self.describe_images(&repo, None, max_results).await?;
+            Ok((page, Some(account)))
+        }
+    }
+
     /// DescribeImages for up to 100 given images (no paging). Like ECR, it fails as a
     /// whole with `ImageNotFoundException` when one of them does not exist.
     fn describe_images_by_id(
@@ -559,6 +585,10 @@ pub struct RetryCounts {
     pub throttled: u64,
     /// Answers that were server errors (HTTP 5xx).
     pub server_errors: u64,
+    /// When throttling lowered the number of requests in flight: the fewest it went
+    /// down to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_lowered_to: Option<u64>,
 }
 
 /// Thread-safe call counters.

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 
 use super::{
-    ImageDetail, ImageId, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, ObservedRepository, Registry,
-    RegistryError,
+    ImageDetail, ImageId, ImagePage, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, ObservedRepository,
+    Registry, RegistryError,
 };
 use crate::model::{Digest, RepositoryRef};
 
@@ -40,12 +40,26 @@ pub async fn list_all<R: Registry>(
     registry: &R,
     repo: &RepositoryRef,
 ) -> Result<Vec<ImageDetail>, RegistryError> {
+    list_from(registry, repo, None).await
+}
+
+/// Lists every image of `repo`, starting from its first page when it was read already.
+pub async fn list_from<R: Registry>(
+    registry: &R,
+    repo: &RepositoryRef,
+    mut first: Option<ImagePage>,
+) -> Result<Vec<ImageDetail>, RegistryError> {
     let mut images = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = registry
-            .describe_images(repo, token.as_deref(), MAX_PAGE_SIZE)
-            .await?;
+        let page = match first.take() {
+            Some(page) => page,
+            None => {
+                registry
+                    .describe_images(repo, token.as_deref(), MAX_PAGE_SIZE)
+                    .await?
+            }
+        };
         if images.is_empty() {
             // The first page (usually the only one) as is, without copying it.
             images = page.images;
@@ -71,7 +85,16 @@ pub async fn observe<R: Registry>(
     registry: &R,
     repo: &RepositoryRef,
 ) -> Result<ObservedRepository, RegistryError> {
-    let images = match list_all(registry, repo).await {
+    observe_from(registry, repo, None).await
+}
+
+/// [`observe`], starting from the repository's first page when it was read already.
+pub async fn observe_from<R: Registry>(
+    registry: &R,
+    repo: &RepositoryRef,
+    first: Option<ImagePage>,
+) -> Result<ObservedRepository, RegistryError> {
+    let images = match list_from(registry, repo, first).await {
         Ok(images) => images,
         Err(RegistryError::RepositoryNotFound(_)) => {
             return Ok(ObservedRepository {

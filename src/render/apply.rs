@@ -52,5 +52,17 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
         o.retries.throttled,
         o.retries.server_errors
     )?;
+    if o.retries.throttled > 0 {
+        let lowered = o.retries.width_lowered_to.map_or_else(String::new, |w| {
+            format!(
+                " requests in flight were lowered to {w}, then raised again as requests succeeded;"
+            )
+        });
+        writeln!(
+            out,
+            "ECR throttled {} answers:{lowered} the throttled requests were retried.",
+            o.retries.throttled
+        )?;
+    }
     writeln!(out, "Journal: {}", o.journal)
 }

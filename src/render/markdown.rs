@@ -48,6 +48,7 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
                 RepositoryStatus::Changes => "changes",
                 RepositoryStatus::Refused => "**refused**",
                 RepositoryStatus::Missing => "not found",
+                RepositoryStatus::Unreadable => "**unreadable**",
                 RepositoryStatus::Unchanged => "unchanged",
             };
             writeln!(

@@ -209,6 +209,12 @@ pub fn summary_line(s: &Summary) -> String {
             plural(s.repositories_missing, "repository", "repositories")
         ));
     }
+    if s.repositories_unreadable > 0 {
+        line.push_str(&format!(
+            " {} could not be read.",
+            plural(s.repositories_unreadable, "repository", "repositories")
+        ));
+    }
     line
 }
 

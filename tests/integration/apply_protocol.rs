@@ -10,12 +10,18 @@ use ecr_reconcile::config::load_sources;
 use ecr_reconcile::model::{
     AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
 };
-use ecr_reconcile::ops::apply::{ApplyReport, Journal, Quiet, apply_plan};
+use futures_util::FutureExt;
+
+use ecr_reconcile::ops::apply::{
+    ApplyOptions, ApplyReport, Journal, JournalEntry, Quiet, apply_plan, apply_plan_with,
+};
+use ecr_reconcile::ops::restore::protocol as restore;
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
 use ecr_reconcile::plan::{Plan, PlanOptions};
 use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
 use ecr_reconcile::registry::{
-    BatchDeleteResult, BatchGetResult, ImageDetail, ImageId, ImagePage, Registry, RegistryError,
+    BatchDeleteResult, BatchGetResult, FailureCode, ImageDetail, ImageId, ImagePage, ItemFailure,
+    Registry, RegistryError,
 };
 
 fn repo() -> RepositoryRef {
@@ -356,4 +362,360 @@ fn per_item_upstream_throttling_is_retried() {
     assert_eq!(report.images_deleted, 2);
     assert_eq!(report.delete_batches, [2, 2]);
     assert_eq!(throttling.inner.images(&repo()).unwrap().len(), 1);
+}
+
+/// An image whose manifest is real (its digest is the sha256 of it), so that
+/// `restore` can push it back.
+fn restorable(n: u32, tags: &[&str]) -> StoredImage {
+    let manifest = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"{}\",\"layers\":[],\"annotations\":{{\"n\":\"{n}\"}}}}",
+        media_type::OCI_MANIFEST
+    );
+    let digest = Digest::parse(ecr_reconcile::hash::sha256(manifest.as_bytes())).unwrap();
+    let mut image = image(n, tags);
+    image.detail.digest = digest;
+    image.manifest = Some(manifest);
+    image
+}
+
+fn tags_at(reg: &InMemoryRegistry, digest: &Digest) -> Option<Vec<String>> {
+    reg.images(&repo())
+        .unwrap()
+        .into_iter()
+        .find(|i| &i.detail.digest == digest)
+        .map(|i| {
+            let mut t: Vec<String> = i.detail.tags.iter().map(|t| t.to_string()).collect();
+            t.sort();
+            t
+        })
+}
+
+/// An index of images 6 and 7, with a manifest that lists them and hashes to its
+/// digest.
+fn index_image(tags: &[&str]) -> StoredImage {
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"{}","digest":"{}"}},{{"mediaType":"{}","digest":"{}"}}]}}"#,
+        media_type::OCI_INDEX,
+        media_type::OCI_MANIFEST,
+        d(6),
+        media_type::OCI_MANIFEST,
+        d(7)
+    );
+    let mut index = image(5, tags).with_manifest(manifest.clone());
+    index.detail.digest = Digest::parse(ecr_reconcile::hash::sha256(manifest.as_bytes())).unwrap();
+    index.detail.manifest_media_type = Some(media_type::OCI_INDEX.into());
+    index.children = vec![d(6), d(7)];
+    index
+}
+
+/// The cosign tag that signs image `n`.
+fn signature_tag(n: u32) -> String {
+    format!("sha256-{}.sig", d(n).hex())
+}
+
+#[test]
+fn a_deletion_skipped_at_confirmation_keeps_what_the_image_needs() {
+    let mut referrer = image(4, &[]);
+    referrer.detail.subject = Some(d(2));
+    referrer.detail.artifact_media_type = Some("application/vnd.example.sbom".into());
+    let index = index_image(&["multi"]);
+    let di = index.detail.digest.clone();
+    let reg = registry(&[
+        image(1, &["v1"]),
+        image(2, &["old"]),
+        image(3, &[signature_tag(2).as_str()]),
+        referrer,
+        image(6, &[]),
+        image(7, &[]),
+        index,
+    ]);
+    let plan = plan_for(&reg);
+    let planned: Vec<&Digest> = plan.repositories[0]
+        .actions
+        .iter()
+        .map(|a| &a.digest)
+        .collect();
+    for n in [2, 3, 4, 6, 7] {
+        assert!(
+            planned.contains(&&d(n)),
+            "image {n} is planned for deletion"
+        );
+    }
+    assert!(planned.contains(&&di), "the index is planned for deletion");
+    // After the plan, images 2 and 5 gain a tag: they stay, so must their signature,
+    // their referrer and the index's children.
+    reg.push(&repo(), image(2, &["old", "hotfix"]));
+    reg.push(&repo(), index_image(&["multi", "pinned"]));
+
+    let (report, journal) = apply(&reg, &plan);
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(tags_of(&reg, 3), Some(vec![signature_tag(2)]), "signature");
+    assert_eq!(tags_of(&reg, 4), Some(vec![]), "referrer");
+    assert_eq!(tags_of(&reg, 6), Some(vec![]), "child");
+    assert_eq!(tags_of(&reg, 7), Some(vec![]), "child");
+    assert!(journal.is_empty(), "nothing removed: {journal:?}");
+    for n in [3, 4, 6, 7] {
+        assert!(
+            report
+                .skipped
+                .iter()
+                .any(|s| s.digest == d(n) && s.reason.contains("needs it")),
+            "image {n}: {report:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_tag_reported_for_an_image_deleted_by_digest_fails_and_is_restored() {
+    let late = restorable(3, &[]);
+    let digest = late.detail.digest.clone();
+    let reg = registry(&[image(1, &["v1"]), late.clone()]);
+    let plan = plan_for(&reg);
+    assert_eq!(plan.repositories[0].actions.len(), 1);
+    // Between the confirming read and the request, someone tags the untagged image:
+    // ECR deletes it by digest with its new tag, and says so.
+    let tagged = {
+        let mut t = late.clone();
+        t.detail.tags = vec![Tag::parse("late").unwrap()];
+        t
+    };
+    let racing = Hooked::new(
+        reg,
+        Box::new(move |inner, _| {
+            inner.push(&repo(), tagged.clone());
+            None
+        }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let mut journal = Journal::open(&path).unwrap();
+    let report = block_on(apply_plan(&racing, &plan, &mut journal, &Quiet)).unwrap();
+    assert!(!report.succeeded(), "{report:#?}");
+    assert_eq!(report.failures_by_code.get("UnplannedRemoval"), Some(&1));
+    assert_eq!(report.failures[0].id, "tag late", "{report:#?}");
+    assert_eq!(tags_at(&racing.inner, &digest), None, "deleted");
+    let entries = Journal::read(&path).unwrap().entries;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.tag.as_ref().is_some_and(|t| t.as_str() == "late")
+                && e.digest == digest
+                && e.manifest.is_some()),
+        "{entries:#?}"
+    );
+    // restore puts the image back with the tag.
+    let selected: Vec<&JournalEntry> = entries.iter().collect();
+    let restore_plan = block_on(restore::plan(&racing.inner, &selected)).unwrap();
+    let restored = block_on(restore::execute(
+        &racing.inner,
+        &restore_plan,
+        &ecr_reconcile::ops::pace::Pacer::put_image(ecr_reconcile::ops::pace::TokioClock::default()),
+    ));
+    assert!(restored.succeeded(), "{restored:#?}");
+    assert_eq!(
+        tags_at(&racing.inner, &digest),
+        Some(vec!["late".to_owned()])
+    );
+}
+
+/// The in-memory model whose BatchGetImage cannot read some manifests.
+struct Unreadable {
+    inner: InMemoryRegistry,
+    manifests: Vec<Digest>,
+}
+
+impl Registry for Unreadable {
+    async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
+        self.inner.caller_account(region).await
+    }
+    async fn describe_repositories(
+        &self,
+        registry: &ecr_reconcile::model::RegistryLocation,
+        next_token: Option<&str>,
+    ) -> Result<ecr_reconcile::registry::RepositoryPage, RegistryError> {
+        self.inner.describe_repositories(registry, next_token).await
+    }
+    async fn describe_images(
+        &self,
+        r: &RepositoryRef,
+        t: Option<&str>,
+        m: u32,
+    ) -> Result<ImagePage, RegistryError> {
+        self.inner.describe_images(r, t, m).await
+    }
+    async fn describe_images_by_id(
+        &self,
+        r: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<Vec<ImageDetail>, RegistryError> {
+        self.inner.describe_images_by_id(r, ids).await
+    }
+    async fn batch_get_image(
+        &self,
+        r: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchGetResult, RegistryError> {
+        let mut got = self.inner.batch_get_image(r, ids).await?;
+        got.manifests
+            .retain(|m| !self.manifests.contains(&m.digest));
+        got.failures
+            .extend(self.manifests.iter().map(|d| ItemFailure {
+                id: ImageId::Digest(d.clone()),
+                code: FailureCode::KmsError,
+                reason: "the key is disabled".into(),
+            }));
+        Ok(got)
+    }
+    async fn batch_delete_image(
+        &self,
+        r: &RepositoryRef,
+        ids: &[ImageId],
+    ) -> Result<BatchDeleteResult, RegistryError> {
+        self.inner.batch_delete_image(r, ids).await
+    }
+    async fn put_image(
+        &self,
+        r: &RepositoryRef,
+        m: &ecr_reconcile::registry::PutManifest<'_>,
+        t: Option<&Tag>,
+    ) -> Result<(), RegistryError> {
+        self.inner.put_image(r, m, t).await
+    }
+}
+
+#[test]
+fn a_removal_whose_manifest_cannot_be_saved_is_not_made_unless_allowed() {
+    let reg = registry(&[
+        image(1, &["v1"]),
+        image(2, &["old"]),
+        image(3, &["older"]),
+        image(4, &[signature_tag(2).as_str()]),
+    ]);
+    let plan = plan_for(&reg);
+    let unreadable = Unreadable {
+        inner: reg,
+        manifests: vec![d(2)],
+    };
+    let (report, journal) = apply(&unreadable, &plan);
+    assert!(!report.succeeded());
+    assert_eq!(
+        report.failures_by_code.get("ManifestNotSaved"),
+        Some(&1),
+        "{report:#?}"
+    );
+    assert!(
+        report.failures[0].reason.contains("KmsError"),
+        "{report:#?}"
+    );
+    assert_eq!(tags_of(&unreadable.inner, 2), Some(vec!["old".to_owned()]));
+    // Image 2 stays, so its signature stays too; image 3 goes.
+    assert_eq!(tags_of(&unreadable.inner, 4), Some(vec![signature_tag(2)]));
+    assert_eq!(tags_of(&unreadable.inner, 3), None);
+    assert_eq!(journal.len(), 1, "{journal:?}");
+
+    // Opted in: removed, journalled without a manifest.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let mut j = Journal::open(&path).unwrap();
+    let options = ApplyOptions {
+        allow_unrestorable: true,
+        ..ApplyOptions::default()
+    };
+    let report = block_on(apply_plan_with(&unreadable, &plan, &mut j, &Quiet, options)).unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(tags_of(&unreadable.inner, 2), None);
+    assert_eq!(tags_of(&unreadable.inner, 4), None);
+}
+
+#[test]
+fn an_unanswered_removal_is_read_back_before_the_report() {
+    // The registry answers nothing at all and removes nothing: every removal fails.
+    let reg = registry(&[image(1, &["v1"]), image(2, &["old"]), image(3, &[])]);
+    let plan = plan_for(&reg);
+    let silent = Hooked::new(reg, Box::new(|_, _| Some(BatchDeleteResult::default())));
+    let (report, _) = apply(&silent, &plan);
+    assert_eq!(report.images_deleted, 0, "{report:#?}");
+    assert_eq!(report.failures_by_code.get("Unanswered"), Some(&2));
+    assert!(
+        report.failures[0].reason.contains("still there"),
+        "{report:#?}"
+    );
+
+    // The registry removes them but says nothing (as moto does for an untagged image
+    // deleted by digest): the read back finds them gone, and they count as done.
+    let reg = registry(&[image(1, &["v1"]), image(2, &["old"]), image(3, &[])]);
+    let plan = plan_for(&reg);
+    let quiet = Hooked::new(
+        reg,
+        Box::new(|inner, ids| {
+            let r = repo();
+            inner
+                .batch_delete_image(&r, ids)
+                .now_or_never()
+                .expect("the model answers at once")
+                .unwrap();
+            Some(BatchDeleteResult::default())
+        }),
+    );
+    let (report, _) = apply(&quiet, &plan);
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(report.images_deleted, 2);
+}
+
+#[test]
+fn untags_share_the_first_request_and_the_plan_listing_is_not_repeated() {
+    let mut images = vec![image(1, &["v1", "rc1"]), image(2, &["v1-keep", "rc2"])];
+    images.extend((10..260).map(|n| image(n, &[&format!("pr-{n}")])));
+    let reg = registry(&images);
+    let state = load_sources(vec![(
+        "t.yaml".into(),
+        b"version: 1\nrepositories:\n  team/app:\n    tags: [\"v1*\"]\n".to_vec(),
+    )])
+    .unwrap();
+    let settings = RunSettings {
+        default_region: Some(Region::parse("eu-west-1").unwrap()),
+        now: Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
+        options: PlanOptions::default(),
+        parallelism: 1,
+        source_label: "test".into(),
+    };
+    let plan = block_on(make_plan(&reg, &state, &settings)).unwrap();
+    let before = reg.calls();
+    let (report, _) = apply(&reg, &plan);
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!((report.untagged, report.images_deleted), (2, 250));
+    let after = reg.calls();
+    // 252 removals: three requests, each with one confirmation read and one manifest
+    // read; no listing.
+    assert_eq!(after.batch_delete_image - before.batch_delete_image, 3);
+    assert_eq!(after.describe_images - before.describe_images, 3);
+    assert_eq!(after.batch_get_image - before.batch_get_image, 3);
+    let mut sizes = report.delete_batches.clone();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [52, 100, 100]);
+}
+
+#[test]
+fn an_image_whose_tags_straddle_two_requests_is_not_taken_for_one_that_stays() {
+    // 98 builds, then the signature of image 200, then image 200's two tags: the
+    // second tag falls in the second request of 100.
+    let mut images: Vec<StoredImage> = (1..=98).map(|n| image(n, &[&format!("pr-{n}")])).collect();
+    images.push(image(150, &[signature_tag(200).as_str()]));
+    images.push(image(200, &["a-200", "b-200"]));
+    images.push(image(1000, &["v1"]));
+    let reg = registry(&images);
+    let plan = plan_for(&reg);
+    let (report, _) = apply(&reg, &plan);
+    assert!(report.succeeded(), "{report:#?}");
+    assert!(report.skipped.is_empty(), "{report:#?}");
+    let mut sizes = report.delete_batches.clone();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 100]);
+    assert_eq!(
+        tags_of(&reg, 150),
+        None,
+        "the signature goes with its image"
+    );
+    assert_eq!(tags_of(&reg, 200), None);
+    assert_eq!(reg.images(&repo()).unwrap().len(), 1);
 }

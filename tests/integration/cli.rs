@@ -827,7 +827,10 @@ fn images_of(snapshot: &Path) -> Images {
 
 /// `apply --snapshot` on a copy of the example, then `restore` of its journal, in a
 /// folder of their own with AWS_REGION set as on a user's machine.
-fn apply_then_restore(snapshot: &str) -> (PathBuf, tempfile::TempDir, Output) {
+fn apply_then_restore(
+    snapshot: &str,
+    apply_flags: &[&str],
+) -> (PathBuf, tempfile::TempDir, Output) {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("snapshot.json");
     std::fs::write(&copy, snapshot).unwrap();
@@ -841,13 +844,19 @@ fn apply_then_restore(snapshot: &str) -> (PathBuf, tempfile::TempDir, Output) {
             .unwrap()
     };
     let examples = root().join(EXAMPLES);
-    let out = in_dir(&[
-        "apply",
-        "--snapshot",
-        "snapshot.json",
-        examples.to_str().unwrap(),
-        "--auto-approve",
-    ]);
+    let out = in_dir(
+        &[
+            &[
+                "apply",
+                "--snapshot",
+                "snapshot.json",
+                examples.to_str().unwrap(),
+                "--auto-approve",
+            ][..],
+            apply_flags,
+        ]
+        .concat(),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let journal = std::fs::read_dir(dir.path().join(".ecr-reconcile"))
         .unwrap()
@@ -868,7 +877,7 @@ fn apply_then_restore(snapshot: &str) -> (PathBuf, tempfile::TempDir, Output) {
 #[test]
 fn the_example_applied_offline_is_restored_as_it_was() {
     let original = std::fs::read_to_string(root().join(SNAPSHOT)).unwrap();
-    let (copy, _dir, out) = apply_then_restore(&original);
+    let (copy, _dir, out) = apply_then_restore(&original, &[]);
     let said = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
     assert!(
@@ -889,7 +898,30 @@ fn without_manifests_existing_images_are_retagged_and_each_loss_is_said_once() {
             image.as_object_mut().unwrap().remove("manifest");
         }
     }
-    let (_copy, _dir, out) = apply_then_restore(&s.to_string());
+    // Without a manifest that hashes to its digest a deletion could not be undone:
+    // apply makes none of them unless told to.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("snapshot.json");
+    std::fs::write(&copy, s.to_string()).unwrap();
+    let out = crate::common::binary()
+        .hermetic()
+        .current_dir(dir.path())
+        .args(["apply", "--snapshot", "snapshot.json", "--auto-approve"])
+        .arg(root().join(EXAMPLES))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("ManifestNotSaved"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        images_of(&copy).values().map(Vec::len).sum::<usize>(),
+        284,
+        "no image deleted"
+    );
+    let (_copy, _dir, out) = apply_then_restore(&s.to_string(), &["--allow-unrestorable"]);
     let said = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{said}{}", text(&out.stderr));
     assert!(

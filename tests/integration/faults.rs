@@ -212,6 +212,9 @@ fn throttling_storm_never_loses_an_allowed_tag_and_converges() {
                     "every injected fault was retried: {r}"
                 );
                 assert_eq!(r["report"]["failures"], serde_json::json!([]));
+                // Throttling lowered the requests in flight (32 by default).
+                let lowered = r["retries"]["width_lowered_to"].as_u64();
+                assert!(lowered.is_some_and(|w| w < 32), "{r}");
                 break;
             }
             // A call that failed after every retry: exit 1, reported, nothing unsafe.
@@ -331,19 +334,29 @@ fn sigkill_at_twenty_points_loses_nothing_and_a_fresh_apply_converges() {
     assert_eq!(batches, 500, "an apply of 500 removals: {r}");
     assert_eq!(state(&m), expected(&before));
     let calls = p.calls();
-    // Full batches, never more than ECR's 100 ids: 500 removals in 7 requests (two
-    // repositories, an untag wave and a delete wave each), each confirmed first.
-    let deletes: Vec<usize> = calls
+    // Full batches, never more than ECR's 100 ids: 500 removals in 5 requests (the
+    // untags share the deletions' requests), each confirmed first. Requests run
+    // concurrently, so their order varies.
+    let mut deletes: Vec<usize> = calls
         .iter()
         .filter(|c| c.operation == "BatchDeleteImage")
         .map(|c| c.image_ids)
         .collect();
-    assert_eq!(deletes, [60, 100, 100, 40, 40, 100, 60], "{calls:?}");
-    let confirmations: Vec<usize> = calls
+    deletes.sort_unstable();
+    assert_eq!(deletes, [100, 100, 100, 100, 100], "{calls:?}");
+    // moto answers nothing for an untagged image deleted by digest (ECR reports it):
+    // those are read back afterwards, and a DescribeImages of images now gone fails
+    // (HTTP 400). The confirmations are the reads that succeed.
+    let mut confirmations: Vec<usize> = calls
         .iter()
-        .filter(|c| c.operation == "DescribeImages" && c.image_ids > 0)
+        .filter(|c| {
+            c.operation == "DescribeImages"
+                && c.image_ids > 0
+                && c.outcome == Outcome::Forwarded(200)
+        })
         .map(|c| c.image_ids)
         .collect();
+    confirmations.sort_unstable();
     assert_eq!(
         confirmations, deletes,
         "one confirmation per request, same ids"
@@ -720,16 +733,16 @@ fn changes_after_the_listing_are_caught_by_the_confirmation_of_each_request() {
         let leftover_manifest = moto::image_manifest("team/app", "leftover");
         let stable_manifest = moto::image_manifest("team/app", "stable");
         p.set_hook(move |seen, phase| {
-            // Right after the apply's listing of team/app (the plan's is the first)
-            // was answered: the listing confirmed everything as planned.
-            if phase == Phase::After
+            // After the plan's listing, just before the confirmation read of the
+            // request that removes them.
+            if phase == Phase::Before
                 && seen.operation == "DescribeImages"
-                && seen.image_ids == 0
+                && seen.image_ids > 0
                 && seen.repository.as_deref() == Some("team/app")
                 && {
                     let mut n = listings.lock().unwrap();
                     *n += 1;
-                    *n == 2
+                    *n == 1
                 }
             {
                 // An allowed tag on the untagged image about to be deleted by digest.
@@ -811,7 +824,11 @@ fn removals_that_outlast_the_retries_fail_loudly_and_a_second_apply_finishes() {
     assert_ne!(state(&m), expected(&before), "something was left to do");
     // The storm eases to the 30% of the storm test; with retries, a second apply
     // finishes.
-    assert_eq!(failures.len(), 2, "one per repository: {r}");
+    assert_eq!(
+        failures.len(),
+        3,
+        "one per request (team/app's two run side by side): {r}"
+    );
     p.set_faults(Faults {
         throttle: 0.30,
         seed: 4,
@@ -831,4 +848,282 @@ fn removals_that_outlast_the_retries_fail_loudly_and_a_second_apply_finishes() {
         throttled,
         failures.len()
     );
+}
+
+/// A hook that runs `f` once, before the first request matching `when`.
+fn once_before(
+    when: impl Fn(&proxy::Seen) -> bool + Send + Sync + 'static,
+    f: impl Fn() -> Verdict + Send + Sync + 'static,
+) -> impl Fn(&proxy::Seen, Phase) -> Verdict + Send + Sync + 'static {
+    let fired = Mutex::new(false);
+    move |seen, phase| {
+        if phase == Phase::Before
+            && when(seen)
+            && !std::mem::replace(&mut *fired.lock().unwrap(), true)
+        {
+            return f();
+        }
+        Verdict::Pass
+    }
+}
+
+#[test]
+fn an_attempt_cut_off_by_the_timeout_counts_as_a_retry() {
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    m.push_image("team/app", "v1", &["v1.0"]);
+    m.push_image("team/app", "b1", &["build-1"]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    // The first confirmation read hangs longer than an attempt may take.
+    p.set_hook(once_before(
+        |seen| seen.operation == "DescribeImages" && seen.image_ids > 0,
+        || {
+            std::thread::sleep(Duration::from_secs(3));
+            Verdict::Pass
+        },
+    ));
+    let mut args = apply_args(&dir, &dir.path("j.jsonl"));
+    args.extend(["--attempt-timeout".into(), "1".into()]);
+    let out = run(&p.url, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = report(&out);
+    assert_eq!(r["retries"]["retries"], 1, "{r}");
+    assert_eq!(r["report"]["images_deleted"], 1, "{r}");
+}
+
+#[test]
+fn a_signature_of_an_image_that_gained_a_tag_stays() {
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    m.push_image("team/app", "v1", &["v1.0"]);
+    let build = m.push_image("team/app", "b1", &["build-1"]);
+    let signature = format!("{}.sig", build.replace(':', "-"));
+    let sig = m.push_image("team/app", "sig", &[&signature]);
+    let other = m.push_image("team/app", "b2", &["build-2"]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    let seeder = moto::Seeder::new(&m.url);
+    let manifest = moto::image_manifest("team/app", "b1");
+    // After the plan, before the confirmation read: the build gains an allowed tag.
+    p.set_hook(once_before(
+        |seen| seen.operation == "DescribeImages" && seen.image_ids > 0,
+        move || {
+            seeder.put("team/app", &manifest, Some("v9.0"));
+            Verdict::Pass
+        },
+    ));
+    let out = run(&p.url, &apply_args(&dir, &dir.path("j.jsonl")));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = report(&out);
+    let images = m.images("team/app");
+    assert!(images.contains_key(&build), "{r}");
+    assert_eq!(images.get(&sig), Some(&vec![signature.clone()]), "{r}");
+    assert!(!images.contains_key(&other), "the rest is applied: {r}");
+    let skipped = r["report"]["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s["tag"] == signature.as_str()
+            && s["reason"].as_str().unwrap().contains("needs it")),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_tag_deleted_with_an_image_by_digest_fails_and_restore_puts_it_back() {
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    m.push_image("team/app", "v1", &["v1.0"]);
+    let leftover = m.push_image("team/app", "leftover", &[]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    let seeder = moto::Seeder::new(&m.url);
+    let manifest = moto::image_manifest("team/app", "leftover");
+    // Between the confirmation and the request: the untagged image gets a tag.
+    p.set_hook(once_before(
+        |seen| seen.operation == "BatchDeleteImage",
+        move || {
+            seeder.put("team/app", &manifest, Some("late"));
+            Verdict::Pass
+        },
+    ));
+    let journal = dir.path("j.jsonl");
+    let out = run(&p.url, &apply_args(&dir, &journal));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let r = report(&out);
+    assert_eq!(
+        r["report"]["failures_by_code"]["UnplannedRemoval"], 1,
+        "{r}"
+    );
+    assert_eq!(r["report"]["failures"][0]["id"], "tag late", "{r}");
+    assert!(!m.images("team/app").contains_key(&leftover));
+    assert!(
+        journal_entries(&journal).contains(&(leftover.clone(), Some("late".to_owned()))),
+        "{:?}",
+        journal_entries(&journal)
+    );
+    p.clear_hook();
+    let out = run(
+        &p.url,
+        &[
+            "restore".into(),
+            s(&journal).into(),
+            "--auto-approve".into(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(m.tags("team/app").get("late"), Some(&leftover));
+}
+
+#[test]
+fn removals_whose_manifest_cannot_be_read_wait_for_an_explicit_flag() {
+    let m = Moto::start(binary());
+    let before = reseed(&m, [10, 10]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    p.set_hook(|seen, phase| {
+        if phase == Phase::Before
+            && seen.operation == "BatchGetImage"
+            && seen.repository.as_deref() == Some("team/web")
+        {
+            return Verdict::Answer {
+                status: 400,
+                kind: "AccessDeniedException",
+                message: "not allowed to read manifests",
+            };
+        }
+        Verdict::Pass
+    });
+    let out = run(&p.url, &apply_args(&dir, &dir.path("j.jsonl")));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let r = report(&out);
+    let failures = r["report"]["failures"].as_array().unwrap();
+    assert!(!failures.is_empty());
+    for f in failures {
+        assert_eq!(f["code"], "ManifestNotSaved", "{f}");
+        assert!(
+            f["reason"].as_str().unwrap().contains("AccessDenied"),
+            "{f}"
+        );
+        assert!(
+            f["reason"]
+                .as_str()
+                .unwrap()
+                .contains("--allow-unrestorable"),
+            "{f}"
+        );
+    }
+    let now = state(&m);
+    assert_eq!(now["team/web"], before["team/web"], "nothing removed there");
+    assert_eq!(now["team/app"], expected(&before)["team/app"]);
+
+    let mut args = apply_args(&dir, &dir.path("j2.jsonl"));
+    args.push("--allow-unrestorable".into());
+    let out = run(&p.url, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(state(&m), expected(&before));
+}
+
+#[test]
+fn an_unreadable_repository_is_shown_and_apply_does_not_start() {
+    let m = Moto::start(binary());
+    let before = reseed(&m, [10, 10]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    p.set_hook(|seen, phase| {
+        if phase == Phase::Before
+            && seen.operation == "DescribeImages"
+            && seen.repository.as_deref() == Some("team/web")
+        {
+            return Verdict::Answer {
+                status: 400,
+                kind: "AccessDeniedException",
+                message: "not allowed to list team/web",
+            };
+        }
+        Verdict::Pass
+    });
+    let out = run(
+        &p.url,
+        &[
+            "plan".into(),
+            s(&dir.path("cfg.yaml")).into(),
+            "--format".into(),
+            "json".into(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("team/web"),
+        "{}",
+        text(&out.stderr)
+    );
+    let plan = report(&out);
+    assert_eq!(plan["repositories"][0]["status"], "changes", "{plan}");
+    assert_eq!(plan["repositories"][1]["status"], "unreadable", "{plan}");
+    assert!(
+        plan["repositories"][1]["read_error"]
+            .as_str()
+            .unwrap()
+            .contains("AccessDeniedException"),
+        "{plan}"
+    );
+    let out = run(&p.url, &apply_args(&dir, &dir.path("j.jsonl")));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("apply does not start"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(p.count("BatchDeleteImage"), 0);
+    assert_eq!(state(&m), before);
+}
+
+#[test]
+fn an_unanswered_removal_is_read_back_and_counted_only_when_gone() {
+    // moto answers a delete by digest of an untagged image with no imageIds at all
+    // (ECR reports it): apply reads it back, finds it gone, and counts it.
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    m.push_image("team/app", "v1", &["v1.0"]);
+    let leftover = m.push_image("team/app", "leftover", &[]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    let out = run(&p.url, &apply_args(&dir, &dir.path("j.jsonl")));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = report(&out);
+    assert_eq!(r["report"]["images_deleted"], 1, "{r}");
+    assert!(!m.images("team/app").contains_key(&leftover));
+    let calls = p.calls();
+    let delete = calls
+        .iter()
+        .position(|c| c.operation == "BatchDeleteImage")
+        .expect("a removal request");
+    assert!(
+        calls[delete + 1..]
+            .iter()
+            .any(|c| c.operation == "BatchGetImage" && c.image_ids == 1),
+        "read back after the request: {calls:?}"
+    );
+
+    // The same silence for a removal that did not happen: a failure, not a success.
+    let kept = m.push_image("team/app", "leftover-2", &[]);
+    p.clear();
+    p.set_hook(move |seen, phase| {
+        if phase == Phase::Before && seen.operation == "BatchDeleteImage" {
+            // Answered as moto answers an untagged image deleted by digest, without
+            // deleting it: an empty answer.
+            return Verdict::Answer {
+                status: 200,
+                kind: "",
+                message: "",
+            };
+        }
+        Verdict::Pass
+    });
+    let out = run(&p.url, &apply_args(&dir, &dir.path("j2.jsonl")));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let r = report(&out);
+    assert_eq!(r["report"]["failures_by_code"]["Unanswered"], 1, "{r}");
+    assert_eq!(r["report"]["images_deleted"], 0, "{r}");
+    assert!(m.images("team/app").contains_key(&kept));
 }

@@ -131,8 +131,9 @@ pub struct SourceArgs {
     /// Send ECR calls to this endpoint (the SDK also honours AWS_ENDPOINT_URL_ECR).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// How many repositories are read at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// How many repositories are read at once, and (apply) how many requests are in
+    /// flight at once over all repositories.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
     /// Attempts per AWS call, the first included (throttling and 5xx are retried with
     /// exponential backoff and jitter).
@@ -146,6 +147,9 @@ pub struct SourceArgs {
     /// Use no manifest cache: read every manifest from ECR, write none.
     #[arg(long)]
     pub no_cache: bool,
+    /// Seconds one AWS attempt may take before it is abandoned and retried.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub attempt_timeout: u64,
 }
 
 /// What `plan` and `apply` plan from: the files, the source, the plan's options.
@@ -205,6 +209,11 @@ pub struct ApplyArgs {
     /// working directory.
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// Also remove images and tags whose manifest could not be read for the journal
+    /// (restore cannot put them back). Default: such removals are not made, and are
+    /// reported as failures (ManifestNotSaved).
+    #[arg(long)]
+    pub allow_unrestorable: bool,
     /// Format of the final report (the plan is printed as text before it).
     #[arg(long, default_value = "human", value_parser = values::<ReportFormat>())]
     pub format: ReportFormat,
@@ -323,6 +332,7 @@ impl SourceArgs {
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
             parallelism: usize::from(self.parallelism),
+            attempt_timeout: Some(std::time::Duration::from_secs(self.attempt_timeout)),
             max_attempts: self.max_attempts,
             cache_dir: if self.no_cache {
                 None

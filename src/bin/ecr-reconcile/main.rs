@@ -202,7 +202,11 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     let plan = term.check(ops::plan::plan(&source, &desired, &request))?;
     term.print_plan(&plan, args.format, ReportFormat::Human)?;
     term.github_plan(&plan);
-    let code = if args.detailed_exitcode && plan.has_changes() {
+    // A repository that could not be read is an error, after the plan of the others.
+    let code = if let Some(e) = ops::plan::unreadable(&plan) {
+        let _ = term.fail(e);
+        exit::ERROR
+    } else if args.detailed_exitcode && plan.has_changes() {
         exit::CHANGES
     } else {
         exit::SUCCESS
@@ -220,6 +224,7 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
         saved_plan: args.plan.clone(),
         now: args.planning.now,
         allow_empty: args.planning.allow_empty,
+        allow_unrestorable: args.allow_unrestorable,
     };
     let prepared = term.check(ops::apply::prepare(&source, &desired, &request))?;
     // The plan, for the person (or the CI log) that approves it.

@@ -22,8 +22,8 @@ use crate::registry::CallCounts;
 use crate::registry::RetryCounts;
 pub use journal::{Journal, JournalContents, JournalEntry, JournalError};
 pub use protocol::{
-    ApplyReport, Failure, Progress, ProtocolError, Quiet, Skipped, apply_plan, planned_deletions,
-    planned_ids,
+    ApplyOptions, ApplyReport, DEFAULT_PARALLELISM, Failure, Progress, ProtocolError, Quiet,
+    Skipped, apply_plan, apply_plan_with, planned_deletions, planned_ids,
 };
 
 /// What `apply` was asked for.
@@ -36,6 +36,9 @@ pub struct ApplyRequest {
     pub now: Option<DateTime<Utc>>,
     /// Lift the guard that refuses a plan deleting every image of a repository.
     pub allow_empty: bool,
+    /// Also make removals whose manifest could not be saved to the journal (restore
+    /// cannot undo them); by default they are not made, and reported as failures.
+    pub allow_unrestorable: bool,
 }
 
 /// The guards between a plan and its removals.
@@ -72,6 +75,13 @@ pub enum ApplyError {
     #[error(transparent)]
     #[diagnostic(code(apply::registry))]
     Plan(#[from] RunError),
+    /// A declared repository could not be read: apply does not start.
+    #[error(
+        "apply does not start: {}; nothing was removed",
+        .0.iter().map(|(r, e)| format!("{r} could not be read ({e})")).collect::<Vec<_>>().join("; ")
+    )]
+    #[diagnostic(code(apply::unreadable))]
+    Unreadable(Vec<(String, String)>),
     /// The plan deletes more images than `--max-delete` allows.
     #[error(
         "the plan deletes {deletions} images, more than --max-delete {max}; nothing was applied"
@@ -122,6 +132,7 @@ pub enum ApplyError {
 pub struct Prepared<'s> {
     source: &'s Source,
     plan: Plan,
+    allow_unrestorable: bool,
 }
 
 /// Everything an apply did, as `apply --format json` prints it.
@@ -158,7 +169,14 @@ pub fn prepare<'s>(
         }
         None => plan_with(source, desired, &settings)?,
     };
-    Ok(Prepared { source, plan })
+    if let Some(super::plan::PlanError::Unreadable(unreadable)) = super::plan::unreadable(&plan) {
+        return Err(ApplyError::Unreadable(unreadable));
+    }
+    Ok(Prepared {
+        source,
+        plan,
+        allow_unrestorable: request.allow_unrestorable,
+    })
 }
 
 /// The default journal: `.ecr-reconcile/journal-<UTC time>.jsonl` under the working
@@ -213,11 +231,15 @@ impl<'s> Prepared<'s> {
         })?;
         let source = self.source;
         let report = source
-            .block_on(apply_plan(
+            .block_on(apply_plan_with(
                 &source.backend,
                 &self.plan,
                 &mut journal,
                 progress,
+                ApplyOptions {
+                    parallelism: source.parallelism(),
+                    allow_unrestorable: self.allow_unrestorable,
+                },
             ))
             .map_err(|error| ApplyError::Stopped {
                 error,

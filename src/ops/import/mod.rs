@@ -169,7 +169,11 @@ pub fn import(source: &Source, request: &ImportRequest) -> Result<ImportOutcome,
         // The plan engine says what the generated policy does.
         let first = render(&location, &drafts, None, request, &settings.source_label);
         let desired = load(&first)?;
-        let planned = run::plan_each(&desired.repositories, &observed, &settings);
+        let read: Vec<_> = observed
+            .iter()
+            .map(|o| (o.reference.clone(), Ok(o.clone())))
+            .collect();
+        let planned = run::plan_each(&desired.repositories, &read, &settings);
         let plans: Vec<&RepositoryPlan> = planned.iter().map(|(p, _)| p).collect();
         let yaml = render(
             &location,
