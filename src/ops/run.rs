@@ -10,6 +10,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use crate::config::{
     DesiredRepository, DesiredState, Duplicate, Origin, duplicates_after_resolution,
 };
+use crate::in_use::InUseSet;
 use crate::model::{AccountId, Region, RegistryLocation, RepositoryName, RepositoryRef};
 use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
@@ -53,6 +54,10 @@ pub enum RunError {
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     #[diagnostic(code(run::duplicates))]
     Duplicates(Vec<Duplicate>),
+    /// An in-use source could not be read.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    InUse(#[from] super::in_use::InUseError),
     /// The registry failed for a repository.
     #[error("{repository}: {error}")]
     #[diagnostic(code(run::registry))]
@@ -140,7 +145,17 @@ pub(crate) fn plan_each(
     desired: &[DesiredRepository],
     observed: &[ObservedRepository],
     settings: &RunSettings,
+    in_use: &InUseSet,
 ) -> Vec<(RepositoryPlan, Vec<Warning>)> {
+    let plan_one = |d: &DesiredRepository, o: &ObservedRepository| {
+        plan_repository(
+            d,
+            o,
+            settings.now,
+            settings.options,
+            in_use.for_repository(&o.reference),
+        )
+    };
     let pairs: Vec<(&DesiredRepository, &ObservedRepository)> =
         desired.iter().zip(observed).collect();
     let threads = std::thread::available_parallelism()
@@ -148,21 +163,15 @@ pub(crate) fn plan_each(
         .min(pairs.len())
         .max(1);
     if threads == 1 {
-        return pairs
-            .into_iter()
-            .map(|(d, o)| plan_repository(d, o, settings.now, settings.options))
-            .collect();
+        return pairs.into_iter().map(|(d, o)| plan_one(d, o)).collect();
     }
     let chunk = pairs.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = pairs
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(d, o)| plan_repository(d, o, settings.now, settings.options))
-                        .collect::<Vec<_>>()
-                })
+                let plan_one = &plan_one;
+                scope.spawn(move || part.iter().map(|(d, o)| plan_one(d, o)).collect::<Vec<_>>())
             })
             .collect();
         handles
@@ -199,12 +208,25 @@ fn assemble(
     }
 }
 
-/// Resolves, observes and plans. Repositories are observed and planned a group at a
-/// time, so only one group's observed state is held in memory at once.
+/// Reads the in-use sources, then resolves, observes and plans. A source that
+/// cannot be read stops the run before the registry is read.
 pub async fn make_plan<R: Registry>(
     registry: &R,
     desired: &DesiredState,
     settings: &RunSettings,
+) -> Result<Plan, RunError> {
+    let in_use = super::in_use::read(&desired.in_use)?;
+    make_plan_in_use(registry, desired, settings, &in_use).await
+}
+
+/// Resolves, observes and plans, keeping the images of `in_use`. Repositories are
+/// observed and planned a group at a time, so only one group's observed state is held
+/// in memory at once.
+pub async fn make_plan_in_use<R: Registry>(
+    registry: &R,
+    desired: &DesiredState,
+    settings: &RunSettings,
+    in_use: &InUseSet,
 ) -> Result<Plan, RunError> {
     let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
     let group = (settings.parallelism * 8).max(64);
@@ -214,7 +236,7 @@ pub async fn make_plan<R: Registry>(
         .zip(desired.repositories.chunks(group))
     {
         let observed = observe_all(registry, t, settings.parallelism).await?;
-        planned.extend(plan_each(d, &observed, settings));
+        planned.extend(plan_each(d, &observed, settings, in_use));
     }
     Ok(assemble(desired, planned, settings))
 }

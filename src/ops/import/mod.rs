@@ -169,7 +169,12 @@ pub fn import(source: &Source, request: &ImportRequest) -> Result<ImportOutcome,
         // The plan engine says what the generated policy does.
         let first = render(&location, &drafts, None, request, &settings.source_label);
         let desired = load(&first)?;
-        let planned = run::plan_each(&desired.repositories, &observed, &settings);
+        let planned = run::plan_each(
+            &desired.repositories,
+            &observed,
+            &settings,
+            &crate::in_use::InUseSet::default(),
+        );
         let plans: Vec<&RepositoryPlan> = planned.iter().map(|(p, _)| p).collect();
         let yaml = render(
             &location,
