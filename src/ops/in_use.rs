@@ -112,7 +112,11 @@ pub fn read(sources: &InUseSources) -> Result<InUseSet, InUseError> {
     }
     let mut uses: Vec<ImageUse> = Vec::new();
     for source in &sources.kubernetes {
-        let (path, text) = read_file(source, &source.base.join(&source.written), MAX_SOURCE_BYTES)?;
+        let (path, text) = read_file(
+            source,
+            &normalize(&source.base.join(&source.written)),
+            MAX_SOURCE_BYTES,
+        )?;
         let found = kubernetes::pods(&text, &path).map_err(|e| InUseError::Syntax {
             origin: source.origin.clone(),
             path: path.clone(),
@@ -126,7 +130,11 @@ pub fn read(sources: &InUseSources) -> Result<InUseSet, InUseError> {
         uses.extend(found);
     }
     for source in &sources.lists {
-        let (path, text) = read_file(source, &source.base.join(&source.written), MAX_SOURCE_BYTES)?;
+        let (path, text) = read_file(
+            source,
+            &normalize(&source.base.join(&source.written)),
+            MAX_SOURCE_BYTES,
+        )?;
         let found = list::image_list(&text, &path).map_err(|e| InUseError::Syntax {
             origin: source.origin.clone(),
             path: path.clone(),
@@ -166,6 +174,28 @@ pub fn read(sources: &InUseSources) -> Result<InUseSet, InUseError> {
         );
     }
     Ok(InUseSet::from_uses(uses))
+}
+
+/// `deploy/../pods.json` as `pods.json`: paths are shown as a reader would write
+/// them. Lexical only (`..` after a symbolic link is kept as written).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 fn position(line: Option<u32>, column: Option<u32>) -> String {
@@ -216,13 +246,13 @@ pub fn expand(source: &SourcePath) -> Result<Vec<PathBuf>, InUseError> {
         .take_while(|p| !p.contains(['*', '?', '[']))
         .count();
     if literal == parts.len() {
-        return Ok(vec![source.base.join(pattern)]);
+        return Ok(vec![normalize(&source.base.join(pattern))]);
     }
-    let root = if literal == 0 {
+    let root = normalize(&if literal == 0 {
         source.base.clone()
     } else {
         source.base.join(parts[..literal].join("/"))
-    };
+    });
     let rest = parts[literal..].join("/");
     let globs = [
         wildmatch::WildMatch::new(&rest),

@@ -301,14 +301,18 @@ fn in_use_text(image: &crate::plan::InUseImage) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut places: Vec<String> = image
-        .uses
-        .iter()
-        .take(MAX_USES_SHOWN)
-        .map(ToString::to_string)
-        .collect();
-    if image.uses.len() > MAX_USES_SHOWN {
-        places.push(format!("and {} more", image.uses.len() - MAX_USES_SHOWN));
+    // A pod's spec and status name its image twice, at the same place.
+    let mut places: Vec<String> = Vec::new();
+    for u in &image.uses {
+        let place = u.to_string();
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
+    let total = places.len();
+    places.truncate(MAX_USES_SHOWN);
+    if total > MAX_USES_SHOWN {
+        places.push(format!("and {} more", total - MAX_USES_SHOWN));
     }
     format!(
         "{}  {tags}  (in use: {})",

@@ -45,7 +45,7 @@ fn payments(name: &str) -> RepositoryRef {
 fn each_source_finds_what_runs_and_nothing_else() {
     let state = config::load(&[root().join(IN_USE)]).unwrap();
     let set = ecr_reconcile::ops::in_use::read(&state.in_use).unwrap();
-    let fixtures = root().join("tests/fixtures/in-use/desired/..");
+    let fixtures = root().join("tests/fixtures/in-use");
     let shown = |site: &ecr_reconcile::in_use::UseSite| {
         let file = site.file.replace(&fixtures.display().to_string(), "");
         let mut s = site.clone();
