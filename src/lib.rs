@@ -11,6 +11,7 @@ pub mod config;
 pub mod exit;
 pub mod files;
 pub mod hash;
+pub mod in_use;
 pub mod model;
 #[cfg(feature = "aws")]
 pub mod ops;

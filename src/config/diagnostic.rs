@@ -49,6 +49,13 @@ pub enum Code {
     EmptyAllowList,
     /// The same repository declared twice.
     DuplicateRepository,
+    /// An in-use source's path or glob that is empty or cannot name a file.
+    InvalidPath,
+    /// An in-use source's `clusters` or `functions` other than `all` or a list of
+    /// names.
+    InvalidSelector,
+    /// `task_definition_revisions` out of range.
+    InvalidRevisions,
     /// A file that the strict reader accepted but the schema types rejected (a bug).
     SchemaMismatch,
 }
@@ -76,6 +83,9 @@ impl Code {
             Code::InvalidUntagged => "config::invalid-untagged",
             Code::EmptyAllowList => "config::empty-allow-list",
             Code::DuplicateRepository => "config::duplicate-repository",
+            Code::InvalidPath => "config::invalid-path",
+            Code::InvalidSelector => "config::invalid-selector",
+            Code::InvalidRevisions => "config::invalid-revisions",
             Code::SchemaMismatch => "config::schema-mismatch",
         }
     }

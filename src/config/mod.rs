@@ -5,6 +5,7 @@
 //! (with file, line and column) instead of stopping at the first.
 
 pub mod diagnostic;
+pub mod in_use;
 pub mod raw;
 pub mod report;
 mod validate;
@@ -17,6 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use diagnostic::{Code, ConfigDiagnostic, ConfigErrors, SharedSource};
+pub use in_use::{EcsSource, InUseSources, LambdaSource, Selection, SourcePath};
 pub(crate) use validate::parse_duration;
 
 use crate::model::{AccountId, Region, RepositoryName, Tag};
@@ -92,6 +94,10 @@ pub struct AllowEntry {
     pub keep_latest: Option<u32>,
     /// Only tags on images pushed within this many seconds stay allowed.
     pub max_age_seconds: Option<u64>,
+    /// Tags on images pulled (or, never pulled, pushed) within this many seconds stay
+    /// allowed too: with `keep_latest` or `max_age`, another way to stay; alone, the
+    /// rule's only limit.
+    pub pulled_within_seconds: Option<u64>,
     /// Where the entry was written.
     pub origin: Origin,
 }
@@ -131,6 +137,8 @@ pub struct DesiredState {
     pub digest: String,
     /// Files and folders that directory search skipped on purpose, and why.
     pub excluded: Vec<Excluded>,
+    /// The in-use sources of every file.
+    pub in_use: InUseSources,
 }
 
 /// The name of the file, at the top of a searched directory, that lists what the
@@ -535,6 +543,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
     let mut files = Vec::new();
     let mut fingerprint = Vec::with_capacity(inputs.len());
     let mut declared: Vec<(validate::Declared, SharedSource)> = Vec::new();
+    let mut in_use = InUseSources::default();
     for (name, identity, bytes) in inputs {
         fingerprint.push(FileFingerprint {
             path: identity,
@@ -545,6 +554,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
         declared.extend(file.declared.into_iter().map(|d| (d, file.source.clone())));
         if file.diagnostics.is_empty() {
             repositories.extend(file.repositories);
+            in_use.extend(file.in_use);
         } else {
             errors.diagnostics.extend(file.diagnostics);
         }
@@ -559,6 +569,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
             digest: fingerprint_digest(&fingerprint),
             fingerprint,
             excluded: Vec::new(),
+            in_use,
         })
     } else {
         Err(errors)

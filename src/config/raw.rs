@@ -20,6 +20,11 @@ pub struct RawFile {
     /// the `--region` flag (or the AWS configuration).
     #[serde(default)]
     pub registry: Option<RawRegistry>,
+    /// Where to find the images in use (running, deployed or referenced): they are
+    /// kept in whichever declared repository they belong to, whatever the allow-lists
+    /// say. Paths and globs are relative to this file's folder.
+    #[serde(default)]
+    pub in_use: Option<RawInUse>,
     /// The repositories this file manages, by ECR repository name. Repositories not
     /// declared in any file are never touched.
     pub repositories: std::collections::BTreeMap<String, RawRepository>,
@@ -75,6 +80,77 @@ pub struct RawRule {
     /// (`s`, `m`, `h`, `d`, `w`), or several, such as `1w3d`.
     #[schemars(regex(pattern = r"^([0-9]+[smhdw])+$"))]
     pub max_age: Option<String>,
+    /// Tags on images pulled within this long (ECR's `lastRecordedPullTime`; an image
+    /// never pulled counts from its push) stay allowed: with `keep_latest` or
+    /// `max_age`, another way to stay; alone, the rule's only limit.
+    #[schemars(regex(pattern = r"^([0-9]+[smhdw])+$"))]
+    pub pulled_within: Option<String>,
+}
+
+/// The sources of images in use.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInUse {
+    /// Files holding the output of `kubectl get pods -A -o json`: the images of every
+    /// container, init and ephemeral container, and the digests they resolved to.
+    pub kubernetes: Option<Vec<RawPath>>,
+    /// Globs of files searched for ECR image references
+    /// (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG][@sha256:…]`): Kubernetes
+    /// manifests, Helm values, Terraform, task definitions, compose files. `*` matches
+    /// any run of characters, `/` included; `**/` also matches no folder.
+    pub files: Option<Vec<RawPath>>,
+    /// Files listing image URIs, one per line (`#` comments) or as a JSON array of
+    /// strings.
+    pub lists: Option<Vec<RawPath>>,
+    /// ECS: images of running tasks and services, and recent task-definition revisions
+    /// (not read yet: declaring it makes `plan` fail).
+    pub ecs: Option<RawEcs>,
+    /// Lambda: images of container-image functions, their versions and aliases (not
+    /// read yet: declaring it makes `plan` fail).
+    pub lambda: Option<RawLambda>,
+}
+
+/// A path, relative to the desired-state file's folder.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct RawPath(#[schemars(length(min = 1))] pub String);
+
+/// ECS clusters and task-definition revisions.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEcs {
+    /// `all` (the default), or a list of cluster names or ARNs.
+    pub clusters: Option<RawSelection>,
+    /// How many of the newest revisions of each task-definition family are in use
+    /// (rollbacks need them). Default: 5.
+    #[schemars(range(min = 1, max = 100))]
+    pub task_definition_revisions: Option<u32>,
+}
+
+/// Lambda functions.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLambda {
+    /// `all` (the default), or a list of function names or ARNs.
+    pub functions: Option<RawSelection>,
+}
+
+/// `all`, or a list of names.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawSelection {
+    /// Every one in the account and region.
+    All(RawAll),
+    /// These, by name or ARN.
+    Names(#[schemars(length(min = 1))] Vec<String>),
+}
+
+/// The word `all`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawAll {
+    /// Every one.
+    All,
 }
 
 /// The policy for untagged images.

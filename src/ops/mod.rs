@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod import;
+pub mod in_use;
 pub mod pace;
 pub mod plan;
 pub mod restore;

@@ -10,6 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use crate::config::{
     DesiredRepository, DesiredState, Duplicate, Origin, duplicates_after_resolution,
 };
+use crate::in_use::InUseSet;
 use crate::model::{AccountId, Region, RegistryLocation, RepositoryName, RepositoryRef};
 use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
@@ -54,6 +55,10 @@ pub enum RunError {
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     #[diagnostic(code(run::duplicates))]
     Duplicates(Vec<Duplicate>),
+    /// An in-use source could not be read.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    InUse(#[from] super::in_use::InUseError),
     /// The registry failed for a repository.
     #[error("{repository}: {error}")]
     #[diagnostic(code(run::registry))]
@@ -193,12 +198,19 @@ pub(crate) fn plan_each(
     desired: &[DesiredRepository],
     observed: &[(RepositoryRef, Result<ObservedRepository, RegistryError>)],
     settings: &RunSettings,
+    in_use: &InUseSet,
 ) -> Vec<(RepositoryPlan, Vec<Warning>)> {
     let pairs: Vec<_> = desired.iter().zip(observed).collect();
     let plan_one =
         |d: &DesiredRepository, o: &(RepositoryRef, Result<ObservedRepository, RegistryError>)| {
             match &o.1 {
-                Ok(o) => plan_repository(d, o, settings.now, settings.options),
+                Ok(read) => plan_repository(
+                    d,
+                    read,
+                    settings.now,
+                    settings.options,
+                    in_use.for_repository(&read.reference),
+                ),
                 Err(e) => unreadable_repository(d, &o.0, e.to_string()),
             }
         };
@@ -252,14 +264,26 @@ fn assemble(
     }
 }
 
-/// Resolves, observes and plans. Repositories are observed and planned a group at a
-/// time, so only one group's observed state is held in memory at once. A repository
-/// that cannot be read is planned as unreadable (with its error); the others are
-/// planned as usual.
+/// Reads the in-use sources, then resolves, observes and plans. A source that
+/// cannot be read stops the run before the registry is read.
 pub async fn make_plan<R: Registry>(
     registry: &R,
     desired: &DesiredState,
     settings: &RunSettings,
+) -> Result<Plan, RunError> {
+    let in_use = super::in_use::read(&desired.in_use)?;
+    make_plan_in_use(registry, desired, settings, &in_use).await
+}
+
+/// Resolves, observes and plans, keeping the images of `in_use`. Repositories are
+/// observed and planned a group at a time, so only one group's observed state is held
+/// in memory at once. A repository that cannot be read is planned as unreadable (with
+/// its error); the others are planned as usual.
+pub async fn make_plan_in_use<R: Registry>(
+    registry: &R,
+    desired: &DesiredState,
+    settings: &RunSettings,
+    in_use: &InUseSet,
 ) -> Result<Plan, RunError> {
     let (targets, mut first_pages) =
         resolve_with_pages(registry, desired, settings.default_region.as_ref()).await?;
@@ -274,7 +298,7 @@ pub async fn make_plan<R: Registry>(
             .cloned()
             .zip(observe_each(registry, t, settings.parallelism, &mut first_pages).await)
             .collect();
-        planned.extend(plan_each(d, &observed, settings));
+        planned.extend(plan_each(d, &observed, settings, in_use));
     }
     Ok(assemble(desired, planned, settings))
 }

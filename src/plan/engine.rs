@@ -4,8 +4,11 @@
 use chrono::{DateTime, Utc};
 use wildmatch::WildMatch;
 
-use super::{Action, ActionKind, RepositoryPlan, RepositoryStatus, Warning, WarningCode};
+use super::{
+    Action, ActionKind, InUseImage, RepositoryPlan, RepositoryStatus, Warning, WarningCode,
+};
 use crate::config::{DesiredRepository, Matcher, UntaggedPolicy};
+use crate::in_use::{ImageUse, UseSite};
 use crate::model::{Digest, RepositoryRef, Tag};
 use crate::registry::ObservedRepository;
 use crate::registry::{ARCHIVE_MINIMUM_DAYS, ImageDetail, ImageStatus};
@@ -73,16 +76,19 @@ pub fn unreadable_repository(
         images_observed: 0,
         tags_kept: Vec::new(),
         actions: Vec::new(),
+        in_use: Vec::new(),
     };
     (plan, vec![warning])
 }
 
-/// Plans one repository. Returns its plan and its warnings.
+/// Plans one repository, keeping the images `in_use` names (uses of other
+/// repositories are ignored). Returns its plan and its warnings.
 pub fn plan_repository(
     desired: &DesiredRepository,
     observed: &ObservedRepository,
     now: DateTime<Utc>,
     options: PlanOptions,
+    in_use: &[ImageUse],
 ) -> (RepositoryPlan, Vec<Warning>) {
     let mut out = Planning {
         desired,
@@ -102,7 +108,12 @@ pub fn plan_repository(
         images_observed: observed.images.len(),
         tags_kept: Vec::new(),
         actions: Vec::new(),
+        in_use: Vec::new(),
     };
+    let in_use: Vec<&ImageUse> = in_use
+        .iter()
+        .filter(|u| u.image.repository == observed.reference)
+        .collect();
     if !observed.exists {
         plan.status = RepositoryStatus::Missing;
         out.warn(
@@ -118,9 +129,10 @@ pub fn plan_repository(
     }
     let index = Index::new(&observed.images);
     let mut allowed = out.allowed_tags(&index, now);
-    let kept = out.kept_images(&index, &mut allowed);
+    let used = out.in_use(&index, &in_use, &mut allowed);
+    let kept = out.kept_images(&index, &mut allowed, &used);
     out.warn_unreadable(&index, &kept);
-    let deleted = out.untags(&index, &kept, &allowed, &mut plan);
+    let deleted = out.untags(&index, &kept, &allowed, &used, &mut plan);
     out.deletions(&index, &deleted, &mut plan);
     out.warn_unmatched(&index, &allowed, &plan);
     plan.status = out.status(
@@ -140,7 +152,46 @@ pub fn plan_repository(
         all.sort();
         plan.tags_kept = all;
     }
+    plan.in_use = in_use_images(&index, used);
     (plan, out.warnings)
+}
+
+/// The images in use, with the tags they are referenced by and where, from
+/// [`Planning::in_use`]: by push time, then digest.
+type Used<'a> = HashMap<usize, (Vec<&'a str>, Vec<&'a UseSite>)>;
+
+fn in_use_images(index: &Index<'_>, used: Used<'_>) -> Vec<InUseImage> {
+    let mut out: Vec<(usize, InUseImage)> = used
+        .into_iter()
+        .map(|(i, (tags, sites))| {
+            let img = &index.images[i];
+            let mut tags: Vec<Tag> = img
+                .tags
+                .iter()
+                .filter(|t| tags.contains(&t.as_str()))
+                .cloned()
+                .collect();
+            tags.sort();
+            let mut uses: Vec<UseSite> = sites.into_iter().cloned().collect();
+            uses.sort();
+            uses.dedup();
+            (
+                i,
+                InUseImage {
+                    digest: img.digest.clone(),
+                    tags,
+                    uses,
+                },
+            )
+        })
+        .collect();
+    out.sort_by(|(a, x), (b, y)| {
+        index.images[*a]
+            .pushed_at
+            .cmp(&index.images[*b].pushed_at)
+            .then_with(|| x.digest.cmp(&y.digest))
+    });
+    out.into_iter().map(|(_, image)| image).collect()
 }
 
 /// One repository being planned: what it is and the warnings so far.
@@ -231,6 +282,27 @@ impl<'a> Planning<'a> {
                 self.unmatched.push(entry);
                 continue;
             }
+            // `pulled_within` is another way to stay: what it selects is chosen among
+            // every matching tag, before the count and age limits (alone, it is the
+            // rule's only limit).
+            let recently_pulled: Vec<(usize, &str)> = match entry.pulled_within_seconds {
+                Some(secs) => {
+                    let cutoff =
+                        now - chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
+                    candidates
+                        .iter()
+                        .copied()
+                        .filter(|&(i, _)| last_use(&images[i]) >= cutoff)
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            if entry.pulled_within_seconds.is_some()
+                && entry.keep_latest.is_none()
+                && entry.max_age_seconds.is_none()
+            {
+                candidates.clear();
+            }
             if let Some(keep) = entry.keep_latest {
                 // Counts images, not tags ("keep the last 5 builds", as ECR's
                 // imageCountMoreThan does): each image ranks by its smallest matching
@@ -254,15 +326,102 @@ impl<'a> Planning<'a> {
                 candidates.retain(|&(i, _)| images[i].pushed_at >= cutoff);
             }
             allowed.extend(candidates.into_iter().map(|(_, t)| t));
+            allowed.extend(recently_pulled.into_iter().map(|(_, t)| t));
         }
         allowed
+    }
+
+    /// Phase 1b: the images in use. A use by digest keeps the image; a use by tag keeps
+    /// the tag (it becomes allowed) and its image. Warns of a tag in use that the
+    /// allow-list does not allow, and of a use naming what the repository does not
+    /// have.
+    fn in_use(
+        &mut self,
+        index: &Index<'a>,
+        uses: &[&'a ImageUse],
+        allowed: &mut HashSet<&'a str>,
+    ) -> Used<'a> {
+        let mut used: Used<'a> = HashMap::new();
+        let mut not_allowed: Vec<(&'a str, &'a UseSite)> = Vec::new();
+        let mut not_found: Vec<(&'a str, Vec<&'a UseSite>)> = Vec::new();
+        for u in uses {
+            let mut found = false;
+            if let Some(d) = &u.image.digest
+                && let Some(&i) = index.by_digest.get(d)
+            {
+                used.entry(i).or_default().1.push(&u.site);
+                found = true;
+            }
+            if let Some(t) = &u.image.tag
+                && let Some((&tag, &i)) = index.tag_owner.get_key_value(t.as_str())
+            {
+                let entry = used.entry(i).or_default();
+                if !entry.0.contains(&tag) {
+                    entry.0.push(tag);
+                }
+                if !entry.1.contains(&&u.site) {
+                    entry.1.push(&u.site);
+                }
+                if allowed.insert(tag) && !not_allowed.iter().any(|(t, _)| *t == tag) {
+                    not_allowed.push((tag, &u.site));
+                }
+                found = true;
+            }
+            // `latest` read into a reference that names no tag is no typo to warn of.
+            if !found && !u.image.implicit_latest {
+                let text = u.site.reference.as_str();
+                match not_found.iter_mut().find(|(r, _)| *r == text) {
+                    Some((_, sites)) => sites.push(&u.site),
+                    None => not_found.push((text, vec![&u.site])),
+                }
+            }
+        }
+        for (tag, site) in not_allowed {
+            let others = used
+                .values()
+                .filter(|(tags, _)| tags.contains(&tag))
+                .map(|(_, sites)| sites.len())
+                .sum::<usize>()
+                .saturating_sub(1);
+            self.warn(
+                WarningCode::InUseNotAllowed,
+                format!(
+                    "tag `{tag}` is in use ({site}{}) but not allowed: it stays while it is in use",
+                    more(others)
+                ),
+                Some(self.desired.origin.clone()),
+                &format!(
+                    "add `{tag}` to the allow-list of `{}`, so the files say what runs",
+                    self.desired.name
+                ),
+            );
+        }
+        for (reference, sites) in not_found {
+            self.warn(
+                WarningCode::InUseNotFound,
+                format!(
+                    "`{reference}` is in use ({}{}) but repository `{}` has no such image",
+                    sites[0],
+                    more(sites.len() - 1),
+                    self.desired.name
+                ),
+                Some(self.desired.origin.clone()),
+                "a deployment that pulls it fails: it was deleted, or never pushed; nothing is planned for it",
+            );
+        }
+        used
     }
 
     /// Phase 2: the kept images: those with an allowed tag, then, transitively, the
     /// children of kept indexes, referrers of kept images, images carrying signature
     /// tags of kept images (whose tags become allowed), and every untagged image
     /// under `untagged: keep`.
-    fn kept_images(&self, index: &Index<'a>, allowed: &mut HashSet<&'a str>) -> Vec<bool> {
+    fn kept_images(
+        &self,
+        index: &Index<'a>,
+        allowed: &mut HashSet<&'a str>,
+        used: &Used<'_>,
+    ) -> Vec<bool> {
         let images = index.images;
         let mut referrers: HashMap<&Digest, Vec<usize>> = HashMap::new();
         for (i, img) in images.iter().enumerate() {
@@ -288,6 +447,7 @@ impl<'a> Planning<'a> {
             })
             .map(|(i, _)| i)
             .collect();
+        queue.extend(used.keys().copied());
         while let Some(i) = queue.pop() {
             if kept[i] {
                 continue;
@@ -362,6 +522,7 @@ impl<'a> Planning<'a> {
         index: &Index<'a>,
         kept: &[bool],
         allowed: &HashSet<&str>,
+        used: &Used<'_>,
         plan: &mut RepositoryPlan,
     ) -> Vec<usize> {
         let images = index.images;
@@ -389,7 +550,7 @@ impl<'a> Planning<'a> {
                     format!(
                         "tag `{retained}` is not allowed but stays: removing it would delete image {}, which {}",
                         img.digest.short(),
-                        why_kept(i, images, self.observed, kept_unreadable)
+                        why_kept(i, images, self.observed, kept_unreadable, used)
                     ),
                     Some(self.desired.origin.clone()),
                     "allow the tag, or let the image go with what keeps it",
@@ -573,6 +734,22 @@ impl<'a> Planning<'a> {
     }
 }
 
+/// `, and N more` places, or nothing.
+fn more(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => ", and 1 more place".to_owned(),
+        n => format!(", and {n} more places"),
+    }
+}
+
+/// The last time an image was used as ECR knows it: its last recorded pull, or its
+/// push when it was never pulled (or pushed again since).
+fn last_use(img: &ImageDetail) -> DateTime<Utc> {
+    img.last_recorded_pull_time
+        .map_or(img.pushed_at, |p| p.max(img.pushed_at))
+}
+
 /// The days of the archive's minimum charge left at `now` for an image archived at
 /// `archived_at` (a part of a day counts as a day), or `None` when the minimum has
 /// passed.
@@ -591,7 +768,11 @@ fn why_kept(
     images: &[ImageDetail],
     observed: &ObservedRepository,
     kept_unreadable: Option<&Digest>,
+    used: &Used<'_>,
 ) -> String {
+    if let Some(site) = used.get(&i).and_then(|(_, sites)| sites.first()) {
+        return format!("is in use ({site})");
+    }
     let digest = &images[i].digest;
     if let Some((parent, _)) = observed
         .children

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub use engine::{PlanOptions, plan_repository, signature_subject, unreadable_repository};
 
 use crate::config::{Origin, UntaggedPolicy};
+use crate::in_use::UseSite;
 use crate::model::{Digest, MediaType, RepositoryRef, Tag};
 use crate::registry::{CallCounts, ImageStatus};
 
@@ -97,6 +98,24 @@ pub struct RepositoryPlan {
     pub tags_kept: Vec<Tag>,
     /// The removals, in the order they must be applied (`wave`, then push time).
     pub actions: Vec<Action>,
+    /// The images kept because an in-use source names them, with where; absent when
+    /// none is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_use: Vec<InUseImage>,
+}
+
+/// An image kept because it is in use, whatever the allow-list says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InUseImage {
+    /// The image.
+    pub digest: Digest,
+    /// The tags it is referenced by, which stay with it (none when only its digest
+    /// is referenced).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+    /// Every place that names it: source, file and line, or pod and container.
+    pub uses: Vec<UseSite>,
 }
 
 /// What a removal does.
@@ -173,6 +192,10 @@ pub enum WarningCode {
     ArchiveMinimumCharge,
     /// A declared repository could not be read.
     RepositoryUnreadable,
+    /// A tag in use is not allowed: it stays while it is in use; allow it.
+    InUseNotAllowed,
+    /// An in-use source names a tag or digest the repository does not have.
+    InUseNotFound,
 }
 
 impl WarningCode {

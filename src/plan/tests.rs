@@ -115,6 +115,7 @@ fn plan(body: &str, repo: Repo) -> (RepositoryPlan, Vec<Warning>) {
         &repo.observed(),
         now(),
         PlanOptions::default(),
+        &[],
     )
 }
 
@@ -335,6 +336,7 @@ fn max_age_is_measured_from_the_injected_now() {
         &repo().observed(),
         later,
         PlanOptions::default(),
+        &[],
     );
     let mut gone = deleted(&p);
     gone.sort();
@@ -402,6 +404,7 @@ fn the_guard_refuses_deleting_every_image() {
         &repo().observed(),
         now(),
         PlanOptions { allow_empty: true },
+        &[],
     );
     assert_eq!(p.status, RepositoryStatus::Changes);
 
@@ -467,6 +470,7 @@ fn a_missing_repository_is_a_warning_with_nothing_planned() {
         &observed,
         now(),
         PlanOptions::default(),
+        &[],
     );
     assert_eq!(p.status, RepositoryStatus::Missing);
     assert!(p.actions.is_empty());
@@ -653,4 +657,181 @@ fn actions_carry_the_last_recorded_pull() {
     );
     assert_eq!(p.actions[0].last_recorded_pull_time, Some(pulled));
     assert!(w.is_empty(), "an active image costs nothing more: {w:?}");
+}
+
+/// Uses of `team/app` images, each a reference (`:TAG`, `@sha256:…`, or both) found
+/// at line N of `deploy.yaml`.
+fn uses(refs: &[&str]) -> Vec<crate::in_use::ImageUse> {
+    refs.iter()
+        .enumerate()
+        .map(|(n, r)| {
+            let text = format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app{r}");
+            crate::in_use::ImageUse {
+                image: crate::in_use::parse_reference(&text).unwrap(),
+                site: crate::in_use::UseSite {
+                    source: crate::in_use::SourceKind::File,
+                    file: "deploy.yaml".into(),
+                    line: Some(n as u32 + 1),
+                    pod: None,
+                    container: None,
+                    reference: text,
+                },
+            }
+        })
+        .collect()
+}
+
+fn plan_in_use(body: &str, repo: Repo, refs: &[&str]) -> (RepositoryPlan, Vec<Warning>) {
+    plan_repository(
+        &desired(body),
+        &repo.observed(),
+        now(),
+        PlanOptions::default(),
+        &uses(refs),
+    )
+}
+
+fn codes(w: &[Warning]) -> Vec<&'static str> {
+    w.iter().map(|w| w.code.as_str()).collect()
+}
+
+#[test]
+fn an_image_in_use_by_tag_keeps_that_tag_with_a_warning_at_the_repository() {
+    let (p, w) = plan_in_use(
+        "    tags: [v2]\n    untagged: delete\n",
+        Repo::new()
+            .image(1, &["v1", "hotfix"], 3)
+            .image(2, &["v2"], 1)
+            .image(3, &["old"], 9),
+        &[":hotfix"],
+    );
+    assert_eq!(deleted(&p), [d(3)]);
+    assert_eq!(untagged_tags(&p), ["v1"], "only the tag in use stays");
+    assert_eq!(p.in_use.len(), 1);
+    assert_eq!(p.in_use[0].digest, d(1));
+    assert_eq!(p.in_use[0].tags, [Tag::parse("hotfix").unwrap()]);
+    assert_eq!(p.in_use[0].uses[0].to_string(), "deploy.yaml:1");
+    assert_eq!(codes(&w), ["plan::in-use-not-allowed"]);
+    assert!(
+        w[0].message.contains("`hotfix` is in use (deploy.yaml:1)"),
+        "{}",
+        w[0].message
+    );
+    assert_eq!(
+        w[0].location.as_ref().unwrap().line,
+        3,
+        "the repository's line"
+    );
+}
+
+#[test]
+fn an_image_in_use_by_digest_is_kept_with_its_children_and_referrers() {
+    let (p, w) = plan_in_use(
+        "    tags: [v2]\n    untagged: delete\n",
+        Repo::new()
+            .image(10, &[], 5)
+            .image(11, &[], 5)
+            .index(1, &["v1"], &[10, 11])
+            .referrer(20, 1)
+            .image(2, &["v2"], 1),
+        &[&format!("@{}", d(1))],
+    );
+    assert!(deleted(&p).is_empty(), "{:?}", p.actions);
+    assert!(untagged_tags(&p).is_empty(), "its only tag is retained");
+    assert_eq!(p.in_use[0].digest, d(1));
+    assert!(p.in_use[0].tags.is_empty());
+    assert_eq!(codes(&w), ["plan::tag-retained"]);
+    assert!(
+        w[0].message.contains("is in use (deploy.yaml:1)"),
+        "{}",
+        w[0].message
+    );
+}
+
+#[test]
+fn a_tag_and_digest_reference_keeps_both_images_when_the_tag_moved() {
+    let (p, _) = plan_in_use(
+        "    tags: [v2]\n",
+        Repo::new()
+            .image(1, &["old"], 3)
+            .image(3, &["app"], 2)
+            .image(2, &["v2"], 1),
+        &[&format!(":app@{}", d(1))],
+    );
+    assert!(deleted(&p).is_empty(), "{:?}", p.actions);
+    let kept: Vec<&Digest> = p.in_use.iter().map(|u| &u.digest).collect();
+    assert_eq!(kept, [&d(1), &d(3)]);
+}
+
+#[test]
+fn an_allowed_tag_in_use_warns_of_nothing_and_a_missing_one_is_reported() {
+    let (p, w) = plan_in_use(
+        "    tags: [v2]\n",
+        Repo::new().image(2, &["v2"], 1).image(3, &["x"], 1),
+        &[":v2", ":v9", ":v9", ""],
+    );
+    assert_eq!(
+        deleted(&p),
+        [d(3)],
+        "`latest` implied by a bare reference is not there"
+    );
+    assert_eq!(codes(&w), ["plan::in-use-not-found"]);
+    assert!(
+        w[0].message
+            .contains("team/app:v9` is in use (deploy.yaml:2, and 1 more place)"),
+        "{}",
+        w[0].message
+    );
+}
+
+#[test]
+fn uses_of_other_repositories_keep_nothing_here() {
+    let mut other = uses(&[":v1"]);
+    other[0].image.repository.registry.region = Region::parse("us-east-1").unwrap();
+    let (p, w) = plan_repository(
+        &desired("    tags: [v2]\n"),
+        &Repo::new()
+            .image(1, &["v1"], 1)
+            .image(2, &["v2"], 1)
+            .observed(),
+        now(),
+        PlanOptions::default(),
+        &other,
+    );
+    assert_eq!(deleted(&p), [d(1)]);
+    assert!(p.in_use.is_empty() && w.is_empty());
+}
+
+#[test]
+fn pulled_within_alone_keeps_images_pulled_or_pushed_recently() {
+    let mut repo = Repo::new()
+        .image(1, &["pr-1"], 90)
+        .image(2, &["pr-2"], 90)
+        .image(3, &["pr-3"], 2)
+        .image(4, &["pr-4"], 90);
+    repo.images[0].last_recorded_pull_time = Some(now() - Duration::days(5));
+    repo.images[1].last_recorded_pull_time = Some(now() - Duration::days(45));
+    let (p, _) = plan(
+        "    tags:\n      - pattern: \"pr-*\"\n        pulled_within: 30d\n",
+        repo,
+    );
+    assert_eq!(
+        deleted(&p),
+        [d(2), d(4)],
+        "pulled 45 days ago and never pulled since a push 90 days ago"
+    );
+}
+
+#[test]
+fn pulled_within_is_another_way_to_stay_beside_keep_latest() {
+    let mut repo = Repo::new()
+        .image(1, &["pr-1"], 90)
+        .image(2, &["pr-2"], 80)
+        .image(3, &["pr-3"], 70);
+    repo.images[0].last_recorded_pull_time = Some(now() - Duration::days(1));
+    let (p, _) = plan(
+        "    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 1\n        pulled_within: 7d\n",
+        repo,
+    );
+    assert_eq!(deleted(&p), [d(2)], "pr-3 is the latest, pr-1 was pulled");
 }

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 
-use super::{action_text, summary_line, tag_diff};
+use super::{action_text, in_use_text, summary_line, tag_diff, with_in_use};
 use crate::plan::{ActionKind, Plan, RepositoryStatus};
 
 const BOLD: Style = Style::new().bold();
@@ -65,6 +65,24 @@ pub fn human(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
                 '-' => writeln!(out, "    {RED}- {tag}{RED:#}")?,
                 '+' => writeln!(out, "    {GREEN}+ {tag}{GREEN:#}")?,
                 _ => writeln!(out, "    {DIM}  {tag}{DIM:#}")?,
+            }
+        }
+    }
+    let mut in_use = with_in_use(plan).peekable();
+    if in_use.peek().is_some() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{BOLD}Kept because in use{BOLD:#} (whatever the allow-lists say):"
+        )?;
+        for repo in in_use {
+            writeln!(
+                out,
+                "  {BOLD}{}{BOLD:#} {DIM}({}){DIM:#}",
+                repo.repository.name, repo.repository.registry
+            )?;
+            for image in &repo.in_use {
+                writeln!(out, "    {GREEN}= {}{GREEN:#}", in_use_text(image))?;
             }
         }
     }

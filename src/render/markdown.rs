@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{action_text, human_bytes, summary_line, tag_diff};
+use super::{action_text, human_bytes, in_use_text, summary_line, tag_diff, with_in_use};
 use crate::plan::{ActionKind, Plan, RepositoryStatus};
 
 /// Actions listed per repository before the rest is counted only.
@@ -58,6 +58,32 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
                 r.repository.registry,
                 human_bytes(bytes)
             )?;
+        }
+        writeln!(out)?;
+    }
+    let mut in_use = with_in_use(plan).peekable();
+    if in_use.peek().is_some() {
+        writeln!(out, "#### Kept because in use")?;
+        writeln!(out)?;
+        let mut shown = 0;
+        let total: usize = with_in_use(plan).map(|r| r.in_use.len()).sum();
+        for r in in_use {
+            for image in &r.in_use {
+                if shown == MAX_ACTIONS_SHOWN {
+                    break;
+                }
+                writeln!(
+                    out,
+                    "- `{}` ({}): `{}`",
+                    r.repository.name,
+                    r.repository.registry,
+                    in_use_text(image).replace('`', "'")
+                )?;
+                shown += 1;
+            }
+        }
+        if total > shown {
+            writeln!(out, "- … and {} more", total - shown)?;
         }
         writeln!(out)?;
     }

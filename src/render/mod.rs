@@ -291,6 +291,47 @@ fn action_text(a: &Action) -> String {
     }
 }
 
+/// Places shown per image in use before the rest is counted.
+const MAX_USES_SHOWN: usize = 3;
+
+/// An image kept because it is in use, as text without a leading sign:
+/// `sha256:5afa8395355e  hotfix  (in use: deploy/app.yaml:12; pod shop/web-1 container app (pods.json))`.
+fn in_use_text(image: &crate::plan::InUseImage) -> String {
+    let tags = if image.tags.is_empty() {
+        "(by digest)".to_owned()
+    } else {
+        image
+            .tags
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // A pod's spec and status name its image twice, at the same place.
+    let mut places: Vec<String> = Vec::new();
+    for u in &image.uses {
+        let place = u.to_string();
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
+    let total = places.len();
+    places.truncate(MAX_USES_SHOWN);
+    if total > MAX_USES_SHOWN {
+        places.push(format!("and {} more", total - MAX_USES_SHOWN));
+    }
+    format!(
+        "{}  {tags}  (in use: {})",
+        image.digest.short(),
+        places.join("; ")
+    )
+}
+
+/// The repositories with images in use, in plan order.
+fn with_in_use(plan: &Plan) -> impl Iterator<Item = &crate::plan::RepositoryPlan> {
+    plan.repositories.iter().filter(|r| !r.in_use.is_empty())
+}
+
 /// The tag-set diff of a repository: every tag before, `-` for those removed, with
 /// unchanged runs folded to a line of context on each side and `…` wherever tags are
 /// left out (between changes, and before the first and after the last).

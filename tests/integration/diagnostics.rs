@@ -178,6 +178,31 @@ const CASES: &[Case] = &[
         expect: &[at("config::unknown-key", 6, 9)],
     },
     Case {
+        fixture: "pulled-within-bad.yaml",
+        expect: &[at("config::invalid-duration", 7, 24)],
+    },
+    // `in_use`.
+    Case {
+        fixture: "in-use-unknown-key.yaml",
+        expect: &[at("config::unknown-key", 5, 3)],
+    },
+    Case {
+        fixture: "in-use-bad-paths.yaml",
+        expect: &[
+            at("config::invalid-path", 4, 16),
+            at("config::invalid-path", 5, 11),
+            at("config::wrong-type", 6, 10),
+        ],
+    },
+    Case {
+        fixture: "in-use-ecs-lambda.yaml",
+        expect: &[
+            at("config::invalid-selector", 6, 22),
+            at("config::invalid-revisions", 7, 32),
+            at("config::invalid-selector", 9, 16),
+        ],
+    },
+    Case {
         fixture: "keep-latest-zero.yaml",
         expect: &[at("config::invalid-keep-latest", 6, 22)],
     },

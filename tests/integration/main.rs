@@ -19,6 +19,7 @@ mod examples;
 mod faults;
 mod hostile;
 mod import;
+mod in_use;
 mod messages;
 mod parser_robustness;
 mod properties;

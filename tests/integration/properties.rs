@@ -11,10 +11,12 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
 use ecr_reconcile::config::{DesiredState, load_sources};
+use ecr_reconcile::in_use::{ImageUse, InUseSet, SourceKind, UseSite, parse_reference};
 use ecr_reconcile::model::{
     AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag, media_type,
 };
 use ecr_reconcile::ops::apply::{ApplyOptions, Journal, Quiet, apply_plan_with};
+use ecr_reconcile::ops::run::{RunSettings, make_plan, make_plan_in_use};
 
 /// The generated images have no manifests that hash to their digests (nothing a
 /// restore could push back), and archived images none that can be read: these
@@ -25,7 +27,6 @@ fn unrestorable_allowed() -> ApplyOptions {
         ..ApplyOptions::default()
     }
 }
-use ecr_reconcile::ops::run::{RunSettings, make_plan};
 use ecr_reconcile::plan::{PlanOptions, RepositoryStatus};
 use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
 use ecr_reconcile::registry::{ImageDetail, ImageStatus};
@@ -445,5 +446,102 @@ proptest! {
         for d in &kept {
             prop_assert!(remaining.contains(d), "kept image {} deleted\n{}", d, y);
         }
+    }
+}
+
+/// How a generated use names its image.
+#[derive(Clone, Copy, Debug)]
+enum UseBy {
+    /// By one of its tags (chosen by the index).
+    Tag(prop::sample::Index),
+    /// By digest.
+    Digest,
+    /// By tag and digest.
+    Both(prop::sample::Index),
+}
+
+fn use_by_strategy() -> impl Strategy<Value = UseBy> {
+    prop_oneof![
+        any::<prop::sample::Index>().prop_map(UseBy::Tag),
+        Just(UseBy::Digest),
+        any::<prop::sample::Index>().prop_map(UseBy::Both),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever the allow-list, an image in use is never deleted and never loses the
+    /// tag it is referenced by, and applying the plan fails nothing.
+    #[test]
+    fn images_in_use_survive_with_their_referenced_tags(
+        images in images_strategy(),
+        entries in entries_strategy(),
+        untagged_delete in any::<bool>(),
+        picks in proptest::collection::vec((any::<prop::sample::Index>(), use_by_strategy()), 0..6),
+    ) {
+        let y = yaml(&entries, untagged_delete, true);
+        let state = desired(&y);
+        let reg = registry(&images);
+        let stored = reg.images(&repo_ref()).unwrap();
+        let host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app";
+        // The uses, and what the oracle expects to stay: digests, and (tag, digest).
+        let mut uses = Vec::new();
+        let mut must_stay: HashSet<Digest> = HashSet::new();
+        let mut tags_stay: Vec<(String, Digest)> = Vec::new();
+        for (n, (pick, by)) in picks.iter().enumerate() {
+            let img = &stored[pick.index(stored.len())].detail;
+            let tag = |ix: &prop::sample::Index| {
+                (!img.tags.is_empty()).then(|| img.tags[ix.index(img.tags.len())].to_string())
+            };
+            let (tag, by_digest) = match by {
+                UseBy::Tag(ix) => (tag(ix), false),
+                UseBy::Digest => (None, true),
+                UseBy::Both(ix) => (tag(ix), true),
+            };
+            // An untagged image can only be named by digest.
+            let by_digest = by_digest || tag.is_none();
+            let mut text = host.to_owned();
+            if let Some(t) = &tag {
+                text.push(':');
+                text.push_str(t);
+                tags_stay.push((t.clone(), img.digest.clone()));
+            }
+            if by_digest {
+                text.push('@');
+                text.push_str(img.digest.as_str());
+            }
+            must_stay.insert(img.digest.clone());
+            uses.push(ImageUse {
+                image: parse_reference(&text).unwrap(),
+                site: UseSite {
+                    source: SourceKind::List,
+                    file: "in-use.txt".into(),
+                    line: Some(n as u32 + 1),
+                    pod: None,
+                    container: None,
+                    reference: text,
+                },
+            });
+        }
+        let in_use = InUseSet::from_uses(uses);
+
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let plan = rt.block_on(make_plan_in_use(&reg, &state, &settings(), &in_use)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+        let report = rt.block_on(apply_plan_with(&reg, &plan, &mut journal, &Quiet, unrestorable_allowed())).unwrap();
+        prop_assert!(report.failures.is_empty(), "apply failed: {:?}\n{y}", report.failures);
+
+        let after = tag_map(&reg);
+        let remaining: HashSet<Digest> = reg.images(&repo_ref()).unwrap().into_iter().map(|i| i.detail.digest).collect();
+        for d in &must_stay {
+            prop_assert!(remaining.contains(d), "image in use {} deleted\n{}", d, y);
+        }
+        for (t, d) in &tags_stay {
+            prop_assert_eq!(after.get(t).map(|x| &x.0), Some(d), "tag in use {} lost or moved\n{}", t, y);
+        }
+        let listed: HashSet<&Digest> = plan.repositories[0].in_use.iter().map(|u| &u.digest).collect();
+        prop_assert_eq!(listed, must_stay.iter().collect::<HashSet<_>>(), "the plan lists every image in use");
     }
 }

@@ -173,7 +173,12 @@ pub fn import(source: &Source, request: &ImportRequest) -> Result<ImportOutcome,
             .iter()
             .map(|o| (o.reference.clone(), Ok(o.clone())))
             .collect();
-        let planned = run::plan_each(&desired.repositories, &read, &settings);
+        let planned = run::plan_each(
+            &desired.repositories,
+            &read,
+            &settings,
+            &crate::in_use::InUseSet::default(),
+        );
         let plans: Vec<&RepositoryPlan> = planned.iter().map(|(p, _)| p).collect();
         let yaml = render(
             &location,

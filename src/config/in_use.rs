@@ -1,0 +1,91 @@
+//! In-use sources, as the desired-state files declare them under `in_use:`: where to
+//! find the images that run or are referenced, which are kept whatever the
+//! allow-lists say. Reading them is the operations' job (`ops::in_use`).
+
+use std::path::PathBuf;
+
+use super::Origin;
+
+/// A file or glob named by an in-use source, with the folder it is relative to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourcePath {
+    /// The path or glob as written.
+    pub written: String,
+    /// The folder of the desired-state file that names it: relative paths and globs
+    /// are read from there.
+    pub base: PathBuf,
+    /// Where it is written.
+    pub origin: Origin,
+}
+
+/// Which ECS clusters or Lambda functions a source reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// Every one in the account and region.
+    All,
+    /// These, by name or ARN.
+    Names(Vec<String>),
+}
+
+/// `in_use.ecs`: images of running tasks and services, and recent task-definition
+/// revisions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EcsSource {
+    /// The clusters read (default: all).
+    pub clusters: Selection,
+    /// The newest revisions of each task-definition family kept (default 5).
+    pub task_definition_revisions: u32,
+    /// Where it is declared.
+    pub origin: Origin,
+}
+
+/// `in_use.lambda`: images of container-image functions, their versions and aliases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LambdaSource {
+    /// The functions read (default: all).
+    pub functions: Selection,
+    /// Where it is declared.
+    pub origin: Origin,
+}
+
+/// The default of `task_definition_revisions`.
+pub const DEFAULT_TASK_DEFINITION_REVISIONS: u32 = 5;
+
+/// The largest `task_definition_revisions`.
+pub const MAX_TASK_DEFINITION_REVISIONS: u32 = 100;
+
+/// Every in-use source of a run, from all its desired-state files. The images they
+/// name are kept in whichever declared repository they belong to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InUseSources {
+    /// `kubectl get pods -A -o json` outputs.
+    pub kubernetes: Vec<SourcePath>,
+    /// Globs of files scanned for ECR image references.
+    pub files: Vec<SourcePath>,
+    /// Lists of image URIs (one per line, or a JSON array of strings).
+    pub lists: Vec<SourcePath>,
+    /// ECS sources (not read yet: declaring one makes `plan` fail).
+    pub ecs: Vec<EcsSource>,
+    /// Lambda sources (not read yet: declaring one makes `plan` fail).
+    pub lambda: Vec<LambdaSource>,
+}
+
+impl InUseSources {
+    /// True when no source is declared.
+    pub fn is_empty(&self) -> bool {
+        self.kubernetes.is_empty()
+            && self.files.is_empty()
+            && self.lists.is_empty()
+            && self.ecs.is_empty()
+            && self.lambda.is_empty()
+    }
+
+    /// Adds the sources of another file.
+    pub fn extend(&mut self, other: InUseSources) {
+        self.kubernetes.extend(other.kubernetes);
+        self.files.extend(other.files);
+        self.lists.extend(other.lists);
+        self.ecs.extend(other.ecs);
+        self.lambda.extend(other.lambda);
+    }
+}

@@ -1,0 +1,129 @@
+//! Images in use: what the in-use sources of the desired-state files say runs or is
+//! referenced, as data for the plan engine.
+//!
+//! Everything here is pure: the parsers take text and return image references with
+//! the place they were found. Reading the files (paths, globs, errors) is the
+//! operations' job (`ops::in_use`); the plan engine only sees [`ImageUse`] values.
+
+pub mod kubernetes;
+pub mod list;
+pub mod reference;
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use reference::{ImageRef, ReferenceError, parse_reference, scan};
+
+/// The kind of source an image use was found in.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A pod of `kubectl get pods -A -o json`.
+    Kubernetes,
+    /// A reference found in a file matched by an `in_use.files` glob.
+    File,
+    /// An entry of an `in_use.lists` file.
+    List,
+}
+
+impl SourceKind {
+    /// The name as shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Kubernetes => "kubernetes",
+            SourceKind::File => "file",
+            SourceKind::List => "list",
+        }
+    }
+}
+
+/// Where an image use was found: the source, its file and line, and for a pod its
+/// namespace, name and container.
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct UseSite {
+    /// The kind of source.
+    pub source: SourceKind,
+    /// The file read, as the desired-state file names it (joined to that file's
+    /// folder).
+    pub file: String,
+    /// The 1-based line of the reference, when the source has lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// For Kubernetes: `NAMESPACE/NAME` of the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// For Kubernetes: the container, as `NAME`, `NAME (init)` or `NAME (ephemeral)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The reference as written in the source.
+    pub reference: String,
+}
+
+impl fmt::Display for UseSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.pod, self.line) {
+            (Some(pod), _) => {
+                write!(f, "pod {pod}")?;
+                if let Some(c) = &self.container {
+                    write!(f, " container {c}")?;
+                }
+                write!(f, " ({})", self.file)
+            }
+            (None, Some(line)) => write!(f, "{}:{line}", self.file),
+            (None, None) => write!(f, "{}", self.file),
+        }
+    }
+}
+
+/// One image in use: the image it names and where it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageUse {
+    /// The image.
+    pub image: ImageRef,
+    /// Where.
+    pub site: UseSite,
+}
+
+/// The images in use of a run, by repository: what the engine keeps.
+#[derive(Clone, Debug, Default)]
+pub struct InUseSet {
+    by_repository: std::collections::HashMap<crate::model::RepositoryRef, Vec<ImageUse>>,
+}
+
+impl InUseSet {
+    /// Groups `uses` by repository.
+    pub fn from_uses(uses: impl IntoIterator<Item = ImageUse>) -> Self {
+        let mut set = Self::default();
+        for u in uses {
+            set.by_repository
+                .entry(u.image.repository.clone())
+                .or_default()
+                .push(u);
+        }
+        set
+    }
+
+    /// The uses of images of `repository` (its account, region and name must match).
+    pub fn for_repository(&self, repository: &crate::model::RepositoryRef) -> &[ImageUse] {
+        self.by_repository
+            .get(repository)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// How many uses there are, in all repositories.
+    pub fn len(&self) -> usize {
+        self.by_repository.values().map(Vec::len).sum()
+    }
+
+    /// True when nothing is in use.
+    pub fn is_empty(&self) -> bool {
+        self.by_repository.is_empty()
+    }
+}
