@@ -11,18 +11,19 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "Apply {}: {} tags removed ({} untagged from images that stay), {} images deleted, {} already gone, {} skipped, {} failed.",
+        "Apply {}: {} removals made, {} already gone, {} skipped, {} failed: {} tags removed ({} from images that stay), {} images deleted.",
         if r.succeeded() {
             "complete"
         } else {
             "finished with failures"
         },
+        r.removed,
+        r.already_gone,
+        r.skipped.len(),
+        r.failures.len(),
         r.tags_removed,
         r.untagged,
         r.images_deleted,
-        r.already_gone,
-        r.skipped.len(),
-        r.failures.len()
     )?;
     for s in &r.skipped {
         let what = s.tag.as_ref().map_or_else(

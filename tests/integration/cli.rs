@@ -1168,3 +1168,29 @@ fn in_github_actions_problems_and_warnings_annotate_the_diff() {
     assert!(written.len() <= 1024 * 1024, "{}", written.len());
     assert!(written.contains("step-summary limit"));
 }
+
+#[test]
+fn apply_progress_and_report_count_the_same_removals() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root().join(SNAPSHOT), dir.path().join("snapshot.json")).unwrap();
+    let out = crate::common::binary()
+        .hermetic()
+        .current_dir(dir.path())
+        .args(["apply", "--snapshot", "snapshot.json", "--auto-approve"])
+        .arg(root().join(EXAMPLES))
+        .output()
+        .unwrap();
+    let (said, err) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}{err}");
+    // The plan's unit: 121 tags and 57 untagged images by digest.
+    let last = err
+        .lines()
+        .rfind(|l| l.starts_with("removals: "))
+        .unwrap_or_else(|| panic!("progress lines: {err}"));
+    assert_eq!(last, "removals: 178/178 settled", "{err}");
+    assert!(
+        said.contains("Apply complete: 178 removals made, 0 already gone, 0 skipped, 0 failed: 121 tags removed (7 from images that stay), 171 images deleted."),
+        "{said}"
+    );
+    assert!(!format!("{said}{err}").contains("identifiers"));
+}

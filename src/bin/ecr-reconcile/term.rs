@@ -273,7 +273,7 @@ impl ecr_reconcile::ops::apply::Progress for Progress {
         let done = self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
         match &self.bar {
             Some(b) => b.set_position(done as u64),
-            None => eprintln!("removed {done}/{} identifiers", self.total),
+            None => eprintln!("removals: {done}/{} settled", self.total),
         }
     }
 }

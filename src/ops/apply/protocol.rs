@@ -83,6 +83,10 @@ pub struct Failure {
 /// What an apply did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ApplyReport {
+    /// Removals made: the unit of the plan's requests and of the progress display (a
+    /// tag, or an untagged image by its digest). Those not made are `already_gone`,
+    /// `skipped` or `failures`.
+    pub removed: usize,
     /// Tags removed, by untag or with their image.
     pub tags_removed: usize,
     /// Tags removed from images that stay.
@@ -114,6 +118,7 @@ impl ApplyReport {
 
     /// Adds the counts and lists of `other`, after this report's.
     fn merge(&mut self, other: ApplyReport) {
+        self.removed += other.removed;
         self.tags_removed += other.tags_removed;
         self.untagged += other.untagged;
         self.images_deleted += other.images_deleted;
@@ -138,7 +143,8 @@ impl ApplyReport {
 
 /// Hooks for progress display; the default does nothing.
 pub trait Progress: Send + Sync {
-    /// `n` identifiers were sent and answered.
+    /// `n` removals (tags, or untagged images by digest) were settled: made, found
+    /// already gone, skipped or failed.
     fn advance(&self, _n: usize) {}
 }
 
@@ -1029,6 +1035,7 @@ impl<R: Registry> BatchContext<'_, '_, R> {
                     continue;
                 }
             }
+            out.report.removed += 1;
             match (&s.id, s.kind) {
                 (ImageId::Tag(_), ActionKind::Untag) => {
                     out.report.tags_removed += 1;
