@@ -383,3 +383,36 @@ fn an_unreadable_repository_is_planned_as_such_and_apply_does_not_start() {
     assert!(err.to_string().contains("team/other"), "{err}");
     assert_eq!(deletes(&source), 0);
 }
+
+#[test]
+fn a_saved_plan_that_removes_more_than_the_files_ask_is_refused() {
+    // The checksum is no signature: a plan edited and sealed again passes it, and its
+    // images are as observed, so only planning again shows the extra removal.
+    let f = Fixture::new();
+    let desired = example_desired();
+    let saved = saved_plan(&f, &desired);
+    let mut plan = crate::ops::verify::read_saved_plan(&saved).unwrap();
+    let action = plan
+        .repositories
+        .iter_mut()
+        .flat_map(|r| r.actions.iter_mut())
+        .find(|a| !a.kept_tags.is_empty())
+        .expect("an untag");
+    // The untag becomes a deletion of the image, with the tags the files keep.
+    let kept = std::mem::take(&mut action.kept_tags);
+    action.tags.extend(kept.iter().cloned());
+    action.kind = crate::plan::ActionKind::Delete;
+    plan.checksum = None;
+    crate::files::write_json_atomically(&saved, &crate::plan::saved::seal(&plan)).unwrap();
+    let source = f.source();
+    let before = deletes(&source);
+
+    let err = apply::prepare(&source, &desired, &with_saved(&saved)).unwrap_err();
+    let ApplyError::Verify(VerifyError::Unjustified(lines)) = &err else {
+        panic!("expected an unjustified removal, got {err:?}");
+    };
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("delete"), "{lines:?}");
+    assert!(lines[0].contains(kept[0].as_str()), "{lines:?}");
+    assert_eq!(deletes(&source), before, "nothing removed");
+}

@@ -46,6 +46,14 @@ pub enum VerifyError {
     )]
     #[diagnostic(code(saved_plan::stale))]
     Stale(Vec<StaleProblem>),
+    /// Removals the desired state does not ask for (an edited plan, another engine, an
+    /// image in use since).
+    #[error(
+        "the saved plan removes what the desired state does not ask for; nothing was applied:\n{}\nMake a new plan (a saved plan was edited, made by another version, or an image came into use since).",
+        .0.join("\n")
+    )]
+    #[diagnostic(code(saved_plan::unjustified))]
+    Unjustified(Vec<String>),
     /// The registry could not be read.
     #[error(transparent)]
     #[diagnostic(code(saved_plan::registry))]
@@ -89,10 +97,18 @@ pub(crate) fn verify(
         )));
     }
     let problems = source.block_on(stale_problems(source, desired, saved, settings))?;
-    if problems.is_empty() {
+    if !problems.is_empty() {
+        return Err(VerifyError::Stale(problems));
+    }
+    // Every removal must still follow from the desired state: plan again, at the saved
+    // plan's instant (a pure function of the files, their in-use sources and the
+    // registry, which the stale check has just found unchanged where it matters).
+    let fresh = source.block_on(run::make_plan(&source.backend, desired, settings))?;
+    let unjustified = stale::unjustified(saved, &fresh);
+    if unjustified.is_empty() {
         Ok(())
     } else {
-        Err(VerifyError::Stale(problems))
+        Err(VerifyError::Unjustified(unjustified))
     }
 }
 

@@ -159,3 +159,54 @@ fn lines(tags: &[Tag]) -> String {
     }
     tags.iter().map(|t| format!("{t}\n")).collect()
 }
+
+/// The removals of `saved` that `fresh` (the same desired state planned again, at the
+/// saved plan's instant, against the registry now) does not make: a saved plan is
+/// applied only as far as the desired state still asks for it. A plan edited by hand
+/// (its checksum recomputed: it is no signature), or made by another version of the
+/// engine, or one whose images came into use since, names removals nothing justifies.
+pub fn unjustified(saved: &Plan, fresh: &Plan) -> Vec<String> {
+    let key = |a: &super::Action| {
+        let mut tags: Vec<&str> = a.tags.iter().map(Tag::as_str).collect();
+        tags.sort_unstable();
+        (a.kind, a.digest.clone(), tags.join(","))
+    };
+    let mut made: HashMap<&RepositoryRef, std::collections::HashSet<_>> = HashMap::new();
+    for r in &fresh.repositories {
+        if r.status == RepositoryStatus::Changes {
+            made.entry(&r.repository)
+                .or_default()
+                .extend(r.actions.iter().map(key));
+        }
+    }
+    let mut out = Vec::new();
+    for r in saved
+        .repositories
+        .iter()
+        .filter(|r| r.status == RepositoryStatus::Changes)
+    {
+        for a in &r.actions {
+            if !made.get(&r.repository).is_some_and(|m| m.contains(&key(a))) {
+                let what = if a.tags.is_empty() {
+                    "untagged".to_owned()
+                } else {
+                    a.tags
+                        .iter()
+                        .map(Tag::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let kind = match a.kind {
+                    super::ActionKind::Delete => "delete",
+                    super::ActionKind::Untag => "untag",
+                };
+                out.push(format!(
+                    "  {kind} {} ({what}) in {}",
+                    a.digest.short(),
+                    r.repository
+                ));
+            }
+        }
+    }
+    out
+}
