@@ -344,3 +344,72 @@ fn a_source_that_cannot_be_read_stops_the_run_before_any_removal() {
         assert!(!dir.path().join("journal.jsonl").exists(), "{in_use}");
     }
 }
+
+#[test]
+fn a_deployment_between_plan_and_apply_keeps_its_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = snapshot_copy(dir.path());
+    let desired = desired_with(dir.path(), "  lists: [in-use.txt]\n");
+    let list = desired.join("in-use.txt");
+    std::fs::write(&list, "# nothing deployed yet\n").unwrap();
+    let saved = dir.path().join("plan.json");
+    let (state_arg, desired_arg) = (state.to_str().unwrap(), desired.to_str().unwrap());
+    let out = run(&[
+        "plan",
+        "--snapshot",
+        state_arg,
+        desired_arg,
+        "--out",
+        saved.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        removals(&plan, "payments/api")
+            .iter()
+            .any(|(_, digest, _)| digest == V1_1_0),
+        "v1.1.0 is planned for deletion"
+    );
+    // A deployment of v1.1.0 starts before the reviewed plan is applied.
+    std::fs::write(
+        &list,
+        format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments/api@{V1_1_0}\n"),
+    )
+    .unwrap();
+    let before = std::fs::read(&state).unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    let out = run(&[
+        "apply",
+        "--snapshot",
+        state_arg,
+        desired_arg,
+        "--plan",
+        saved.to_str().unwrap(),
+        "--auto-approve",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("removes what the desired state does not ask for"),
+        "{err}"
+    );
+    assert!(err.contains(&V1_1_0[..19]), "{err}");
+    assert_eq!(std::fs::read(&state).unwrap(), before, "nothing removed");
+    // A fresh apply reads the sources again and keeps the image.
+    let out = run(&[
+        "apply",
+        "--snapshot",
+        state_arg,
+        desired_arg,
+        "--auto-approve",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let snapshot = String::from_utf8(std::fs::read(&state).unwrap()).unwrap();
+    assert!(snapshot.contains(V1_1_0), "the deployed image survives");
+}
