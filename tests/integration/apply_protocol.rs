@@ -229,10 +229,13 @@ fn an_untag_that_would_now_delete_the_image_is_skipped() {
 /// it may change the registry first, or answer in its place.
 type Hook = Box<dyn Fn(&InMemoryRegistry, &[ImageId]) -> Option<BatchDeleteResult> + Send + Sync>;
 
+/// The in-memory model with a BatchDeleteImage hook, and manifests BatchGetImage
+/// cannot read (`unreadable`: a disabled KMS key, say).
 struct Hooked {
     inner: InMemoryRegistry,
     hook: Hook,
     fired: Mutex<bool>,
+    unreadable: Vec<Digest>,
 }
 
 impl Hooked {
@@ -241,6 +244,7 @@ impl Hooked {
             inner,
             hook,
             fired: Mutex::new(false),
+            unreadable: Vec::new(),
         }
     }
 }
@@ -276,7 +280,20 @@ impl Registry for Hooked {
         r: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
-        self.inner.batch_get_image(r, ids).await
+        let mut got = self.inner.batch_get_image(r, ids).await?;
+        got.manifests
+            .retain(|m| !self.unreadable.contains(&m.digest));
+        got.failures.extend(
+            self.unreadable
+                .iter()
+                .filter(|d| ids.contains(&ImageId::Digest((*d).clone())))
+                .map(|d| ItemFailure {
+                    id: ImageId::Digest(d.clone()),
+                    code: FailureCode::KmsError,
+                    reason: "the key is disabled".into(),
+                }),
+        );
+        Ok(got)
     }
     async fn batch_delete_image(
         &self,
@@ -518,71 +535,6 @@ fn a_tag_reported_for_an_image_deleted_by_digest_fails_and_is_restored() {
     );
 }
 
-/// The in-memory model whose BatchGetImage cannot read some manifests.
-struct Unreadable {
-    inner: InMemoryRegistry,
-    manifests: Vec<Digest>,
-}
-
-impl Registry for Unreadable {
-    async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
-        self.inner.caller_account(region).await
-    }
-    async fn describe_repositories(
-        &self,
-        registry: &ecr_reconcile::model::RegistryLocation,
-        next_token: Option<&str>,
-    ) -> Result<ecr_reconcile::registry::RepositoryPage, RegistryError> {
-        self.inner.describe_repositories(registry, next_token).await
-    }
-    async fn describe_images(
-        &self,
-        r: &RepositoryRef,
-        t: Option<&str>,
-        m: u32,
-    ) -> Result<ImagePage, RegistryError> {
-        self.inner.describe_images(r, t, m).await
-    }
-    async fn describe_images_by_id(
-        &self,
-        r: &RepositoryRef,
-        ids: &[ImageId],
-    ) -> Result<Vec<ImageDetail>, RegistryError> {
-        self.inner.describe_images_by_id(r, ids).await
-    }
-    async fn batch_get_image(
-        &self,
-        r: &RepositoryRef,
-        ids: &[ImageId],
-    ) -> Result<BatchGetResult, RegistryError> {
-        let mut got = self.inner.batch_get_image(r, ids).await?;
-        got.manifests
-            .retain(|m| !self.manifests.contains(&m.digest));
-        got.failures
-            .extend(self.manifests.iter().map(|d| ItemFailure {
-                id: ImageId::Digest(d.clone()),
-                code: FailureCode::KmsError,
-                reason: "the key is disabled".into(),
-            }));
-        Ok(got)
-    }
-    async fn batch_delete_image(
-        &self,
-        r: &RepositoryRef,
-        ids: &[ImageId],
-    ) -> Result<BatchDeleteResult, RegistryError> {
-        self.inner.batch_delete_image(r, ids).await
-    }
-    async fn put_image(
-        &self,
-        r: &RepositoryRef,
-        m: &ecr_reconcile::registry::PutManifest<'_>,
-        t: Option<&Tag>,
-    ) -> Result<(), RegistryError> {
-        self.inner.put_image(r, m, t).await
-    }
-}
-
 #[test]
 fn a_removal_whose_manifest_cannot_be_saved_is_not_made_unless_allowed() {
     let reg = registry(&[
@@ -592,10 +544,8 @@ fn a_removal_whose_manifest_cannot_be_saved_is_not_made_unless_allowed() {
         image(4, &[signature_tag(2).as_str()]),
     ]);
     let plan = plan_for(&reg);
-    let unreadable = Unreadable {
-        inner: reg,
-        manifests: vec![d(2)],
-    };
+    let mut unreadable = Hooked::new(reg, Box::new(|_, _| None));
+    unreadable.unreadable = vec![d(2)];
     let (report, journal) = apply(&unreadable, &plan);
     assert!(!report.succeeded());
     assert_eq!(
