@@ -416,3 +416,72 @@ fn a_saved_plan_that_removes_more_than_the_files_ask_is_refused() {
     assert!(lines[0].contains(kept[0].as_str()), "{lines:?}");
     assert_eq!(deletes(&source), before, "nothing removed");
 }
+
+#[test]
+fn an_image_that_comes_into_use_while_the_plan_is_reviewed_stays() {
+    // With in-use sources, apply reads them again just before removing: a deployment
+    // that starts at the confirmation prompt keeps its image, and everything it needs.
+    let f = Fixture::new();
+    let folder = f.path("desired");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("payments.yaml"),
+        "version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nin_use:\n  lists: [deployed.txt]\nrepositories:\n  payments/api:\n    tags: [latest]\n    untagged: delete\n",
+    )
+    .unwrap();
+    let list = folder.join("deployed.txt");
+    std::fs::write(&list, "# nothing deployed yet\n").unwrap();
+    let desired = config::load(std::slice::from_ref(&folder)).unwrap();
+    let source = f.source();
+    let prepared = apply::prepare(&source, &desired, &ApplyRequest::default()).unwrap();
+    let release = prepared.plan().repositories[0]
+        .actions
+        .iter()
+        .find(|a| a.tags.iter().any(|t| t.as_str() == "v1.1.0"))
+        .expect("v1.1.0 is planned for deletion")
+        .clone();
+    // While the plan is on screen, v1.1.0 is deployed.
+    std::fs::write(
+        &list,
+        format!(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments/api@{}\n",
+            release.digest
+        ),
+    )
+    .unwrap();
+    let outcome = prepared
+        .execute(Some(&f.path("journal.jsonl")), &Quiet)
+        .unwrap();
+    assert!(outcome.report.succeeded(), "{:?}", outcome.report);
+    assert!(
+        outcome
+            .report
+            .skipped
+            .iter()
+            .any(|s| s.digest == release.digest && s.reason.contains("in use now")),
+        "{:?}",
+        outcome.report.skipped
+    );
+    let Backend::Snapshot { registry, .. } = &source.backend else {
+        unreachable!()
+    };
+    let images = registry.images(&payments_api()).unwrap();
+    let kept = images
+        .iter()
+        .find(|i| i.detail.digest == release.digest)
+        .expect("the deployed image stays");
+    assert!(kept.detail.tags.iter().any(|t| t.as_str() == "v1.1.0"));
+    // The rest of the plan was applied.
+    assert!(outcome.report.removed > 0);
+}
+
+/// The repository of `payments/api` in the example registry.
+fn payments_api() -> crate::model::RepositoryRef {
+    crate::model::RepositoryRef {
+        registry: crate::model::RegistryLocation {
+            account: crate::model::AccountId::parse("123456789012").unwrap(),
+            region: crate::model::Region::parse("eu-west-1").unwrap(),
+        },
+        name: crate::model::RepositoryName::parse("payments/api").unwrap(),
+    }
+}

@@ -160,25 +160,57 @@ fn lines(tags: &[Tag]) -> String {
     tags.iter().map(|t| format!("{t}\n")).collect()
 }
 
-/// The removals of `saved` that `fresh` (the same desired state planned again, at the
-/// saved plan's instant, against the registry now) does not make: a saved plan is
-/// applied only as far as the desired state still asks for it. A plan edited by hand
-/// (its checksum recomputed: it is no signature), or made by another version of the
-/// engine, or one whose images came into use since, names removals nothing justifies.
-pub fn unjustified(saved: &Plan, fresh: &Plan) -> Vec<String> {
-    let key = |a: &super::Action| {
-        let mut tags: Vec<&str> = a.tags.iter().map(Tag::as_str).collect();
-        tags.sort_unstable();
-        (a.kind, a.digest.clone(), tags.join(","))
-    };
-    let mut made: HashMap<&RepositoryRef, std::collections::HashSet<_>> = HashMap::new();
-    for r in &fresh.repositories {
+/// An action as a removal: its kind, image and tags.
+type ActionKey = (super::ActionKind, Digest, String);
+
+fn key(a: &super::Action) -> ActionKey {
+    let mut tags: Vec<&str> = a.tags.iter().map(Tag::as_str).collect();
+    tags.sort_unstable();
+    (a.kind, a.digest.clone(), tags.join(","))
+}
+
+/// Per repository with changes, the removals `plan` makes.
+fn made_by(plan: &Plan) -> HashMap<&RepositoryRef, std::collections::HashSet<ActionKey>> {
+    let mut made: HashMap<&RepositoryRef, std::collections::HashSet<ActionKey>> = HashMap::new();
+    for r in &plan.repositories {
         if r.status == RepositoryStatus::Changes {
             made.entry(&r.repository)
                 .or_default()
                 .extend(r.actions.iter().map(key));
         }
     }
+    made
+}
+
+/// `plan` without the removals `fresh` (the same files planned again, with the
+/// in-use sources read again) no longer makes, and those removals with their
+/// repository: what apply leaves when a deployment started since the plan.
+pub fn restrict(plan: &Plan, fresh: &Plan) -> (Plan, Vec<(RepositoryRef, super::Action)>) {
+    let made = made_by(fresh);
+    let mut kept = plan.clone();
+    let mut dropped = Vec::new();
+    for r in kept
+        .repositories
+        .iter_mut()
+        .filter(|r| r.status == RepositoryStatus::Changes)
+    {
+        let allowed = made.get(&r.repository);
+        let (stay, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut r.actions)
+            .into_iter()
+            .partition(|a| allowed.is_some_and(|m| m.contains(&key(a))));
+        r.actions = stay;
+        dropped.extend(gone.into_iter().map(|a| (r.repository.clone(), a)));
+    }
+    (kept, dropped)
+}
+
+/// The removals of `saved` that `fresh` (the same desired state planned again, at the
+/// saved plan's instant, against the registry now) does not make: a saved plan is
+/// applied only as far as the desired state still asks for it. A plan edited by hand
+/// (its checksum recomputed: it is no signature), or made by another version of the
+/// engine, or one whose images came into use since, names removals nothing justifies.
+pub fn unjustified(saved: &Plan, fresh: &Plan) -> Vec<String> {
+    let made = made_by(fresh);
     let mut out = Vec::new();
     for r in saved
         .repositories

@@ -133,6 +133,9 @@ pub struct Prepared<'s> {
     source: &'s Source,
     plan: Plan,
     allow_unrestorable: bool,
+    /// With in-use sources: the files and settings to plan again just before removing
+    /// (a deployment may start while the plan is reviewed).
+    recheck: Option<(DesiredState, super::run::RunSettings)>,
 }
 
 /// Everything an apply did, as `apply --format json` prints it.
@@ -172,10 +175,12 @@ pub fn prepare<'s>(
     if let Some(super::plan::PlanError::Unreadable(unreadable)) = super::plan::unreadable(&plan) {
         return Err(ApplyError::Unreadable(unreadable));
     }
+    let recheck = (!desired.in_use.is_empty()).then(|| (desired.clone(), settings));
     Ok(Prepared {
         source,
         plan,
         allow_unrestorable: request.allow_unrestorable,
+        recheck,
     })
 }
 
@@ -230,10 +235,20 @@ impl<'s> Prepared<'s> {
             source,
         })?;
         let source = self.source;
-        let report = source
+        // Images that came into use since the plan stay: plan again with the sources
+        // read now, and make only the removals both plans make.
+        let (plan, dropped) = match &self.recheck {
+            Some((desired, settings)) => {
+                let fresh =
+                    source.block_on(super::run::make_plan(&source.backend, desired, settings))?;
+                crate::plan::stale::restrict(&self.plan, &fresh)
+            }
+            None => (self.plan, Vec::new()),
+        };
+        let mut report = source
             .block_on(apply_plan_with(
                 &source.backend,
-                &self.plan,
+                &plan,
                 &mut journal,
                 progress,
                 ApplyOptions {
@@ -245,6 +260,21 @@ impl<'s> Prepared<'s> {
                 error,
                 journal: path.clone(),
             })?;
+        for (repository, action) in dropped {
+            let reason = "in use now (a source names it since the plan); it stays".to_owned();
+            let skip = |tag: Option<crate::model::Tag>| Skipped {
+                repository: repository.to_string(),
+                digest: action.digest.clone(),
+                tag,
+                reason: reason.clone(),
+            };
+            if action.tags.is_empty() {
+                report.skipped.push(skip(None));
+            }
+            report
+                .skipped
+                .extend(action.tags.iter().cloned().map(|t| skip(Some(t))));
+        }
         source.write_back()?;
         source.log_calls();
         Ok(ApplyOutcome {
