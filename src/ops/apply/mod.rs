@@ -13,8 +13,10 @@ use super::plan::plan_with;
 use super::run::RunError;
 use super::source::SourceError;
 use super::verify::{VerifyError, read_saved_plan, verify};
+mod confirm;
 pub mod journal;
 pub mod protocol;
+mod report;
 
 use crate::config::DesiredState;
 use crate::plan::Plan;

@@ -35,122 +35,26 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use futures_util::stream::{self, StreamExt};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use super::confirm::{
+    Change, Decision, ManifestRead, View, decide, new_tags, read_current, read_manifests, stays,
+};
 use super::journal::{Journal, JournalEntry};
+pub use super::report::{
+    ApplyReport, Failure, MANIFEST_NOT_SAVED, Progress, Quiet, Skipped, UNANSWERED,
+    UNPLANNED_REMOVAL,
+};
 
 use crate::model::{Digest, Tag};
 use crate::plan::{Action, ActionKind, Plan, RepositoryPlan, RepositoryStatus, signature_subject};
-use crate::registry::observe::{index_children, list_all};
+use crate::registry::observe::index_children;
 use crate::registry::{
-    BatchDeleteResult, FailureCode, ImageDetail, ImageId, MAX_IDS_PER_BATCH, Registry,
-    RegistryError, ServiceCode,
+    BatchDeleteResult, FailureCode, ImageId, MAX_IDS_PER_BATCH, Registry, RegistryError,
 };
-
-/// A removal that did not happen because the registry changed since the plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Skipped {
-    /// The repository.
-    pub repository: String,
-    /// The image.
-    pub digest: Digest,
-    /// The tag, when one tag was skipped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tag: Option<Tag>,
-    /// What changed.
-    pub reason: String,
-}
-
-/// A removal the registry refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Failure {
-    /// The repository.
-    pub repository: String,
-    /// The identifier sent.
-    pub id: String,
-    /// ECR's failure code, or one of the protocol's own: `DigestMismatch` (the
-    /// registry removed the tag from another image than planned), `UnplannedRemoval`
-    /// (it reported removed an identifier the request did not ask for),
-    /// `Unanswered` (answered neither way, and not found gone afterwards),
-    /// `ManifestNotSaved` (not removed: its manifest could not be saved for restore).
-    pub code: String,
-    /// ECR's reason, or the protocol's.
-    pub reason: String,
-}
-
-/// What an apply did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ApplyReport {
-    /// Removals made: the unit of the plan's requests and of the progress display (a
-    /// tag, or an untagged image by its digest). Those not made are `already_gone`,
-    /// `skipped` or `failures`.
-    pub removed: usize,
-    /// Tags removed, by untag or with their image.
-    pub tags_removed: usize,
-    /// Tags removed from images that stay.
-    pub untagged: usize,
-    /// Images deleted.
-    pub images_deleted: usize,
-    /// Removals found already done (ImageNotFound, or gone before confirmation).
-    pub already_gone: usize,
-    /// Removals skipped because the registry changed since the plan.
-    pub skipped: Vec<Skipped>,
-    /// Removals the registry refused.
-    pub failures: Vec<Failure>,
-    /// Failures by code.
-    pub failures_by_code: BTreeMap<String, usize>,
-    /// Identifiers sent in each BatchDeleteImage request, in order.
-    pub delete_batches: Vec<usize>,
-    /// Items retried after a per-item `UpstreamTooManyRequests` or `UpstreamUnavailable`.
-    pub upstream_retries: usize,
-}
 
 /// How many times items failed with a per-item upstream throttle are sent again.
 const UPSTREAM_RETRIES: u32 = 3;
-
-impl ApplyReport {
-    /// True when every planned removal is done, skipped as moved, or already gone.
-    pub fn succeeded(&self) -> bool {
-        self.failures.is_empty()
-    }
-
-    /// Adds the counts and lists of `other`, after this report's.
-    fn merge(&mut self, other: ApplyReport) {
-        self.removed += other.removed;
-        self.tags_removed += other.tags_removed;
-        self.untagged += other.untagged;
-        self.images_deleted += other.images_deleted;
-        self.already_gone += other.already_gone;
-        self.skipped.extend(other.skipped);
-        for f in other.failures {
-            self.fail(f);
-        }
-        self.delete_batches.extend(other.delete_batches);
-        self.upstream_retries += other.upstream_retries;
-    }
-
-    /// Records a failure, counted by its code.
-    fn fail(&mut self, failure: Failure) {
-        *self
-            .failures_by_code
-            .entry(failure.code.clone())
-            .or_default() += 1;
-        self.failures.push(failure);
-    }
-}
-
-/// Hooks for progress display; the default does nothing.
-pub trait Progress: Send + Sync {
-    /// `n` removals (tags, or untagged images by digest) were settled: made, found
-    /// already gone, skipped or failed.
-    fn advance(&self, _n: usize) {}
-}
-
-/// No progress display.
-pub struct Quiet;
-impl Progress for Quiet {}
 
 /// An error that stops an apply. Removals already made stay made (and journalled).
 #[derive(Debug, thiserror::Error)]
@@ -215,22 +119,13 @@ impl Default for ApplyOptions {
 /// Requests in flight at once by default.
 pub const DEFAULT_PARALLELISM: usize = 32;
 
-/// The failure code of a removal not made because its manifest could not be saved.
-pub const MANIFEST_NOT_SAVED: &str = "ManifestNotSaved";
-/// The failure code of an identifier the registry reported removed that the request
-/// did not plan to remove.
-pub const UNPLANNED_REMOVAL: &str = "UnplannedRemoval";
-/// The failure code of an identifier BatchDeleteImage answered neither as removed nor
-/// as failed, and that a read did not find gone.
-pub const UNANSWERED: &str = "Unanswered";
-
 /// One removal request item: the id to send and what it does.
 #[derive(Clone, Debug)]
-struct Step {
-    id: ImageId,
-    digest: Digest,
-    kind: ActionKind,
-    action: usize,
+pub(super) struct Step {
+    pub(super) id: ImageId,
+    pub(super) digest: Digest,
+    pub(super) kind: ActionKind,
+    pub(super) action: usize,
 }
 
 /// Applies every repository with status `changes` with the default options; refused
@@ -579,9 +474,6 @@ struct BatchOutcome {
     survivors: Vec<(Digest, Vec<Digest>)>,
     error: Option<ProtocolError>,
 }
-
-/// A manifest read for the journal, or why it could not be.
-type ManifestRead = Result<(String, String), String>;
 
 impl<R: Registry> BatchContext<'_, '_, R> {
     fn registry_error(&self, error: RegistryError) -> ProtocolError {
@@ -1050,197 +942,4 @@ impl<R: Registry> BatchContext<'_, '_, R> {
         }
         Ok(())
     }
-}
-
-/// Whether an image planned for deletion stays: present now, and it gained a tag
-/// (its removals are skipped), or its removals here are withheld. (Its other tags may
-/// be removed by another request of the same wave: that alone does not keep it.)
-fn stays(action: &Action, withheld: bool, view: &View<'_>) -> bool {
-    match view.tags.get(&action.digest) {
-        None => false,
-        Some(tags) => withheld || tags.iter().any(|t| !action.tags.contains(t)),
-    }
-}
-
-/// The confirmed state of some identifiers: DescribeImages of exactly those (ECR then
-/// fails for all when one is gone: the repository is listed instead).
-async fn read_current<R: Registry>(
-    registry: &R,
-    reference: &crate::model::RepositoryRef,
-    ids: &[ImageId],
-) -> Result<Vec<ImageDetail>, RegistryError> {
-    match registry.describe_images_by_id(reference, ids).await {
-        Ok(images) => Ok(images),
-        Err(RegistryError::Service {
-            code: ServiceCode::ImageNotFoundException,
-            ..
-        }) => list_all(registry, reference).await,
-        Err(RegistryError::RepositoryNotFound(_)) => Ok(Vec::new()),
-        Err(e) => Err(e),
-    }
-}
-
-/// The manifests of the images of a request, for the journal (a digest names its
-/// manifest for good), or why each could not be read.
-async fn read_manifests<R: Registry>(
-    registry: &R,
-    reference: &crate::model::RepositoryRef,
-    digests: &[ImageId],
-) -> HashMap<Digest, ManifestRead> {
-    let mut out = HashMap::with_capacity(digests.len());
-    match registry.batch_get_image(reference, digests).await {
-        Ok(got) => {
-            for m in got.manifests {
-                // Only a manifest that hashes to its digest can bring the image back.
-                let read = match m.digest.mismatch(m.manifest.as_bytes()) {
-                    None => Ok((m.media_type, m.manifest)),
-                    Some(computed) => Err(format!(
-                        "BatchGetImage returned a manifest that hashes to {computed}, not to the image's digest (a snapshot file without the image's `manifest` returns a stand-in)"
-                    )),
-                };
-                out.insert(m.digest, read);
-            }
-            for f in got.failures {
-                if let ImageId::Digest(d) = f.id {
-                    out.insert(d, Err(format!("BatchGetImage: {}: {}", f.code, f.reason)));
-                }
-            }
-        }
-        Err(e) => {
-            for id in digests {
-                if let ImageId::Digest(d) = id {
-                    out.insert(d.clone(), Err(format!("BatchGetImage failed: {e}")));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The confirmed state of a request's images.
-struct View<'i> {
-    tags: HashMap<&'i Digest, &'i [Tag]>,
-    owner: HashMap<&'i Tag, &'i Digest>,
-    subject: HashMap<&'i Digest, &'i Digest>,
-}
-
-impl<'i> View<'i> {
-    fn new(images: &'i [ImageDetail]) -> Self {
-        Self {
-            tags: images
-                .iter()
-                .map(|i| (&i.digest, i.tags.as_slice()))
-                .collect(),
-            owner: owners(images),
-            subject: images
-                .iter()
-                .filter_map(|i| i.subject.as_ref().map(|s| (&i.digest, s)))
-                .collect(),
-        }
-    }
-
-    fn exists(&self, digest: &Digest) -> bool {
-        self.tags.contains_key(digest)
-    }
-
-    fn subject(&self, digest: &Digest) -> Option<&'i Digest> {
-        self.subject.get(digest).copied()
-    }
-}
-
-enum Decision<'a> {
-    Send,
-    Gone,
-    Skip(Change<'a>),
-}
-
-/// Whether the confirmed state still allows a removal.
-fn decide<'v>(s: &Step, action: &Action, view: &View<'v>) -> Decision<'v> {
-    match &s.id {
-        ImageId::Tag(t) => match tag_now(&s.digest, view.owner.get(t).copied()) {
-            TagNow::Gone => Decision::Gone,
-            TagNow::Moved(d) => Decision::Skip(Change::TagMoved(d)),
-            TagNow::Here => {
-                let tags = view.tags[&s.digest];
-                let stays = tags.iter().any(|x| !action.tags.contains(x));
-                let new = new_tags(tags, action);
-                match s.kind {
-                    ActionKind::Untag if !stays => Decision::Skip(Change::WouldDelete),
-                    // An image planned for deletion that gained a tag is left alone
-                    // (the next plan decides again).
-                    ActionKind::Delete if !new.is_empty() => Decision::Skip(Change::NewTags(new)),
-                    _ => Decision::Send,
-                }
-            }
-        },
-        ImageId::Digest(d) => match view.tags.get(d) {
-            None => Decision::Gone,
-            Some(tags) if !tags.is_empty() => {
-                Decision::Skip(Change::NewTags(new_tags(tags, action)))
-            }
-            Some(_) => Decision::Send,
-        },
-    }
-}
-
-/// Why a planned removal is left alone: the registry changed since the plan. The
-/// same rules hold at the confirming listing and just before each request.
-enum Change<'a> {
-    /// The tag now names another image.
-    TagMoved(&'a Digest),
-    /// Removing the tag now would remove the image's last tag.
-    WouldDelete,
-    /// An image planned for deletion has tags the plan did not see.
-    NewTags(Vec<&'a Tag>),
-}
-
-impl Change<'_> {
-    fn reason(&self) -> String {
-        match self {
-            Change::TagMoved(d) => format!("tag moved to image {} since the plan", d.short()),
-            Change::WouldDelete => {
-                "removing it now would delete the image: the tags it was to keep are gone".into()
-            }
-            Change::NewTags(tags) => {
-                let names: Vec<&str> = tags.iter().map(|t| t.as_str()).collect();
-                format!(
-                    "image has new tags since the plan ({}); it stays",
-                    names.join(", ")
-                )
-            }
-        }
-    }
-}
-
-/// Where a planned tag is now.
-enum TagNow<'a> {
-    /// On no image: its removal is done.
-    Gone,
-    /// On another image.
-    Moved(&'a Digest),
-    /// Still on the planned image.
-    Here,
-}
-
-fn tag_now<'a>(planned: &Digest, owner: Option<&'a Digest>) -> TagNow<'a> {
-    match owner {
-        None => TagNow::Gone,
-        Some(d) if d != planned => TagNow::Moved(d),
-        Some(_) => TagNow::Here,
-    }
-}
-
-/// Tags on an image now that its action neither removes nor keeps.
-fn new_tags<'t>(now: &'t [Tag], action: &Action) -> Vec<&'t Tag> {
-    now.iter()
-        .filter(|t| !action.tags.contains(t) && !action.kept_tags.contains(t))
-        .collect()
-}
-
-/// Tag -> image, of a set of images.
-fn owners(images: &[ImageDetail]) -> HashMap<&Tag, &Digest> {
-    images
-        .iter()
-        .flat_map(|i| i.tags.iter().map(move |t| (t, &i.digest)))
-        .collect()
 }

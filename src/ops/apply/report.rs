@@ -1,0 +1,118 @@
+//! What an apply reports: removals made, skipped (with why) and failed (by code), and
+//! the progress hook.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Digest, Tag};
+
+/// The failure code of a removal not made because its manifest could not be saved.
+pub const MANIFEST_NOT_SAVED: &str = "ManifestNotSaved";
+/// The failure code of an identifier the registry reported removed that the request
+/// did not plan to remove.
+pub const UNPLANNED_REMOVAL: &str = "UnplannedRemoval";
+/// The failure code of an identifier BatchDeleteImage answered neither as removed nor
+/// as failed, and that a read did not find gone.
+pub const UNANSWERED: &str = "Unanswered";
+
+/// A removal that did not happen because the registry changed since the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Skipped {
+    /// The repository.
+    pub repository: String,
+    /// The image.
+    pub digest: Digest,
+    /// The tag, when one tag was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
+    /// What changed.
+    pub reason: String,
+}
+
+/// A removal the registry refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Failure {
+    /// The repository.
+    pub repository: String,
+    /// The identifier sent.
+    pub id: String,
+    /// ECR's failure code, or one of the protocol's own: `DigestMismatch` (the
+    /// registry removed the tag from another image than planned), `UnplannedRemoval`
+    /// (it reported removed an identifier the request did not ask for),
+    /// `Unanswered` (answered neither way, and not found gone afterwards),
+    /// `ManifestNotSaved` (not removed: its manifest could not be saved for restore).
+    pub code: String,
+    /// ECR's reason, or the protocol's.
+    pub reason: String,
+}
+
+/// What an apply did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApplyReport {
+    /// Removals made: the unit of the plan's requests and of the progress display (a
+    /// tag, or an untagged image by its digest). Those not made are `already_gone`,
+    /// `skipped` or `failures`.
+    pub removed: usize,
+    /// Tags removed, by untag or with their image.
+    pub tags_removed: usize,
+    /// Tags removed from images that stay.
+    pub untagged: usize,
+    /// Images deleted.
+    pub images_deleted: usize,
+    /// Removals found already done (ImageNotFound, or gone before confirmation).
+    pub already_gone: usize,
+    /// Removals skipped because the registry changed since the plan.
+    pub skipped: Vec<Skipped>,
+    /// Removals the registry refused.
+    pub failures: Vec<Failure>,
+    /// Failures by code.
+    pub failures_by_code: BTreeMap<String, usize>,
+    /// Identifiers sent in each BatchDeleteImage request, in order.
+    pub delete_batches: Vec<usize>,
+    /// Items retried after a per-item `UpstreamTooManyRequests` or `UpstreamUnavailable`.
+    pub upstream_retries: usize,
+}
+
+impl ApplyReport {
+    /// True when every planned removal is done, skipped as moved, or already gone.
+    pub fn succeeded(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// Adds the counts and lists of `other`, after this report's.
+    pub(super) fn merge(&mut self, other: ApplyReport) {
+        self.removed += other.removed;
+        self.tags_removed += other.tags_removed;
+        self.untagged += other.untagged;
+        self.images_deleted += other.images_deleted;
+        self.already_gone += other.already_gone;
+        self.skipped.extend(other.skipped);
+        for f in other.failures {
+            self.fail(f);
+        }
+        self.delete_batches.extend(other.delete_batches);
+        self.upstream_retries += other.upstream_retries;
+    }
+
+    /// Records a failure, counted by its code.
+    pub(super) fn fail(&mut self, failure: Failure) {
+        *self
+            .failures_by_code
+            .entry(failure.code.clone())
+            .or_default() += 1;
+        self.failures.push(failure);
+    }
+}
+
+/// Hooks for progress display; the default does nothing.
+pub trait Progress: Send + Sync {
+    /// `n` removals (tags, or untagged images by digest) were settled: made, found
+    /// already gone, skipped or failed.
+    fn advance(&self, _n: usize) {}
+}
+
+/// No progress display.
+pub struct Quiet;
+impl Progress for Quiet {}
