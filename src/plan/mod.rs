@@ -5,6 +5,7 @@
 mod engine;
 pub mod saved;
 pub mod stale;
+mod waves;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
