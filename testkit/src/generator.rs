@@ -95,9 +95,16 @@ impl RepoBuilder {
     /// A single-platform image.
     fn image(&mut self, tags: &[String], at: DateTime<Utc>) -> Digest {
         let seed = format!("{}:{}:{}", self.name, self.images.len(), tags.join(","));
+        self.plain(&seed, tags, at).0
+    }
+
+    /// Pushes a single-platform image whose manifest is made from `seed`; returns its
+    /// digest and the length of its manifest.
+    fn plain(&mut self, seed: &str, tags: &[String], at: DateTime<Utc>) -> (Digest, usize) {
         let size = self.size();
-        let manifest = image_manifest(&seed, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, size);
+        let manifest = image_manifest(seed, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, size);
         let digest = digest_of(&manifest);
+        let len = manifest.len();
         self.images.push(SnapshotImage {
             digest: digest.clone(),
             tags: tags.iter().map(|t| tag(t)).collect(),
@@ -113,7 +120,7 @@ impl RepoBuilder {
             children: vec![],
             manifest: Some(manifest),
         });
-        digest
+        (digest, len)
     }
 
     /// A multi-platform image: amd64 and arm64 children (untagged), then the index.
@@ -127,30 +134,13 @@ impl RepoBuilder {
                 self.images.len(),
                 tags.join(",")
             );
-            let size = self.size();
-            let manifest = image_manifest(&seed, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, size);
-            let d = digest_of(&manifest);
+            let (d, len) = self.plain(&seed, &[], at);
             entries.push(serde_json::json!({
                 "mediaType": media_type::OCI_MANIFEST,
                 "digest": d.as_str(),
-                "size": manifest.len(),
+                "size": len,
                 "platform": {"architecture": arch, "os": "linux"},
             }));
-            self.images.push(SnapshotImage {
-                digest: d.clone(),
-                tags: vec![],
-                pushed_at: at,
-                manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
-                artifact_media_type: Some(CONFIG_MEDIA_TYPE.into()),
-                size_bytes: Some(size),
-                subject: None,
-                status: None,
-                last_recorded_pull_time: None,
-                last_archived_at: None,
-                last_activated_at: None,
-                children: vec![],
-                manifest: Some(manifest),
-            });
             children.push(d);
         }
         let manifest = serde_json::json!({
