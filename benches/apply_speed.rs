@@ -353,6 +353,7 @@ fn in_memory_part() {
             options: PlanOptions::default(),
             parallelism,
             source_label: "bench".into(),
+            live: None,
         };
         let plan = rt.block_on(make_plan(&reg, &desired, &settings)).unwrap();
         let before = reg.inner.calls();

@@ -72,6 +72,7 @@ fn main() {
             options: PlanOptions::default(),
             parallelism: 8,
             source_label: "bench".into(),
+            live: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

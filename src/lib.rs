@@ -1,13 +1,15 @@
 //! ecr-reconcile: plan and apply Amazon ECR image-tag allow-lists kept in YAML files.
 //!
 //! The pipeline, one module per step: [`config`] (YAML to validated desired state) →
-//! [`registry`] (observed state: AWS, snapshot file, in-memory model) → [`plan`] (a pure
+//! [`registry`] (observed state: AWS, snapshot file, in-memory model; beside it
+//! [`in_use`] and [`deployed`], what runs and is referenced) → [`plan`] (a pure
 //! function) → `ops`, the operations (plan, verify a saved plan, apply under the removal
 //! protocol, restore from the journal, snapshot: every decision) → [`render`] (human,
 //! JSON, markdown) → the binary, which parses arguments, calls an operation and
 //! prints. Library code never prints.
 
 pub mod config;
+pub mod deployed;
 pub mod exit;
 pub mod files;
 pub mod hash;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::Origin;
+use crate::model::Region;
 
 /// A file or glob named by an in-use source, with the folder it is relative to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub struct EcsSource {
     pub clusters: Selection,
     /// The newest revisions of each task-definition family kept (default 5).
     pub task_definition_revisions: u32,
+    /// The regions read (default: the regions of the run's repositories).
+    pub regions: Option<Vec<Region>>,
     /// Where it is declared.
     pub origin: Origin,
 }
@@ -44,6 +47,8 @@ pub struct EcsSource {
 pub struct LambdaSource {
     /// The functions read (default: all).
     pub functions: Selection,
+    /// The regions read (default: the regions of the run's repositories).
+    pub regions: Option<Vec<Region>>,
     /// Where it is declared.
     pub origin: Origin,
 }
@@ -64,9 +69,9 @@ pub struct InUseSources {
     pub files: Vec<SourcePath>,
     /// Lists of image URIs (one per line, or a JSON array of strings).
     pub lists: Vec<SourcePath>,
-    /// ECS sources (not read yet: declaring one makes `plan` fail).
+    /// ECS sources.
     pub ecs: Vec<EcsSource>,
-    /// Lambda sources (not read yet: declaring one makes `plan` fail).
+    /// Lambda sources.
     pub lambda: Vec<LambdaSource>,
 }
 

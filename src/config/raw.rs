@@ -102,11 +102,11 @@ pub struct RawInUse {
     /// Files listing image URIs, one per line (`#` comments) or as a JSON array of
     /// strings.
     pub lists: Option<Vec<RawPath>>,
-    /// ECS: images of running tasks and services, and recent task-definition revisions
-    /// (not read yet: declaring it makes `plan` fail).
+    /// ECS: images of running tasks, of every service's task definitions (each
+    /// deployment's), and of the newest revisions of each task-definition family.
     pub ecs: Option<RawEcs>,
-    /// Lambda: images of container-image functions, their versions and aliases (not
-    /// read yet: declaring it makes `plan` fail).
+    /// Lambda: images of container-image functions: `$LATEST`, every published
+    /// version, every alias.
     pub lambda: Option<RawLambda>,
 }
 
@@ -125,6 +125,9 @@ pub struct RawEcs {
     /// (rollbacks need them). Default: 5.
     #[schemars(range(min = 1, max = 100))]
     pub task_definition_revisions: Option<u32>,
+    /// The regions read. Default: the regions of the run's repositories.
+    #[schemars(length(min = 1))]
+    pub regions: Option<Vec<String>>,
 }
 
 /// Lambda functions.
@@ -133,6 +136,9 @@ pub struct RawEcs {
 pub struct RawLambda {
     /// `all` (the default), or a list of function names or ARNs.
     pub functions: Option<RawSelection>,
+    /// The regions read. Default: the regions of the run's repositories.
+    #[schemars(length(min = 1))]
+    pub regions: Option<Vec<String>>,
 }
 
 /// `all`, or a list of names.

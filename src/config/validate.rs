@@ -1,13 +1,12 @@
 //! Walks a positioned YAML tree and builds [`DesiredRepository`] values, collecting
 //! every problem in the file.
 
+mod in_use;
+
 use std::collections::BTreeMap;
 
 use super::diagnostic::{Code, ConfigDiagnostic, SharedSource};
-use super::in_use::{
-    DEFAULT_TASK_DEFINITION_REVISIONS, EcsSource, InUseSources, LambdaSource,
-    MAX_TASK_DEFINITION_REVISIONS, Selection, SourcePath,
-};
+use super::in_use::InUseSources;
 use super::yaml::{self, Node, Span, Value};
 use super::{AllowEntry, DesiredRepository, Matcher, Origin, UntaggedPolicy};
 use crate::model::{AccountId, Region, RepositoryName, Tag, is_tag_char};
@@ -643,182 +642,6 @@ impl Cx {
         }
     }
 
-    /// `in_use`: the sources of images in use.
-    fn in_use_sources(&mut self, node: &Node) {
-        let Some(fields) = self.fields(
-            node,
-            "`in_use`",
-            &["kubernetes", "files", "lists", "ecs", "lambda"],
-        ) else {
-            return;
-        };
-        let mut out = InUseSources::default();
-        if let Some((_, v)) = fields.get("kubernetes") {
-            out.kubernetes = self.paths(v, "`in_use.kubernetes`", false);
-        }
-        if let Some((_, v)) = fields.get("files") {
-            out.files = self.paths(v, "`in_use.files`", true);
-        }
-        if let Some((_, v)) = fields.get("lists") {
-            out.lists = self.paths(v, "`in_use.lists`", false);
-        }
-        if let Some((k, v)) = fields.get("ecs") {
-            out.ecs.extend(self.ecs(k, v));
-        }
-        if let Some((k, v)) = fields.get("lambda") {
-            out.lambda.extend(self.lambda(k, v));
-        }
-        self.in_use = out;
-    }
-
-    /// A list of paths (or globs) relative to the file's folder.
-    fn paths(&mut self, node: &Node, what: &str, globs: bool) -> Vec<SourcePath> {
-        let Value::Seq(items) = &node.value else {
-            let expected = if globs {
-                "a list of globs"
-            } else {
-                "a list of paths"
-            };
-            self.wrong_type(node, what, expected);
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for item in items {
-            let Value::Str(text) = &item.value else {
-                self.wrong_type(item, &format!("an entry of {what}"), "a path (a string)");
-                continue;
-            };
-            let problem = if text.trim().is_empty() {
-                Some("a path cannot be empty")
-            } else if text.contains('\0') {
-                Some("a path cannot contain a NUL character")
-            } else if !globs && text.contains(['*', '?']) {
-                Some(
-                    "this source reads one file: a path, not a glob (globs are for `in_use.files`)",
-                )
-            } else if text.split('/').any(|c| c == ".git") {
-                Some("the `.git` folder holds no deployment: name the files themselves")
-            } else {
-                None
-            };
-            if let Some(why) = problem {
-                let message = if text.trim().is_empty() {
-                    format!("an empty path in {what}")
-                } else {
-                    format!("`{text}` is not a usable path in {what}")
-                };
-                self.error(Code::InvalidPath, item.span, message, "invalid path")
-                    .help = Some(format!("{why}; paths are relative to this file's folder"));
-                continue;
-            }
-            out.push(SourcePath {
-                written: text.clone(),
-                base: self.base.clone(),
-                origin: self.origin(item.span),
-            });
-        }
-        out
-    }
-
-    fn ecs(&mut self, key: &Node, node: &Node) -> Option<EcsSource> {
-        let fields = self.fields(
-            node,
-            "`in_use.ecs`",
-            &["clusters", "task_definition_revisions"],
-        )?;
-        let clusters = match fields.get("clusters") {
-            None => Some(Selection::All),
-            Some((_, v)) => self.selection(v, "`clusters`", "cluster", is_cluster_name),
-        };
-        let revisions = match fields.get("task_definition_revisions") {
-            None => Some(DEFAULT_TASK_DEFINITION_REVISIONS),
-            Some((_, v)) => match v.value {
-                Value::Int(n) if (1..=i128::from(MAX_TASK_DEFINITION_REVISIONS)).contains(&n) => {
-                    u32::try_from(n).ok()
-                }
-                Value::Int(n) => {
-                    self.error(
-                        Code::InvalidRevisions,
-                        v.span,
-                        format!(
-                            "`task_definition_revisions` must be between 1 and {MAX_TASK_DEFINITION_REVISIONS}, not {n}"
-                        ),
-                        "out of range",
-                    )
-                    .help = Some("the newest N revisions of each task-definition family are kept, for rollbacks".into());
-                    None
-                }
-                _ => {
-                    self.wrong_type(v, "`task_definition_revisions`", "a whole number");
-                    None
-                }
-            },
-        };
-        Some(EcsSource {
-            clusters: clusters?,
-            task_definition_revisions: revisions?,
-            origin: self.origin(key.span),
-        })
-    }
-
-    fn lambda(&mut self, key: &Node, node: &Node) -> Option<LambdaSource> {
-        let fields = self.fields(node, "`in_use.lambda`", &["functions"])?;
-        let functions = match fields.get("functions") {
-            None => Some(Selection::All),
-            Some((_, v)) => self.selection(v, "`functions`", "function", is_function_name),
-        };
-        Some(LambdaSource {
-            functions: functions?,
-            origin: self.origin(key.span),
-        })
-    }
-
-    /// `all`, or a non-empty list of names that `valid` accepts.
-    fn selection(
-        &mut self,
-        node: &Node,
-        what: &str,
-        noun: &str,
-        valid: fn(&str) -> bool,
-    ) -> Option<Selection> {
-        match &node.value {
-            Value::Str(s) if s == "all" => Some(Selection::All),
-            Value::Seq(items) if !items.is_empty() => {
-                let before = self.diags.len();
-                let mut names = Vec::new();
-                for item in items {
-                    match &item.value {
-                        Value::Str(s) if valid(s) => names.push(s.clone()),
-                        _ => {
-                            self.error(
-                                Code::InvalidSelector,
-                                item.span,
-                                format!(
-                                    "`{}` is not a {noun} name or ARN",
-                                    self.raw_text(item.span)
-                                ),
-                                format!("not a {noun}"),
-                            );
-                        }
-                    }
-                }
-                (self.diags.len() == before).then_some(Selection::Names(names))
-            }
-            _ => {
-                self.error(
-                    Code::InvalidSelector,
-                    node.span,
-                    format!("{what} must be `all` or a list of {noun} names"),
-                    "expected `all` or a list",
-                )
-                .help = Some(format!(
-                    "`all` reads every {noun} of the account and region; an empty list would read none"
-                ));
-                None
-            }
-        }
-    }
-
     /// An exact tag, or a glob when the text has `*` or `?`.
     fn matcher(&mut self, text: &str, span: Span) -> Option<Matcher> {
         if !text.contains(['*', '?']) {
@@ -863,31 +686,6 @@ impl Cx {
             None => Some(Matcher::Glob(text.to_owned())),
         }
     }
-}
-
-/// An ECS cluster name (1 to 255 letters, digits, `-` and `_`) or ARN.
-fn is_cluster_name(s: &str) -> bool {
-    is_arn(s)
-        || (!s.is_empty()
-            && s.len() <= 255
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')))
-}
-
-/// A Lambda function name (1 to 64 letters, digits, `-` and `_`) or ARN.
-fn is_function_name(s: &str) -> bool {
-    is_arn(s)
-        || (!s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')))
-}
-
-fn is_arn(s: &str) -> bool {
-    s.starts_with("arn:")
-        && s.len() <= 256
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b":/-_.$".contains(&b))
 }
 
 /// The units of a duration, as the messages list them.

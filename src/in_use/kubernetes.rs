@@ -173,10 +173,12 @@ fn add(
         Ok(image) => {
             let site = UseSite {
                 source: SourceKind::Kubernetes,
-                file: file.to_owned(),
+                file: Some(file.to_owned()),
                 line: None,
                 pod: Some(pod.to_owned()),
                 container: Some(container.to_owned()),
+                region: None,
+                resource: None,
                 reference: text.to_owned(),
             };
             if !out.iter().any(|u| u.image == image && u.site == site) {

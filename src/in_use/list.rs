@@ -79,10 +79,12 @@ fn push(out: &mut Vec<ImageUse>, entry: &str, file: &str, line: u32) -> Result<(
                 image,
                 site: UseSite {
                     source: SourceKind::List,
-                    file: file.to_owned(),
+                    file: Some(file.to_owned()),
                     line: Some(line),
                     pod: None,
                     container: None,
+                    region: None,
+                    resource: None,
                     reference: entry.to_owned(),
                 },
             });

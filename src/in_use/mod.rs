@@ -28,6 +28,10 @@ pub enum SourceKind {
     File,
     /// An entry of an `in_use.lists` file.
     List,
+    /// An ECS task, service or task-definition revision.
+    Ecs,
+    /// A Lambda function version or alias.
+    Lambda,
 }
 
 impl SourceKind {
@@ -37,12 +41,15 @@ impl SourceKind {
             SourceKind::Kubernetes => "kubernetes",
             SourceKind::File => "file",
             SourceKind::List => "list",
+            SourceKind::Ecs => "ECS",
+            SourceKind::Lambda => "Lambda",
         }
     }
 }
 
-/// Where an image use was found: the source, its file and line, and for a pod its
-/// namespace, name and container.
+/// Where an image use was found: the source; its file and line, and for a pod its
+/// namespace, name and container; or for ECS and Lambda the region, resource and
+/// container.
 #[derive(
     Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -51,33 +58,54 @@ pub struct UseSite {
     /// The kind of source.
     pub source: SourceKind,
     /// The file read, as the desired-state file names it (joined to that file's
-    /// folder).
-    pub file: String,
+    /// folder); none for ECS and Lambda.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// The 1-based line of the reference, when the source has lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
     /// For Kubernetes: `NAMESPACE/NAME` of the pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
-    /// For Kubernetes: the container, as `NAME`, `NAME (init)` or `NAME (ephemeral)`.
+    /// For Kubernetes: the container, as `NAME`, `NAME (init)` or `NAME (ephemeral)`;
+    /// for ECS: the container name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// For ECS and Lambda: the region read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// For ECS and Lambda: what runs the image, such as `cluster prod, service api
+    /// (api:42)`, `task definition api:41 (one of the 5 newest of api)` or `function
+    /// resize, version 3 (alias live)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     /// The reference as written in the source.
     pub reference: String,
 }
 
 impl fmt::Display for UseSite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.as_deref().unwrap_or("");
+        if let Some(resource) = &self.resource {
+            write!(f, "{} {resource}", self.source.as_str())?;
+            if let Some(c) = &self.container {
+                write!(f, " container {c}")?;
+            }
+            return match &self.region {
+                Some(r) => write!(f, " ({r})"),
+                None => Ok(()),
+            };
+        }
         match (&self.pod, self.line) {
             (Some(pod), _) => {
                 write!(f, "pod {pod}")?;
                 if let Some(c) = &self.container {
                     write!(f, " container {c}")?;
                 }
-                write!(f, " ({})", self.file)
+                write!(f, " ({file})")
             }
-            (None, Some(line)) => write!(f, "{}:{line}", self.file),
-            (None, None) => write!(f, "{}", self.file),
+            (None, Some(line)) => write!(f, "{file}:{line}"),
+            (None, None) => write!(f, "{file}"),
         }
     }
 }
@@ -95,6 +123,8 @@ pub struct ImageUse {
 #[derive(Clone, Debug, Default)]
 pub struct InUseSet {
     by_repository: std::collections::HashMap<crate::model::RepositoryRef, Vec<ImageUse>>,
+    /// The ECS and Lambda calls made to find them.
+    pub calls: crate::deployed::LiveCalls,
 }
 
 impl InUseSet {

@@ -35,6 +35,8 @@ pub struct RunSettings {
     pub parallelism: usize,
     /// Shown in the plan: `aws` or `snapshot:<file>`.
     pub source_label: String,
+    /// The reader of ECS and Lambda for `in_use` (none when the run reads a snapshot).
+    pub live: Option<std::sync::Arc<dyn super::in_use::LiveSources>>,
 }
 
 /// Why a plan could not be made. Nothing is deleted in any of these cases.
@@ -260,6 +262,7 @@ fn assemble(
         warnings,
         summary,
         api_calls: Default::default(),
+        in_use_calls: Default::default(),
         checksum: None,
     }
 }
@@ -271,8 +274,24 @@ pub async fn make_plan<R: Registry>(
     desired: &DesiredState,
     settings: &RunSettings,
 ) -> Result<Plan, RunError> {
-    let in_use = super::in_use::read(&desired.in_use)?;
+    let in_use = read_in_use(desired, settings).await?;
     make_plan_in_use(registry, desired, settings, &in_use).await
+}
+
+/// Reads the in-use sources of `desired`: ECS and Lambda in the regions of its
+/// repositories unless a source names its own.
+pub async fn read_in_use(
+    desired: &DesiredState,
+    settings: &RunSettings,
+) -> Result<InUseSet, RunError> {
+    let mut regions: Vec<Region> = desired
+        .repositories
+        .iter()
+        .filter_map(|r| r.region.clone().or_else(|| settings.default_region.clone()))
+        .collect();
+    regions.sort();
+    regions.dedup();
+    Ok(super::in_use::read(&desired.in_use, settings.live.as_deref(), &regions).await?)
 }
 
 /// Resolves, observes and plans, keeping the images of `in_use`. Repositories are
@@ -300,7 +319,9 @@ pub async fn make_plan_in_use<R: Registry>(
             .collect();
         planned.extend(plan_each(d, &observed, settings, in_use));
     }
-    Ok(assemble(desired, planned, settings))
+    let mut plan = assemble(desired, planned, settings);
+    plan.in_use_calls = in_use.calls.clone();
+    Ok(plan)
 }
 
 /// Reads the declared repositories and returns them as a snapshot (missing ones are

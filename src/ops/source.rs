@@ -73,6 +73,8 @@ pub struct Source {
     default_region: Option<Region>,
     parallelism: usize,
     runtime: tokio::runtime::Runtime,
+    /// ECS and Lambda of the account, for `in_use` (AWS runs only).
+    live: Option<std::sync::Arc<dyn super::in_use::LiveSources>>,
 }
 
 impl Source {
@@ -88,7 +90,7 @@ impl Source {
             .enable_all()
             .build()
             .map_err(SourceError::Runtime)?;
-        let (backend, default_region) = match &spec.snapshot {
+        let (backend, default_region, live) = match &spec.snapshot {
             Some(path) => {
                 let started = std::time::Instant::now();
                 let snap = snapshot::read(path)?;
@@ -111,7 +113,7 @@ impl Source {
                     path: path.clone(),
                     generated_at,
                 };
-                (backend, default_region)
+                (backend, default_region, None)
             }
             None => {
                 let settings = AwsSettings {
@@ -130,9 +132,13 @@ impl Source {
                 if let Some(c) = &cache {
                     tracing::debug!("manifest cache in {}", c.dir().display());
                 }
+                let live: std::sync::Arc<dyn super::in_use::LiveSources> = std::sync::Arc::new(
+                    crate::deployed::aws::AwsDeployments::new(aws.sdk_config().clone()),
+                );
                 (
                     Backend::Aws(Box::new(Cached::new(aws, cache))),
                     default_region,
+                    Some(live),
                 )
             }
         };
@@ -141,6 +147,7 @@ impl Source {
             default_region,
             parallelism: spec.parallelism.max(1),
             runtime,
+            live,
         })
     }
 
@@ -163,6 +170,7 @@ impl Source {
             options: PlanOptions { allow_empty },
             parallelism: self.parallelism,
             source_label: self.backend.label(),
+            live: self.live.clone(),
         }
     }
 

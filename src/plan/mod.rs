@@ -50,6 +50,10 @@ pub struct Plan {
     /// Registry calls made to compute the plan.
     #[serde(default)]
     pub api_calls: CallCounts,
+    /// ECS and Lambda calls made to read the in-use sources, by operation
+    /// (`ecs:ListServices`…); absent when none was made.
+    #[serde(default, skip_serializing_if = "crate::deployed::LiveCalls::is_empty")]
+    pub in_use_calls: crate::deployed::LiveCalls,
     /// In a saved plan: `sha256:<hex>` over the rest of the document in canonical
     /// JSON (keys sorted, no white space). A plan whose checksum is missing or does not
     /// match is refused.

@@ -670,10 +670,12 @@ fn uses(refs: &[&str]) -> Vec<crate::in_use::ImageUse> {
                 image: crate::in_use::parse_reference(&text).unwrap(),
                 site: crate::in_use::UseSite {
                     source: crate::in_use::SourceKind::File,
-                    file: "deploy.yaml".into(),
+                    file: Some("deploy.yaml".into()),
                     line: Some(n as u32 + 1),
                     pod: None,
                     container: None,
+                    region: None,
+                    resource: None,
                     reference: text,
                 },
             }

@@ -154,6 +154,9 @@ fn attempt_code(context: &FinalizerInterceptorContextRef<'_>) -> Option<ServiceC
 /// The registry of real ECR (or an ECR-compatible endpoint).
 pub struct AwsRegistry {
     base: aws_config::SdkConfig,
+    /// `--endpoint-url`: ECR's only (the base configuration is shared with ECS and
+    /// Lambda, which the SDK's `AWS_ENDPOINT_URL_<SERVICE>` variables point elsewhere).
+    endpoint_url: Option<String>,
     clients: Mutex<HashMap<Region, Client>>,
     calls: CallCounters,
     attempts: Arc<AttemptCounter>,
@@ -184,14 +187,12 @@ impl AwsRegistry {
         if let Some(p) = &settings.profile {
             loader = loader.profile_name(p);
         }
-        if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
         if let Some(region) = &settings.region {
             loader = loader.region(aws_config::Region::new(region.as_str().to_owned()));
         }
         Self {
             base: loader.load().await,
+            endpoint_url: settings.endpoint_url.clone(),
             clients: Mutex::new(HashMap::new()),
             calls: CallCounters::default(),
             attempts: Arc::new(AttemptCounter {
@@ -201,6 +202,12 @@ impl AwsRegistry {
                 width: Width::new(settings.max_in_flight),
             }),
         }
+    }
+
+    /// The AWS configuration of the run (credentials, profile, retries, timeouts), for
+    /// the clients of other services.
+    pub fn sdk_config(&self) -> &aws_config::SdkConfig {
+        &self.base
     }
 
     /// The region of the AWS configuration (profile or environment), if any.
@@ -234,10 +241,13 @@ impl AwsRegistry {
         clients
             .entry(region.clone())
             .or_insert_with(|| {
-                let conf = aws_sdk_ecr::config::Builder::from(&self.base)
+                let mut conf = aws_sdk_ecr::config::Builder::from(&self.base)
                     .region(aws_config::Region::new(region.as_str().to_owned()))
-                    .interceptor(CountAttempts(self.attempts.clone()))
-                    .build();
+                    .interceptor(CountAttempts(self.attempts.clone()));
+                if let Some(url) = &self.endpoint_url {
+                    conf = conf.endpoint_url(url);
+                }
+                let conf = conf.build();
                 Client::from_conf(conf)
             })
             .clone()
@@ -272,7 +282,7 @@ where
 
 /// Why a request that got no answer failed, typed: missing or broken credentials, a
 /// failed connection, a timeout.
-fn unreachable<E, R>(err: &SdkError<E, R>) -> Unreachable
+pub(crate) fn unreachable<E, R>(err: &SdkError<E, R>) -> Unreachable
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
@@ -298,7 +308,7 @@ where
 
 /// The message of the innermost cause of `err` (the SDK's outer layers say only
 /// "dispatch failure" or "service error").
-fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
     let mut e = err;
     while let Some(next) = e.source() {
         e = next;

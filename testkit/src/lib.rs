@@ -70,6 +70,8 @@ impl Binary {
             "AWS_WEB_IDENTITY_TOKEN_FILE",
             "AWS_ENDPOINT_URL",
             "AWS_ENDPOINT_URL_ECR",
+            "AWS_ENDPOINT_URL_ECS",
+            "AWS_ENDPOINT_URL_LAMBDA",
             "NO_COLOR",
             "CLICOLOR",
             "CLICOLOR_FORCE",
@@ -88,7 +90,8 @@ impl Binary {
     }
 
     /// The binary, set up to talk to `endpoint` with test credentials, colour off,
-    /// run in `dir` when given.
+    /// run in `dir` when given. ECS and Lambda (for `in_use`) are sent there too, as
+    /// moto serves every service on one port.
     pub fn command(&self, endpoint: &str, args: &[&str], dir: Option<&Path>) -> Command {
         let mut cmd = self.hermetic();
         if let Some(d) = dir {
@@ -97,7 +100,9 @@ impl Binary {
         cmd.args(args)
             .args(["--endpoint-url", endpoint, "--color", "never"])
             .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing");
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL_ECS", endpoint)
+            .env("AWS_ENDPOINT_URL_LAMBDA", endpoint);
         if !args.contains(&"--region") {
             cmd.args(["--region", moto::REGION]);
         }

@@ -154,6 +154,32 @@ impl Moto {
             .expect("the binary runs")
     }
 
+    /// Runs a Python script with boto3 against this server, for the services the SDK
+    /// client here does not cover (ECS, Lambda, IAM): `client(name)` makes a client of
+    /// the server with test credentials in [`REGION`]. Returns what the script prints;
+    /// panics with its error output when it fails.
+    pub fn boto3(&self, script: &str) -> String {
+        let python = python().expect("the Python interpreter of moto (it has boto3)");
+        let prelude = format!(
+            "import boto3, json\n\
+             def client(name):\n    return boto3.client(name, endpoint_url={url:?}, region_name={REGION:?}, aws_access_key_id='testing', aws_secret_access_key='testing')\n",
+            url = self.url
+        );
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg(format!("{prelude}{script}"))
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        assert!(
+            out.status.success(),
+            "boto3 script failed:\n{script}\n{}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
     /// The binary under test.
     pub fn binary(&self) -> &Binary {
         &self.binary

@@ -92,6 +92,7 @@ fn plan_for(reg: &InMemoryRegistry) -> Plan {
         options: PlanOptions::default(),
         parallelism: 1,
         source_label: "test".into(),
+        live: None,
     };
     block_on(make_plan(reg, &state, &settings)).unwrap()
 }
@@ -335,6 +336,7 @@ fn a_race_after_confirmation_is_reported_loudly() {
             options: PlanOptions::default(),
             parallelism: 1,
             source_label: "test".into(),
+            live: None,
         };
         block_on(make_plan(&reg, &state, &settings)).unwrap()
     };
@@ -628,6 +630,7 @@ fn untags_share_the_first_request_and_the_plan_listing_is_not_repeated() {
         options: PlanOptions::default(),
         parallelism: 1,
         source_label: "test".into(),
+        live: None,
     };
     let plan = block_on(make_plan(&reg, &state, &settings)).unwrap();
     let before = reg.calls();

@@ -44,10 +44,18 @@ fn payments(name: &str) -> RepositoryRef {
 #[test]
 fn each_source_finds_what_runs_and_nothing_else() {
     let state = config::load(&[root().join(IN_USE)]).unwrap();
-    let set = ecr_reconcile::ops::in_use::read(&state.in_use).unwrap();
+    let read = ecr_reconcile::ops::in_use::read(&state.in_use, None, &[]);
+    let set = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(read)
+        .unwrap();
     let fixtures = root().join("tests/fixtures/in-use");
     let shown = |site: &ecr_reconcile::in_use::UseSite| {
-        let file = site.file.replace(&fixtures.display().to_string(), "");
+        let file = site
+            .file
+            .as_ref()
+            .map(|f| f.replace(&fixtures.display().to_string(), ""));
         let mut s = site.clone();
         s.file = file;
         let image = site.reference.rsplit('/').next().unwrap().to_owned();
@@ -301,10 +309,13 @@ fn a_source_that_cannot_be_read_stops_the_run_before_any_removal() {
         ),
         ("  lists: [bad.json]\n", "cannot be read: not a JSON array"),
         ("  files: [\"charts/*.yaml\"]\n", "matches no file"),
-        ("  ecs: {}\n", "`ecs` is not supported yet"),
+        (
+            "  ecs: {}\n",
+            "`in_use.ecs` reads the AWS account, and this run reads a snapshot file",
+        ),
         (
             "  lambda: {functions: [report]}\n",
-            "`lambda` is not supported yet",
+            "`in_use.lambda` reads the AWS account, and this run reads a snapshot file",
         ),
         (
             &format!(

@@ -20,6 +20,7 @@ mod faults;
 mod hostile;
 mod import;
 mod in_use;
+mod in_use_live;
 mod messages;
 mod parser_robustness;
 mod properties;

@@ -300,6 +300,7 @@ fn settings() -> RunSettings {
         options: PlanOptions::default(),
         parallelism: 2,
         source_label: "test".into(),
+        live: None,
     }
 }
 
@@ -516,10 +517,12 @@ proptest! {
                 image: parse_reference(&text).unwrap(),
                 site: UseSite {
                     source: SourceKind::List,
-                    file: "in-use.txt".into(),
+                    file: Some("in-use.txt".into()),
                     line: Some(n as u32 + 1),
                     pod: None,
                     container: None,
+                    region: None,
+                    resource: None,
                     reference: text,
                 },
             });

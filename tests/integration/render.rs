@@ -24,6 +24,7 @@ fn example_plan() -> Plan {
         options: PlanOptions::default(),
         parallelism: 4,
         source_label: "snapshot:examples/snapshot.json".into(),
+        live: None,
     };
     let registry = snap.into_registry();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -137,6 +138,7 @@ fn archive_plan() -> Plan {
         options: PlanOptions::default(),
         parallelism: 1,
         source_label: "snapshot:archive.json".into(),
+        live: None,
     };
     let registry = snap.into_registry();
     tokio::runtime::Builder::new_current_thread()

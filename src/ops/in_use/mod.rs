@@ -1,11 +1,19 @@
-//! Reading the in-use sources the desired-state files declare: each file once per
-//! run, before the registry is read. A source that cannot be read stops the run with
-//! the cause: "could not read it" never means "nothing is in use".
+//! Reading the in-use sources the desired-state files declare: each once per run,
+//! before the registry is read (and again by `apply` just before it removes). A
+//! source that cannot be read stops the run with the cause: "could not read it" never
+//! means "nothing is in use".
+
+pub mod live;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{InUseSources, Origin, SourcePath};
+use futures_util::future::BoxFuture;
+
+use crate::config::{EcsSource, InUseSources, LambdaSource, Origin, SourcePath};
+use crate::deployed::{DeployedError, Deployments, LiveCalls};
 use crate::in_use::{ImageUse, InUseSet, SourceKind, UseSite, kubernetes, list, scan};
+use crate::model::Region;
+use live::LiveRead;
 
 /// The largest kubectl JSON or list file read.
 pub const MAX_SOURCE_BYTES: u64 = 512 * 1024 * 1024;
@@ -78,38 +86,136 @@ pub enum InUseError {
         /// What is wrong.
         problem: String,
     },
-    /// A source this version cannot read yet.
+    /// ECS or Lambda is declared but the run reads a snapshot file, not AWS.
     #[error(
-        "{origin}: the in-use source `{kind}` is not supported yet: this version cannot tell what it would keep, so it plans nothing"
+        "{origin}: `in_use.{kind}` reads the AWS account, and this run reads a snapshot file: it cannot tell what runs"
     )]
     #[diagnostic(
-        code(in_use::not_supported),
+        code(in_use::needs_aws),
         help(
-            "remove `in_use.{kind}` for now, and list the images it would find in an `in_use.lists` file"
+            "run against AWS, or list the images it would find in an `in_use.lists` file for offline runs"
         )
     )]
-    NotSupported {
+    NeedsAws {
         /// `ecs` or `lambda`.
         kind: &'static str,
         /// Where it is declared.
         origin: Origin,
     },
+    /// ECS or Lambda could not be read.
+    #[error("{origin}: cannot read `in_use.{kind}` in {region}: {error}")]
+    #[diagnostic(
+        code(in_use::live),
+        help(
+            "a source that cannot be read stops the run. The reader needs ecs:ListClusters, ecs:ListServices, ecs:DescribeServices, ecs:ListTasks, ecs:DescribeTasks, ecs:ListTaskDefinitionFamilies, ecs:ListTaskDefinitions and ecs:DescribeTaskDefinition for ECS; lambda:ListFunctions, lambda:ListVersionsByFunction, lambda:ListAliases and lambda:GetFunction for Lambda"
+        )
+    )]
+    Live {
+        /// `ecs` or `lambda`.
+        kind: &'static str,
+        /// The region read.
+        region: Region,
+        /// Where it is declared.
+        origin: Origin,
+        /// What the service said.
+        error: DeployedError,
+    },
 }
 
-/// Reads every source and returns the images in use.
-pub fn read(sources: &InUseSources) -> Result<InUseSet, InUseError> {
-    if let Some(ecs) = sources.ecs.first() {
-        return Err(InUseError::NotSupported {
-            kind: "ecs",
-            origin: ecs.origin.clone(),
-        });
+/// Reads ECS and Lambda sources: the run's reader of the AWS account (object-safe, so
+/// that the run's settings can hold one). Every [`Deployments`] is one.
+pub trait LiveSources: Send + Sync + std::fmt::Debug {
+    /// Reads one ECS source in `region`.
+    fn ecs<'a>(
+        &'a self,
+        region: &'a Region,
+        source: &'a EcsSource,
+    ) -> BoxFuture<'a, Result<LiveRead, DeployedError>>;
+
+    /// Reads one Lambda source in `region`.
+    fn lambda<'a>(
+        &'a self,
+        region: &'a Region,
+        source: &'a LambdaSource,
+    ) -> BoxFuture<'a, Result<LiveRead, DeployedError>>;
+}
+
+impl<D: Deployments + std::fmt::Debug> LiveSources for D {
+    fn ecs<'a>(
+        &'a self,
+        region: &'a Region,
+        source: &'a EcsSource,
+    ) -> BoxFuture<'a, Result<LiveRead, DeployedError>> {
+        Box::pin(live::read_ecs(self, region, source))
     }
-    if let Some(lambda) = sources.lambda.first() {
-        return Err(InUseError::NotSupported {
-            kind: "lambda",
-            origin: lambda.origin.clone(),
-        });
+
+    fn lambda<'a>(
+        &'a self,
+        region: &'a Region,
+        source: &'a LambdaSource,
+    ) -> BoxFuture<'a, Result<LiveRead, DeployedError>> {
+        Box::pin(live::read_lambda(self, region, source))
     }
+}
+
+/// Reads every source and returns the images in use. ECS and Lambda are read through
+/// `live` (none on a snapshot run), in each source's `regions` or else in
+/// `default_regions` (those of the run's repositories).
+pub async fn read(
+    sources: &InUseSources,
+    live: Option<&dyn LiveSources>,
+    default_regions: &[Region],
+) -> Result<InUseSet, InUseError> {
+    let mut uses = read_files(sources)?;
+    let mut calls = LiveCalls::default();
+    let declared =
+        (sources.ecs.iter().map(Live::Ecs)).chain(sources.lambda.iter().map(Live::Lambda));
+    for source in declared {
+        let (kind, origin, regions) = match source {
+            Live::Ecs(s) => ("ecs", &s.origin, &s.regions),
+            Live::Lambda(s) => ("lambda", &s.origin, &s.regions),
+        };
+        let live = live.ok_or_else(|| InUseError::NeedsAws {
+            kind,
+            origin: origin.clone(),
+        })?;
+        for region in regions.as_deref().unwrap_or(default_regions) {
+            let found = match source {
+                Live::Ecs(s) => live.ecs(region, s).await,
+                Live::Lambda(s) => live.lambda(region, s).await,
+            }
+            .map_err(|error| InUseError::Live {
+                kind,
+                region: region.clone(),
+                origin: origin.clone(),
+                error,
+            })?;
+            tracing::info!(
+                "in use: {} image references in {} {region}: {}; {} calls: {}",
+                found.uses.len(),
+                if kind == "ecs" { "ECS" } else { "Lambda" },
+                found.summary,
+                found.calls.total(),
+                found.calls
+            );
+            calls.add(&found.calls);
+            uses.extend(found.uses);
+        }
+    }
+    let mut set = InUseSet::from_uses(uses);
+    set.calls = calls;
+    Ok(set)
+}
+
+/// An ECS or Lambda source.
+#[derive(Clone, Copy)]
+enum Live<'a> {
+    Ecs(&'a EcsSource),
+    Lambda(&'a LambdaSource),
+}
+
+/// Reads the file sources: kubectl JSON, lists and scanned files.
+fn read_files(sources: &InUseSources) -> Result<Vec<ImageUse>, InUseError> {
     let mut uses: Vec<ImageUse> = Vec::new();
     for source in &sources.kubernetes {
         let (path, text) = read_file(
@@ -158,10 +264,12 @@ pub fn read(sources: &InUseSources) -> Result<InUseSet, InUseError> {
                     image: f.image,
                     site: UseSite {
                         source: SourceKind::File,
-                        file: path.clone(),
+                        file: Some(path.clone()),
                         line: Some(f.line),
                         pod: None,
                         container: None,
+                        region: None,
+                        resource: None,
                         reference: f.text,
                     },
                 });
@@ -173,7 +281,7 @@ pub fn read(sources: &InUseSources) -> Result<InUseSet, InUseError> {
             source.written
         );
     }
-    Ok(InUseSet::from_uses(uses))
+    Ok(uses)
 }
 
 /// `deploy/../pods.json` as `pods.json`: paths are shown as a reader would write

@@ -1,0 +1,481 @@
+//! ECS and Lambda over the AWS SDK: one client per service and region, built from the
+//! run's AWS configuration (credentials, profile, retries and timeouts) but not from
+//! `--endpoint-url`, which names ECR's endpoint only. The SDK's standard variables
+//! `AWS_ENDPOINT_URL_ECS` and `AWS_ENDPOINT_URL_LAMBDA` (and `AWS_ENDPOINT_URL`) choose
+//! other endpoints.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types::{SortOrder, TaskDefinitionFamilyStatus, TaskDefinitionStatus};
+use aws_sdk_lambda::types::PackageType;
+
+use super::{
+    DeployedCode, DeployedError, Deployments, ECS_LIST_PAGE, EcsContainer, EcsService, EcsTask,
+    EcsTaskDefinition, LAMBDA_PAGE, LambdaAlias, LambdaCode, LambdaFunction, LiveOperation, Page,
+    Service,
+};
+use crate::model::Region;
+use crate::registry::aws::{innermost, unreachable};
+
+/// ECS and Lambda of the caller's account.
+pub struct AwsDeployments {
+    base: aws_config::SdkConfig,
+    ecs: Mutex<HashMap<Region, aws_sdk_ecs::Client>>,
+    lambda: Mutex<HashMap<Region, aws_sdk_lambda::Client>>,
+}
+
+impl std::fmt::Debug for AwsDeployments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsDeployments").finish_non_exhaustive()
+    }
+}
+
+impl AwsDeployments {
+    /// Uses `base`, the run's AWS configuration (without an endpoint of its own).
+    pub fn new(base: aws_config::SdkConfig) -> Self {
+        Self {
+            base,
+            ecs: Mutex::new(HashMap::new()),
+            lambda: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn ecs(&self, region: &Region) -> aws_sdk_ecs::Client {
+        let mut clients = self.ecs.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.clone())
+            .or_insert_with(|| {
+                aws_sdk_ecs::Client::from_conf(
+                    aws_sdk_ecs::config::Builder::from(&self.base)
+                        .region(aws_config::Region::new(region.as_str().to_owned()))
+                        .build(),
+                )
+            })
+            .clone()
+    }
+
+    fn lambda(&self, region: &Region) -> aws_sdk_lambda::Client {
+        let mut clients = self.lambda.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.clone())
+            .or_insert_with(|| {
+                aws_sdk_lambda::Client::from_conf(
+                    aws_sdk_lambda::config::Builder::from(&self.base)
+                        .region(aws_config::Region::new(region.as_str().to_owned()))
+                        .build(),
+                )
+            })
+            .clone()
+    }
+}
+
+/// Maps an SDK error of `operation`: "the service said no" or "we could not ask".
+fn map_err<E, R>(err: SdkError<E, R>, operation: LiveOperation) -> DeployedError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let service = operation.service();
+    match &err {
+        SdkError::ServiceError(s) => {
+            let e = s.err();
+            DeployedError::Service {
+                service,
+                operation,
+                code: e
+                    .code()
+                    .unwrap_or("Unknown")
+                    .parse()
+                    .unwrap_or_else(|_| DeployedCode::Other("Unknown".into())),
+                message: e.message().unwrap_or("").to_owned(),
+            }
+        }
+        SdkError::ResponseError(_) => {
+            DeployedError::Surprising(innermost(&err), service, operation)
+        }
+        _ => {
+            tracing::debug!(error = %aws_sdk_ecr::error::DisplayErrorContext(&err), "request failed");
+            DeployedError::Unreachable {
+                service,
+                operation,
+                reason: unreachable(&err),
+            }
+        }
+    }
+}
+
+/// ECS answers a describe call with `failures` for what it cannot describe: `MISSING`
+/// (stopped or deleted since it was listed) is normal; anything else is not.
+fn check_failures(
+    failures: &[aws_sdk_ecs::types::Failure],
+    operation: LiveOperation,
+) -> Result<(), DeployedError> {
+    match failures
+        .iter()
+        .find(|f| f.reason().is_some_and(|r| r != "MISSING"))
+    {
+        None => Ok(()),
+        Some(f) => Err(DeployedError::Surprising(
+            format!(
+                "{} failed: {}{}",
+                f.arn().unwrap_or("an item"),
+                f.reason().unwrap_or(""),
+                f.detail().map(|d| format!(" ({d})")).unwrap_or_default()
+            ),
+            Service::Ecs,
+            operation,
+        )),
+    }
+}
+
+fn missing(what: &str, service: Service, operation: LiveOperation) -> DeployedError {
+    DeployedError::Surprising(format!("no {what} in the answer"), service, operation)
+}
+
+impl Deployments for AwsDeployments {
+    async fn ecs_list_clusters(
+        &self,
+        region: &Region,
+        next: Option<String>,
+    ) -> Result<Page<String>, DeployedError> {
+        let op = LiveOperation::EcsListClusters;
+        let out = self
+            .ecs(region)
+            .list_clusters()
+            .max_results(ECS_LIST_PAGE)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        Ok(Page {
+            items: out.cluster_arns().to_vec(),
+            next: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn ecs_list_services(
+        &self,
+        region: &Region,
+        cluster: &str,
+        next: Option<String>,
+    ) -> Result<Page<String>, DeployedError> {
+        let op = LiveOperation::EcsListServices;
+        let out = self
+            .ecs(region)
+            .list_services()
+            .cluster(cluster)
+            .max_results(ECS_LIST_PAGE)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        Ok(Page {
+            items: out.service_arns().to_vec(),
+            next: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn ecs_describe_services(
+        &self,
+        region: &Region,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<EcsService>, DeployedError> {
+        let op = LiveOperation::EcsDescribeServices;
+        let out = self
+            .ecs(region)
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.to_vec()))
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        check_failures(out.failures(), op)?;
+        out.services()
+            .iter()
+            .map(|s| {
+                let mut task_definitions: Vec<String> = s
+                    .task_definition()
+                    .into_iter()
+                    .chain(s.deployments().iter().filter_map(|d| d.task_definition()))
+                    .map(str::to_owned)
+                    .collect();
+                task_definitions.sort();
+                task_definitions.dedup();
+                Ok(EcsService {
+                    name: s
+                        .service_name()
+                        .ok_or_else(|| missing("serviceName", Service::Ecs, op))?
+                        .to_owned(),
+                    task_definitions,
+                })
+            })
+            .collect()
+    }
+
+    async fn ecs_list_tasks(
+        &self,
+        region: &Region,
+        cluster: &str,
+        next: Option<String>,
+    ) -> Result<Page<String>, DeployedError> {
+        let op = LiveOperation::EcsListTasks;
+        let out = self
+            .ecs(region)
+            .list_tasks()
+            .cluster(cluster)
+            .max_results(ECS_LIST_PAGE)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        Ok(Page {
+            items: out.task_arns().to_vec(),
+            next: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn ecs_describe_tasks(
+        &self,
+        region: &Region,
+        cluster: &str,
+        tasks: &[String],
+    ) -> Result<Vec<EcsTask>, DeployedError> {
+        let op = LiveOperation::EcsDescribeTasks;
+        let out = self
+            .ecs(region)
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(tasks.to_vec()))
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        check_failures(out.failures(), op)?;
+        out.tasks()
+            .iter()
+            .map(|t| {
+                Ok(EcsTask {
+                    arn: t
+                        .task_arn()
+                        .ok_or_else(|| missing("taskArn", Service::Ecs, op))?
+                        .to_owned(),
+                    task_definition: t.task_definition_arn().unwrap_or_default().to_owned(),
+                    containers: t
+                        .containers()
+                        .iter()
+                        .map(|c| EcsContainer {
+                            name: c.name().unwrap_or_default().to_owned(),
+                            image: c.image().filter(|i| !i.is_empty()).map(str::to_owned),
+                            digest: c
+                                .image_digest()
+                                .filter(|d| !d.is_empty())
+                                .map(str::to_owned),
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    async fn ecs_list_families(
+        &self,
+        region: &Region,
+        next: Option<String>,
+    ) -> Result<Page<String>, DeployedError> {
+        let op = LiveOperation::EcsListTaskDefinitionFamilies;
+        let out = self
+            .ecs(region)
+            .list_task_definition_families()
+            .status(TaskDefinitionFamilyStatus::Active)
+            .max_results(ECS_LIST_PAGE)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        Ok(Page {
+            items: out.families().to_vec(),
+            next: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn ecs_newest_task_definitions(
+        &self,
+        region: &Region,
+        family: &str,
+        newest: u32,
+    ) -> Result<Vec<String>, DeployedError> {
+        let op = LiveOperation::EcsListTaskDefinitions;
+        let out = self
+            .ecs(region)
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(TaskDefinitionStatus::Active)
+            .sort(SortOrder::Desc)
+            .max_results(i32::try_from(newest).unwrap_or(ECS_LIST_PAGE))
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        Ok(out.task_definition_arns().to_vec())
+    }
+
+    async fn ecs_describe_task_definition(
+        &self,
+        region: &Region,
+        task_definition: &str,
+    ) -> Result<EcsTaskDefinition, DeployedError> {
+        let op = LiveOperation::EcsDescribeTaskDefinition;
+        let out = self
+            .ecs(region)
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        let td = out
+            .task_definition()
+            .ok_or_else(|| missing("taskDefinition", Service::Ecs, op))?;
+        Ok(EcsTaskDefinition {
+            name: format!("{}:{}", td.family().unwrap_or_default(), td.revision()),
+            containers: td
+                .container_definitions()
+                .iter()
+                .filter_map(|c| {
+                    let image = c.image().filter(|i| !i.is_empty())?;
+                    Some((c.name().unwrap_or_default().to_owned(), image.to_owned()))
+                })
+                .collect(),
+        })
+    }
+
+    async fn lambda_list_functions(
+        &self,
+        region: &Region,
+        next: Option<String>,
+    ) -> Result<Page<LambdaFunction>, DeployedError> {
+        let op = LiveOperation::LambdaListFunctions;
+        let out = self
+            .lambda(region)
+            .list_functions()
+            .max_items(LAMBDA_PAGE)
+            .set_marker(next)
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        let items = out
+            .functions()
+            .iter()
+            .map(|f| {
+                Ok(LambdaFunction {
+                    name: f
+                        .function_name()
+                        .ok_or_else(|| missing("FunctionName", Service::Lambda, op))?
+                        .to_owned(),
+                    image: f.package_type() == Some(&PackageType::Image),
+                })
+            })
+            .collect::<Result<_, DeployedError>>()?;
+        Ok(Page {
+            items,
+            next: out.next_marker().map(str::to_owned),
+        })
+    }
+
+    async fn lambda_list_versions(
+        &self,
+        region: &Region,
+        function: &str,
+        next: Option<String>,
+    ) -> Result<Page<String>, DeployedError> {
+        let op = LiveOperation::LambdaListVersionsByFunction;
+        let out = self
+            .lambda(region)
+            .list_versions_by_function()
+            .function_name(function)
+            .max_items(LAMBDA_PAGE)
+            .set_marker(next)
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        Ok(Page {
+            items: out
+                .versions()
+                .iter()
+                .filter_map(|v| v.version().map(str::to_owned))
+                .collect(),
+            next: out.next_marker().map(str::to_owned),
+        })
+    }
+
+    async fn lambda_list_aliases(
+        &self,
+        region: &Region,
+        function: &str,
+        next: Option<String>,
+    ) -> Result<Page<LambdaAlias>, DeployedError> {
+        let op = LiveOperation::LambdaListAliases;
+        let out = self
+            .lambda(region)
+            .list_aliases()
+            .function_name(function)
+            .max_items(LAMBDA_PAGE)
+            .set_marker(next)
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        Ok(Page {
+            items: out
+                .aliases()
+                .iter()
+                .map(|a| {
+                    let mut versions: Vec<String> = a
+                        .function_version()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect();
+                    if let Some(weights) = a
+                        .routing_config()
+                        .and_then(|r| r.additional_version_weights())
+                    {
+                        versions.extend(weights.keys().cloned());
+                    }
+                    versions.sort();
+                    versions.dedup();
+                    LambdaAlias {
+                        name: a.name().unwrap_or_default().to_owned(),
+                        versions,
+                    }
+                })
+                .collect(),
+            next: out.next_marker().map(str::to_owned),
+        })
+    }
+
+    async fn lambda_get_function(
+        &self,
+        region: &Region,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> Result<LambdaCode, DeployedError> {
+        let op = LiveOperation::LambdaGetFunction;
+        let out = self
+            .lambda(region)
+            .get_function()
+            .function_name(function)
+            .set_qualifier(qualifier.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| map_err(e, op))?;
+        let image = out
+            .configuration()
+            .and_then(|c| c.package_type())
+            .is_some_and(|p| *p == PackageType::Image);
+        let code = out.code();
+        Ok(LambdaCode {
+            image,
+            image_uri: code.and_then(|c| c.image_uri()).map(str::to_owned),
+            resolved_image_uri: code.and_then(|c| c.resolved_image_uri()).map(str::to_owned),
+        })
+    }
+}
