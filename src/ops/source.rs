@@ -66,6 +66,9 @@ pub enum SourceError {
     },
 }
 
+/// The reader of ECS and Lambda of an AWS run, counting its calls.
+type LiveReader = super::in_use::Counted<crate::deployed::aws::AwsDeployments>;
+
 /// The registry a run reads (and applies to), with the runtime that drives it.
 #[derive(Debug)]
 pub struct Source {
@@ -74,7 +77,7 @@ pub struct Source {
     parallelism: usize,
     runtime: tokio::runtime::Runtime,
     /// ECS and Lambda of the account, for `in_use` (AWS runs only).
-    live: Option<std::sync::Arc<dyn super::in_use::LiveSources>>,
+    live: Option<std::sync::Arc<LiveReader>>,
 }
 
 impl Source {
@@ -132,9 +135,9 @@ impl Source {
                 if let Some(c) = &cache {
                     tracing::debug!("manifest cache in {}", c.dir().display());
                 }
-                let live: std::sync::Arc<dyn super::in_use::LiveSources> = std::sync::Arc::new(
+                let live = std::sync::Arc::new(super::in_use::Counted::new(
                     crate::deployed::aws::AwsDeployments::new(aws.sdk_config().clone()),
-                );
+                ));
                 (
                     Backend::Aws(Box::new(Cached::new(aws, cache))),
                     default_region,
@@ -170,8 +173,16 @@ impl Source {
             options: PlanOptions { allow_empty },
             parallelism: self.parallelism,
             source_label: self.backend.label(),
-            live: self.live.clone(),
+            live: self
+                .live
+                .clone()
+                .map(|l| l as std::sync::Arc<dyn super::in_use::LiveSources>),
         }
+    }
+
+    /// The ECS and Lambda calls made so far to read `in_use` sources.
+    pub fn live_calls(&self) -> crate::deployed::LiveCalls {
+        self.live.as_ref().map(|l| l.total()).unwrap_or_default()
     }
 
     /// How many repositories are read, and requests sent, at once (`--parallelism`).

@@ -53,6 +53,14 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
         o.retries.throttled,
         o.retries.server_errors
     )?;
+    if !o.in_use_calls.is_empty() {
+        writeln!(
+            out,
+            "In-use sources: {} calls ({}).",
+            o.in_use_calls.total(),
+            o.in_use_calls
+        )?;
+    }
     if o.retries.throttled > 0 {
         let lowered = o.retries.width_lowered_to.map_or_else(String::new, |w| {
             format!(

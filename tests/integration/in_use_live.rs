@@ -245,8 +245,16 @@ fn ecs_and_lambda_keep_what_they_run_and_the_plan_says_why() {
         "--auto-approve",
         "--journal",
         s(&dir.path().join("journal.jsonl")),
+        "--format",
+        "json",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = json(&out);
+    // The sources were read twice: for the plan, and again just before removing.
+    assert_eq!(report["in_use_calls"]["ecs:ListClusters"], 2, "{report:#}");
+    assert_eq!(
+        report["in_use_calls"]["lambda:GetFunction"], 6,
+        "{report:#}"
+    );
     let left: BTreeSet<String> = m.images("payments/api").into_keys().collect();
     assert_eq!(
         left,

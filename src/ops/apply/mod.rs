@@ -147,6 +147,10 @@ pub struct ApplyOutcome {
     pub report: ApplyReport,
     /// Registry calls, by operation (the plan's included).
     pub api_calls: CallCounts,
+    /// ECS and Lambda calls made to read the in-use sources (for the plan, and again
+    /// before removing), by operation; absent when none was made.
+    #[serde(skip_serializing_if = "crate::deployed::LiveCalls::is_empty")]
+    pub in_use_calls: crate::deployed::LiveCalls,
     /// Retries and throttling.
     pub retries: RetryCounts,
     /// The journal of every removal.
@@ -282,6 +286,7 @@ impl<'s> Prepared<'s> {
         Ok(ApplyOutcome {
             report,
             api_calls: source.calls(),
+            in_use_calls: source.live_calls(),
             retries: source.retries(),
             journal: path.display().to_string(),
         })

@@ -158,6 +158,57 @@ impl<D: Deployments + std::fmt::Debug> LiveSources for D {
     }
 }
 
+/// A reader that also keeps the total of the calls it made, for reports that span
+/// several reads (`apply` reads the sources, then again before removing).
+#[derive(Debug)]
+pub struct Counted<L> {
+    inner: L,
+    total: std::sync::Mutex<LiveCalls>,
+}
+
+impl<L: LiveSources> Counted<L> {
+    /// Counts the calls of `inner`.
+    pub fn new(inner: L) -> Self {
+        Self {
+            inner,
+            total: std::sync::Mutex::new(LiveCalls::default()),
+        }
+    }
+
+    /// Every call made so far.
+    pub fn total(&self) -> LiveCalls {
+        self.total.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn add(&self, read: Result<LiveRead, DeployedError>) -> Result<LiveRead, DeployedError> {
+        if let Ok(r) = &read {
+            self.total
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add(&r.calls);
+        }
+        read
+    }
+}
+
+impl<L: LiveSources> LiveSources for Counted<L> {
+    fn ecs<'a>(
+        &'a self,
+        region: &'a Region,
+        source: &'a EcsSource,
+    ) -> BoxFuture<'a, Result<LiveRead, DeployedError>> {
+        Box::pin(async move { self.add(self.inner.ecs(region, source).await) })
+    }
+
+    fn lambda<'a>(
+        &'a self,
+        region: &'a Region,
+        source: &'a LambdaSource,
+    ) -> BoxFuture<'a, Result<LiveRead, DeployedError>> {
+        Box::pin(async move { self.add(self.inner.lambda(region, source).await) })
+    }
+}
+
 /// Reads every source and returns the images in use. ECS and Lambda are read through
 /// `live` (none on a snapshot run), in each source's `regions` or else in
 /// `default_regions` (those of the run's repositories).
