@@ -9,8 +9,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
+const { scratch } = require('./testdata/scratch.js');
 
 const comment = require('./comment.js');
 
@@ -101,7 +101,7 @@ async function startApi({ failFirst = 0, readOnly = false } = {}) {
 
 /** The environment action.yml gives the script, for pull request `issue`. */
 function envFor(api, { issue = 7, key = 'prod', markdown = PLAN, hasChanges = true, extra = {} } = {}) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecr-reconcile-comment-'));
+  const dir = scratch('comment-');
   const event = path.join(dir, 'event.json');
   fs.writeFileSync(event, JSON.stringify({ pull_request: { number: issue, head: { sha: 'a'.repeat(40) } } }));
   const planFile = path.join(dir, 'plan.md');

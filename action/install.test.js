@@ -8,8 +8,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
+const { scratch } = require('./testdata/scratch.js');
 const crypto = require('node:crypto');
 const { spawn, execFileSync } = require('node:child_process');
 
@@ -19,7 +19,7 @@ const ARCHIVE = `ecr-reconcile-${TARGET}.tar.gz`;
 
 /** A release folder: the archive (binary printing `ecr-reconcile VERSION`) and its checksum file. */
 function makeRelease({ version = '0.1.0', binaryVersion = version } = {}) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecr-reconcile-release-'));
+  const dir = scratch('release-');
   const stage = path.join(dir, 'stage', `ecr-reconcile-${TARGET}`);
   fs.mkdirSync(stage, { recursive: true });
   fs.writeFileSync(path.join(stage, 'ecr-reconcile'), `#!/bin/sh\necho "ecr-reconcile ${binaryVersion}"\n`, { mode: 0o755 });
@@ -51,7 +51,7 @@ async function serve(files) {
 
 /** Runs install.sh (asynchronously: the server answering it lives in this process). */
 async function install(env) {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ecr-reconcile-runner-'));
+  const tmp = scratch('runner-');
   const outputFile = path.join(tmp, 'output');
   const pathFile = path.join(tmp, 'path');
   fs.writeFileSync(outputFile, '');

@@ -8,8 +8,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
+const { scratch } = require('./testdata/scratch.js');
 const { spawnSync } = require('node:child_process');
 
 const ROOT = path.join(__dirname, '..');
@@ -22,7 +22,7 @@ test('the binary is there', () => {
 
 /** A work folder with the example desired state and a copy of the example snapshot. */
 function workspace() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecr-reconcile-run-'));
+  const dir = scratch('run-');
   fs.cpSync(path.join(ROOT, 'examples', 'desired'), path.join(dir, 'desired'), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'examples', 'snapshot.json'), path.join(dir, 'state.json'));
   fs.mkdirSync(path.join(dir, 'runner'));

@@ -12,7 +12,7 @@ fn root() -> PathBuf {
 }
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = crate::common::binary().hermetic();
+    let mut cmd = crate::common::hermetic();
     cmd.current_dir(root()).args(args);
     for (k, v) in envs {
         cmd.env(k, v);
@@ -648,8 +648,7 @@ fn a_syntax_error_in_a_one_line_snapshot_is_reported_without_a_panic() {
 
 /// Runs the binary in `dir`.
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    crate::common::binary()
-        .hermetic()
+    crate::common::hermetic()
         .current_dir(dir)
         .args(args)
         .output()
@@ -835,8 +834,7 @@ fn apply_then_restore(
     let copy = dir.path().join("snapshot.json");
     std::fs::write(&copy, snapshot).unwrap();
     let in_dir = |args: &[&str]| {
-        crate::common::binary()
-            .hermetic()
+        crate::common::hermetic()
             .current_dir(dir.path())
             .env("AWS_REGION", "us-east-1")
             .args(args)
@@ -903,8 +901,7 @@ fn without_manifests_existing_images_are_retagged_and_each_loss_is_said_once() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("snapshot.json");
     std::fs::write(&copy, s.to_string()).unwrap();
-    let out = crate::common::binary()
-        .hermetic()
+    let out = crate::common::hermetic()
         .current_dir(dir.path())
         .args(["apply", "--snapshot", "snapshot.json", "--auto-approve"])
         .arg(root().join(EXAMPLES))
@@ -956,8 +953,7 @@ fn discovery_skips_only_what_is_excluded_and_says_so() {
     std::fs::write(d.join("docker-compose.yml"), "services:\n  web: {}\n").unwrap();
     std::fs::write(d.join("charts/web/values.yaml"), "replicas: 2\n").unwrap();
     let validate = |args: &[&str]| {
-        crate::common::binary()
-            .hermetic()
+        crate::common::hermetic()
             .current_dir(d)
             .arg("validate")
             .args(args)
@@ -1010,8 +1006,7 @@ fn discovery_skips_only_what_is_excluded_and_says_so() {
     assert_eq!(out.status.code(), Some(1));
 
     // plan takes the same flag.
-    let out = crate::common::binary()
-        .hermetic()
+    let out = crate::common::hermetic()
         .current_dir(d)
         .args(["plan", "--snapshot"])
         .arg(root().join(SNAPSHOT))
@@ -1173,8 +1168,7 @@ fn in_github_actions_problems_and_warnings_annotate_the_diff() {
 fn apply_progress_and_report_count_the_same_removals() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(root().join(SNAPSHOT), dir.path().join("snapshot.json")).unwrap();
-    let out = crate::common::binary()
-        .hermetic()
+    let out = crate::common::hermetic()
         .current_dir(dir.path())
         .args(["apply", "--snapshot", "snapshot.json", "--auto-approve"])
         .arg(root().join(EXAMPLES))

@@ -2,6 +2,7 @@
 //! `CARGO_BIN_EXE_ecr-reconcile` is set only when cargo compiles integration tests and
 //! benches, so the kit cannot find the binary itself.
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::process::Command;
 
@@ -12,7 +13,47 @@ pub fn binary() -> Binary {
     Binary::new(env!("CARGO_BIN_EXE_ecr-reconcile"))
 }
 
+/// A command of a [`Binary`] that keeps the binary, and so its temporary home folder,
+/// while it lives. A `Command` alone would outlive the folder: the binary would then
+/// run with a `HOME` that is gone, and create its cache there again, outside any
+/// temporary folder that is cleaned up. Keep it until the process has finished (a
+/// spawned child included).
+pub struct Held {
+    cmd: Command,
+    _binary: Binary,
+}
+
+impl Held {
+    /// `make`'s command of a fresh binary, held with it.
+    pub fn of(make: impl FnOnce(&Binary) -> Command) -> Held {
+        let binary = binary();
+        Held {
+            cmd: make(&binary),
+            _binary: binary,
+        }
+    }
+}
+
+impl Deref for Held {
+    type Target = Command;
+    fn deref(&self) -> &Command {
+        &self.cmd
+    }
+}
+
+impl DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+}
+
 /// The binary, set up to talk to `endpoint` (see [`Binary::command`]).
-pub fn command(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Command {
-    binary().command(endpoint, args, dir)
+pub fn command(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Held {
+    Held::of(|b| b.command(endpoint, args, dir))
+}
+
+/// The binary with no region, profile, credentials or colour settings from the
+/// machine (see [`Binary::hermetic`]).
+pub fn hermetic() -> Held {
+    Held::of(Binary::hermetic)
 }

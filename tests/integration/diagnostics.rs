@@ -597,8 +597,7 @@ fn validate_json_reports_every_fixture_problem_as_data() {
     .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     for case in CASES {
-        let out = crate::common::binary()
-            .hermetic()
+        let out = crate::common::hermetic()
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["validate", "--format", "json", &fixture_path(case.fixture)])
             .output()
@@ -625,8 +624,7 @@ fn validate_json_reports_every_fixture_problem_as_data() {
         }
     }
     // Valid files: the files and what was skipped.
-    let out = crate::common::binary()
-        .hermetic()
+    let out = crate::common::hermetic()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["validate", "--format", "json", "examples/desired"])
         .output()

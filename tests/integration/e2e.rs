@@ -418,8 +418,7 @@ fn bad_config_makes_no_api_call() {
         vec!["plan", s(&bad)],
         vec!["apply", s(&bad), "--auto-approve"],
     ] {
-        let out = crate::common::binary()
-            .hermetic()
+        let out = crate::common::hermetic()
             .args(&args)
             .args(["--endpoint-url", &url, "--region", "eu-west-1"])
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -508,7 +507,7 @@ fn several_regions_in_one_run_and_a_plan_for_another_region_is_refused() {
         Some(0)
     );
     let before = m.images("team/app");
-    let mut cmd = crate::common::binary().hermetic();
+    let mut cmd = crate::common::hermetic();
     let out = cmd
         .current_dir(f.dir())
         .args([

@@ -422,7 +422,9 @@ fn sigkill_at_twenty_points_loses_nothing_and_a_fresh_apply_converges() {
         let journal = dir.path(&format!("crash-{i}.jsonl"));
         let args = apply_args(&dir, &journal);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let child = command(&p.url, &args, None)
+        // Held until the child is reaped: its home folder must outlive it.
+        let mut held = command(&p.url, &args, None);
+        let child = held
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -621,14 +623,17 @@ fn two_applies_at_once_lose_nothing_and_both_exit_cleanly() {
     let spawn = |name: &str| {
         let args = apply_args(&dir, &dir.path(name));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        command(&p.url, &args, None)
+        // The command is returned with the child: its home folder must outlive it.
+        let mut held = command(&p.url, &args, None);
+        let child = held
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .unwrap()
+            .unwrap();
+        (held, child)
     };
-    let a = spawn("a.jsonl");
-    let b = spawn("b.jsonl");
+    let (_held_a, a) = spawn("a.jsonl");
+    let (_held_b, b) = spawn("b.jsonl");
     let a = a.wait_with_output().unwrap();
     let b = b.wait_with_output().unwrap();
     for (name, out) in [("first", &a), ("second", &b)] {

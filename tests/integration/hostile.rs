@@ -282,8 +282,7 @@ fn malformed_and_truncated_snapshots_are_refused_and_left_as_they_are() {
         }
     }
     // A syntax error points at line and column.
-    let out = crate::common::binary()
-        .hermetic()
+    let out = crate::common::hermetic()
         .args(["plan", s(&cfg), "--snapshot"])
         .arg(dir.path().join("truncated-at-50-percent.json"))
         .args(["--color", "never"])
@@ -414,8 +413,7 @@ fn edited_foreign_and_incompatible_saved_plans_are_refused_before_any_delete() {
     )
     .unwrap();
     let other_account = dir.path().join("other-account.json");
-    let out = crate::common::binary()
-        .hermetic()
+    let out = crate::common::hermetic()
         .args([
             "plan",
             s(&cfg),

@@ -9,8 +9,7 @@ use testkit::moto::{Moto, text};
 const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/snapshot.json");
 
 fn offline(args: &[&str]) -> Output {
-    crate::common::binary()
-        .hermetic()
+    crate::common::hermetic()
         .args(args)
         .output()
         .unwrap()

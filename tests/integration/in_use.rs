@@ -22,7 +22,7 @@ fn root() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    let mut cmd = crate::common::binary().hermetic();
+    let mut cmd = crate::common::hermetic();
     cmd.current_dir(root()).args(args);
     cmd.output().expect("the binary runs")
 }

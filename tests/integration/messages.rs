@@ -2,7 +2,7 @@
 //! do, never the SDK's error dump; the error chain only at `-vv`.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use testkit::ClosedPort;
 use testkit::moto::{Moto, text};
@@ -11,8 +11,8 @@ use testkit::proxy::{Faults, Phase, Proxy, Verdict};
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/desired");
 
 /// The binary on a machine with a region and no AWS configuration at all.
-fn unconfigured(home: &Path) -> Command {
-    let mut cmd = crate::common::binary().hermetic();
+fn unconfigured(home: &Path) -> crate::common::Held {
+    let mut cmd = crate::common::hermetic();
     cmd.env("HOME", home)
         .env("AWS_CONFIG_FILE", home.join("no-config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
