@@ -11,7 +11,9 @@ use crate::config::{
     DesiredRepository, DesiredState, Duplicate, Origin, duplicates_after_resolution,
 };
 use crate::in_use::InUseSet;
-use crate::model::{AccountId, Region, RegistryLocation, RepositoryName, RepositoryRef};
+use crate::model::{
+    AccountId, PublicAlias, Region, RegistryLocation, RepositoryName, RepositoryRef,
+};
 use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
     unreadable_repository,
@@ -20,7 +22,7 @@ use crate::registry::ObservedRepository;
 use crate::registry::memory::StoredImage;
 use crate::registry::observe::observe_from;
 use crate::registry::snapshot::{Snapshot, SnapshotImage};
-use crate::registry::{ImagePage, MAX_PAGE_SIZE, Registry, RegistryError};
+use crate::registry::{ImagePage, MAX_PAGE_SIZE, PublicRegistryInfo, Registry, RegistryError};
 
 /// What a run needs besides the desired state.
 #[derive(Clone, Debug)]
@@ -50,6 +52,21 @@ pub enum RunError {
         name: RepositoryName,
         /// Where it is declared.
         origin: Origin,
+    },
+    /// A file's ECR Public alias is not one of the caller's public registries (or
+    /// belongs to another account than the file names).
+    #[error("{origin}: {message}")]
+    #[diagnostic(
+        code(run::public_alias),
+        help(
+            "`registry.public` names an alias of the ECR Public registry of the account whose credentials run the tool (DescribeRegistries lists them)"
+        )
+    )]
+    PublicAlias {
+        /// Where the repository is declared.
+        origin: Origin,
+        /// What is wrong.
+        message: String,
     },
     /// Two declarations name the same repository once resolved.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
@@ -95,9 +112,30 @@ pub async fn resolve_with_pages<R: Registry>(
     default_region: Option<&Region>,
 ) -> Result<(Vec<RepositoryRef>, FirstPages), RunError> {
     let mut accounts: HashMap<Region, AccountId> = HashMap::new();
+    let mut public: Option<Vec<PublicRegistryInfo>> = None;
     let mut pages = FirstPages::new();
     let mut out = Vec::with_capacity(desired.repositories.len());
     for r in &desired.repositories {
+        if let Some(alias) = &r.public {
+            if public.is_none() {
+                public = Some(
+                    registry
+                        .describe_public_registries()
+                        .await
+                        .map_err(|error| RunError::Registry {
+                            repository: "ECR Public registries (DescribeRegistries)".into(),
+                            error,
+                        })?,
+                );
+            }
+            let known = public.as_deref().unwrap_or_default();
+            let account = public_account(known, alias, r)?;
+            out.push(RepositoryRef {
+                registry: RegistryLocation::public(account, alias.clone()),
+                name: r.name.clone(),
+            });
+            continue;
+        }
         let region = r
             .region
             .clone()
@@ -117,10 +155,7 @@ pub async fn resolve_with_pages<R: Registry>(
                     let a = match listed {
                         Ok((page, Some(a))) => {
                             let reference = RepositoryRef {
-                                registry: RegistryLocation {
-                                    account: a.clone(),
-                                    region: region.clone(),
-                                },
+                                registry: RegistryLocation::private(a.clone(), region.clone()),
                                 name: r.name.clone(),
                             };
                             pages.insert(reference, page);
@@ -140,7 +175,7 @@ pub async fn resolve_with_pages<R: Registry>(
             },
         };
         out.push(RepositoryRef {
-            registry: RegistryLocation { account, region },
+            registry: RegistryLocation::private(account, region),
             name: r.name.clone(),
         });
     }
@@ -154,6 +189,47 @@ pub async fn resolve_with_pages<R: Registry>(
         return Err(RunError::Duplicates(dups));
     }
     Ok((out, pages))
+}
+
+/// The account of the ECR Public registry `alias` names, among the caller's: it must
+/// be one of them, and the account the file names, if any.
+fn public_account(
+    known: &[PublicRegistryInfo],
+    alias: &PublicAlias,
+    r: &DesiredRepository,
+) -> Result<AccountId, RunError> {
+    let owner = known.iter().find(|reg| reg.aliases.contains(alias));
+    match (owner, &r.account) {
+        (Some(o), Some(a)) if o.account != *a => Err(RunError::PublicAlias {
+            origin: r.origin.clone(),
+            message: format!(
+                "the ECR Public alias `{alias}` belongs to account {}, not to account {a} that the file names",
+                o.account
+            ),
+        }),
+        (Some(o), _) => Ok(o.account.clone()),
+        (None, _) => {
+            let theirs: Vec<String> = known
+                .iter()
+                .flat_map(|reg| {
+                    reg.aliases
+                        .iter()
+                        .map(|a| format!("`{a}` ({})", reg.account))
+                })
+                .collect();
+            Err(RunError::PublicAlias {
+                origin: r.origin.clone(),
+                message: format!(
+                    "no ECR Public registry of these credentials has the alias `{alias}` (they have {})",
+                    if theirs.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        theirs.join(", ")
+                    }
+                ),
+            })
+        }
+    }
 }
 
 /// Observes every repository, at most `parallelism` at a time, in declaration order;

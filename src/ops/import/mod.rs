@@ -139,15 +139,15 @@ pub fn import(source: &Source, request: &ImportRequest) -> Result<ImportOutcome,
                 Some(a) => a.clone(),
                 None => registry.caller_account(&region).await.map_err(|error| {
                     ImportError::Registry {
-                        registry: RegistryLocation {
-                            account: AccountId::parse("000000000000").expect("a valid id"),
-                            region: region.clone(),
-                        },
+                        registry: RegistryLocation::private(
+                            AccountId::parse("000000000000").expect("a valid id"),
+                            region.clone(),
+                        ),
                         error,
                     }
                 })?,
             };
-        let location = RegistryLocation { account, region };
+        let location = RegistryLocation::private(account, region);
         let names = list_repositories(registry, &location).await?;
         let chosen: Vec<RepositoryRef> = names
             .iter()
@@ -430,8 +430,15 @@ fn render(
     }
     let _ = writeln!(y, "version: 1");
     let _ = writeln!(y, "registry:");
-    let _ = writeln!(y, "  account: {}", quoted(location.account.as_str()));
-    let _ = writeln!(y, "  region: {}", location.region);
+    let _ = writeln!(y, "  account: {}", quoted(location.account().as_str()));
+    match location {
+        RegistryLocation::Private { region, .. } => {
+            let _ = writeln!(y, "  region: {region}");
+        }
+        RegistryLocation::Public { alias, .. } => {
+            let _ = writeln!(y, "  public: {alias}");
+        }
+    }
     let _ = writeln!(y, "repositories:");
     for (i, d) in drafts.iter().enumerate() {
         let _ = writeln!(

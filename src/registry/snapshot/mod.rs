@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AccountId, Digest, MediaType, Region, RepositoryName, Tag};
+use crate::model::{
+    AccountId, Digest, MediaType, PublicAlias, Region, RegistryLocation, RepositoryName, Tag,
+};
 use crate::registry::ImageStatus;
 
 mod check;
@@ -41,16 +43,69 @@ pub struct Snapshot {
     pub registries: Vec<SnapshotRegistry>,
 }
 
-/// One registry: an account in a region.
+/// One registry: an account in a region (private ECR), or an account's ECR Public
+/// registry by its alias. Exactly one of `region` and `public_alias` is given.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["region"] }, { "required": ["public_alias"] }]))]
 pub struct SnapshotRegistry {
     /// The 12-digit account id.
     pub account: AccountId,
-    /// The region.
-    pub region: Region,
+    /// The region of a private ECR registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+    /// The alias of an ECR Public registry (`public.ecr.aws/ALIAS`). Its images have
+    /// no status and no pull time: ECR Public reports neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_alias: Option<PublicAlias>,
     /// The repositories that exist in this registry.
     pub repositories: Vec<SnapshotRepository>,
+}
+
+impl SnapshotRegistry {
+    /// An empty registry at `location`.
+    pub fn at(location: RegistryLocation) -> Self {
+        let account = location.account().clone();
+        let (region, public_alias) = match location {
+            RegistryLocation::Private { region, .. } => (Some(region), None),
+            RegistryLocation::Public { alias, .. } => (None, Some(alias)),
+        };
+        SnapshotRegistry {
+            account,
+            region,
+            public_alias,
+            repositories: Vec::new(),
+        }
+    }
+
+    /// Where the registry is; an error when it names both a region and an alias, or
+    /// neither.
+    pub fn location(&self) -> Result<RegistryLocation, String> {
+        location_of(
+            &self.account,
+            self.region.as_ref(),
+            self.public_alias.as_ref(),
+        )
+    }
+}
+
+/// A registry's location from a snapshot's fields.
+fn location_of(
+    account: &AccountId,
+    region: Option<&Region>,
+    alias: Option<&PublicAlias>,
+) -> Result<RegistryLocation, String> {
+    match (region, alias) {
+        (Some(r), None) => Ok(RegistryLocation::private(account.clone(), r.clone())),
+        (None, Some(a)) => Ok(RegistryLocation::public(account.clone(), a.clone())),
+        (Some(_), Some(_)) => Err(
+            "a registry has a `region` (private ECR) or a `public_alias` (ECR Public), not both"
+                .into(),
+        ),
+        (None, None) => {
+            Err("a registry needs a `region` (private ECR) or a `public_alias` (ECR Public)".into())
+        }
+    }
 }
 
 /// One repository and its images.
