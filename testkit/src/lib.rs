@@ -4,6 +4,8 @@
 //! - [`moto`]: starts moto, an independent ECR implementation, on a free loopback
 //!   port, seeds it with the AWS SDK, and runs the real binary against it;
 //! - [`proxy`]: a fault-injecting HTTP proxy to put between the binary and moto;
+//! - [`ecr_public`]: a loopback Amazon ECR Public (its API and the distribution API's
+//!   manifest reads) on a free port, with helpers that push images and read back state;
 //! - [`generator`]: deterministic registry snapshots (the bundled example and the
 //!   large ones of the benchmark).
 //!
@@ -11,6 +13,7 @@
 //! `env!("CARGO_BIN_EXE_ecr-reconcile")` exists only when cargo compiles an integration
 //! test or a bench of the package that owns the binary, not here.
 
+pub mod ecr_public;
 pub mod generator;
 pub mod moto;
 pub mod proxy;
