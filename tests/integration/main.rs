@@ -23,6 +23,7 @@ mod in_use;
 mod messages;
 mod parser_robustness;
 mod properties;
+mod public;
 mod public_server;
 mod render;
 mod restore;
