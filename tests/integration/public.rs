@@ -377,3 +377,116 @@ fn throttling_and_server_errors_of_both_apis_are_retried_to_the_same_result() {
     assert_eq!(images.len(), 1, "{images:?}");
     assert!(images.contains_key(&seeded.release));
 }
+
+#[test]
+fn a_snapshot_of_private_and_public_repositories_plans_offline_like_the_registries() {
+    let m = Moto::start(binary());
+    let p = EcrPublic::start();
+    m.create_repository("tools/cli");
+    m.push_image("tools/cli", "p-release", &["v1.0.0"]);
+    m.push_image("tools/cli", "p-old", &["v0.9.0"]);
+    seed(&p);
+    let f = Files::new();
+    let private = f.write(
+        "private.yaml",
+        "version: 1\nrepositories:\n  tools/cli:\n    tags:\n      - v1.0.0\n",
+    );
+    let public = f.write("public.yaml", &public_file(p.alias()));
+    let out = run(
+        &m.url,
+        &p.url(),
+        &["snapshot", s(&private), s(&public)],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let snapshot: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let registries = snapshot["registries"].as_array().unwrap();
+    assert_eq!(registries.len(), 2, "{snapshot}");
+    assert_eq!(registries[1]["public_alias"], p.alias());
+    // ECR Public reports no status and no pull time: the snapshot has none.
+    let public_images = registries[1]["repositories"][0]["images"]
+        .as_array()
+        .unwrap();
+    assert!(public_images.iter().all(|i| i.get("status").is_none()));
+    // The index's manifest is kept, read from the registry.
+    assert!(
+        public_images
+            .iter()
+            .any(|i| i.get("manifest").is_some() || i.get("children").is_some())
+    );
+    let snap = f.write("state.json", &text(&out.stdout));
+
+    let live = json(&run(
+        &m.url,
+        &p.url(),
+        &["plan", s(&private), s(&public), "--format", "json"],
+        None,
+    ));
+    let offline = json(&run(
+        &m.url,
+        &p.url(),
+        &[
+            "plan",
+            s(&private),
+            s(&public),
+            "--format",
+            "json",
+            "--snapshot",
+            s(&snap),
+            "--now",
+            live["created_at"].as_str().unwrap(),
+        ],
+        None,
+    ));
+    for i in 0..2 {
+        assert_eq!(
+            live["repositories"][i]["repository"],
+            offline["repositories"][i]["repository"]
+        );
+        assert_eq!(
+            live["repositories"][i]["actions"],
+            offline["repositories"][i]["actions"]
+        );
+    }
+    assert!(offline["api_calls"]["ecr_public"]["describe_images"].as_u64() >= Some(1));
+}
+
+#[test]
+fn import_of_a_public_alias_writes_a_file_that_plans_nothing() {
+    let p = EcrPublic::start();
+    seed(&p);
+    p.create_repository("tools/other");
+    p.push_image("tools/other", "x", &["latest"]);
+    let closed = ClosedPort::new();
+    let f = Files::new();
+    let out = run(
+        &closed.url,
+        &p.url(),
+        &["import", "--public", p.alias(), "tools/*"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let yaml = text(&out.stdout);
+    assert!(
+        yaml.contains(&format!("  public: {}\n", p.alias())),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("region:"), "{yaml}");
+    let cfg = f.write("imported.yaml", &yaml);
+    let out = run(
+        &closed.url,
+        &p.url(),
+        &["plan", s(&cfg), "--detailed-exitcode"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+
+    let out = run(
+        &closed.url,
+        &p.url(),
+        &["import", "--public", "not-ours"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(text(&out.stderr).contains("not-ours"), "{}", said(&out));
+}

@@ -273,6 +273,10 @@ pub struct ImportArgs {
     /// The account whose repositories are imported (default: the caller's).
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,
+    /// Import the repositories of the caller's ECR Public registry with this alias
+    /// (`public.ecr.aws/ALIAS`) instead of private ECR's.
+    #[arg(long, value_name = "ALIAS")]
+    pub public: Option<String>,
     /// `infer`: images of a version family (`v1.4.3`) that keep their tags.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub keep_versions: u32,
