@@ -188,7 +188,8 @@ fn attempt_code(context: &FinalizerInterceptorContextRef<'_>) -> Option<ServiceC
         aws_sdk_ecrpublic::operation::describe_repositories::DescribeRepositoriesError,
         aws_sdk_ecrpublic::operation::describe_images::DescribeImagesError,
         aws_sdk_ecrpublic::operation::batch_delete_image::BatchDeleteImageError,
-        aws_sdk_ecrpublic::operation::put_image::PutImageError
+        aws_sdk_ecrpublic::operation::put_image::PutImageError,
+        aws_sdk_ecrpublic::operation::get_authorization_token::GetAuthorizationTokenError
     );
     None
 }

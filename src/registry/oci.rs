@@ -117,21 +117,25 @@ impl OciClient {
     }
 
     /// The manifest of `reference` (a tag or a digest) in `ALIAS/NAME`; `None` when
-    /// the registry has no such manifest (HTTP 404).
+    /// the registry has no such manifest (HTTP 404). `basic`: the credentials of an
+    /// authenticated pull (GetAuthorizationToken's `authorizationToken`, which is
+    /// `AWS:PASSWORD` in base64) for the token request; none: an anonymous pull.
     pub async fn manifest(
         &self,
         alias: &PublicAlias,
         name: &RepositoryName,
         reference: &str,
+        basic: Option<&str>,
         events: &dyn OciEvents,
     ) -> Result<Option<Manifest>, RegistryError> {
         let path = format!("{alias}/{name}");
         let url = format!("{}/v2/{path}/manifests/{reference}", self.base);
         let mut refreshed = false;
         loop {
-            let token = self.token(&path, events).await?;
+            let token = self.token(&path, basic, events).await?;
             events.manifest_get();
-            let (status, headers, body) = self.get(&url, Some(&token), true, events).await?;
+            let bearer = format!("Bearer {token}");
+            let (status, headers, body) = self.get(&url, Some(&bearer), true, events).await?;
             match status {
                 StatusCode::OK => {
                     return checked(reference, &headers, body).map(Some);
@@ -163,7 +167,12 @@ impl OciClient {
     }
 
     /// The pull token of `path` (`ALIAS/NAME`), asked for once and kept.
-    async fn token(&self, path: &str, events: &dyn OciEvents) -> Result<String, RegistryError> {
+    async fn token(
+        &self,
+        path: &str,
+        basic: Option<&str>,
+        events: &dyn OciEvents,
+    ) -> Result<String, RegistryError> {
         if let Some(t) = self
             .tokens
             .lock()
@@ -178,7 +187,10 @@ impl OciClient {
             self.base,
             crate::model::PUBLIC_REGISTRY_HOST
         );
-        let (status, _, body) = self.get(&url, None, false, events).await?;
+        let authorization = basic.map(|b| format!("Basic {b}"));
+        let (status, _, body) = self
+            .get(&url, authorization.as_deref(), false, events)
+            .await?;
         if status != StatusCode::OK {
             return Err(RegistryError::service(
                 ServiceCode::AccessDeniedException,
@@ -200,11 +212,12 @@ impl OciClient {
         Ok(answer.token)
     }
 
-    /// A GET, retried on throttling, server errors, timeouts and broken connections.
+    /// A GET, retried on throttling, server errors, timeouts and broken connections;
+    /// `authorization` is the header's value.
     async fn get(
         &self,
         url: &str,
-        token: Option<&str>,
+        authorization: Option<&str>,
         manifest: bool,
         events: &dyn OciEvents,
     ) -> Result<(StatusCode, http::HeaderMap, Bytes), RegistryError> {
@@ -212,7 +225,7 @@ impl OciClient {
         loop {
             attempt += 1;
             events.attempt();
-            let failed = match self.attempt(url, token, manifest).await {
+            let failed = match self.attempt(url, authorization, manifest).await {
                 Attempt::Answer(status, headers, body) => {
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         events.throttled();
@@ -239,7 +252,7 @@ impl OciClient {
         }
     }
 
-    async fn attempt(&self, url: &str, token: Option<&str>, manifest: bool) -> Attempt {
+    async fn attempt(&self, url: &str, authorization: Option<&str>, manifest: bool) -> Attempt {
         let mut request = Request::get(url).header(
             header::USER_AGENT,
             concat!("ecr-reconcile/", env!("CARGO_PKG_VERSION")),
@@ -247,8 +260,8 @@ impl OciClient {
         if manifest {
             request = request.header(header::ACCEPT, media_type::ALL.join(", "));
         }
-        if let Some(t) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        if let Some(a) = authorization {
+            request = request.header(header::AUTHORIZATION, a);
         }
         let request = match request.body(Empty::new()) {
             Ok(r) => r,

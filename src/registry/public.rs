@@ -35,6 +35,9 @@ const MANIFEST_GETS_IN_FLIGHT: usize = 8;
 pub struct EcrPublicRegistry {
     client: Client,
     oci: OciClient,
+    /// GetAuthorizationToken's credentials for authenticated pulls, asked for once;
+    /// none when the call was refused (then pulls are anonymous).
+    basic: tokio::sync::OnceCell<Option<String>>,
     calls: Arc<CallCounters>,
     attempts: Arc<AttemptCounter>,
 }
@@ -154,6 +157,7 @@ impl EcrPublicRegistry {
         Self {
             client: Client::from_conf(conf.build()),
             oci,
+            basic: tokio::sync::OnceCell::new(),
             calls,
             attempts,
         }
@@ -165,6 +169,7 @@ impl EcrPublicRegistry {
         Self {
             client,
             oci,
+            basic: tokio::sync::OnceCell::new(),
             calls: Arc::default(),
             attempts: Arc::new(AttemptCounter::new(4)),
         }
@@ -331,6 +336,34 @@ impl EcrPublicRegistry {
         Ok(result)
     }
 
+    /// The credentials of authenticated pulls (ECR Public allows authenticated
+    /// clients more pulls per second than anonymous ones), asked for once per run
+    /// with GetAuthorizationToken (which needs `ecr-public:GetAuthorizationToken` and
+    /// `sts:GetServiceBearerToken`). Refused or failed, the pulls are anonymous: every
+    /// public repository can be read so, only more slowly.
+    async fn basic_credentials(&self) -> Option<&str> {
+        self.basic
+            .get_or_init(|| async {
+                let _slot = self.attempts.width.acquire().await;
+                self.calls.count(Operation::PublicOther);
+                match self.client.get_authorization_token().send().await {
+                    Ok(out) => out
+                        .authorization_data()
+                        .and_then(|d| d.authorization_token())
+                        .map(str::to_owned),
+                    Err(e) => {
+                        let e = map_err(e, None);
+                        tracing::info!(
+                            "ECR Public GetAuthorizationToken failed ({e}): manifests are read with anonymous pulls"
+                        );
+                        None
+                    }
+                }
+            })
+            .await
+            .as_deref()
+    }
+
     /// One manifest GET, within the width of requests in flight.
     async fn manifest_of<'a>(
         &self,
@@ -342,12 +375,18 @@ impl EcrPublicRegistry {
         &'a ImageId,
         Result<Option<super::oci::Manifest>, RegistryError>,
     ) {
+        let basic = self.basic_credentials().await;
         let _slot = self.attempts.width.acquire().await;
         let reference = match id {
             ImageId::Tag(t) => t.as_str(),
             ImageId::Digest(d) => d.as_str(),
         };
-        (id, self.oci.manifest(alias, name, reference, events).await)
+        (
+            id,
+            self.oci
+                .manifest(alias, name, reference, basic, events)
+                .await,
+        )
     }
 
     /// BatchDeleteImage: up to 100 tags or images.

@@ -160,6 +160,7 @@ fn untag_delete_an_index_with_its_children_and_a_signature_then_nothing_left_to_
         said(&out)
     );
 
+    p.clear_calls();
     let out = run(
         &closed.url,
         &p.url(),
@@ -175,6 +176,10 @@ fn untag_delete_an_index_with_its_children_and_a_signature_then_nothing_left_to_
     assert_eq!(images[&seeded.release], vec!["v1.0.0".to_owned()]);
     let calls = p.calls();
     assert_eq!(calls.get("BatchGetImage"), None, "{calls:?}");
+    // Authenticated pulls: one GetAuthorizationToken per run, one pull token per
+    // repository.
+    assert_eq!(calls.get("GetAuthorizationToken"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("GetToken"), Some(&1), "{calls:?}");
 
     let out = run(
         &closed.url,
@@ -489,4 +494,34 @@ fn import_of_a_public_alias_writes_a_file_that_plans_nothing() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(text(&out.stderr).contains("not-ours"), "{}", said(&out));
+}
+
+#[test]
+fn without_get_authorization_token_manifests_are_read_with_anonymous_pulls() {
+    let p = EcrPublic::start();
+    let seeded = seed(&p);
+    p.fail_next("GetAuthorizationToken", "AccessDeniedException", 1);
+    let closed = ClosedPort::new();
+    let f = Files::new();
+    let cfg = f.write("public.yaml", &public_file(p.alias()));
+    let out = run(
+        &closed.url,
+        &p.url(),
+        &["plan", s(&cfg), "--format", "json", "-v"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(
+        text(&out.stderr).contains("anonymous pulls"),
+        "{}",
+        said(&out)
+    );
+    let plan = json(&out);
+    let actions = plan["repositories"][0]["actions"].as_array().unwrap();
+    for c in &seeded.children {
+        assert!(
+            actions.iter().any(|a| a["digest"] == c.as_str()),
+            "the index was read: {plan}"
+        );
+    }
 }
