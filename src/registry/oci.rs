@@ -293,7 +293,7 @@ impl OciClient {
         };
         match tokio::time::timeout(self.attempt_timeout, exchange).await {
             Ok(Ok((status, headers, body))) => Attempt::Answer(status, headers, body),
-            Ok(Err(e @ RegistryError::Surprising(_))) => Attempt::Retry(e),
+            // A broken connection or a body cut short: worth another attempt.
             Ok(Err(e)) => Attempt::Retry(e),
             Err(_) => Attempt::Retry(RegistryError::Unreachable(Unreachable::Timeout)),
         }
