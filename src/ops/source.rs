@@ -60,11 +60,10 @@ pub enum SourceError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Snapshot(#[from] SnapshotError),
-    /// The AWS backend could not be set up (such as a `--public-registry-url` that is
-    /// not an http(s) URL).
-    #[error("{0}")]
-    #[diagnostic(code(source::aws))]
-    Aws(crate::registry::RegistryError),
+    /// `--public-registry-url` is not the http(s) URL of a registry.
+    #[error("--public-registry-url: {0}")]
+    #[diagnostic(code(source::public_registry_url))]
+    PublicRegistryUrl(String),
     /// The snapshot file could not be rewritten after changes.
     #[error("cannot rewrite the snapshot {}: {source}", path.display())]
     #[diagnostic(code(source::write_back))]
@@ -143,7 +142,7 @@ impl Source {
                 };
                 let aws = runtime
                     .block_on(AwsRegistry::new(&settings))
-                    .map_err(SourceError::Aws)?;
+                    .map_err(SourceError::PublicRegistryUrl)?;
                 let default_region = region.or_else(|| aws.configured_region());
                 let cache = spec.cache_dir.clone().map(ManifestCache::new);
                 if let Some(c) = &cache {

@@ -214,8 +214,8 @@ impl std::fmt::Debug for AwsRegistry {
 
 impl AwsRegistry {
     /// Loads the AWS configuration (credentials chain, profile, endpoint) once; fails
-    /// only when `public_registry_url` is not an http(s) URL or no TLS roots are found.
-    pub async fn new(settings: &AwsSettings) -> Result<Self, RegistryError> {
+    /// only when `public_registry_url` is not an http(s) URL.
+    pub async fn new(settings: &AwsSettings) -> Result<Self, String> {
         // The standard retry mode (backoff with jitter). Throttling also lowers the
         // number of requests in flight (`Width`): the SDK's adaptive mode lowers a
         // request rate instead, down to one request every two seconds under steady

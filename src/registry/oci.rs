@@ -60,7 +60,7 @@ type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 /// A client of one registry's OCI distribution API.
 pub struct OciClient {
     base: String,
-    http: Client<Https, Empty<Bytes>>,
+    http: Result<Client<Https, Empty<Bytes>>, String>,
     tokens: Mutex<HashMap<String, String>>,
     max_attempts: u32,
     attempt_timeout: Duration,
@@ -78,35 +78,37 @@ impl std::fmt::Debug for OciClient {
 enum Attempt {
     Answer(StatusCode, http::HeaderMap, Bytes),
     Retry(RegistryError),
+    Fatal(RegistryError),
 }
 
 impl OciClient {
     /// A client of the registry at `base_url` (`https://public.ecr.aws`, or `http://`
-    /// for a local test server).
+    /// for a local test server); an error when it is not an http(s) URL.
     pub fn new(
         base_url: &str,
         max_attempts: u32,
         attempt_timeout: Duration,
-    ) -> Result<Self, RegistryError> {
+    ) -> Result<Self, String> {
         let base = base_url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(RegistryError::Unreachable(Unreachable::Other(format!(
-                "the public registry URL `{base_url}` is not an http(s) URL"
-            ))));
+        let host = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"));
+        if host.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#', ' '])) {
+            return Err(format!(
+                "`{base_url}` is not the http(s) URL of a registry (such as https://public.ecr.aws)"
+            ));
         }
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        // Without root certificates, only the reads fail (as the SDK's calls would):
+        // a run that reads no ECR Public manifest is not stopped by it.
+        let http = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
-            .map_err(|e| {
-                RegistryError::Unreachable(Unreachable::Connect(format!(
-                    "no TLS root certificates: {e}"
-                )))
-            })?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+            .map(|b| {
+                let connector = b.https_or_http().enable_http1().build();
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .build(connector)
+            })
+            .map_err(|e| format!("no TLS root certificates: {e}"));
         Ok(Self {
             base,
             http,
@@ -244,6 +246,7 @@ impl OciClient {
                     )
                 }
                 Attempt::Retry(e) => e,
+                Attempt::Fatal(e) => return Err(e),
             };
             if attempt >= self.max_attempts {
                 return Err(failed);
@@ -266,13 +269,19 @@ impl OciClient {
         let request = match request.body(Empty::new()) {
             Ok(r) => r,
             Err(e) => {
-                return Attempt::Retry(RegistryError::Unreachable(Unreachable::Other(
+                return Attempt::Fatal(RegistryError::Unreachable(Unreachable::Other(
                     e.to_string(),
                 )));
             }
         };
+        let http = match &self.http {
+            Ok(h) => h,
+            Err(e) => {
+                return Attempt::Fatal(RegistryError::Unreachable(Unreachable::Connect(e.clone())));
+            }
+        };
         let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| {
+            let response = http.request(request).await.map_err(|e| {
                 let mut source: &dyn std::error::Error = &e;
                 while let Some(next) = source.source() {
                     source = next;

@@ -525,3 +525,51 @@ fn without_get_authorization_token_manifests_are_read_with_anonymous_pulls() {
         );
     }
 }
+
+#[test]
+fn a_private_run_never_calls_ecr_public_and_a_bad_registry_url_is_refused() {
+    let m = Moto::start(binary());
+    let p = EcrPublic::start();
+    seed(&p);
+    m.create_repository("tools/cli");
+    m.push_image("tools/cli", "p-release", &["v1.0.0"]);
+    let f = Files::new();
+    let private = f.write(
+        "private.yaml",
+        "version: 1\nrepositories:\n  tools/cli:\n    tags:\n      - v1.0.0\n",
+    );
+    let out = run(
+        &m.url,
+        &p.url(),
+        &["plan", s(&private), "--format", "json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(p.calls().is_empty(), "{:?}", p.calls());
+    assert!(json(&out)["api_calls"].get("ecr_public").is_none());
+
+    let public = f.write("public.yaml", &public_file(p.alias()));
+    let out = binary()
+        .command(
+            &m.url,
+            &[
+                "apply",
+                s(&public),
+                "--auto-approve",
+                "--public-endpoint-url",
+                &p.url(),
+                "--public-registry-url",
+                "ftp://example.invalid",
+            ],
+            Some(f.dir()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        text(&out.stderr).contains("--public-registry-url"),
+        "{}",
+        said(&out)
+    );
+    assert!(p.calls().is_empty(), "{:?}", p.calls());
+}
