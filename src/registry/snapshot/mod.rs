@@ -233,6 +233,56 @@ mod tests {
     }
 
     #[test]
+    fn public_registries_are_read_by_both_parsers_and_loaded_as_public() {
+        let public = snapshot(&[("tools/cli", images(&[image(1, r#""v1""#)]))])
+            .replace(r#""region":"eu-west-1""#, r#""public_alias":"my-org""#);
+        // The common form (streamed), and one the streaming reader leaves to the other.
+        let unusual = public.replace(r#"{"version":1,"#, r#"{"version":1,"generated_at":null,"#);
+        for text in [&public, &unusual] {
+            let s = parse("s.json", text.as_bytes()).unwrap();
+            let location = s.registries[0].location().unwrap();
+            assert_eq!(location.public_alias().unwrap().as_str(), "my-org");
+            assert_eq!(location.region(), None);
+            let reg = s.clone().into_registry();
+            assert_eq!(
+                reg.repositories()[0].to_string(),
+                "public.ecr.aws/my-org/tools/cli"
+            );
+            // Written back exactly as read.
+            let again = serde_json::to_value(&s).unwrap();
+            assert_eq!(again["registries"][0]["public_alias"], "my-org");
+            assert!(again["registries"][0].get("region").is_none());
+        }
+    }
+
+    #[test]
+    fn a_public_registry_needs_its_alias_alone_and_its_images_no_status() {
+        let base = snapshot(&[("tools/cli", images(&[image(1, r#""v1""#)]))]);
+        let both = base.replace(
+            r#""region":"eu-west-1""#,
+            r#""region":"eu-west-1","public_alias":"my-org""#,
+        );
+        let neither = base.replace(r#""region":"eu-west-1","#, "");
+        for text in [both, neither] {
+            let e = parse("s.json", text.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains("public_alias"), "{e}");
+        }
+        let with_status = base
+            .replace(r#""region":"eu-west-1""#, r#""public_alias":"my-org""#)
+            .replace(
+                r#""pushed_at":"2026-01-01T00:00:00Z""#,
+                r#""pushed_at":"2026-01-01T00:00:00Z","last_recorded_pull_time":"2026-01-02T00:00:00Z""#,
+            );
+        let e = parse("s.json", with_status.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ECR Public reports no `last_recorded_pull_time`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn an_unknown_media_type_is_kept_as_is() {
         let text = snapshot(&[(
             "a/one",
