@@ -227,6 +227,12 @@ impl Registry for Latency {
         tokio::time::sleep(self.delay).await;
         self.inner.caller_account(region).await
     }
+    async fn describe_public_registries(
+        &self,
+    ) -> Result<Vec<ecr_reconcile::registry::PublicRegistryInfo>, RegistryError> {
+        self.inner.describe_public_registries().await
+    }
+
     async fn describe_repositories(
         &self,
         registry: &ecr_reconcile::model::RegistryLocation,
@@ -281,14 +287,20 @@ impl Registry for Latency {
 
 fn large_repository() -> (InMemoryRegistry, RepositoryRef) {
     let repo = RepositoryRef {
-        registry: RegistryLocation {
-            account: AccountId::parse("123456789012").unwrap(),
-            region: Region::parse("eu-west-1").unwrap(),
-        },
+        registry: RegistryLocation::private(
+            AccountId::parse("123456789012").unwrap(),
+            Region::parse("eu-west-1").unwrap(),
+        ),
         name: RepositoryName::parse("bench/large").unwrap(),
     };
     let mut reg = InMemoryRegistry::new();
-    reg.set_caller_account(repo.registry.region.clone(), repo.registry.account.clone());
+    reg.set_caller_account(
+        repo.registry
+            .region()
+            .expect("a private repository")
+            .clone(),
+        repo.registry.account().clone(),
+    );
     let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let images = (0..10_000u32).map(|n| {
         let tag = if n < 9_000 {

@@ -153,6 +153,34 @@ string_newtype!(
     "An AWS region, such as `eu-west-1`."
 );
 
+string_newtype!(
+    /// The alias of an ECR Public registry: the `ALIAS` of `public.ecr.aws/ALIAS/NAME`.
+    PublicAlias,
+    check_public_alias,
+    "^[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+    "An ECR Public registry alias: 2 to 50 characters, lowercase letters and digits separated by `.`, `_` or `-`."
+);
+
+fn check_public_alias(s: &str) -> Result<(), String> {
+    let len = s.chars().count();
+    if !(2..=50).contains(&len) {
+        return Err(format!(
+            "an ECR Public alias is 2 to 50 characters long, not {len}"
+        ));
+    }
+    if s.contains('/') {
+        return Err("an ECR Public alias is one path component: it has no `/`".into());
+    }
+    check_repository_name(s)
+        .map_err(|e| e.replace("a repository name", "an ECR Public alias"))
+        .map_err(|e| {
+            e.replace(
+                "a path component of an ECR Public alias",
+                "an ECR Public alias",
+            )
+        })
+}
+
 fn is_lower_alnum(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
 }
@@ -521,20 +549,176 @@ impl JsonSchema for MediaType {
     }
 }
 
-/// Where a registry lives: an account in a region.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-pub struct RegistryLocation {
-    /// The AWS account id (ECR registry id).
-    pub account: AccountId,
-    /// The AWS region.
-    pub region: Region,
+/// Where a registry lives: a private ECR registry (an account in a region), or an
+/// ECR Public registry (an account, known by its public alias).
+///
+/// Typed so that the two can never be confused: a repository of ECR Public is never
+/// read or changed through private ECR's API, nor the other way round. In JSON, a
+/// private registry is `{"account", "region"}` (the format every earlier version
+/// wrote) and a public one `{"account", "public_alias"}`; one with both or neither
+/// is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "LocationFields", into = "LocationFields")]
+pub enum RegistryLocation {
+    /// A private ECR registry.
+    Private {
+        /// The AWS account id (ECR registry id).
+        account: AccountId,
+        /// The AWS region.
+        region: Region,
+    },
+    /// An ECR Public registry, `public.ecr.aws/ALIAS`.
+    Public {
+        /// The AWS account id (ECR Public's `registryId`).
+        account: AccountId,
+        /// The registry's public alias.
+        alias: PublicAlias,
+    },
+}
+
+/// The serialized form of a [`RegistryLocation`]: flat fields, so that a repository
+/// reference stays `{"account", "region", "name"}` as it always was.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct LocationFields {
+    account: AccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<Region>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    public_alias: Option<PublicAlias>,
+}
+
+impl TryFrom<LocationFields> for RegistryLocation {
+    type Error = String;
+
+    fn try_from(f: LocationFields) -> Result<Self, String> {
+        match (f.region, f.public_alias) {
+            (Some(region), None) => Ok(RegistryLocation::Private {
+                account: f.account,
+                region,
+            }),
+            (None, Some(alias)) => Ok(RegistryLocation::Public {
+                account: f.account,
+                alias,
+            }),
+            (Some(_), Some(_)) => Err(
+                "a registry has a `region` (private ECR) or a `public_alias` (ECR Public), not both"
+                    .into(),
+            ),
+            (None, None) => Err("missing field `region`".into()),
+        }
+    }
+}
+
+impl From<RegistryLocation> for LocationFields {
+    fn from(l: RegistryLocation) -> Self {
+        match l {
+            RegistryLocation::Private { account, region } => LocationFields {
+                account,
+                region: Some(region),
+                public_alias: None,
+            },
+            RegistryLocation::Public { account, alias } => LocationFields {
+                account,
+                region: None,
+                public_alias: Some(alias),
+            },
+        }
+    }
+}
+
+/// The schema of either form: `account` with `region`, or `account` with
+/// `public_alias`.
+impl JsonSchema for RegistryLocation {
+    fn schema_name() -> Cow<'static, str> {
+        "RegistryLocation".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let described = |mut schema: schemars::Schema, text: &str| {
+            schema.insert("description".into(), text.into());
+            schema
+        };
+        let account = described(
+            generator.subschema_for::<AccountId>(),
+            "The AWS account id (ECR registry id).",
+        );
+        let region = described(
+            generator.subschema_for::<Region>(),
+            "The AWS region (a private ECR registry).",
+        );
+        let alias = described(
+            generator.subschema_for::<PublicAlias>(),
+            "The registry's public alias (an ECR Public registry, `public.ecr.aws/ALIAS`).",
+        );
+        schemars::json_schema!({
+            "description": "Where a registry lives: a private ECR registry (`account` and `region`) or an ECR Public registry (`account` and `public_alias`).",
+            "type": "object",
+            "properties": {
+                "account": account,
+                "region": region,
+                "public_alias": alias,
+            },
+            "required": ["account"],
+            "oneOf": [
+                { "required": ["region"] },
+                { "required": ["public_alias"] },
+            ],
+        })
+    }
+}
+
+/// The host of ECR Public's registry, in image references and in what is shown.
+pub const PUBLIC_REGISTRY_HOST: &str = "public.ecr.aws";
+
+impl RegistryLocation {
+    /// A private ECR registry.
+    pub fn private(account: AccountId, region: Region) -> Self {
+        RegistryLocation::Private { account, region }
+    }
+
+    /// An ECR Public registry.
+    pub fn public(account: AccountId, alias: PublicAlias) -> Self {
+        RegistryLocation::Public { account, alias }
+    }
+
+    /// The account (registry id).
+    pub fn account(&self) -> &AccountId {
+        match self {
+            RegistryLocation::Private { account, .. }
+            | RegistryLocation::Public { account, .. } => account,
+        }
+    }
+
+    /// The region of a private registry (ECR Public has none).
+    pub fn region(&self) -> Option<&Region> {
+        match self {
+            RegistryLocation::Private { region, .. } => Some(region),
+            RegistryLocation::Public { .. } => None,
+        }
+    }
+
+    /// The alias of an ECR Public registry.
+    pub fn public_alias(&self) -> Option<&PublicAlias> {
+        match self {
+            RegistryLocation::Private { .. } => None,
+            RegistryLocation::Public { alias, .. } => Some(alias),
+        }
+    }
+
+    /// True for an ECR Public registry.
+    pub fn is_public(&self) -> bool {
+        matches!(self, RegistryLocation::Public { .. })
+    }
 }
 
 impl fmt::Display for RegistryLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.account, self.region)
+        match self {
+            RegistryLocation::Private { account, region } => write!(f, "{account}/{region}"),
+            RegistryLocation::Public { alias, .. } => {
+                write!(f, "{PUBLIC_REGISTRY_HOST}/{alias}")
+            }
+        }
     }
 }
 
@@ -550,9 +734,25 @@ pub struct RepositoryRef {
     pub name: RepositoryName,
 }
 
+/// `payments/api (123456789012/eu-west-1)` for private ECR, and the image
+/// reference's own form, `public.ecr.aws/ALIAS/NAME`, for ECR Public: nobody takes
+/// one for the other.
 impl fmt::Display for RepositoryRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name, self.registry)
+        match &self.registry {
+            RegistryLocation::Private { .. } => write!(f, "{} ({})", self.name, self.registry),
+            RegistryLocation::Public { .. } => write!(f, "{}/{}", self.registry, self.name),
+        }
+    }
+}
+
+impl RepositoryRef {
+    /// A repository of a private ECR registry.
+    pub fn private(account: AccountId, region: Region, name: RepositoryName) -> Self {
+        RepositoryRef {
+            registry: RegistryLocation::private(account, region),
+            name,
+        }
     }
 }
 
@@ -647,6 +847,40 @@ mod tests {
                 .and_then(|s| Digest::parse(s).map(|_| String::new()))
                 .unwrap_err();
             assert!(got.starts_with(&want), "{got} / {want}");
+        }
+    }
+
+    #[test]
+    fn registry_locations_read_both_forms_and_refuse_ambiguity() {
+        let private: RepositoryRef =
+            serde_json::from_str(r#"{"account":"123456789012","region":"eu-west-1","name":"a/b"}"#)
+                .unwrap();
+        assert_eq!(private.to_string(), "a/b (123456789012/eu-west-1)");
+        assert_eq!(
+            serde_json::to_string(&private).unwrap(),
+            r#"{"account":"123456789012","region":"eu-west-1","name":"a/b"}"#
+        );
+        let public: RepositoryRef = serde_json::from_str(
+            r#"{"account":"123456789012","public_alias":"my-org","name":"a/b"}"#,
+        )
+        .unwrap();
+        assert!(public.registry.is_public());
+        assert_eq!(public.to_string(), "public.ecr.aws/my-org/a/b");
+        assert_eq!(
+            serde_json::to_string(&public).unwrap(),
+            r#"{"account":"123456789012","public_alias":"my-org","name":"a/b"}"#
+        );
+        for bad in [
+            r#"{"account":"123456789012","region":"eu-west-1","public_alias":"x1","name":"a/b"}"#,
+            r#"{"account":"123456789012","name":"a/b"}"#,
+        ] {
+            assert!(serde_json::from_str::<RepositoryRef>(bad).is_err(), "{bad}");
+        }
+        for ok in ["ab", "my-org", "a1.b_c"] {
+            assert!(PublicAlias::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["a", "My-org", "a/b", "-ab", &"a".repeat(51)] {
+            assert!(PublicAlias::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -43,6 +43,13 @@ pub enum Code {
     InvalidAccount,
     /// A malformed region name.
     InvalidRegion,
+    /// A malformed ECR Public alias (`registry.public`).
+    InvalidPublicAlias,
+    /// `registry` with both `public` (ECR Public) and `region` (private ECR).
+    PublicWithRegion,
+    /// `pulled_within` in a file of ECR Public repositories: ECR Public records no
+    /// pull times.
+    PublicPullTime,
     /// `untagged` other than `delete` or `keep`.
     InvalidUntagged,
     /// An empty allow-list without `allow_empty: true`.
@@ -80,6 +87,9 @@ impl Code {
             Code::InvalidDuration => "config::invalid-duration",
             Code::InvalidAccount => "config::invalid-account",
             Code::InvalidRegion => "config::invalid-region",
+            Code::InvalidPublicAlias => "config::invalid-public-alias",
+            Code::PublicWithRegion => "config::public-with-region",
+            Code::PublicPullTime => "config::public-pull-time",
             Code::InvalidUntagged => "config::invalid-untagged",
             Code::EmptyAllowList => "config::empty-allow-list",
             Code::DuplicateRepository => "config::duplicate-repository",

@@ -21,7 +21,7 @@ pub use diagnostic::{Code, ConfigDiagnostic, ConfigErrors, SharedSource};
 pub use in_use::{EcsSource, InUseSources, LambdaSource, Selection, SourcePath};
 pub(crate) use validate::parse_duration;
 
-use crate::model::{AccountId, Region, RepositoryName, Tag};
+use crate::model::{AccountId, PublicAlias, Region, RepositoryName, Tag};
 
 /// The largest desired-state file read, in bytes. Real files are a few kilobytes; the
 /// limit keeps hostile input from exhausting memory.
@@ -109,8 +109,11 @@ pub struct DesiredRepository {
     pub name: RepositoryName,
     /// The account, when the file names one.
     pub account: Option<AccountId>,
-    /// The region, when the file names one.
+    /// The region, when the file names one (never with `public`).
     pub region: Option<Region>,
+    /// The ECR Public alias, when the file declares `registry: { public: ALIAS }`: the
+    /// repository is an ECR Public repository of that registry, and `region` is none.
+    pub public: Option<PublicAlias>,
     /// The allow-list.
     pub allow: Vec<AllowEntry>,
     /// The policy for untagged images.
@@ -601,11 +604,13 @@ impl std::fmt::Display for Duplicate {
 /// and regions that a file leaves out compare equal here; after they are resolved
 /// against flags and the registry, [`duplicates_after_resolution`] checks again.
 fn check_duplicates(declared: &[(validate::Declared, SharedSource)], errors: &mut ConfigErrors) {
-    let mut first: HashMap<(Option<&str>, Option<&str>, &str), usize> = HashMap::new();
+    type Key<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, &'a str);
+    let mut first: HashMap<Key<'_>, usize> = HashMap::new();
     for (i, (d, _)) in declared.iter().enumerate() {
         let key = (
             d.account.as_ref().map(AccountId::as_str),
             d.region.as_ref().map(Region::as_str),
+            d.public.as_ref().map(PublicAlias::as_str),
             d.name.as_str(),
         );
         if let Some(&j) = first.get(&key) {

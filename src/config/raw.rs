@@ -30,15 +30,28 @@ pub struct RawFile {
     pub repositories: std::collections::BTreeMap<String, RawRepository>,
 }
 
-/// The registry (account and region) of every repository in a file.
+/// The registry of every repository in a file: a private ECR registry (account and
+/// region), or an ECR Public registry (`public`, its alias, with the account that
+/// owns it).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("not" = { "required": ["public", "region"] }))]
 pub struct RawRegistry {
-    /// The 12-digit AWS account id (ECR registry id). Quote it. Default: the caller's account.
+    /// The 12-digit AWS account id (ECR registry id). Quote it. Default: the caller's
+    /// account; with `public`, the account that owns the alias (checked).
     #[schemars(regex(pattern = r"^[0-9]{12}$"))]
     pub account: Option<String>,
-    /// The AWS region, such as `eu-west-1`. Default: `--region`, then the AWS configuration.
+    /// The AWS region, such as `eu-west-1`. Default: `--region`, then the AWS
+    /// configuration. Not with `public`.
     pub region: Option<String>,
+    /// The alias of an ECR Public registry (`public.ecr.aws/ALIAS`): the repositories
+    /// of this file are ECR Public repositories of that registry, never private ones.
+    /// The alias must belong to the account of the credentials (DescribeRegistries).
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"),
+        length(min = 2, max = 50)
+    )]
+    pub public: Option<String>,
 }
 
 /// The desired state of one repository.

@@ -9,7 +9,7 @@ use super::diagnostic::{Code, ConfigDiagnostic, SharedSource};
 use super::in_use::InUseSources;
 use super::yaml::{self, Node, Span, Value};
 use super::{AllowEntry, DesiredRepository, Matcher, Origin, UntaggedPolicy};
-use crate::model::{AccountId, Region, RepositoryName, Tag, is_tag_char};
+use crate::model::{AccountId, PublicAlias, Region, RepositoryName, Tag, is_tag_char};
 
 /// `keep_latest` above this is surely a mistake.
 const MAX_KEEP_LATEST: i128 = 1_000_000;
@@ -24,6 +24,7 @@ pub(super) struct Declared {
     pub name: RepositoryName,
     pub account: Option<AccountId>,
     pub region: Option<Region>,
+    pub public: Option<PublicAlias>,
     pub origin: Origin,
 }
 
@@ -87,6 +88,7 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
         diags: Vec::new(),
         declared: Vec::new(),
         registry_ok: true,
+        public: None,
         base,
         in_use: InUseSources::default(),
     };
@@ -148,6 +150,8 @@ struct Cx {
     /// False when the file's `registry` has an error: its declarations' accounts and
     /// regions are unknown, so they are not compared.
     registry_ok: bool,
+    /// The file's ECR Public alias (`registry.public`), when it declares one.
+    public: Option<PublicAlias>,
     /// The folder of the file: in-use paths are relative to it.
     base: std::path::PathBuf,
     /// The file's in-use sources.
@@ -282,10 +286,11 @@ impl Cx {
             },
         }
         let before = self.diags.len();
-        let (account, region) = match fields.get("registry") {
+        let (account, region, public) = match fields.get("registry") {
             Some((_, node)) if !matches!(node.value, Value::Null) => self.registry(node),
-            _ => (None, None),
+            _ => (None, None, None),
         };
+        self.public = public;
         self.registry_ok = self.diags.len() == before;
         if let Some((_, node)) = fields.get("in_use")
             && !matches!(node.value, Value::Null)
@@ -328,9 +333,12 @@ impl Cx {
         out
     }
 
-    fn registry(&mut self, node: &Node) -> (Option<AccountId>, Option<Region>) {
-        let Some(fields) = self.fields(node, "`registry`", &["account", "region"]) else {
-            return (None, None);
+    fn registry(
+        &mut self,
+        node: &Node,
+    ) -> (Option<AccountId>, Option<Region>, Option<PublicAlias>) {
+        let Some(fields) = self.fields(node, "`registry`", &["account", "region", "public"]) else {
+            return (None, None, None);
         };
         let account = fields.get("account").and_then(|(_, v)| {
             let quoted = matches!(v.value, Value::Str(_));
@@ -371,7 +379,38 @@ impl Cx {
                 }
             }
         });
-        (account, region)
+        let public = fields.get("public").and_then(|(_, v)| {
+            let Value::Str(s) = &v.value else {
+                self.wrong_type(v, "`public`", "an ECR Public alias (a string)");
+                return None;
+            };
+            match PublicAlias::parse(s.clone()) {
+                Ok(a) => Some(a),
+                Err(why) => {
+                    self.error(Code::InvalidPublicAlias, v.span, why, "not an ECR Public alias")
+                        .help = Some(
+                        "the alias of `public.ecr.aws/ALIAS/NAME`: lowercase letters and digits, separated by `.`, `_` or `-`"
+                            .into(),
+                    );
+                    None
+                }
+            }
+        });
+        if fields.contains_key("public")
+            && let Some((_, v)) = fields.get("region")
+        {
+            self.error(
+                Code::PublicWithRegion,
+                v.span,
+                "`region` cannot be given with `public`: ECR Public repositories have no region",
+                "a region of private ECR",
+            )
+            .help = Some(
+                "declare private ECR repositories (with `region`) and ECR Public ones (with `public`) in separate files"
+                    .into(),
+            );
+        }
+        (account, region, public)
     }
 
     fn repository(
@@ -415,6 +454,7 @@ impl Cx {
                 name: n.clone(),
                 account: account.clone(),
                 region: region.clone(),
+                public: self.public.clone(),
                 origin: self.origin(key.span),
             });
         }
@@ -480,6 +520,7 @@ impl Cx {
             name: name?,
             account,
             region,
+            public: self.public.clone(),
             allow: allow?,
             untagged,
             allow_empty,
@@ -608,6 +649,17 @@ impl Cx {
         let pulled_within_seconds = fields
             .get("pulled_within")
             .and_then(|(_, v)| self.duration(v, "pulled_within"));
+        if self.public.is_some()
+            && let Some((k, _)) = fields.get("pulled_within")
+        {
+            self.error(
+                Code::PublicPullTime,
+                k.span,
+                "`pulled_within` cannot apply to an ECR Public repository: ECR Public records no pull times",
+                "ECR Public has no pull times",
+            )
+            .help = Some("keep tags with `keep_latest` or `max_age` instead".into());
+        }
         if self.diags.len() != before {
             return None;
         }

@@ -198,7 +198,7 @@ fn parse_at(s: &str, start: usize) -> Result<(ImageRef, usize), String> {
     Ok((
         ImageRef {
             repository: RepositoryRef {
-                registry: RegistryLocation { account, region },
+                registry: RegistryLocation::private(account, region),
                 name,
             },
             tag,
@@ -223,8 +223,11 @@ mod tests {
     #[test]
     fn a_whole_reference_gives_its_parts() {
         let r = parse_reference(&format!(" {HOST}/team/app:v1.2@sha256:{HEX}\n")).unwrap();
-        assert_eq!(r.repository.registry.account.as_str(), "123456789012");
-        assert_eq!(r.repository.registry.region.as_str(), "eu-west-1");
+        assert_eq!(r.repository.registry.account().as_str(), "123456789012");
+        assert_eq!(
+            r.repository.registry.region().unwrap().as_str(),
+            "eu-west-1"
+        );
         assert_eq!(r.repository.name.as_str(), "team/app");
         assert_eq!(r.tag.unwrap().as_str(), "v1.2");
         assert_eq!(r.digest.unwrap().hex(), HEX);
@@ -238,7 +241,10 @@ mod tests {
         assert!(r.implicit_latest);
 
         let r = parse_reference("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/app:v1").unwrap();
-        assert_eq!(r.repository.registry.region.as_str(), "cn-north-1");
+        assert_eq!(
+            r.repository.registry.region().unwrap().as_str(),
+            "cn-north-1"
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use crate::config::{
     DesiredRepository, DesiredState, Duplicate, Origin, duplicates_after_resolution,
 };
 use crate::in_use::InUseSet;
-use crate::model::{AccountId, Region, RegistryLocation, RepositoryName, RepositoryRef};
+use crate::model::{
+    AccountId, PublicAlias, Region, RegistryLocation, RepositoryName, RepositoryRef,
+};
 use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
     unreadable_repository,
@@ -20,7 +22,7 @@ use crate::registry::ObservedRepository;
 use crate::registry::memory::StoredImage;
 use crate::registry::observe::observe_from;
 use crate::registry::snapshot::{Snapshot, SnapshotImage};
-use crate::registry::{ImagePage, MAX_PAGE_SIZE, Registry, RegistryError};
+use crate::registry::{ImagePage, MAX_PAGE_SIZE, PublicRegistryInfo, Registry, RegistryError};
 
 /// What a run needs besides the desired state.
 #[derive(Clone, Debug)]
@@ -52,6 +54,21 @@ pub enum RunError {
         name: RepositoryName,
         /// Where it is declared.
         origin: Origin,
+    },
+    /// A file's ECR Public alias is not one of the caller's public registries (or
+    /// belongs to another account than the file names).
+    #[error("{origin}: {message}")]
+    #[diagnostic(
+        code(run::public_alias),
+        help(
+            "`registry.public` names an alias of the ECR Public registry of the account whose credentials run the tool (DescribeRegistries lists them)"
+        )
+    )]
+    PublicAlias {
+        /// Where the repository is declared.
+        origin: Origin,
+        /// What is wrong.
+        message: String,
     },
     /// Two declarations name the same repository once resolved.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
@@ -97,9 +114,30 @@ pub async fn resolve_with_pages<R: Registry>(
     default_region: Option<&Region>,
 ) -> Result<(Vec<RepositoryRef>, FirstPages), RunError> {
     let mut accounts: HashMap<Region, AccountId> = HashMap::new();
+    let mut public: Option<Vec<PublicRegistryInfo>> = None;
     let mut pages = FirstPages::new();
     let mut out = Vec::with_capacity(desired.repositories.len());
     for r in &desired.repositories {
+        if let Some(alias) = &r.public {
+            if public.is_none() {
+                public = Some(
+                    registry
+                        .describe_public_registries()
+                        .await
+                        .map_err(|error| RunError::Registry {
+                            repository: "ECR Public registries (DescribeRegistries)".into(),
+                            error,
+                        })?,
+                );
+            }
+            let known = public.as_deref().unwrap_or_default();
+            let account = public_account(known, alias, r)?;
+            out.push(RepositoryRef {
+                registry: RegistryLocation::public(account, alias.clone()),
+                name: r.name.clone(),
+            });
+            continue;
+        }
         let region = r
             .region
             .clone()
@@ -119,10 +157,7 @@ pub async fn resolve_with_pages<R: Registry>(
                     let a = match listed {
                         Ok((page, Some(a))) => {
                             let reference = RepositoryRef {
-                                registry: RegistryLocation {
-                                    account: a.clone(),
-                                    region: region.clone(),
-                                },
+                                registry: RegistryLocation::private(a.clone(), region.clone()),
                                 name: r.name.clone(),
                             };
                             pages.insert(reference, page);
@@ -142,7 +177,7 @@ pub async fn resolve_with_pages<R: Registry>(
             },
         };
         out.push(RepositoryRef {
-            registry: RegistryLocation { account, region },
+            registry: RegistryLocation::private(account, region),
             name: r.name.clone(),
         });
     }
@@ -156,6 +191,47 @@ pub async fn resolve_with_pages<R: Registry>(
         return Err(RunError::Duplicates(dups));
     }
     Ok((out, pages))
+}
+
+/// The account of the ECR Public registry `alias` names, among the caller's: it must
+/// be one of them, and the account the file names, if any.
+fn public_account(
+    known: &[PublicRegistryInfo],
+    alias: &PublicAlias,
+    r: &DesiredRepository,
+) -> Result<AccountId, RunError> {
+    let owner = known.iter().find(|reg| reg.aliases.contains(alias));
+    match (owner, &r.account) {
+        (Some(o), Some(a)) if o.account != *a => Err(RunError::PublicAlias {
+            origin: r.origin.clone(),
+            message: format!(
+                "the ECR Public alias `{alias}` belongs to account {}, not to account {a} that the file names",
+                o.account
+            ),
+        }),
+        (Some(o), _) => Ok(o.account.clone()),
+        (None, _) => {
+            let theirs: Vec<String> = known
+                .iter()
+                .flat_map(|reg| {
+                    reg.aliases
+                        .iter()
+                        .map(|a| format!("`{a}` ({})", reg.account))
+                })
+                .collect();
+            Err(RunError::PublicAlias {
+                origin: r.origin.clone(),
+                message: format!(
+                    "no ECR Public registry of these credentials has the alias `{alias}` (they have {})",
+                    if theirs.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        theirs.join(", ")
+                    }
+                ),
+            })
+        }
+    }
 }
 
 /// Observes every repository, at most `parallelism` at a time, in declaration order;
@@ -279,7 +355,7 @@ pub async fn make_plan<R: Registry>(
 }
 
 /// Reads the in-use sources of `desired`: ECS and Lambda in the regions of its
-/// repositories unless a source names its own.
+/// private repositories unless a source names its own.
 pub async fn read_in_use(
     desired: &DesiredState,
     settings: &RunSettings,
@@ -287,6 +363,7 @@ pub async fn read_in_use(
     let mut regions: Vec<Region> = desired
         .repositories
         .iter()
+        .filter(|r| r.public.is_none())
         .filter_map(|r| r.region.clone().or_else(|| settings.default_region.clone()))
         .collect();
     regions.sort();
@@ -352,4 +429,92 @@ pub async fn snapshot<R: Registry>(
         Some(settings.now),
         repositories,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_sources;
+
+    fn desired(registry: &str) -> DesiredRepository {
+        let yaml = format!(
+            "version: 1\nregistry:\n{registry}repositories:\n  tools/cli:\n    tags: [v1]\n"
+        );
+        load_sources(vec![("t.yaml".into(), yaml.into_bytes())])
+            .unwrap_or_else(|e| panic!("{:?}", e.diagnostics))
+            .repositories
+            .remove(0)
+    }
+
+    fn known() -> Vec<PublicRegistryInfo> {
+        vec![PublicRegistryInfo {
+            account: AccountId::parse("123456789012").unwrap(),
+            aliases: vec![
+                PublicAlias::parse("my-org").unwrap(),
+                PublicAlias::parse("my-other").unwrap(),
+            ],
+        }]
+    }
+
+    #[test]
+    fn a_public_alias_resolves_to_the_account_that_owns_it_and_nothing_else() {
+        let alias = |a: &str| PublicAlias::parse(a).unwrap();
+        let r = desired("  public: my-other\n");
+        assert_eq!(r.public, Some(alias("my-other")));
+        assert_eq!(r.region, None);
+        assert_eq!(
+            public_account(&known(), &alias("my-other"), &r)
+                .unwrap()
+                .as_str(),
+            "123456789012"
+        );
+        let e = public_account(&known(), &alias("theirs"), &desired("  public: theirs\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`theirs`") && e.contains("`my-org` (123456789012)"),
+            "{e}"
+        );
+        let e = public_account(&[], &alias("my-org"), &desired("  public: my-org\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("they have none"), "{e}");
+        let r = desired("  public: my-org\n  account: \"210987654321\"\n");
+        let e = public_account(&known(), &alias("my-org"), &r)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("belongs to account 123456789012"), "{e}");
+    }
+
+    #[test]
+    fn one_run_resolves_public_and_private_repositories_side_by_side() {
+        let reg = crate::registry::memory::InMemoryRegistry::new();
+        let public = RegistryLocation::public(
+            AccountId::parse("123456789012").unwrap(),
+            PublicAlias::parse("my-org").unwrap(),
+        );
+        reg.add_registry(public.clone());
+        let state = load_sources(vec![
+            (
+                "public.yaml".into(),
+                b"version: 1\nregistry:\n  public: my-org\nrepositories:\n  tools/cli:\n    tags: [v1]\n"
+                    .to_vec(),
+            ),
+            (
+                "private.yaml".into(),
+                b"version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nrepositories:\n  tools/cli:\n    tags: [v1]\n"
+                    .to_vec(),
+            ),
+        ])
+        .unwrap();
+        let refs = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(resolve(&reg, &state, None))
+            .unwrap();
+        assert_eq!(refs[0].registry, public);
+        assert_eq!(refs[0].to_string(), "public.ecr.aws/my-org/tools/cli");
+        assert_eq!(refs[1].to_string(), "tools/cli (123456789012/eu-west-1)");
+        assert_eq!(reg.calls().ecr_public.other, 1, "DescribeRegistries once");
+    }
 }

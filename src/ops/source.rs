@@ -30,6 +30,11 @@ pub struct SourceSpec {
     pub profile: Option<String>,
     /// An endpoint to send ECR calls to.
     pub endpoint_url: Option<String>,
+    /// An endpoint to send ECR Public's API calls to (`--public-endpoint-url`).
+    pub public_endpoint_url: Option<String>,
+    /// ECR Public's registry, for manifest reads (`--public-registry-url`); none:
+    /// `https://public.ecr.aws`.
+    pub public_registry_url: Option<String>,
     /// How many repositories are read, and apply requests sent, at once.
     pub parallelism: usize,
     /// Attempts per AWS call, the first included.
@@ -55,6 +60,10 @@ pub enum SourceError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// `--public-registry-url` is not the http(s) URL of a registry.
+    #[error("--public-registry-url: {0}")]
+    #[diagnostic(code(source::public_registry_url))]
+    PublicRegistryUrl(String),
     /// The snapshot file could not be rewritten after changes.
     #[error("cannot rewrite the snapshot {}: {source}", path.display())]
     #[diagnostic(code(source::write_back))]
@@ -101,8 +110,11 @@ impl Source {
                 // A snapshot of a single region answers for files that name no region,
                 // before the environment's region: the snapshot is what is read.
                 let single = {
-                    let mut regions: Vec<&Region> =
-                        snap.registries.iter().map(|r| &r.region).collect();
+                    let mut regions: Vec<&Region> = snap
+                        .registries
+                        .iter()
+                        .filter_map(|r| r.region.as_ref())
+                        .collect();
                     regions.dedup();
                     (regions.len() == 1).then(|| regions[0].clone())
                 };
@@ -128,8 +140,14 @@ impl Source {
                         .unwrap_or(crate::registry::aws::DEFAULT_ATTEMPT_TIMEOUT),
                     max_in_flight: spec.parallelism.max(1),
                     region: region.clone(),
+                    public_endpoint_url: spec.public_endpoint_url.clone(),
+                    public_registry_url: spec.public_registry_url.clone().unwrap_or_else(|| {
+                        crate::registry::oci::DEFAULT_PUBLIC_REGISTRY_URL.to_owned()
+                    }),
                 };
-                let aws = runtime.block_on(AwsRegistry::new(&settings));
+                let aws = runtime
+                    .block_on(AwsRegistry::new(&settings))
+                    .map_err(SourceError::PublicRegistryUrl)?;
                 let default_region = region.or_else(|| aws.configured_region());
                 let cache = spec.cache_dir.clone().map(ManifestCache::new);
                 if let Some(c) = &cache {
@@ -214,6 +232,12 @@ impl Source {
             batch_get_image = c.batch_get_image,
             batch_delete_image = c.batch_delete_image,
             other = c.other,
+            public_describe_images = c.ecr_public.describe_images,
+            public_batch_delete_image = c.ecr_public.batch_delete_image,
+            public_put_image = c.ecr_public.put_image,
+            public_manifest_gets = c.ecr_public.manifest_gets,
+            public_token_gets = c.ecr_public.token_gets,
+            public_other = c.ecr_public.other,
             retries = r.retries,
             throttled = r.throttled,
             "registry calls"

@@ -478,10 +478,10 @@ fn an_image_that_comes_into_use_while_the_plan_is_reviewed_stays() {
 /// The repository of `payments/api` in the example registry.
 fn payments_api() -> crate::model::RepositoryRef {
     crate::model::RepositoryRef {
-        registry: crate::model::RegistryLocation {
-            account: crate::model::AccountId::parse("123456789012").unwrap(),
-            region: crate::model::Region::parse("eu-west-1").unwrap(),
-        },
+        registry: crate::model::RegistryLocation::private(
+            crate::model::AccountId::parse("123456789012").unwrap(),
+            crate::model::Region::parse("eu-west-1").unwrap(),
+        ),
         name: crate::model::RepositoryName::parse("payments/api").unwrap(),
     }
 }

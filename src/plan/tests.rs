@@ -95,10 +95,10 @@ impl Repo {
     fn observed(self) -> ObservedRepository {
         ObservedRepository {
             reference: RepositoryRef {
-                registry: RegistryLocation {
-                    account: AccountId::parse("123456789012").unwrap(),
-                    region: Region::parse("eu-west-1").unwrap(),
-                },
+                registry: RegistryLocation::private(
+                    AccountId::parse("123456789012").unwrap(),
+                    Region::parse("eu-west-1").unwrap(),
+                ),
                 name: RepositoryName::parse("team/app").unwrap(),
             },
             exists: true,
@@ -789,7 +789,9 @@ fn an_allowed_tag_in_use_warns_of_nothing_and_a_missing_one_is_reported() {
 #[test]
 fn uses_of_other_repositories_keep_nothing_here() {
     let mut other = uses(&[":v1"]);
-    other[0].image.repository.registry.region = Region::parse("us-east-1").unwrap();
+    let account = other[0].image.repository.registry.account().clone();
+    other[0].image.repository.registry =
+        RegistryLocation::private(account, Region::parse("us-east-1").unwrap());
     let (p, w) = plan_repository(
         &desired("    tags: [v2]\n"),
         &Repo::new()

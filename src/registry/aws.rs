@@ -28,11 +28,14 @@ use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, ImageStatusFilte
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::Mutex;
 
+use super::oci::OciClient;
+use super::public::EcrPublicRegistry;
 use super::width::Width;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ImageStatus, ItemFailure, MAX_PAGE_SIZE, Operation,
-    PutManifest, Registry, RegistryError, RemovedId, RepositoryPage, RetryCounts, ServiceCode,
+    PublicRegistryInfo, PutManifest, Registry, RegistryError, RemovedId, RepositoryPage,
+    RetryCounts, ServiceCode,
 };
 use crate::model::{
     AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
@@ -56,6 +59,12 @@ pub struct AwsSettings {
     /// The region given on the command line: then the SDK does not look for one
     /// (in the profile, or from the instance metadata service).
     pub region: Option<Region>,
+    /// An endpoint to use instead of ECR Public's API (`--public-endpoint-url`; the
+    /// SDK also honours `AWS_ENDPOINT_URL_ECR_PUBLIC`). `endpoint_url` does not
+    /// apply to ECR Public.
+    pub public_endpoint_url: Option<String>,
+    /// ECR Public's registry, for manifest reads (`--public-registry-url`).
+    pub public_registry_url: String,
 }
 
 impl Default for AwsSettings {
@@ -67,6 +76,8 @@ impl Default for AwsSettings {
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             max_in_flight: 32,
             region: None,
+            public_endpoint_url: None,
+            public_registry_url: super::oci::DEFAULT_PUBLIC_REGISTRY_URL.to_owned(),
         }
     }
 }
@@ -77,15 +88,42 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Counts attempts (the first and every retry) and throttling answers, and holds the
 /// width of requests in flight that throttling lowers.
 #[derive(Debug)]
-struct AttemptCounter {
+pub(super) struct AttemptCounter {
     attempts: AtomicU64,
     throttled: AtomicU64,
     server_errors: AtomicU64,
-    width: Width,
+    pub(super) width: Width,
+}
+
+impl AttemptCounter {
+    pub(super) fn new(max_in_flight: usize) -> Self {
+        Self {
+            attempts: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            server_errors: AtomicU64::new(0),
+            width: Width::new(max_in_flight),
+        }
+    }
+
+    /// An attempt starts.
+    pub(super) fn attempt(&self) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An answer was throttling: fewer requests in flight.
+    pub(super) fn throttled(&self) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+        self.width.throttled();
+    }
+
+    /// An answer was a server error.
+    pub(super) fn server_error(&self) {
+        self.server_errors.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Clone)]
-struct CountAttempts(Arc<AttemptCounter>);
+pub(super) struct CountAttempts(pub(super) Arc<AttemptCounter>);
 
 impl Intercept for CountAttempts {
     fn name(&self) -> &'static str {
@@ -100,7 +138,7 @@ impl Intercept for CountAttempts {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_ecr::error::BoxError> {
-        self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        self.0.attempt();
         Ok(())
     }
 
@@ -116,10 +154,9 @@ impl Intercept for CountAttempts {
                 || (status == 400
                     && attempt_code(context) == Some(ServiceCode::ThrottlingException));
             if throttled {
-                self.0.throttled.fetch_add(1, Ordering::Relaxed);
-                self.0.width.throttled();
+                self.0.throttled();
             } else if status >= 500 {
-                self.0.server_errors.fetch_add(1, Ordering::Relaxed);
+                self.0.server_error();
             } else if status < 400 {
                 self.0.width.succeeded();
             }
@@ -146,20 +183,29 @@ fn attempt_code(context: &FinalizerInterceptorContextRef<'_>) -> Option<ServiceC
         DescribeImagesError,
         BatchGetImageError,
         BatchDeleteImageError,
-        PutImageError
+        PutImageError,
+        aws_sdk_ecrpublic::operation::describe_registries::DescribeRegistriesError,
+        aws_sdk_ecrpublic::operation::describe_repositories::DescribeRepositoriesError,
+        aws_sdk_ecrpublic::operation::describe_images::DescribeImagesError,
+        aws_sdk_ecrpublic::operation::batch_delete_image::BatchDeleteImageError,
+        aws_sdk_ecrpublic::operation::put_image::PutImageError,
+        aws_sdk_ecrpublic::operation::get_authorization_token::GetAuthorizationTokenError
     );
     None
 }
 
-/// The registry of real ECR (or an ECR-compatible endpoint).
+/// The registry of real ECR (or an ECR-compatible endpoint): private ECR in every
+/// region, and ECR Public ([`EcrPublicRegistry`]), each call routed by the kind of
+/// its repository's registry.
 pub struct AwsRegistry {
     base: aws_config::SdkConfig,
-    /// `--endpoint-url`: ECR's only (the base configuration is shared with ECS and
-    /// Lambda, which the SDK's `AWS_ENDPOINT_URL_<SERVICE>` variables point elsewhere).
+    /// `--endpoint-url`: private ECR's only (the base configuration is shared with ECR
+    /// Public, ECS and Lambda, which have endpoints of their own).
     endpoint_url: Option<String>,
     clients: Mutex<HashMap<Region, Client>>,
-    calls: CallCounters,
+    calls: Arc<CallCounters>,
     attempts: Arc<AttemptCounter>,
+    public: EcrPublicRegistry,
 }
 
 impl std::fmt::Debug for AwsRegistry {
@@ -169,8 +215,9 @@ impl std::fmt::Debug for AwsRegistry {
 }
 
 impl AwsRegistry {
-    /// Loads the AWS configuration (credentials chain, profile, endpoint) once.
-    pub async fn new(settings: &AwsSettings) -> Self {
+    /// Loads the AWS configuration (credentials chain, profile, endpoint) once; fails
+    /// only when `public_registry_url` is not an http(s) URL.
+    pub async fn new(settings: &AwsSettings) -> Result<Self, String> {
         // The standard retry mode (backoff with jitter). Throttling also lowers the
         // number of requests in flight (`Width`): the SDK's adaptive mode lowers a
         // request rate instead, down to one request every two seconds under steady
@@ -190,18 +237,31 @@ impl AwsRegistry {
         if let Some(region) = &settings.region {
             loader = loader.region(aws_config::Region::new(region.as_str().to_owned()));
         }
-        Self {
-            base: loader.load().await,
+        // `--endpoint-url` is private ECR's: it is given to its clients only, never
+        // to ECR Public's.
+        let base = loader.load().await;
+        let calls = Arc::new(CallCounters::default());
+        let attempts = Arc::new(AttemptCounter::new(settings.max_in_flight));
+        let oci = OciClient::new(
+            &settings.public_registry_url,
+            settings.max_attempts,
+            settings.attempt_timeout,
+        )?;
+        let public = EcrPublicRegistry::new(
+            &base,
+            settings.public_endpoint_url.as_deref(),
+            oci,
+            calls.clone(),
+            attempts.clone(),
+        );
+        Ok(Self {
+            base,
             endpoint_url: settings.endpoint_url.clone(),
             clients: Mutex::new(HashMap::new()),
-            calls: CallCounters::default(),
-            attempts: Arc::new(AttemptCounter {
-                attempts: AtomicU64::new(0),
-                throttled: AtomicU64::new(0),
-                server_errors: AtomicU64::new(0),
-                width: Width::new(settings.max_in_flight),
-            }),
-        }
+            calls,
+            attempts,
+            public,
+        })
     }
 
     /// The AWS configuration of the run (credentials, profile, retries, timeouts), for
@@ -225,9 +285,7 @@ impl AwsRegistry {
     /// Retries and throttling so far.
     pub fn retries(&self) -> RetryCounts {
         let attempts = self.attempts.attempts.load(Ordering::Relaxed);
-        let c = self.calls.counts();
-        let calls =
-            c.describe_images + c.batch_get_image + c.batch_delete_image + c.put_image + c.other;
+        let calls = self.calls.counts().total();
         RetryCounts {
             retries: attempts.saturating_sub(calls),
             throttled: self.attempts.throttled.load(Ordering::Relaxed),
@@ -247,15 +305,14 @@ impl AwsRegistry {
                 if let Some(url) = &self.endpoint_url {
                     conf = conf.endpoint_url(url);
                 }
-                let conf = conf.build();
-                Client::from_conf(conf)
+                Client::from_conf(conf.build())
             })
             .clone()
     }
 }
 
 /// Maps an SDK error: "the service said no" or "we could not ask".
-fn map_err<E, R>(err: SdkError<E, R>, repo: Option<&RepositoryRef>) -> RegistryError
+pub(super) fn map_err<E, R>(err: SdkError<E, R>, repo: Option<&RepositoryRef>) -> RegistryError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + 'static,
@@ -368,7 +425,7 @@ fn to_chrono(
     instant(t, "imagePushedAt")
 }
 
-fn instant(
+pub(super) fn instant(
     t: &aws_sdk_ecr::primitives::DateTime,
     field: &str,
 ) -> Result<DateTime<Utc>, RegistryError> {
@@ -443,17 +500,27 @@ impl Registry for AwsRegistry {
         AccountId::parse(id).map_err(RegistryError::Surprising)
     }
 
+    async fn describe_public_registries(&self) -> Result<Vec<PublicRegistryInfo>, RegistryError> {
+        self.public.describe_registries().await
+    }
+
     async fn describe_repositories(
         &self,
         registry: &RegistryLocation,
         next_token: Option<&str>,
     ) -> Result<RepositoryPage, RegistryError> {
+        let RegistryLocation::Private { account, region } = registry else {
+            return self
+                .public
+                .describe_repositories(registry, next_token)
+                .await;
+        };
         self.calls.count(Operation::Other);
         let out = self
-            .client(&registry.region)
+            .client(region)
             .await
             .describe_repositories()
-            .registry_id(registry.account.as_str())
+            .registry_id(account.as_str())
             .max_results(1000)
             .set_next_token(next_token.map(str::to_owned))
             .send()
@@ -483,13 +550,19 @@ impl Registry for AwsRegistry {
         next_token: Option<&str>,
         max_results: u32,
     ) -> Result<ImagePage, RegistryError> {
+        let RegistryLocation::Private { account, region } = &repo.registry else {
+            return self
+                .public
+                .describe_images(repo, next_token, max_results)
+                .await;
+        };
         let _slot = self.attempts.width.acquire().await;
         self.calls.count(Operation::DescribeImages);
         let out = self
-            .client(&repo.registry.region)
+            .client(region)
             .await
             .describe_images()
-            .registry_id(repo.registry.account.as_str())
+            .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
             .max_results(i32::try_from(max_results.min(MAX_PAGE_SIZE)).unwrap_or(1000))
             .filter(
@@ -557,14 +630,17 @@ impl Registry for AwsRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<Vec<ImageDetail>, RegistryError> {
+        let RegistryLocation::Private { account, region } = &repo.registry else {
+            return self.public.describe_images_by_id(repo, ids).await;
+        };
         let _slot = self.attempts.width.acquire().await;
         super::check_batch(ids)?;
         self.calls.count(Operation::DescribeImages);
         let out = self
-            .client(&repo.registry.region)
+            .client(region)
             .await
             .describe_images()
-            .registry_id(repo.registry.account.as_str())
+            .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
             .set_image_ids(Some(ids.iter().map(identifier).collect()))
             // Without it, only active images are returned: an archived one would look
@@ -585,15 +661,18 @@ impl Registry for AwsRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
+        let RegistryLocation::Private { account, region } = &repo.registry else {
+            return self.public.batch_get_image(repo, ids).await;
+        };
         let _slot = self.attempts.width.acquire().await;
         // Never send what ECR would refuse (and what moto answers with HTTP 500).
         super::check_batch(ids)?;
         self.calls.count(Operation::BatchGetImage);
         let mut req = self
-            .client(&repo.registry.region)
+            .client(region)
             .await
             .batch_get_image()
-            .registry_id(repo.registry.account.as_str())
+            .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
             .set_image_ids(Some(ids.iter().map(identifier).collect()));
         for mt in media_type::ALL {
@@ -639,15 +718,18 @@ impl Registry for AwsRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchDeleteResult, RegistryError> {
+        let RegistryLocation::Private { account, region } = &repo.registry else {
+            return self.public.batch_delete_image(repo, ids).await;
+        };
         let _slot = self.attempts.width.acquire().await;
         // Never send what ECR would refuse (and what moto answers with HTTP 500).
         super::check_batch(ids)?;
         self.calls.count(Operation::BatchDeleteImage);
         let out = self
-            .client(&repo.registry.region)
+            .client(region)
             .await
             .batch_delete_image()
-            .registry_id(repo.registry.account.as_str())
+            .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
             .set_image_ids(Some(ids.iter().map(identifier).collect()))
             .send()
@@ -679,13 +761,16 @@ impl Registry for AwsRegistry {
         manifest: &PutManifest<'_>,
         tag: Option<&Tag>,
     ) -> Result<(), RegistryError> {
+        let RegistryLocation::Private { account, region } = &repo.registry else {
+            return self.public.put_image(repo, manifest, tag).await;
+        };
         let _slot = self.attempts.width.acquire().await;
         self.calls.count(Operation::PutImage);
         let out = self
-            .client(&repo.registry.region)
+            .client(region)
             .await
             .put_image()
-            .registry_id(repo.registry.account.as_str())
+            .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
             .image_manifest(manifest.manifest)
             .image_manifest_media_type(manifest.media_type)

@@ -7,8 +7,8 @@ use super::aws::AwsRegistry;
 use super::cache::Cached;
 use super::memory::InMemoryRegistry;
 use super::{
-    BatchDeleteResult, BatchGetResult, CallCounts, ImageDetail, ImageId, ImagePage, PutManifest,
-    Registry, RegistryError, RepositoryPage, RetryCounts,
+    BatchDeleteResult, BatchGetResult, CallCounts, ImageDetail, ImageId, ImagePage,
+    PublicRegistryInfo, PutManifest, Registry, RegistryError, RepositoryPage, RetryCounts,
 };
 use crate::model::{AccountId, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag};
 
@@ -61,6 +61,13 @@ impl Registry for Backend {
         match self {
             Backend::Snapshot { registry, .. } => registry.caller_account(region).await,
             Backend::Aws(r) => r.caller_account(region).await,
+        }
+    }
+
+    async fn describe_public_registries(&self) -> Result<Vec<PublicRegistryInfo>, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.describe_public_registries().await,
+            Backend::Aws(r) => r.describe_public_registries().await,
         }
     }
 

@@ -155,6 +155,12 @@ impl<R: Registry> Registry for Cached<R> {
             .await
     }
 
+    async fn describe_public_registries(
+        &self,
+    ) -> Result<Vec<super::PublicRegistryInfo>, RegistryError> {
+        self.inner.describe_public_registries().await
+    }
+
     async fn describe_repositories(
         &self,
         registry: &crate::model::RegistryLocation,
@@ -261,10 +267,10 @@ mod tests {
 
     fn repo() -> RepositoryRef {
         RepositoryRef {
-            registry: RegistryLocation {
-                account: AccountId::parse("123456789012").unwrap(),
-                region: Region::parse("eu-west-1").unwrap(),
-            },
+            registry: RegistryLocation::private(
+                AccountId::parse("123456789012").unwrap(),
+                Region::parse("eu-west-1").unwrap(),
+            ),
             name: RepositoryName::parse("team/app").unwrap(),
         }
     }

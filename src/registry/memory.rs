@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
-    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PutManifest, Registry,
-    RegistryError, RemovedId, RepositoryPage, ServiceCode,
+    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PublicRegistryInfo,
+    PutManifest, Registry, RegistryError, RemovedId, RepositoryPage, ServiceCode,
 };
 use crate::model::{
     AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
@@ -223,6 +223,15 @@ impl InMemoryRegistry {
         self.calls.counts()
     }
 
+    /// Counts a call of `private` on a private repository, of `public` on a public one.
+    fn count(&self, repo: &RepositoryRef, private: Operation, public: Operation) {
+        self.calls.count(if repo.registry.is_public() {
+            public
+        } else {
+            private
+        });
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state half-written in a way
         // that matters to tests; recover the guard.
@@ -240,7 +249,11 @@ impl InMemoryRegistry {
                 "maxResults must be between 1 and {MAX_PAGE_SIZE}"
             )));
         }
-        self.calls.count(Operation::DescribeImages);
+        self.count(
+            repo,
+            Operation::DescribeImages,
+            Operation::PublicDescribeImages,
+        );
         let state = self.lock();
         if !state.registries.contains(&repo.registry) {
             // A snapshot covers only the registries it holds: a repository elsewhere is
@@ -279,7 +292,11 @@ impl InMemoryRegistry {
         // A request ECR refuses for its parameters is refused before it is counted,
         // as the AWS backend refuses it before sending it.
         super::check_batch(ids)?;
-        self.calls.count(Operation::DescribeImages);
+        self.count(
+            repo,
+            Operation::DescribeImages,
+            Operation::PublicDescribeImages,
+        );
         let state = self.lock();
         let r = state
             .repos
@@ -310,7 +327,14 @@ impl InMemoryRegistry {
         // A request ECR refuses for its parameters is refused before it is counted,
         // as the AWS backend refuses it before sending it.
         super::check_batch(ids)?;
-        self.calls.count(Operation::BatchGetImage);
+        if repo.registry.is_public() {
+            // ECR Public has no BatchGetImage: one manifest GET per image.
+            for _ in ids {
+                self.calls.count(Operation::PublicManifestGet);
+            }
+        } else {
+            self.calls.count(Operation::BatchGetImage);
+        }
         let state = self.lock();
         let r = state
             .repos
@@ -360,7 +384,11 @@ impl InMemoryRegistry {
         // A request ECR refuses for its parameters is refused before it is counted,
         // as the AWS backend refuses it before sending it.
         super::check_batch(ids)?;
-        self.calls.count(Operation::BatchDeleteImage);
+        self.count(
+            repo,
+            Operation::BatchDeleteImage,
+            Operation::PublicBatchDeleteImage,
+        );
         let mut state = self.lock();
         let r = state
             .repos
@@ -448,7 +476,7 @@ impl InMemoryRegistry {
         put: &PutManifest<'_>,
         tag: Option<&Tag>,
     ) -> Result<(), RegistryError> {
-        self.calls.count(Operation::PutImage);
+        self.count(repo, Operation::PutImage, Operation::PublicPutImage);
         let service = RegistryError::service;
         let parsed: serde_json::Value = serde_json::from_str(put.manifest).map_err(|e| {
             service(
@@ -568,12 +596,33 @@ impl Registry for InMemoryRegistry {
             })
     }
 
+    async fn describe_public_registries(&self) -> Result<Vec<PublicRegistryInfo>, RegistryError> {
+        self.calls.count(Operation::PublicOther);
+        let mut out: Vec<PublicRegistryInfo> = Vec::new();
+        for location in &self.lock().registries {
+            if let RegistryLocation::Public { account, alias } = location {
+                match out.iter_mut().find(|r| r.account == *account) {
+                    Some(r) => r.aliases.push(alias.clone()),
+                    None => out.push(PublicRegistryInfo {
+                        account: account.clone(),
+                        aliases: vec![alias.clone()],
+                    }),
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn describe_repositories(
         &self,
         registry: &RegistryLocation,
         next_token: Option<&str>,
     ) -> Result<RepositoryPage, RegistryError> {
-        self.calls.count(Operation::Other);
+        self.calls.count(if registry.is_public() {
+            Operation::PublicOther
+        } else {
+            Operation::Other
+        });
         let state = self.lock();
         if !state.registries.contains(registry) {
             return Err(RegistryError::Unreachable(super::Unreachable::Other(
@@ -648,10 +697,10 @@ mod tests {
 
     fn repo() -> RepositoryRef {
         RepositoryRef {
-            registry: RegistryLocation {
-                account: AccountId::parse("123456789012").unwrap(),
-                region: Region::parse("eu-west-1").unwrap(),
-            },
+            registry: RegistryLocation::private(
+                AccountId::parse("123456789012").unwrap(),
+                Region::parse("eu-west-1").unwrap(),
+            ),
             name: RepositoryName::parse("team/app").unwrap(),
         }
     }

@@ -8,6 +8,10 @@ pub mod backend;
 pub mod cache;
 pub mod memory;
 pub mod observe;
+#[cfg(feature = "aws")]
+pub mod oci;
+#[cfg(feature = "aws")]
+pub mod public;
 pub mod snapshot;
 pub mod width;
 
@@ -20,7 +24,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
+    AccountId, Digest, MediaType, PublicAlias, Region, RegistryLocation, RepositoryName,
+    RepositoryRef, Tag,
 };
 
 /// ECR's documented limit on `imageIds` in BatchGetImage and BatchDeleteImage.
@@ -338,6 +343,10 @@ pub enum ServiceCode {
     ExpiredTokenException,
     /// The request's signature does not match (such as a wrong secret key).
     InvalidSignatureException,
+    /// ECR Public: the registry does not exist (an account without ECR Public).
+    RegistryNotFoundException,
+    /// ECR Public: the action is not supported in this release.
+    UnsupportedCommandException,
     /// Not an ECR code: the in-memory model's answer when a snapshot holds no registry
     /// to learn the caller's account from.
     RegistryNotFound,
@@ -467,6 +476,13 @@ pub trait Registry: Send + Sync {
         region: &Region,
     ) -> impl Future<Output = Result<AccountId, RegistryError>> + Send;
 
+    /// ECR Public's DescribeRegistries: the caller's public registries (one per
+    /// account) with their aliases. A registry without ECR Public (a snapshot without
+    /// public registries) answers an empty list.
+    fn describe_public_registries(
+        &self,
+    ) -> impl Future<Output = Result<Vec<PublicRegistryInfo>, RegistryError>> + Send;
+
     /// One page of DescribeRepositories of `registry` (at most 1,000 names).
     fn describe_repositories(
         &self,
@@ -495,13 +511,7 @@ pub trait Registry: Send + Sync {
     ) -> impl Future<Output = Result<(ImagePage, Option<AccountId>), RegistryError>> + Send {
         async move {
             let account = self.caller_account(region).await?;
-            let repo = RepositoryRef {
-                registry: crate::model::RegistryLocation {
-                    account: account.clone(),
-                    region: region.clone(),
-                },
-                name: name.clone(),
-            };
+            let repo = RepositoryRef::private(account.clone(), region.clone(), name.clone());
             let page = self.describe_images(&repo, None, max_results).await?;
             Ok((page, Some(account)))
         }
@@ -543,6 +553,15 @@ pub trait Registry: Send + Sync {
     ) -> impl Future<Output = Result<(), RegistryError>> + Send;
 }
 
+/// An ECR Public registry as DescribeRegistries reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicRegistryInfo {
+    /// The account (`registryId`).
+    pub account: AccountId,
+    /// Its aliases (`public.ecr.aws/ALIAS`).
+    pub aliases: Vec<PublicAlias>,
+}
+
 /// A manifest to push back with PutImage.
 #[derive(Clone, Copy, Debug)]
 pub struct PutManifest<'a> {
@@ -569,6 +588,59 @@ pub struct CallCounts {
     /// Other calls (DescribeRegistry, to learn the caller's account).
     #[serde(default)]
     pub other: u64,
+    /// Calls to ECR Public (its API and its registry's OCI distribution API), counted
+    /// apart; absent when there were none.
+    #[serde(default, skip_serializing_if = "PublicCallCounts::is_zero")]
+    pub ecr_public: PublicCallCounts,
+}
+
+/// How many calls of each kind ECR Public has served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PublicCallCounts {
+    /// ECR Public DescribeImages calls.
+    pub describe_images: u64,
+    /// ECR Public BatchDeleteImage calls.
+    pub batch_delete_image: u64,
+    /// ECR Public PutImage calls (by `restore`).
+    #[serde(default)]
+    pub put_image: u64,
+    /// Manifest reads (`GET /v2/ALIAS/NAME/manifests/DIGEST`) from the public
+    /// registry: ECR Public has no BatchGetImage.
+    pub manifest_gets: u64,
+    /// Pull tokens asked for (`GET /token`), at most one per repository.
+    #[serde(default)]
+    pub token_gets: u64,
+    /// Other calls (DescribeRegistries, DescribeRepositories).
+    #[serde(default)]
+    pub other: u64,
+}
+
+impl PublicCallCounts {
+    fn is_zero(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Every call, of every kind.
+    pub fn total(&self) -> u64 {
+        self.describe_images
+            + self.batch_delete_image
+            + self.put_image
+            + self.manifest_gets
+            + self.token_gets
+            + self.other
+    }
+}
+
+impl CallCounts {
+    /// Every call, of every kind, to either service.
+    pub fn total(&self) -> u64 {
+        self.describe_images
+            + self.batch_get_image
+            + self.batch_delete_image
+            + self.put_image
+            + self.other
+            + self.ecr_public.total()
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -599,6 +671,8 @@ pub struct CallCounters {
     batch_delete_image: AtomicU64,
     put_image: AtomicU64,
     other: AtomicU64,
+    // Boxed: the counters live in every registry value, and ECR Public is rarely used.
+    public: Box<[AtomicU64; 6]>,
 }
 
 /// The operations that are counted.
@@ -614,6 +688,18 @@ pub enum Operation {
     PutImage,
     /// Anything else.
     Other,
+    /// ECR Public DescribeImages.
+    PublicDescribeImages,
+    /// ECR Public BatchDeleteImage.
+    PublicBatchDeleteImage,
+    /// ECR Public PutImage.
+    PublicPutImage,
+    /// A manifest GET from ECR Public's registry.
+    PublicManifestGet,
+    /// A pull token from ECR Public's registry.
+    PublicTokenGet,
+    /// Any other ECR Public call.
+    PublicOther,
 }
 
 impl CallCounters {
@@ -625,6 +711,12 @@ impl CallCounters {
             Operation::BatchDeleteImage => &self.batch_delete_image,
             Operation::PutImage => &self.put_image,
             Operation::Other => &self.other,
+            Operation::PublicDescribeImages => &self.public[0],
+            Operation::PublicBatchDeleteImage => &self.public[1],
+            Operation::PublicPutImage => &self.public[2],
+            Operation::PublicManifestGet => &self.public[3],
+            Operation::PublicTokenGet => &self.public[4],
+            Operation::PublicOther => &self.public[5],
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -637,6 +729,14 @@ impl CallCounters {
             batch_delete_image: self.batch_delete_image.load(Ordering::Relaxed),
             put_image: self.put_image.load(Ordering::Relaxed),
             other: self.other.load(Ordering::Relaxed),
+            ecr_public: PublicCallCounts {
+                describe_images: self.public[0].load(Ordering::Relaxed),
+                batch_delete_image: self.public[1].load(Ordering::Relaxed),
+                put_image: self.public[2].load(Ordering::Relaxed),
+                manifest_gets: self.public[3].load(Ordering::Relaxed),
+                token_gets: self.public[4].load(Ordering::Relaxed),
+                other: self.public[5].load(Ordering::Relaxed),
+            },
         }
     }
 }

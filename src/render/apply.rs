@@ -42,9 +42,23 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
             f.id, f.repository, f.code, f.reason
         )?;
     }
+    let public = &o.api_calls.ecr_public;
+    let public = if public.total() == 0 {
+        String::new()
+    } else {
+        format!(
+            "; ECR Public: DescribeImages {}, manifest GETs {} (tokens {}), BatchDeleteImage {}, PutImage {}, other {}",
+            public.describe_images,
+            public.manifest_gets,
+            public.token_gets,
+            public.batch_delete_image,
+            public.put_image,
+            public.other
+        )
+    };
     writeln!(
         out,
-        "API calls: DescribeImages {}, BatchGetImage {}, BatchDeleteImage {}, other {}; retries {} ({} throttled, {} server errors).",
+        "API calls: DescribeImages {}, BatchGetImage {}, BatchDeleteImage {}, other {}{public}; retries {} ({} throttled, {} server errors).",
         o.api_calls.describe_images,
         o.api_calls.batch_get_image,
         o.api_calls.batch_delete_image,

@@ -291,7 +291,8 @@ pub fn example_snapshot() -> Snapshot {
         generated_at: Some(now),
         registries: vec![SnapshotRegistry {
             account: AccountId::parse("123456789012").unwrap(),
-            region: Region::parse("eu-west-1").unwrap(),
+            region: Some(Region::parse("eu-west-1").unwrap()),
+            public_alias: None,
             repositories: vec![
                 api.done(),
                 worker.done(),
@@ -365,7 +366,8 @@ pub fn scale_snapshot(repos: usize, per_repo: usize) -> (Snapshot, String) {
         generated_at: Some(now),
         registries: vec![SnapshotRegistry {
             account: AccountId::parse("123456789012").unwrap(),
-            region: Region::parse("eu-west-1").unwrap(),
+            region: Some(Region::parse("eu-west-1").unwrap()),
+            public_alias: None,
             repositories,
         }],
     };

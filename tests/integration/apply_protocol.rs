@@ -26,10 +26,10 @@ use ecr_reconcile::registry::{
 
 fn repo() -> RepositoryRef {
     RepositoryRef {
-        registry: RegistryLocation {
-            account: AccountId::parse("123456789012").unwrap(),
-            region: Region::parse("eu-west-1").unwrap(),
-        },
+        registry: RegistryLocation::private(
+            AccountId::parse("123456789012").unwrap(),
+            Region::parse("eu-west-1").unwrap(),
+        ),
         name: RepositoryName::parse("team/app").unwrap(),
     }
 }
@@ -254,6 +254,12 @@ impl Registry for Hooked {
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         self.inner.caller_account(region).await
     }
+    async fn describe_public_registries(
+        &self,
+    ) -> Result<Vec<ecr_reconcile::registry::PublicRegistryInfo>, RegistryError> {
+        self.inner.describe_public_registries().await
+    }
+
     async fn describe_repositories(
         &self,
         registry: &ecr_reconcile::model::RegistryLocation,

@@ -98,6 +98,19 @@ const CASES: &[Case] = &[
         fixture: "bad-region.yaml",
         expect: &[at("config::invalid-region", 4, 11)],
     },
+    // `registry.public`: ECR Public.
+    Case {
+        fixture: "public-with-region.yaml",
+        expect: &[at("config::public-with-region", 4, 11)],
+    },
+    Case {
+        fixture: "public-bad-alias.yaml",
+        expect: &[at("config::invalid-public-alias", 3, 11)],
+    },
+    Case {
+        fixture: "public-pulled-within.yaml",
+        expect: &[at("config::public-pull-time", 10, 9)],
+    },
     // `repositories` and repository names.
     Case {
         fixture: "repositories-list.yaml",

@@ -9,10 +9,7 @@ use testkit::moto::{Moto, text};
 const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/snapshot.json");
 
 fn offline(args: &[&str]) -> Output {
-    crate::common::hermetic()
-        .args(args)
-        .output()
-        .unwrap()
+    crate::common::hermetic().args(args).output().unwrap()
 }
 
 /// Per repository name: (tags removed, images deleted, untags), from `import`'s stderr.

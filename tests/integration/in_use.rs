@@ -33,10 +33,10 @@ fn text(b: &[u8]) -> String {
 
 fn payments(name: &str) -> RepositoryRef {
     RepositoryRef {
-        registry: RegistryLocation {
-            account: AccountId::parse("123456789012").unwrap(),
-            region: Region::parse("eu-west-1").unwrap(),
-        },
+        registry: RegistryLocation::private(
+            AccountId::parse("123456789012").unwrap(),
+            Region::parse("eu-west-1").unwrap(),
+        ),
         name: RepositoryName::parse(name).unwrap(),
     }
 }
@@ -98,10 +98,16 @@ fn each_source_finds_what_runs_and_nothing_else() {
     // References in another region or account are of other repositories, never of
     // these; other registries, templated and invalid tags are nothing at all.
     let mut other = payments("payments/api");
-    other.registry.region = Region::parse("us-east-1").unwrap();
+    other.registry = RegistryLocation::private(
+        other.registry.account().clone(),
+        Region::parse("us-east-1").unwrap(),
+    );
     assert_eq!(set.for_repository(&other).len(), 1);
     other = payments("payments/api");
-    other.registry.account = AccountId::parse("210987654321").unwrap();
+    other.registry = RegistryLocation::private(
+        AccountId::parse("210987654321").unwrap(),
+        other.registry.region().unwrap().clone(),
+    );
     assert_eq!(set.for_repository(&other).len(), 1);
     assert_eq!(set.len(), 12, "no use elsewhere");
 }

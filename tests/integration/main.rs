@@ -24,6 +24,7 @@ mod in_use_live;
 mod messages;
 mod parser_robustness;
 mod properties;
+mod public;
 mod public_server;
 mod render;
 mod restore;

@@ -69,10 +69,10 @@ fn digest(i: usize) -> Digest {
 
 fn repo_ref() -> RepositoryRef {
     RepositoryRef {
-        registry: RegistryLocation {
-            account: AccountId::parse("123456789012").unwrap(),
-            region: Region::parse("eu-west-1").unwrap(),
-        },
+        registry: RegistryLocation::private(
+            AccountId::parse("123456789012").unwrap(),
+            Region::parse("eu-west-1").unwrap(),
+        ),
         name: RepositoryName::parse("team/app").unwrap(),
     }
 }

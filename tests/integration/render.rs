@@ -204,3 +204,87 @@ fn archived_images_and_last_pulls_show_in_every_rendering() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     assert!(validator.is_valid(&json));
 }
+
+/// A plan of one run over a private repository and an ECR Public repository of the
+/// same name, from a snapshot holding both registries.
+fn mixed_plan() -> Plan {
+    let digest = |n: u32| format!("sha256:{}", format!("{n:x}").repeat(64));
+    let images = |a: u32, b: u32| {
+        format!(
+            r#"[{{"digest":"{}","tags":["v1"],"pushed_at":"2026-01-01T00:00:00Z","size_bytes":2048}},
+                {{"digest":"{}","tags":["old"],"pushed_at":"2026-01-02T00:00:00Z","size_bytes":1024}}]"#,
+            digest(a),
+            digest(b)
+        )
+    };
+    let snapshot_text = format!(
+        r#"{{"version":1,"generated_at":"2026-11-20T12:00:00Z","registries":[
+            {{"account":"123456789012","region":"eu-west-1","repositories":[{{"name":"tools/cli","images":{}}}]}},
+            {{"account":"123456789012","public_alias":"my-org","repositories":[{{"name":"tools/cli","images":{}}}]}}]}}"#,
+        images(1, 2),
+        images(3, 4)
+    );
+    let snap = snapshot::parse("mixed.json", snapshot_text.as_bytes()).unwrap();
+    let desired = config::load_sources(vec![
+        (
+            "private.yaml".into(),
+            b"version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  tools/cli:\n    tags: [v1]\n"
+                .to_vec(),
+        ),
+        (
+            "public.yaml".into(),
+            b"version: 1\nregistry:\n  public: my-org\nrepositories:\n  tools/cli:\n    tags: [v1]\n"
+                .to_vec(),
+        ),
+    ])
+    .unwrap();
+    let settings = RunSettings {
+        default_region: None,
+        now: snap.generated_at.unwrap(),
+        options: PlanOptions::default(),
+        parallelism: 2,
+        source_label: "snapshot:mixed.json".into(),
+        live: None,
+    };
+    let registry = snap.into_registry();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut plan = rt
+        .block_on(make_plan(&registry, &desired, &settings))
+        .unwrap();
+    plan.api_calls = registry.calls();
+    plan
+}
+
+#[test]
+fn a_mixed_plan_names_each_registry_and_is_a_schema_valid_document() {
+    let plan = mixed_plan();
+    let plain = anstream::adapter::strip_str(&rendered(&plan, Format::Human)).to_string();
+    assert!(plain.contains("# tools/cli (123456789012/eu-west-1, declared at private.yaml:5:3)"));
+    assert!(plain.contains("# tools/cli (public.ecr.aws/my-org, declared at public.yaml:5:3)"));
+    insta::assert_snapshot!("mixed_human", plain);
+    insta::assert_snapshot!("mixed_markdown", rendered(&plan, Format::Markdown));
+
+    let text = rendered(&plan, Format::Json);
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&schema_json(SchemaKind::Plan)).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let back: Plan = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, plan);
+    assert_eq!(
+        value["repositories"][1]["repository"],
+        serde_json::json!({"account": "123456789012", "public_alias": "my-org", "name": "tools/cli"})
+    );
+    assert_eq!(value["api_calls"]["describe_images"], 1);
+    assert_eq!(value["api_calls"]["ecr_public"]["describe_images"], 1);
+    // Both registries' repository in a schema-invalid form is refused by the schema.
+    let mut both = value.clone();
+    both["repositories"][1]["repository"]["region"] = "eu-west-1".into();
+    assert!(!validator.is_valid(&both));
+}

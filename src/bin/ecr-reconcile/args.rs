@@ -131,6 +131,15 @@ pub struct SourceArgs {
     /// Send ECR calls to this endpoint (the SDK also honours AWS_ENDPOINT_URL_ECR).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Send ECR Public's API calls to this endpoint (the SDK also honours
+    /// AWS_ENDPOINT_URL_ECR_PUBLIC). ECR Public's API is called in us-east-1 whatever
+    /// --region says; --endpoint-url does not apply to it.
+    #[arg(long, value_name = "URL")]
+    pub public_endpoint_url: Option<String>,
+    /// Read the manifests of ECR Public repositories from this registry (OCI
+    /// distribution API: `/token` and `/v2/ALIAS/NAME/manifests/DIGEST`).
+    #[arg(long, value_name = "URL", default_value = "https://public.ecr.aws")]
+    pub public_registry_url: String,
     /// How many repositories are read at once, and (apply) how many requests are in
     /// flight at once over all repositories.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -264,6 +273,10 @@ pub struct ImportArgs {
     /// The account whose repositories are imported (default: the caller's).
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,
+    /// Import the repositories of the caller's ECR Public registry with this alias
+    /// (`public.ecr.aws/ALIAS`) instead of private ECR's.
+    #[arg(long, value_name = "ALIAS")]
+    pub public: Option<String>,
     /// `infer`: images of a version family (`v1.4.3`) that keep their tags.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub keep_versions: u32,
@@ -331,6 +344,8 @@ impl SourceArgs {
             environment_region: std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()),
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
+            public_endpoint_url: self.public_endpoint_url.clone(),
+            public_registry_url: Some(self.public_registry_url.clone()),
             parallelism: usize::from(self.parallelism),
             attempt_timeout: Some(std::time::Duration::from_secs(self.attempt_timeout)),
             max_attempts: self.max_attempts,

@@ -299,11 +299,21 @@ fn import(term: &Term, args: &ImportArgs) -> Result<u8, Reported> {
         ),
         None => None,
     };
+    let public = match &args.public {
+        Some(a) => Some(
+            term.check(
+                ecr_reconcile::model::PublicAlias::parse(a.clone())
+                    .map_err(|e| term::Usage(format!("--public: {e}"))),
+            )?,
+        ),
+        None => None,
+    };
     let source = term.check(Source::open(&args.source.spec()))?;
     let request = ops::import::ImportRequest {
         patterns: args.patterns.clone(),
         style: args.style,
         account,
+        public,
         keep_versions: args.keep_versions,
         keep_builds: args.keep_builds,
         build_max_age: args.build_max_age.clone(),

@@ -208,10 +208,10 @@ mod tests {
             version: JOURNAL_VERSION,
             time: Utc::now(),
             repository: RepositoryRef {
-                registry: RegistryLocation {
-                    account: AccountId::parse("123456789012").unwrap(),
-                    region: Region::parse("eu-west-1").unwrap(),
-                },
+                registry: RegistryLocation::private(
+                    AccountId::parse("123456789012").unwrap(),
+                    Region::parse("eu-west-1").unwrap(),
+                ),
                 name: RepositoryName::parse("team/app").unwrap(),
             },
             kind: ActionKind::Delete,

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::Source;
 use super::run::{self, RunError};
 use crate::config::{self, ConfigErrors};
-use crate::model::{AccountId, RegistryLocation, RepositoryName, RepositoryRef, Tag};
+use crate::model::{AccountId, PublicAlias, RegistryLocation, RepositoryName, RepositoryRef, Tag};
 use crate::plan::{RepositoryPlan, RepositoryStatus, Summary};
 use crate::registry::{ObservedRepository, Registry, RegistryError};
 
@@ -47,6 +47,9 @@ pub struct ImportRequest {
     pub style: ImportStyle,
     /// The account whose repositories are read (default: the caller's).
     pub account: Option<AccountId>,
+    /// Import from the ECR Public registry with this alias (one of the caller's)
+    /// instead of private ECR; the output declares `registry: { public: ALIAS }`.
+    pub public: Option<PublicAlias>,
     /// `infer`: how many images of a version family stay.
     pub keep_versions: u32,
     /// `infer`: how many images of a build family stay.
@@ -90,6 +93,19 @@ pub enum ImportError {
     #[error("no region to import from: pass --region or set AWS_REGION")]
     #[diagnostic(code(import::no_region))]
     NoRegion,
+    /// `--public` names an alias none of the caller's ECR Public registries has (or
+    /// another account's than `--account`).
+    #[error("no ECR Public registry of these credentials{} has the alias `{alias}`", account.as_ref().map_or_else(String::new, |a| format!(" in account {a}")))]
+    #[diagnostic(
+        code(import::public_alias),
+        help("DescribeRegistries of ECR Public lists the aliases of the caller's registry")
+    )]
+    UnknownAlias {
+        /// The alias.
+        alias: PublicAlias,
+        /// The account `--account` named.
+        account: Option<AccountId>,
+    },
     /// A `--build-max-age` that is not a duration.
     #[error("--build-max-age: {0}")]
     #[diagnostic(code(import::max_age))]
@@ -128,26 +144,30 @@ pub enum ImportError {
 pub fn import(source: &Source, request: &ImportRequest) -> Result<ImportOutcome, ImportError> {
     config::parse_duration(&request.build_max_age).map_err(ImportError::MaxAge)?;
     let settings = source.settings(source.now(request.now), false);
-    let region = settings
-        .default_region
-        .clone()
-        .ok_or(ImportError::NoRegion)?;
     let registry = &source.backend;
     source.block_on(async {
-        let account =
-            match &request.account {
-                Some(a) => a.clone(),
-                None => registry.caller_account(&region).await.map_err(|error| {
-                    ImportError::Registry {
-                        registry: RegistryLocation {
-                            account: AccountId::parse("000000000000").expect("a valid id"),
-                            region: region.clone(),
-                        },
-                        error,
-                    }
-                })?,
-            };
-        let location = RegistryLocation { account, region };
+        let location = match &request.public {
+            Some(alias) => public_location(registry, alias, request.account.as_ref()).await?,
+            None => {
+                let region = settings
+                    .default_region
+                    .clone()
+                    .ok_or(ImportError::NoRegion)?;
+                let account = match &request.account {
+                    Some(a) => a.clone(),
+                    None => registry.caller_account(&region).await.map_err(|error| {
+                        ImportError::Registry {
+                            registry: RegistryLocation::private(
+                                AccountId::parse("000000000000").expect("a valid id"),
+                                region.clone(),
+                            ),
+                            error,
+                        }
+                    })?,
+                };
+                RegistryLocation::private(account, region)
+            }
+        };
         let names = list_repositories(registry, &location).await?;
         let chosen: Vec<RepositoryRef> = names
             .iter()
@@ -201,6 +221,44 @@ pub fn import(source: &Source, request: &ImportRequest) -> Result<ImportOutcome,
             .collect();
         Ok(ImportOutcome { yaml, repositories })
     })
+}
+
+/// The ECR Public registry `alias` names: one of the caller's (DescribeRegistries),
+/// of `account` when given.
+async fn public_location<R: Registry>(
+    registry: &R,
+    alias: &PublicAlias,
+    account: Option<&AccountId>,
+) -> Result<RegistryLocation, ImportError> {
+    let unknown = || {
+        RegistryLocation::public(
+            AccountId::parse("000000000000").expect("a valid id"),
+            alias.clone(),
+        )
+    };
+    let known = registry
+        .describe_public_registries()
+        .await
+        .map_err(|error| ImportError::Registry {
+            registry: unknown(),
+            error,
+        })?;
+    let owner = known
+        .into_iter()
+        .find(|r| r.aliases.contains(alias))
+        .ok_or_else(|| ImportError::UnknownAlias {
+            alias: alias.clone(),
+            account: None,
+        })?;
+    if let Some(a) = account
+        && *a != owner.account
+    {
+        return Err(ImportError::UnknownAlias {
+            alias: alias.clone(),
+            account: Some(a.clone()),
+        });
+    }
+    Ok(RegistryLocation::public(owner.account, alias.clone()))
 }
 
 fn matches(patterns: &[String], name: &RepositoryName) -> bool {
@@ -430,8 +488,15 @@ fn render(
     }
     let _ = writeln!(y, "version: 1");
     let _ = writeln!(y, "registry:");
-    let _ = writeln!(y, "  account: {}", quoted(location.account.as_str()));
-    let _ = writeln!(y, "  region: {}", location.region);
+    let _ = writeln!(y, "  account: {}", quoted(location.account().as_str()));
+    match location {
+        RegistryLocation::Private { region, .. } => {
+            let _ = writeln!(y, "  region: {region}");
+        }
+        RegistryLocation::Public { alias, .. } => {
+            let _ = writeln!(y, "  public: {alias}");
+        }
+    }
     let _ = writeln!(y, "repositories:");
     for (i, d) in drafts.iter().enumerate() {
         let _ = writeln!(

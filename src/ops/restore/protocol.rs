@@ -551,10 +551,10 @@ mod tests {
 
     fn repo() -> RepositoryRef {
         RepositoryRef {
-            registry: RegistryLocation {
-                account: AccountId::parse("123456789012").unwrap(),
-                region: Region::parse("eu-west-1").unwrap(),
-            },
+            registry: RegistryLocation::private(
+                AccountId::parse("123456789012").unwrap(),
+                Region::parse("eu-west-1").unwrap(),
+            ),
             name: RepositoryName::parse("team/app").unwrap(),
         }
     }
@@ -749,6 +749,12 @@ mod tests {
         ) -> Result<AccountId, RegistryError> {
             self.inner.caller_account(region).await
         }
+        async fn describe_public_registries(
+            &self,
+        ) -> Result<Vec<crate::registry::PublicRegistryInfo>, RegistryError> {
+            self.inner.describe_public_registries().await
+        }
+
         async fn describe_repositories(
             &self,
             registry: &crate::model::RegistryLocation,

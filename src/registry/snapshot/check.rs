@@ -27,7 +27,7 @@ pub(super) fn check(
     for (ri, reg) in s.registries.iter().enumerate() {
         for (pi, repo) in reg.repositories.iter().enumerate() {
             let at = || format!("registries[{ri}].repositories[{pi}]");
-            if !repos.insert((&reg.account, &reg.region, &repo.name)) {
+            if !repos.insert((&reg.account, &reg.region, &reg.public_alias, &repo.name)) {
                 return Err(invalid(
                     at(),
                     format!("repository `{}` appears twice", repo.name),
@@ -36,9 +36,37 @@ pub(super) fn check(
             if let Some((ii, message)) = problems.next().flatten() {
                 return Err(invalid(format!("{}.images[{ii}]", at()), message));
             }
+            if reg.public_alias.is_some()
+                && let Some((ii, field)) = repo.images.iter().enumerate().find_map(|(ii, img)| {
+                    reported_only_by_private_ecr(img).map(|field| (ii, field))
+                })
+            {
+                return Err(invalid(
+                    format!("{}.images[{ii}]", at()),
+                    format!(
+                        "ECR Public reports no `{field}`: an image of a public registry has none"
+                    ),
+                ));
+            }
         }
     }
     Ok(())
+}
+
+/// The first field of `img` that only private ECR reports (image status and the
+/// times that go with it), if any.
+fn reported_only_by_private_ecr(img: &SnapshotImage) -> Option<&'static str> {
+    if img.status.is_some() {
+        Some("status")
+    } else if img.last_recorded_pull_time.is_some() {
+        Some("last_recorded_pull_time")
+    } else if img.last_archived_at.is_some() {
+        Some("last_archived_at")
+    } else if img.last_activated_at.is_some() {
+        Some("last_activated_at")
+    } else {
+        None
+    }
 }
 
 /// Checks one repository on its own: digests and tags are unique, and `children`

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::check::children_of;
 use super::{SNAPSHOT_VERSION, Snapshot, SnapshotImage, SnapshotRegistry, SnapshotRepository};
-use crate::model::{RegistryLocation, RepositoryRef};
+use crate::model::RepositoryRef;
 use crate::registry::ImageDetail;
 use crate::registry::memory::{InMemoryRegistry, StoredImage};
 
@@ -106,14 +106,14 @@ impl Snapshot {
             let location = reference.registry;
             match registries
                 .iter_mut()
-                .find(|r| r.account == location.account && r.region == location.region)
+                .find(|r| r.location().is_ok_and(|l| l == location))
             {
                 Some(r) => r.repositories.push(repo),
-                None => registries.push(SnapshotRegistry {
-                    account: location.account,
-                    region: location.region,
-                    repositories: vec![repo],
-                }),
+                None => {
+                    let mut r = SnapshotRegistry::at(location);
+                    r.repositories.push(repo);
+                    registries.push(r);
+                }
             }
         }
         Snapshot {
@@ -127,12 +127,14 @@ impl Snapshot {
     pub fn into_registry(self) -> InMemoryRegistry {
         let mut reg = InMemoryRegistry::new();
         for r in &self.registries {
-            reg.set_caller_account(r.region.clone(), r.account.clone());
+            if let Some(region) = &r.region {
+                reg.set_caller_account(region.clone(), r.account.clone());
+            }
         }
         for r in self.registries {
-            let location = RegistryLocation {
-                account: r.account,
-                region: r.region,
+            // `check` has refused a registry with both a region and an alias, or neither.
+            let Ok(location) = r.location() else {
+                continue;
             };
             reg.add_registry(location.clone());
             for repo in r.repositories {
@@ -160,13 +162,9 @@ impl Snapshot {
             if !snapshot
                 .registries
                 .iter()
-                .any(|r| r.account == location.account && r.region == location.region)
+                .any(|r| r.location().is_ok_and(|l| l == location))
             {
-                snapshot.registries.push(SnapshotRegistry {
-                    account: location.account,
-                    region: location.region,
-                    repositories: Vec::new(),
-                });
+                snapshot.registries.push(SnapshotRegistry::at(location));
             }
         }
         snapshot
@@ -178,14 +176,14 @@ mod tests {
     use super::super::fixtures::{digest, image, images, index};
     use super::super::parse;
     use super::*;
-    use crate::model::{AccountId, Digest, Region, RepositoryName};
+    use crate::model::{AccountId, Digest, Region, RegistryLocation, RepositoryName};
 
     fn reference(region: &str, name: &str) -> RepositoryRef {
         RepositoryRef {
-            registry: RegistryLocation {
-                account: AccountId::parse("123456789012").unwrap(),
-                region: Region::parse(region).unwrap(),
-            },
+            registry: RegistryLocation::private(
+                AccountId::parse("123456789012").unwrap(),
+                Region::parse(region).unwrap(),
+            ),
             name: RepositoryName::parse(name).unwrap(),
         }
     }
@@ -205,7 +203,7 @@ mod tests {
             .iter()
             .map(|r| {
                 (
-                    r.region.as_str(),
+                    r.region.as_ref().map_or("", |r| r.as_str()),
                     r.repositories.iter().map(|p| p.name.as_str()).collect(),
                 )
             })

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AccountId, Digest, MediaType, Region, RepositoryName, Tag};
+use crate::model::{
+    AccountId, Digest, MediaType, PublicAlias, Region, RegistryLocation, RepositoryName, Tag,
+};
 use crate::registry::ImageStatus;
 
 mod check;
@@ -41,16 +43,69 @@ pub struct Snapshot {
     pub registries: Vec<SnapshotRegistry>,
 }
 
-/// One registry: an account in a region.
+/// One registry: an account in a region (private ECR), or an account's ECR Public
+/// registry by its alias. Exactly one of `region` and `public_alias` is given.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["region"] }, { "required": ["public_alias"] }]))]
 pub struct SnapshotRegistry {
     /// The 12-digit account id.
     pub account: AccountId,
-    /// The region.
-    pub region: Region,
+    /// The region of a private ECR registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+    /// The alias of an ECR Public registry (`public.ecr.aws/ALIAS`). Its images have
+    /// no status and no pull time: ECR Public reports neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_alias: Option<PublicAlias>,
     /// The repositories that exist in this registry.
     pub repositories: Vec<SnapshotRepository>,
+}
+
+impl SnapshotRegistry {
+    /// An empty registry at `location`.
+    pub fn at(location: RegistryLocation) -> Self {
+        let account = location.account().clone();
+        let (region, public_alias) = match location {
+            RegistryLocation::Private { region, .. } => (Some(region), None),
+            RegistryLocation::Public { alias, .. } => (None, Some(alias)),
+        };
+        SnapshotRegistry {
+            account,
+            region,
+            public_alias,
+            repositories: Vec::new(),
+        }
+    }
+
+    /// Where the registry is; an error when it names both a region and an alias, or
+    /// neither.
+    pub fn location(&self) -> Result<RegistryLocation, String> {
+        location_of(
+            &self.account,
+            self.region.as_ref(),
+            self.public_alias.as_ref(),
+        )
+    }
+}
+
+/// A registry's location from a snapshot's fields.
+fn location_of(
+    account: &AccountId,
+    region: Option<&Region>,
+    alias: Option<&PublicAlias>,
+) -> Result<RegistryLocation, String> {
+    match (region, alias) {
+        (Some(r), None) => Ok(RegistryLocation::private(account.clone(), r.clone())),
+        (None, Some(a)) => Ok(RegistryLocation::public(account.clone(), a.clone())),
+        (Some(_), Some(_)) => Err(
+            "a registry has a `region` (private ECR) or a `public_alias` (ECR Public), not both"
+                .into(),
+        ),
+        (None, None) => {
+            Err("a registry needs a `region` (private ECR) or a `public_alias` (ECR Public)".into())
+        }
+    }
 }
 
 /// One repository and its images.
@@ -174,6 +229,56 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&again).unwrap(),
             { serde_json::from_str::<serde_json::Value>(&text).unwrap() }
+        );
+    }
+
+    #[test]
+    fn public_registries_are_read_by_both_parsers_and_loaded_as_public() {
+        let public = snapshot(&[("tools/cli", images(&[image(1, r#""v1""#)]))])
+            .replace(r#""region":"eu-west-1""#, r#""public_alias":"my-org""#);
+        // The common form (streamed), and one the streaming reader leaves to the other.
+        let unusual = public.replace(r#"{"version":1,"#, r#"{"version":1,"generated_at":null,"#);
+        for text in [&public, &unusual] {
+            let s = parse("s.json", text.as_bytes()).unwrap();
+            let location = s.registries[0].location().unwrap();
+            assert_eq!(location.public_alias().unwrap().as_str(), "my-org");
+            assert_eq!(location.region(), None);
+            let reg = s.clone().into_registry();
+            assert_eq!(
+                reg.repositories()[0].to_string(),
+                "public.ecr.aws/my-org/tools/cli"
+            );
+            // Written back exactly as read.
+            let again = serde_json::to_value(&s).unwrap();
+            assert_eq!(again["registries"][0]["public_alias"], "my-org");
+            assert!(again["registries"][0].get("region").is_none());
+        }
+    }
+
+    #[test]
+    fn a_public_registry_needs_its_alias_alone_and_its_images_no_status() {
+        let base = snapshot(&[("tools/cli", images(&[image(1, r#""v1""#)]))]);
+        let both = base.replace(
+            r#""region":"eu-west-1""#,
+            r#""region":"eu-west-1","public_alias":"my-org""#,
+        );
+        let neither = base.replace(r#""region":"eu-west-1","#, "");
+        for text in [both, neither] {
+            let e = parse("s.json", text.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains("public_alias"), "{e}");
+        }
+        let with_status = base
+            .replace(r#""region":"eu-west-1""#, r#""public_alias":"my-org""#)
+            .replace(
+                r#""pushed_at":"2026-01-01T00:00:00Z""#,
+                r#""pushed_at":"2026-01-01T00:00:00Z","last_recorded_pull_time":"2026-01-02T00:00:00Z""#,
+            );
+        let e = parse("s.json", with_status.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ECR Public reports no `last_recorded_pull_time`"),
+            "{e}"
         );
     }
 

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use super::check::{Problem, check, check_repository};
 use super::error::{SnapshotError, syntax_error};
 use super::{SNAPSHOT_VERSION, Snapshot, SnapshotRegistry, SnapshotRepository};
-use crate::model::{AccountId, Region};
+use crate::model::{AccountId, PublicAlias, Region, RegistryLocation};
 
 /// The top of a snapshot, with each repository left as raw JSON to be parsed in
 /// parallel (a large snapshot spends most of its load time parsing images).
@@ -27,7 +27,10 @@ struct Shallow<'a> {
 #[serde(deny_unknown_fields)]
 struct ShallowRegistry<'a> {
     account: AccountId,
-    region: Region,
+    #[serde(default)]
+    region: Option<Region>,
+    #[serde(default)]
+    public_alias: Option<PublicAlias>,
     #[serde(borrow)]
     repositories: Vec<&'a RawValue>,
 }
@@ -63,13 +66,19 @@ pub(super) fn in_two_passes(path: &str, bytes: &[u8]) -> Result<Snapshot, Snapsh
             send(raw);
         }
     });
+    let mut registries = Vec::with_capacity(shallow.registries.len());
+    for (i, r) in shallow.registries.into_iter().enumerate() {
+        let location = super::location_of(&r.account, r.region.as_ref(), r.public_alias.as_ref())
+            .map_err(|message| SnapshotError::Invalid {
+            path: path.to_owned(),
+            at: format!("registries[{i}]"),
+            message,
+        })?;
+        registries.push((location, r.repositories.len()));
+    }
     let top = Top {
         generated_at: shallow.generated_at,
-        registries: shallow
-            .registries
-            .into_iter()
-            .map(|r| (r.account, r.region, r.repositories.len()))
-            .collect(),
+        registries,
     };
     assemble(path, top, parsed)
 }
@@ -156,7 +165,7 @@ fn parse_repository(path: &str, bytes: &[u8], raw: &RawValue) -> Parsed {
 /// repositories.
 struct Top {
     generated_at: Option<DateTime<Utc>>,
-    registries: Vec<(AccountId, Region, usize)>,
+    registries: Vec<(RegistryLocation, usize)>,
 }
 
 /// The snapshot from its top and its repositories in file order, checked. A syntax
@@ -165,18 +174,16 @@ fn assemble(path: &str, top: Top, parsed: Vec<Parsed>) -> Result<Snapshot, Snaps
     let mut parsed = parsed.into_iter();
     let mut problems = Vec::with_capacity(parsed.len());
     let mut registries = Vec::with_capacity(top.registries.len());
-    for (account, region, count) in top.registries {
+    for (location, count) in top.registries {
         let mut repositories = Vec::with_capacity(count);
         for _ in 0..count {
             let (repo, problem) = parsed.next().expect("one result per repository")?;
             repositories.push(repo);
             problems.push(problem);
         }
-        registries.push(SnapshotRegistry {
-            account,
-            region,
-            repositories,
-        });
+        let mut registry = SnapshotRegistry::at(location);
+        registry.repositories = repositories;
+        registries.push(registry);
     }
     let snapshot = Snapshot {
         version: SNAPSHOT_VERSION,
@@ -243,7 +250,7 @@ struct StreamedRegistries<'s, 'a> {
 }
 
 impl<'a> DeserializeSeed<'a> for StreamedRegistries<'_, 'a> {
-    type Value = Vec<(AccountId, Region, usize)>;
+    type Value = Vec<(RegistryLocation, usize)>;
 
     fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
@@ -251,7 +258,7 @@ impl<'a> DeserializeSeed<'a> for StreamedRegistries<'_, 'a> {
 }
 
 impl<'a> Visitor<'a> for StreamedRegistries<'_, 'a> {
-    type Value = Vec<(AccountId, Region, usize)>;
+    type Value = Vec<(RegistryLocation, usize)>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("registries")
@@ -274,7 +281,7 @@ struct StreamedRegistry<'s, 'a> {
 }
 
 impl<'a> DeserializeSeed<'a> for StreamedRegistry<'_, 'a> {
-    type Value = (AccountId, Region, usize);
+    type Value = (RegistryLocation, usize);
 
     fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -282,7 +289,7 @@ impl<'a> DeserializeSeed<'a> for StreamedRegistry<'_, 'a> {
 }
 
 impl<'a> Visitor<'a> for StreamedRegistry<'_, 'a> {
-    type Value = (AccountId, Region, usize);
+    type Value = (RegistryLocation, usize);
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a registry")
@@ -291,11 +298,13 @@ impl<'a> Visitor<'a> for StreamedRegistry<'_, 'a> {
     fn visit_map<A: MapAccess<'a>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut account = None;
         let mut region = None;
+        let mut alias = None;
         let mut count = None;
         while let Some(key) = map.next_key::<&'a str>()? {
             match key {
                 "account" if account.is_none() => account = Some(map.next_value()?),
                 "region" if region.is_none() => region = Some(map.next_value()?),
+                "public_alias" if alias.is_none() => alias = Some(map.next_value()?),
                 "repositories" if count.is_none() => {
                     count = Some(map.next_value_seed(StreamedRepositories {
                         send: &mut *self.send,
@@ -304,8 +313,12 @@ impl<'a> Visitor<'a> for StreamedRegistry<'_, 'a> {
                 _ => return Err(A::Error::custom("not the common form")),
             }
         }
-        match (account, region, count) {
-            (Some(account), Some(region), Some(count)) => Ok((account, region, count)),
+        match (account, count) {
+            (Some(account), Some(count)) => {
+                super::location_of(&account, region.as_ref(), alias.as_ref())
+                    .map(|location| (location, count))
+                    .map_err(|_| A::Error::custom("not the common form"))
+            }
             _ => Err(A::Error::custom("not the common form")),
         }
     }
