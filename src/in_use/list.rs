@@ -114,12 +114,16 @@ mod tests {
     #[test]
     fn lines_with_comments() {
         let text = format!(
-            "# in use\n{HOST}/app:v1\n\n  {HOST}/bob:v2   # pinned\nnginx:1.25\npublic.ecr.aws/x/y:z\n"
+            "# in use\n{HOST}/app:v1\n\n  {HOST}/bob:v2   # pinned\nnginx:1.25\npublic.ecr.aws/xy/yy:z\n"
         );
         let uses = image_list(&text, "l.txt").unwrap();
         assert_eq!(
             names(&uses),
-            [(format!("{HOST}/app:v1"), 2), (format!("{HOST}/bob:v2"), 4)]
+            [
+                (format!("{HOST}/app:v1"), 2),
+                (format!("{HOST}/bob:v2"), 4),
+                ("public.ecr.aws/xy/yy:z".to_owned(), 6)
+            ]
         );
         assert_eq!(uses[0].site.to_string(), "l.txt:2");
     }

@@ -133,17 +133,17 @@ impl InUseSet {
         let mut set = Self::default();
         for u in uses {
             set.by_repository
-                .entry(u.image.repository.clone())
+                .entry(reference::key(&u.image.repository))
                 .or_default()
                 .push(u);
         }
         set
     }
 
-    /// The uses of images of `repository` (its account, region and name must match).
+    /// The uses of images of `repository` (see [`ImageRef::names`]).
     pub fn for_repository(&self, repository: &crate::model::RepositoryRef) -> &[ImageUse] {
         self.by_repository
-            .get(repository)
+            .get(&reference::key(repository))
             .map_or(&[], Vec::as_slice)
     }
 

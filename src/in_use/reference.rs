@@ -1,6 +1,7 @@
-//! ECR image references, `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG][@sha256:HEX]`:
-//! parsed whole (a pod's image, a line of a list file) or found in any text (manifests,
-//! Helm values, Terraform, task definitions, compose files).
+//! ECR image references, `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG][@sha256:HEX]`
+//! and, for ECR Public, `public.ecr.aws/ALIAS/REPO[:TAG][@sha256:HEX]`: parsed whole (a
+//! pod's image, a line of a list file) or found in any text (manifests, Helm values,
+//! Terraform, task definitions, compose files).
 //!
 //! A hand-written scanner for this one grammar: it finds the registry host's fixed
 //! `.dkr.ecr.` and reads outward, so a file is read once whatever its size. What is not
@@ -14,10 +15,19 @@ use crate::model::{
 /// The fixed part of every private ECR registry host.
 const HOST_MARK: &str = ".dkr.ecr.";
 
+/// ECR Public's registry host and the `/` after it.
+const PUBLIC_MARK: &str = "public.ecr.aws/";
+
+/// The account of a public reference: `public.ecr.aws/ALIAS/…` names no account, and
+/// an alias belongs to one registry only, so public references are matched by alias
+/// and name ([`ImageRef::names`]); this account stands in for the unknown one.
+const UNKNOWN_ACCOUNT: &str = "000000000000";
+
 /// An image named by a reference: its repository, and the tag and digest written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ImageRef {
-    /// The repository, with its account and region.
+    /// The repository, with its account and region; for ECR Public with its alias
+    /// (and a stand-in account: see [`ImageRef::names`]).
     pub repository: RepositoryRef,
     /// The tag, when written (or `latest` when neither tag nor digest is).
     pub tag: Option<Tag>,
@@ -28,11 +38,35 @@ pub struct ImageRef {
     pub implicit_latest: bool,
 }
 
+impl ImageRef {
+    /// True when the reference names an image of `repository`: the same account,
+    /// region and name for private ECR; the same alias and name for ECR Public (whose
+    /// references name no account).
+    pub fn names(&self, repository: &RepositoryRef) -> bool {
+        key(&self.repository) == key(repository)
+    }
+}
+
+/// A repository as references name it: ECR Public's without its account.
+pub(crate) fn key(repository: &RepositoryRef) -> RepositoryRef {
+    match &repository.registry {
+        RegistryLocation::Private { .. } => repository.clone(),
+        RegistryLocation::Public { alias, .. } => RepositoryRef {
+            registry: RegistryLocation::public(unknown_account(), alias.clone()),
+            name: repository.name.clone(),
+        },
+    }
+}
+
+fn unknown_account() -> AccountId {
+    AccountId::parse(UNKNOWN_ACCOUNT).expect("12 digits")
+}
+
 /// Why a text is not an ECR image reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReferenceError {
-    /// It does not name a private ECR registry at all (another registry, a plain
-    /// name): not this tool's concern.
+    /// It names no ECR registry at all (another registry, a plain name): not this
+    /// tool's concern.
     NotEcr,
     /// It names an ECR registry but is malformed (or templated): why.
     Invalid(String),
@@ -41,7 +75,7 @@ pub enum ReferenceError {
 impl std::fmt::Display for ReferenceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ReferenceError::NotEcr => f.write_str("not a private ECR image reference"),
+            ReferenceError::NotEcr => f.write_str("not an ECR image reference"),
             ReferenceError::Invalid(why) => f.write_str(why),
         }
     }
@@ -50,10 +84,14 @@ impl std::fmt::Display for ReferenceError {
 /// Parses a whole text (surrounding white space ignored) as one reference.
 pub fn parse_reference(text: &str) -> Result<ImageRef, ReferenceError> {
     let text = text.trim();
-    if !text.contains(HOST_MARK) {
+    let parsed = if text.starts_with(PUBLIC_MARK) {
+        parse_public_at(text, 0)
+    } else if text.contains(HOST_MARK) {
+        parse_at(text, 0)
+    } else {
         return Err(ReferenceError::NotEcr);
-    }
-    match parse_at(text, 0) {
+    };
+    match parsed {
         Ok((image, end)) if end == text.len() => Ok(image),
         Ok((_, end)) => Err(ReferenceError::Invalid(format!(
             "`{}` follows the reference: a templated or invalid tag?",
@@ -113,7 +151,31 @@ pub fn scan(text: &str) -> Vec<Found> {
             });
             from = end;
         }
+        let mut from = 0;
+        while let Some(p) = line[from..].find(PUBLIC_MARK) {
+            let start = from + p;
+            from = start + PUBLIC_MARK.len();
+            if let Some(&prev) = start.checked_sub(1).and_then(|i| line.as_bytes().get(i))
+                && (prev.is_ascii_alphanumeric() || matches!(prev, b'.' | b'-' | b'_'))
+            {
+                continue;
+            }
+            let Ok((image, end)) = parse_public_at(line, start) else {
+                continue;
+            };
+            if !ends_reference(&line[end..]) {
+                continue;
+            }
+            out.push(Found {
+                line: u32::try_from(n + 1).unwrap_or(u32::MAX),
+                column: u32::try_from(line[..start].chars().count() + 1).unwrap_or(u32::MAX),
+                image,
+                text: line[start..end].to_owned(),
+            });
+            from = end;
+        }
     }
+    out.sort_by_key(|f| (f.line, f.column));
     out
 }
 
@@ -163,7 +225,30 @@ fn parse_at(s: &str, start: usize) -> Result<(ImageRef, usize), String> {
     if s.as_bytes().get(i) != Some(&b'/') {
         return Err("no repository after the registry host".into());
     }
-    i += 1;
+    parse_repository_at(s, i + 1, RegistryLocation::private(account, region))
+}
+
+/// Reads `public.ecr.aws/ALIAS/REPO[:TAG][@DIGEST]` starting at byte `start` of `s`.
+fn parse_public_at(s: &str, start: usize) -> Result<(ImageRef, usize), String> {
+    let mut i = start + PUBLIC_MARK.len();
+    let len = run(&s[i..], |b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+    });
+    let alias = crate::model::PublicAlias::parse(&s[i..i + len])?;
+    i += len;
+    if s.as_bytes().get(i) != Some(&b'/') {
+        return Err("no repository after the ECR Public alias".into());
+    }
+    parse_repository_at(s, i + 1, RegistryLocation::public(unknown_account(), alias))
+}
+
+/// Reads `REPO[:TAG][@DIGEST]` of `registry` starting at byte `start` of `s`.
+fn parse_repository_at(
+    s: &str,
+    start: usize,
+    registry: RegistryLocation,
+) -> Result<(ImageRef, usize), String> {
+    let mut i = start;
     let len = run(&s[i..], |b| {
         b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'/')
     });
@@ -197,10 +282,7 @@ fn parse_at(s: &str, start: usize) -> Result<(ImageRef, usize), String> {
     }
     Ok((
         ImageRef {
-            repository: RepositoryRef {
-                registry: RegistryLocation::private(account, region),
-                name,
-            },
+            repository: RepositoryRef { registry, name },
             tag,
             digest,
             implicit_latest,
@@ -248,12 +330,53 @@ mod tests {
     }
 
     #[test]
+    fn ecr_public_references_name_a_public_repository_by_alias() {
+        let r = parse_reference("public.ecr.aws/team/tools/app:v1").unwrap();
+        assert_eq!(
+            r.repository.registry.public_alias().unwrap().as_str(),
+            "team"
+        );
+        assert_eq!(r.repository.name.as_str(), "tools/app");
+        assert_eq!(r.tag.as_ref().unwrap().as_str(), "v1");
+        // Any account of the alias: the reference names none.
+        let public = RepositoryRef {
+            registry: RegistryLocation::public(
+                AccountId::parse("123456789012").unwrap(),
+                crate::model::PublicAlias::parse("team").unwrap(),
+            ),
+            name: RepositoryName::parse("tools/app").unwrap(),
+        };
+        assert!(r.names(&public));
+        // Never a private repository of the same name, nor another alias's.
+        let private = RepositoryRef::private(
+            AccountId::parse("123456789012").unwrap(),
+            Region::parse("us-east-1").unwrap(),
+            RepositoryName::parse("tools/app").unwrap(),
+        );
+        assert!(!r.names(&private));
+        let mut other = public.clone();
+        other.registry = RegistryLocation::public(
+            AccountId::parse("123456789012").unwrap(),
+            crate::model::PublicAlias::parse("teams").unwrap(),
+        );
+        assert!(!r.names(&other));
+        assert!(matches!(
+            parse_reference("public.ecr.aws/Team/app:v1"),
+            Err(ReferenceError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_reference("public.ecr.aws/team"),
+            Err(ReferenceError::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn other_registries_are_not_ecr_and_malformed_ones_say_why() {
         for other in [
             "nginx:1.25",
-            "public.ecr.aws/nginx/nginx:latest",
             "ghcr.io/org/app:v1",
             "docker.io/library/redis",
+            "mirror.gcr.io/public.ecr.aws/x:y",
         ] {
             assert_eq!(
                 parse_reference(other),
@@ -300,6 +423,22 @@ mod tests {
                 (3, 65, "cron")
             ]
         );
+        // ECR Public references too, in line order with the private ones.
+        let text = format!(
+            "a: public.ecr.aws/team/otel:v2, b: {HOST}/web:v1 \"public.ecr.aws/x1/yy@sha256:{HEX}\"\n"
+        );
+        let got: Vec<(u32, String)> = scan(&text)
+            .iter()
+            .map(|f| (f.column, f.text.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (4, "public.ecr.aws/team/otel:v2".to_owned()),
+                (36, format!("{HOST}/web:v1")),
+                (89, format!("public.ecr.aws/x1/yy@sha256:{HEX}")),
+            ]
+        );
     }
 
     #[test]
@@ -314,7 +453,8 @@ mod tests {
             format!("image: {HOST}/app:{}", "a".repeat(129)),
             format!("image: x{HOST}/app:v1"),
             format!("image: 9{HOST}/app:v1"),
-            "image: public.ecr.aws/team/app:v1".to_owned(),
+            "image: mirror.public.ecr.aws/team/app:v1".to_owned(),
+            "image: public.ecr.aws/team/app:${TAG}".to_owned(),
             "image: ghcr.io/team/app:v1".to_owned(),
             "image: ${ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/app:v1".to_owned(),
             "image: 123456789012.dkr.ecr.${AWS_REGION}.amazonaws.com/app:v1".to_owned(),

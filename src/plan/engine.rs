@@ -113,7 +113,7 @@ pub fn plan_repository(
     };
     let in_use: Vec<&ImageUse> = in_use
         .iter()
-        .filter(|u| u.image.repository == observed.reference)
+        .filter(|u| u.image.names(&observed.reference))
         .collect();
     if !observed.exists {
         plan.status = RepositoryStatus::Missing;

@@ -96,7 +96,8 @@ fn each_source_finds_what_runs_and_nothing_else() {
         ]
     );
     // References in another region or account are of other repositories, never of
-    // these; other registries, templated and invalid tags are nothing at all.
+    // these; other registries (but ECR Public's), templated and invalid tags are
+    // nothing at all.
     let mut other = payments("payments/api");
     other.registry = RegistryLocation::private(
         other.registry.account().clone(),
@@ -109,7 +110,35 @@ fn each_source_finds_what_runs_and_nothing_else() {
         other.registry.region().unwrap().clone(),
     );
     assert_eq!(set.for_repository(&other).len(), 1);
-    assert_eq!(set.len(), 12, "no use elsewhere");
+    // `public.ecr.aws/payments/api:v1.3.0` is of the ECR Public repository
+    // `payments/api` of the alias `payments` (whatever its account), never of the
+    // private one; `public.ecr.aws/example/tool:v1` is of another public repository.
+    let public = |alias: &str, name: &str| RepositoryRef {
+        registry: RegistryLocation::public(
+            AccountId::parse("999999999999").unwrap(),
+            ecr_reconcile::model::PublicAlias::parse(alias).unwrap(),
+        ),
+        name: RepositoryName::parse(name).unwrap(),
+    };
+    let sites = |r: &RepositoryRef| -> Vec<String> {
+        set.for_repository(r)
+            .iter()
+            .map(|u| shown(&u.site))
+            .collect()
+    };
+    assert_eq!(
+        sites(&public("payments", "payments/api")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        sites(&public("payments", "api")),
+        ["api:v1.3.0 <- /deploy/app.yaml:17"]
+    );
+    assert_eq!(
+        sites(&public("example", "tool")),
+        ["tool:v1 <- /images.json:3"]
+    );
+    assert_eq!(set.len(), 14, "no use elsewhere");
 }
 
 fn plan_json(args: &[&str]) -> serde_json::Value {

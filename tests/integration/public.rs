@@ -573,3 +573,50 @@ fn a_private_run_never_calls_ecr_public_and_a_bad_registry_url_is_refused() {
     );
     assert!(p.calls().is_empty(), "{:?}", p.calls());
 }
+
+#[test]
+fn an_ecr_public_image_in_use_stays_and_the_plan_says_why() {
+    let p = EcrPublic::start();
+    let seeded = seed(&p);
+    let closed = ClosedPort::new();
+    let f = Files::new();
+    // `old` (build-1) runs somewhere, named by its public URI; a private repository of
+    // the same name elsewhere would not be kept by it.
+    f.write(
+        "in-use.txt",
+        &format!(
+            "public.ecr.aws/{}/tools/cli:build-1\n123456789012.dkr.ecr.us-east-1.amazonaws.com/tools/cli@{}\n",
+            p.alias(),
+            seeded.leftover
+        ),
+    );
+    let cfg = f.write(
+        "public.yaml",
+        &format!("{}in_use:\n  lists: [in-use.txt]\n", public_file(p.alias())),
+    );
+    let out = run(
+        &closed.url,
+        &p.url(),
+        &["plan", s(&cfg), "--format", "json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let plan = json(&out);
+    let repo = &plan["repositories"][0];
+    let deleted: Vec<&str> = repo["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "delete")
+        .map(|a| a["digest"].as_str().unwrap())
+        .collect();
+    assert!(!deleted.contains(&seeded.old.as_str()), "{repo}");
+    // Its signature follows it; the leftover, named only by a private URI, goes.
+    assert!(!deleted.contains(&seeded.signature.as_str()), "{repo}");
+    assert!(deleted.contains(&seeded.leftover.as_str()), "{repo}");
+    let kept = &repo["in_use"][0];
+    assert_eq!(kept["digest"], seeded.old.as_str());
+    assert_eq!(kept["tags"][0], "build-1");
+    assert_eq!(kept["uses"][0]["line"], 1);
+    assert_eq!(kept["uses"][0]["source"], "list");
+}

@@ -714,9 +714,19 @@ mod tests {
         );
         assert_eq!(
             tags(&read),
-            ["r1", "r2", "r5", "r6", "r7", "running", "sha256:aaaaa"]
-                .map(String::from)
-                .into()
+            // The sidecar's image is of ECR Public.
+            [
+                "r1",
+                "r2",
+                "r5",
+                "r6",
+                "r7",
+                "running",
+                "sha256:aaaaa",
+                "v0.40"
+            ]
+            .map(String::from)
+            .into()
         );
         let rolling: Vec<String> = read
             .uses
