@@ -476,6 +476,9 @@ impl EcrPublicRegistry {
 }
 
 #[cfg(test)]
+mod mocks;
+
+#[cfg(test)]
 mod tests {
     //! Request shapes: each call's target and JSON body as ECR Public's API reference
     //! gives them, and each answer read back, through an HTTP client that records the

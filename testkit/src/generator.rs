@@ -56,7 +56,7 @@ const SIGNATURE_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+
 /// An OCI image manifest with one config and one layer, both named by digests derived
 /// from `seed`; the image's digest is the sha256 of this text, as in a registry.
 fn image_manifest(seed: &str, config_type: &str, layer_type: &str, size: u64) -> String {
-    serde_json::json!({
+    manifest_text(serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media_type::OCI_MANIFEST,
         "config": {
@@ -69,8 +69,25 @@ fn image_manifest(seed: &str, config_type: &str, layer_type: &str, size: u64) ->
             "digest": digest_of(&format!("{seed}:layer")).as_str(),
             "size": size,
         }],
-    })
-    .to_string()
+    }))
+}
+
+/// The text of a manifest with the keys of every object in order, whatever order
+/// serde_json keeps: the example's digests are the hashes of these exact bytes.
+fn manifest_text(value: serde_json::Value) -> String {
+    fn sorted(value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+            other => other,
+        }
+    }
+    sorted(value).to_string()
 }
 
 struct RepoBuilder {
@@ -143,12 +160,11 @@ impl RepoBuilder {
             }));
             children.push(d);
         }
-        let manifest = serde_json::json!({
+        let manifest = manifest_text(serde_json::json!({
             "schemaVersion": 2,
             "mediaType": media_type::OCI_INDEX,
             "manifests": entries,
-        })
-        .to_string();
+        }));
         let digest = digest_of(&manifest);
         self.images.push(SnapshotImage {
             digest: digest.clone(),

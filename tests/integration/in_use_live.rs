@@ -192,13 +192,13 @@ fn ecs_and_lambda_keep_what_they_run_and_the_plan_says_why() {
         assert_eq!(u["region"], "eu-west-1", "{u}");
     }
     // The calls each source cost, in the JSON plan and at -v.
-    let calls: Vec<(String, u64)> = plan["in_use_calls"]
+    let calls: std::collections::BTreeMap<String, u64> = plan["in_use_calls"]
         .as_object()
         .unwrap()
         .iter()
         .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
         .collect();
-    let expected: Vec<(String, u64)> = [
+    let expected: std::collections::BTreeMap<String, u64> = [
         ("ecs:DescribeServices", 1),
         ("ecs:DescribeTaskDefinition", 4),
         ("ecs:DescribeTasks", 1),

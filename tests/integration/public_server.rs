@@ -295,6 +295,8 @@ fn describe_images_fields() {
             .unwrap()
             .keys()
             .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect::<Vec<_>>()
     };
     assert_eq!(
