@@ -128,7 +128,9 @@ pub struct SourceArgs {
     /// The AWS profile (default: AWS_PROFILE, then the default credential chain).
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
-    /// Send ECR calls to this endpoint (the SDK also honours AWS_ENDPOINT_URL_ECR).
+    /// Send private ECR's calls to this endpoint (the SDK also honours
+    /// AWS_ENDPOINT_URL_ECR). Not ECR Public's, nor the ECS and Lambda calls of
+    /// `in_use` (AWS_ENDPOINT_URL_ECS, AWS_ENDPOINT_URL_LAMBDA).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// Send ECR Public's API calls to this endpoint (the SDK also honours
