@@ -3,7 +3,7 @@
 //! benches, so the kit cannot find the binary itself.
 
 use std::ops::{Deref, DerefMut};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use testkit::Binary;
@@ -56,4 +56,35 @@ pub fn command(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Held {
 /// machine (see [`Binary::hermetic`]).
 pub fn hermetic() -> Held {
     Held::of(Binary::hermetic)
+}
+
+/// A temporary folder of a test's files, removed when it goes.
+pub struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    /// An empty folder.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Writes `content` to `name` in it.
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// The path of `name` in it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 }

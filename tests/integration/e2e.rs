@@ -6,36 +6,10 @@
 //! behaviour as truth; the in-memory model's tests cover documented ECR behaviour.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::common::binary;
+use crate::common::{Files, binary};
 use testkit::moto::{Moto, text};
-
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, content: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, content).unwrap();
-        p
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -6,40 +6,14 @@
 //! most 1000, 1 to 100 image ids, children of an index refusing deletion while the
 //! index exists, manifests only over the distribution API with a pull token.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use crate::common::binary;
+use crate::common::{Files, binary};
 use testkit::ClosedPort;
 use testkit::ecr_public::EcrPublic;
 use testkit::moto::{Moto, text};
 use testkit::proxy::{Faults, Proxy};
-
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, content: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, content).unwrap();
-        p
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

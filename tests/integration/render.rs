@@ -18,12 +18,27 @@ use ecr_reconcile::schema::{SchemaKind, json as schema_json};
 fn example_plan() -> Plan {
     let desired = config::load(&["examples/desired".into()]).unwrap();
     let snap = snapshot::read(Path::new("examples/snapshot.json")).unwrap();
+    plan_of(
+        snap,
+        &desired,
+        Some(Region::parse("eu-west-1").unwrap()),
+        "snapshot:examples/snapshot.json",
+    )
+}
+
+/// The plan of `desired` against `snap`, at the snapshot's instant, with its calls.
+fn plan_of(
+    snap: snapshot::Snapshot,
+    desired: &config::DesiredState,
+    default_region: Option<Region>,
+    label: &str,
+) -> Plan {
     let settings = RunSettings {
-        default_region: Some(Region::parse("eu-west-1").unwrap()),
+        default_region,
         now: snap.generated_at.unwrap(),
         options: PlanOptions::default(),
         parallelism: 4,
-        source_label: "snapshot:examples/snapshot.json".into(),
+        source_label: label.into(),
         live: None,
     };
     let registry = snap.into_registry();
@@ -31,7 +46,7 @@ fn example_plan() -> Plan {
         .build()
         .unwrap();
     let mut plan = rt
-        .block_on(make_plan(&registry, &desired, &settings))
+        .block_on(make_plan(&registry, desired, &settings))
         .unwrap();
     plan.api_calls = registry.calls();
     plan
@@ -238,23 +253,7 @@ fn mixed_plan() -> Plan {
         ),
     ])
     .unwrap();
-    let settings = RunSettings {
-        default_region: None,
-        now: snap.generated_at.unwrap(),
-        options: PlanOptions::default(),
-        parallelism: 2,
-        source_label: "snapshot:mixed.json".into(),
-        live: None,
-    };
-    let registry = snap.into_registry();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let mut plan = rt
-        .block_on(make_plan(&registry, &desired, &settings))
-        .unwrap();
-    plan.api_calls = registry.calls();
-    plan
+    plan_of(snap, &desired, None, "snapshot:mixed.json")
 }
 
 #[test]
