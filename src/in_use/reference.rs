@@ -122,61 +122,58 @@ pub struct Found {
 pub fn scan(text: &str) -> Vec<Found> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let mut from = 0;
-        while let Some(p) = line[from..].find(HOST_MARK) {
-            let mark = from + p;
-            from = mark + HOST_MARK.len();
-            let Some(start) = mark.checked_sub(12) else {
-                continue;
-            };
-            if !line.is_char_boundary(start) {
-                continue;
-            }
-            if let Some(&prev) = start.checked_sub(1).and_then(|i| line.as_bytes().get(i))
-                && (prev.is_ascii_alphanumeric() || matches!(prev, b'.' | b'-' | b'_'))
-            {
-                continue;
-            }
-            let Ok((image, end)) = parse_at(line, start) else {
-                continue;
-            };
-            if !ends_reference(&line[end..]) {
-                continue;
-            }
-            out.push(Found {
-                line: u32::try_from(n + 1).unwrap_or(u32::MAX),
-                column: u32::try_from(line[..start].chars().count() + 1).unwrap_or(u32::MAX),
-                image,
-                text: line[start..end].to_owned(),
-            });
-            from = end;
-        }
-        let mut from = 0;
-        while let Some(p) = line[from..].find(PUBLIC_MARK) {
-            let start = from + p;
-            from = start + PUBLIC_MARK.len();
-            if let Some(&prev) = start.checked_sub(1).and_then(|i| line.as_bytes().get(i))
-                && (prev.is_ascii_alphanumeric() || matches!(prev, b'.' | b'-' | b'_'))
-            {
-                continue;
-            }
-            let Ok((image, end)) = parse_public_at(line, start) else {
-                continue;
-            };
-            if !ends_reference(&line[end..]) {
-                continue;
-            }
-            out.push(Found {
-                line: u32::try_from(n + 1).unwrap_or(u32::MAX),
-                column: u32::try_from(line[..start].chars().count() + 1).unwrap_or(u32::MAX),
-                image,
-                text: line[start..end].to_owned(),
-            });
-            from = end;
-        }
+        let number = u32::try_from(n + 1).unwrap_or(u32::MAX);
+        // A private host's account id comes before its fixed part; ECR Public's host
+        // starts the reference.
+        scan_line(line, number, HOST_MARK, 12, parse_at, &mut out);
+        scan_line(line, number, PUBLIC_MARK, 0, parse_public_at, &mut out);
     }
     out.sort_by_key(|f| (f.line, f.column));
     out
+}
+
+/// Reads a reference from byte `start` of a text: the image and where it ends.
+type Parser = fn(&str, usize) -> Result<(ImageRef, usize), String>;
+
+/// The references of one `line` whose host contains `mark`, which is `back` bytes
+/// into the reference; `parse` reads a reference from its first byte.
+fn scan_line(
+    line: &str,
+    number: u32,
+    mark: &str,
+    back: usize,
+    parse: Parser,
+    out: &mut Vec<Found>,
+) {
+    let mut from = 0;
+    while let Some(p) = line[from..].find(mark) {
+        let at = from + p;
+        from = at + mark.len();
+        let Some(start) = at.checked_sub(back) else {
+            continue;
+        };
+        if !line.is_char_boundary(start) {
+            continue;
+        }
+        if let Some(&prev) = start.checked_sub(1).and_then(|i| line.as_bytes().get(i))
+            && (prev.is_ascii_alphanumeric() || matches!(prev, b'.' | b'-' | b'_'))
+        {
+            continue;
+        }
+        let Ok((image, end)) = parse(line, start) else {
+            continue;
+        };
+        if !ends_reference(&line[end..]) {
+            continue;
+        }
+        out.push(Found {
+            line: number,
+            column: u32::try_from(line[..start].chars().count() + 1).unwrap_or(u32::MAX),
+            image,
+            text: line[start..end].to_owned(),
+        });
+        from = end;
+    }
 }
 
 /// True when `rest` (what follows a reference on its line) ends it.
