@@ -8,15 +8,7 @@ use super::reference::{ReferenceError, parse_reference};
 use super::{ImageUse, SourceKind, UseSite};
 
 /// Why a kubectl JSON file cannot be read as pods.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PodsError {
-    /// 1-based line, when known.
-    pub line: Option<u32>,
-    /// 1-based column, when known.
-    pub column: Option<u32>,
-    /// What is wrong.
-    pub message: String,
-}
+pub type PodsError = super::SourceSyntaxError;
 
 #[derive(Deserialize)]
 struct List {

@@ -7,15 +7,7 @@ use super::reference::{ReferenceError, parse_reference};
 use super::{ImageUse, SourceKind, UseSite};
 
 /// Why a list file cannot be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListError {
-    /// 1-based line, when known.
-    pub line: Option<u32>,
-    /// 1-based column, when known.
-    pub column: Option<u32>,
-    /// What is wrong.
-    pub message: String,
-}
+pub type ListError = super::SourceSyntaxError;
 
 /// Every ECR image of the list in `text`. `file` is the file as shown. Entries of
 /// other registries are left out; an entry that names an ECR registry but is

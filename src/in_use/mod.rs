@@ -16,6 +16,17 @@ use serde::{Deserialize, Serialize};
 
 pub use reference::{ImageRef, ReferenceError, parse_reference, scan};
 
+/// Why a source file (kubectl JSON, a list) cannot be read, with where in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceSyntaxError {
+    /// 1-based line, when known.
+    pub line: Option<u32>,
+    /// 1-based column, when known.
+    pub column: Option<u32>,
+    /// What is wrong.
+    pub message: String,
+}
+
 /// The kind of source an image use was found in.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,

@@ -11,7 +11,9 @@ use futures_util::future::BoxFuture;
 
 use crate::config::{EcsSource, InUseSources, LambdaSource, Origin, SourcePath};
 use crate::deployed::{DeployedError, Deployments, LiveCalls};
-use crate::in_use::{ImageUse, InUseSet, SourceKind, UseSite, kubernetes, list, scan};
+use crate::in_use::{
+    ImageUse, InUseSet, SourceKind, SourceSyntaxError, UseSite, kubernetes, list, scan,
+};
 use crate::model::Region;
 use live::LiveRead;
 
@@ -268,42 +270,13 @@ enum Live<'a> {
 /// Reads the file sources: kubectl JSON, lists and scanned files.
 fn read_files(sources: &InUseSources) -> Result<Vec<ImageUse>, InUseError> {
     let mut uses: Vec<ImageUse> = Vec::new();
-    for source in &sources.kubernetes {
-        let (path, text) = read_file(
-            source,
-            &normalize(&source.base.join(&source.written)),
-            MAX_SOURCE_BYTES,
-        )?;
-        let found = kubernetes::pods(&text, &path).map_err(|e| InUseError::Syntax {
-            origin: source.origin.clone(),
-            path: path.clone(),
-            at: position(e.line, e.column),
-            message: e.message,
-        })?;
-        tracing::info!(
-            "in use: {} image references in the pods of {path}",
-            found.len()
-        );
-        uses.extend(found);
-    }
-    for source in &sources.lists {
-        let (path, text) = read_file(
-            source,
-            &normalize(&source.base.join(&source.written)),
-            MAX_SOURCE_BYTES,
-        )?;
-        let found = list::image_list(&text, &path).map_err(|e| InUseError::Syntax {
-            origin: source.origin.clone(),
-            path: path.clone(),
-            at: position(e.line, e.column),
-            message: e.message,
-        })?;
-        tracing::info!(
-            "in use: {} image references in the list {path}",
-            found.len()
-        );
-        uses.extend(found);
-    }
+    read_each(
+        &sources.kubernetes,
+        "the pods of",
+        kubernetes::pods,
+        &mut uses,
+    )?;
+    read_each(&sources.lists, "the list", list::image_list, &mut uses)?;
     for source in &sources.files {
         let files = expand(source)?;
         let mut hits = 0;
@@ -333,6 +306,31 @@ fn read_files(sources: &InUseSources) -> Result<Vec<ImageUse>, InUseError> {
         );
     }
     Ok(uses)
+}
+
+/// Reads each file of `sources` whole and parses it with `parse`.
+fn read_each(
+    sources: &[SourcePath],
+    what: &str,
+    parse: fn(&str, &str) -> Result<Vec<ImageUse>, SourceSyntaxError>,
+    uses: &mut Vec<ImageUse>,
+) -> Result<(), InUseError> {
+    for source in sources {
+        let (path, text) = read_file(
+            source,
+            &normalize(&source.base.join(&source.written)),
+            MAX_SOURCE_BYTES,
+        )?;
+        let found = parse(&text, &path).map_err(|e| InUseError::Syntax {
+            origin: source.origin.clone(),
+            path: path.clone(),
+            at: position(e.line, e.column),
+            message: e.message,
+        })?;
+        tracing::info!("in use: {} image references in {what} {path}", found.len());
+        uses.extend(found);
+    }
+    Ok(())
 }
 
 /// `deploy/../pods.json` as `pods.json`: paths are shown as a reader would write
