@@ -33,7 +33,6 @@ use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
-use hyper_util::rt::TokioIo;
 
 /// The SDK the tests drive this server with, for crates that do not depend on it.
 pub use aws_sdk_ecrpublic as sdk;
@@ -90,19 +89,7 @@ struct Shared {
 pub struct EcrPublic {
     url: String,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for EcrPublic {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    _server: crate::serve::Loopback,
 }
 
 impl EcrPublic {
@@ -113,54 +100,23 @@ impl EcrPublic {
 
     /// Starts a server for `account` whose registry has the alias `alias`.
     pub fn start_with(account: &str, alias: &str) -> EcrPublic {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        listener.set_nonblocking(true).unwrap();
-        let host = listener.local_addr().unwrap().to_string();
+        let bound = crate::serve::bind();
+        let host = bound.host.clone();
         let shared = Arc::new(Shared {
             account: account.to_owned(),
             alias: alias.to_owned(),
             host: host.clone(),
             state: Mutex::new(State::default()),
         });
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let state = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                ready_tx.send(()).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = &mut stop_rx => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let state = state.clone();
-                            tokio::spawn(async move {
-                                let service = hyper::service::service_fn(move |req| {
-                                    let state = state.clone();
-                                    async move { handle(&state, req).await }
-                                });
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .keep_alive(true)
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            });
-                        }
-                    }
-                }
-            });
+        let server = bound.serve("ECR Public server", move |req| {
+            let state = state.clone();
+            async move { handle(&state, req).await }
         });
-        ready_rx.recv().expect("the server starts");
         EcrPublic {
             url: format!("http://{host}"),
             shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod ecr_public;
 pub mod generator;
 pub mod moto;
 pub mod proxy;
+mod serve;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
