@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::{action_text, human_bytes, in_use_text, summary_line, tag_diff, with_in_use};
-use crate::plan::{ActionKind, Plan, RepositoryStatus};
+use crate::plan::{ActionKind, Plan, RepositoryPlan, RepositoryStatus};
 
 /// Actions listed per repository before the rest is counted only.
 const MAX_ACTIONS_SHOWN: usize = 200;
@@ -20,13 +20,24 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         .iter()
         .filter(|r| r.status != RepositoryStatus::Unchanged)
         .collect();
+    summary_table(&shown, out)?;
+    kept_in_use(plan, out)?;
+    warnings(plan, out)?;
+    for r in shown.iter().filter(|r| !r.actions.is_empty()) {
+        details(r, out)?;
+    }
+    Ok(())
+}
+
+/// The table of the repositories that change, one row each.
+fn summary_table(shown: &[&RepositoryPlan], out: &mut dyn Write) -> io::Result<()> {
     if !shown.is_empty() {
         writeln!(
             out,
             "| Repository | Registry | Status | Deletes | Untags | Size |"
         )?;
         writeln!(out, "|---|---|---|---:|---:|---:|")?;
-        for r in &shown {
+        for r in shown {
             let deletes = r
                 .actions
                 .iter()
@@ -61,6 +72,11 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out)?;
     }
+    Ok(())
+}
+
+/// The images kept because they are in use, at most [`MAX_ACTIONS_SHOWN`] of them.
+fn kept_in_use(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     let mut in_use = with_in_use(plan).peekable();
     if in_use.peek().is_some() {
         writeln!(out, "#### Kept because in use")?;
@@ -87,6 +103,11 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out)?;
     }
+    Ok(())
+}
+
+/// The plan's warnings, one item each.
+fn warnings(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     if !plan.warnings.is_empty() {
         writeln!(out, "#### Warnings")?;
         writeln!(out)?;
@@ -104,60 +125,63 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out)?;
     }
-    for r in shown.iter().filter(|r| !r.actions.is_empty()) {
-        let deletes = r
-            .actions
-            .iter()
-            .filter(|a| a.kind == ActionKind::Delete)
-            .count();
-        let untags = r.actions.len() - deletes;
-        writeln!(
-            out,
-            "<details><summary><code>{}</code> ({}): {deletes} to delete, {untags} to untag{}</summary>",
-            r.repository.name,
-            r.repository.registry,
-            if r.status == RepositoryStatus::Refused {
-                " — refused"
-            } else {
-                ""
-            }
-        )?;
+    Ok(())
+}
+
+/// One repository's actions and tag diff, folded.
+fn details(r: &RepositoryPlan, out: &mut dyn Write) -> io::Result<()> {
+    let deletes = r
+        .actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Delete)
+        .count();
+    let untags = r.actions.len() - deletes;
+    writeln!(
+        out,
+        "<details><summary><code>{}</code> ({}): {deletes} to delete, {untags} to untag{}</summary>",
+        r.repository.name,
+        r.repository.registry,
+        if r.status == RepositoryStatus::Refused {
+            " — refused"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(out)?;
+    writeln!(out, "```diff")?;
+    for a in r.actions.iter().take(MAX_ACTIONS_SHOWN) {
+        let sign = if a.kind == ActionKind::Delete {
+            '-'
+        } else {
+            '!'
+        };
+        writeln!(out, "{sign} {}", action_text(a))?;
+    }
+    if r.actions.len() > MAX_ACTIONS_SHOWN {
+        writeln!(out, "# … and {} more", r.actions.len() - MAX_ACTIONS_SHOWN)?;
+    }
+    writeln!(out, "```")?;
+    // The diff has a `-` line for each tag removed: when those alone are too many,
+    // it is not shown, and not worth computing.
+    let removed: usize = r.actions.iter().map(|a| a.tags.len()).sum();
+    let diff = if removed <= MAX_ACTIONS_SHOWN {
+        tag_diff(r)
+    } else {
+        Vec::new()
+    };
+    if removed <= MAX_ACTIONS_SHOWN && diff.len() <= MAX_ACTIONS_SHOWN {
+        writeln!(out)?;
+        writeln!(out, "Tags:")?;
         writeln!(out)?;
         writeln!(out, "```diff")?;
-        for a in r.actions.iter().take(MAX_ACTIONS_SHOWN) {
-            let sign = if a.kind == ActionKind::Delete {
-                '-'
-            } else {
-                '!'
-            };
-            writeln!(out, "{sign} {}", action_text(a))?;
-        }
-        if r.actions.len() > MAX_ACTIONS_SHOWN {
-            writeln!(out, "# … and {} more", r.actions.len() - MAX_ACTIONS_SHOWN)?;
+        for (sign, tag) in diff {
+            writeln!(out, "{sign} {tag}")?;
         }
         writeln!(out, "```")?;
-        // The diff has a `-` line for each tag removed: when those alone are too many,
-        // it is not shown, and not worth computing.
-        let removed: usize = r.actions.iter().map(|a| a.tags.len()).sum();
-        let diff = if removed <= MAX_ACTIONS_SHOWN {
-            tag_diff(r)
-        } else {
-            Vec::new()
-        };
-        if removed <= MAX_ACTIONS_SHOWN && diff.len() <= MAX_ACTIONS_SHOWN {
-            writeln!(out)?;
-            writeln!(out, "Tags:")?;
-            writeln!(out)?;
-            writeln!(out, "```diff")?;
-            for (sign, tag) in diff {
-                writeln!(out, "{sign} {tag}")?;
-            }
-            writeln!(out, "```")?;
-        }
-        writeln!(out)?;
-        writeln!(out, "</details>")?;
-        writeln!(out)?;
     }
+    writeln!(out)?;
+    writeln!(out, "</details>")?;
+    writeln!(out)?;
     Ok(())
 }
 
