@@ -366,6 +366,7 @@ fn in_memory_part() {
             parallelism,
             source_label: "bench".into(),
             live: None,
+            restored: Default::default(),
         };
         let plan = rt.block_on(make_plan(&reg, &desired, &settings)).unwrap();
         let before = reg.inner.calls();

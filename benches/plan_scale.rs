@@ -73,6 +73,7 @@ fn main() {
             parallelism: 8,
             source_label: "bench".into(),
             live: None,
+            restored: Default::default(),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

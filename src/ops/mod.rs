@@ -8,6 +8,7 @@ pub mod in_use;
 pub mod pace;
 pub mod plan;
 pub mod restore;
+pub mod restored;
 pub mod run;
 pub mod snapshot;
 pub mod source;

@@ -72,8 +72,17 @@ impl<C: Clock> Pacer<C> {
         Self::new(clock, PUT_IMAGE_PER_SECOND, Duration::from_secs(1))
     }
 
+    /// A limiter that never waits: for a registry without quotas (a snapshot file,
+    /// the in-memory model), where pacing would only make an offline run slow.
+    pub fn unlimited(clock: C) -> Self {
+        Self::new(clock, usize::MAX, Duration::ZERO)
+    }
+
     /// Waits until a call may start, and counts it as started.
     pub async fn ready(&self) {
+        if self.limit == usize::MAX {
+            return;
+        }
         let mut recent = self.recent.lock().await;
         let now = self.clock.now();
         let at = next_start(&recent, now, self.limit, self.window);
@@ -203,5 +212,25 @@ pub(crate) mod tests {
             }
         });
         assert!(clock.sleeps.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unlimited_pacer_never_waits() {
+        let clock = FakeClock::default();
+        let pacer = Pacer::unlimited(&clock);
+        block_on(async {
+            for _ in 0..1000 {
+                pacer.ready().await;
+            }
+        });
+        assert!(clock.sleeps.lock().unwrap().is_empty());
+        // The PutImage pacer, for comparison, waits after its ninth call of a second.
+        let paced = Pacer::put_image(&clock);
+        block_on(async {
+            for _ in 0..=PUT_IMAGE_PER_SECOND {
+                paced.ready().await;
+            }
+        });
+        assert_eq!(clock.sleeps.lock().unwrap().len(), 1);
     }
 }

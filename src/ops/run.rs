@@ -39,6 +39,8 @@ pub struct RunSettings {
     pub source_label: String,
     /// The reader of ECS and Lambda for `in_use` (none when the run reads a snapshot).
     pub live: Option<std::sync::Arc<dyn super::in_use::LiveSources>>,
+    /// The push times restores took back (the restore records).
+    pub restored: std::sync::Arc<super::restored::RestoredPushTimes>,
 }
 
 /// Why a plan could not be made. Nothing is deleted in any of these cases.
@@ -284,7 +286,8 @@ pub(crate) fn plan_each(
             match &o.1 {
                 Ok(read) => plan_repository(
                     d,
-                    read,
+                    // An image a restore re-created ranks by its push from before.
+                    settings.restored.adjust(read).as_ref().unwrap_or(read),
                     settings.now,
                     settings.options,
                     in_use.for_repository(&read.reference),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use super::restored::{RestoredError, RestoredPushTimes};
 use super::run::RunSettings;
 use crate::model::Region;
 use crate::plan::PlanOptions;
@@ -43,6 +44,10 @@ pub struct SourceSpec {
     pub cache_dir: Option<PathBuf>,
     /// How long one AWS attempt may take (default 30 s).
     pub attempt_timeout: Option<std::time::Duration>,
+    /// The folder of restore records to read (`.ecr-reconcile`, where journals go):
+    /// plans rank the images a restore re-created by their push time from before.
+    /// None: none are read.
+    pub restore_records: Option<PathBuf>,
 }
 
 /// Why the source could not be opened or written back.
@@ -60,6 +65,10 @@ pub enum SourceError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// A restore record could not be read.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Restored(#[from] RestoredError),
     /// `--public-registry-url` is not the http(s) URL of a registry.
     #[error("--public-registry-url: {0}")]
     #[diagnostic(code(source::public_registry_url))]
@@ -87,6 +96,8 @@ pub struct Source {
     runtime: tokio::runtime::Runtime,
     /// ECS and Lambda of the account, for `in_use` (AWS runs only).
     live: Option<std::sync::Arc<LiveReader>>,
+    /// The push times restores took (from the restore records).
+    restored: std::sync::Arc<RestoredPushTimes>,
 }
 
 impl Source {
@@ -97,6 +108,13 @@ impl Source {
             .as_deref()
             .map(|r| Region::parse(r).map_err(|e| SourceError::Region(e.to_string())))
             .transpose()?;
+        let restored = match &spec.restore_records {
+            Some(dir) => RestoredPushTimes::load(dir)?,
+            None => RestoredPushTimes::default(),
+        };
+        if restored.records() > 0 {
+            tracing::info!("read {} restore record(s)", restored.records());
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -169,6 +187,7 @@ impl Source {
             parallelism: spec.parallelism.max(1),
             runtime,
             live,
+            restored: std::sync::Arc::new(restored),
         })
     }
 
@@ -195,6 +214,7 @@ impl Source {
                 .live
                 .clone()
                 .map(|l| l as std::sync::Arc<dyn super::in_use::LiveSources>),
+            restored: self.restored.clone(),
         }
     }
 

@@ -39,6 +39,12 @@ impl Backend {
         }
     }
 
+    /// True for a registry that enforces no quotas (a snapshot file): nothing
+    /// offline waits on pacing.
+    pub fn is_offline(&self) -> bool {
+        matches!(self, Backend::Snapshot { .. })
+    }
+
     /// Calls so far.
     pub fn calls(&self) -> CallCounts {
         match self {

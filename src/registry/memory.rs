@@ -557,6 +557,9 @@ impl InMemoryRegistry {
                 let subject = parsed["subject"]["digest"]
                     .as_str()
                     .and_then(|d| Digest::parse(d).ok());
+                let size = put
+                    .size_bytes
+                    .unwrap_or_else(|| pushed_size(put, &parsed, &children, r));
                 r.images.push(StoredImage {
                     detail: ImageDetail {
                         digest: put.digest.clone(),
@@ -566,7 +569,7 @@ impl InMemoryRegistry {
                         artifact_media_type: parsed["config"]["mediaType"]
                             .as_str()
                             .map(MediaType::from),
-                        size_bytes: Some(put.manifest.len() as u64),
+                        size_bytes: Some(size),
                         subject,
                         status: None,
                         last_recorded_pull_time: None,
@@ -580,6 +583,29 @@ impl InMemoryRegistry {
         }
         Ok(())
     }
+}
+
+/// The size ECR gives an image pushed with this manifest: the sum of its layers'
+/// sizes, and for an index its largest child's size (ImageDetail's
+/// `imageSizeInBytes`); the manifest's own length for anything else.
+fn pushed_size(
+    put: &PutManifest<'_>,
+    parsed: &serde_json::Value,
+    children: &[Digest],
+    r: &Repo,
+) -> u64 {
+    if let Some(layers) = parsed["layers"].as_array() {
+        return layers.iter().filter_map(|l| l["size"].as_u64()).sum();
+    }
+    if !children.is_empty() {
+        return children
+            .iter()
+            .filter_map(|c| r.by_digest(c))
+            .filter_map(|i| r.images[i].detail.size_bytes)
+            .max()
+            .unwrap_or(0);
+    }
+    put.manifest.len() as u64
 }
 
 impl Registry for InMemoryRegistry {

@@ -571,6 +571,10 @@ pub struct PutManifest<'a> {
     pub media_type: &'a str,
     /// Its digest (sha256 of the bytes): ECR checks it.
     pub digest: &'a Digest,
+    /// The size the image had when it was removed, as the journal recorded it. ECR
+    /// computes an image's size itself and ignores this; an offline registry (a
+    /// snapshot) keeps it, so a restored image has its recorded size again.
+    pub size_bytes: Option<u64>,
 }
 
 /// How many calls of each operation a registry has served.

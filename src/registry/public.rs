@@ -704,6 +704,7 @@ mod tests {
             manifest,
             media_type: crate::model::media_type::OCI_MANIFEST,
             digest: &d,
+            size_bytes: None,
         };
         block_on(reg.put_image(&repo(), &put, Some(&Tag::parse("v1").unwrap()))).unwrap();
         assert_eq!(

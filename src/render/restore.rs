@@ -82,7 +82,11 @@ pub fn restore_plan(plan: &RestorePlan, journal: &str, out: &mut dyn Write) -> i
 }
 
 /// Writes what a restore did.
-pub fn restore_report(report: &RestoreReport, out: &mut dyn Write) -> io::Result<()> {
+pub fn restore_report(
+    report: &RestoreReport,
+    record: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(
         out,
         "\nRestore {}: {} tags put back, {} images pushed again, {} already there, {} not restored{}.",
@@ -111,6 +115,13 @@ pub fn restore_report(report: &RestoreReport, out: &mut dyn Write) -> io::Result
             out,
             "  not restored: {what} in {}: {}\n      what to do: {}",
             p.repository, p.problem.reason, p.problem.remedy
+        )?;
+    }
+    if let Some(path) = record {
+        writeln!(
+            out,
+            "Restore record: {} (plans rank the images pushed again by their first push when it is in .ecr-reconcile/ of their working directory: keep it there, and commit it beside the desired state when plans run elsewhere, as in CI).",
+            path.display()
         )?;
     }
     Ok(())

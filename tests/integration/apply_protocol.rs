@@ -93,6 +93,7 @@ fn plan_for(reg: &InMemoryRegistry) -> Plan {
         parallelism: 1,
         source_label: "test".into(),
         live: None,
+        restored: Default::default(),
     };
     block_on(make_plan(reg, &state, &settings)).unwrap()
 }
@@ -343,6 +344,7 @@ fn a_race_after_confirmation_is_reported_loudly() {
             parallelism: 1,
             source_label: "test".into(),
             live: None,
+            restored: Default::default(),
         };
         block_on(make_plan(&reg, &state, &settings)).unwrap()
     };
@@ -637,6 +639,7 @@ fn untags_share_the_first_request_and_the_plan_listing_is_not_repeated() {
         parallelism: 1,
         source_label: "test".into(),
         live: None,
+        restored: Default::default(),
     };
     let plan = block_on(make_plan(&reg, &state, &settings)).unwrap();
     let before = reg.calls();

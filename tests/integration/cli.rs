@@ -885,6 +885,89 @@ fn the_example_applied_offline_is_restored_as_it_was() {
     assert_eq!(images_of(&copy), images_of(&root().join(SNAPSHOT)));
 }
 
+/// The removals of a plan (`plan --format json`) in `dir`, per repository.
+fn removals_in(dir: &Path, now: &str) -> Vec<serde_json::Value> {
+    let out = crate::common::hermetic()
+        .current_dir(dir)
+        .env("AWS_REGION", "us-east-1")
+        .args([
+            "plan",
+            "--snapshot",
+            "snapshot.json",
+            "--format",
+            "json",
+            "--now",
+            now,
+        ])
+        .arg(root().join(EXAMPLES))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    plan["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::json!({"repository": r["repository"], "actions": r["actions"]}))
+        .collect()
+}
+
+/// Each image's recorded size, by repository and digest.
+fn sizes_of(snapshot: &Path) -> std::collections::BTreeMap<(String, String), Option<u64>> {
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(snapshot).unwrap()).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for reg in s["registries"].as_array().unwrap() {
+        for repo in reg["repositories"].as_array().unwrap() {
+            for i in repo["images"].as_array().unwrap() {
+                out.insert(
+                    (repo["name"].to_string(), i["digest"].to_string()),
+                    i["size_bytes"].as_u64(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn after_a_restore_the_next_plan_makes_the_first_plan_s_removals() {
+    // The images a restore pushes again get a new push time (as in ECR); the restore
+    // record it writes keeps their push time from before, so keep_latest ranks them
+    // as the first plan did, and the real newest builds stay.
+    let now = "2026-11-20T12:00:00Z";
+    let original = std::fs::read_to_string(root().join(SNAPSHOT)).unwrap();
+    let first = {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("snapshot.json"), &original).unwrap();
+        removals_in(dir.path(), now)
+    };
+    let (copy, dir, out) = apply_then_restore(&original, &[]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    assert!(
+        said.contains("Restore record: ") && said.contains(".ecr-reconcile/restored-"),
+        "{said}"
+    );
+    // The offline registry gives each image its recorded size back.
+    assert_eq!(sizes_of(&copy), sizes_of(&root().join(SNAPSHOT)));
+    assert_eq!(removals_in(dir.path(), now), first);
+    // Without the record, the restored images would rank newest: the plan differs.
+    for entry in std::fs::read_dir(dir.path().join(".ecr-reconcile")).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("restored-")
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    assert_ne!(removals_in(dir.path(), now), first);
+}
+
 #[test]
 fn without_manifests_existing_images_are_retagged_and_each_loss_is_said_once() {
     // A snapshot without `manifest` fields: the apply cannot save what restore would

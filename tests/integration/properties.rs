@@ -301,6 +301,7 @@ fn settings() -> RunSettings {
         parallelism: 2,
         source_label: "test".into(),
         live: None,
+        restored: Default::default(),
     }
 }
 
@@ -546,5 +547,106 @@ proptest! {
         }
         let listed: HashSet<&Digest> = plan.repositories[0].in_use.iter().map(|u| &u.digest).collect();
         prop_assert_eq!(listed, must_stay.iter().collect::<HashSet<_>>(), "the plan lists every image in use");
+    }
+}
+
+/// A registry of plain images, each with a real manifest (its digest is the manifest's
+/// sha256), so that everything an apply removes can be restored.
+fn restorable_registry(images: &[GenImage]) -> InMemoryRegistry {
+    let mut reg = InMemoryRegistry::new();
+    reg.set_caller_account(
+        Region::parse("eu-west-1").unwrap(),
+        AccountId::parse("123456789012").unwrap(),
+    );
+    reg.create_repository(repo_ref());
+    for (i, img) in images.iter().enumerate() {
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":10}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}]}}"#,
+            media_type::OCI_MANIFEST,
+            digest(2 * i),
+            digest(2 * i + 1),
+            1000 + i
+        );
+        let detail = ImageDetail {
+            digest: Digest::parse(ecr_reconcile::hash::sha256(manifest.as_bytes())).unwrap(),
+            tags: img
+                .tags
+                .iter()
+                .map(|t| Tag::parse(t.clone()).unwrap())
+                .collect(),
+            pushed_at: now() - Duration::hours(img.age_hours),
+            manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
+            artifact_media_type: None,
+            size_bytes: Some(1000 + i as u64),
+            subject: None,
+            status: None,
+            last_recorded_pull_time: None,
+            last_archived_at: None,
+            last_activated_at: None,
+        };
+        let mut stored = StoredImage::new(detail, Vec::new());
+        stored.manifest = Some(manifest);
+        reg.push(&repo_ref(), stored);
+    }
+    reg
+}
+
+/// What a plan removes: each action's kind, image and tags.
+fn removals(plan: &ecr_reconcile::plan::Plan) -> Vec<String> {
+    plan.repositories
+        .iter()
+        .flat_map(|r| &r.actions)
+        .map(|a| format!("{:?} {} {:?}", a.kind, a.digest, a.tags))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A restore undoes an apply without changing what the next plan keeps: the
+    /// images it pushes again get new push times (as in ECR), and the restore record
+    /// gives keep_latest, max_age and pulled_within their push times from before.
+    #[test]
+    fn after_a_restore_the_same_plan_makes_the_same_removals(
+        images in images_strategy(),
+        entries in entries_strategy(),
+        untagged_delete in any::<bool>(),
+    ) {
+        use ecr_reconcile::ops::pace::{Pacer, TokioClock};
+        use ecr_reconcile::ops::restore::protocol;
+        use ecr_reconcile::ops::restored::{RECORD_VERSION, RestoreRecord, RestoredPushTimes};
+
+        let y = yaml(&entries, untagged_delete, true);
+        let state = desired(&y);
+        let reg = restorable_registry(&images);
+        let before = tag_map(&reg);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let first = rt.block_on(make_plan(&reg, &state, &settings())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = Journal::open(&path).unwrap();
+        let report = rt.block_on(apply_plan_with(&reg, &first, &mut journal, &Quiet, ApplyOptions::default())).unwrap();
+        prop_assert!(report.failures.is_empty(), "apply failed: {:?}\n{y}", report.failures);
+        drop(journal);
+
+        let contents = Journal::read(&path).unwrap();
+        let entries = protocol::select(&contents.entries, &[]);
+        let started_at = Utc::now();
+        let restored = rt.block_on(async {
+            let plan = protocol::plan(&reg, &entries).await.unwrap();
+            protocol::execute(&reg, &plan, &Pacer::unlimited(TokioClock::default())).await
+        });
+        let finished_at = Utc::now();
+        prop_assert!(restored.succeeded(), "{:?}", restored.problems);
+        // Everything is back where it was.
+        let back: BTreeMap<String, Digest> = tag_map(&reg).into_iter().map(|(t, (d, _))| (t, d)).collect();
+        let was: BTreeMap<String, Digest> = before.into_iter().map(|(t, (d, _))| (t, d)).collect();
+        prop_assert_eq!(back, was);
+
+        let mut times = RestoredPushTimes::default();
+        times.add(&RestoreRecord { version: RECORD_VERSION, started_at, finished_at, images: restored.recreated.clone() });
+        let with_record = RunSettings { restored: std::sync::Arc::new(times), ..settings() };
+        let again = rt.block_on(make_plan(&reg, &state, &with_record)).unwrap();
+        prop_assert_eq!(removals(&again), removals(&first), "{}", y);
     }
 }

@@ -40,6 +40,7 @@ fn plan_of(
         parallelism: 4,
         source_label: label.into(),
         live: None,
+        restored: Default::default(),
     };
     let registry = snap.into_registry();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -154,6 +155,7 @@ fn archive_plan() -> Plan {
         parallelism: 1,
         source_label: "snapshot:archive.json".into(),
         live: None,
+        restored: Default::default(),
     };
     let registry = snap.into_registry();
     tokio::runtime::Builder::new_current_thread()

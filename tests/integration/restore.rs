@@ -296,3 +296,55 @@ fn a_300_character_registry_tag_is_removed_and_restored() {
     assert_eq!(m.images("team/app"), before);
     assert_eq!(m.images("team/app")[&old], [long]);
 }
+
+#[test]
+fn after_a_restore_keep_latest_keeps_what_the_first_plan_kept() {
+    // moto, like ECR, gives an image PutImage re-creates a new push time (whole
+    // seconds): without the restore record, the restored pr-1 would rank newest and
+    // the next plan would remove pr-2 instead.
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    for n in 1..=3 {
+        let tag = format!("pr-{n}");
+        m.push_image("team/app", &tag, &[&tag]);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\nrepositories:\n  team/app:\n    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 2\n",
+    )
+    .unwrap();
+    let in_dir = |args: &[&str]| command(&m.url, args, Some(dir.path())).output().unwrap();
+    let removed = || {
+        let out = in_dir(&["plan", s(&cfg), "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan["repositories"][0]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["tags"].to_string())
+            .collect::<Vec<_>>()
+    };
+    let first = removed();
+    assert_eq!(first, [r#"["pr-1"]"#]);
+    let journal = dir.path().join(".ecr-reconcile/journal.jsonl");
+    let out = in_dir(&["apply", s(&cfg), "--auto-approve", "--journal", s(&journal)]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = in_dir(&["restore", s(&journal), "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(said(&out).contains("Restore record: "), "{}", said(&out));
+    assert_eq!(m.images("team/app").len(), 3);
+    assert_eq!(removed(), first, "the same removal as before the apply");
+    // The record is what makes it so.
+    for entry in std::fs::read_dir(dir.path().join(".ecr-reconcile")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_str().unwrap().contains("restored-") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    assert_eq!(removed(), [r#"["pr-2"]"#]);
+}

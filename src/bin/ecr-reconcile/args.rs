@@ -356,6 +356,7 @@ impl SourceArgs {
             } else {
                 self.cache_dir.clone().or_else(default_cache_dir)
             },
+            restore_records: Some(PathBuf::from(ecr_reconcile::ops::restored::DEFAULT_DIR)),
         }
     }
 }

@@ -280,7 +280,7 @@ fn restore(term: &Term, args: &RestoreArgs) -> Result<u8, Reported> {
     }
     let outcome = term.check(prepared.execute())?;
     term.report(&outcome, args.format, |o, out| {
-        render::restore_report(&o.report, out)
+        render::restore_report(&o.report, o.record.as_deref(), out)
     })?;
     Ok(if outcome.report.succeeded() {
         exit::SUCCESS

@@ -38,6 +38,10 @@ pub struct JournalEntry {
     pub image_tags: Vec<Tag>,
     /// When the image was pushed.
     pub pushed_at: DateTime<Utc>,
+    /// The image's size as the registry reported it (`imageSizeInBytes`), when known:
+    /// an offline restore gives it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     /// The manifest media type, from BatchGetImage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_media_type: Option<String>,
@@ -80,6 +84,7 @@ impl JournalEntry {
             digest: digest.clone(),
             image_tags,
             pushed_at: action.pushed_at,
+            size_bytes: action.size_bytes,
             manifest_media_type,
             manifest,
         }
@@ -219,6 +224,7 @@ mod tests {
             digest: Digest::parse(format!("sha256:{}", "a".repeat(64))).unwrap(),
             image_tags: vec![],
             pushed_at: Utc::now(),
+            size_bytes: None,
             manifest_media_type: None,
             manifest: None,
         }

@@ -818,6 +818,7 @@ impl<R: Registry> BatchContext<'_, '_, R> {
                         digest: removed.digest.clone(),
                         image_tags,
                         pushed_at: action.map_or_else(chrono::Utc::now, |a| a.pushed_at),
+                        size_bytes: action.and_then(|a| a.size_bytes),
                         manifest_media_type,
                         manifest,
                     });

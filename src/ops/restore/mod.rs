@@ -11,6 +11,7 @@ use super::Source;
 use super::apply::Gate;
 use super::apply::{Journal, JournalError};
 use super::pace::{Pacer, TokioClock};
+use super::restored::{self, RECORD_VERSION, RestoreRecord};
 use super::source::SourceError;
 use crate::model::RepositoryRef;
 use crate::registry::RetryCounts;
@@ -70,6 +71,19 @@ pub enum RestoreError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Source(#[from] SourceError),
+    /// The restore record could not be written: before any push, restore stops; after
+    /// the pushes, the images are back but the next plan would rank them as new.
+    #[error(
+        "restore record in {}: {error}; without it, plans would rank the re-created images as new pushes (restore refuses to start when it cannot write there; once started, `--format json` lists the re-created images under report.recreated)",
+        dir.display()
+    )]
+    #[diagnostic(code(restore::record_not_written))]
+    Record {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
 }
 
 /// A restore planned against the registry now.
@@ -78,6 +92,8 @@ pub struct PreparedRestore<'s> {
     source: &'s Source,
     plan: RestorePlan,
     truncated_tail: bool,
+    /// Where the restore record goes: beside the journal.
+    record_dir: PathBuf,
 }
 
 /// Everything a restore did, as `restore --format json` prints it.
@@ -87,6 +103,10 @@ pub struct RestoreOutcome {
     pub plan: RestorePlan,
     /// What was done.
     pub report: RestoreReport,
+    /// The restore record written (when images were pushed again): the push times
+    /// they had before, which the next plans rank them by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<PathBuf>,
     /// Registry calls, by operation.
     pub api_calls: CallCounts,
     /// Retries and throttling.
@@ -113,10 +133,16 @@ pub fn prepare<'s>(
     }
     let entries = protocol::select(&journal.entries, &request.repositories);
     let plan = source.block_on(protocol::plan(&source.backend, &entries))?;
+    let record_dir = request
+        .journal
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
     Ok(PreparedRestore {
         source,
         plan,
         truncated_tail: journal.truncated_tail,
+        record_dir,
     })
 }
 
@@ -145,15 +171,48 @@ impl<'s> PreparedRestore<'s> {
     /// problems), then writes a snapshot source back.
     pub fn execute(self) -> Result<RestoreOutcome, RestoreError> {
         let source = self.source;
-        let pacer = Pacer::put_image(TokioClock::default());
+        // The record must be writable before anything is pushed again.
+        let dir = self.record_dir.as_path();
+        if self.plan.images_to_recreate() > 0 {
+            restored::check_writable(dir).map_err(|error| RestoreError::Record {
+                dir: dir.to_owned(),
+                error,
+            })?;
+        }
+        // ECR's PutImage quota; a snapshot has none, and an offline restore is instant.
+        let pacer = if source.backend.is_offline() {
+            Pacer::unlimited(TokioClock::default())
+        } else {
+            Pacer::put_image(TokioClock::default())
+        };
+        let started_at = chrono::Utc::now();
         let report = source.block_on(protocol::execute(&source.backend, &self.plan, &pacer));
+        let finished_at = chrono::Utc::now();
         if self.plan.has_work() {
             source.write_back()?;
         }
+        // Written even when some pushes failed: every image in it was pushed again.
+        let record = if report.recreated.is_empty() {
+            None
+        } else {
+            let record = RestoreRecord {
+                version: RECORD_VERSION,
+                started_at,
+                finished_at,
+                images: report.recreated.clone(),
+            };
+            Some(
+                restored::write(dir, &record).map_err(|error| RestoreError::Record {
+                    dir: dir.to_owned(),
+                    error,
+                })?,
+            )
+        };
         source.log_calls();
         Ok(RestoreOutcome {
             plan: self.plan,
             report,
+            record,
             api_calls: source.calls(),
             retries: source.retries(),
         })

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,13 @@ pub struct ImageRestore {
     /// image that still exists).
     #[serde(skip)]
     manifest: Option<String>,
+    /// When the image was first pushed (the journal's record): a re-created image
+    /// gets a new push time from the registry, and the restore record keeps this one.
+    #[serde(skip)]
+    pushed_at: Option<DateTime<Utc>>,
+    /// Its size when it was removed, as the journal recorded it.
+    #[serde(skip)]
+    size_bytes: Option<u64>,
 }
 
 impl ImageRestore {
@@ -218,6 +226,21 @@ pub struct RestoreReport {
     pub problems: Vec<ReportedProblem>,
     /// How many of `problems` (the first ones) the plan had found already.
     pub planned_problems: usize,
+    /// The images pushed again, with the push time each had before it was removed:
+    /// what the restore record keeps so that the next plan ranks them as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recreated: Vec<RecreatedImage>,
+}
+
+/// An image a restore pushed again: the registry gave it a new push time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RecreatedImage {
+    /// The repository.
+    pub repository: RepositoryRef,
+    /// The image.
+    pub digest: Digest,
+    /// When it had been pushed before the apply removed it.
+    pub pushed_at: DateTime<Utc>,
 }
 
 impl RestoreReport {
@@ -371,6 +394,8 @@ fn plan_repository(
             present: Vec::new(),
             problems: Vec::new(),
             manifest: saved.as_ref().map(|(m, _)| (*m).clone()),
+            pushed_at: entries.iter().map(|e| e.pushed_at).min(),
+            size_bytes: entries.iter().find_map(|e| e.size_bytes),
         };
         if current.is_none() {
             image.problems.push(Problem {
@@ -467,6 +492,7 @@ pub async fn execute<R: Registry, C: Clock>(
                     .as_deref()
                     .unwrap_or(media_type::OCI_MANIFEST),
                 digest: &image.digest,
+                size_bytes: image.size_bytes,
             };
             // A re-created image is pushed with its first tag (or untagged); every
             // further tag is one more PutImage.
@@ -485,6 +511,13 @@ pub async fn execute<R: Registry, C: Clock>(
                         if !created {
                             created = true;
                             report.images_recreated += 1;
+                            if let Some(pushed_at) = image.pushed_at {
+                                report.recreated.push(RecreatedImage {
+                                    repository: repo.repository.clone(),
+                                    digest: image.digest.clone(),
+                                    pushed_at,
+                                });
+                            }
                         }
                     }
                     Err(RegistryError::Service {
@@ -579,6 +612,7 @@ mod tests {
             digest: d,
             image_tags: Vec::new(),
             pushed_at: chrono::Utc::now(),
+            size_bytes: None,
             manifest_media_type: Some(media_type::OCI_MANIFEST.to_owned()),
             manifest: Some(m),
         }

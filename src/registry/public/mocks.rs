@@ -211,6 +211,7 @@ fn put_image_names_the_digest_and_refuses_an_answer_for_another() {
         manifest,
         media_type: "application/vnd.oci.image.manifest.v1+json",
         digest: &d,
+        size_bytes: None,
     };
     let tag = Tag::parse("v1").unwrap();
     block_on(reg.put_image(&repo(), &put_manifest, Some(&tag))).unwrap();
