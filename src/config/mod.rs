@@ -1,9 +1,11 @@
 //! Desired-state files: discovery, parsing and validation into domain types.
 //!
-//! Parse, then validate: each file becomes a positioned YAML tree ([`yaml`]), which
-//! [`validate`] turns into [`DesiredRepository`] values while collecting every problem
-//! (with file, line and column) instead of stopping at the first.
+//! Parse, then validate: each file becomes a positioned YAML tree ([`yaml`]); each of
+//! its mappings is read into the type of [`raw`] that describes it ([`at`]), and
+//! [`validate`] turns those into [`DesiredRepository`] values while collecting every
+//! problem (with file, line and column) instead of stopping at the first.
 
+pub mod at;
 pub mod diagnostic;
 pub mod in_use;
 pub mod raw;

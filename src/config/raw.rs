@@ -1,12 +1,16 @@
-//! The desired-state file format as serde types: the source of the JSON Schema.
+//! The desired-state file format, described once: these types are the source of the
+//! JSON Schema, and the validator in [`super::validate`] reads every mapping of a file
+//! into them ([`super::at`]), so the keys it knows, which are required and what each
+//! holds are the ones written here. Each value is an [`At`]: the value as written, at
+//! its place in the file, which validation turns into domain types.
 //!
-//! The validator in [`super::validate`] reads files through a positioned YAML tree so it
-//! can report every problem at its place; after it accepts a file, the file is also
-//! deserialized into these types, so the schema and the validator cannot drift apart
-//! silently.
+//! The enums are the schema's alone: validation tells their cases apart by the kind of
+//! YAML value written.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+
+use super::at::At;
 
 /// One desired-state file (format version 1).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -15,19 +19,19 @@ use serde::Deserialize;
 pub struct RawFile {
     /// Format version; must be 1.
     #[schemars(range(min = 1, max = 1))]
-    pub version: u32,
+    pub version: At<u32>,
     /// Where the repositories of this file live; defaults to the caller's account and
     /// the `--region` flag (or the AWS configuration).
     #[serde(default)]
-    pub registry: Option<RawRegistry>,
+    pub registry: Option<At<RawRegistry>>,
     /// Where to find the images in use (running, deployed or referenced): they are
     /// kept in whichever declared repository they belong to, whatever the allow-lists
     /// say. Paths and globs are relative to this file's folder.
     #[serde(default)]
-    pub in_use: Option<RawInUse>,
+    pub in_use: Option<At<RawInUse>>,
     /// The repositories this file manages, by ECR repository name. Repositories not
     /// declared in any file are never touched.
-    pub repositories: std::collections::BTreeMap<String, RawRepository>,
+    pub repositories: At<std::collections::BTreeMap<String, RawRepository>>,
 }
 
 /// The registry of every repository in a file: a private ECR registry (account and
@@ -40,10 +44,10 @@ pub struct RawRegistry {
     /// The 12-digit AWS account id (ECR registry id). Quote it. Default: the caller's
     /// account; with `public`, the account that owns the alias (checked).
     #[schemars(regex(pattern = r"^[0-9]{12}$"))]
-    pub account: Option<String>,
+    pub account: Option<At<String>>,
     /// The AWS region, such as `eu-west-1`. Default: `--region`, then the AWS
     /// configuration. Not with `public`.
-    pub region: Option<String>,
+    pub region: Option<At<String>>,
     /// The alias of an ECR Public registry (`public.ecr.aws/ALIAS`): the repositories
     /// of this file are ECR Public repositories of that registry, never private ones.
     /// The alias must belong to the account of the credentials (DescribeRegistries).
@@ -51,7 +55,7 @@ pub struct RawRegistry {
         regex(pattern = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"),
         length(min = 2, max = 50)
     )]
-    pub public: Option<String>,
+    pub public: Option<At<String>>,
 }
 
 /// The desired state of one repository.
@@ -59,18 +63,18 @@ pub struct RawRegistry {
 #[serde(deny_unknown_fields)]
 pub struct RawRepository {
     /// The allow-list: every tag it does not allow is removed.
-    pub tags: Vec<RawTagEntry>,
+    pub tags: At<Vec<RawTagEntry>>,
     /// What happens to untagged images that no kept image needs. Default: `keep`.
     #[serde(default)]
-    pub untagged: Option<RawUntagged>,
+    pub untagged: Option<At<RawUntagged>>,
     /// Allow a plan that deletes every image of the repository (and an empty `tags`
     /// list). Default: false.
     #[serde(default)]
-    pub allow_empty: Option<bool>,
+    pub allow_empty: Option<At<bool>>,
 }
 
 /// One entry of the allow-list.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum RawTagEntry {
     /// An exact tag (`v1.4.2`) or a glob with `*` and `?` (`release-*`).
@@ -85,19 +89,19 @@ pub enum RawTagEntry {
 pub struct RawRule {
     /// A glob with `*` (any run of characters) and `?` (one character).
     #[schemars(regex(pattern = r"^[A-Za-z0-9_*?][A-Za-z0-9_.*?-]{0,127}$"))]
-    pub pattern: String,
+    pub pattern: At<String>,
     /// Only the N most recently pushed matching tags stay allowed (ties: tag name, ascending).
     #[schemars(range(min = 1))]
-    pub keep_latest: Option<u64>,
+    pub keep_latest: Option<At<u64>>,
     /// Only tags on images pushed within this long stay allowed: a number and a unit
     /// (`s`, `m`, `h`, `d`, `w`), or several, such as `1w3d`.
     #[schemars(regex(pattern = r"^([0-9]+[smhdw])+$"))]
-    pub max_age: Option<String>,
+    pub max_age: Option<At<String>>,
     /// Tags on images pulled within this long (ECR's `lastRecordedPullTime`; an image
     /// never pulled counts from its push) stay allowed: with `keep_latest` or
     /// `max_age`, another way to stay; alone, the rule's only limit.
     #[schemars(regex(pattern = r"^([0-9]+[smhdw])+$"))]
-    pub pulled_within: Option<String>,
+    pub pulled_within: Option<At<String>>,
 }
 
 /// The sources of images in use.
@@ -106,25 +110,25 @@ pub struct RawRule {
 pub struct RawInUse {
     /// Files holding the output of `kubectl get pods -A -o json`: the images of every
     /// container, init and ephemeral container, and the digests they resolved to.
-    pub kubernetes: Option<Vec<RawPath>>,
+    pub kubernetes: Option<At<Vec<RawPath>>>,
     /// Globs of files searched for ECR image references
     /// (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG][@sha256:…]`): Kubernetes
     /// manifests, Helm values, Terraform, task definitions, compose files. `*` matches
     /// any run of characters, `/` included; `**/` also matches no folder.
-    pub files: Option<Vec<RawPath>>,
+    pub files: Option<At<Vec<RawPath>>>,
     /// Files listing image URIs, one per line (`#` comments) or as a JSON array of
     /// strings.
-    pub lists: Option<Vec<RawPath>>,
+    pub lists: Option<At<Vec<RawPath>>>,
     /// ECS: images of running tasks, of every service's task definitions (each
     /// deployment's), and of the newest revisions of each task-definition family.
-    pub ecs: Option<RawEcs>,
+    pub ecs: Option<At<RawEcs>>,
     /// Lambda: images of container-image functions: `$LATEST`, every published
     /// version, every alias.
-    pub lambda: Option<RawLambda>,
+    pub lambda: Option<At<RawLambda>>,
 }
 
 /// A path, relative to the desired-state file's folder.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, JsonSchema)]
 #[serde(transparent)]
 pub struct RawPath(#[schemars(length(min = 1))] pub String);
 
@@ -133,14 +137,14 @@ pub struct RawPath(#[schemars(length(min = 1))] pub String);
 #[serde(deny_unknown_fields)]
 pub struct RawEcs {
     /// `all` (the default), or a list of cluster names or ARNs.
-    pub clusters: Option<RawSelection>,
+    pub clusters: Option<At<RawSelection>>,
     /// How many of the newest revisions of each task-definition family are in use
     /// (rollbacks need them). Default: 5.
     #[schemars(range(min = 1, max = 100))]
-    pub task_definition_revisions: Option<u32>,
+    pub task_definition_revisions: Option<At<u32>>,
     /// The regions read. Default: the regions of the run's repositories.
     #[schemars(length(min = 1))]
-    pub regions: Option<Vec<String>>,
+    pub regions: Option<At<Vec<String>>>,
 }
 
 /// Lambda functions.
@@ -148,14 +152,14 @@ pub struct RawEcs {
 #[serde(deny_unknown_fields)]
 pub struct RawLambda {
     /// `all` (the default), or a list of function names or ARNs.
-    pub functions: Option<RawSelection>,
+    pub functions: Option<At<RawSelection>>,
     /// The regions read. Default: the regions of the run's repositories.
     #[schemars(length(min = 1))]
-    pub regions: Option<Vec<String>>,
+    pub regions: Option<At<Vec<String>>>,
 }
 
 /// `all`, or a list of names.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum RawSelection {
     /// Every one in the account and region.
@@ -165,7 +169,7 @@ pub enum RawSelection {
 }
 
 /// The word `all`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RawAll {
     /// Every one.
@@ -173,7 +177,7 @@ pub enum RawAll {
 }
 
 /// The policy for untagged images.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RawUntagged {
     /// Delete untagged images that no kept image needs.

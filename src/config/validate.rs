@@ -1,12 +1,15 @@
-//! Walks a positioned YAML tree and builds [`DesiredRepository`] values, collecting
+//! Validation of one desired-state file into [`DesiredRepository`] values, collecting
 //! every problem in the file.
+//!
+//! Each mapping is read into its [`super::raw`] type, which says which keys it takes;
+//! the rules here turn each value, at its place in the file, into domain types.
 
 mod in_use;
 
-use std::collections::BTreeMap;
-
+use super::at::{self, At, KeyProblem, Places};
 use super::diagnostic::{Code, ConfigDiagnostic, SharedSource};
 use super::in_use::InUseSources;
+use super::raw::{RawFile, RawRegistry, RawRepository, RawRule};
 use super::yaml::{self, Node, Span, Value};
 use super::{AllowEntry, DesiredRepository, Matcher, Origin, UntaggedPolicy};
 use crate::model::{AccountId, PublicAlias, Region, RepositoryName, Tag, is_tag_char};
@@ -83,15 +86,6 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
             || std::path::PathBuf::from("."),
             std::path::Path::to_path_buf,
         );
-    let mut cx = Cx {
-        src: src.clone(),
-        diags: Vec::new(),
-        declared: Vec::new(),
-        registry_ok: true,
-        public: None,
-        base,
-        in_use: InUseSources::default(),
-    };
     let root = match yaml::parse(src.text()) {
         Ok(root) => root,
         Err(e) => {
@@ -101,8 +95,9 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
                 line: 1,
                 column: 1,
             });
-            cx.error(
+            let diagnostic = ConfigDiagnostic::at(
                 Code::Syntax,
+                &src,
                 span,
                 format!("invalid YAML: {}", e.message),
                 "here",
@@ -112,25 +107,21 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
                 repositories: Vec::new(),
                 declared: Vec::new(),
                 in_use: InUseSources::default(),
-                diagnostics: cx.diags,
+                diagnostics: vec![diagnostic],
             };
         }
     };
+    let mut cx = Cx {
+        src: src.clone(),
+        places: Places::default(),
+        diags: Vec::new(),
+        declared: Vec::new(),
+        registry_ok: true,
+        public: None,
+        base,
+        in_use: InUseSources::default(),
+    };
     let repos = cx.file(&root);
-    if cx.diags.is_empty() {
-        // The serde types are the source of the JSON Schema; they must accept every
-        // file the validator accepts.
-        if let Err(e) =
-            serde_saphyr::from_str_with_options::<super::raw::RawFile>(src.text(), yaml::options())
-        {
-            cx.error(
-                Code::SchemaMismatch,
-                root.span,
-                format!("the file passed validation but not the schema types: {e}"),
-                "",
-            );
-        }
-    }
     // In file order, as a reader goes through the file.
     cx.diags.sort_by_key(|d| d.span.map(|s| s.offset));
     Validated {
@@ -142,8 +133,10 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
     }
 }
 
-struct Cx {
+struct Cx<'n> {
     src: SharedSource,
+    /// The values that the raw types of this file stand for.
+    places: Places<'n>,
     diags: Vec<ConfigDiagnostic>,
     /// Every declaration whose name (and file's registry) could be read.
     declared: Vec<Declared>,
@@ -158,10 +151,7 @@ struct Cx {
     in_use: InUseSources,
 }
 
-/// The fields of a mapping, by key, with the key's node.
-type Fields<'n> = BTreeMap<&'n str, (&'n Node, &'n Node)>;
-
-impl Cx {
+impl<'n> Cx<'n> {
     fn error(
         &mut self,
         code: Code,
@@ -198,51 +188,60 @@ impl Cx {
         );
     }
 
-    /// Checks that `node` is a mapping whose keys are strings from `allowed`.
-    fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
-        let Value::Map(entries) = &node.value else {
+    /// Reads the mapping `node` into its raw type `T`, reporting keys that are not
+    /// names and keys that `T` does not take. `None` when `node` is not a mapping.
+    fn read<T: serde::de::DeserializeOwned>(&mut self, node: &'n Node, what: &str) -> Option<T> {
+        let Ok((raw, problems)) = at::read::<T>(&self.places, node) else {
             self.wrong_type(node, what, "a mapping");
             return None;
         };
-        let mut fields = BTreeMap::new();
-        for (key, value) in entries {
-            let Value::Str(k) = &key.value else {
-                self.error(
-                    Code::WrongType,
-                    key.span,
-                    format!("keys of {what} are names, not {}", key.value.kind()),
-                    "expected a name",
-                );
-                continue;
-            };
-            if allowed.contains(&k.as_str()) {
-                fields.insert(k.as_str(), (key, value));
-            } else {
-                let close = similar::get_close_matches(k.as_str(), allowed, 1, 0.6);
-                let help = match close.first() {
-                    Some(c) => format!("did you mean `{c}`?"),
-                    None => format!(
-                        "{what} takes {}",
-                        allowed
-                            .iter()
-                            .map(|a| format!("`{a}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
-                self.error(
-                    Code::UnknownKey,
-                    key.span,
-                    format!("unknown key `{k}` in {what}"),
-                    "unknown key",
-                )
-                .help = Some(help);
+        for problem in problems {
+            match problem {
+                KeyProblem::NotAName(key) => {
+                    self.error(
+                        Code::WrongType,
+                        key.span,
+                        format!("keys of {what} are names, not {}", key.value.kind()),
+                        "expected a name",
+                    );
+                }
+                KeyProblem::Unknown(key, k, allowed) => {
+                    let close = similar::get_close_matches(k, allowed, 1, 0.6);
+                    let help = match close.first() {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => format!(
+                            "{what} takes {}",
+                            allowed
+                                .iter()
+                                .map(|a| format!("`{a}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
+                    self.error(
+                        Code::UnknownKey,
+                        key.span,
+                        format!("unknown key `{k}` in {what}"),
+                        "unknown key",
+                    )
+                    .help = Some(help);
+                }
             }
         }
-        Some(fields)
+        Some(raw)
     }
 
-    fn file(&mut self, root: &Node) -> Vec<DesiredRepository> {
+    /// The key and the value written for `at`, when its key is present.
+    fn get<T>(&self, at: &At<T>) -> Option<(&'n Node, &'n Node)> {
+        self.places.get(at)
+    }
+
+    /// The value written for an optional key, when present.
+    fn value<T>(&self, at: &Option<At<T>>) -> Option<&'n Node> {
+        at.as_ref().and_then(|a| self.places.value(a))
+    }
+
+    fn file(&mut self, root: &'n Node) -> Vec<DesiredRepository> {
         if matches!(root.value, Value::Null) {
             self.error(
                 Code::WrongType,
@@ -255,14 +254,10 @@ impl Cx {
             );
             return Vec::new();
         }
-        let Some(fields) = self.fields(
-            root,
-            "the file",
-            &["version", "registry", "in_use", "repositories"],
-        ) else {
+        let Some(file) = self.read::<RawFile>(root, "the file") else {
             return Vec::new();
         };
-        match fields.get("version") {
+        match self.get(&file.version) {
             None => {
                 self.error(
                     Code::MissingKey,
@@ -286,18 +281,18 @@ impl Cx {
             },
         }
         let before = self.diags.len();
-        let (account, region, public) = match fields.get("registry") {
-            Some((_, node)) if !matches!(node.value, Value::Null) => self.registry(node),
+        let (account, region, public) = match self.value(&file.registry) {
+            Some(node) if !matches!(node.value, Value::Null) => self.registry(node),
             _ => (None, None, None),
         };
         self.public = public;
         self.registry_ok = self.diags.len() == before;
-        if let Some((_, node)) = fields.get("in_use")
+        if let Some(node) = self.value(&file.in_use)
             && !matches!(node.value, Value::Null)
         {
             self.in_use_sources(node);
         }
-        let Some((rkey, repos)) = fields.get("repositories") else {
+        let Some((rkey, repos)) = self.get(&file.repositories) else {
             self.error(
                 Code::MissingKey,
                 root.span,
@@ -309,9 +304,9 @@ impl Cx {
         };
         let Value::Map(entries) = &repos.value else {
             let node = if matches!(repos.value, Value::Null) {
-                *rkey
+                rkey
             } else {
-                *repos
+                repos
             };
             self.error(
                 Code::WrongType,
@@ -335,12 +330,12 @@ impl Cx {
 
     fn registry(
         &mut self,
-        node: &Node,
+        node: &'n Node,
     ) -> (Option<AccountId>, Option<Region>, Option<PublicAlias>) {
-        let Some(fields) = self.fields(node, "`registry`", &["account", "region", "public"]) else {
+        let Some(registry) = self.read::<RawRegistry>(node, "`registry`") else {
             return (None, None, None);
         };
-        let account = fields.get("account").and_then(|(_, v)| {
+        let account = self.value(&registry.account).and_then(|v| {
             let quoted = matches!(v.value, Value::Str(_));
             let text = match &v.value {
                 Value::Str(s) => s.clone(),
@@ -366,7 +361,7 @@ impl Cx {
                 }
             }
         });
-        let region = fields.get("region").and_then(|(_, v)| {
+        let region = self.value(&registry.region).and_then(|v| {
             let Value::Str(s) = &v.value else {
                 self.wrong_type(v, "`region`", "a string");
                 return None;
@@ -379,7 +374,7 @@ impl Cx {
                 }
             }
         });
-        let public = fields.get("public").and_then(|(_, v)| {
+        let public = self.value(&registry.public).and_then(|v| {
             let Value::Str(s) = &v.value else {
                 self.wrong_type(v, "`public`", "an ECR Public alias (a string)");
                 return None;
@@ -396,8 +391,8 @@ impl Cx {
                 }
             }
         });
-        if fields.contains_key("public")
-            && let Some((_, v)) = fields.get("region")
+        if registry.public.is_some()
+            && let Some(v) = self.value(&registry.region)
         {
             self.error(
                 Code::PublicWithRegion,
@@ -415,8 +410,8 @@ impl Cx {
 
     fn repository(
         &mut self,
-        key: &Node,
-        value: &Node,
+        key: &'n Node,
+        value: &'n Node,
         account: Option<AccountId>,
         region: Option<Region>,
     ) -> Option<DesiredRepository> {
@@ -473,10 +468,10 @@ impl Cx {
             .help = Some("give the repository an allow-list: `tags: [v1.0.0]`".into());
             return None;
         }
-        let fields = self.fields(value, &what, &["tags", "untagged", "allow_empty"])?;
-        let allow_empty = match fields.get("allow_empty") {
+        let repo = self.read::<RawRepository>(value, &what)?;
+        let allow_empty = match self.value(&repo.allow_empty) {
             None => false,
-            Some((_, v)) => match v.value {
+            Some(v) => match v.value {
                 Value::Bool(b) => b,
                 _ => {
                     self.wrong_type(v, "`allow_empty`", "true or false");
@@ -484,9 +479,9 @@ impl Cx {
                 }
             },
         };
-        let untagged = match fields.get("untagged") {
+        let untagged = match self.value(&repo.untagged) {
             None => UntaggedPolicy::Keep,
-            Some((_, v)) => match &v.value {
+            Some(v) => match &v.value {
                 Value::Str(s) if s == "keep" => UntaggedPolicy::Keep,
                 Value::Str(s) if s == "delete" => UntaggedPolicy::Delete,
                 _ => {
@@ -503,7 +498,7 @@ impl Cx {
                 }
             },
         };
-        let allow = match fields.get("tags") {
+        let allow = match self.get(&repo.tags) {
             None => {
                 self.error(
                     Code::MissingKey,
@@ -528,7 +523,7 @@ impl Cx {
         })
     }
 
-    fn tags(&mut self, key: &Node, node: &Node, allow_empty: bool) -> Option<Vec<AllowEntry>> {
+    fn tags(&mut self, key: &Node, node: &'n Node, allow_empty: bool) -> Option<Vec<AllowEntry>> {
         let items = match &node.value {
             Value::Seq(items) => items,
             Value::Null => {
@@ -562,7 +557,7 @@ impl Cx {
         (self.diags.len() == before).then_some(entries)
     }
 
-    fn entry(&mut self, item: &Node) -> Option<AllowEntry> {
+    fn entry(&mut self, item: &'n Node) -> Option<AllowEntry> {
         match &item.value {
             Value::Str(s) => {
                 let matcher = self.matcher(s, item.span)?;
@@ -601,14 +596,10 @@ impl Cx {
         }
     }
 
-    fn rule(&mut self, item: &Node) -> Option<AllowEntry> {
-        let fields = self.fields(
-            item,
-            "a rule",
-            &["pattern", "keep_latest", "max_age", "pulled_within"],
-        )?;
+    fn rule(&mut self, item: &'n Node) -> Option<AllowEntry> {
+        let rule = self.read::<RawRule>(item, "a rule")?;
         let before = self.diags.len();
-        let matcher = match fields.get("pattern") {
+        let matcher = match self.get(&rule.pattern).map(|(_, v)| v) {
             None => {
                 self.error(
                     Code::MissingKey,
@@ -619,7 +610,7 @@ impl Cx {
                 .help = Some("for example `- pattern: \"pr-*\"` with `keep_latest: 5`".into());
                 None
             }
-            Some((_, v)) => match &v.value {
+            Some(v) => match &v.value {
                 Value::Str(s) => self.matcher(s, v.span),
                 _ => {
                     self.wrong_type(v, "`pattern`", "a string");
@@ -627,7 +618,7 @@ impl Cx {
                 }
             },
         };
-        let keep_latest = fields.get("keep_latest").and_then(|(_, v)| match v.value {
+        let keep_latest = self.value(&rule.keep_latest).and_then(|v| match v.value {
             Value::Int(n) if (1..=MAX_KEEP_LATEST).contains(&n) => u32::try_from(n).ok(),
             Value::Int(n) => {
                 self.error(
@@ -643,14 +634,14 @@ impl Cx {
                 None
             }
         });
-        let max_age_seconds = fields
-            .get("max_age")
-            .and_then(|(_, v)| self.duration(v, "max_age"));
-        let pulled_within_seconds = fields
-            .get("pulled_within")
-            .and_then(|(_, v)| self.duration(v, "pulled_within"));
+        let max_age_seconds = self
+            .value(&rule.max_age)
+            .and_then(|v| self.duration(v, "max_age"));
+        let pulled_within_seconds = self
+            .value(&rule.pulled_within)
+            .and_then(|v| self.duration(v, "pulled_within"));
         if self.public.is_some()
-            && let Some((k, _)) = fields.get("pulled_within")
+            && let Some((k, _)) = rule.pulled_within.as_ref().and_then(|a| self.get(a))
         {
             self.error(
                 Code::PublicPullTime,

@@ -1,7 +1,8 @@
 //! A YAML document as a tree of nodes that remember where they stand in the file.
 //!
-//! The desired-state validator walks this tree by hand so that it can report every
-//! problem in a file at once (serde stops at the first), each at its exact place.
+//! The desired-state validator reads each mapping of this tree into its raw type
+//! ([`super::at`]) and each value from its node, so that it can report every problem
+//! in a file at once (serde stops at the first), each at its exact place.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};

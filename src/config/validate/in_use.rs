@@ -5,35 +5,32 @@ use super::super::in_use::{
     DEFAULT_TASK_DEFINITION_REVISIONS, EcsSource, InUseSources, LambdaSource,
     MAX_TASK_DEFINITION_REVISIONS, Selection, SourcePath,
 };
+use super::super::raw::{RawEcs, RawInUse, RawLambda};
 use super::super::yaml::{Node, Value};
 use super::Code;
 use super::Cx;
 use crate::model::Region;
 
-impl Cx {
+impl<'n> Cx<'n> {
     /// `in_use`: the sources of images in use.
-    pub(super) fn in_use_sources(&mut self, node: &Node) {
-        let Some(fields) = self.fields(
-            node,
-            "`in_use`",
-            &["kubernetes", "files", "lists", "ecs", "lambda"],
-        ) else {
+    pub(super) fn in_use_sources(&mut self, node: &'n Node) {
+        let Some(raw) = self.read::<RawInUse>(node, "`in_use`") else {
             return;
         };
         let mut out = InUseSources::default();
-        if let Some((_, v)) = fields.get("kubernetes") {
+        if let Some(v) = self.value(&raw.kubernetes) {
             out.kubernetes = self.paths(v, "`in_use.kubernetes`", false);
         }
-        if let Some((_, v)) = fields.get("files") {
+        if let Some(v) = self.value(&raw.files) {
             out.files = self.paths(v, "`in_use.files`", true);
         }
-        if let Some((_, v)) = fields.get("lists") {
+        if let Some(v) = self.value(&raw.lists) {
             out.lists = self.paths(v, "`in_use.lists`", false);
         }
-        if let Some((k, v)) = fields.get("ecs") {
+        if let Some((k, v)) = raw.ecs.as_ref().and_then(|a| self.get(a)) {
             out.ecs.extend(self.ecs(k, v));
         }
-        if let Some((k, v)) = fields.get("lambda") {
+        if let Some((k, v)) = raw.lambda.as_ref().and_then(|a| self.get(a)) {
             out.lambda.extend(self.lambda(k, v));
         }
         self.in_use = out;
@@ -88,19 +85,15 @@ impl Cx {
         out
     }
 
-    fn ecs(&mut self, key: &Node, node: &Node) -> Option<EcsSource> {
-        let fields = self.fields(
-            node,
-            "`in_use.ecs`",
-            &["clusters", "task_definition_revisions", "regions"],
-        )?;
-        let clusters = match fields.get("clusters") {
+    fn ecs(&mut self, key: &Node, node: &'n Node) -> Option<EcsSource> {
+        let raw = self.read::<RawEcs>(node, "`in_use.ecs`")?;
+        let clusters = match self.value(&raw.clusters) {
             None => Some(Selection::All),
-            Some((_, v)) => self.selection(v, "`clusters`", "cluster", is_cluster_name),
+            Some(v) => self.selection(v, "`clusters`", "cluster", is_cluster_name),
         };
-        let revisions = match fields.get("task_definition_revisions") {
+        let revisions = match self.value(&raw.task_definition_revisions) {
             None => Some(DEFAULT_TASK_DEFINITION_REVISIONS),
-            Some((_, v)) => match v.value {
+            Some(v) => match v.value {
                 Value::Int(n) if (1..=i128::from(MAX_TASK_DEFINITION_REVISIONS)).contains(&n) => {
                     u32::try_from(n).ok()
                 }
@@ -122,7 +115,7 @@ impl Cx {
                 }
             },
         };
-        let regions = self.regions(fields.get("regions").map(|(_, v)| *v), "`in_use.ecs`")?;
+        let regions = self.regions(self.value(&raw.regions), "`in_use.ecs`")?;
         Some(EcsSource {
             clusters: clusters?,
             task_definition_revisions: revisions?,
@@ -131,13 +124,13 @@ impl Cx {
         })
     }
 
-    fn lambda(&mut self, key: &Node, node: &Node) -> Option<LambdaSource> {
-        let fields = self.fields(node, "`in_use.lambda`", &["functions", "regions"])?;
-        let functions = match fields.get("functions") {
+    fn lambda(&mut self, key: &Node, node: &'n Node) -> Option<LambdaSource> {
+        let raw = self.read::<RawLambda>(node, "`in_use.lambda`")?;
+        let functions = match self.value(&raw.functions) {
             None => Some(Selection::All),
-            Some((_, v)) => self.selection(v, "`functions`", "function", is_function_name),
+            Some(v) => self.selection(v, "`functions`", "function", is_function_name),
         };
-        let regions = self.regions(fields.get("regions").map(|(_, v)| *v), "`in_use.lambda`")?;
+        let regions = self.regions(self.value(&raw.regions), "`in_use.lambda`")?;
         Some(LambdaSource {
             functions: functions?,
             regions,
