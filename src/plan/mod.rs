@@ -293,6 +293,13 @@ impl Plan {
         self.summary.repositories_changed + self.summary.repositories_refused > 0
     }
 
+    /// True when the registry does not match the desired state: changes to apply, a
+    /// repository refused, or a declared repository that does not exist (what
+    /// `--detailed-exitcode` reports as 2).
+    pub fn drifted(&self) -> bool {
+        self.has_changes() || self.summary.repositories_missing > 0
+    }
+
     /// The repositories that could not be read.
     pub fn unreadable(&self) -> impl Iterator<Item = &RepositoryPlan> {
         self.repositories

@@ -182,37 +182,59 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// The summary line, such as
 /// `Plan: 12 tags to remove: 9 images to delete (1.4 GiB), 3 untags. 4 repositories unchanged.`
 pub fn summary_line(s: &Summary) -> String {
-    let mut line = if s.images_to_delete == 0 && s.untags == 0 {
+    // What is left undone, as clauses: "1 repository refused (...)", "1 not found".
+    let mut attention: Vec<String> = Vec::new();
+    let mut noun_said = false;
+    let mut clause = |n: usize, what: &str| {
+        if n > 0 {
+            let noun = if noun_said {
+                n.to_string()
+            } else {
+                noun_said = true;
+                plural(n, "repository", "repositories")
+            };
+            attention.push(format!("{noun} {what}"));
+        }
+    };
+    clause(s.repositories_refused, "refused (would delete every image)");
+    clause(s.repositories_missing, "not found");
+    clause(s.repositories_unreadable, "could not be read");
+    let mut line = if s.images_to_delete > 0 || s.untags > 0 {
+        let mut parts = Vec::new();
+        if s.images_to_delete > 0 {
+            parts.push(format!(
+                "delete {} ({})",
+                plural(s.images_to_delete, "image", "images"),
+                human_bytes(s.bytes_to_delete)
+            ));
+        }
+        if s.untags > 0 {
+            parts.push(format!(
+                "remove {} from images that stay",
+                plural(s.untags, "tag", "tags")
+            ));
+        }
+        let mut line = format!("Plan: {}", parts.join(" and "));
+        if s.tags_to_remove > s.untags {
+            line.push_str(&format!(
+                ": {} removed in all",
+                plural(s.tags_to_remove, "tag", "tags")
+            ));
+        }
+        line.push('.');
+        if !attention.is_empty() {
+            line.push_str(&format!(" Not applied: {}.", attention.join(", ")));
+        }
+        line
+    } else if attention.is_empty() {
         "No changes.".to_owned()
     } else {
-        format!(
-            "Plan: {} to remove: {} to delete ({}), {}.",
-            plural(s.tags_to_remove, "tag", "tags"),
-            plural(s.images_to_delete, "image", "images"),
-            human_bytes(s.bytes_to_delete),
-            plural(s.untags, "untag", "untags"),
-        )
+        format!("Nothing to apply: {}.", attention.join(", "))
     };
-    line.push_str(&format!(
-        " {} unchanged.",
-        plural(s.repositories_unchanged, "repository", "repositories")
-    ));
-    if s.repositories_refused > 0 {
+    if s.repositories_unchanged > 0 {
         line.push_str(&format!(
-            " {} refused (would delete every image).",
-            plural(s.repositories_refused, "repository", "repositories")
-        ));
-    }
-    if s.repositories_missing > 0 {
-        line.push_str(&format!(
-            " {} not found.",
-            plural(s.repositories_missing, "repository", "repositories")
-        ));
-    }
-    if s.repositories_unreadable > 0 {
-        line.push_str(&format!(
-            " {} could not be read.",
-            plural(s.repositories_unreadable, "repository", "repositories")
+            " {} unchanged.",
+            plural(s.repositories_unchanged, "repository", "repositories")
         ));
     }
     line

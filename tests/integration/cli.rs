@@ -145,7 +145,24 @@ fn plan_exit_codes_follow_terraform() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    assert!(text(&out.stdout).contains("No changes."));
+    assert!(text(&out.stdout).contains("No changes. 1 repository unchanged."));
+    // A declared repository that does not exist: nothing to apply, and said so, but
+    // the registry does not match the desired state: 2.
+    let missing = [
+        "plan",
+        "--snapshot",
+        SNAPSHOT,
+        "tests/fixtures/valid/missing.yaml",
+    ];
+    let out = run(&[&missing[..], &["--detailed-exitcode"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("Nothing to apply: 1 repository not found. 1 repository unchanged."),
+        "{said}"
+    );
+    assert!(!said.contains("No changes"), "{said}");
+    assert_eq!(run(&missing, &[]).status.code(), Some(0));
     // Error: 1, also with --detailed-exitcode, and nothing on stdout.
     let out = run(
         &[

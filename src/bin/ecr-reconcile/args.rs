@@ -194,7 +194,8 @@ pub struct PlanArgs {
     /// Also save the plan (JSON) to FILE, for `show` and `apply --plan`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    /// Exit 0 when the registry matches the desired state, 2 when it does not (changes
+    /// to apply, or a repository refused or not found), 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
 }

@@ -110,7 +110,7 @@ Success (also B\-\-helpR and B\-\-versionR); with B\-\-detailed\-exitcodeR
 Any error: usage, desired\-state files, the registry, a refused guard, a failed removal or restore.
 .TP
 2
-Only with B\-\-detailed\-exitcodeR: the plan has changes.
+Only with B\-\-detailed\-exitcodeR: the registry does not match the desired state (changes to apply, or a repository refused or not found).
 .SH ENVIRONMENT
 .TP
 AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
@@ -206,7 +206,7 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     let code = if let Some(e) = ops::plan::unreadable(&plan) {
         let _ = term.fail(e);
         exit::ERROR
-    } else if args.detailed_exitcode && plan.has_changes() {
+    } else if args.detailed_exitcode && plan.drifted() {
         exit::CHANGES
     } else {
         exit::SUCCESS
