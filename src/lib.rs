@@ -8,6 +8,10 @@
 //! JSON, markdown) → the binary, which parses arguments, calls an operation and
 //! prints. Library code never prints.
 
+// Output is the binary's: the library returns values and typed outcomes, and the
+// binary (src/bin, a crate of its own, outside this lint) decides what to print where.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod config;
 pub mod deployed;
 pub mod exit;

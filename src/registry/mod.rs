@@ -408,7 +408,7 @@ pub enum Unreachable {
 fn describe_refusal(code: &ServiceCode, message: &str) -> String {
     let remedy = match code {
         ServiceCode::AccessDeniedException => {
-            "the identity lacks a permission the README's IAM section lists (or a policy denies it)"
+            "the identity lacks a permission listed under IAM permissions in docs/src/aws.md (or a policy denies it)"
         }
         ServiceCode::ExpiredTokenException => {
             "the AWS credentials have expired: refresh them (`aws sso login`, or a new session) and run again"

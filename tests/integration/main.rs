@@ -14,6 +14,7 @@ mod common;
 mod apply_protocol;
 mod cli;
 mod diagnostics;
+mod docs;
 mod e2e;
 mod examples;
 mod faults;

@@ -101,7 +101,7 @@ fn refusals_of_the_credentials_say_what_to_do() {
         (
             "AccessDeniedException",
             "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecr:DescribeImages",
-            "README's IAM section",
+            "listed under IAM permissions in docs/src/aws.md",
         ),
         (
             "UnrecognizedClientException",
