@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod import;
 pub mod in_use;
+pub mod journal;
 pub mod pace;
 pub mod plan;
 pub mod restore;

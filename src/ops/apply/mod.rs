@@ -14,15 +14,15 @@ use super::run::RunError;
 use super::source::SourceError;
 use super::verify::{VerifyError, read_saved_plan, verify};
 mod confirm;
-pub mod journal;
 pub mod protocol;
 mod report;
+mod steps;
 
+pub use super::journal::{Journal, JournalContents, JournalEntry, JournalError};
 use crate::config::DesiredState;
 use crate::plan::Plan;
 use crate::registry::CallCounts;
 use crate::registry::RetryCounts;
-pub use journal::{Journal, JournalContents, JournalEntry, JournalError};
 pub use protocol::{
     ApplyOptions, ApplyReport, DEFAULT_PARALLELISM, Failure, Progress, ProtocolError, Quiet,
     Skipped, apply_plan, apply_plan_with, planned_deletions, planned_ids,
@@ -235,7 +235,8 @@ impl<'s> Prepared<'s> {
         journal: Option<&Path>,
         progress: &dyn Progress,
     ) -> Result<ApplyOutcome, ApplyError> {
-        let path = journal.map_or_else(|| default_journal(Utc::now()), Path::to_owned);
+        let started = Utc::now();
+        let path = journal.map_or_else(|| default_journal(started), Path::to_owned);
         let mut journal = Journal::open(&path).map_err(|source| ApplyError::Journal {
             path: path.clone(),
             source,
@@ -260,6 +261,7 @@ impl<'s> Prepared<'s> {
                 ApplyOptions {
                     parallelism: source.parallelism(),
                     allow_unrestorable: self.allow_unrestorable,
+                    now: started,
                 },
             ))
             .map_err(|error| ApplyError::Stopped {

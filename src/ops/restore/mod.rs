@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Source;
 use super::apply::Gate;
-use super::apply::{Journal, JournalError};
+use super::journal::{Journal, JournalError};
 use super::pace::{Pacer, TokioClock};
 use super::source::SourceError;
 use crate::model::RepositoryRef;

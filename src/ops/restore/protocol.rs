@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RestoreError;
 use crate::model::{Digest, RepositoryRef, Tag, media_type};
-use crate::ops::apply::JournalEntry;
+use crate::ops::journal::JournalEntry;
 use crate::ops::pace::{Clock, Pacer};
 use crate::plan::ActionKind;
 use crate::registry::observe::{index_children, list_all};
@@ -547,7 +547,7 @@ fn explain(e: &RegistryError) -> (String, String) {
 mod tests {
     use super::*;
     use crate::model::{AccountId, Region, RegistryLocation, RepositoryName};
-    use crate::ops::apply::journal::JOURNAL_VERSION;
+    use crate::ops::journal::JOURNAL_VERSION;
 
     fn repo() -> RepositoryRef {
         RepositoryRef {
