@@ -143,6 +143,8 @@ pub struct Prepared<'s> {
 /// Everything an apply did, as `apply --format json` prints it.
 #[derive(Debug, Serialize)]
 pub struct ApplyOutcome {
+    /// The report format version ([`crate::ops::report::REPORT_VERSION`]).
+    pub version: u32,
     /// What was removed, skipped and refused.
     pub report: ApplyReport,
     /// Registry calls, by operation (the plan's included).
@@ -270,22 +272,20 @@ impl<'s> Prepared<'s> {
             })?;
         for (repository, action) in dropped {
             let reason = "in use now (a source names it since the plan); it stays".to_owned();
-            let skip = |tag: Option<crate::model::Tag>| Skipped {
-                repository: repository.to_string(),
-                digest: action.digest.clone(),
-                tag,
-                reason: reason.clone(),
+            let skip = |tag: Option<&crate::model::Tag>| {
+                Skipped::new(&repository, &action.digest, tag, reason.clone())
             };
             if action.tags.is_empty() {
                 report.skipped.push(skip(None));
             }
             report
                 .skipped
-                .extend(action.tags.iter().cloned().map(|t| skip(Some(t))));
+                .extend(action.tags.iter().map(|t| skip(Some(t))));
         }
         source.write_back()?;
         source.log_calls();
         Ok(ApplyOutcome {
+            version: crate::ops::report::REPORT_VERSION,
             report,
             api_calls: source.calls(),
             in_use_calls: source.live_calls(),

@@ -83,6 +83,8 @@ pub struct PreparedRestore<'s> {
 /// Everything a restore did, as `restore --format json` prints it.
 #[derive(Debug, Serialize)]
 pub struct RestoreOutcome {
+    /// The report format version ([`crate::ops::report::REPORT_VERSION`]).
+    pub version: u32,
     /// What was planned.
     pub plan: RestorePlan,
     /// What was done.
@@ -152,6 +154,7 @@ impl<'s> PreparedRestore<'s> {
         }
         source.log_calls();
         Ok(RestoreOutcome {
+            version: crate::ops::report::REPORT_VERSION,
             plan: self.plan,
             report,
             api_calls: source.calls(),

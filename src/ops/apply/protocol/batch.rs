@@ -9,11 +9,9 @@ use super::super::confirm::{
 use super::super::steps::Step;
 use super::entries::planned_entries;
 use super::survivors::{Survivors, take_needed};
-use super::{
-    BatchContext, BatchOutcome, Failure, MANIFEST_NOT_SAVED, ProtocolError, Skipped,
-    UPSTREAM_RETRIES,
-};
+use super::{BatchContext, BatchOutcome, Failure, ProtocolError, Skipped, UPSTREAM_RETRIES};
 use crate::model::Digest;
+use crate::ops::report::ToolCode;
 use crate::plan::{Action, ActionKind, signature_subject};
 use crate::registry::observe::index_children;
 use crate::registry::{FailureCode, ImageId, MAX_IDS_PER_BATCH, Registry, RegistryError};
@@ -27,12 +25,12 @@ impl<R: Registry> BatchContext<'_, '_, R> {
     }
 
     fn skip(&self, out: &mut BatchOutcome, s: &Step, change: Change<'_>) {
-        out.report.skipped.push(Skipped {
-            repository: self.label.to_owned(),
-            digest: s.digest.clone(),
-            tag: s.tag().cloned(),
-            reason: change.reason(),
-        });
+        out.report.skipped.push(Skipped::new(
+            &self.repo.repository,
+            &s.digest,
+            s.tag(),
+            change.reason(),
+        ));
     }
 
     /// One request: confirm and read manifests, re-derive, journal, remove, check.
@@ -118,14 +116,14 @@ impl<R: Registry> BatchContext<'_, '_, R> {
                     Some(Err(why)) => why.clone(),
                     _ => "BatchGetImage returned no manifest for it".to_owned(),
                 };
-                out.report.fail(Failure {
-                    repository: self.label.to_owned(),
-                    id: s.id.to_string(),
-                    code: MANIFEST_NOT_SAVED.to_owned(),
-                    reason: format!(
+                out.report.fail(Failure::new(
+                    &self.repo.repository,
+                    Some(&s.id),
+                    ToolCode::ManifestNotSaved,
+                    format!(
                         "its manifest could not be saved to the journal ({why}), so restore could not undo it: not removed (--allow-unrestorable removes it anyway)"
                     ),
-                });
+                ));
                 withheld.push(s.action);
                 false
             }
@@ -172,13 +170,8 @@ impl<R: Registry> BatchContext<'_, '_, R> {
             survivors.insert(digest, children);
         }
         // The closure: what a survivor needs stays, and may itself be a survivor.
-        while let Some(needed) = take_needed(
-            self.repo,
-            self.label,
-            &mut kept,
-            |d| view.subject(d),
-            &survivors,
-        ) {
+        while let Some(needed) = take_needed(self.repo, &mut kept, |d| view.subject(d), &survivors)
+        {
             out.report.skipped.extend(needed.skipped);
             let action = &self.repo.actions[needed.action];
             if action.kind == ActionKind::Delete && view.exists(&action.digest) {

@@ -43,15 +43,13 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
-pub use super::report::{
-    ApplyReport, Failure, MANIFEST_NOT_SAVED, Progress, Quiet, Skipped, UNANSWERED,
-    UNPLANNED_REMOVAL,
-};
+pub use super::report::{ApplyReport, Failure, Progress, Quiet, Skipped};
 use super::steps::{Step, batches, waves};
 use crate::ops::journal::{Journal, JournalEntry};
+use crate::ops::report::FailureKind;
 use survivors::{Survivors, take_needed};
 
-use crate::model::Digest;
+use crate::model::{Digest, RepositoryRef};
 use crate::plan::{ActionKind, Plan, RepositoryPlan, RepositoryStatus};
 use crate::registry::observe::index_children;
 use crate::registry::{ImageId, Registry, RegistryError};
@@ -250,21 +248,14 @@ async fn apply_repository<R: Registry>(
     let width = shared.options.parallelism.max(1);
     for steps in waves(repo) {
         // What an image that stays needs is not removed in a later wave either.
-        let steps = match keep_needed_ahead(shared, repo, &label, &mut survivors, steps).await {
+        let steps = match keep_needed_ahead(shared, repo, &mut survivors, steps).await {
             Ok((steps, skipped)) => {
                 shared.progress.advance(skipped.len());
                 report.skipped.extend(skipped);
                 steps
             }
             Err(error) => {
-                report.fail(Failure {
-                    repository: label,
-                    id: "(whole call)".into(),
-                    code: error.code().to_owned(),
-                    reason: format!(
-                        "{error}; the rest of this repository's removals were not attempted: apply again to finish"
-                    ),
-                });
+                report.fail(whole_call_failed(&repo.repository, &error));
                 return (report, None);
             }
         };
@@ -297,16 +288,9 @@ async fn apply_repository<R: Registry>(
                 // repository before its next wave: a later wave may delete the
                 // children of an index whose deletion did not happen. Each such call
                 // is reported; the other repositories go on.
-                Some(ProtocolError::Registry { repository, error }) => {
+                Some(ProtocolError::Registry { error, .. }) => {
                     stopped = true;
-                    report.fail(Failure {
-                        repository,
-                        id: "(whole call)".into(),
-                        code: error.code().to_owned(),
-                        reason: format!(
-                            "{error}; the rest of this repository's removals were not attempted: apply again to finish"
-                        ),
-                    });
+                    report.fail(whole_call_failed(&repo.repository, &error));
                 }
                 Some(e @ ProtocolError::Journal { .. }) => {
                     journal_error = journal_error.or(Some(e))
@@ -321,18 +305,29 @@ async fn apply_repository<R: Registry>(
     (report, None)
 }
 
+/// The failure of a call that failed as a whole: the rest of the repository waits.
+fn whole_call_failed(repository: &RepositoryRef, error: &RegistryError) -> Failure {
+    Failure::new(
+        repository,
+        None,
+        FailureKind::from(error),
+        format!(
+            "{error}; the rest of this repository's removals were not attempted: apply again to finish"
+        ),
+    )
+}
+
 /// Drops, before a wave starts, the removals that an image which stays needs: tags
 /// that sign it, and its children when it is an index (recursively: a child that
 /// stays keeps its own children, read from its manifest).
 async fn keep_needed_ahead<R: Registry>(
     shared: &Shared<'_, R>,
     repo: &RepositoryPlan,
-    label: &str,
     survivors: &mut Survivors,
     mut steps: Vec<Step>,
 ) -> Result<(Vec<Step>, Vec<Skipped>), RegistryError> {
     let mut skipped = Vec::new();
-    while let Some(needed) = take_needed(repo, label, &mut steps, |_| None, survivors) {
+    while let Some(needed) = take_needed(repo, &mut steps, |_| None, survivors) {
         skipped.extend(needed.skipped);
         let action = &repo.actions[needed.action];
         if action.kind == ActionKind::Delete {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::super::steps::Step;
 use super::Skipped;
-use crate::model::Digest;
+use crate::model::{Digest, RepositoryRef};
 use crate::plan::{Action, RepositoryPlan, signature_subject};
 
 /// The images of a repository that stay although the plan deleted them, with the
@@ -29,7 +29,6 @@ pub(super) struct Needed {
 /// a referrer, when known.
 pub(super) fn take_needed<'v>(
     repo: &RepositoryPlan,
-    label: &str,
     steps: &mut Vec<Step>,
     subject: impl Fn(&Digest) -> Option<&'v Digest>,
     survivors: &Survivors,
@@ -43,7 +42,10 @@ pub(super) fn take_needed<'v>(
     *steps = kept;
     Some(Needed {
         action,
-        skipped: dropped.iter().map(|s| skip_needed(label, s, &by)).collect(),
+        skipped: dropped
+            .iter()
+            .map(|s| skip_needed(&repo.repository, s, &by))
+            .collect(),
     })
 }
 
@@ -69,14 +71,14 @@ fn needed_by(action: &Action, subject: Option<&Digest>, survivors: &Survivors) -
         .map(|(d, _)| d.clone())
 }
 
-fn skip_needed(label: &str, s: &Step, by: &Digest) -> Skipped {
-    Skipped {
-        repository: label.to_owned(),
-        digest: s.digest.clone(),
-        tag: s.tag().cloned(),
-        reason: format!(
+fn skip_needed(repository: &RepositoryRef, s: &Step, by: &Digest) -> Skipped {
+    Skipped::new(
+        repository,
+        &s.digest,
+        s.tag(),
+        format!(
             "image {} stays, and needs it (a signature, referrer or child of it); it stays too",
             by.short()
         ),
-    }
+    )
 }

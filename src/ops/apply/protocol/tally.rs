@@ -8,8 +8,9 @@ use std::collections::{HashMap, HashSet};
 use super::super::confirm::{ManifestRead, read_current};
 use super::super::steps::Step;
 use super::entries::unplanned_entry;
-use super::{BatchContext, BatchOutcome, Failure, ProtocolError, UNANSWERED, UNPLANNED_REMOVAL};
+use super::{BatchContext, BatchOutcome, Failure, ProtocolError};
 use crate::model::Digest;
+use crate::ops::report::{FailureKind, ToolCode};
 use crate::plan::ActionKind;
 use crate::registry::{
     BatchDeleteResult, BatchGetResult, FailureCode, ImageDetail, ImageId, ItemFailure, Registry,
@@ -79,15 +80,15 @@ impl<R: Registry> BatchContext<'_, '_, R> {
                     if s.digest != removed.digest {
                         // The registry removed a tag from another image than planned:
                         // a race in the moment between confirmation and removal.
-                        out.report.fail(Failure {
-                            repository: self.label.to_owned(),
-                            id: s.id.to_string(),
-                            code: "DigestMismatch".into(),
-                            reason: format!(
+                        out.report.fail(Failure::new(
+                            &self.repo.repository,
+                            Some(&s.id),
+                            ToolCode::DigestMismatch,
+                            format!(
                                 "the registry removed it from {} but the plan named {}",
                                 removed.digest, s.digest
                             ),
-                        });
+                        ));
                     }
                 }
                 (None, Some(s), None) => {
@@ -130,15 +131,15 @@ impl<R: Registry> BatchContext<'_, '_, R> {
             Some(t) => ImageId::Tag(t.clone()),
             None => ImageId::Digest(removed.digest.clone()),
         };
-        out.report.fail(Failure {
-            repository: self.label.to_owned(),
-            id: id.to_string(),
-            code: UNPLANNED_REMOVAL.into(),
-            reason: format!(
+        out.report.fail(Failure::new(
+            &self.repo.repository,
+            Some(&id),
+            ToolCode::UnplannedRemoval,
+            format!(
                 "the registry reports it removed from image {} although this request did not ask for it (it changed since the confirming read); it is in the journal: restore puts it back",
                 removed.digest.short()
             ),
-        });
+        ));
     }
 
     /// Reads back the identifiers answered neither way (see [`ReadBack`]).
@@ -187,12 +188,12 @@ impl<R: Registry> BatchContext<'_, '_, R> {
             if f.code == FailureCode::ImageNotFound {
                 out.report.already_gone += 1;
             } else {
-                out.report.fail(Failure {
-                    repository: self.label.to_owned(),
-                    id: s.id.to_string(),
-                    code: f.code.to_string(),
-                    reason: f.reason.clone(),
-                });
+                out.report.fail(Failure::new(
+                    &self.repo.repository,
+                    Some(&s.id),
+                    FailureKind::Item(f.code.clone()),
+                    f.reason.clone(),
+                ));
             }
             return;
         }
@@ -203,14 +204,14 @@ impl<R: Registry> BatchContext<'_, '_, R> {
                 Err(e) => Some(format!("and it could not be read back: {e}")),
             };
             if let Some(problem) = problem {
-                out.report.fail(Failure {
-                    repository: self.label.to_owned(),
-                    id: s.id.to_string(),
-                    code: UNANSWERED.into(),
-                    reason: format!(
+                out.report.fail(Failure::new(
+                    &self.repo.repository,
+                    Some(&s.id),
+                    ToolCode::Unanswered,
+                    format!(
                         "BatchDeleteImage answered neither that it was removed nor that it failed, {problem}"
                     ),
-                });
+                ));
                 return;
             }
         }
