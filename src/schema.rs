@@ -33,7 +33,7 @@ pub fn json(kind: SchemaKind) -> String {
         SchemaKind::Config => schemars::schema_for!(crate::config::raw::RawFile),
         SchemaKind::Snapshot => schemars::schema_for!(crate::registry::snapshot::Snapshot),
         SchemaKind::Plan => schemars::schema_for!(crate::plan::Plan),
-        SchemaKind::Journal => schemars::schema_for!(crate::ops::apply::JournalEntry),
+        SchemaKind::Journal => schemars::schema_for!(crate::ops::journal::JournalEntry),
         SchemaKind::Validation => schemars::schema_for!(crate::config::report::ValidationReport),
     };
     let mut s = serde_json::to_string_pretty(&schema).expect("a schema serializes");

@@ -9,101 +9,104 @@ use super::yaml::Span;
 
 /// Every kind of problem a desired-state file can have. The codes are stable and
 /// documented in the README; tests and scripts may match on them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 pub enum Code {
     /// A file or directory could not be read.
+    #[strum(serialize = "config::io")]
     Io,
     /// No desired-state file was found under the given paths.
+    #[strum(serialize = "config::no-files")]
     NoFiles,
     /// The file is larger than the limit.
+    #[strum(serialize = "config::too-large")]
     TooLarge,
     /// The file is not UTF-8 text.
+    #[strum(serialize = "config::invalid-utf8")]
     InvalidUtf8,
     /// YAML syntax error, duplicate key, or a resource limit of the parser.
+    #[strum(serialize = "config::syntax")]
     Syntax,
     /// A key the format does not know.
+    #[strum(serialize = "config::unknown-key")]
     UnknownKey,
     /// A required key is missing.
+    #[strum(serialize = "config::missing-key")]
     MissingKey,
     /// A value of the wrong type.
+    #[strum(serialize = "config::wrong-type")]
     WrongType,
     /// `version` is not 1.
+    #[strum(serialize = "config::unsupported-version")]
     UnsupportedVersion,
     /// A repository name that ECR would reject.
+    #[strum(serialize = "config::invalid-repository-name")]
     InvalidRepositoryName,
     /// An exact tag that ECR would reject.
+    #[strum(serialize = "config::invalid-tag")]
     InvalidTag,
     /// A malformed glob.
+    #[strum(serialize = "config::invalid-pattern")]
     InvalidPattern,
     /// `keep_latest` below 1 or absurdly large.
+    #[strum(serialize = "config::invalid-keep-latest")]
     InvalidKeepLatest,
     /// A `max_age` that does not parse.
+    #[strum(serialize = "config::invalid-duration")]
     InvalidDuration,
     /// An account id that is not 12 digits.
+    #[strum(serialize = "config::invalid-account")]
     InvalidAccount,
     /// A malformed region name.
+    #[strum(serialize = "config::invalid-region")]
     InvalidRegion,
     /// A malformed ECR Public alias (`registry.public`).
+    #[strum(serialize = "config::invalid-public-alias")]
     InvalidPublicAlias,
     /// `registry` with both `public` (ECR Public) and `region` (private ECR).
+    #[strum(serialize = "config::public-with-region")]
     PublicWithRegion,
     /// `pulled_within` in a file of ECR Public repositories: ECR Public records no
     /// pull times.
+    #[strum(serialize = "config::public-pull-time")]
     PublicPullTime,
     /// `untagged` other than `delete` or `keep`.
+    #[strum(serialize = "config::invalid-untagged")]
     InvalidUntagged,
     /// An empty allow-list without `allow_empty: true`.
+    #[strum(serialize = "config::empty-allow-list")]
     EmptyAllowList,
     /// The same repository declared twice.
+    #[strum(serialize = "config::duplicate-repository")]
     DuplicateRepository,
     /// An in-use source's path or glob that is empty or cannot name a file.
+    #[strum(serialize = "config::invalid-path")]
     InvalidPath,
     /// An in-use source's `clusters` or `functions` other than `all` or a list of
     /// names.
+    #[strum(serialize = "config::invalid-selector")]
     InvalidSelector,
     /// `task_definition_revisions` out of range.
+    #[strum(serialize = "config::invalid-revisions")]
     InvalidRevisions,
     /// A file that the strict reader accepted but the schema types rejected (a bug).
+    #[strum(serialize = "config::schema-mismatch")]
     SchemaMismatch,
 }
 
 impl Code {
     /// The stable code, as printed and documented.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Io => "config::io",
-            Code::NoFiles => "config::no-files",
-            Code::TooLarge => "config::too-large",
-            Code::InvalidUtf8 => "config::invalid-utf8",
-            Code::Syntax => "config::syntax",
-            Code::UnknownKey => "config::unknown-key",
-            Code::MissingKey => "config::missing-key",
-            Code::WrongType => "config::wrong-type",
-            Code::UnsupportedVersion => "config::unsupported-version",
-            Code::InvalidRepositoryName => "config::invalid-repository-name",
-            Code::InvalidTag => "config::invalid-tag",
-            Code::InvalidPattern => "config::invalid-pattern",
-            Code::InvalidKeepLatest => "config::invalid-keep-latest",
-            Code::InvalidDuration => "config::invalid-duration",
-            Code::InvalidAccount => "config::invalid-account",
-            Code::InvalidRegion => "config::invalid-region",
-            Code::InvalidPublicAlias => "config::invalid-public-alias",
-            Code::PublicWithRegion => "config::public-with-region",
-            Code::PublicPullTime => "config::public-pull-time",
-            Code::InvalidUntagged => "config::invalid-untagged",
-            Code::EmptyAllowList => "config::empty-allow-list",
-            Code::DuplicateRepository => "config::duplicate-repository",
-            Code::InvalidPath => "config::invalid-path",
-            Code::InvalidSelector => "config::invalid-selector",
-            Code::InvalidRevisions => "config::invalid-revisions",
-            Code::SchemaMismatch => "config::schema-mismatch",
-        }
-    }
-}
-
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -317,3 +320,26 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+    use strum::IntoEnumIterator;
+
+    #[test]
+    fn codes_are_the_kebab_case_variant_names_and_parse_back() {
+        for code in Code::iter() {
+            let name = format!("{code:?}");
+            let mut kebab = String::new();
+            for (i, c) in name.char_indices() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    kebab.push('-');
+                }
+                kebab.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(code.as_str(), format!("config::{kebab}"));
+            assert_eq!(code.to_string(), code.as_str());
+            assert_eq!(code.as_str().parse::<Code>(), Ok(code));
+        }
+    }
+}

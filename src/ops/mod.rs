@@ -5,8 +5,10 @@
 pub mod apply;
 pub mod import;
 pub mod in_use;
+pub mod journal;
 pub mod pace;
 pub mod plan;
+pub mod report;
 pub mod restore;
 pub mod restored;
 pub mod run;

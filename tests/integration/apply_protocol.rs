@@ -359,7 +359,11 @@ fn a_race_after_confirmation_is_reported_loudly() {
     );
     let (report, _) = apply(&racing, &plan);
     assert!(!report.succeeded());
-    assert_eq!(report.failures[0].code, "DigestMismatch", "{report:?}");
+    assert_eq!(
+        report.failures[0].code.to_string(),
+        "DigestMismatch",
+        "{report:?}"
+    );
 }
 
 #[test]

@@ -552,6 +552,16 @@ fn races_with_another_client_lose_nothing_and_are_reported() {
     assert!(skipped_has(&leftover, "new tags"), "{r}");
     assert!(skipped_has(&pr3, "new tags"), "{r}");
     assert!(skipped_has(&pr1, "moved"), "{r}");
+    for s in skipped {
+        let by_tag = s["tag"].is_string();
+        let want = if by_tag {
+            serde_json::json!({"tag": s["tag"]})
+        } else {
+            serde_json::json!({"digest": s["digest"]})
+        };
+        assert_eq!(s["image"], want, "{r}");
+        assert_eq!(s["repository_id"]["name"], "team/app", "{r}");
+    }
 
     let images = m.images("team/app");
     let tags = m.tags("team/app");
@@ -960,6 +970,13 @@ fn a_tag_deleted_with_an_image_by_digest_fails_and_restore_puts_it_back() {
         "{r}"
     );
     assert_eq!(r["report"]["failures"][0]["id"], "tag late", "{r}");
+    // The structured identifiers beside the human strings (report version 2).
+    assert_eq!(r["version"], 2, "{r}");
+    let failure = &r["report"]["failures"][0];
+    assert_eq!(failure["code"], "UnplannedRemoval", "{r}");
+    assert_eq!(failure["image"], serde_json::json!({"tag": "late"}), "{r}");
+    assert_eq!(failure["repository_id"]["name"], "team/app", "{r}");
+    assert!(failure["repository_id"]["account"].is_string(), "{r}");
     assert!(!m.images("team/app").contains_key(&leftover));
     assert!(
         journal_entries(&journal).contains(&(leftover.clone(), Some("late".to_owned()))),

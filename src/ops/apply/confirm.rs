@@ -9,7 +9,7 @@ use crate::plan::{Action, ActionKind};
 use crate::registry::observe::list_all;
 use crate::registry::{ImageDetail, ImageId, Registry, RegistryError, ServiceCode};
 
-use super::protocol::Step;
+use super::steps::Step;
 
 /// A manifest read for the journal: its media type and text, or why it could not be
 /// read.

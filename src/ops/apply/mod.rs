@@ -14,15 +14,15 @@ use super::run::RunError;
 use super::source::SourceError;
 use super::verify::{VerifyError, read_saved_plan, verify};
 mod confirm;
-pub mod journal;
 pub mod protocol;
 mod report;
+mod steps;
 
+pub use super::journal::{Journal, JournalContents, JournalEntry, JournalError};
 use crate::config::DesiredState;
 use crate::plan::Plan;
 use crate::registry::CallCounts;
 use crate::registry::RetryCounts;
-pub use journal::{Journal, JournalContents, JournalEntry, JournalError};
 pub use protocol::{
     ApplyOptions, ApplyReport, DEFAULT_PARALLELISM, Failure, Progress, ProtocolError, Quiet,
     Skipped, apply_plan, apply_plan_with, planned_deletions, planned_ids,
@@ -143,6 +143,8 @@ pub struct Prepared<'s> {
 /// Everything an apply did, as `apply --format json` prints it.
 #[derive(Debug, Serialize)]
 pub struct ApplyOutcome {
+    /// The report format version ([`crate::ops::report::REPORT_VERSION`]).
+    pub version: u32,
     /// What was removed, skipped and refused.
     pub report: ApplyReport,
     /// Registry calls, by operation (the plan's included).
@@ -235,7 +237,8 @@ impl<'s> Prepared<'s> {
         journal: Option<&Path>,
         progress: &dyn Progress,
     ) -> Result<ApplyOutcome, ApplyError> {
-        let path = journal.map_or_else(|| default_journal(Utc::now()), Path::to_owned);
+        let started = Utc::now();
+        let path = journal.map_or_else(|| default_journal(started), Path::to_owned);
         let mut journal = Journal::open(&path).map_err(|source| ApplyError::Journal {
             path: path.clone(),
             source,
@@ -260,6 +263,7 @@ impl<'s> Prepared<'s> {
                 ApplyOptions {
                     parallelism: source.parallelism(),
                     allow_unrestorable: self.allow_unrestorable,
+                    now: started,
                 },
             ))
             .map_err(|error| ApplyError::Stopped {
@@ -268,22 +272,20 @@ impl<'s> Prepared<'s> {
             })?;
         for (repository, action) in dropped {
             let reason = "in use now (a source names it since the plan); it stays".to_owned();
-            let skip = |tag: Option<crate::model::Tag>| Skipped {
-                repository: repository.to_string(),
-                digest: action.digest.clone(),
-                tag,
-                reason: reason.clone(),
+            let skip = |tag: Option<&crate::model::Tag>| {
+                Skipped::new(&repository, &action.digest, tag, reason.clone())
             };
             if action.tags.is_empty() {
                 report.skipped.push(skip(None));
             }
             report
                 .skipped
-                .extend(action.tags.iter().cloned().map(|t| skip(Some(t))));
+                .extend(action.tags.iter().map(|t| skip(Some(t))));
         }
         source.write_back()?;
         source.log_calls();
         Ok(ApplyOutcome {
+            version: crate::ops::report::REPORT_VERSION,
             report,
             api_calls: source.calls(),
             in_use_calls: source.live_calls(),

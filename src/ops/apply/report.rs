@@ -6,16 +6,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Digest, Tag};
-
-/// The failure code of a removal not made because its manifest could not be saved.
-pub const MANIFEST_NOT_SAVED: &str = "ManifestNotSaved";
-/// The failure code of an identifier the registry reported removed that the request
-/// did not plan to remove.
-pub const UNPLANNED_REMOVAL: &str = "UnplannedRemoval";
-/// The failure code of an identifier BatchDeleteImage answered neither as removed nor
-/// as failed, and that a read did not find gone.
-pub const UNANSWERED: &str = "Unanswered";
+use crate::model::{Digest, RepositoryRef, Tag};
+use crate::ops::report::{FailureKind, ImageRef};
 
 /// A removal that did not happen because the registry changed since the plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -29,6 +21,29 @@ pub struct Skipped {
     pub tag: Option<Tag>,
     /// What changed.
     pub reason: String,
+    /// The image, by the tag skipped or else by its digest.
+    pub image: ImageRef,
+    /// The repository, structured.
+    pub repository_id: RepositoryRef,
+}
+
+impl Skipped {
+    /// The skip of `tag` (or of the image as a whole) in `repository`.
+    pub fn new(
+        repository: &RepositoryRef,
+        digest: &Digest,
+        tag: Option<&Tag>,
+        reason: String,
+    ) -> Self {
+        Self {
+            repository: repository.to_string(),
+            digest: digest.clone(),
+            tag: tag.cloned(),
+            reason,
+            image: ImageRef::new(tag, digest),
+            repository_id: repository.clone(),
+        }
+    }
 }
 
 /// A removal the registry refused.
@@ -43,10 +58,37 @@ pub struct Failure {
     /// (it reported removed an identifier the request did not ask for),
     /// `Unanswered` (answered neither way, and not found gone afterwards),
     /// `ManifestNotSaved` (not removed: its manifest could not be saved for restore).
-    pub code: String,
+    pub code: FailureKind,
     /// ECR's reason, or the protocol's.
     pub reason: String,
+    /// The identifier sent, structured; none for a call that failed as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRef>,
+    /// The repository, structured.
+    pub repository_id: RepositoryRef,
 }
+
+impl Failure {
+    /// The failure of `id` in `repository` (`None`: a call that failed as a whole).
+    pub fn new(
+        repository: &RepositoryRef,
+        id: Option<&crate::registry::ImageId>,
+        code: impl Into<FailureKind>,
+        reason: String,
+    ) -> Self {
+        Self {
+            repository: repository.to_string(),
+            id: id.map_or_else(|| WHOLE_CALL.to_owned(), ToString::to_string),
+            code: code.into(),
+            reason,
+            image: id.map(ImageRef::from),
+            repository_id: repository.clone(),
+        }
+    }
+}
+
+/// The `id` of a failure of a call as a whole.
+const WHOLE_CALL: &str = "(whole call)";
 
 /// What an apply did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -100,7 +142,7 @@ impl ApplyReport {
     pub(super) fn fail(&mut self, failure: Failure) {
         *self
             .failures_by_code
-            .entry(failure.code.clone())
+            .entry(failure.code.to_string())
             .or_default() += 1;
         self.failures.push(failure);
     }

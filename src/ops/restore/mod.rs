@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Source;
 use super::apply::Gate;
-use super::apply::{Journal, JournalError};
+use super::journal::{Journal, JournalError};
 use super::pace::{Pacer, TokioClock};
 use super::restored::{self, RECORD_VERSION, RestoreRecord};
 use super::source::SourceError;
@@ -99,6 +99,8 @@ pub struct PreparedRestore<'s> {
 /// Everything a restore did, as `restore --format json` prints it.
 #[derive(Debug, Serialize)]
 pub struct RestoreOutcome {
+    /// The report format version ([`crate::ops::report::REPORT_VERSION`]).
+    pub version: u32,
     /// What was planned.
     pub plan: RestorePlan,
     /// What was done.
@@ -210,6 +212,7 @@ impl<'s> PreparedRestore<'s> {
         };
         source.log_calls();
         Ok(RestoreOutcome {
+            version: crate::ops::report::REPORT_VERSION,
             plan: self.plan,
             report,
             record,

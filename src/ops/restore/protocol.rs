@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::RestoreError;
 use crate::model::{Digest, RepositoryRef, Tag, media_type};
-use crate::ops::apply::JournalEntry;
+use crate::ops::journal::JournalEntry;
 use crate::ops::pace::{Clock, Pacer};
+use crate::ops::report::ImageRef;
 use crate::plan::ActionKind;
 use crate::registry::observe::{index_children, list_all};
 use crate::registry::{
@@ -260,6 +261,23 @@ pub struct ReportedProblem {
     /// The problem.
     #[serde(flatten)]
     pub problem: Problem,
+    /// The image, by the tag concerned or else by its digest.
+    pub image: ImageRef,
+    /// The repository, structured.
+    pub repository_id: RepositoryRef,
+}
+
+impl ReportedProblem {
+    /// `problem`, of the image `digest` in `repository`.
+    pub fn new(repository: &RepositoryRef, digest: &Digest, problem: Problem) -> Self {
+        Self {
+            repository: repository.to_string(),
+            digest: digest.clone(),
+            image: ImageRef::new(problem.tag.as_ref(), digest),
+            problem,
+            repository_id: repository.clone(),
+        }
+    }
 }
 
 /// Entries of the repositories to restore: all, or those whose name is in `only`.
@@ -470,17 +488,16 @@ pub async fn execute<R: Registry, C: Clock>(
     for repo in &plan.repositories {
         for image in &repo.images {
             for problem in &image.problems {
-                report.problems.push(ReportedProblem {
-                    repository: repo.repository.to_string(),
-                    digest: image.digest.clone(),
-                    problem: problem.clone(),
-                });
+                report.problems.push(ReportedProblem::new(
+                    &repo.repository,
+                    &image.digest,
+                    problem.clone(),
+                ));
             }
         }
     }
     report.planned_problems = report.problems.len();
     for repo in &plan.repositories {
-        let label = repo.repository.to_string();
         for image in &repo.images {
             let (Some(manifest), true) = (&image.manifest, image.has_work()) else {
                 continue;
@@ -529,15 +546,15 @@ pub async fn execute<R: Registry, C: Clock>(
                     }
                     Err(e) => {
                         let (reason, remedy) = explain(&e);
-                        report.problems.push(ReportedProblem {
-                            repository: label.clone(),
-                            digest: image.digest.clone(),
-                            problem: Problem {
+                        report.problems.push(ReportedProblem::new(
+                            &repo.repository,
+                            &image.digest,
+                            Problem {
                                 tag: tag.cloned(),
                                 reason,
                                 remedy,
                             },
-                        });
+                        ));
                         if !created {
                             // The image could not be pushed: its other tags cannot go on it.
                             break;
@@ -580,7 +597,7 @@ fn explain(e: &RegistryError) -> (String, String) {
 mod tests {
     use super::*;
     use crate::model::{AccountId, Region, RegistryLocation, RepositoryName};
-    use crate::ops::apply::journal::JOURNAL_VERSION;
+    use crate::ops::journal::JOURNAL_VERSION;
 
     fn repo() -> RepositoryRef {
         RepositoryRef {

@@ -23,7 +23,7 @@ pub const JOURNAL_VERSION: u32 = 1;
 pub struct JournalEntry {
     /// Format version (1).
     pub version: u32,
-    /// When the entry was written.
+    /// When the apply that wrote the entry started (the same for all its entries).
     pub time: DateTime<Utc>,
     /// The repository.
     pub repository: RepositoryRef,
@@ -50,21 +50,62 @@ pub struct JournalEntry {
     pub manifest: Option<String>,
 }
 
+/// What a journal entry records: one removal, planned or not.
+#[derive(Clone, Debug)]
+pub struct Removal<'a> {
+    /// `untag` (the image stays) or `delete`.
+    pub kind: ActionKind,
+    /// The tag removed, when removed by tag.
+    pub tag: Option<&'a Tag>,
+    /// The image's digest.
+    pub digest: &'a Digest,
+    /// Every tag the image had when planned (sorted by [`JournalEntry::new`]).
+    pub image_tags: Vec<Tag>,
+    /// When the image was pushed.
+    pub pushed_at: DateTime<Utc>,
+    /// The image's size, when the registry reported it.
+    pub size_bytes: Option<u64>,
+}
+
+impl<'a> Removal<'a> {
+    /// The removal of `id` (of `action`'s image), as planned.
+    pub fn planned(action: &'a Action, id: &'a ImageId, digest: &'a Digest) -> Self {
+        Self {
+            kind: action.kind,
+            tag: match id {
+                ImageId::Tag(t) => Some(t),
+                ImageId::Digest(_) => None,
+            },
+            digest,
+            image_tags: action
+                .tags
+                .iter()
+                .chain(&action.kept_tags)
+                .cloned()
+                .collect(),
+            pushed_at: action.pushed_at,
+            size_bytes: action.size_bytes,
+        }
+    }
+}
+
 impl JournalEntry {
-    /// The entry for removing `id` (of `action`'s image) with its confirmed manifest.
+    /// The entry for `removal` in `repository`, with its confirmed manifest, written
+    /// at `time`.
     pub fn new(
         repository: &RepositoryRef,
-        action: &Action,
-        id: &ImageId,
-        digest: &Digest,
+        removal: Removal<'_>,
         manifest: Option<(String, String)>,
+        time: DateTime<Utc>,
     ) -> Self {
-        let mut image_tags: Vec<Tag> = action
-            .tags
-            .iter()
-            .chain(&action.kept_tags)
-            .cloned()
-            .collect();
+        let Removal {
+            kind,
+            tag,
+            digest,
+            mut image_tags,
+            pushed_at,
+            size_bytes,
+        } = removal;
         image_tags.sort();
         // Only a manifest that hashes to the digest can be pushed back as this image
         // (a snapshot file without the image's `manifest` returns a stand-in).
@@ -74,17 +115,14 @@ impl JournalEntry {
         };
         Self {
             version: JOURNAL_VERSION,
-            time: Utc::now(),
+            time,
             repository: repository.clone(),
-            kind: action.kind,
-            tag: match id {
-                ImageId::Tag(t) => Some(t.clone()),
-                ImageId::Digest(_) => None,
-            },
+            kind,
+            tag: tag.cloned(),
             digest: digest.clone(),
             image_tags,
-            pushed_at: action.pushed_at,
-            size_bytes: action.size_bytes,
+            pushed_at,
+            size_bytes,
             manifest_media_type,
             manifest,
         }
