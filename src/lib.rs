@@ -8,6 +8,7 @@
 //! JSON, markdown) → the binary, which parses arguments, calls an operation and
 //! prints. Library code never prints.
 
+pub mod aws;
 pub mod config;
 pub mod deployed;
 pub mod exit;
