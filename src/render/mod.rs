@@ -22,6 +22,7 @@ pub use restore::{restore_plan, restore_report};
 
 use crate::plan::{Action, ActionKind, Plan, RepositoryStatus, Summary};
 use crate::registry::ImageStatus;
+use crate::text::{human_bytes, plural};
 
 /// The output formats.
 #[derive(
@@ -158,25 +159,6 @@ pub fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     out.flush()
-}
-
-/// `1.4 GiB`, `48.2 MiB`, `512 B`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The summary line, such as
