@@ -337,9 +337,6 @@ fn assemble(
         repositories,
         warnings,
         summary,
-        api_calls: Default::default(),
-        in_use_calls: Default::default(),
-        checksum: None,
     }
 }
 
@@ -396,9 +393,7 @@ pub async fn make_plan_in_use<R: Registry>(
             .collect();
         planned.extend(plan_each(d, &observed, settings, in_use));
     }
-    let mut plan = assemble(desired, planned, settings);
-    plan.in_use_calls = in_use.calls.clone();
-    Ok(plan)
+    Ok(assemble(desired, planned, settings))
 }
 
 /// Reads the declared repositories and returns them as a snapshot (missing ones are

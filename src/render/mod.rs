@@ -10,6 +10,7 @@ mod markdown;
 #[cfg(feature = "aws")]
 mod restore;
 
+use std::borrow::Borrow;
 use std::io::{self, Write};
 
 #[cfg(feature = "aws")]
@@ -86,13 +87,18 @@ pub enum ValidateFormat {
     Json,
 }
 
-/// Writes `plan` in `format`. Human output carries ANSI styles; the caller's stream
-/// strips them when color is off.
-pub fn render(plan: &Plan, format: Format, out: &mut dyn Write) -> io::Result<()> {
+/// Writes a plan document in `format`: the plan for people (human, markdown), the
+/// whole document for programs (JSON: a plan, or a plan with what its run adds, such as
+/// the operation's outcome with its calls). Human output carries ANSI styles; the
+/// caller's stream strips them when color is off.
+pub fn render<D>(document: &D, format: Format, out: &mut dyn Write) -> io::Result<()>
+where
+    D: serde::Serialize + Borrow<Plan>,
+{
     match format {
-        Format::Human => human(plan, out),
-        Format::Markdown => markdown(plan, out),
-        Format::Json => json(plan, out),
+        Format::Human => human(document.borrow(), out),
+        Format::Markdown => markdown(document.borrow(), out),
+        Format::Json => json(document, out),
     }
 }
 
