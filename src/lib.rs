@@ -6,7 +6,8 @@
 //! function) → `ops`, the operations (plan, verify a saved plan, apply under the removal
 //! protocol, restore from the journal, snapshot: every decision) → [`render`] (human,
 //! JSON, markdown) → the binary, which parses arguments, calls an operation and
-//! prints. Library code never prints.
+//! prints. Library code never prints. Below them all: leaf helpers (`model`, `text`,
+//! `files`, `hash`, `exit`) and [`aws`], what every AWS backend shares.
 
 pub mod aws;
 pub mod config;
