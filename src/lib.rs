@@ -6,12 +6,14 @@
 //! function) → `ops`, the operations (plan, verify a saved plan, apply under the removal
 //! protocol, restore from the journal, snapshot: every decision) → [`render`] (human,
 //! JSON, markdown) → the binary, which parses arguments, calls an operation and
-//! prints. Library code never prints.
+//! prints. Library code never prints. Below them all: leaf helpers (`model`, `text`,
+//! `files`, `hash`, `exit`) and [`aws`], what every AWS backend shares.
 
 // Output is the binary's: the library returns values and typed outcomes, and the
 // binary (src/bin, a crate of its own, outside this lint) decides what to print where.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod aws;
 pub mod config;
 pub mod deployed;
 pub mod exit;

@@ -32,7 +32,7 @@ pub fn json(kind: SchemaKind) -> String {
     let schema = match kind {
         SchemaKind::Config => schemars::schema_for!(crate::config::raw::RawFile),
         SchemaKind::Snapshot => schemars::schema_for!(crate::registry::snapshot::Snapshot),
-        SchemaKind::Plan => schemars::schema_for!(crate::plan::Plan),
+        SchemaKind::Plan => schemars::schema_for!(crate::ops::plan::PlanOutcome),
         SchemaKind::Journal => schemars::schema_for!(crate::ops::journal::JournalEntry),
         SchemaKind::Validation => schemars::schema_for!(crate::config::report::ValidationReport),
     };

@@ -1,5 +1,6 @@
-//! Positions in a source text: byte offsets and 1-based lines and character columns,
-//! for the diagnostics of the desired-state files and of snapshots alike.
+//! Text helpers shared by every layer: positions in a source text (byte offsets and
+//! 1-based lines and character columns, for the diagnostics of the desired-state files
+//! and of snapshots alike), and sizes and counts as people read them.
 
 /// A serde_json message without its trailing ` at line L column C` (the position is
 /// reported on its own, as file:line:col).
@@ -60,6 +61,26 @@ impl<'a> LineIndex<'a> {
             u32::try_from(column).unwrap_or(u32::MAX),
         )
     }
+}
+
+/// `1.4 GiB`, `48.2 MiB`, `512 B`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `1 tag`, `2 tags`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]

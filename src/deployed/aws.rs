@@ -4,9 +4,6 @@
 //! `AWS_ENDPOINT_URL_ECS` and `AWS_ENDPOINT_URL_LAMBDA` (and `AWS_ENDPOINT_URL`) choose
 //! other endpoints.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{SortOrder, TaskDefinitionFamilyStatus, TaskDefinitionStatus};
 use aws_sdk_lambda::types::PackageType;
@@ -16,14 +13,14 @@ use super::{
     EcsTaskDefinition, LAMBDA_PAGE, LambdaAlias, LambdaCode, LambdaFunction, LiveOperation, Page,
     Service,
 };
+use crate::aws::{CallError, Clients};
 use crate::model::Region;
-use crate::registry::aws::{innermost, unreachable};
 
 /// ECS and Lambda of the caller's account.
 pub struct AwsDeployments {
     base: aws_config::SdkConfig,
-    ecs: Mutex<HashMap<Region, aws_sdk_ecs::Client>>,
-    lambda: Mutex<HashMap<Region, aws_sdk_lambda::Client>>,
+    ecs: Clients<aws_sdk_ecs::Client>,
+    lambda: Clients<aws_sdk_lambda::Client>,
 }
 
 impl std::fmt::Debug for AwsDeployments {
@@ -37,73 +34,87 @@ impl AwsDeployments {
     pub fn new(base: aws_config::SdkConfig) -> Self {
         Self {
             base,
-            ecs: Mutex::new(HashMap::new()),
-            lambda: Mutex::new(HashMap::new()),
+            ecs: Clients::default(),
+            lambda: Clients::default(),
         }
     }
 
     fn ecs(&self, region: &Region) -> aws_sdk_ecs::Client {
-        let mut clients = self.ecs.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .entry(region.clone())
-            .or_insert_with(|| {
-                aws_sdk_ecs::Client::from_conf(
-                    aws_sdk_ecs::config::Builder::from(&self.base)
-                        .region(aws_config::Region::new(region.as_str().to_owned()))
-                        .build(),
-                )
-            })
-            .clone()
+        self.ecs.get(region, |region| {
+            let conf = aws_sdk_ecs::config::Builder::from(&self.base).region(region);
+            aws_sdk_ecs::Client::from_conf(conf.build())
+        })
     }
 
     fn lambda(&self, region: &Region) -> aws_sdk_lambda::Client {
-        let mut clients = self.lambda.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .entry(region.clone())
-            .or_insert_with(|| {
-                aws_sdk_lambda::Client::from_conf(
-                    aws_sdk_lambda::config::Builder::from(&self.base)
-                        .region(aws_config::Region::new(region.as_str().to_owned()))
-                        .build(),
-                )
-            })
-            .clone()
+        self.lambda.get(region, |region| {
+            let conf = aws_sdk_lambda::config::Builder::from(&self.base).region(region);
+            aws_sdk_lambda::Client::from_conf(conf.build())
+        })
     }
 }
 
-/// Maps an SDK error of `operation`: "the service said no" or "we could not ask".
-fn map_err<E, R>(err: SdkError<E, R>, operation: LiveOperation) -> DeployedError
+/// An SDK error of `operation` in this module's terms.
+fn deployed_error(err: CallError, operation: LiveOperation) -> DeployedError {
+    let service = operation.service();
+    match err {
+        CallError::Service { code, message } => DeployedError::Service {
+            service,
+            operation,
+            code: code
+                .parse()
+                .unwrap_or_else(|_| DeployedCode::Other("Unknown".into())),
+            message,
+        },
+        CallError::Surprising(why) => DeployedError::Surprising(why, service, operation),
+        CallError::Unreachable(reason) => DeployedError::Unreachable {
+            service,
+            operation,
+            reason,
+        },
+    }
+}
+
+/// Sends one call of `operation` (ECS and Lambda have no width of their own).
+async fn call<T, E, R>(
+    operation: LiveOperation,
+    request: impl Future<Output = Result<T, SdkError<E, R>>>,
+) -> Result<T, DeployedError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + 'static,
 {
-    let service = operation.service();
-    match &err {
-        SdkError::ServiceError(s) => {
-            let e = s.err();
-            DeployedError::Service {
-                service,
-                operation,
-                code: e
-                    .code()
-                    .unwrap_or("Unknown")
-                    .parse()
-                    .unwrap_or_else(|_| DeployedCode::Other("Unknown".into())),
-                message: e.message().unwrap_or("").to_owned(),
-            }
-        }
-        SdkError::ResponseError(_) => {
-            DeployedError::Surprising(innermost(&err), service, operation)
-        }
-        _ => {
-            tracing::debug!(error = %aws_sdk_ecr::error::DisplayErrorContext(&err), "request failed");
-            DeployedError::Unreachable {
-                service,
-                operation,
-                reason: unreachable(&err),
-            }
-        }
-    }
+    crate::aws::send(None, request)
+        .await
+        .map_err(|e| deployed_error(e, operation))
+}
+
+/// One page of an ECS listing of `op`: `ECS_LIST_PAGE` items a page, from `next`;
+/// its ARNs are the output's `items`.
+macro_rules! ecs_page {
+    ($op:expr, $request:expr, $next:expr, $items:ident) => {{
+        let request = $request
+            .max_results(ECS_LIST_PAGE)
+            .set_next_token($next)
+            .send();
+        let out = call($op, request).await?;
+        Ok(Page {
+            items: out.$items().to_vec(),
+            next: out.next_token().map(str::to_owned),
+        })
+    }};
+}
+
+/// The answer to one page of a Lambda listing of `op`: `LAMBDA_PAGE` items a page,
+/// from the marker `next`.
+macro_rules! lambda_page {
+    ($op:expr, $request:expr, $next:expr) => {
+        call(
+            $op,
+            $request.max_items(LAMBDA_PAGE).set_marker($next).send(),
+        )
+        .await?
+    };
 }
 
 /// ECS answers a describe call with `failures` for what it cannot describe: `MISSING`
@@ -140,19 +151,8 @@ impl Deployments for AwsDeployments {
         region: &Region,
         next: Option<String>,
     ) -> Result<Page<String>, DeployedError> {
-        let op = LiveOperation::EcsListClusters;
-        let out = self
-            .ecs(region)
-            .list_clusters()
-            .max_results(ECS_LIST_PAGE)
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
-        Ok(Page {
-            items: out.cluster_arns().to_vec(),
-            next: out.next_token().map(str::to_owned),
-        })
+        let request = self.ecs(region).list_clusters();
+        ecs_page!(LiveOperation::EcsListClusters, request, next, cluster_arns)
     }
 
     async fn ecs_list_services(
@@ -161,20 +161,8 @@ impl Deployments for AwsDeployments {
         cluster: &str,
         next: Option<String>,
     ) -> Result<Page<String>, DeployedError> {
-        let op = LiveOperation::EcsListServices;
-        let out = self
-            .ecs(region)
-            .list_services()
-            .cluster(cluster)
-            .max_results(ECS_LIST_PAGE)
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
-        Ok(Page {
-            items: out.service_arns().to_vec(),
-            next: out.next_token().map(str::to_owned),
-        })
+        let request = self.ecs(region).list_services().cluster(cluster);
+        ecs_page!(LiveOperation::EcsListServices, request, next, service_arns)
     }
 
     async fn ecs_describe_services(
@@ -184,14 +172,8 @@ impl Deployments for AwsDeployments {
         services: &[String],
     ) -> Result<Vec<EcsService>, DeployedError> {
         let op = LiveOperation::EcsDescribeServices;
-        let out = self
-            .ecs(region)
-            .describe_services()
-            .cluster(cluster)
-            .set_services(Some(services.to_vec()))
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
+        let request = self.ecs(region).describe_services().cluster(cluster);
+        let out = call(op, request.set_services(Some(services.to_vec())).send()).await?;
         check_failures(out.failures(), op)?;
         out.services()
             .iter()
@@ -221,20 +203,8 @@ impl Deployments for AwsDeployments {
         cluster: &str,
         next: Option<String>,
     ) -> Result<Page<String>, DeployedError> {
-        let op = LiveOperation::EcsListTasks;
-        let out = self
-            .ecs(region)
-            .list_tasks()
-            .cluster(cluster)
-            .max_results(ECS_LIST_PAGE)
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
-        Ok(Page {
-            items: out.task_arns().to_vec(),
-            next: out.next_token().map(str::to_owned),
-        })
+        let request = self.ecs(region).list_tasks().cluster(cluster);
+        ecs_page!(LiveOperation::EcsListTasks, request, next, task_arns)
     }
 
     async fn ecs_describe_tasks(
@@ -244,14 +214,8 @@ impl Deployments for AwsDeployments {
         tasks: &[String],
     ) -> Result<Vec<EcsTask>, DeployedError> {
         let op = LiveOperation::EcsDescribeTasks;
-        let out = self
-            .ecs(region)
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(tasks.to_vec()))
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
+        let request = self.ecs(region).describe_tasks().cluster(cluster);
+        let out = call(op, request.set_tasks(Some(tasks.to_vec())).send()).await?;
         check_failures(out.failures(), op)?;
         out.tasks()
             .iter()
@@ -284,20 +248,16 @@ impl Deployments for AwsDeployments {
         region: &Region,
         next: Option<String>,
     ) -> Result<Page<String>, DeployedError> {
-        let op = LiveOperation::EcsListTaskDefinitionFamilies;
-        let out = self
+        let request = self
             .ecs(region)
             .list_task_definition_families()
-            .status(TaskDefinitionFamilyStatus::Active)
-            .max_results(ECS_LIST_PAGE)
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
-        Ok(Page {
-            items: out.families().to_vec(),
-            next: out.next_token().map(str::to_owned),
-        })
+            .status(TaskDefinitionFamilyStatus::Active);
+        ecs_page!(
+            LiveOperation::EcsListTaskDefinitionFamilies,
+            request,
+            next,
+            families
+        )
     }
 
     async fn ecs_newest_task_definitions(
@@ -306,17 +266,15 @@ impl Deployments for AwsDeployments {
         family: &str,
         newest: u32,
     ) -> Result<Vec<String>, DeployedError> {
-        let op = LiveOperation::EcsListTaskDefinitions;
-        let out = self
+        let request = self
             .ecs(region)
             .list_task_definitions()
             .family_prefix(family)
             .status(TaskDefinitionStatus::Active)
             .sort(SortOrder::Desc)
             .max_results(i32::try_from(newest).unwrap_or(ECS_LIST_PAGE))
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
+            .send();
+        let out = call(LiveOperation::EcsListTaskDefinitions, request).await?;
         Ok(out.task_definition_arns().to_vec())
     }
 
@@ -326,13 +284,8 @@ impl Deployments for AwsDeployments {
         task_definition: &str,
     ) -> Result<EcsTaskDefinition, DeployedError> {
         let op = LiveOperation::EcsDescribeTaskDefinition;
-        let out = self
-            .ecs(region)
-            .describe_task_definition()
-            .task_definition(task_definition)
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
+        let request = self.ecs(region).describe_task_definition();
+        let out = call(op, request.task_definition(task_definition).send()).await?;
         let td = out
             .task_definition()
             .ok_or_else(|| missing("taskDefinition", Service::Ecs, op))?;
@@ -355,14 +308,7 @@ impl Deployments for AwsDeployments {
         next: Option<String>,
     ) -> Result<Page<LambdaFunction>, DeployedError> {
         let op = LiveOperation::LambdaListFunctions;
-        let out = self
-            .lambda(region)
-            .list_functions()
-            .max_items(LAMBDA_PAGE)
-            .set_marker(next)
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
+        let out = lambda_page!(op, self.lambda(region).list_functions(), next);
         let items = out
             .functions()
             .iter()
@@ -389,15 +335,8 @@ impl Deployments for AwsDeployments {
         next: Option<String>,
     ) -> Result<Page<String>, DeployedError> {
         let op = LiveOperation::LambdaListVersionsByFunction;
-        let out = self
-            .lambda(region)
-            .list_versions_by_function()
-            .function_name(function)
-            .max_items(LAMBDA_PAGE)
-            .set_marker(next)
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
+        let request = self.lambda(region).list_versions_by_function();
+        let out = lambda_page!(op, request.function_name(function), next);
         Ok(Page {
             items: out
                 .versions()
@@ -415,39 +354,10 @@ impl Deployments for AwsDeployments {
         next: Option<String>,
     ) -> Result<Page<LambdaAlias>, DeployedError> {
         let op = LiveOperation::LambdaListAliases;
-        let out = self
-            .lambda(region)
-            .list_aliases()
-            .function_name(function)
-            .max_items(LAMBDA_PAGE)
-            .set_marker(next)
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
+        let request = self.lambda(region).list_aliases();
+        let out = lambda_page!(op, request.function_name(function), next);
         Ok(Page {
-            items: out
-                .aliases()
-                .iter()
-                .map(|a| {
-                    let mut versions: Vec<String> = a
-                        .function_version()
-                        .into_iter()
-                        .map(str::to_owned)
-                        .collect();
-                    if let Some(weights) = a
-                        .routing_config()
-                        .and_then(|r| r.additional_version_weights())
-                    {
-                        versions.extend(weights.keys().cloned());
-                    }
-                    versions.sort();
-                    versions.dedup();
-                    LambdaAlias {
-                        name: a.name().unwrap_or_default().to_owned(),
-                        versions,
-                    }
-                })
-                .collect(),
+            items: out.aliases().iter().map(alias).collect(),
             next: out.next_marker().map(str::to_owned),
         })
     }
@@ -458,15 +368,13 @@ impl Deployments for AwsDeployments {
         function: &str,
         qualifier: Option<&str>,
     ) -> Result<LambdaCode, DeployedError> {
-        let op = LiveOperation::LambdaGetFunction;
-        let out = self
+        let request = self
             .lambda(region)
             .get_function()
             .function_name(function)
             .set_qualifier(qualifier.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| map_err(e, op))?;
+            .send();
+        let out = call(LiveOperation::LambdaGetFunction, request).await?;
         let image = out
             .configuration()
             .and_then(|c| c.package_type())
@@ -477,5 +385,27 @@ impl Deployments for AwsDeployments {
             image_uri: code.and_then(|c| c.image_uri()).map(str::to_owned),
             resolved_image_uri: code.and_then(|c| c.resolved_image_uri()).map(str::to_owned),
         })
+    }
+}
+
+/// An alias and the versions it routes to: its version and, during a weighted shift,
+/// the additional one.
+fn alias(a: &aws_sdk_lambda::types::AliasConfiguration) -> LambdaAlias {
+    let mut versions: Vec<String> = a
+        .function_version()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    if let Some(weights) = a
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+    {
+        versions.extend(weights.keys().cloned());
+    }
+    versions.sort();
+    versions.dedup();
+    LambdaAlias {
+        name: a.name().unwrap_or_default().to_owned(),
+        versions,
     }
 }

@@ -12,8 +12,8 @@ use std::future::Future;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::aws::Unreachable;
 use crate::model::Region;
-use crate::registry::Unreachable;
 
 /// ListServices and ListTasks return at most this many ARNs a page.
 pub const ECS_LIST_PAGE: i32 = 100;

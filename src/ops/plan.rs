@@ -4,11 +4,97 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::Source;
 use super::run::{self, RunError, RunSettings};
 use crate::config::DesiredState;
+use crate::deployed::LiveCalls;
 use crate::plan::Plan;
+use crate::registry::CallCounts;
+
+/// A plan and the calls it took to make: what `plan` returns, prints as JSON and
+/// saves (`--out`), and what `show` reads back. The plan is a pure value; the
+/// counters are the run's. In the document they follow the plan's fields, and the
+/// checksum of a saved plan follows them.
+// The schema is the plan document's, as it was when these fields were the plan's:
+// same title, description and closed set of properties.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(
+    title = "ecr-reconcile plan",
+    description = "A complete plan.",
+    deny_unknown_fields
+)]
+pub struct PlanOutcome {
+    /// The plan.
+    #[serde(flatten)]
+    pub plan: Plan,
+    /// Registry calls made to compute the plan.
+    #[serde(default)]
+    pub api_calls: CallCounts,
+    /// ECS and Lambda calls made to read the in-use sources, by operation
+    /// (`ecs:ListServices`…); absent when none was made.
+    #[serde(default, skip_serializing_if = "LiveCalls::is_empty")]
+    pub in_use_calls: LiveCalls,
+    /// In a saved plan: `sha256:<hex>` over the rest of the document in canonical
+    /// JSON (keys sorted, no white space). A plan whose checksum is missing or does not
+    /// match is refused.
+    // Never set in memory: sealing adds it, reading removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+impl PlanOutcome {
+    /// `plan` and the calls it took.
+    pub fn new(plan: Plan, api_calls: CallCounts, in_use_calls: LiveCalls) -> Self {
+        Self {
+            plan,
+            api_calls,
+            in_use_calls,
+            checksum: None,
+        }
+    }
+}
+
+impl std::borrow::Borrow<Plan> for PlanOutcome {
+    fn borrow(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+/// The counters and the checksum are taken out of the document first; the rest must
+/// be a plan, unknown fields refused.
+impl<'de> Deserialize<'de> for PlanOutcome {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut document = serde_json::Map::deserialize(deserializer)?;
+        let mut field = |key: &str| document.remove(key);
+        let api_calls = field("api_calls")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(D::Error::custom)?
+            .unwrap_or_default();
+        let in_use_calls = field("in_use_calls")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(D::Error::custom)?
+            .unwrap_or_default();
+        let checksum = field("checksum")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(D::Error::custom)?
+            .flatten();
+        let plan = serde_json::from_value(serde_json::Value::Object(document))
+            .map_err(D::Error::custom)?;
+        Ok(Self {
+            plan,
+            api_calls,
+            in_use_calls,
+            checksum,
+        })
+    }
+}
 
 /// What `plan` was asked for.
 #[derive(Clone, Debug, Default)]
@@ -48,35 +134,38 @@ pub enum PlanError {
     },
 }
 
-/// Plans every declared repository against `source`.
+/// Plans every declared repository against `source`, with the calls it took.
 pub fn plan(
     source: &Source,
     desired: &DesiredState,
     request: &PlanRequest,
-) -> Result<Plan, PlanError> {
+) -> Result<PlanOutcome, PlanError> {
     let started = std::time::Instant::now();
     let settings = source.settings(source.now(request.now), request.allow_empty);
-    let plan = plan_with(source, desired, &settings)?;
-    tracing::info!(elapsed = ?started.elapsed(), "planned {} repositories", plan.repositories.len());
+    let (plan, in_use) = source.block_on(async {
+        let in_use = run::read_in_use(desired, &settings).await?;
+        let plan = run::make_plan_in_use(&source.backend, desired, &settings, &in_use).await?;
+        Ok::<_, RunError>((plan, in_use))
+    })?;
+    let outcome = PlanOutcome::new(plan, source.calls(), in_use.calls);
+    tracing::info!(elapsed = ?started.elapsed(), "planned {} repositories", outcome.plan.repositories.len());
     source.log_calls();
     if let Some(out) = &request.out {
-        save(&plan, out).map_err(|source| PlanError::Save {
+        save(&outcome, out).map_err(|source| PlanError::Save {
             path: out.clone(),
             source,
         })?;
     }
-    Ok(plan)
+    Ok(outcome)
 }
 
-/// Plans with `settings`, recording the calls it took in the plan.
+/// Plans with `settings` (the plan alone: its calls are counted by `source`).
 pub(crate) fn plan_with(
     source: &Source,
     desired: &DesiredState,
     settings: &RunSettings,
 ) -> Result<Plan, RunError> {
-    let mut plan = source.block_on(run::make_plan(&source.backend, desired, settings))?;
-    plan.api_calls = source.calls();
-    Ok(plan)
+    source.block_on(run::make_plan(&source.backend, desired, settings))
 }
 
 /// The repositories of `plan` that could not be read, with why, if any.
@@ -93,8 +182,8 @@ pub fn unreadable(plan: &Plan) -> Option<PlanError> {
     (!list.is_empty()).then_some(PlanError::Unreadable(list))
 }
 
-/// Writes the plan as JSON with its checksum, atomically, so a reader never sees
-/// half a plan.
-pub fn save(plan: &Plan, path: &Path) -> std::io::Result<()> {
+/// Writes the plan document as JSON with its checksum, atomically, so a reader never
+/// sees half a plan.
+pub fn save(plan: &PlanOutcome, path: &Path) -> std::io::Result<()> {
     crate::files::write_json_atomically(path, &crate::plan::saved::seal(plan))
 }

@@ -17,7 +17,6 @@ use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::restore::protocol::RecreatedImage;
 use crate::model::{Digest, RepositoryRef};
 use crate::registry::ObservedRepository;
 
@@ -71,6 +70,18 @@ struct Window {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     pushed_at: DateTime<Utc>,
+}
+
+/// An image a restore pushed again: the registry gave it a new push time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RecreatedImage {
+    /// The repository.
+    #[serde(flatten)]
+    pub repository: RepositoryRef,
+    /// The image.
+    pub digest: Digest,
+    /// When it had been pushed before the apply removed it.
+    pub pushed_at: DateTime<Utc>,
 }
 
 /// Every record of a folder, by repository and image.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
+use rayon::prelude::*;
 
 use crate::config::{
     DesiredRepository, DesiredState, Duplicate, Origin, duplicates_after_resolution,
@@ -280,7 +281,6 @@ pub(crate) fn plan_each(
     settings: &RunSettings,
     in_use: &InUseSet,
 ) -> Vec<(RepositoryPlan, Vec<Warning>)> {
-    let pairs: Vec<_> = desired.iter().zip(observed).collect();
     let plan_one =
         |d: &DesiredRepository, o: &(RepositoryRef, Result<ObservedRepository, RegistryError>)| {
             match &o.1 {
@@ -295,27 +295,12 @@ pub(crate) fn plan_each(
                 Err(e) => unreadable_repository(d, &o.0, e.to_string()),
             }
         };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(pairs.len())
-        .max(1);
-    if threads == 1 {
-        return pairs.into_iter().map(|(d, o)| plan_one(d, o)).collect();
-    }
-    let chunk = pairs.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = pairs
-            .chunks(chunk)
-            .map(|part| {
-                let plan_one = &plan_one;
-                scope.spawn(move || part.iter().map(|(d, o)| plan_one(d, o)).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("planning does not panic"))
-            .collect()
-    })
+    // Rayon's pool has a thread per core; `collect` keeps the input order.
+    desired
+        .par_iter()
+        .zip(observed)
+        .map(|(d, o)| plan_one(d, o))
+        .collect()
 }
 
 fn assemble(
@@ -340,9 +325,6 @@ fn assemble(
         repositories,
         warnings,
         summary,
-        api_calls: Default::default(),
-        in_use_calls: Default::default(),
-        checksum: None,
     }
 }
 
@@ -399,9 +381,7 @@ pub async fn make_plan_in_use<R: Registry>(
             .collect();
         planned.extend(plan_each(d, &observed, settings, in_use));
     }
-    let mut plan = assemble(desired, planned, settings);
-    plan.in_use_calls = in_use.calls.clone();
-    Ok(plan)
+    Ok(assemble(desired, planned, settings))
 }
 
 /// Reads the declared repositories and returns them as a snapshot (missing ones are

@@ -163,7 +163,9 @@ fn a_saved_plan_applies_while_it_holds() {
     assert!(outcome.report.succeeded(), "{:?}", outcome.report);
     assert!(outcome.report.images_deleted > 0);
     // Written back: a fresh plan against the snapshot has nothing left to do.
-    let again = plan::plan(&f.source(), &desired, &PlanRequest::default()).unwrap();
+    let again = plan::plan(&f.source(), &desired, &PlanRequest::default())
+        .unwrap()
+        .plan;
     assert_eq!(
         again.summary.images_to_delete + again.summary.untags,
         0,
@@ -329,7 +331,9 @@ fn a_registry_without_repositories_is_empty_not_unreachable() {
     let yaml =
         "version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  team/app:\n    tags: [v1]\n";
     let desired = config::load_sources(vec![("a.yaml".into(), yaml.as_bytes().to_vec())]).unwrap();
-    let plan = plan::plan(&f.source(), &desired, &PlanRequest::default()).unwrap();
+    let plan = plan::plan(&f.source(), &desired, &PlanRequest::default())
+        .unwrap()
+        .plan;
     assert_eq!(
         plan.repositories[0].status,
         crate::plan::RepositoryStatus::Missing
@@ -354,7 +358,9 @@ fn an_unreadable_repository_is_planned_as_such_and_apply_does_not_start() {
         ("b.yaml".into(), elsewhere.as_bytes().to_vec()),
     ])
     .unwrap();
-    let plan = plan::plan(&f.source(), &desired, &PlanRequest::default()).unwrap();
+    let plan = plan::plan(&f.source(), &desired, &PlanRequest::default())
+        .unwrap()
+        .plan;
     let status: Vec<_> = plan.repositories.iter().map(|r| r.status).collect();
     assert_eq!(
         status,
@@ -402,7 +408,6 @@ fn a_saved_plan_that_removes_more_than_the_files_ask_is_refused() {
     let kept = std::mem::take(&mut action.kept_tags);
     action.tags.extend(kept.iter().cloned());
     action.kind = crate::plan::ActionKind::Delete;
-    plan.checksum = None;
     crate::files::write_json_atomically(&saved, &crate::plan::saved::seal(&plan)).unwrap();
     let source = f.source();
     let before = deletes(&source);

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Source;
+use super::plan::PlanOutcome;
 use super::run::{self, RunError, RunSettings};
 use crate::config::{DesiredState, FingerprintDiff};
 use crate::plan::Plan;
@@ -73,6 +74,11 @@ fn saved_plan_message(path: &Path, error: &SavedPlanError) -> String {
 
 /// Reads a saved plan, refusing other format versions and any edit (checksum).
 pub fn read_saved_plan(path: &Path) -> Result<Plan, VerifyError> {
+    read_saved(path).map(|outcome| outcome.plan)
+}
+
+/// Reads a saved plan document: the plan and the calls it took.
+pub fn read_saved(path: &Path) -> Result<PlanOutcome, VerifyError> {
     let bytes = std::fs::read(path).map_err(|source| VerifyError::Read {
         path: path.to_owned(),
         source,

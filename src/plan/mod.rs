@@ -16,15 +16,16 @@ pub use engine::{PlanOptions, plan_repository, signature_subject, unreadable_rep
 use crate::config::{Origin, UntaggedPolicy};
 use crate::in_use::UseSite;
 use crate::model::{Digest, MediaType, RepositoryRef, Tag};
-use crate::registry::{CallCounts, ImageStatus};
+use crate::registry::ImageStatus;
 
 /// The version of the plan's JSON format.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
-/// A complete plan.
+/// A complete plan: a pure value. What it took to make it (the calls) is the run's,
+/// carried beside it by the operation's outcome; the checksum of a saved plan is the
+/// file's ([`saved`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "ecr-reconcile plan")]
 pub struct Plan {
     /// Version of this JSON format (1).
     pub format_version: u32,
@@ -47,18 +48,6 @@ pub struct Plan {
     pub warnings: Vec<Warning>,
     /// Totals.
     pub summary: Summary,
-    /// Registry calls made to compute the plan.
-    #[serde(default)]
-    pub api_calls: CallCounts,
-    /// ECS and Lambda calls made to read the in-use sources, by operation
-    /// (`ecs:ListServices`…); absent when none was made.
-    #[serde(default, skip_serializing_if = "crate::deployed::LiveCalls::is_empty")]
-    pub in_use_calls: crate::deployed::LiveCalls,
-    /// In a saved plan: `sha256:<hex>` over the rest of the document in canonical
-    /// JSON (keys sorted, no white space). A plan whose checksum is missing or does not
-    /// match is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checksum: Option<String>,
 }
 
 /// The state of one repository in the plan.

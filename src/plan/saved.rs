@@ -3,7 +3,10 @@
 //! refuses a file whose checksum is missing or does not match: a plan that was edited
 //! by hand is never applied. White space and key order may change freely.
 
-use super::{PLAN_FORMAT_VERSION, Plan};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::PLAN_FORMAT_VERSION;
 
 /// Why a saved plan is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -81,17 +84,18 @@ fn checksum(document: &serde_json::Value) -> String {
     crate::hash::sha256(&bytes)
 }
 
-/// The plan as a saved document: its JSON with the checksum set.
-pub fn seal(plan: &Plan) -> serde_json::Value {
+/// A plan document (the plan and what the run adds to it) as saved: its JSON with the
+/// checksum set, last.
+pub fn seal(plan: &impl Serialize) -> serde_json::Value {
     let mut document = serde_json::to_value(plan).expect("a plan serializes");
     let sum = checksum(&document);
     document["checksum"] = serde_json::Value::String(sum);
     document
 }
 
-/// Reads a saved plan, refusing other format versions, a missing checksum and any
-/// change since it was saved.
-pub fn unseal(bytes: &[u8]) -> Result<Plan, SavedPlanError> {
+/// Reads a saved plan document, refusing other format versions, a missing checksum
+/// and any change since it was saved.
+pub fn unseal<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SavedPlanError> {
     let document: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| SavedPlanError::Syntax {
             line: e.line(),
@@ -110,9 +114,10 @@ pub fn unseal(bytes: &[u8]) -> Result<Plan, SavedPlanError> {
     if saved != checksum(&document) {
         return Err(SavedPlanError::Edited);
     }
-    let mut plan: Plan =
-        serde_json::from_value(document).map_err(|e| SavedPlanError::Shape(e.to_string()))?;
     // The checksum belongs to the file, not to the plan it carries.
-    plan.checksum = None;
-    Ok(plan)
+    let mut document = document;
+    if let Some(fields) = document.as_object_mut() {
+        fields.remove("checksum");
+    }
+    serde_json::from_value(document).map_err(|e| SavedPlanError::Shape(e.to_string()))
 }

@@ -12,8 +12,9 @@ pub mod observe;
 pub mod oci;
 #[cfg(feature = "aws")]
 pub mod public;
+#[cfg(feature = "aws")]
+mod sdk;
 pub mod snapshot;
-pub mod width;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,6 +24,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::aws::Unreachable;
 use crate::model::{
     AccountId, Digest, MediaType, PublicAlias, Region, RegistryLocation, RepositoryName,
     RepositoryRef, Tag,
@@ -375,33 +377,6 @@ pub enum RegistryError {
     /// The response did not make sense (such as an index manifest that does not parse).
     #[error("surprising response: {0}")]
     Surprising(String),
-}
-
-/// Why a request got no answer from the service, in one line that says what to do.
-/// The SDK's full error chain is logged at debug level (`-vv`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Unreachable {
-    /// No credential provider had credentials.
-    #[error(
-        "no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; in CI, let the job assume a role"
-    )]
-    NoCredentials,
-    /// A credential provider failed (an expired SSO session, a broken profile…).
-    #[error(
-        "the AWS credentials could not be loaded ({0}): check the profile (AWS_PROFILE, ~/.aws/config) or log in again (`aws sso login`)"
-    )]
-    Credentials(String),
-    /// The connection failed (refused, DNS, TLS).
-    #[error(
-        "could not connect to the registry ({0}): check the network and any proxy, the region, and --endpoint-url if given"
-    )]
-    Connect(String),
-    /// No answer in time.
-    #[error("the registry did not answer in time: check the network and any proxy, then run again")]
-    Timeout,
-    /// Anything else (such as a registry a snapshot file does not hold).
-    #[error("could not reach the registry: {0}")]
-    Other(String),
 }
 
 /// A service refusal in one line; the credential and permission codes say what to do.

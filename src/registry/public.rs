@@ -3,26 +3,25 @@
 //! us-east-1, and manifest reads over its registry's OCI distribution API ([`oci`]):
 //! ECR Public has no BatchGetImage. No SDK type leaves this module.
 //!
-//! [`AwsRegistry`](super::aws::AwsRegistry) routes every call on a public repository
+//! The private backend (`AwsRegistry`) routes every call on a public repository
 //! here; the counters of calls and attempts are shared with it, the public calls
 //! counted apart.
 
-use std::sync::Arc;
-
 use aws_sdk_ecrpublic::Client;
-use aws_sdk_ecrpublic::types::ImageIdentifier;
 use futures_util::stream::{self, StreamExt};
 
-use super::aws::{AttemptCounter, CountAttempts, instant, map_err};
 use super::oci::{OciClient, OciEvents};
+use super::sdk::{
+    Meter, batch_delete_image, describe_images_page, detail_of, identifiers, image_page,
+    media_type, put_image, surprising,
+};
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, FailureCode, FetchedManifest, ImageDetail,
-    ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PublicRegistryInfo, PutManifest,
-    RegistryError, RemovedId, RepositoryPage, check_batch,
+    ImageId, ImagePage, ItemFailure, Operation, PublicRegistryInfo, PutManifest, RegistryError,
+    RepositoryPage, check_batch,
 };
-use crate::model::{
-    AccountId, Digest, MediaType, PublicAlias, RegistryLocation, RepositoryName, RepositoryRef, Tag,
-};
+use crate::aws::{AttemptCounter, CountAttempts, all_pages};
+use crate::model::{AccountId, PublicAlias, RegistryLocation, RepositoryName, RepositoryRef, Tag};
 
 /// The only region whose ECR Public API endpoint the tool calls (the SDK's rules
 /// also know us-west-2, which serves the same registries).
@@ -38,8 +37,7 @@ pub struct EcrPublicRegistry {
     /// GetAuthorizationToken's credentials for authenticated pulls, asked for once;
     /// none when the call was refused (then pulls are anonymous).
     basic: tokio::sync::OnceCell<Option<String>>,
-    calls: Arc<CallCounters>,
-    attempts: Arc<AttemptCounter>,
+    meter: Meter,
 }
 
 impl std::fmt::Debug for EcrPublicRegistry {
@@ -88,51 +86,12 @@ fn public_parts(repo: &RepositoryRef) -> Result<(&AccountId, &PublicAlias), Regi
     }
 }
 
-fn identifier(id: &ImageId) -> ImageIdentifier {
-    match id {
-        ImageId::Tag(t) => ImageIdentifier::builder().image_tag(t.as_str()).build(),
-        ImageId::Digest(d) => ImageIdentifier::builder().image_digest(d.as_str()).build(),
-    }
-}
-
-fn surprising(what: &str, e: String) -> RegistryError {
-    RegistryError::Surprising(format!("{what}: {e}"))
-}
-
-/// The identifier as sent, recovered from what the service echoes back.
-fn echoed(id: Option<&ImageIdentifier>) -> Result<ImageId, RegistryError> {
-    let id = id.ok_or_else(|| RegistryError::Surprising("a failure without an image id".into()))?;
-    if let Some(t) = id.image_tag() {
-        return Tag::parse(t)
-            .map(ImageId::Tag)
-            .map_err(|e| surprising("tag in response", e));
-    }
-    match id.image_digest() {
-        Some(d) => Digest::parse(d)
-            .map(ImageId::Digest)
-            .map_err(|e| surprising("digest in response", e)),
-        None => Err(RegistryError::Surprising(
-            "an image id with neither tag nor digest".into(),
-        )),
-    }
-}
-
 /// One image as ECR Public's DescribeImages reports it: no status, no pull time, no
 /// subject (it reports none of them).
 fn detail(d: &aws_sdk_ecrpublic::types::ImageDetail) -> Result<ImageDetail, RegistryError> {
-    let digest = Digest::parse(d.image_digest().unwrap_or_default())
-        .map_err(|e| surprising("imageDigest", e))?;
-    let tags = d
-        .image_tags()
-        .iter()
-        .map(|t| Tag::parse(t.as_str()).map_err(|e| surprising("imageTags", e)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let pushed = d
-        .image_pushed_at()
-        .ok_or_else(|| RegistryError::Surprising("an image without imagePushedAt".into()))?;
-    let mut out = ImageDetail::new(digest, tags, instant(pushed, "imagePushedAt")?);
-    out.manifest_media_type = d.image_manifest_media_type().map(MediaType::from);
-    out.artifact_media_type = d.artifact_media_type().map(MediaType::from);
+    let mut out = detail_of(d.image_digest(), d.image_tags(), d.image_pushed_at())?;
+    out.manifest_media_type = media_type(d.image_manifest_media_type());
+    out.artifact_media_type = media_type(d.artifact_media_type());
     out.size_bytes = d.image_size_in_bytes().and_then(|s| u64::try_from(s).ok());
     Ok(out)
 }
@@ -145,12 +104,11 @@ impl EcrPublicRegistry {
         base: &aws_config::SdkConfig,
         endpoint_url: Option<&str>,
         oci: OciClient,
-        calls: Arc<CallCounters>,
-        attempts: Arc<AttemptCounter>,
+        meter: Meter,
     ) -> Self {
         let mut conf = aws_sdk_ecrpublic::config::Builder::from(base)
             .region(aws_config::Region::new(PUBLIC_API_REGION))
-            .interceptor(CountAttempts(attempts.clone()));
+            .interceptor(CountAttempts(meter.attempts.clone()));
         if let Some(url) = endpoint_url {
             conf = conf.endpoint_url(url);
         }
@@ -158,8 +116,7 @@ impl EcrPublicRegistry {
             client: Client::from_conf(conf.build()),
             oci,
             basic: tokio::sync::OnceCell::new(),
-            calls,
-            attempts,
+            meter,
         }
     }
 
@@ -170,44 +127,44 @@ impl EcrPublicRegistry {
             client,
             oci,
             basic: tokio::sync::OnceCell::new(),
-            calls: Arc::default(),
-            attempts: Arc::new(AttemptCounter::new(4)),
+            meter: Meter::new(4),
         }
     }
 
     /// DescribeRegistries, every page.
     pub async fn describe_registries(&self) -> Result<Vec<PublicRegistryInfo>, RegistryError> {
-        let mut out = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let _slot = self.attempts.width.acquire().await;
-            self.calls.count(Operation::PublicOther);
-            let page = self
+        all_pages(|next| async move {
+            let request = self
                 .client
                 .describe_registries()
                 .max_results(1000)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| map_err(e, None))?;
-            for r in page.registries() {
-                out.push(PublicRegistryInfo {
-                    account: AccountId::parse(r.registry_id())
-                        .map_err(|e| surprising("registryId", e))?,
-                    aliases: r
-                        .aliases()
-                        .iter()
-                        .map(|a| {
-                            PublicAlias::parse(a.name()).map_err(|e| surprising("alias name", e))
-                        })
-                        .collect::<Result<_, _>>()?,
-                });
-            }
-            match page.next_token() {
-                Some(t) => next = Some(t.to_owned()),
-                None => return Ok(out),
-            }
-        }
+                .set_next_token(next)
+                .send();
+            let page = self
+                .meter
+                .call(Operation::PublicOther, None, request)
+                .await?;
+            let registries = page
+                .registries()
+                .iter()
+                .map(|r| {
+                    Ok(PublicRegistryInfo {
+                        account: AccountId::parse(r.registry_id())
+                            .map_err(|e| surprising("registryId", e))?,
+                        aliases: r
+                            .aliases()
+                            .iter()
+                            .map(|a| {
+                                PublicAlias::parse(a.name())
+                                    .map_err(|e| surprising("alias name", e))
+                            })
+                            .collect::<Result<_, _>>()?,
+                    })
+                })
+                .collect::<Result<Vec<_>, RegistryError>>()?;
+            Ok((registries, page.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// One page of DescribeRepositories.
@@ -216,17 +173,17 @@ impl EcrPublicRegistry {
         registry: &RegistryLocation,
         next_token: Option<&str>,
     ) -> Result<RepositoryPage, RegistryError> {
-        let _slot = self.attempts.width.acquire().await;
-        self.calls.count(Operation::PublicOther);
-        let out = self
+        let request = self
             .client
             .describe_repositories()
             .registry_id(registry.account().as_str())
             .max_results(1000)
             .set_next_token(next_token.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| map_err(e, None))?;
+            .send();
+        let out = self
+            .meter
+            .call(Operation::PublicOther, None, request)
+            .await?;
         let names = out
             .repositories()
             .iter()
@@ -249,26 +206,13 @@ impl EcrPublicRegistry {
         max_results: u32,
     ) -> Result<ImagePage, RegistryError> {
         let (account, _) = public_parts(repo)?;
-        let _slot = self.attempts.width.acquire().await;
-        self.calls.count(Operation::PublicDescribeImages);
+        let request =
+            describe_images_page!(self.client, account, repo, next_token, max_results).send();
         let out = self
-            .client
-            .describe_images()
-            .registry_id(account.as_str())
-            .repository_name(repo.name.as_str())
-            .max_results(i32::try_from(max_results.min(MAX_PAGE_SIZE)).unwrap_or(1000))
-            .set_next_token(next_token.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| map_err(e, Some(repo)))?;
-        Ok(ImagePage {
-            images: out
-                .image_details()
-                .iter()
-                .map(detail)
-                .collect::<Result<_, _>>()?,
-            next_token: out.next_token().map(str::to_owned),
-        })
+            .meter
+            .call(Operation::PublicDescribeImages, Some(repo), request)
+            .await?;
+        Ok(image_page!(out, detail))
     }
 
     /// DescribeImages for up to 100 given images.
@@ -279,17 +223,17 @@ impl EcrPublicRegistry {
     ) -> Result<Vec<ImageDetail>, RegistryError> {
         let (account, _) = public_parts(repo)?;
         check_batch(ids)?;
-        let _slot = self.attempts.width.acquire().await;
-        self.calls.count(Operation::PublicDescribeImages);
-        let out = self
+        let request = self
             .client
             .describe_images()
             .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
-            .set_image_ids(Some(ids.iter().map(identifier).collect()))
-            .send()
-            .await
-            .map_err(|e| map_err(e, Some(repo)))?;
+            .set_image_ids(identifiers(ids))
+            .send();
+        let out = self
+            .meter
+            .call(Operation::PublicDescribeImages, Some(repo), request)
+            .await?;
         out.image_details().iter().map(detail).collect()
     }
 
@@ -303,8 +247,8 @@ impl EcrPublicRegistry {
         let (_, alias) = public_parts(repo)?;
         check_batch(ids)?;
         let events = Events {
-            calls: &self.calls,
-            attempts: &self.attempts,
+            calls: &self.meter.calls,
+            attempts: &self.meter.attempts,
         };
         let events = &events;
         // The futures are made first: a stream holding the closure that makes them
@@ -344,15 +288,13 @@ impl EcrPublicRegistry {
     async fn basic_credentials(&self) -> Option<&str> {
         self.basic
             .get_or_init(|| async {
-                let _slot = self.attempts.width.acquire().await;
-                self.calls.count(Operation::PublicOther);
-                match self.client.get_authorization_token().send().await {
+                let request = self.client.get_authorization_token().send();
+                match self.meter.call(Operation::PublicOther, None, request).await {
                     Ok(out) => out
                         .authorization_data()
                         .and_then(|d| d.authorization_token())
                         .map(str::to_owned),
                     Err(e) => {
-                        let e = map_err(e, None);
                         tracing::info!(
                             "ECR Public GetAuthorizationToken failed ({e}): manifests are read with anonymous pulls"
                         );
@@ -376,7 +318,7 @@ impl EcrPublicRegistry {
         Result<Option<super::oci::Manifest>, RegistryError>,
     ) {
         let basic = self.basic_credentials().await;
-        let _slot = self.attempts.width.acquire().await;
+        let _slot = self.meter.attempts.width.acquire().await;
         let reference = match id {
             ImageId::Tag(t) => t.as_str(),
             ImageId::Digest(d) => d.as_str(),
@@ -396,47 +338,14 @@ impl EcrPublicRegistry {
         ids: &[ImageId],
     ) -> Result<BatchDeleteResult, RegistryError> {
         let (account, _) = public_parts(repo)?;
-        check_batch(ids)?;
-        let _slot = self.attempts.width.acquire().await;
-        self.calls.count(Operation::PublicBatchDeleteImage);
-        let out = self
-            .client
-            .batch_delete_image()
-            .registry_id(account.as_str())
-            .repository_name(repo.name.as_str())
-            .set_image_ids(Some(ids.iter().map(identifier).collect()))
-            .send()
-            .await
-            .map_err(|e| map_err(e, Some(repo)))?;
-        let mut removed = Vec::with_capacity(out.image_ids().len());
-        for id in out.image_ids() {
-            let digest = id.image_digest().ok_or_else(|| {
-                RegistryError::Surprising("BatchDeleteImage reported an id without a digest".into())
-            })?;
-            removed.push(RemovedId {
-                tag: id
-                    .image_tag()
-                    .map(Tag::parse)
-                    .transpose()
-                    .map_err(RegistryError::Surprising)?,
-                digest: Digest::parse(digest).map_err(RegistryError::Surprising)?,
-            });
-        }
-        let failures = out
-            .failures()
-            .iter()
-            .map(|f| {
-                Ok(ItemFailure {
-                    id: echoed(f.image_id())?,
-                    code: f.failure_code().map_or_else(
-                        || FailureCode::Other("Unknown".into()),
-                        |c| FailureCode::from(c.as_str()),
-                    ),
-                    reason: f.failure_reason().unwrap_or("").to_owned(),
-                })
-            })
-            .collect::<Result<_, RegistryError>>()?;
-        Ok(BatchDeleteResult { removed, failures })
+        batch_delete_image!(
+            self.meter,
+            Operation::PublicBatchDeleteImage,
+            self.client,
+            account,
+            repo,
+            ids
+        )
     }
 
     /// PutImage: stores `manifest` under `tag`, or untagged.
@@ -447,31 +356,15 @@ impl EcrPublicRegistry {
         tag: Option<&Tag>,
     ) -> Result<(), RegistryError> {
         let (account, _) = public_parts(repo)?;
-        let _slot = self.attempts.width.acquire().await;
-        self.calls.count(Operation::PublicPutImage);
-        let out = self
-            .client
-            .put_image()
-            .registry_id(account.as_str())
-            .repository_name(repo.name.as_str())
-            .image_manifest(manifest.manifest)
-            .image_manifest_media_type(manifest.media_type)
-            .image_digest(manifest.digest.as_str())
-            .set_image_tag(tag.map(|t| t.as_str().to_owned()))
-            .send()
-            .await
-            .map_err(|e| map_err(e, Some(repo)))?;
-        match out
-            .image()
-            .and_then(|i| i.image_id())
-            .and_then(|i| i.image_digest())
-        {
-            Some(d) if d != manifest.digest.as_str() => Err(RegistryError::Surprising(format!(
-                "PutImage stored digest {d}, not {}",
-                manifest.digest
-            ))),
-            _ => Ok(()),
-        }
+        put_image!(
+            self.meter,
+            Operation::PublicPutImage,
+            self.client,
+            account,
+            repo,
+            manifest,
+            tag
+        )
     }
 }
 
@@ -485,7 +378,7 @@ mod tests {
     //! requests and answers them from a script.
 
     use std::collections::VecDeque;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use aws_sdk_ecrpublic::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_runtime_api::client::http::{
@@ -497,6 +390,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::model::Digest;
     use crate::registry::ServiceCode;
 
     /// Records each request's `X-Amz-Target` and body; answers from `answers`.
@@ -630,7 +524,7 @@ mod tests {
         assert_eq!(image.size_bytes, Some(1234));
         assert_eq!(image.status, None);
         assert_eq!(image.last_recorded_pull_time, None);
-        assert_eq!(reg.calls.counts().ecr_public.describe_images, 1);
+        assert_eq!(reg.meter.calls.counts().ecr_public.describe_images, 1);
     }
 
     #[test]
@@ -721,7 +615,7 @@ mod tests {
                 }),
             )]
         );
-        assert_eq!(reg.calls.counts().ecr_public.put_image, 1);
+        assert_eq!(reg.meter.calls.counts().ecr_public.put_image, 1);
     }
 
     #[test]
@@ -765,6 +659,6 @@ mod tests {
         );
         let targets: Vec<String> = requests(&script).into_iter().map(|(t, _)| t).collect();
         assert_eq!(targets[0], "SpencerFrontendService.DescribeRegistries");
-        assert_eq!(reg.calls.counts().ecr_public.other, 1);
+        assert_eq!(reg.meter.calls.counts().ecr_public.other, 1);
     }
 }

@@ -3,8 +3,9 @@
 
 use std::io::{self, Write};
 
-use super::{action_text, human_bytes, in_use_text, summary_line, tag_diff, with_in_use};
+use super::{action_text, in_use_text, summary_line, tag_diff, with_in_use};
 use crate::plan::{ActionKind, Plan, RepositoryPlan, RepositoryStatus};
+use crate::text::human_bytes;
 
 /// Actions listed per repository before the rest is counted only.
 const MAX_ACTIONS_SHOWN: usize = 200;

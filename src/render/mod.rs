@@ -10,6 +10,7 @@ mod markdown;
 #[cfg(feature = "aws")]
 mod restore;
 
+use std::borrow::Borrow;
 use std::io::{self, Write};
 
 #[cfg(feature = "aws")]
@@ -22,6 +23,7 @@ pub use restore::{restore_plan, restore_report};
 
 use crate::plan::{Action, ActionKind, Plan, RepositoryStatus, Summary};
 use crate::registry::ImageStatus;
+use crate::text::{human_bytes, plural};
 
 /// The output formats.
 #[derive(
@@ -85,13 +87,18 @@ pub enum ValidateFormat {
     Json,
 }
 
-/// Writes `plan` in `format`. Human output carries ANSI styles; the caller's stream
-/// strips them when color is off.
-pub fn render(plan: &Plan, format: Format, out: &mut dyn Write) -> io::Result<()> {
+/// Writes a plan document in `format`: the plan for people (human, markdown), the
+/// whole document for programs (JSON: a plan, or a plan with what its run adds, such as
+/// the operation's outcome with its calls). Human output carries ANSI styles; the
+/// caller's stream strips them when color is off.
+pub fn render<D>(document: &D, format: Format, out: &mut dyn Write) -> io::Result<()>
+where
+    D: serde::Serialize + Borrow<Plan>,
+{
     match format {
-        Format::Human => human(plan, out),
-        Format::Markdown => markdown(plan, out),
-        Format::Json => json(plan, out),
+        Format::Human => human(document.borrow(), out),
+        Format::Markdown => markdown(document.borrow(), out),
+        Format::Json => json(document, out),
     }
 }
 
@@ -158,25 +165,6 @@ pub fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     out.flush()
-}
-
-/// `1.4 GiB`, `48.2 MiB`, `512 B`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The summary line, such as

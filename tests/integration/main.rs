@@ -12,6 +12,7 @@
 mod common;
 
 mod apply_protocol;
+mod architecture;
 mod cli;
 mod diagnostics;
 mod docs;

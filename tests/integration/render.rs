@@ -9,13 +9,14 @@ use std::path::Path;
 
 use ecr_reconcile::config;
 use ecr_reconcile::model::Region;
+use ecr_reconcile::ops::plan::PlanOutcome;
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
-use ecr_reconcile::plan::{Plan, PlanOptions};
+use ecr_reconcile::plan::PlanOptions;
 use ecr_reconcile::registry::snapshot;
 use ecr_reconcile::render::{Format, render};
 use ecr_reconcile::schema::{SchemaKind, json as schema_json};
 
-fn example_plan() -> Plan {
+fn example_plan() -> PlanOutcome {
     let desired = config::load(&["examples/desired".into()]).unwrap();
     let snap = snapshot::read(Path::new("examples/snapshot.json")).unwrap();
     plan_of(
@@ -32,7 +33,7 @@ fn plan_of(
     desired: &config::DesiredState,
     default_region: Option<Region>,
     label: &str,
-) -> Plan {
+) -> PlanOutcome {
     let settings = RunSettings {
         default_region,
         now: snap.generated_at.unwrap(),
@@ -46,14 +47,13 @@ fn plan_of(
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let mut plan = rt
+    let plan = rt
         .block_on(make_plan(&registry, desired, &settings))
         .unwrap();
-    plan.api_calls = registry.calls();
-    plan
+    PlanOutcome::new(plan, registry.calls(), Default::default())
 }
 
-fn rendered(plan: &Plan, format: Format) -> String {
+fn rendered(plan: &PlanOutcome, format: Format) -> String {
     let mut out = Vec::new();
     render(plan, format, &mut out).unwrap();
     String::from_utf8(out).unwrap()
@@ -101,7 +101,7 @@ fn json_is_the_schema_valid_plan_document() {
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
     // It reads back as the same plan.
-    let back: Plan = serde_json::from_str(&text).unwrap();
+    let back: PlanOutcome = serde_json::from_str(&text).unwrap();
     assert_eq!(back, plan);
     assert_eq!(value["summary"]["repositories_refused"], 1);
     // One DescribeImages page per declared repository (the missing one included), one
@@ -116,6 +116,7 @@ fn json_is_the_schema_valid_plan_document() {
 fn markdown_stays_bounded_for_huge_plans() {
     let mut plan = example_plan();
     let repo = plan
+        .plan
         .repositories
         .iter_mut()
         .find(|r| r.actions.len() > 50)
@@ -130,7 +131,7 @@ fn markdown_stays_bounded_for_huge_plans() {
 /// A plan of one repository holding an archived image (archived 10 days before the
 /// snapshot, last pulled before that), an archived index whose manifest cannot be
 /// read, and an active image that stays.
-fn archive_plan() -> Plan {
+fn archive_plan() -> PlanOutcome {
     let digest = |n: u32| format!("sha256:{}", format!("{n:x}").repeat(64));
     let snapshot_text = format!(
         r#"{{"version":1,"generated_at":"2026-11-20T12:00:00Z","registries":[{{"account":"123456789012","region":"eu-west-1","repositories":[{{"name":"team/app","images":[
@@ -158,11 +159,13 @@ fn archive_plan() -> Plan {
         restored: Default::default(),
     };
     let registry = snap.into_registry();
-    tokio::runtime::Builder::new_current_thread()
+    let plan = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
         .block_on(make_plan(&registry, &desired, &settings))
-        .unwrap()
+        .unwrap();
+    // The calls are not counted here: the document carries them as zeros.
+    PlanOutcome::new(plan, Default::default(), Default::default())
 }
 
 #[test]
@@ -224,7 +227,7 @@ fn archived_images_and_last_pulls_show_in_every_rendering() {
 
 /// A plan of one run over a private repository and an ECR Public repository of the
 /// same name, from a snapshot holding both registries.
-fn mixed_plan() -> Plan {
+fn mixed_plan() -> PlanOutcome {
     let digest = |n: u32| format!("sha256:{}", format!("{n:x}").repeat(64));
     let images = |a: u32, b: u32| {
         format!(
@@ -276,7 +279,7 @@ fn a_mixed_plan_names_each_registry_and_is_a_schema_valid_document() {
         .map(|e| e.to_string())
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
-    let back: Plan = serde_json::from_str(&text).unwrap();
+    let back: PlanOutcome = serde_json::from_str(&text).unwrap();
     assert_eq!(back, plan);
     assert_eq!(
         value["repositories"][1]["repository"],

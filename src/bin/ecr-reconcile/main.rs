@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         Command::Import(args) => import(&term, args),
         Command::Validate(args) => validate(&term, args),
         Command::Show(args) => term
-            .check(ops::verify::read_saved_plan(&args.file))
+            .check(ops::verify::read_saved(&args.file))
             .and_then(|plan| term.print_plan(&plan, args.format, ReportFormat::Human))
             .map(|()| exit::SUCCESS),
         Command::Completions(args) => {
@@ -199,11 +199,12 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
         allow_empty: args.planning.allow_empty,
         out: args.out.clone(),
     };
-    let plan = term.check(ops::plan::plan(&source, &desired, &request))?;
-    term.print_plan(&plan, args.format, ReportFormat::Human)?;
-    term.github_plan(&plan);
+    let outcome = term.check(ops::plan::plan(&source, &desired, &request))?;
+    term.print_plan(&outcome, args.format, ReportFormat::Human)?;
+    term.github_plan(&outcome.plan);
+    let plan = &outcome.plan;
     // A repository that could not be read is an error, after the plan of the others.
-    let code = if let Some(e) = ops::plan::unreadable(&plan) {
+    let code = if let Some(e) = ops::plan::unreadable(plan) {
         let _ = term.fail(e);
         exit::ERROR
     } else if args.detailed_exitcode && plan.drifted() {
@@ -213,7 +214,7 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     };
     // A large plan and registry model hold millions of small allocations; the process
     // is about to exit, so let the OS reclaim them instead of freeing one by one.
-    std::mem::forget(plan);
+    std::mem::forget(outcome);
     std::mem::forget(source);
     Ok(code)
 }

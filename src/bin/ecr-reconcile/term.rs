@@ -123,12 +123,15 @@ impl Term {
     /// Renders a plan to stdout, buffered; only human output goes through the
     /// color-stripping stream (JSON and markdown carry no styles). With a JSON report
     /// to follow on stdout, the human plan goes to stderr.
-    pub fn print_plan(
+    pub fn print_plan<D>(
         &self,
-        plan: &Plan,
+        plan: &D,
         format: Format,
         report: ReportFormat,
-    ) -> Result<(), Reported> {
+    ) -> Result<(), Reported>
+    where
+        D: serde::Serialize + std::borrow::Borrow<Plan>,
+    {
         let result = match (report, format) {
             (ReportFormat::Json, _) => render::render(plan, Format::Human, &mut self.stderr()),
             (_, Format::Human) => {

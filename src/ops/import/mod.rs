@@ -460,7 +460,7 @@ fn verdict(p: &RepositoryPlan) -> String {
             "with this policy the plan removes {} tags: {} images deleted ({}), {} untags",
             s.tags_to_remove,
             s.images_to_delete,
-            crate::render::human_bytes(s.bytes_to_delete),
+            crate::text::human_bytes(s.bytes_to_delete),
             s.untags
         ),
     }

@@ -65,17 +65,12 @@ impl<'a, D: Deployments> Counter<'a, D> {
         F: FnMut(&'a D, Option<String>) -> Fut,
         Fut: Future<Output = Result<Page<T>, DeployedError>>,
     {
-        let mut out = Vec::new();
-        let mut next = None;
-        loop {
+        crate::aws::all_pages(|next| {
             self.count_op(op);
-            let page = call(self.d, next).await?;
-            out.extend(page.items);
-            match page.next.filter(|t| !t.is_empty()) {
-                Some(t) => next = Some(t),
-                None => return Ok(out),
-            }
-        }
+            let page = call(self.d, next);
+            async move { page.await.map(|p| (p.items, p.next)) }
+        })
+        .await
     }
 }
 
@@ -174,14 +169,22 @@ fn site(source: SourceKind, region: &Region, resource: String, container: Option
     }
 }
 
-/// Reads one ECS source in one region.
+/// What an ECS source found so far: images in use, and the task definitions to
+/// describe with why each is in use.
+#[derive(Default)]
+struct EcsFound {
+    uses: Vec<ImageUse>,
+    wanted: BTreeMap<String, Vec<String>>,
+}
+
+/// Reads one ECS source in one region: its clusters' services and running tasks, then
+/// the newest revisions of every family, then every task definition found on the way.
 pub async fn read_ecs<D: Deployments>(
     d: &D,
     region: &Region,
     source: &EcsSource,
 ) -> Result<LiveRead, DeployedError> {
     let c = Counter::new(d);
-    let counter = &c;
     let clusters: Vec<String> = match &source.clusters {
         Selection::All => {
             c.all_pages(LiveOperation::EcsListClusters, |d, next| {
@@ -191,90 +194,134 @@ pub async fn read_ecs<D: Deployments>(
         }
         Selection::Names(names) => names.clone(),
     };
-    let mut uses = Vec::new();
-    // Task definitions to describe, with why each is in use.
-    let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut found = EcsFound::default();
     let (mut services_seen, mut tasks_seen) = (0usize, 0usize);
     for cluster in &clusters {
-        let cluster_name = short(cluster);
-        let service_arns = c
-            .all_pages(LiveOperation::EcsListServices, |d, next| {
-                d.ecs_list_services(region, cluster, next)
-            })
-            .await?;
-        let services = counter
-            .in_batches(
-                LiveOperation::EcsDescribeServices,
-                &service_arns,
-                ECS_DESCRIBE_SERVICES,
-                |chunk| async move { d.ecs_describe_services(region, cluster, &chunk).await },
-            )
-            .await?;
-        services_seen += services.len();
-        for s in services {
-            for td in s.task_definitions {
-                wanted.entry(td.clone()).or_default().push(format!(
-                    "cluster {cluster_name}, service {} ({})",
-                    s.name,
-                    task_definition_name(&td)
-                ));
-            }
+        services_seen += ecs_services(&c, region, cluster, &mut found).await?;
+        tasks_seen += ecs_tasks(&c, region, cluster, &mut found).await?;
+    }
+    let families = ecs_newest_revisions(&c, region, source, &mut found).await?;
+    let described = ecs_task_definitions(&c, region, &mut found).await?;
+    let summary = format!(
+        "clusters {}, services {services_seen}, running tasks {tasks_seen}, task definitions read {described}, families {families}",
+        clusters.len(),
+    );
+    Ok(LiveRead {
+        uses: found.uses,
+        calls: c.into_calls(),
+        summary,
+    })
+}
+
+/// The task definitions of every service of `cluster` (and of each deployment);
+/// returns how many services it has.
+async fn ecs_services<D: Deployments>(
+    c: &Counter<'_, D>,
+    region: &Region,
+    cluster: &str,
+    found: &mut EcsFound,
+) -> Result<usize, DeployedError> {
+    let d = c.d;
+    let cluster_name = short(cluster);
+    let service_arns = c
+        .all_pages(LiveOperation::EcsListServices, |d, next| {
+            d.ecs_list_services(region, cluster, next)
+        })
+        .await?;
+    let services = c
+        .in_batches(
+            LiveOperation::EcsDescribeServices,
+            &service_arns,
+            ECS_DESCRIBE_SERVICES,
+            |chunk| async move { d.ecs_describe_services(region, cluster, &chunk).await },
+        )
+        .await?;
+    let seen = services.len();
+    for s in services {
+        for td in s.task_definitions {
+            found.wanted.entry(td.clone()).or_default().push(format!(
+                "cluster {cluster_name}, service {} ({})",
+                s.name,
+                task_definition_name(&td)
+            ));
         }
-        let task_arns = c
-            .all_pages(LiveOperation::EcsListTasks, |d, next| {
-                d.ecs_list_tasks(region, cluster, next)
-            })
-            .await?;
-        let tasks = counter
-            .in_batches(
-                LiveOperation::EcsDescribeTasks,
-                &task_arns,
-                ECS_DESCRIBE_TASKS,
-                |chunk| async move { d.ecs_describe_tasks(region, cluster, &chunk).await },
-            )
-            .await?;
-        tasks_seen += tasks.len();
-        for t in tasks {
-            let resource = format!(
-                "cluster {cluster_name}, task {} ({})",
-                short(&t.arn),
-                task_definition_name(&t.task_definition)
-            );
-            for ct in &t.containers {
-                let at = site(SourceKind::Ecs, region, resource.clone(), Some(&ct.name));
-                if let Some(image) = &ct.image {
-                    push_use(&mut uses, image, &at);
-                    if let Some(reference) =
-                        ct.digest.as_deref().and_then(|dg| by_digest(image, dg))
-                    {
-                        push_use(&mut uses, &reference, &at);
-                    }
+    }
+    Ok(seen)
+}
+
+/// The images of every running task of `cluster`, by tag and by the digest each
+/// resolved to; returns how many tasks run.
+async fn ecs_tasks<D: Deployments>(
+    c: &Counter<'_, D>,
+    region: &Region,
+    cluster: &str,
+    found: &mut EcsFound,
+) -> Result<usize, DeployedError> {
+    let d = c.d;
+    let cluster_name = short(cluster);
+    let task_arns = c
+        .all_pages(LiveOperation::EcsListTasks, |d, next| {
+            d.ecs_list_tasks(region, cluster, next)
+        })
+        .await?;
+    let tasks = c
+        .in_batches(
+            LiveOperation::EcsDescribeTasks,
+            &task_arns,
+            ECS_DESCRIBE_TASKS,
+            |chunk| async move { d.ecs_describe_tasks(region, cluster, &chunk).await },
+        )
+        .await?;
+    let seen = tasks.len();
+    for t in tasks {
+        let resource = format!(
+            "cluster {cluster_name}, task {} ({})",
+            short(&t.arn),
+            task_definition_name(&t.task_definition)
+        );
+        for ct in &t.containers {
+            let at = site(SourceKind::Ecs, region, resource.clone(), Some(&ct.name));
+            if let Some(image) = &ct.image {
+                push_use(&mut found.uses, image, &at);
+                if let Some(reference) = ct.digest.as_deref().and_then(|dg| by_digest(image, dg)) {
+                    push_use(&mut found.uses, &reference, &at);
                 }
             }
         }
     }
-    let families = if source.task_definition_revisions > 0 {
-        c.all_pages(LiveOperation::EcsListTaskDefinitionFamilies, |d, next| {
+    Ok(seen)
+}
+
+/// The newest `task_definition_revisions` of every active family, for rollbacks;
+/// returns how many families there are.
+async fn ecs_newest_revisions<D: Deployments>(
+    c: &Counter<'_, D>,
+    region: &Region,
+    source: &EcsSource,
+    found: &mut EcsFound,
+) -> Result<usize, DeployedError> {
+    let d = c.d;
+    let n = source.task_definition_revisions;
+    if n == 0 {
+        return Ok(0);
+    }
+    let families = c
+        .all_pages(LiveOperation::EcsListTaskDefinitionFamilies, |d, next| {
             d.ecs_list_families(region, next)
         })
-        .await?
-    } else {
-        Vec::new()
-    };
-    let newest: Vec<(String, Vec<String>)> = stream::iter(families.clone())
+        .await?;
+    let count = families.len();
+    let newest: Vec<(String, Vec<String>)> = stream::iter(families)
         .map(move |family: String| {
-            counter.count_op(LiveOperation::EcsListTaskDefinitions);
+            c.count_op(LiveOperation::EcsListTaskDefinitions);
             async move {
-                let arns = d
-                    .ecs_newest_task_definitions(region, &family, source.task_definition_revisions)
-                    .await?;
+                let arns = d.ecs_newest_task_definitions(region, &family, n).await?;
                 Ok::<_, DeployedError>((family, arns))
             }
         })
         .buffered(LIVE_CONCURRENCY)
         .try_collect()
         .await?;
-    let n = source.task_definition_revisions;
     for (family, arns) in newest {
         // Only the family's own revisions count, newest first whatever order the
         // answer has (the call asks for the newest N, sorted).
@@ -288,14 +335,25 @@ pub async fn read_ecs<D: Deployments>(
         revisions.sort_by_key(|r| std::cmp::Reverse(r.0));
         for (_, arn) in revisions.into_iter().take(n as usize) {
             let name = task_definition_name(&arn).to_owned();
-            wanted.entry(arn).or_default().push(format!(
+            found.wanted.entry(arn).or_default().push(format!(
                 "task definition {name} (one of the {n} newest of {family})"
             ));
         }
     }
-    let described: Vec<_> = stream::iter(wanted)
+    Ok(count)
+}
+
+/// Describes every task definition found, each use under each reason it is in use;
+/// returns how many were described.
+async fn ecs_task_definitions<D: Deployments>(
+    c: &Counter<'_, D>,
+    region: &Region,
+    found: &mut EcsFound,
+) -> Result<usize, DeployedError> {
+    let d = c.d;
+    let described: Vec<_> = stream::iter(std::mem::take(&mut found.wanted))
         .map(move |(arn, why): (String, Vec<String>)| {
-            counter.count_op(LiveOperation::EcsDescribeTaskDefinition);
+            c.count_op(LiveOperation::EcsDescribeTaskDefinition);
             async move {
                 Ok::<_, DeployedError>((d.ecs_describe_task_definition(region, &arn).await?, why))
             }
@@ -307,24 +365,14 @@ pub async fn read_ecs<D: Deployments>(
         for why in whys.iter() {
             for (container, image) in &td.containers {
                 push_use(
-                    &mut uses,
+                    &mut found.uses,
                     image,
                     &site(SourceKind::Ecs, region, why.clone(), Some(container)),
                 );
             }
         }
     }
-    let summary = format!(
-        "clusters {}, services {services_seen}, running tasks {tasks_seen}, task definitions read {}, families {}",
-        clusters.len(),
-        described.len(),
-        families.len()
-    );
-    Ok(LiveRead {
-        uses,
-        calls: c.into_calls(),
-        summary,
-    })
+    Ok(described.len())
 }
 
 /// Reads one Lambda source in one region.

@@ -19,6 +19,7 @@ use crate::model::{Digest, RepositoryRef, Tag, media_type};
 use crate::ops::journal::JournalEntry;
 use crate::ops::pace::{Clock, Pacer};
 use crate::ops::report::ImageRef;
+pub use crate::ops::restored::RecreatedImage;
 use crate::plan::ActionKind;
 use crate::registry::observe::{index_children, list_all};
 use crate::registry::{
@@ -231,17 +232,6 @@ pub struct RestoreReport {
     /// what the restore record keeps so that the next plan ranks them as before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recreated: Vec<RecreatedImage>,
-}
-
-/// An image a restore pushed again: the registry gave it a new push time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct RecreatedImage {
-    /// The repository.
-    pub repository: RepositoryRef,
-    /// The image.
-    pub digest: Digest,
-    /// When it had been pushed before the apply removed it.
-    pub pushed_at: DateTime<Utc>,
 }
 
 impl RestoreReport {

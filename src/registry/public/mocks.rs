@@ -17,6 +17,7 @@ use aws_sdk_ecrpublic::types::{
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 use super::*;
+use crate::model::Digest;
 use crate::registry::FailureCode;
 
 const ACCOUNT: &str = "123456789012";
