@@ -207,6 +207,16 @@ impl fmt::Display for RepositoryRef {
 }
 
 impl RepositoryRef {
+    /// `team/app` in 123456789012/eu-west-1: the repository of the unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        Self::private(
+            AccountId::parse("123456789012").unwrap(),
+            Region::parse("eu-west-1").unwrap(),
+            RepositoryName::parse("team/app").unwrap(),
+        )
+    }
+
     /// A repository of a private ECR registry.
     pub fn private(account: AccountId, region: Region, name: RepositoryName) -> Self {
         RepositoryRef {

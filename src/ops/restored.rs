@@ -204,17 +204,10 @@ pub fn write(dir: &Path, record: &RestoreRecord) -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AccountId, Region, RegistryLocation, RepositoryName};
     use crate::registry::ImageDetail;
 
     fn repo() -> RepositoryRef {
-        RepositoryRef {
-            registry: RegistryLocation::private(
-                AccountId::parse("123456789012").unwrap(),
-                Region::parse("eu-west-1").unwrap(),
-            ),
-            name: RepositoryName::parse("team/app").unwrap(),
-        }
+        RepositoryRef::for_tests()
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -226,19 +219,7 @@ mod tests {
     }
 
     fn image(c: char, pushed: &str) -> ImageDetail {
-        ImageDetail {
-            digest: digest(c),
-            tags: vec![],
-            pushed_at: at(pushed),
-            manifest_media_type: None,
-            artifact_media_type: None,
-            size_bytes: None,
-            subject: None,
-            status: None,
-            last_recorded_pull_time: None,
-            last_archived_at: None,
-            last_activated_at: None,
-        }
+        ImageDetail::new(digest(c), vec![], at(pushed))
     }
 
     #[test]

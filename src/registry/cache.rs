@@ -260,19 +260,13 @@ impl<R: Registry> Registry for Cached<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{MediaType, RegistryLocation, RepositoryName, media_type};
+    use crate::model::{MediaType, media_type};
     use crate::registry::memory::{InMemoryRegistry, StoredImage};
     use crate::registry::observe::observe;
     use crate::registry::{ImageStatus, MAX_IDS_PER_BATCH};
 
     fn repo() -> RepositoryRef {
-        RepositoryRef {
-            registry: RegistryLocation::private(
-                AccountId::parse("123456789012").unwrap(),
-                Region::parse("eu-west-1").unwrap(),
-            ),
-            name: RepositoryName::parse("team/app").unwrap(),
-        }
+        RepositoryRef::for_tests()
     }
 
     /// An image whose manifest hashes to its digest (an index when it has children).

@@ -586,17 +586,11 @@ fn explain(e: &RegistryError) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AccountId, Region, RegistryLocation, RepositoryName};
+    use crate::model::AccountId;
     use crate::ops::journal::JOURNAL_VERSION;
 
     fn repo() -> RepositoryRef {
-        RepositoryRef {
-            registry: RegistryLocation::private(
-                AccountId::parse("123456789012").unwrap(),
-                Region::parse("eu-west-1").unwrap(),
-            ),
-            name: RepositoryName::parse("team/app").unwrap(),
-        }
+        RepositoryRef::for_tests()
     }
 
     fn manifest(seed: &str) -> (String, Digest) {

@@ -1,17 +1,11 @@
 //! Tests of the in-memory model.
 
 use super::*;
-use crate::model::{RepositoryName, Tag};
+use crate::model::Tag;
 use chrono::TimeZone;
 
 fn repo() -> RepositoryRef {
-    RepositoryRef {
-        registry: RegistryLocation::private(
-            AccountId::parse("123456789012").unwrap(),
-            Region::parse("eu-west-1").unwrap(),
-        ),
-        name: RepositoryName::parse("team/app").unwrap(),
-    }
+    RepositoryRef::for_tests()
 }
 
 fn digest(n: u32) -> Digest {
