@@ -1174,3 +1174,59 @@ fn apply_progress_and_report_count_the_same_removals() {
     );
     assert!(!format!("{said}{err}").contains("identifiers"));
 }
+
+#[test]
+fn a_closed_pipe_is_silent_with_exit_0_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("plan.json");
+    let out = run(
+        &[
+            "plan",
+            "--snapshot",
+            SNAPSHOT,
+            EXAMPLES,
+            "--out",
+            saved.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let commands: [&[&str]; 9] = [
+        &["plan", "--snapshot", SNAPSHOT, EXAMPLES],
+        &["plan", "--snapshot", SNAPSHOT, EXAMPLES, "--format", "json"],
+        &["show", saved.to_str().unwrap()],
+        &["validate", EXAMPLES],
+        &["validate", EXAMPLES, "--format", "json"],
+        &["import", "--snapshot", SNAPSHOT, "--region", "eu-west-1"],
+        &["schema"],
+        &["completions", "bash"],
+        &["man"],
+    ];
+    for args in commands {
+        let mut cmd = crate::common::hermetic();
+        cmd.current_dir(root())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        // The reader goes away before the command writes.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        // Only import says something on stderr: one line per repository.
+        let said = text(&out.stderr);
+        if args[0] == "import" {
+            assert!(
+                !said.contains("error") && !said.contains("panicked"),
+                "{said}"
+            );
+        } else {
+            assert_eq!(said, "", "{args:?}");
+        }
+    }
+}

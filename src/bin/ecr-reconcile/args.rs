@@ -178,7 +178,7 @@ pub struct Planning {
     /// Evaluate `max_age` at this instant (RFC 3339). Default: now; with --snapshot,
     /// the snapshot's `generated_at` when it has one; with `apply --plan`, when the
     /// plan was made.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", value_parser = instant)]
     pub now: Option<DateTime<Utc>>,
 }
 
@@ -302,7 +302,7 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Evaluate `max_age` at this instant (RFC 3339), for the summary of `infer`.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", value_parser = instant)]
     pub now: Option<DateTime<Utc>>,
     /// Where the observed state comes from.
     #[command(flatten)]
@@ -379,4 +379,13 @@ fn default_cache_dir() -> Option<PathBuf> {
         return var("LOCALAPPDATA").map(|d| d.join("ecr-reconcile"));
     }
     var("HOME").map(|home| home.join(".cache").join("ecr-reconcile"))
+}
+
+/// An instant as `--now` takes it: RFC 3339, with the example the message gives.
+fn instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            "expected an RFC 3339 instant, such as 2026-11-20T12:00:00Z or 2026-11-20T13:00:00+01:00".to_owned()
+        })
 }

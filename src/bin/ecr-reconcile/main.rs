@@ -56,19 +56,18 @@ fn main() -> ExitCode {
             .map(|()| exit::SUCCESS),
         Command::Completions(args) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(
-                args.shell,
-                &mut cmd,
-                "ecr-reconcile",
-                &mut std::io::stdout(),
-            );
-            Ok(exit::SUCCESS)
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut cmd, "ecr-reconcile", &mut script);
+            term.print_bytes(&script, "cannot write the completions")
+                .map(|()| exit::SUCCESS)
         }
         Command::Man(args) => man(&term, args),
-        Command::Schema(args) => {
-            print!("{}", schema::json(args.kind));
-            Ok(exit::SUCCESS)
-        }
+        Command::Schema(args) => term
+            .print_bytes(
+                schema::json(args.kind).as_bytes(),
+                "cannot write the schema",
+            )
+            .map(|()| exit::SUCCESS),
     };
     ExitCode::from(code.unwrap_or(exit::ERROR))
 }
@@ -163,11 +162,8 @@ fn man(term: &Term, args: &args::ManArgs) -> Result<u8, Reported> {
         );
         return Err(Reported);
     };
-    term.written(
-        std::io::stdout().write_all(text),
-        "cannot write the manual page",
-    )
-    .map(|()| exit::SUCCESS)
+    term.print_bytes(text, "cannot write the manual page")
+        .map(|()| exit::SUCCESS)
 }
 
 fn validate(term: &Term, args: &ValidateArgs) -> Result<u8, Reported> {

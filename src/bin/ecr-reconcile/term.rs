@@ -167,7 +167,17 @@ impl Term {
 
     /// Shows a failed write, as `what: error`.
     pub fn written(&self, result: std::io::Result<()>, what: &'static str) -> Result<(), Reported> {
-        result.map_err(|e| self.fail(Io(what, e)))
+        match result {
+            // A reader that stops early (`| head`) is not an error, for any command.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.map_err(|e| self.fail(Io(what, e))),
+        }
+    }
+
+    /// Writes `bytes` to stdout (a reader that stops early is not an error).
+    pub fn print_bytes(&self, bytes: &[u8], what: &'static str) -> Result<(), Reported> {
+        let mut out = std::io::stdout().lock();
+        self.written(out.write_all(bytes).and_then(|()| out.flush()), what)
     }
 
     /// Asks on the terminal before the registry changes: true on "yes".
