@@ -22,6 +22,8 @@ use crate::registry::snapshot::{self, Snapshot, SnapshotError};
 pub struct SourceSpec {
     /// A snapshot file to read (and, for apply and restore, write back) instead of AWS.
     pub snapshot: Option<PathBuf>,
+    /// Where apply and restore write the changed snapshot; none: back to `snapshot`.
+    pub snapshot_out: Option<PathBuf>,
     /// The region for files that name none (`--region`).
     pub region: Option<String>,
     /// The environment's region (`AWS_REGION`): against a snapshot, used after the
@@ -98,6 +100,8 @@ pub struct Source {
     live: Option<std::sync::Arc<LiveReader>>,
     /// The push times restores took (from the restore records).
     restored: std::sync::Arc<RestoredPushTimes>,
+    /// Where a changed snapshot is written (`--snapshot-out`, else the snapshot).
+    snapshot_out: Option<PathBuf>,
 }
 
 impl Source {
@@ -188,6 +192,7 @@ impl Source {
             runtime,
             live,
             restored: std::sync::Arc::new(restored),
+            snapshot_out: spec.snapshot_out.clone(),
         })
     }
 
@@ -266,6 +271,15 @@ impl Source {
 
     /// After changes to a snapshot's registry: writes the snapshot file back,
     /// atomically (a no-op against AWS).
+    /// The file an offline apply or restore writes its changes to: the snapshot
+    /// itself (in place), or `--snapshot-out`; none against AWS.
+    pub fn snapshot_target(&self) -> Option<&std::path::Path> {
+        match &self.backend {
+            Backend::Snapshot { path, .. } => Some(self.snapshot_out.as_deref().unwrap_or(path)),
+            Backend::Aws(_) => None,
+        }
+    }
+
     pub(crate) fn write_back(&self) -> Result<(), SourceError> {
         if let Backend::Snapshot {
             registry,
@@ -273,6 +287,7 @@ impl Source {
             generated_at,
         } = &self.backend
         {
+            let path = &self.snapshot_out.clone().unwrap_or_else(|| path.clone());
             let snap = Snapshot::from_registry(registry, *generated_at);
             crate::files::write_json_atomically(path, &snap).map_err(|source| {
                 SourceError::WriteBack {

@@ -1230,3 +1230,46 @@ fn a_closed_pipe_is_silent_with_exit_0_for_every_command() {
         }
     }
 }
+
+#[test]
+fn an_offline_apply_says_which_file_it_rewrites_and_can_write_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read(root().join(SNAPSHOT)).unwrap();
+    std::fs::write(dir.path().join("snapshot.json"), &original).unwrap();
+    let apply = |extra: &[&str]| {
+        crate::common::hermetic()
+            .current_dir(dir.path())
+            .env("AWS_REGION", "us-east-1")
+            .args(["apply", "--snapshot", "snapshot.json", "--auto-approve"])
+            .arg(root().join(EXAMPLES))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // To another file: the snapshot read stays byte for byte as it was.
+    let out = apply(&["--snapshot-out", "after.json"]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(
+            "Offline: the changes are written to after.json; the snapshot read stays as it is."
+        ),
+        "{said}"
+    );
+    assert!(said.contains("Snapshot written: after.json."), "{said}");
+    assert_eq!(
+        std::fs::read(dir.path().join("snapshot.json")).unwrap(),
+        original
+    );
+    let after = images_of(&dir.path().join("after.json"));
+    assert_ne!(after, images_of(&root().join(SNAPSHOT)));
+    // In place, and said so before anything changes.
+    let out = apply(&[]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("Offline: the snapshot file snapshot.json is rewritten in place with the changes (--snapshot-out FILE writes them to another file)."),
+        "{said}"
+    );
+    assert_eq!(images_of(&dir.path().join("snapshot.json")), after);
+}

@@ -118,9 +118,13 @@ pub struct DesiredFiles {
 #[derive(Debug, Args, Clone)]
 pub struct SourceArgs {
     /// Read this snapshot file instead of AWS (`apply` and `restore` write their changes
-    /// back to it).
+    /// back to it, in place, unless --snapshot-out names another file).
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
+    /// With --snapshot: `apply` and `restore` write the changed snapshot to FILE and
+    /// leave the --snapshot file as it was.
+    #[arg(long, value_name = "FILE", requires = "snapshot")]
+    pub snapshot_out: Option<PathBuf>,
     /// The region for files that name none. Default: against a snapshot of one region,
     /// that region; else AWS_REGION, then the profile's.
     #[arg(long, value_name = "REGION")]
@@ -343,6 +347,7 @@ impl SourceArgs {
     pub fn spec(&self) -> SourceSpec {
         SourceSpec {
             snapshot: self.snapshot.clone(),
+            snapshot_out: self.snapshot_out.clone(),
             region: self.region.clone(),
             environment_region: std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()),
             profile: self.profile.clone(),

@@ -232,24 +232,50 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
         auto_approve: args.auto_approve,
         interactive: term::interactive(),
     };
-    match term.check(prepared.gate(&guards))? {
-        Gate::NothingToDo => {
-            let _ = writeln!(term.stdout(), "Nothing to apply.");
-            return Ok(exit::SUCCESS);
-        }
-        Gate::Confirm if !term.confirm()? => return Err(term.fail(ApplyError::Cancelled)),
-        Gate::Confirm | Gate::Proceed => {}
+    let gate = term.check(prepared.gate(&guards))?;
+    if gate == Gate::NothingToDo {
+        let _ = writeln!(term.stdout(), "Nothing to apply.");
+        return Ok(exit::SUCCESS);
+    }
+    snapshot_notice(&args.planning.source, &source);
+    if gate == Gate::Confirm && !term.confirm()? {
+        return Err(term.fail(ApplyError::Cancelled));
     }
     let progress = term::Progress::new(prepared.removals());
     let outcome = prepared.execute(args.journal.as_deref(), &progress);
     progress.finish();
     let outcome = term.check(outcome)?;
     term.report(&outcome, args.format, render::apply_report)?;
+    snapshot_written(&source);
     Ok(if outcome.report.succeeded() {
         exit::SUCCESS
     } else {
         exit::ERROR
     })
+}
+
+/// Before an offline apply or restore changes anything: which file it rewrites.
+fn snapshot_notice(args: &args::SourceArgs, source: &Source) {
+    if let Some(target) = source.snapshot_target() {
+        if args.snapshot_out.is_some() {
+            eprintln!(
+                "Offline: the changes are written to {}; the snapshot read stays as it is.",
+                target.display()
+            );
+        } else {
+            eprintln!(
+                "Offline: the snapshot file {} is rewritten in place with the changes (--snapshot-out FILE writes them to another file).",
+                target.display()
+            );
+        }
+    }
+}
+
+/// After an offline apply or restore: the file that now holds the registry.
+fn snapshot_written(source: &Source) {
+    if let Some(target) = source.snapshot_target() {
+        eprintln!("Snapshot written: {}.", target.display());
+    }
 }
 
 fn restore(term: &Term, args: &RestoreArgs) -> Result<u8, Reported> {
@@ -271,14 +297,21 @@ fn restore(term: &Term, args: &RestoreArgs) -> Result<u8, Reported> {
         ReportFormat::Json => render::restore_plan(prepared.plan(), &shown, &mut term.stderr()),
     };
     term.written(printed, "cannot write the plan")?;
-    match term.check(prepared.gate(args.auto_approve, term::interactive()))? {
-        Gate::Confirm if !term.confirm()? => return Err(term.fail(RestoreError::Cancelled)),
-        _ => {}
+    let gate = term.check(prepared.gate(args.auto_approve, term::interactive()))?;
+    let changes = prepared.plan().has_work();
+    if changes {
+        snapshot_notice(&args.source, &source);
+    }
+    if gate == Gate::Confirm && !term.confirm()? {
+        return Err(term.fail(RestoreError::Cancelled));
     }
     let outcome = term.check(prepared.execute())?;
     term.report(&outcome, args.format, |o, out| {
         render::restore_report(&o.report, o.record.as_deref(), out)
     })?;
+    if changes {
+        snapshot_written(&source);
+    }
     Ok(if outcome.report.succeeded() {
         exit::SUCCESS
     } else {
