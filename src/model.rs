@@ -14,6 +14,42 @@ mod location;
 
 pub use location::{PUBLIC_REGISTRY_HOST, RegistryLocation, RepositoryRef};
 
+/// The kinds of value the model validates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::Display)]
+pub enum ValueKind {
+    /// [`PublicAlias`].
+    PublicAlias,
+    /// [`RepositoryName`].
+    RepositoryName,
+    /// [`Tag`], as the registry accepts it.
+    Tag,
+    /// [`Tag`], as a desired-state file may write it.
+    DesiredTag,
+    /// [`Digest`].
+    Digest,
+    /// [`AccountId`].
+    AccountId,
+    /// [`Region`].
+    Region,
+}
+
+/// A value that is not well-formed: which kind of value, and what is wrong with it in
+/// plain words (its `Display` is the reason alone, as messages quote it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct InvalidValue {
+    /// What the value was to be.
+    pub kind: ValueKind,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl From<InvalidValue> for String {
+    fn from(e: InvalidValue) -> String {
+        e.reason
+    }
+}
+
 /// Declares a validated string newtype with `Display`, `AsRef<str>`, serde and a schema.
 ///
 /// The text is held in an `Arc<str>`: a plan copies the digests and tags of the images
@@ -26,9 +62,12 @@ macro_rules! string_newtype {
 
         impl $name {
             /// Validates `value` and wraps it; the error says what is wrong in plain words.
-            pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+            pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
                 let value = value.into();
-                $check(&value)?;
+                $check(&value).map_err(|reason| InvalidValue {
+                    kind: ValueKind::$name,
+                    reason,
+                })?;
                 Ok(Self(value.into()))
             }
 
@@ -256,9 +295,12 @@ fn check_registry_tag(s: &str) -> Result<(), String> {
 impl Tag {
     /// Validates a tag written in a desired-state file with the grammar of tags that
     /// `docker push` creates (see [`check_tag`]), and wraps it.
-    pub fn parse_desired(value: impl Into<String>) -> Result<Self, String> {
+    pub fn parse_desired(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into();
-        check_tag(&value)?;
+        check_tag(&value).map_err(|reason| InvalidValue {
+            kind: ValueKind::DesiredTag,
+            reason,
+        })?;
         Ok(Self(value.into()))
     }
 }
@@ -632,6 +674,34 @@ mod tests {
     }
 
     #[test]
+    fn an_invalid_value_says_what_it_was_to_be_and_why() {
+        let e = Digest::parse("sha256:x").unwrap_err();
+        assert_eq!(e.kind, ValueKind::Digest);
+        assert_eq!(
+            e.to_string(),
+            "a sha256 digest has exactly 64 lowercase hex digits"
+        );
+        assert_eq!(
+            Tag::parse_desired("-x").unwrap_err().kind,
+            ValueKind::DesiredTag
+        );
+        assert_eq!(Tag::parse("").unwrap_err().kind, ValueKind::Tag);
+        assert_eq!(Region::parse("x").unwrap_err().kind, ValueKind::Region);
+        assert_eq!(
+            AccountId::parse("1").unwrap_err().kind,
+            ValueKind::AccountId
+        );
+        assert_eq!(
+            RepositoryName::parse("A").unwrap_err().kind,
+            ValueKind::RepositoryName
+        );
+        assert_eq!(
+            PublicAlias::parse("a").unwrap_err().kind,
+            ValueKind::PublicAlias
+        );
+    }
+
+    #[test]
     fn newtypes_read_and_write_as_strings() {
         let d = format!("sha256:{}", "ab".repeat(32));
         let parsed: Digest = serde_json::from_str(&format!("\"{d}\"")).unwrap();
@@ -641,7 +711,11 @@ mod tests {
             let got = serde_json::from_str::<Digest>(bad).unwrap_err().to_string();
             let want = serde_json::from_str::<String>(bad)
                 .map_err(|e| e.to_string())
-                .and_then(|s| Digest::parse(s).map(|_| String::new()))
+                .and_then(|s| {
+                    Digest::parse(s)
+                        .map(|_| String::new())
+                        .map_err(String::from)
+                })
                 .unwrap_err();
             assert!(got.starts_with(&want), "{got} / {want}");
         }

@@ -425,7 +425,7 @@ impl<'n> Cx<'n> {
                         format!("`{s}` is not a valid ECR repository name"),
                         "invalid repository name",
                     )
-                    .help = Some(why);
+                    .help = Some(why.to_string());
                     None
                 }
             },
@@ -697,7 +697,7 @@ impl<'n> Cx<'n> {
                         format!("`{text}` is not a valid tag"),
                         "invalid tag",
                     )
-                    .help = Some(why);
+                    .help = Some(why.to_string());
                     None
                 }
             };

@@ -47,10 +47,21 @@ struct LocationFields {
     public_alias: Option<PublicAlias>,
 }
 
-impl TryFrom<LocationFields> for RegistryLocation {
-    type Error = String;
+/// Why the fields of a registry location name no registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LocationError {
+    /// Both a region and an ECR Public alias.
+    #[error("a registry has a `region` (private ECR) or a `public_alias` (ECR Public), not both")]
+    Both,
+    /// Neither.
+    #[error("missing field `region`")]
+    Neither,
+}
 
-    fn try_from(f: LocationFields) -> Result<Self, String> {
+impl TryFrom<LocationFields> for RegistryLocation {
+    type Error = LocationError;
+
+    fn try_from(f: LocationFields) -> Result<Self, LocationError> {
         match (f.region, f.public_alias) {
             (Some(region), None) => Ok(RegistryLocation::Private {
                 account: f.account,
@@ -60,11 +71,8 @@ impl TryFrom<LocationFields> for RegistryLocation {
                 account: f.account,
                 alias,
             }),
-            (Some(_), Some(_)) => Err(
-                "a registry has a `region` (private ECR) or a `public_alias` (ECR Public), not both"
-                    .into(),
-            ),
-            (None, None) => Err("missing field `region`".into()),
+            (Some(_), Some(_)) => Err(LocationError::Both),
+            (None, None) => Err(LocationError::Neither),
         }
     }
 }

@@ -233,7 +233,7 @@ impl Registry for AwsRegistry {
         let id = out.registry_id().ok_or_else(|| {
             RegistryError::Surprising("DescribeRegistry returned no registryId".into())
         })?;
-        AccountId::parse(id).map_err(RegistryError::Surprising)
+        AccountId::parse(id).map_err(|e| RegistryError::Surprising(e.to_string()))
     }
 
     async fn describe_public_registries(&self) -> Result<Vec<PublicRegistryInfo>, RegistryError> {
@@ -320,7 +320,7 @@ impl Registry for AwsRegistry {
             .image_details()
             .iter()
             .find_map(|d| d.registry_id())
-            .map(|id| AccountId::parse(id).map_err(RegistryError::Surprising))
+            .map(|id| AccountId::parse(id).map_err(|e| RegistryError::Surprising(e.to_string())))
             .transpose()?;
         Ok((image_page!(out, detail), account))
     }
@@ -396,9 +396,13 @@ impl Registry for AwsRegistry {
                         .find(|x| matches!((x, &id), (ImageId::Tag(a), ImageId::Tag(b)) if a == b)),
                 ) {
                     (_, Some(sent)) => sent.clone(),
-                    _ => ImageId::Digest(Digest::parse(digest).map_err(RegistryError::Surprising)?),
+                    _ => ImageId::Digest(
+                        Digest::parse(digest)
+                            .map_err(|e| RegistryError::Surprising(e.to_string()))?,
+                    ),
                 },
-                digest: Digest::parse(digest).map_err(RegistryError::Surprising)?,
+                digest: Digest::parse(digest)
+                    .map_err(|e| RegistryError::Surprising(e.to_string()))?,
                 media_type: image
                     .image_manifest_media_type()
                     .unwrap_or(media_types::OCI_MANIFEST)

@@ -529,7 +529,7 @@ impl InMemoryRegistry {
                 .filter_map(|m| m["digest"].as_str())
                 .map(Digest::parse)
                 .collect::<Result<_, _>>()
-                .map_err(|e| service(ServiceCode::InvalidParameterException, e))?
+                .map_err(|e| service(ServiceCode::InvalidParameterException, e.to_string()))?
         } else {
             Vec::new()
         };

@@ -31,7 +31,7 @@ pub fn index_children(manifest: &str) -> Result<Vec<Digest>, String> {
     parsed
         .manifests
         .into_iter()
-        .map(|m| Digest::parse(m.digest))
+        .map(|m| Digest::parse(m.digest).map_err(String::from))
         .collect()
 }
 

@@ -337,7 +337,7 @@ fn checked(
             )));
         }
     }
-    let digest = Digest::parse(computed).map_err(RegistryError::Surprising)?;
+    let digest = Digest::parse(computed).map_err(|e| RegistryError::Surprising(e.to_string()))?;
     let text = String::from_utf8(body.to_vec()).map_err(|_| {
         RegistryError::Surprising(format!("the manifest {digest} is not UTF-8 text"))
     })?;

@@ -67,7 +67,7 @@ impl Meter {
     }
 }
 
-pub(super) fn surprising(what: &str, e: String) -> RegistryError {
+pub(super) fn surprising(what: &str, e: impl std::fmt::Display) -> RegistryError {
     RegistryError::Surprising(format!("{what}: {e}"))
 }
 
@@ -221,8 +221,9 @@ pub(super) fn removed<I: SdkImageId>(ids: &[I]) -> Result<Vec<RemovedId>, Regist
                     .tag()
                     .map(Tag::parse)
                     .transpose()
-                    .map_err(RegistryError::Surprising)?,
-                digest: Digest::parse(digest).map_err(RegistryError::Surprising)?,
+                    .map_err(|e| RegistryError::Surprising(e.to_string()))?,
+                digest: Digest::parse(digest)
+                    .map_err(|e| RegistryError::Surprising(e.to_string()))?,
             })
         })
         .collect()
