@@ -1,5 +1,5 @@
 //! Exit codes, in one place. They follow Terraform's `-detailed-exitcode` convention
-//! and are documented in the README.
+//! and are documented in the book (`docs/src/output.md`).
 
 /// Success; with `--detailed-exitcode`, success and nothing to do.
 pub const SUCCESS: u8 = 0;

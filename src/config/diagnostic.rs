@@ -8,7 +8,7 @@ use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan, SpanC
 use super::yaml::Span;
 
 /// Every kind of problem a desired-state file can have. The codes are stable and
-/// documented in the README; tests and scripts may match on them.
+/// documented in the book (`docs/src/diags/`); tests and scripts may match on them.
 #[derive(
     Clone,
     Copy,
@@ -98,9 +98,6 @@ pub enum Code {
     /// `task_definition_revisions` out of range.
     #[strum(serialize = "config::invalid-revisions")]
     InvalidRevisions,
-    /// A file that the strict reader accepted but the schema types rejected (a bug).
-    #[strum(serialize = "config::schema-mismatch")]
-    SchemaMismatch,
 }
 
 impl Code {

@@ -46,7 +46,7 @@ pub enum Severity {
 /// One problem.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Problem {
-    /// The stable code (`config::unknown-key`, ...), as the README lists them.
+    /// The stable code (`config::unknown-key`, ...), as the book lists them (`docs/src/diags/`).
     pub code: String,
     /// How serious it is.
     pub severity: Severity,

@@ -1,6 +1,6 @@
 //! The plan: a value computed by a pure function of (desired state, observed state,
 //! now), then saved, shown and applied as is. Its JSON form is documented in the
-//! README and in `schema/plan.schema.json`.
+//! book (`docs/src/output.md`) and in `schema/plan.schema.json`.
 
 mod engine;
 pub mod saved;
