@@ -47,6 +47,15 @@ pub enum VerifyError {
     )]
     #[diagnostic(code(saved_plan::stale))]
     Stale(Vec<StaleProblem>),
+    /// Every removal of the plan is done already: it was applied.
+    #[error(
+        "this plan was already applied ({removals} of {removals} removals are gone); nothing was applied again. Make a new plan to see what is left to do."
+    )]
+    #[diagnostic(code(saved_plan::already_applied))]
+    AlreadyApplied {
+        /// The plan's removals.
+        removals: usize,
+    },
     /// Removals the desired state does not ask for (an edited plan, another engine, an
     /// image in use since).
     #[error(
@@ -102,8 +111,14 @@ pub(crate) fn verify(
             &desired.fingerprint,
         )));
     }
-    let problems = source.block_on(stale_problems(source, desired, saved, settings))?;
+    let (problems, applied) = source.block_on(stale_problems(source, desired, saved, settings))?;
     if !problems.is_empty() {
+        // Every difference is the plan's own removals, done: it was applied already.
+        if applied.total > 0 && applied.done == applied.total {
+            return Err(VerifyError::AlreadyApplied {
+                removals: applied.total,
+            });
+        }
         return Err(VerifyError::Stale(problems));
     }
     // Every removal must still follow from the desired state: plan again, at the saved
@@ -118,16 +133,18 @@ pub(crate) fn verify(
     }
 }
 
+/// What differs from the plan, and how many of its removals are done already.
 async fn stale_problems(
     source: &Source,
     desired: &DesiredState,
     saved: &Plan,
     settings: &RunSettings,
-) -> Result<Vec<StaleProblem>, RunError> {
+) -> Result<(Vec<StaleProblem>, stale::Applied), RunError> {
     let registry = &source.backend;
     let targets = run::resolve(registry, desired, settings.default_region.as_ref()).await?;
+    let mut applied = stale::Applied::default();
     if let Some(problem) = stale::check_targets(saved, &targets) {
-        return Ok(vec![problem]);
+        return Ok((vec![problem], applied));
     }
     let mut problems = Vec::new();
     for repo in stale::repositories_to_check(saved) {
@@ -138,6 +155,7 @@ async fn stale_problems(
                 error,
             })?;
         problems.extend(stale::check_repository(repo, &images));
+        applied.add(stale::applied(repo, &images));
     }
-    Ok(problems)
+    Ok((problems, applied))
 }

@@ -98,6 +98,50 @@ pub fn check_repository(repo: &RepositoryPlan, images: &[ImageDetail]) -> Vec<St
     problems
 }
 
+/// How many of a planned repository's removals the registry shows done: an image
+/// deleted, or untagged exactly as planned (its other tags still on it). A removal is
+/// one identifier of a request: a tag, or an untagged image by digest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Removals the registry shows done.
+    pub done: usize,
+    /// Removals the plan makes.
+    pub total: usize,
+}
+
+impl Applied {
+    /// Adds another repository's count.
+    pub fn add(&mut self, other: Applied) {
+        self.done += other.done;
+        self.total += other.total;
+    }
+}
+
+/// How much of `repo`'s plan the listing `images` shows done already.
+pub fn applied(repo: &RepositoryPlan, images: &[ImageDetail]) -> Applied {
+    let now: HashMap<&Digest, &ImageDetail> = images.iter().map(|i| (&i.digest, i)).collect();
+    let mut count = Applied::default();
+    for action in &repo.actions {
+        let removals = action.tags.len().max(1);
+        count.total += removals;
+        let done = match (action.kind, now.get(&action.digest)) {
+            (super::ActionKind::Delete, None) => true,
+            (super::ActionKind::Untag, Some(image)) => {
+                let mut left: Vec<&Tag> = image.tags.iter().collect();
+                left.sort();
+                let mut kept: Vec<&Tag> = action.kept_tags.iter().collect();
+                kept.sort();
+                left == kept
+            }
+            _ => false,
+        };
+        if done {
+            count.done += removals;
+        }
+    }
+    count
+}
+
 impl fmt::Display for StaleProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -1273,3 +1273,38 @@ fn an_offline_apply_says_which_file_it_rewrites_and_can_write_another() {
     );
     assert_eq!(images_of(&dir.path().join("snapshot.json")), after);
 }
+
+#[test]
+fn a_saved_plan_applied_twice_says_it_was_applied_already() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root().join(SNAPSHOT), dir.path().join("snapshot.json")).unwrap();
+    let in_dir = |args: &[&str]| {
+        crate::common::hermetic()
+            .current_dir(dir.path())
+            .env("AWS_REGION", "us-east-1")
+            .args(args)
+            .arg(root().join(EXAMPLES))
+            .output()
+            .unwrap()
+    };
+    let out = in_dir(&["plan", "--snapshot", "snapshot.json", "--out", "plan.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let apply = [
+        "apply",
+        "--snapshot",
+        "snapshot.json",
+        "--plan",
+        "plan.json",
+        "--auto-approve",
+    ];
+    let out = in_dir(&apply);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = in_dir(&apply);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("this plan was already applied (178 of 178 removals are gone); nothing was applied again"),
+        "{said}"
+    );
+    assert!(!said.contains("no longer exists"), "{said}");
+}
