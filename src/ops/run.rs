@@ -16,8 +16,8 @@ use crate::model::{
     AccountId, PublicAlias, Region, RegistryLocation, RepositoryName, RepositoryRef,
 };
 use crate::plan::{
-    PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
-    unreadable_repository,
+    PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, WarningCode,
+    plan_repository, unreadable_repository,
 };
 use crate::registry::ObservedRepository;
 use crate::registry::memory::StoredImage;
@@ -384,33 +384,43 @@ pub async fn make_plan_in_use<R: Registry>(
     Ok(assemble(desired, planned, settings))
 }
 
-/// Reads the declared repositories and returns them as a snapshot (missing ones are
-/// left out, with a warning on stderr).
+/// Reads the declared repositories and returns them as a snapshot, with a warning
+/// for each that does not exist (left out).
 pub async fn snapshot<R: Registry>(
     registry: &R,
     desired: &DesiredState,
     settings: &RunSettings,
-) -> Result<Snapshot, RunError> {
+) -> Result<(Snapshot, Vec<Warning>), RunError> {
     let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
     let observed = observe_all(registry, &targets, settings.parallelism).await?;
-    let repositories = observed.into_iter().filter_map(|o| {
+    let mut warnings = Vec::new();
+    let mut repositories = Vec::new();
+    for (o, d) in observed.into_iter().zip(&desired.repositories) {
         if !o.exists {
-            tracing::warn!(
-                "repository {} does not exist; left out of the snapshot",
-                o.reference
-            );
-            return None;
+            warnings.push(Warning {
+                code: WarningCode::RepositoryNotFound,
+                message: format!(
+                    "repository `{}` does not exist in {}",
+                    d.name, o.reference.registry
+                ),
+                repository: o.reference.to_string(),
+                location: Some(d.origin.clone()),
+                help: Some(
+                    "check the name, account and region; it is left out of the snapshot".to_owned(),
+                ),
+            });
+            continue;
         }
         let children = o.children;
         let images = o.images.into_iter().map(|d| {
             let kids = children.get(&d.digest).cloned().unwrap_or_default();
             SnapshotImage::from(StoredImage::new(d, kids))
         });
-        Some((o.reference, images.collect()))
-    });
-    Ok(Snapshot::from_repositories(
-        Some(settings.now),
-        repositories,
+        repositories.push((o.reference, images.collect()));
+    }
+    Ok((
+        Snapshot::from_repositories(Some(settings.now), repositories),
+        warnings,
     ))
 }
 

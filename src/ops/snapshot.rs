@@ -4,12 +4,17 @@
 use super::Source;
 use super::run::{self, RunError};
 use crate::config::DesiredState;
+use crate::plan::Warning;
 use crate::registry::snapshot::Snapshot;
 
-/// Reads the declared repositories (missing ones are left out, with a warning).
-pub fn snapshot(source: &Source, desired: &DesiredState) -> Result<Snapshot, RunError> {
+/// Reads the declared repositories; those that do not exist are left out, each with a
+/// warning (`plan::repository-not-found`, at its declaration).
+pub fn snapshot(
+    source: &Source,
+    desired: &DesiredState,
+) -> Result<(Snapshot, Vec<Warning>), RunError> {
     let settings = source.settings(source.now(None), false);
-    let snap = source.block_on(run::snapshot(&source.backend, desired, &settings))?;
+    let taken = source.block_on(run::snapshot(&source.backend, desired, &settings))?;
     source.log_calls();
-    Ok(snap)
+    Ok(taken)
 }

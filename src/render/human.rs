@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 
 use super::{action_text, in_use_text, summary_line, tag_diff, with_in_use};
-use crate::plan::{ActionKind, Plan, RepositoryStatus};
+use crate::plan::{ActionKind, Plan, RepositoryStatus, Warning};
 
 const BOLD: Style = Style::new().bold();
 const RED: Style = AnsiColor::Red.on_default();
@@ -88,21 +88,28 @@ pub fn human(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     }
     if !plan.warnings.is_empty() {
         writeln!(out)?;
-        for w in &plan.warnings {
-            writeln!(
-                out,
-                "{YELLOW}warning[{}]{YELLOW:#}: {}",
-                w.code.as_str(),
-                w.message
-            )?;
-            if let Some(loc) = &w.location {
-                writeln!(out, "  {DIM}-->{DIM:#} {loc}")?;
-            }
-            if let Some(help) = &w.help {
-                writeln!(out, "  {DIM}help:{DIM:#} {help}")?;
-            }
-        }
+        warnings(&plan.warnings, out)?;
     }
     writeln!(out)?;
     writeln!(out, "{BOLD}{}{BOLD:#}", summary_line(&plan.summary))
+}
+
+/// Warnings as `warning[code]: message`, with where and what to do: the plan's, and
+/// those of `snapshot`.
+pub fn warnings(warnings: &[Warning], out: &mut dyn Write) -> io::Result<()> {
+    for w in warnings {
+        writeln!(
+            out,
+            "{YELLOW}warning[{}]{YELLOW:#}: {}",
+            w.code.as_str(),
+            w.message
+        )?;
+        if let Some(loc) = &w.location {
+            writeln!(out, "  {DIM}-->{DIM:#} {loc}")?;
+        }
+        if let Some(help) = &w.help {
+            writeln!(out, "  {DIM}help:{DIM:#} {help}")?;
+        }
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ use std::io::{self, Write};
 #[cfg(feature = "aws")]
 pub use apply::apply_report;
 pub use diagnostics::{config_errors, diagnostic};
-pub use human::human;
+pub use human::{human, warnings};
 pub use markdown::markdown;
 #[cfg(feature = "aws")]
 pub use restore::{restore_plan, restore_report};

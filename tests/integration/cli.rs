@@ -1308,3 +1308,15 @@ fn a_saved_plan_applied_twice_says_it_was_applied_already() {
     );
     assert!(!said.contains("no longer exists"), "{said}");
 }
+
+#[test]
+fn snapshot_warns_like_plan_does() {
+    let out = run(&["snapshot", "--snapshot", SNAPSHOT, EXAMPLES], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "warning[plan::repository-not-found]: repository `search/indexer` does not exist in 123456789012/eu-west-1\n  --> examples/desired/identity.yaml:7:3\n  help: check the name, account and region; it is left out of the snapshot\n"
+    );
+    let snap: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(snap["registries"].is_array());
+}

@@ -368,7 +368,11 @@ fn import(term: &Term, args: &ImportArgs) -> Result<u8, Reported> {
 fn snapshot(term: &Term, args: &SnapshotArgs) -> Result<u8, Reported> {
     let desired = term.load_config(&args.files)?;
     let source = term.check(Source::open(&args.source.spec()))?;
-    let snap = term.check(ops::snapshot::snapshot(&source, &desired))?;
+    let (snap, warnings) = term.check(ops::snapshot::snapshot(&source, &desired))?;
+    term.written(
+        render::warnings(&warnings, &mut term.stderr()),
+        "cannot write the warnings",
+    )?;
     term.written(
         render::json(&snap, &mut std::io::stdout().lock()),
         "cannot write the snapshot",
