@@ -42,7 +42,12 @@ pub enum Unreachable {
     /// No answer in time.
     #[error("the registry did not answer in time: check the network and any proxy, then run again")]
     Timeout,
-    /// Anything else (such as a registry a snapshot file does not hold).
+    /// A registry the snapshot file read instead of AWS does not hold.
+    #[error(
+        "the snapshot holds no registry {0}: check the file's account and region (or --region), or take a snapshot that includes it (`ecr-reconcile snapshot`)"
+    )]
+    NotInSnapshot(String),
+    /// Anything else.
     #[error("could not reach the registry: {0}")]
     Other(String),
 }

@@ -258,9 +258,9 @@ impl InMemoryRegistry {
         if !state.registries.contains(&repo.registry) {
             // A snapshot covers only the registries it holds: a repository elsewhere is
             // unknown, not absent.
-            return Err(RegistryError::Unreachable(super::Unreachable::Other(
-                format!("no registry {} in this snapshot", repo.registry),
-            )));
+            return Err(RegistryError::Unreachable(
+                super::Unreachable::NotInSnapshot(repo.registry.to_string()),
+            ));
         }
         let r = state
             .repos
@@ -651,9 +651,9 @@ impl Registry for InMemoryRegistry {
         });
         let state = self.lock();
         if !state.registries.contains(registry) {
-            return Err(RegistryError::Unreachable(super::Unreachable::Other(
-                format!("no registry {registry} in this snapshot"),
-            )));
+            return Err(RegistryError::Unreachable(
+                super::Unreachable::NotInSnapshot(registry.to_string()),
+            ));
         }
         // Names in order; the token is the last name of the previous page.
         let names: Vec<RepositoryName> = state

@@ -362,7 +362,12 @@ fn region_comes_from_the_file_the_flag_or_a_single_region_snapshot() {
         "no registry for us-east-1 in the snapshot"
     );
     assert!(
-        text(&out.stderr).contains("no registry 123456789012/us-east-1 in this snapshot"),
+        text(&out.stderr).contains("the snapshot holds no registry 123456789012/us-east-1: check the file's account and region (or --region)"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stderr).contains("could not reach"),
         "{}",
         text(&out.stderr)
     );
