@@ -33,9 +33,13 @@ pub enum Code {
     /// The file is not UTF-8 text.
     #[strum(serialize = "config::invalid-utf8")]
     InvalidUtf8,
-    /// YAML syntax error, duplicate key, or a resource limit of the parser.
+    /// YAML syntax error, or a resource limit of the parser.
     #[strum(serialize = "config::syntax")]
     Syntax,
+    /// A key written twice in one mapping (the first counts; the rest of the file is
+    /// still checked).
+    #[strum(serialize = "config::duplicate-key")]
+    DuplicateKey,
     /// A key the format does not know.
     #[strum(serialize = "config::unknown-key")]
     UnknownKey,

@@ -86,8 +86,8 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
             || std::path::PathBuf::from("."),
             std::path::Path::to_path_buf,
         );
-    let root = match yaml::parse(src.text()) {
-        Ok(root) => root,
+    let (root, duplicates) = match yaml::parse_keeping_first(src.text()) {
+        Ok(parsed) => parsed,
         Err(e) => {
             let span = e.span.unwrap_or(Span {
                 offset: 0,
@@ -121,6 +121,29 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
         base,
         in_use: InUseSources::default(),
     };
+    for d in &duplicates {
+        let first = ConfigDiagnostic::at(
+            Code::DuplicateKey,
+            &cx.src,
+            d.first,
+            format!("key `{}` is first set here", d.key),
+            "first set here",
+        );
+        cx.diags.push(
+            ConfigDiagnostic::at(
+                Code::DuplicateKey,
+                &cx.src,
+                d.again,
+                format!(
+                    "key `{}` is set twice (first at line {}, column {}, which counts)",
+                    d.key, d.first.line, d.first.column
+                ),
+                "set again here",
+            )
+            .with_help("remove one of the two (YAML keys are unique within a mapping)")
+            .with_related(first),
+        );
+    }
     let repos = cx.file(&root);
     // In file order, as a reader goes through the file.
     cx.diags.sort_by_key(|d| d.span.map(|s| s.offset));

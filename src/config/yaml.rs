@@ -203,18 +203,53 @@ pub fn options() -> serde_saphyr::Options {
     serde_saphyr::options! { strict_booleans: true }
 }
 
-/// Parses one YAML document into a tree of positioned nodes.
+/// A key written twice in one mapping: the first is the one that counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// The key, as text.
+    pub key: String,
+    /// Where it stands first.
+    pub first: Span,
+    /// Where it stands again.
+    pub again: Span,
+}
+
+/// Parses one YAML document into a tree of positioned nodes; a key written twice in a
+/// mapping is an error.
 ///
 /// serde-saphyr's default budget bounds depth, node count, aliases and anchors, so
 /// hostile documents (deep nesting, "billion laughs") are refused instead of exhausting
 /// memory.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    let (root, duplicates) = parse_keeping_first(text)?;
+    match duplicates.first() {
+        None => Ok(root),
+        Some(d) => Err(SyntaxError {
+            message: format!("duplicate mapping key `{}`", d.key),
+            span: Some(d.again),
+        }),
+    }
+}
+
+/// Parses one YAML document; of a key written twice in a mapping the first entry is
+/// kept and each repetition is returned, so that a validator can report it and go on
+/// checking the rest of the file.
+pub fn parse_keeping_first(text: &str) -> Result<(Node, Vec<DuplicateKey>), SyntaxError> {
     use serde_saphyr::MessageFormatter as _;
     // The user-facing wording: the default one gives advice to the programmer
     // ("set DuplicateKeyPolicy in Options", "use from_str_multiple").
     let index = LineIndex::new(text);
-    match serde_saphyr::from_str_with_options::<RawNode>(text, options()) {
-        Ok(raw) => Ok(convert(raw, &index)),
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+    };
+    match serde_saphyr::from_str_with_options::<RawNode>(text, options) {
+        Ok(raw) => {
+            let mut root = convert(raw, &index);
+            let mut duplicates = Vec::new();
+            keep_first(&mut root, &mut duplicates);
+            Ok((root, duplicates))
+        }
         Err(err) => {
             let message = serde_saphyr::UserMessageFormatter
                 .format_message(&err)
@@ -222,6 +257,50 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             let span = err.location().map(|loc| span_at(&index, &loc));
             Err(SyntaxError { message, span })
         }
+    }
+}
+
+/// A scalar key as text, for comparing keys; none for a sequence or mapping key.
+fn key_text(node: &Node) -> Option<String> {
+    match &node.value {
+        Value::Str(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => Some("~".to_owned()),
+        Value::Float(_) | Value::Seq(_) | Value::Map(_) => None,
+    }
+}
+
+/// Drops the repetitions of each mapping's keys (the first entry stays), at every
+/// depth, and records them.
+fn keep_first(node: &mut Node, duplicates: &mut Vec<DuplicateKey>) {
+    match &mut node.value {
+        Value::Seq(items) => items.iter_mut().for_each(|n| keep_first(n, duplicates)),
+        Value::Map(entries) => {
+            let mut seen: std::collections::HashMap<String, Span> =
+                std::collections::HashMap::new();
+            entries.retain(|(k, _)| match key_text(k) {
+                Some(text) => match seen.get(&text) {
+                    Some(first) => {
+                        duplicates.push(DuplicateKey {
+                            key: text,
+                            first: *first,
+                            again: k.span,
+                        });
+                        false
+                    }
+                    None => {
+                        seen.insert(text, k.span);
+                        true
+                    }
+                },
+                None => true,
+            });
+            for (_, v) in entries.iter_mut() {
+                keep_first(v, duplicates);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -250,6 +329,26 @@ mod tests {
         assert_eq!(err.span.map(|s| (s.line, s.column)), Some((2, 2)));
         let err = parse("a: 1\na: 2\n").unwrap_err();
         assert!(err.message.contains("duplicate"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_the_first_entry_and_is_recorded() {
+        let (root, duplicates) = parse_keeping_first("a: 1\nb:\n  c: 2\n  c: 3\na: 4\n").unwrap();
+        let Value::Map(entries) = &root.value else {
+            panic!()
+        };
+        assert_eq!(entries.len(), 2);
+        assert!(matches!(entries[0].1.value, Value::Int(1)));
+        let Value::Map(inner) = &entries[1].1.value else {
+            panic!()
+        };
+        assert_eq!(inner.len(), 1);
+        assert!(matches!(inner[0].1.value, Value::Int(2)));
+        let places: Vec<(&str, u32, u32)> = duplicates
+            .iter()
+            .map(|d| (d.key.as_str(), d.first.line, d.again.line))
+            .collect();
+        assert_eq!(places, [("a", 1, 5), ("c", 3, 4)]);
     }
 
     #[test]

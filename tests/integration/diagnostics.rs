@@ -251,9 +251,23 @@ const CASES: &[Case] = &[
         fixture: "yaml-syntax-unclosed-before-key.yaml",
         expect: &[at("config::syntax", 5, 13)],
     },
+    // A key written twice: the first counts, both places are shown, and the rest of
+    // the file is still checked.
     Case {
         fixture: "duplicate-key.yaml",
-        expect: &[at("config::syntax", 6, 3)],
+        expect: &[at("config::duplicate-key", 6, 3).with_related(&[at(
+            "config::duplicate-key",
+            3,
+            3,
+        )])],
+    },
+    Case {
+        fixture: "duplicate-key-with-other-errors.yaml",
+        expect: &[
+            at("config::duplicate-key", 2, 1).with_related(&[at("config::duplicate-key", 1, 1)]),
+            at("config::duplicate-key", 6, 5).with_related(&[at("config::duplicate-key", 5, 5)]),
+            at("config::invalid-untagged", 7, 15),
+        ],
     },
     Case {
         fixture: "multiple-documents.yaml",
