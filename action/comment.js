@@ -1,9 +1,10 @@
 // Keeps one ecr-reconcile plan comment per pull request and key, updated in place.
 //
 // The comment starts with a hidden marker, `<!-- ecr-reconcile:plan:KEY -->`; the
-// first comment of the pull request that starts with it is the one to update, so
-// every push edits the same comment and plans of other keys (other folders or
-// environments) keep theirs. Nothing is posted when the plan has no changes, unless
+// first comment of the pull request that starts with it and was written by the
+// token's own user (the author) is the one to update, so every push edits the same
+// comment, plans of other keys (other folders or environments) keep theirs, and a
+// person or another bot that quotes the marker is never edited. Nothing is posted when the plan has no changes, unless
 // an earlier comment exists: that one is updated to say so, so no stale plan stays.
 // A body over GitHub's comment limit is cut at a line, its open code block and
 // <details> closed, with a link to the full plan.
@@ -147,13 +148,38 @@ function nextLink(link) {
   return null;
 }
 
-/** The first comment of the issue whose body starts with the marker, over every page. */
-async function findComment(api, repository, issue, mark) {
+/** Who writes the comment when the token cannot say: the workflow's GITHUB_TOKEN. */
+const DEFAULT_AUTHOR = 'github-actions[bot]';
+
+/**
+ * The login the comments are written as: `configured` when given; else the token's
+ * user (GET /user, for a personal access token); else, when the token may not read
+ * /user (the workflow's GITHUB_TOKEN, an app's installation token), github-actions[bot].
+ */
+async function commentAuthor(api, configured) {
+  if (configured && configured.trim()) return configured.trim();
+  try {
+    const { data } = await api.request('GET', '/user');
+    if (data && typeof data.login === 'string' && data.login) return data.login;
+  } catch (error) {
+    if (error.status !== 403 && error.status !== 404) throw error;
+  }
+  return DEFAULT_AUTHOR;
+}
+
+/**
+ * The first comment of the issue whose body starts with the marker and whose author
+ * is `author` (when given), over every page.
+ */
+async function findComment(api, repository, issue, mark, author) {
+  const same = (login) => String(login || '').toLowerCase() === String(author).toLowerCase();
   let url = `/repos/${repository}/issues/${issue}/comments?per_page=100`;
   while (url) {
     const { data, link } = await api.request('GET', url);
     for (const comment of data) {
-      if (typeof comment.body === 'string' && comment.body.trimStart().startsWith(mark)) return comment;
+      if (typeof comment.body !== 'string' || !comment.body.trimStart().startsWith(mark)) continue;
+      if (author && !same(comment.user && comment.user.login)) continue;
+      return comment;
     }
     url = nextLink(link);
   }
@@ -176,20 +202,22 @@ async function upsertComment({
   artifactUrl,
   runUrl,
   sha,
+  author,
 }) {
   if (!['update', 'always'].includes(whenUnchanged)) {
     throw new Error(`comment-when-unchanged must be update or always, not ${JSON.stringify(whenUnchanged)}`);
   }
   const mark = marker(key);
-  const existing = await findComment(api, repository, issue, mark);
+  const login = await commentAuthor(api, author);
+  const existing = await findComment(api, repository, issue, mark, login);
   if (!hasChanges && !existing && whenUnchanged !== 'always') return { action: 'none', comment: null, trimmed: false };
   const { body, trimmed } = buildBody({ key, markdown, maxLength, artifactUrl, runUrl, sha });
   if (existing) {
     const { data } = await api.request('PATCH', `/repos/${repository}/issues/comments/${existing.id}`, { body });
-    return { action: 'updated', comment: data, trimmed };
+      return { action: 'updated', comment: data, trimmed, author: login };
   }
   const { data } = await api.request('POST', `/repos/${repository}/issues/${issue}/comments`, { body });
-  return { action: 'created', comment: data, trimmed };
+  return { action: 'created', comment: data, trimmed, author: login };
 }
 
 /** Appends name=value lines to the GITHUB_OUTPUT file, when there is one. */
@@ -249,6 +277,7 @@ async function run(env = process.env, { fetchImpl = fetch, log = console.log, re
       artifactUrl: env.ARTIFACT_URL || undefined,
       runUrl,
       sha: env.HEAD_SHA || undefined,
+      author: env.COMMENT_AUTHOR || undefined,
     });
   } catch (error) {
     if (error.status === 403) {
@@ -275,7 +304,7 @@ async function run(env = process.env, { fetchImpl = fetch, log = console.log, re
   return result;
 }
 
-module.exports = { GITHUB_COMMENT_LIMIT, safeKey, marker, trimMarkdown, buildBody, client, nextLink, findComment, upsertComment, run };
+module.exports = { GITHUB_COMMENT_LIMIT, DEFAULT_AUTHOR, safeKey, marker, trimMarkdown, buildBody, client, nextLink, commentAuthor, findComment, upsertComment, run };
 
 if (require.main === module) {
   run().catch((error) => {

@@ -1,8 +1,8 @@
 // Tests of the plan comment against a local stand-in for the GitHub REST API: an
 // HTTP server on the loopback interface that keeps issue comments in memory and
 // implements the endpoints comment.js uses (list with per_page/page and a Link
-// header, create, update), with switches for a failing first request and a
-// read-only token. Run: node --test action/
+// header, create, update, the token's user), with switches for a failing first
+// request, a read-only token and a token that may read /user (a personal token). Run: node --test action/
 'use strict';
 
 const test = require('node:test');
@@ -20,7 +20,10 @@ const PLAN = fs.readFileSync(path.join(__dirname, 'testdata', 'plan.md'), 'utf8'
 const NO_CHANGES = '### ecr-reconcile plan\n\n**No changes.**\n';
 
 /** The stand-in API. `comments` maps issue number to a list of comments. */
-async function startApi({ failFirst = 0, readOnly = false } = {}) {
+async function startApi({ failFirst = 0, readOnly = false, userLogin = null } = {}) {
+  // Comments are written as the token's user: a personal token's login, else (the
+  // workflow's GITHUB_TOKEN, which may not read /user) github-actions[bot].
+  const author = userLogin || 'github-actions[bot]';
   const state = { comments: new Map(), nextId: 1000, requests: [], failuresLeft: failFirst };
   const server = http.createServer((req, res) => {
     let raw = '';
@@ -38,6 +41,10 @@ async function startApi({ failFirst = 0, readOnly = false } = {}) {
         return send(502, { message: 'Server Error' });
       }
       let m;
+      if (req.method === 'GET' && url.pathname === '/user') {
+        if (!userLogin) return send(403, { message: 'Resource not accessible by integration' });
+        return send(200, { login: userLogin, type: 'User' });
+      }
       if (req.method === 'GET' && (m = url.pathname.match(/^\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/))) {
         const all = state.comments.get(Number(m[2])) || [];
         const perPage = Math.min(Number(url.searchParams.get('per_page') || 30), 100);
@@ -57,7 +64,7 @@ async function startApi({ failFirst = 0, readOnly = false } = {}) {
         if (body.length > comment.GITHUB_COMMENT_LIMIT) {
           return send(422, { message: 'Validation Failed: body is too long (maximum is 65536 characters)' });
         }
-        const created = { id: state.nextId++, body, html_url: `https://example.test/c/${state.nextId}`, user: { login: 'github-actions[bot]' } };
+        const created = { id: state.nextId++, body, html_url: `https://example.test/c/${state.nextId}`, user: { login: author } };
         const list = state.comments.get(Number(m[2])) || [];
         list.push(created);
         state.comments.set(Number(m[2]), list);
@@ -86,9 +93,10 @@ async function startApi({ failFirst = 0, readOnly = false } = {}) {
   return {
     state,
     url: `http://127.0.0.1:${port}`,
-    seed(issue, bodies) {
+    /** Adds comments by `author` (default: a person) to the pull request. */
+    seed(issue, bodies, author = 'someone') {
       const list = state.comments.get(issue) || [];
-      for (const body of bodies) list.push({ id: state.nextId++, body, html_url: `https://example.test/c/${state.nextId}`, user: { login: 'someone' } });
+      for (const body of bodies) list.push({ id: state.nextId++, body, html_url: `https://example.test/c/${state.nextId}`, user: { login: author } });
       state.comments.set(issue, list);
       return list;
     },
@@ -268,13 +276,13 @@ test('finds the comment on the second page of comments', async (t) => {
   const api = await startApi();
   t.after(api.close);
   const list = api.seed(7, Array.from({ length: 130 }, (_, i) => `comment ${i}`));
-  api.seed(7, [`${comment.marker('prod')}\nold plan`]);
+  api.seed(7, [`${comment.marker('prod')}\nold plan`], 'github-actions[bot]');
   const target = list[130];
   const result = await comment.run(envFor(api), quiet);
   assert.equal(result.action, 'updated');
   assert.equal(result.comment.id, target.id);
   assert.equal(api.state.comments.get(7).length, 131, 'no second comment');
-  const pages = api.state.requests.filter((r) => r.method === 'GET').map((r) => r.query);
+  const pages = api.state.requests.filter((r) => r.method === 'GET' && r.path !== '/user').map((r) => r.query);
   assert.deepEqual(pages, ['?per_page=100', '?per_page=100&page=2']);
 });
 
@@ -284,6 +292,56 @@ test('a comment that only quotes the marker is not the plan comment', async (t) 
   api.seed(7, [`Why does the bot write ${comment.marker('prod')} in its comments?`]);
   assert.equal((await comment.run(envFor(api), quiet)).action, 'created');
   assert.equal(api.state.comments.get(7).length, 2);
+});
+
+test('a comment by someone else that starts with the marker is never updated', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  // A person pasting the plan, and another bot (a copy of the action under an app's
+  // token), both start their comments with the marker.
+  api.seed(7, [`${comment.marker('prod')}\nmy own notes`], 'alice');
+  api.seed(7, [`${comment.marker('prod')}\nanother bot's plan`], 'other-app[bot]');
+  const result = await comment.run(envFor(api), quiet);
+  assert.equal(result.action, 'created');
+  assert.equal(result.author, 'github-actions[bot]');
+  const list = api.state.comments.get(7);
+  assert.equal(list.length, 3);
+  assert.equal(list[0].body, `${comment.marker('prod')}\nmy own notes`);
+  assert.equal(list[1].body, `${comment.marker('prod')}\nanother bot's plan`);
+  assert.deepEqual(api.writes().map((r) => r.method), ['POST']);
+  // The next push updates the action's own comment, still not theirs.
+  assert.equal((await comment.run(envFor(api), quiet)).action, 'updated');
+  assert.equal(api.state.comments.get(7).length, 3);
+  assert.deepEqual(
+    api.writes().filter((r) => r.method === 'PATCH').map((r) => r.path),
+    [`/repos/${REPO}/issues/comments/${list[2].id}`],
+  );
+});
+
+test('the author is the token\'s user when it may read /user, else github-actions[bot]', async (t) => {
+  const api = await startApi({ userLogin: 'deploy-bot' });
+  t.after(api.close);
+  api.seed(7, [`${comment.marker('prod')}\nold plan`], 'github-actions[bot]');
+  const mine = api.seed(7, [`${comment.marker('prod')}\nolder plan`], 'deploy-bot')[1];
+  const result = await comment.run(envFor(api), quiet);
+  assert.equal(result.author, 'deploy-bot');
+  assert.equal(result.action, 'updated');
+  assert.equal(result.comment.id, mine.id, "the personal token's own comment, not the bot's");
+  assert.equal(api.state.comments.get(7)[0].body, `${comment.marker('prod')}\nold plan`);
+});
+
+test('comment-author: a configured author is the only one whose comment is updated', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  const theirs = api.seed(7, [`${comment.marker('prod')}\nold plan`], 'My-App[bot]')[0];
+  const env = envFor(api, { extra: { COMMENT_AUTHOR: 'my-app[bot]' } });
+  const result = await comment.run(env, quiet);
+  assert.equal(result.author, 'my-app[bot]');
+  assert.equal(result.action, 'updated', 'logins compare without case');
+  assert.equal(result.comment.id, theirs.id);
+  assert.ok(!api.state.requests.some((r) => r.path === '/user'), 'a configured author needs no look-up');
+  // Without it, the app's comment is not the workflow token's.
+  assert.equal((await comment.run(envFor(api), quiet)).action, 'created');
 });
 
 test('a server error is retried', async (t) => {

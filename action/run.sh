@@ -14,6 +14,9 @@
 #   FALLBACK        apply: true to plan afresh when the saved plan is refused as
 #                   stale or made from other files (nothing was removed then)
 #   KEY             what tells this plan from others in one pull request
+#   CACHE_DIR       the manifest cache folder the action keeps between runs
+#                   (cache.sh): given to the binary as --cache-dir, unless ARGS has
+#                   --cache-dir or --no-cache
 # Outputs: exit-code, has-changes, summary, key, output-dir, plan-file,
 # plan-markdown-file, journal-file, applied-plan, artifact-name.
 set -euo pipefail
@@ -55,6 +58,10 @@ has_arg() {
   for a in ${args[@]+"${args[@]}"}; do [[ "$a" == "$1" || "$a" == "$1="* ]] && return 0; done
   return 1
 }
+
+if [[ -n "${CACHE_DIR:-}" ]] && ! has_arg --cache-dir && ! has_arg --no-cache; then
+  args+=(--cache-dir "$CACHE_DIR")
+fi
 
 # Runs the binary with its stderr both shown and kept; sets rc.
 run_tool() {

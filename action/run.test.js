@@ -164,15 +164,18 @@ test('apply --plan: a stale plan falls back to a fresh plan, with a warning that
   assert.deepEqual(kept.tags, ['release-late']);
 });
 
-test('apply --plan: without fallback a stale plan fails and removes nothing', () => {
-  const dir = workspace();
-  run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'plan.json' });
-  moveOn(dir);
-  const before = fs.readFileSync(path.join(dir, 'state.json'), 'utf8');
-  const r = run(dir, { COMMAND: 'apply', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'plan.json' });
-  assert.equal(r.outputs['exit-code'], '1');
-  assert.equal(r.outputs['applied-plan'], 'saved');
-  assert.equal(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'), before);
+test('apply --plan: without fallback (the default, or false) a stale plan fails and removes nothing', () => {
+  for (const fallback of [{}, { FALLBACK: 'false' }]) {
+    const dir = workspace();
+    run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'plan.json' });
+    moveOn(dir);
+    const before = fs.readFileSync(path.join(dir, 'state.json'), 'utf8');
+    const r = run(dir, { COMMAND: 'apply', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'plan.json', ...fallback });
+    assert.equal(r.outputs['exit-code'], '1', JSON.stringify(fallback));
+    assert.equal(r.outputs['applied-plan'], 'saved');
+    assert.doesNotMatch(r.stdout, /applying a fresh plan/);
+    assert.equal(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'), before);
+  }
 });
 
 test('apply --plan: other errors never fall back to a fresh plan', () => {
