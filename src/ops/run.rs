@@ -81,6 +81,10 @@ pub enum RunError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     InUse(#[from] super::in_use::InUseError),
+    /// No repository can be read: the credentials are missing or cannot be loaded.
+    #[error("{0}")]
+    #[diagnostic(code(run::credentials))]
+    Credentials(crate::aws::Unreachable),
     /// The registry failed for a repository.
     #[error("{repository}: {error}")]
     #[diagnostic(code(run::registry))]
@@ -356,6 +360,21 @@ pub async fn read_in_use(
     Ok(super::in_use::read(&desired.in_use, settings.live.as_deref(), &regions).await?)
 }
 
+/// The credentials failure of a run, if reading a repository failed for want of
+/// credentials: that is the run's set-up, not the repository, and every other
+/// repository fails the same way, so the run stops with it once.
+fn credentials_failure(
+    observed: &[(RepositoryRef, Result<ObservedRepository, RegistryError>)],
+) -> Option<crate::aws::Unreachable> {
+    observed.iter().find_map(|(_, o)| match o {
+        Err(RegistryError::Unreachable(
+            reason @ (crate::aws::Unreachable::NoCredentials
+            | crate::aws::Unreachable::Credentials(_)),
+        )) => Some(reason.clone()),
+        _ => None,
+    })
+}
+
 /// Resolves, observes and plans, keeping the images of `in_use`. Repositories are
 /// observed and planned a group at a time, so only one group's observed state is held
 /// in memory at once. A repository that cannot be read is planned as unreadable (with
@@ -379,6 +398,9 @@ pub async fn make_plan_in_use<R: Registry>(
             .cloned()
             .zip(observe_each(registry, t, settings.parallelism, &mut first_pages).await)
             .collect();
+        if let Some(reason) = credentials_failure(&observed) {
+            return Err(RunError::Credentials(reason));
+        }
         planned.extend(plan_each(d, &observed, settings, in_use));
     }
     Ok(assemble(desired, planned, settings))

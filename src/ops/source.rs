@@ -71,6 +71,18 @@ pub enum SourceError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Restored(#[from] RestoredError),
+    /// `--profile` names a profile that no AWS configuration file has.
+    #[error(
+        "profile `{name}` not found in {}: check the name (`aws configure list-profiles`), or set AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE",
+        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" or ")
+    )]
+    #[diagnostic(code(source::profile))]
+    ProfileNotFound {
+        /// The profile asked for.
+        name: String,
+        /// The files looked in.
+        files: Vec<PathBuf>,
+    },
     /// `--public-registry-url` is not the http(s) URL of a registry.
     #[error("--public-registry-url: {0}")]
     #[diagnostic(code(source::public_registry_url))]
@@ -167,6 +179,9 @@ impl Source {
                         crate::registry::oci::DEFAULT_PUBLIC_REGISTRY_URL.to_owned()
                     }),
                 };
+                if let Some(name) = &spec.profile {
+                    check_profile(name)?;
+                }
                 let aws = runtime
                     .block_on(AwsRegistry::new(&settings))
                     .map_err(SourceError::PublicRegistryUrl)?;
@@ -297,5 +312,74 @@ impl Source {
             })?;
         }
         Ok(())
+    }
+}
+
+/// The AWS configuration files, as the SDK finds them: `AWS_CONFIG_FILE` (default
+/// `~/.aws/config`) and `AWS_SHARED_CREDENTIALS_FILE` (default `~/.aws/credentials`).
+fn aws_config_files() -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+    };
+    [
+        file("AWS_CONFIG_FILE", "config"),
+        file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A named profile must exist in one of the files: otherwise the SDK falls through to
+/// the next credential provider and reports what that one said (instance metadata),
+/// which names no profile at all.
+fn check_profile(name: &str) -> Result<(), SourceError> {
+    let files = aws_config_files();
+    let found = files
+        .iter()
+        .any(|f| std::fs::read_to_string(f).is_ok_and(|text| profile_in(&text, name)));
+    if found {
+        Ok(())
+    } else {
+        Err(SourceError::ProfileNotFound {
+            name: name.to_owned(),
+            files,
+        })
+    }
+}
+
+/// Whether an INI text of the AWS configuration has a section for profile `name`:
+/// `[name]` (credentials file, and `default` in the config file) or `[profile name]`.
+fn profile_in(text: &str, name: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.trim();
+        let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) else {
+            return false;
+        };
+        let section = section.trim();
+        section == name
+            || section
+                .strip_prefix("profile")
+                .is_some_and(|rest| rest.starts_with(char::is_whitespace) && rest.trim() == name)
+    })
+}
+
+#[cfg(test)]
+mod profile_tests {
+    use super::profile_in;
+
+    #[test]
+    fn profiles_are_found_as_the_sdk_names_them() {
+        let config =
+            "[default]\nregion = eu-west-1\n[profile ci]\nrole_arn = x\n[sso-session corp]\n";
+        assert!(profile_in(config, "default"));
+        assert!(profile_in(config, "ci"));
+        assert!(!profile_in(config, "corp"));
+        assert!(!profile_in(config, "nope"));
+        assert!(profile_in("[nope]\naws_access_key_id = x\n", "nope"));
+        assert!(!profile_in("[profilenope]\n", "nope"));
     }
 }

@@ -131,3 +131,45 @@ fn refusals_of_the_credentials_say_what_to_do() {
         assert!(err.contains(message) && err.contains(what), "{err}");
     }
 }
+
+#[test]
+fn missing_credentials_with_an_account_in_the_file_are_one_line_and_no_plan() {
+    // With the account in the file no call is needed to learn it: the first calls are
+    // the repositories' own, and each failed alone, under a plan of nothing.
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("acct.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nrepositories:\n  a/b:\n    tags: [x]\n  c/d:\n    tags: [y]\n",
+    )
+    .unwrap();
+    let port = ClosedPort::new();
+    for command in ["plan", "apply"] {
+        let out = unconfigured(home.path())
+            .args([command, file.to_str().unwrap(), "--endpoint-url", &port.url])
+            .output()
+            .unwrap();
+        one_line(&out, "no AWS credentials found");
+        assert_eq!(text(&out.stdout), "", "{command}: no plan of nothing");
+    }
+}
+
+#[test]
+fn a_profile_that_does_not_exist_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("no-config"),
+        "[profile ci]\nregion = eu-west-1\n",
+    )
+    .unwrap();
+    let out = unconfigured(home.path())
+        .args(["plan", EXAMPLES, "--profile", "nope"])
+        .output()
+        .unwrap();
+    let err = one_line(&out, "profile `nope` not found in ");
+    assert!(
+        err.contains("no-config") && err.contains("no-credentials"),
+        "{err}"
+    );
+    assert!(!err.contains("IMDS"), "{err}");
+}
