@@ -24,7 +24,8 @@ pub enum Code {
     /// A file or directory could not be read.
     #[strum(serialize = "config::io")]
     Io,
-    /// No desired-state file was found under the given paths.
+    /// No desired-state file was found under the given paths (nothing, or only YAML
+    /// that is not desired state).
     #[strum(serialize = "config::no-files")]
     NoFiles,
     /// The file is larger than the limit.

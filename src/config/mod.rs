@@ -142,6 +142,9 @@ pub struct DesiredState {
     pub digest: String,
     /// Files and folders that directory search skipped on purpose, and why.
     pub excluded: Vec<Excluded>,
+    /// YAML files that directory search found but that are not desired-state files
+    /// (no top-level `version` or `repositories`): skipped, and said so in one note.
+    pub not_desired: NotDesired,
     /// The in-use sources of every file.
     pub in_use: InUseSources,
 }
@@ -172,6 +175,77 @@ pub struct Excluded {
     /// The pattern that matched, and where it comes from (`--exclude`, or the ignore
     /// file's `path:line`).
     pub by: String,
+}
+
+/// YAML files found by directory search whose top level has neither `version` nor
+/// `repositories`: workflows, charts, `action.yml`. They are skipped, not errors; a
+/// file named on the command line is always read strictly.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotDesired {
+    /// The directories searched, as given.
+    pub under: Vec<String>,
+    /// The files skipped, as shown, sorted.
+    pub files: Vec<String>,
+}
+
+impl NotDesired {
+    /// How many file names a message shows before "and N more".
+    const SHOWN: usize = 3;
+
+    /// One sentence: how many, under which directories, and the first few names.
+    pub fn summary(&self) -> String {
+        let shown: Vec<&str> = self
+            .files
+            .iter()
+            .take(Self::SHOWN)
+            .map(String::as_str)
+            .collect();
+        let more = self.files.len().saturating_sub(Self::SHOWN);
+        let names = if more == 0 {
+            shown.join(", ")
+        } else {
+            format!("{}, and {more} more", shown.join(", "))
+        };
+        let (count, verb, what) = if self.files.len() == 1 {
+            ("1 YAML file".to_owned(), "does", "a desired-state file")
+        } else {
+            (
+                format!("{} YAML files", self.files.len()),
+                "do",
+                "desired-state files",
+            )
+        };
+        format!(
+            "{count} found under {} {verb} not look like {what} (no `version` or `repositories`), skipped: {names}",
+            self.under.join(", ")
+        )
+    }
+
+    /// What to do instead.
+    pub const HELP: &'static str = "name the folder of your desired state (`ecr-reconcile plan desired/`), or list the other files in .ecr-reconcile-ignore or with --exclude";
+}
+
+/// Whether a file that directory search found is a desired-state file: its top level
+/// is a mapping with a `version` or `repositories` key. Text that does not parse as
+/// one YAML document counts when a line starts with either key, so that a broken
+/// desired-state file is still reported as an error rather than skipped.
+fn looks_like_desired_state(bytes: &[u8]) -> bool {
+    const KEYS: [&str; 2] = ["version", "repositories"];
+    let text = String::from_utf8_lossy(bytes);
+    match yaml::parse(&text) {
+        Ok(node) => match node.value {
+            yaml::Value::Map(entries) => entries.iter().any(
+                |(k, _)| matches!(&k.value, yaml::Value::Str(s) if KEYS.contains(&s.as_str())),
+            ),
+            _ => false,
+        },
+        Err(_) => text.lines().any(|line| {
+            KEYS.iter().any(|k| {
+                line.strip_prefix(k)
+                    .is_some_and(|rest| rest.trim_start().starts_with(':'))
+            })
+        }),
+    }
 }
 
 /// One pattern, compiled, with where it comes from.
@@ -346,19 +420,38 @@ fn relative_paths(files: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
-/// Finds the desired-state files under `paths`: files as given, directories searched
+/// What [`discover`] found.
+#[derive(Clone, Debug, Default)]
+pub struct Discovered {
+    /// The files, in order: those named on the command line, and those found under
+    /// each directory (sorted by path).
+    pub files: Vec<Found>,
+    /// What exclusions skipped.
+    pub excluded: Vec<Excluded>,
+    /// The directories searched, as given.
+    pub searched: Vec<String>,
+}
+
+/// One YAML file found.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Found {
+    /// Its path.
+    pub path: PathBuf,
+    /// Found by directory search (else named on the command line): such a file is
+    /// skipped when it is not a desired-state file at all.
+    pub searched: bool,
+}
+
+/// Finds the YAML files under `paths`: files as given, directories searched
 /// recursively for `*.yaml` / `*.yml`, hidden folders skipped, sorted by path.
 /// What `exclusions` (and each directory's ignore file) match is skipped and listed.
-pub fn discover(
-    paths: &[PathBuf],
-    exclusions: &Exclusions,
-) -> Result<(Vec<PathBuf>, Vec<Excluded>), ConfigErrors> {
-    let mut files = Vec::new();
-    let mut excluded = Vec::new();
+pub fn discover(paths: &[PathBuf], exclusions: &Exclusions) -> Result<Discovered, ConfigErrors> {
+    let mut out = Discovered::default();
     let mut errors = ConfigErrors::default();
     for path in paths {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
+                out.searched.push(path.display().to_string());
                 let patterns = match patterns_for(path, exclusions) {
                     Ok(p) => p,
                     Err(d) => {
@@ -370,7 +463,7 @@ pub fn discover(
                 let mut walker = Walker {
                     patterns: &patterns,
                     files: &mut found,
-                    excluded: &mut excluded,
+                    excluded: &mut out.excluded,
                 };
                 if let Err(e) = walker.walk(path, "") {
                     errors.diagnostics.push(ConfigDiagnostic::general(
@@ -380,9 +473,15 @@ pub fn discover(
                     ));
                 }
                 found.sort();
-                files.extend(found);
+                out.files.extend(found.into_iter().map(|path| Found {
+                    path,
+                    searched: true,
+                }));
             }
-            Ok(_) => files.push(path.clone()),
+            Ok(_) => out.files.push(Found {
+                path: path.clone(),
+                searched: false,
+            }),
             Err(e) => errors.diagnostics.push(ConfigDiagnostic::general(
                 Code::Io,
                 Some(&path.display().to_string()),
@@ -390,32 +489,57 @@ pub fn discover(
             )),
         }
     }
+    // A file both named and found under a directory is read as named: strictly.
+    let named: std::collections::HashSet<PathBuf> = out
+        .files
+        .iter()
+        .filter(|f| !f.searched)
+        .map(|f| f.path.clone())
+        .collect();
     let mut seen = std::collections::HashSet::new();
-    files.retain(|f| seen.insert(f.clone()));
-    if files.is_empty() && errors.diagnostics.is_empty() {
-        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        let skipped = if excluded.is_empty() {
-            String::new()
-        } else {
-            format!(" ({} excluded)", excluded.len())
-        };
-        errors.diagnostics.push(
-            ConfigDiagnostic::general(
-                Code::NoFiles,
-                None,
-                format!(
-                    "no desired-state files (*.yaml, *.yml) under {}{skipped}",
-                    shown.join(", ")
-                ),
-            )
-            .with_help("pass the files or the directories that hold them"),
-        );
+    out.files
+        .retain(|f| (!f.searched || !named.contains(&f.path)) && seen.insert(f.path.clone()));
+    if out.files.is_empty() && errors.diagnostics.is_empty() {
+        errors
+            .diagnostics
+            .push(no_files(paths, &out.excluded, None));
     }
     if errors.diagnostics.is_empty() {
-        Ok((files, excluded))
+        Ok(out)
     } else {
         Err(errors)
     }
+}
+
+/// No desired-state file under `paths`: nothing, or only files that are not desired
+/// state. Never "no changes" over nothing.
+fn no_files(
+    paths: &[PathBuf],
+    excluded: &[Excluded],
+    not_desired: Option<&NotDesired>,
+) -> ConfigDiagnostic {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let skipped = if excluded.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} excluded)", excluded.len())
+    };
+    let (found, help) = match not_desired {
+        Some(n) if !n.files.is_empty() => (format!(": {}", n.summary()), NotDesired::HELP),
+        _ => (
+            String::new(),
+            "pass the files or the directories that hold them",
+        ),
+    };
+    ConfigDiagnostic::general(
+        Code::NoFiles,
+        None,
+        format!(
+            "no desired-state files (*.yaml, *.yml) under {}{skipped}{found}",
+            shown.join(", ")
+        ),
+    )
+    .with_help(help)
 }
 
 /// Directory search under one path argument.
@@ -481,20 +605,41 @@ pub fn load_excluding(
     paths: &[PathBuf],
     exclusions: &Exclusions,
 ) -> Result<DesiredState, ConfigErrors> {
-    let (files, mut excluded) = discover(paths, exclusions)?;
-    let mut inputs = Vec::with_capacity(files.len());
+    let discovered = discover(paths, exclusions)?;
+    let mut excluded = discovered.excluded;
+    let mut not_desired = NotDesired {
+        under: discovered.searched,
+        files: Vec::new(),
+    };
+    let mut read = Vec::with_capacity(discovered.files.len());
     let mut errors = ConfigErrors::default();
-    for (path, identity) in files.iter().zip(relative_paths(&files)) {
-        let shown = path.display().to_string();
-        match read_limited(path) {
-            Ok(bytes) => inputs.push((shown, identity, bytes)),
+    for found in discovered.files {
+        match read_limited(&found.path) {
+            Ok(bytes) if found.searched && !looks_like_desired_state(&bytes) => {
+                not_desired.files.push(found.path.display().to_string());
+            }
+            Ok(bytes) => read.push((found.path, bytes)),
             Err(d) => errors.diagnostics.push(d),
         }
     }
+    not_desired.files.sort();
+    if read.is_empty() && errors.diagnostics.is_empty() {
+        errors
+            .diagnostics
+            .push(no_files(paths, &excluded, Some(&not_desired)));
+        return Err(errors);
+    }
+    let files: Vec<PathBuf> = read.iter().map(|(p, _)| p.clone()).collect();
+    let inputs = read
+        .into_iter()
+        .zip(relative_paths(&files))
+        .map(|((path, bytes), identity)| (path.display().to_string(), identity, bytes))
+        .collect();
     match load_inputs(inputs) {
         Ok(mut state) if errors.diagnostics.is_empty() => {
             excluded.sort_by(|a, b| a.path.cmp(&b.path));
             state.excluded = excluded;
+            state.not_desired = not_desired;
             Ok(state)
         }
         Ok(_) => Err(errors),
@@ -574,6 +719,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
             digest: fingerprint_digest(&fingerprint),
             fingerprint,
             excluded: Vec::new(),
+            not_desired: NotDesired::default(),
             in_use,
         })
     } else {
@@ -680,4 +826,54 @@ pub fn duplicates_after_resolution<K: Eq + std::hash::Hash>(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn desired_state_files_are_told_from_other_yaml() {
+        for desired in [
+            "version: 1\n",
+            "repositories: {}\n",
+            "# a comment\nversion: 1\nrepositories:\n  a/b: {tagz: [v1]}\n",
+            // Broken, but desired state: an error later, never skipped.
+            "version: 1\nrepositories: [\n",
+            "repositories :\n  - [\n",
+        ] {
+            assert!(looks_like_desired_state(desired.as_bytes()), "{desired}");
+        }
+        for other in [
+            "",
+            "on: push\njobs: {}\n",
+            "replicas: 2\n",
+            "- a\n- b\n",
+            "apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: Service\n",
+            "image: {{ .Values.image }}\n  versions: [\n",
+            "metadata:\n  version: 3\n",
+        ] {
+            assert!(!looks_like_desired_state(other.as_bytes()), "{other}");
+        }
+    }
+
+    #[test]
+    fn the_note_names_a_few_files_and_counts_the_rest() {
+        let mut skipped = NotDesired {
+            under: vec![".".to_owned()],
+            files: vec!["./action.yml".to_owned()],
+        };
+        assert_eq!(
+            skipped.summary(),
+            "1 YAML file found under . does not look like a desired-state file (no `version` or `repositories`), skipped: ./action.yml"
+        );
+        skipped.files = (0..6).map(|i| format!("f{i}.yml")).collect();
+        assert!(
+            skipped
+                .summary()
+                .ends_with("do not look like desired-state files (no `version` or `repositories`), skipped: f0.yml, f1.yml, f2.yml, and 3 more"),
+            "{}",
+            skipped.summary()
+        );
+    }
 }

@@ -22,6 +22,10 @@ pub struct ValidationReport {
     pub repositories: usize,
     /// What directory search skipped on purpose (`--exclude`, `.ecr-reconcile-ignore`).
     pub excluded: Vec<ExcludedPath>,
+    /// YAML files directory search found that are not desired-state files (no
+    /// top-level `version` or `repositories`), skipped; empty when the files are
+    /// invalid.
+    pub not_desired_state: Vec<String>,
     /// Every problem, in file order.
     pub problems: Vec<Problem>,
 }
@@ -103,6 +107,7 @@ impl ValidationReport {
                         by: x.by.clone(),
                     })
                     .collect(),
+                not_desired_state: state.not_desired.files.clone(),
                 problems: Vec::new(),
             },
             Err(errors) => ValidationReport {
@@ -111,6 +116,7 @@ impl ValidationReport {
                 files: Vec::new(),
                 repositories: 0,
                 excluded: Vec::new(),
+                not_desired_state: Vec::new(),
                 problems: errors.diagnostics.iter().map(Problem::from).collect(),
             },
         }

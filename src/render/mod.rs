@@ -126,6 +126,19 @@ pub fn validated(state: &crate::config::DesiredState) -> String {
     out
 }
 
+/// The note on YAML files that directory search skipped as not desired state (for
+/// stderr): one sentence and what to do, or nothing when there are none.
+pub fn not_desired(skipped: &crate::config::NotDesired) -> Option<String> {
+    if skipped.files.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "note: {}.\n  help: {}",
+        skipped.summary(),
+        crate::config::NotDesired::HELP
+    ))
+}
+
 /// What `import` made of each repository, one line each (for stderr).
 pub fn imported(outcome: &crate::ops::import::ImportOutcome) -> String {
     use crate::plan::RepositoryStatus;

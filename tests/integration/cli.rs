@@ -951,10 +951,16 @@ fn discovery_skips_only_what_is_excluded_and_says_so() {
             .output()
             .unwrap()
     };
-    // Strict by default: every YAML file found is desired state.
+    // YAML that is not desired state at all (no `version` or `repositories`) is
+    // skipped with a note; exclusions make the note go away.
     let out = validate(&[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("docker-compose.yml"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let note = text(&out.stderr);
+    assert!(
+        note.contains("2 YAML files found under . do not look like desired-state files")
+            && note.contains("docker-compose.yml"),
+        "{note}"
+    );
 
     let out = validate(&["--exclude", "docker-compose*.yml", "--exclude", "charts/"]);
     let said = text(&out.stdout);
@@ -977,6 +983,11 @@ fn discovery_skips_only_what_is_excluded_and_says_so() {
     assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
     assert!(said.contains(".ecr-reconcile-ignore:2)"), "{said}");
     assert!(said.contains("web: excluded by `charts/*`"), "{said}");
+    assert!(
+        !text(&out.stderr).contains("note:"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Exclusion is not leniency: a broken desired-state file still fails, and a file
     // named on the command line is read even when a pattern matches it.
@@ -1005,6 +1016,103 @@ fn discovery_skips_only_what_is_excluded_and_says_so() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_default_path_skips_yaml_that_is_not_desired_state_in_a_few_lines() {
+    // A GitOps repository's root: the desired state in a folder, beside workflows,
+    // charts and an action.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for folder in ["desired", ".github/workflows", "charts/x"] {
+        std::fs::create_dir_all(d.join(folder)).unwrap();
+    }
+    std::fs::copy(
+        root().join("examples/desired/identity.yaml"),
+        d.join("desired/identity.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join(".github/workflows/ci.yml"),
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("charts/x/values.yaml"), "replicas: 2\n").unwrap();
+    std::fs::write(d.join("action.yml"), "name: x\nruns:\n  using: node20\n").unwrap();
+    for extra in 0..5 {
+        std::fs::write(d.join(format!("charts/x/extra-{extra}.yaml")), "a: 1\n").unwrap();
+    }
+    let run_here = |args: &[&str]| {
+        crate::common::hermetic()
+            .current_dir(d)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let out = run_here(&["validate"]);
+    let note = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{note}");
+    assert!(text(&out.stdout).contains("1 file declaring 2 repositories"));
+    assert!(note.lines().count() <= 3, "{note}");
+    // Hidden folders are not searched: the workflow is not even found.
+    assert!(
+        note.contains("7 YAML files found under . do not look like desired-state files")
+            && note.contains("./action.yml")
+            && note.contains("and 4 more")
+            && note.contains(".ecr-reconcile-ignore")
+            && note.contains("--exclude"),
+        "{note}"
+    );
+
+    let snapshot = root().join(SNAPSHOT);
+    let plan_args = ["plan", "--snapshot", snapshot.to_str().unwrap()];
+    let out = run_here(&plan_args);
+    let said = text(&out.stdout);
+    let note = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{note}");
+    // The valid file is planned.
+    assert!(
+        said.contains("desired/identity.yaml:7:3") && said.contains("1 repository unchanged"),
+        "{said}"
+    );
+    assert!(note.contains("note: 7 YAML files"), "{note}");
+    assert!(note.lines().count() <= 3, "{note}");
+
+    let out = run_here(&["validate", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["not_desired_state"].as_array().unwrap().len(), 7);
+
+    // A file with `version` or `repositories` is desired state: broken, it is an error.
+    std::fs::write(d.join("charts/x/ecr.yaml"), "version: 1\nrepositories: [\n").unwrap();
+    let out = run_here(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("ecr.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(d.join("charts/x/ecr.yaml")).unwrap();
+
+    // Only YAML that is not desired state: an error, never "no changes" over nothing.
+    std::fs::remove_dir_all(d.join("desired")).unwrap();
+    for args in [&["validate"][..], &plan_args[..]] {
+        let out = run_here(args);
+        let said = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        // The terminal report wraps lines: compare words.
+        let words = said
+            .split(|c: char| c.is_whitespace() || c == '│')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            words.contains("config::no-files")
+                && words.contains("do not look like desired-state files")
+                && words.contains("name the folder of your desired state"),
+            "{said}"
+        );
+    }
 }
 
 #[test]

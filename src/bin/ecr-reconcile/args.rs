@@ -103,7 +103,8 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args, Clone)]
 pub struct DesiredFiles {
     /// Desired-state files, or directories searched recursively for *.yaml / *.yml
-    /// (skipping hidden folders, `--exclude` and the directory's `.ecr-reconcile-ignore`).
+    /// (skipping hidden folders, `--exclude` and the directory's `.ecr-reconcile-ignore`;
+    /// YAML found there without `version` or `repositories` is skipped with a note).
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
     /// Skip what PATTERN matches when searching a directory (repeatable): with a `/`,

@@ -66,6 +66,9 @@ impl Term {
         for x in &state.excluded {
             tracing::info!("skipped {}: excluded by {}", x.path, x.by);
         }
+        if let Some(note) = render::not_desired(&state.not_desired) {
+            let _ = writeln!(self.stderr(), "{note}");
+        }
         Ok(state)
     }
 
