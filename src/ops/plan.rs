@@ -113,7 +113,11 @@ pub enum PlanError {
     /// The registry could not be read, or the files could not be resolved against it.
     #[error(transparent)]
     #[diagnostic(code(plan::registry))]
-    Run(#[from] RunError),
+    Run(
+        #[from]
+        #[diagnostic_source]
+        RunError,
+    ),
     /// Declared repositories could not be read: the plan of the others is made and
     /// shown, and the run fails.
     #[error(

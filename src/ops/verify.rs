@@ -67,7 +67,11 @@ pub enum VerifyError {
     /// The registry could not be read.
     #[error(transparent)]
     #[diagnostic(code(saved_plan::registry))]
-    Run(#[from] RunError),
+    Run(
+        #[from]
+        #[diagnostic_source]
+        RunError,
+    ),
 }
 
 fn saved_plan_message(path: &Path, error: &SavedPlanError) -> String {

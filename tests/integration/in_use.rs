@@ -382,6 +382,11 @@ fn a_source_that_cannot_be_read_stops_the_run_before_any_removal() {
             stderr.contains("payments.yaml:"),
             "points at the declaration: {stderr}"
         );
+        // Named by its code, as the problems of desired-state files are.
+        assert!(
+            stderr.lines().any(|l| l.starts_with("error[in_use::")),
+            "{in_use}: {stderr}"
+        );
         assert_eq!(
             std::fs::read(&state).unwrap(),
             before,

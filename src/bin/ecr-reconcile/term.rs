@@ -38,7 +38,17 @@ impl Term {
             eprint!("{}", render::diagnostic(&e, self.stderr_color(), 80));
         } else {
             let red = anstyle::AnsiColor::Red.on_default().bold();
-            let _ = writeln!(self.stderr(), "{red}error{red:#}: {e}");
+            // A problem of an in-use source is a problem of the file that declares it
+            // (the message starts at its line): named by its code, as the problems of
+            // desired-state files are.
+            match innermost_code(&e) {
+                Some(code) if code.starts_with("in_use::") => {
+                    let _ = writeln!(self.stderr(), "{red}error[{code}]{red:#}: {e}");
+                }
+                _ => {
+                    let _ = writeln!(self.stderr(), "{red}error{red:#}: {e}");
+                }
+            }
         }
         Reported
     }
@@ -314,4 +324,18 @@ pub fn init_tracing(verbose: u8, color: bool) {
         .with(filter)
         .with(layer)
         .try_init();
+}
+
+/// The code of the innermost diagnostic of `e` that has one (an operation's error
+/// wraps the cause's, which says more).
+fn innermost_code(e: &dyn miette::Diagnostic) -> Option<String> {
+    let mut code = e.code().map(|c| c.to_string());
+    let mut next = e.diagnostic_source();
+    while let Some(d) = next {
+        if let Some(c) = d.code() {
+            code = Some(c.to_string());
+        }
+        next = d.diagnostic_source();
+    }
+    code
 }

@@ -76,7 +76,11 @@ pub enum ApplyError {
     /// No plan could be made.
     #[error(transparent)]
     #[diagnostic(code(apply::registry))]
-    Plan(#[from] RunError),
+    Plan(
+        #[from]
+        #[diagnostic_source]
+        RunError,
+    ),
     /// A declared repository could not be read: apply does not start.
     #[error(
         "apply does not start: {}; nothing was removed",
