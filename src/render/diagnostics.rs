@@ -10,8 +10,13 @@ pub fn diagnostic(d: &dyn miette::Diagnostic, color: bool, width: usize) -> Stri
         miette::GraphicalTheme::unicode_nocolor()
     };
     let mut out = String::new();
+    // A long path is one word: it overflows the width rather than break in the middle
+    // (at a `/` or a `-`), so that it can still be copied and a terminal can open it.
     let _ = miette::GraphicalReportHandler::new_themed(theme)
         .with_width(width)
+        .with_break_words(false)
+        .with_word_separator(textwrap::WordSeparator::AsciiSpace)
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation)
         .render_report(&mut out, d);
     out
 }

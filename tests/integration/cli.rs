@@ -1433,3 +1433,27 @@ fn snapshot_warns_like_plan_does() {
     let snap: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(snap["registries"].is_array());
 }
+
+#[test]
+fn a_long_path_in_a_diagnostic_is_never_cut_in_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = "a-very-long-folder-name-for-the-desired-state-of-the-platform-team/another-deeply-nested-folder";
+    std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+    let file = format!("{folder}/payments-and-billing-services.yaml");
+    std::fs::write(
+        dir.path().join(&file),
+        "version: 1\nversion: 1\nrepositories: {}\n",
+    )
+    .unwrap();
+    let out = crate::common::hermetic()
+        .current_dir(dir.path())
+        .args(["validate", &file])
+        .output()
+        .unwrap();
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.lines().any(|l| l.contains(&format!("× {file}:2:1:"))),
+        "the whole path on one line: {said}"
+    );
+}
