@@ -81,7 +81,8 @@ pub enum RunError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     InUse(#[from] super::in_use::InUseError),
-    /// No repository can be read: the credentials are missing or cannot be loaded.
+    /// No repository can be read: the credentials are missing or cannot be loaded, or
+    /// the registry cannot be reached at all.
     #[error("{0}")]
     #[diagnostic(code(run::credentials))]
     Credentials(crate::aws::Unreachable),
@@ -363,15 +364,31 @@ pub async fn read_in_use(
 /// The credentials failure of a run, if reading a repository failed for want of
 /// credentials: that is the run's set-up, not the repository, and every other
 /// repository fails the same way, so the run stops with it once.
+///
+/// So is a registry that none of the repositories could reach (a network, proxy or
+/// endpoint that does not answer): one line for the run, not one per repository.
 fn credentials_failure(
     observed: &[(RepositoryRef, Result<ObservedRepository, RegistryError>)],
 ) -> Option<crate::aws::Unreachable> {
-    observed.iter().find_map(|(_, o)| match o {
+    let credentials = observed.iter().find_map(|(_, o)| match o {
         Err(RegistryError::Unreachable(
             reason @ (crate::aws::Unreachable::NoCredentials
             | crate::aws::Unreachable::Credentials(_)),
         )) => Some(reason.clone()),
         _ => None,
+    });
+    let unreachable = |o: &Result<ObservedRepository, RegistryError>| match o {
+        Err(RegistryError::Unreachable(
+            reason @ (crate::aws::Unreachable::Connect(_) | crate::aws::Unreachable::Timeout),
+        )) => Some(reason.clone()),
+        _ => None,
+    };
+    credentials.or_else(|| {
+        let first = unreachable(&observed.first()?.1)?;
+        observed
+            .iter()
+            .all(|(_, o)| unreachable(o).is_some())
+            .then_some(first)
     })
 }
 

@@ -173,3 +173,24 @@ fn a_profile_that_does_not_exist_is_named() {
     );
     assert!(!err.contains("IMDS"), "{err}");
 }
+
+#[test]
+fn a_registry_no_repository_can_reach_is_one_line_and_no_plan() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("acct.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nrepositories:\n  a/b:\n    tags: [x]\n  c/d:\n    tags: [y]\n",
+    )
+    .unwrap();
+    let port = ClosedPort::new();
+    let out = unconfigured(home.path())
+        .env("AWS_ACCESS_KEY_ID", "AKIAFAKE")
+        .env("AWS_SECRET_ACCESS_KEY", "fake")
+        .args(["plan", file.to_str().unwrap(), "--endpoint-url", &port.url])
+        .args(["--max-attempts", "1"])
+        .output()
+        .unwrap();
+    one_line(&out, "could not connect to the registry");
+    assert_eq!(text(&out.stdout), "", "no plan of nothing");
+}
