@@ -137,12 +137,7 @@ fn missing_credentials_with_an_account_in_the_file_are_one_line_and_no_plan() {
     // With the account in the file no call is needed to learn it: the first calls are
     // the repositories' own, and each failed alone, under a plan of nothing.
     let home = tempfile::tempdir().unwrap();
-    let file = home.path().join("acct.yaml");
-    std::fs::write(
-        &file,
-        "version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nrepositories:\n  a/b:\n    tags: [x]\n  c/d:\n    tags: [y]\n",
-    )
-    .unwrap();
+    let file = with_account(home.path());
     let port = ClosedPort::new();
     for command in ["plan", "apply"] {
         let out = unconfigured(home.path())
@@ -177,12 +172,7 @@ fn a_profile_that_does_not_exist_is_named() {
 #[test]
 fn a_registry_no_repository_can_reach_is_one_line_and_no_plan() {
     let home = tempfile::tempdir().unwrap();
-    let file = home.path().join("acct.yaml");
-    std::fs::write(
-        &file,
-        "version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nrepositories:\n  a/b:\n    tags: [x]\n  c/d:\n    tags: [y]\n",
-    )
-    .unwrap();
+    let file = with_account(home.path());
     let port = ClosedPort::new();
     let out = unconfigured(home.path())
         .env("AWS_ACCESS_KEY_ID", "AKIAFAKE")
@@ -193,4 +183,15 @@ fn a_registry_no_repository_can_reach_is_one_line_and_no_plan() {
         .unwrap();
     one_line(&out, "could not connect to the registry");
     assert_eq!(text(&out.stdout), "", "no plan of nothing");
+}
+
+/// A desired-state file that names its account, so no call is needed to learn it.
+fn with_account(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("acct.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nrepositories:\n  a/b:\n    tags: [x]\n  c/d:\n    tags: [y]\n",
+    )
+    .unwrap();
+    file
 }
