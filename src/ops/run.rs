@@ -361,13 +361,11 @@ pub async fn read_in_use(
     Ok(super::in_use::read(&desired.in_use, settings.live.as_deref(), &regions).await?)
 }
 
-/// The credentials failure of a run, if reading a repository failed for want of
-/// credentials: that is the run's set-up, not the repository, and every other
-/// repository fails the same way, so the run stops with it once.
-///
-/// So is a registry that none of the repositories could reach (a network, proxy or
-/// endpoint that does not answer): one line for the run, not one per repository.
-fn credentials_failure(
+/// The set-up failure of a run, if any: a repository that could not be read for want
+/// of credentials (every other one fails the same way), or a registry that none of
+/// them could reach (a network, proxy or endpoint that does not answer). Either is the
+/// run's, not a repository's: the run stops with it once.
+fn setup_failure(
     observed: &[(RepositoryRef, Result<ObservedRepository, RegistryError>)],
 ) -> Option<crate::aws::Unreachable> {
     let credentials = observed.iter().find_map(|(_, o)| match o {
@@ -415,7 +413,7 @@ pub async fn make_plan_in_use<R: Registry>(
             .cloned()
             .zip(observe_each(registry, t, settings.parallelism, &mut first_pages).await)
             .collect();
-        if let Some(reason) = credentials_failure(&observed) {
+        if let Some(reason) = setup_failure(&observed) {
             return Err(RunError::Credentials(reason));
         }
         planned.extend(plan_each(d, &observed, settings, in_use));

@@ -296,17 +296,19 @@ impl Source {
     }
 
     pub(crate) fn write_back(&self) -> Result<(), SourceError> {
-        if let Backend::Snapshot {
-            registry,
-            path,
-            generated_at,
-        } = &self.backend
+        if let (
+            Backend::Snapshot {
+                registry,
+                generated_at,
+                ..
+            },
+            Some(path),
+        ) = (&self.backend, self.snapshot_target())
         {
-            let path = &self.snapshot_out.clone().unwrap_or_else(|| path.clone());
             let snap = Snapshot::from_registry(registry, *generated_at);
             crate::files::write_json_atomically(path, &snap).map_err(|source| {
                 SourceError::WriteBack {
-                    path: path.clone(),
+                    path: path.to_owned(),
                     source,
                 }
             })?;
