@@ -11,6 +11,8 @@ mod attempts;
 mod call;
 #[cfg(feature = "aws")]
 mod error;
+#[cfg(feature = "aws")]
+mod retry;
 pub mod width;
 
 #[cfg(feature = "aws")]
@@ -19,6 +21,8 @@ pub use attempts::{AttemptCounter, CountAttempts};
 pub use call::{Clients, all_pages, instant, sdk_region, send};
 #[cfg(feature = "aws")]
 pub use error::{CallError, classify};
+#[cfg(feature = "aws")]
+pub use retry::{NoRetryForUnknownHost, is_unknown_host};
 
 /// Why a request got no answer from the service, in one line that says what to do.
 /// The SDK's full error chain is logged at debug level (`-vv`).

@@ -41,14 +41,18 @@ impl AwsDeployments {
 
     fn ecs(&self, region: &Region) -> aws_sdk_ecs::Client {
         self.ecs.get(region, |region| {
-            let conf = aws_sdk_ecs::config::Builder::from(&self.base).region(region);
+            let conf = aws_sdk_ecs::config::Builder::from(&self.base)
+                .region(region)
+                .retry_classifier(crate::aws::NoRetryForUnknownHost);
             aws_sdk_ecs::Client::from_conf(conf.build())
         })
     }
 
     fn lambda(&self, region: &Region) -> aws_sdk_lambda::Client {
         self.lambda.get(region, |region| {
-            let conf = aws_sdk_lambda::config::Builder::from(&self.base).region(region);
+            let conf = aws_sdk_lambda::config::Builder::from(&self.base)
+                .region(region)
+                .retry_classifier(crate::aws::NoRetryForUnknownHost);
             aws_sdk_lambda::Client::from_conf(conf.build())
         })
     }

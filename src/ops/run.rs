@@ -81,11 +81,20 @@ pub enum RunError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     InUse(#[from] super::in_use::InUseError),
-    /// No repository can be read: the credentials are missing or cannot be loaded, or
-    /// the registry cannot be reached at all.
+    /// No repository can be read: the credentials are missing or cannot be loaded.
     #[error("{0}")]
     #[diagnostic(code(run::credentials))]
     Credentials(crate::aws::Unreachable),
+    /// No declared repository could reach its registry (refused, DNS, timeout): the
+    /// endpoint, what was tried, and why it failed.
+    #[error("{}", describe_unreachable(.endpoint.as_ref(), .reason))]
+    #[diagnostic(code(run::unreachable))]
+    Unreachable {
+        /// Where the registry was asked, when it is reached over a network.
+        endpoint: Option<crate::registry::Endpoint>,
+        /// Why there was no answer.
+        reason: crate::aws::Unreachable,
+    },
     /// The registry failed for a repository.
     #[error("{repository}: {error}")]
     #[diagnostic(code(run::registry))]
@@ -95,6 +104,52 @@ pub enum RunError {
         /// What the registry said.
         error: RegistryError,
     },
+}
+
+/// What a registry that could not be reached was asked, and why it gave no answer,
+/// in one line that says what to do.
+fn describe_unreachable(
+    endpoint: Option<&crate::registry::Endpoint>,
+    reason: &crate::aws::Unreachable,
+) -> String {
+    use crate::aws::Unreachable;
+    let Some(e) = endpoint else {
+        return reason.to_string();
+    };
+    let attempts = crate::text::plural(e.max_attempts as usize, "attempt", "attempts");
+    match reason {
+        Unreachable::Connect(why) if crate::aws::is_unknown_host(why) => format!(
+            "could not connect to {}: its host name does not resolve ({why}); not retried, as DNS answered that the name does not exist: check the region, --endpoint-url if given, and the network's DNS and any proxy",
+            e.url
+        ),
+        Unreachable::Connect(why) => format!(
+            "could not connect to {} ({why}) in {attempts}: check the network and any proxy, the region, and --endpoint-url if given",
+            e.url
+        ),
+        Unreachable::Timeout => format!(
+            "{} did not answer in {attempts} of at most {} s each: check the network and any proxy, then run again",
+            e.url,
+            e.attempt_timeout.as_secs()
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The run's error for a registry (of `region`, when private) that gave no answer:
+/// missing credentials, or one that names what was tried.
+fn unreachable_run<R: Registry>(
+    registry: &R,
+    region: Option<&Region>,
+    reason: crate::aws::Unreachable,
+) -> RunError {
+    use crate::aws::Unreachable;
+    match reason {
+        Unreachable::NoCredentials | Unreachable::Credentials(_) => RunError::Credentials(reason),
+        reason => RunError::Unreachable {
+            endpoint: region.and_then(|r| registry.endpoint(r)),
+            reason,
+        },
+    }
 }
 
 /// Resolves the account and region of every declared repository.
@@ -171,6 +226,14 @@ pub async fn resolve_with_pages<R: Registry>(
                             pages.insert(reference, page);
                             a
                         }
+                        // Nobody answered: asking again for the account would only
+                        // wait as long a second time.
+                        Err(RegistryError::Unreachable(
+                            reason @ (crate::aws::Unreachable::Connect(_)
+                            | crate::aws::Unreachable::Timeout
+                            | crate::aws::Unreachable::NoCredentials
+                            | crate::aws::Unreachable::Credentials(_)),
+                        )) => return Err(unreachable_run(registry, Some(&region), reason)),
                         // No image to name the account (or no answer): ask for it.
                         _ => registry.caller_account(&region).await.map_err(|error| {
                             RunError::Registry {
@@ -414,7 +477,11 @@ pub async fn make_plan_in_use<R: Registry>(
             .zip(observe_each(registry, t, settings.parallelism, &mut first_pages).await)
             .collect();
         if let Some(reason) = setup_failure(&observed) {
-            return Err(RunError::Credentials(reason));
+            let region = observed.first().and_then(|(r, _)| match &r.registry {
+                RegistryLocation::Private { region, .. } => Some(region),
+                RegistryLocation::Public { .. } => None,
+            });
+            return Err(unreachable_run(registry, region, reason));
         }
         planned.extend(plan_each(d, &observed, settings, in_use));
     }

@@ -20,7 +20,7 @@ use super::sdk::{
     identifiers, image_page, media_type, put_image,
 };
 use super::{
-    BatchDeleteResult, BatchGetResult, CallCounts, FetchedManifest, ImageDetail, ImageId,
+    BatchDeleteResult, BatchGetResult, CallCounts, Endpoint, FetchedManifest, ImageDetail, ImageId,
     ImagePage, ImageStatus, Operation, PublicRegistryInfo, PutManifest, Registry, RegistryError,
     RepositoryPage, RetryCounts,
 };
@@ -38,7 +38,7 @@ pub struct AwsSettings {
     /// An endpoint to use instead of ECR's (`--endpoint-url`; the SDK also honours
     /// `AWS_ENDPOINT_URL_ECR` and `AWS_ENDPOINT_URL`).
     pub endpoint_url: Option<String>,
-    /// Attempts per call, the first included (adaptive retry mode).
+    /// Attempts per call, the first included (standard retry mode).
     pub max_attempts: u32,
     /// How long one attempt may take before it is abandoned and retried.
     pub attempt_timeout: Duration,
@@ -84,6 +84,8 @@ pub struct AwsRegistry {
     clients: Clients<Client>,
     meter: Meter,
     public: EcrPublicRegistry,
+    max_attempts: u32,
+    attempt_timeout: Duration,
 }
 
 impl std::fmt::Debug for AwsRegistry {
@@ -136,6 +138,8 @@ impl AwsRegistry {
             clients: Clients::default(),
             meter,
             public,
+            max_attempts: settings.max_attempts.max(1),
+            attempt_timeout: settings.attempt_timeout,
         })
     }
 
@@ -173,7 +177,8 @@ impl AwsRegistry {
         self.clients.get(region, |region| {
             let mut conf = aws_sdk_ecr::config::Builder::from(&self.base)
                 .region(region)
-                .interceptor(CountAttempts(self.meter.attempts.clone()));
+                .interceptor(CountAttempts(self.meter.attempts.clone()))
+                .retry_classifier(crate::aws::NoRetryForUnknownHost);
             if let Some(url) = &self.endpoint_url {
                 conf = conf.endpoint_url(url);
             }
@@ -227,6 +232,40 @@ fn any_image() -> DescribeImagesFilter {
 }
 
 impl Registry for AwsRegistry {
+    fn endpoint(&self, region: &Region) -> Option<Endpoint> {
+        use aws_sdk_ecr::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+        use futures_util::FutureExt;
+        // As the SDK picks it: the flag, the service's variable, the global one, then
+        // the region's own endpoint (FIPS and dual-stack as configured).
+        let configured = self
+            .endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_ECR").ok())
+            .or_else(|| self.base.endpoint_url().map(str::to_owned))
+            .filter(|u| !u.is_empty());
+        let url = match configured {
+            Some(u) => u,
+            None => {
+                let params = Params::builder()
+                    .region(region.as_str())
+                    .use_fips(self.base.use_fips().unwrap_or(false))
+                    .use_dual_stack(self.base.use_dual_stack().unwrap_or(false))
+                    .build()
+                    .ok()?;
+                let resolved = DefaultResolver::new()
+                    .resolve_endpoint(&params)
+                    .now_or_never()?
+                    .ok()?;
+                resolved.url().to_owned()
+            }
+        };
+        Some(Endpoint {
+            url,
+            max_attempts: self.max_attempts,
+            attempt_timeout: self.attempt_timeout,
+        })
+    }
+
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         let request = self.client(region).describe_registry().send();
         let out = self.meter.call(Operation::Other, None, request).await?;

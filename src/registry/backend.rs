@@ -63,6 +63,13 @@ impl Backend {
 }
 
 impl Registry for Backend {
+    fn endpoint(&self, region: &Region) -> Option<super::Endpoint> {
+        match self {
+            Backend::Snapshot { .. } => None,
+            Backend::Aws(r) => r.endpoint(region),
+        }
+    }
+
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         match self {
             Backend::Snapshot { registry, .. } => registry.caller_account(region).await,

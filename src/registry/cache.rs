@@ -140,6 +140,10 @@ impl<R> Cached<R> {
 }
 
 impl<R: Registry> Registry for Cached<R> {
+    fn endpoint(&self, region: &Region) -> Option<super::Endpoint> {
+        self.inner.endpoint(region)
+    }
+
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         self.inner.caller_account(region).await
     }

@@ -526,6 +526,26 @@ pub trait Registry: Send + Sync {
         manifest: &PutManifest<'_>,
         tag: Option<&Tag>,
     ) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// Where the private registry of `region` is asked, and how hard, to say so when
+    /// it cannot be reached. `None` for a registry that is not reached over a network
+    /// (the in-memory model, a snapshot file).
+    fn endpoint(&self, region: &Region) -> Option<Endpoint> {
+        let _ = region;
+        None
+    }
+}
+
+/// Where a registry is asked, and how hard: what a message about a registry that
+/// cannot be reached says was tried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The URL requests go to.
+    pub url: String,
+    /// Attempts per call (the first and the retries).
+    pub max_attempts: u32,
+    /// How long one attempt may take.
+    pub attempt_timeout: std::time::Duration,
 }
 
 /// An ECR Public registry as DescribeRegistries reports it.

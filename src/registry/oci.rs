@@ -302,6 +302,12 @@ impl OciClient {
         };
         match tokio::time::timeout(self.attempt_timeout, exchange).await {
             Ok(Ok((status, headers, body))) => Attempt::Answer(status, headers, body),
+            // A host name that does not exist stays so.
+            Ok(Err(e @ RegistryError::Unreachable(Unreachable::Connect(_))))
+                if crate::aws::is_unknown_host(&e.to_string()) =>
+            {
+                Attempt::Fatal(e)
+            }
             // A broken connection or a body cut short: worth another attempt.
             Ok(Err(e)) => Attempt::Retry(e),
             Err(_) => Attempt::Retry(RegistryError::Unreachable(Unreachable::Timeout)),

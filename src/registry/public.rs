@@ -108,7 +108,8 @@ impl EcrPublicRegistry {
     ) -> Self {
         let mut conf = aws_sdk_ecrpublic::config::Builder::from(base)
             .region(aws_config::Region::new(PUBLIC_API_REGION))
-            .interceptor(CountAttempts(meter.attempts.clone()));
+            .interceptor(CountAttempts(meter.attempts.clone()))
+            .retry_classifier(crate::aws::NoRetryForUnknownHost);
         if let Some(url) = endpoint_url {
             conf = conf.endpoint_url(url);
         }

@@ -65,8 +65,31 @@ fn an_unreachable_endpoint_is_one_line() {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .output()
         .unwrap();
-    let err = one_line(&out, "could not connect to the registry");
-    assert!(err.contains("--endpoint-url"), "{err}");
+    // It names the endpoint and what was tried, once (not once to list the first
+    // repository and once more to ask for the account).
+    let err = one_line(&out, &format!("could not connect to {} (", port.url));
+    assert!(
+        err.contains("in 5 attempts") && err.contains("--endpoint-url"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_host_name_that_does_not_exist_is_one_line_naming_it_and_not_retried() {
+    let home = tempfile::tempdir().unwrap();
+    // `.invalid` never resolves (RFC 6761).
+    let url = "http://ecr.registry.invalid";
+    let out = unconfigured(home.path())
+        .args(["plan", EXAMPLES, "--endpoint-url", url])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    let err = one_line(
+        &out,
+        &format!("could not connect to {url}: its host name does not resolve ("),
+    );
+    assert!(err.contains("not retried"), "{err}");
 }
 
 #[test]
@@ -181,7 +204,8 @@ fn a_registry_no_repository_can_reach_is_one_line_and_no_plan() {
         .args(["--max-attempts", "1"])
         .output()
         .unwrap();
-    one_line(&out, "could not connect to the registry");
+    let err = one_line(&out, &format!("could not connect to {} (", port.url));
+    assert!(err.contains("in 1 attempt:"), "{err}");
     assert_eq!(text(&out.stdout), "", "no plan of nothing");
 }
 
