@@ -3,6 +3,7 @@
 //! book (`docs/src/output.md`) and in `schema/plan.schema.json`.
 
 mod engine;
+pub mod lifecycle;
 pub mod saved;
 pub mod stale;
 mod waves;
