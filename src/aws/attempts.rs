@@ -131,6 +131,7 @@ fn attempt_code<'a>(context: &'a FinalizerInterceptorContextRef<'_>) -> Option<&
         ecr::batch_get_image::BatchGetImageError,
         ecr::batch_delete_image::BatchDeleteImageError,
         ecr::put_image::PutImageError,
+        ecr::get_lifecycle_policy::GetLifecyclePolicyError,
         public::describe_registries::DescribeRegistriesError,
         public::describe_repositories::DescribeRepositoriesError,
         public::describe_images::DescribeImagesError,

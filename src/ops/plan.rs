@@ -127,6 +127,20 @@ pub enum PlanError {
     )]
     #[diagnostic(code(plan::unreadable))]
     Unreadable(Vec<(String, String)>),
+    /// `--fail-on-lifecycle-conflict`: an ECR lifecycle policy would expire or archive
+    /// images the plan keeps (or could not be read). Nothing is removed.
+    #[error(
+        "{conflicts} lifecycle {} in {repositories}: an ECR lifecycle policy would remove images this plan keeps, or could not be read (--fail-on-lifecycle-conflict); nothing was removed",
+        if *.conflicts == 1 { "conflict" } else { "conflicts" }
+    )]
+    #[diagnostic(code(plan::lifecycle_conflict))]
+    LifecycleConflict {
+        /// The `plan::lifecycle-conflict` and `plan::lifecycle-policy-unreadable`
+        /// warnings.
+        conflicts: usize,
+        /// The repositories concerned, named.
+        repositories: String,
+    },
     /// The plan could not be saved.
     #[error("cannot save the plan to {}: {source}", path.display())]
     #[diagnostic(code(plan::save))]
@@ -184,6 +198,28 @@ pub fn unreadable(plan: &Plan) -> Option<PlanError> {
         })
         .collect();
     (!list.is_empty()).then_some(PlanError::Unreadable(list))
+}
+
+/// With `--fail-on-lifecycle-conflict`: the error for a plan that an ECR lifecycle
+/// policy contradicts (or whose policy could not be read), if it is one.
+pub fn lifecycle_conflicts(plan: &Plan) -> Option<PlanError> {
+    use crate::plan::WarningCode;
+    let found: Vec<&crate::plan::Warning> = plan
+        .warnings
+        .iter()
+        .filter(|w| {
+            matches!(
+                w.code,
+                WarningCode::LifecycleConflict | WarningCode::LifecyclePolicyUnreadable
+            )
+        })
+        .collect();
+    let mut repositories: Vec<&str> = found.iter().map(|w| w.repository.as_str()).collect();
+    repositories.dedup();
+    (!found.is_empty()).then(|| PlanError::LifecycleConflict {
+        conflicts: found.len(),
+        repositories: repositories.join(", "),
+    })
 }
 
 /// Writes the plan document as JSON with its checksum, atomically, so a reader never

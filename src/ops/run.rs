@@ -515,12 +515,20 @@ pub async fn snapshot<R: Registry>(
             });
             continue;
         }
+        let policy = match o.lifecycle {
+            crate::registry::LifecycleState::None => None,
+            crate::registry::LifecycleState::Text(text) => Some(text),
+            crate::registry::LifecycleState::Unreadable(why) => {
+                warnings.push(crate::plan::lifecycle::unreadable(d, &o.reference, &why));
+                None
+            }
+        };
         let children = o.children;
         let images = o.images.into_iter().map(|d| {
             let kids = children.get(&d.digest).cloned().unwrap_or_default();
             SnapshotImage::from(StoredImage::new(d, kids))
         });
-        repositories.push((o.reference, images.collect()));
+        repositories.push((o.reference, images.collect(), policy));
     }
     Ok((
         Snapshot::from_repositories(Some(settings.now), repositories),

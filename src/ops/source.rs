@@ -158,7 +158,7 @@ impl Source {
                 });
                 let generated_at = snap.generated_at;
                 let backend = Backend::Snapshot {
-                    registry: snap.into_registry(),
+                    registry: Box::new(snap.into_registry()),
                     path: path.clone(),
                     generated_at,
                 };

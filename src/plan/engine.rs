@@ -154,7 +154,9 @@ pub fn plan_repository(
         plan.tags_kept = all;
     }
     plan.in_use = in_use_images(&index, used);
-    (plan, out.warnings)
+    let mut warnings = out.warnings;
+    warnings.extend(super::lifecycle::check(desired, observed, &plan, now));
+    (plan, warnings)
 }
 
 /// The images in use, with the tags they are referenced by and where, from

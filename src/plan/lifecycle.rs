@@ -20,10 +20,19 @@
 //! - The action `expire` deletes, `transition` moves to the archive. `sinceImagePulled`
 //!   only transitions; `sinceImageTransitioned` only expires, archived images.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use crate::registry::{ImageDetail, ImageStatus};
+use super::{ActionKind, RepositoryPlan, RepositoryStatus, Warning, WarningCode};
+use crate::config::{DesiredRepository, UntaggedPolicy};
+use crate::model::{Digest, RepositoryRef, Tag};
+use crate::registry::{ImageDetail, ImageStatus, LifecycleState, ObservedRepository};
+
+/// At most this many conflicts are named one by one per rule; one more warning
+/// counts the rest.
+const NAMED_PER_RULE: usize = 20;
 
 /// A lifecycle policy, its rules in evaluation order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -348,6 +357,181 @@ fn wildcard(pattern: &str, tag: &str) -> bool {
         }
     }
     rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// The lifecycle warnings of a repository's plan: its policy could not be read, or
+/// it would expire or archive, now, images the plan keeps (with the state the plan
+/// leaves: deleted images gone, removed tags off).
+pub fn check(
+    desired: &DesiredRepository,
+    observed: &ObservedRepository,
+    plan: &RepositoryPlan,
+    now: DateTime<Utc>,
+) -> Vec<Warning> {
+    match &observed.lifecycle {
+        LifecycleState::None => Vec::new(),
+        LifecycleState::Unreadable(why) => {
+            vec![unreadable(desired, &observed.reference, why)]
+        }
+        LifecycleState::Text(text) => match parse(text) {
+            Ok(policy) => conflicts(desired, observed, plan, &policy, now),
+            Err(why) => vec![unreadable(
+                desired,
+                &observed.reference,
+                &format!("its text cannot be read: {why}"),
+            )],
+        },
+    }
+}
+
+/// The warning for a lifecycle policy that could not be read (or understood).
+pub fn unreadable(desired: &DesiredRepository, repo: &RepositoryRef, why: &str) -> Warning {
+    Warning {
+        code: WarningCode::LifecyclePolicyUnreadable,
+        message: format!(
+            "the lifecycle policy of `{}` could not be read ({why}): whether ECR would expire images this plan keeps is unknown",
+            desired.name
+        ),
+        repository: repo.to_string(),
+        location: Some(desired.origin.clone()),
+        help: Some(
+            "allow ecr:GetLifecyclePolicy to the tool's role; `--fail-on-lifecycle-conflict` treats this as a conflict".to_owned(),
+        ),
+    }
+}
+
+/// The images that stay after `plan`, as ECR would see them: the deleted ones gone,
+/// the removed tags off.
+fn after(observed: &ObservedRepository, plan: &RepositoryPlan) -> Vec<ImageDetail> {
+    // A refused repository is not applied: everything stays as it is.
+    let applied = plan.status != RepositoryStatus::Refused;
+    let mut deleted: HashSet<&Digest> = HashSet::new();
+    let mut untagged: HashMap<&Digest, HashSet<&Tag>> = HashMap::new();
+    for a in plan.actions.iter().filter(|_| applied) {
+        match a.kind {
+            ActionKind::Delete => {
+                deleted.insert(&a.digest);
+            }
+            ActionKind::Untag => untagged.entry(&a.digest).or_default().extend(&a.tags),
+        }
+    }
+    observed
+        .images
+        .iter()
+        .filter(|i| !deleted.contains(&i.digest))
+        .map(|i| {
+            let mut i = i.clone();
+            if let Some(gone) = untagged.get(&i.digest) {
+                i.tags.retain(|t| !gone.contains(t));
+            }
+            i
+        })
+        .collect()
+}
+
+/// Why the plan keeps `image`, and the line of the desired state that says so.
+fn why_kept(
+    desired: &DesiredRepository,
+    plan: &RepositoryPlan,
+    image: &ImageDetail,
+) -> (String, crate::config::Origin) {
+    if let Some(entry) = desired
+        .allow
+        .iter()
+        .find(|e| image.tags.iter().any(|t| e.matcher.matches(t.as_str())))
+    {
+        return (
+            format!("allowed by `{}`", entry.matcher.as_str()),
+            entry.origin.clone(),
+        );
+    }
+    if let Some(used) = plan.in_use.iter().find(|u| u.digest == image.digest) {
+        let site = used
+            .uses
+            .first()
+            .map_or_else(|| "an in-use source".to_owned(), ToString::to_string);
+        return (format!("in use: {site}"), desired.origin.clone());
+    }
+    let why = if !image.tags.is_empty() {
+        "its tags stay while the image must stay"
+    } else if desired.untagged == UntaggedPolicy::Keep {
+        "untagged images are kept (`untagged: keep`, the default)"
+    } else {
+        "needed by a kept image (a child of a kept index, or a referrer of one)"
+    };
+    (why.to_owned(), desired.origin.clone())
+}
+
+/// The images the plan keeps that `policy` would expire or archive now, one warning
+/// each (at most [`NAMED_PER_RULE`] per rule, then one that counts the rest).
+fn conflicts(
+    desired: &DesiredRepository,
+    observed: &ObservedRepository,
+    plan: &RepositoryPlan,
+    policy: &LifecyclePolicy,
+    now: DateTime<Utc>,
+) -> Vec<Warning> {
+    let images = after(observed, plan);
+    let mut per_rule = vec![0usize; policy.rules.len()];
+    let mut out = Vec::new();
+    for m in evaluate(policy, &images, now) {
+        let rule = &policy.rules[m.rule];
+        let image = &images[m.image];
+        per_rule[m.rule] += 1;
+        if per_rule[m.rule] > NAMED_PER_RULE {
+            continue;
+        }
+        let (why, location) = why_kept(desired, plan, image);
+        let tags = if image.tags.is_empty() {
+            "untagged".to_owned()
+        } else {
+            image
+                .tags
+                .iter()
+                .map(Tag::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push(Warning {
+            code: WarningCode::LifecycleConflict,
+            message: format!(
+                "ECR lifecycle {} would {} {} ({tags}), which this plan keeps: {why}",
+                rule.label(),
+                rule.action.verb(),
+                image.digest.short(),
+            ),
+            repository: observed.reference.to_string(),
+            location: Some(location),
+            help: Some(conflict_help(desired)),
+        });
+    }
+    for (r, n) in per_rule
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > NAMED_PER_RULE)
+    {
+        let rule = &policy.rules[r];
+        out.push(Warning {
+            code: WarningCode::LifecycleConflict,
+            message: format!(
+                "ECR lifecycle {} would {} {} more images this plan keeps",
+                rule.label(),
+                rule.action.verb(),
+                n - NAMED_PER_RULE
+            ),
+            repository: observed.reference.to_string(),
+            location: Some(desired.origin.clone()),
+            help: Some(conflict_help(desired)),
+        });
+    }
+    out
+}
+
+fn conflict_help(desired: &DesiredRepository) -> String {
+    format!(
+        "ECR applies a repository's lifecycle policy within about 24 hours, whatever this plan keeps: change the rule, or delete the policy (`aws ecr delete-lifecycle-policy --repository-name {}`) and let the desired state decide alone",
+        desired.name
+    )
 }
 
 #[cfg(test)]

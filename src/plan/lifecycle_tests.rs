@@ -12,7 +12,7 @@ fn now() -> DateTime<Utc> {
 /// An image named `name` (its digest is derived from it), with `tags`, pushed
 /// `age` ago.
 fn image(name: &str, tags: &[&str], age: Duration) -> ImageDetail {
-    let digest = Digest::parse(&crate::hash::sha256(name.as_bytes())).unwrap();
+    let digest = Digest::parse(crate::hash::sha256(name.as_bytes())).unwrap();
     let tags = tags.iter().map(|t| Tag::parse(*t).unwrap()).collect();
     ImageDetail::new(digest, tags, now() - age)
 }
@@ -48,47 +48,35 @@ fn named(images: Vec<(&'static str, &[&str], Duration)>) -> Vec<(&'static str, I
         .collect()
 }
 
-#[test]
-fn guide_filtering_on_multiple_rules_example_a() {
+/// The guide's repository of "Filtering on multiple rules", and its policy: keep one
+/// `first*` image (priority 1), then keep one `second*` image (priority 2).
+fn multiple_rules(first: &str, second: &str) -> (String, Vec<(&'static str, ImageDetail)>) {
     let images = named(vec![
         ("A", &["beta-1", "prod-1"], days(10)),
         ("B", &["beta-2", "prod-2"], days(9)),
         ("C", &["beta-3"], days(8)),
     ]);
-    let p = policy(&[
+    let keep_one = |priority: u32, prefix: &str| {
         rule(
-            1,
-            r#""tagStatus": "tagged", "tagPatternList": ["prod*"], "countType": "imageCountMoreThan", "countNumber": 1"#,
+            priority,
+            &format!(
+                r#""tagStatus": "tagged", "tagPatternList": ["{prefix}*"], "countType": "imageCountMoreThan", "countNumber": 1"#
+            ),
             "expire",
-        ),
-        rule(
-            2,
-            r#""tagStatus": "tagged", "tagPatternList": ["beta*"], "countType": "imageCountMoreThan", "countNumber": 1"#,
-            "expire",
-        ),
-    ]);
+        )
+    };
+    (policy(&[keep_one(1, first), keep_one(2, second)]), images)
+}
+
+#[test]
+fn guide_filtering_on_multiple_rules_example_a() {
+    let (p, images) = multiple_rules("prod", "beta");
     assert_eq!(expired(&p, &images), ["A"]);
 }
 
 #[test]
 fn guide_filtering_on_multiple_rules_example_b() {
-    let images = named(vec![
-        ("A", &["beta-1", "prod-1"], days(10)),
-        ("B", &["beta-2", "prod-2"], days(9)),
-        ("C", &["beta-3"], days(8)),
-    ]);
-    let p = policy(&[
-        rule(
-            1,
-            r#""tagStatus": "tagged", "tagPatternList": ["beta*"], "countType": "imageCountMoreThan", "countNumber": 1"#,
-            "expire",
-        ),
-        rule(
-            2,
-            r#""tagStatus": "tagged", "tagPatternList": ["prod*"], "countType": "imageCountMoreThan", "countNumber": 1"#,
-            "expire",
-        ),
-    ]);
+    let (p, images) = multiple_rules("beta", "prod");
     assert_eq!(expired(&p, &images), ["A", "B"]);
 }
 
@@ -347,4 +335,159 @@ fn what_ecr_would_refuse_is_an_error_naming_the_rule() {
         let err = parse(&text).unwrap_err();
         assert!(err.contains(says), "{says:?} in {err}");
     }
+}
+
+/// The plan's lifecycle warnings for `body` (the YAML of `team/app`, indented four
+/// spaces) over `images`, with `lifecycle` as the repository's policy.
+fn planned(body: &str, images: Vec<ImageDetail>, lifecycle: LifecycleState) -> Vec<Warning> {
+    use crate::model::{AccountId, Region, RepositoryName};
+    let yaml = format!("version: 1\nrepositories:\n  team/app:\n{body}");
+    let state = crate::config::load_sources(vec![("t.yaml".into(), yaml.into_bytes())])
+        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics));
+    let desired = state.repositories.into_iter().next().unwrap();
+    let observed = ObservedRepository {
+        reference: RepositoryRef::private(
+            AccountId::parse("123456789012").unwrap(),
+            Region::parse("eu-west-1").unwrap(),
+            RepositoryName::parse("team/app").unwrap(),
+        ),
+        exists: true,
+        images,
+        children: HashMap::new(),
+        unreadable: Vec::new(),
+        lifecycle,
+    };
+    let (_, warnings) =
+        super::super::plan_repository(&desired, &observed, now(), Default::default(), &[]);
+    warnings
+        .into_iter()
+        .filter(|w| {
+            matches!(
+                w.code,
+                WarningCode::LifecycleConflict | WarningCode::LifecyclePolicyUnreadable
+            )
+        })
+        .collect()
+}
+
+fn keep_one(pattern: &str) -> LifecycleState {
+    LifecycleState::Text(policy(&[rule(
+        1,
+        &format!(
+            r#""tagStatus": "tagged", "tagPatternList": ["{pattern}"], "countType": "imageCountMoreThan", "countNumber": 1"#
+        ),
+        "expire",
+    )]))
+}
+
+#[test]
+fn a_policy_that_would_expire_an_allowed_image_is_a_conflict_at_its_allow_line() {
+    let images = vec![
+        image("v1", &["v1"], days(30)),
+        image("v2", &["v2"], days(20)),
+        image("v3", &["v3"], days(10)),
+    ];
+    let w = planned("    tags: [v3, \"v*\"]\n", images, keep_one("v*"));
+    assert_eq!(w.len(), 2, "{w:#?}");
+    for (w, tag) in w.iter().zip(["v1", "v2"]) {
+        assert_eq!(w.code, WarningCode::LifecycleConflict);
+        assert!(
+            w.message
+                .starts_with("ECR lifecycle rule 1 (\"Rule 1\") would expire sha256:")
+                && w.message
+                    .contains(&format!("({tag}), which this plan keeps: allowed by `v*`")),
+            "{}",
+            w.message
+        );
+        let at = w.location.as_ref().unwrap();
+        assert_eq!((at.file.as_str(), at.line), ("t.yaml", 4), "the `v*` entry");
+        assert!(w.help.as_ref().unwrap().contains("delete-lifecycle-policy"));
+    }
+}
+
+#[test]
+fn images_the_plan_removes_and_tags_it_removes_are_no_conflict() {
+    // The plan deletes v1 and v2 itself: the policy agrees.
+    let images = vec![
+        image("v1", &["v1"], days(30)),
+        image("v2", &["v2"], days(20)),
+        image("v3", &["v3"], days(10)),
+    ];
+    assert_eq!(planned("    tags: [v3]\n", images, keep_one("v*")), []);
+
+    // Without the plan's untag, `pr-1` would make ECR expire the kept image.
+    let images = vec![image("app", &["v1", "pr-1"], days(30))];
+    let pr_rule = LifecycleState::Text(policy(&[rule(
+        1,
+        r#""tagStatus": "tagged", "tagPatternList": ["pr-*"], "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7"#,
+        "expire",
+    )]));
+    assert_eq!(
+        planned("    tags: [v1]\n", images.clone(), pr_rule.clone()),
+        []
+    );
+    let w = planned("    tags: [v1, \"pr-*\"]\n", images, pr_rule);
+    assert_eq!(w.len(), 1, "kept with its pr tag: {w:#?}");
+}
+
+#[test]
+fn an_untagged_image_kept_by_the_default_says_why_and_points_at_the_repository() {
+    let images = vec![image("old", &[], days(30)), image("new", &[], days(1))];
+    let untagged = LifecycleState::Text(policy(&[rule(
+        1,
+        r#""tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1"#,
+        "expire",
+    )]));
+    let w = planned("    tags: [x]\n", images, untagged);
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert!(
+        w[0].message
+            .contains("(untagged), which this plan keeps: untagged images are kept")
+    );
+    assert_eq!(
+        w[0].location.as_ref().unwrap().line,
+        3,
+        "the repository's key"
+    );
+}
+
+#[test]
+fn a_policy_that_cannot_be_read_or_understood_is_a_warning_saying_so() {
+    let images = vec![image("v1", &["v1"], days(30))];
+    let w = planned(
+        "    tags: [v1]\n",
+        images.clone(),
+        LifecycleState::Unreadable("AccessDeniedException: not allowed".into()),
+    );
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].code, WarningCode::LifecyclePolicyUnreadable);
+    assert!(
+        w[0].message.contains("AccessDeniedException"),
+        "{}",
+        w[0].message
+    );
+    let w = planned(
+        "    tags: [v1]\n",
+        images,
+        LifecycleState::Text("{\"rules\": 3}".into()),
+    );
+    assert_eq!(w[0].code, WarningCode::LifecyclePolicyUnreadable);
+    assert!(
+        w[0].message.contains("its text cannot be read"),
+        "{}",
+        w[0].message
+    );
+}
+
+#[test]
+fn many_conflicts_of_one_rule_are_named_up_to_a_limit_then_counted() {
+    let images: Vec<ImageDetail> = (0..30)
+        .map(|i| image(&format!("b{i}"), &[&format!("b{i}")], days(40 - i)))
+        .collect();
+    let w = planned("    tags: [\"b*\"]\n", images, keep_one("b*"));
+    assert_eq!(w.len(), NAMED_PER_RULE + 1);
+    assert_eq!(
+        w.last().unwrap().message,
+        "ECR lifecycle rule 1 (\"Rule 1\") would expire 9 more images this plan keeps"
+    );
 }

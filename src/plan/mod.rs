@@ -191,6 +191,11 @@ pub enum WarningCode {
     InUseNotAllowed,
     /// An in-use source names a tag or digest the repository does not have.
     InUseNotFound,
+    /// The repository's ECR lifecycle policy would expire or archive an image the plan
+    /// keeps.
+    LifecycleConflict,
+    /// The repository's ECR lifecycle policy could not be read or understood.
+    LifecyclePolicyUnreadable,
 }
 
 impl WarningCode {

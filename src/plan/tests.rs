@@ -105,6 +105,7 @@ impl Repo {
             images: self.images,
             children: self.children,
             unreadable: self.unreadable,
+            lifecycle: Default::default(),
         }
     }
 }

@@ -364,6 +364,34 @@ impl Registry for AwsRegistry {
         Ok((image_page!(out, detail), account))
     }
 
+    async fn get_lifecycle_policy(
+        &self,
+        repo: &RepositoryRef,
+    ) -> Result<Option<String>, RegistryError> {
+        // ECR Public has no lifecycle policies.
+        let RegistryLocation::Private { account, region } = &repo.registry else {
+            return Ok(None);
+        };
+        let request = self
+            .client(region)
+            .get_lifecycle_policy()
+            .registry_id(account.as_str())
+            .repository_name(repo.name.as_str())
+            .send();
+        match self
+            .meter
+            .call(Operation::GetLifecyclePolicy, Some(repo), request)
+            .await
+        {
+            Ok(out) => Ok(out.lifecycle_policy_text().map(str::to_owned)),
+            Err(RegistryError::Service {
+                code: super::ServiceCode::LifecyclePolicyNotFoundException,
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn describe_images_by_id(
         &self,
         repo: &RepositoryRef,

@@ -18,7 +18,7 @@ pub enum Backend {
     /// A snapshot file, loaded into the in-memory model (and written back by `apply`).
     Snapshot {
         /// The model.
-        registry: InMemoryRegistry,
+        registry: Box<InMemoryRegistry>,
         /// The file.
         path: PathBuf,
         /// The snapshot's `generated_at`, kept when `apply` rewrites it so that plans
@@ -137,6 +137,16 @@ impl Registry for Backend {
         match self {
             Backend::Snapshot { registry, .. } => registry.describe_images_by_id(repo, ids).await,
             Backend::Aws(r) => r.describe_images_by_id(repo, ids).await,
+        }
+    }
+
+    async fn get_lifecycle_policy(
+        &self,
+        repo: &RepositoryRef,
+    ) -> Result<Option<String>, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.get_lifecycle_policy(repo).await,
+            Backend::Aws(r) => r.get_lifecycle_policy(repo).await,
         }
     }
 

@@ -192,6 +192,13 @@ impl<R: Registry> Registry for Cached<R> {
         self.inner.describe_images_by_id(repo, ids).await
     }
 
+    async fn get_lifecycle_policy(
+        &self,
+        repo: &RepositoryRef,
+    ) -> Result<Option<String>, RegistryError> {
+        self.inner.get_lifecycle_policy(repo).await
+    }
+
     async fn batch_get_image(
         &self,
         repo: &RepositoryRef,

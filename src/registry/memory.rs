@@ -93,6 +93,8 @@ impl StoredImage {
 struct Repo {
     /// In push order; the listing order.
     images: Vec<StoredImage>,
+    /// Its lifecycle policy's text, when it has one.
+    lifecycle_policy: Option<String>,
 }
 
 impl Repo {
@@ -127,6 +129,14 @@ struct State {
     repos: BTreeMap<RepositoryRef, Repo>,
     /// The registries it holds, with or without repositories.
     registries: BTreeSet<RegistryLocation>,
+}
+
+impl State {
+    /// The repository, created (with its registry) when it does not exist.
+    fn repo_mut(&mut self, repo: &RepositoryRef) -> &mut Repo {
+        self.registries.insert(repo.registry.clone());
+        self.repos.entry(repo.clone()).or_default()
+    }
 }
 
 /// The in-memory registry. Cheap to build from a snapshot; counts every call.
@@ -180,12 +190,25 @@ impl InMemoryRegistry {
         state.repos.entry(repo).or_default();
     }
 
+    /// Sets (or, with `None`, deletes) a repository's lifecycle policy, as
+    /// PutLifecyclePolicy and DeleteLifecyclePolicy do; creates the repository.
+    pub fn set_lifecycle_policy(&self, repo: &RepositoryRef, text: Option<String>) {
+        self.lock().repo_mut(repo).lifecycle_policy = text;
+    }
+
+    /// A repository's lifecycle policy's text, when it has one.
+    pub fn lifecycle_policy(&self, repo: &RepositoryRef) -> Option<String> {
+        self.lock()
+            .repos
+            .get(repo)
+            .and_then(|r| r.lifecycle_policy.clone())
+    }
+
     /// Adds an image as if pushed; replaces an image with the same digest, and moves
     /// its tags off any other image (as a push of a tag does).
     pub fn push(&self, repo: &RepositoryRef, image: StoredImage) {
         let mut state = self.lock();
-        state.registries.insert(repo.registry.clone());
-        let r = state.repos.entry(repo.clone()).or_default();
+        let r = state.repo_mut(repo);
         for other in &mut r.images {
             other.detail.tags.retain(|t| !image.detail.tags.contains(t));
         }
@@ -198,14 +221,7 @@ impl InMemoryRegistry {
 
     /// Appends images to a repository as they are (a snapshot's content, in order).
     pub fn load_images(&self, repo: &RepositoryRef, images: impl IntoIterator<Item = StoredImage>) {
-        let mut state = self.lock();
-        state.registries.insert(repo.registry.clone());
-        state
-            .repos
-            .entry(repo.clone())
-            .or_default()
-            .images
-            .extend(images);
+        self.lock().repo_mut(repo).images.extend(images);
     }
 
     /// The stored images of a repository, in push order.
@@ -695,6 +711,23 @@ impl Registry for InMemoryRegistry {
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
         self.get_sync(repo, ids)
+    }
+
+    // As ECR: a call per private repository; ECR Public has no lifecycle policies,
+    // so no call there.
+    async fn get_lifecycle_policy(
+        &self,
+        repo: &RepositoryRef,
+    ) -> Result<Option<String>, RegistryError> {
+        if repo.registry.is_public() {
+            return Ok(None);
+        }
+        self.calls.count(Operation::GetLifecyclePolicy);
+        let state = self.lock();
+        match state.repos.get(repo) {
+            Some(r) => Ok(r.lifecycle_policy.clone()),
+            None => Err(RegistryError::RepositoryNotFound(repo.clone())),
+        }
     }
 
     async fn batch_delete_image(

@@ -162,6 +162,21 @@ pub struct ObservedRepository {
     /// Indexes whose manifest could not be read (archived ones: ECR does not serve an
     /// archived image): their children are unknown.
     pub unreadable: Vec<Digest>,
+    /// The repository's own lifecycle policy, which ECR applies within 24 hours
+    /// whatever the plan says.
+    pub lifecycle: LifecycleState,
+}
+
+/// What a repository's lifecycle policy is, as read (GetLifecyclePolicy).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LifecycleState {
+    /// The repository has none (the usual case; also every ECR Public repository).
+    #[default]
+    None,
+    /// Its text (`lifecyclePolicyText`).
+    Text(String),
+    /// It could not be read (such as no `ecr:GetLifecyclePolicy` permission): why.
+    Unreadable(String),
 }
 
 /// One page of DescribeImages.
@@ -349,6 +364,8 @@ pub enum ServiceCode {
     RegistryNotFoundException,
     /// ECR Public: the action is not supported in this release.
     UnsupportedCommandException,
+    /// GetLifecyclePolicy: the repository has no lifecycle policy.
+    LifecyclePolicyNotFoundException,
     /// Not an ECR code: the in-memory model's answer when a snapshot holds no registry
     /// to learn the caller's account from.
     RegistryNotFound,
@@ -527,6 +544,16 @@ pub trait Registry: Send + Sync {
         tag: Option<&Tag>,
     ) -> impl Future<Output = Result<(), RegistryError>> + Send;
 
+    /// GetLifecyclePolicy: the text of the repository's lifecycle policy, `None` when it
+    /// has none. By default none, without a call: ECR Public has no lifecycle policies.
+    fn get_lifecycle_policy(
+        &self,
+        repo: &RepositoryRef,
+    ) -> impl Future<Output = Result<Option<String>, RegistryError>> + Send {
+        let _ = repo;
+        async { Ok(None) }
+    }
+
     /// Where the private registry of `region` is asked, and how hard, to say so when
     /// it cannot be reached. `None` for a registry that is not reached over a network
     /// (the in-memory model, a snapshot file).
@@ -587,6 +614,9 @@ pub struct CallCounts {
     /// Other calls (DescribeRegistry, to learn the caller's account).
     #[serde(default)]
     pub other: u64,
+    /// GetLifecyclePolicy calls, one per private repository read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub get_lifecycle_policy: u64,
     /// Calls to ECR Public (its API and its registry's OCI distribution API), counted
     /// apart; absent when there were none.
     #[serde(default, skip_serializing_if = "PublicCallCounts::is_zero")]
@@ -638,6 +668,7 @@ impl CallCounts {
             + self.batch_delete_image
             + self.put_image
             + self.other
+            + self.get_lifecycle_policy
             + self.ecr_public.total()
     }
 }
@@ -670,6 +701,7 @@ pub struct CallCounters {
     batch_delete_image: AtomicU64,
     put_image: AtomicU64,
     other: AtomicU64,
+    get_lifecycle_policy: AtomicU64,
     // Boxed: the counters live in every registry value, and ECR Public is rarely used.
     public: Box<[AtomicU64; 6]>,
 }
@@ -687,6 +719,8 @@ pub enum Operation {
     PutImage,
     /// Anything else.
     Other,
+    /// GetLifecyclePolicy.
+    GetLifecyclePolicy,
     /// ECR Public DescribeImages.
     PublicDescribeImages,
     /// ECR Public BatchDeleteImage.
@@ -710,6 +744,7 @@ impl CallCounters {
             Operation::BatchDeleteImage => &self.batch_delete_image,
             Operation::PutImage => &self.put_image,
             Operation::Other => &self.other,
+            Operation::GetLifecyclePolicy => &self.get_lifecycle_policy,
             Operation::PublicDescribeImages => &self.public[0],
             Operation::PublicBatchDeleteImage => &self.public[1],
             Operation::PublicPutImage => &self.public[2],
@@ -728,6 +763,7 @@ impl CallCounters {
             batch_delete_image: self.batch_delete_image.load(Ordering::Relaxed),
             put_image: self.put_image.load(Ordering::Relaxed),
             other: self.other.load(Ordering::Relaxed),
+            get_lifecycle_policy: self.get_lifecycle_policy.load(Ordering::Relaxed),
             ecr_public: PublicCallCounts {
                 describe_images: self.public[0].load(Ordering::Relaxed),
                 batch_delete_image: self.public[1].load(Ordering::Relaxed),

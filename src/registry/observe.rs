@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 
 use super::{
-    ImageDetail, ImageId, ImagePage, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, ObservedRepository,
-    Registry, RegistryError,
+    ImageDetail, ImageId, ImagePage, LifecycleState, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE,
+    ObservedRepository, Registry, RegistryError,
 };
 use crate::model::{Digest, RepositoryRef};
 
@@ -94,7 +94,13 @@ pub async fn observe_from<R: Registry>(
     repo: &RepositoryRef,
     first: Option<ImagePage>,
 ) -> Result<ObservedRepository, RegistryError> {
-    let images = match list_from(registry, repo, first).await {
+    // The policy is read beside the listing: no round trip waits for it.
+    let (listed, policy) = futures_util::future::join(
+        list_from(registry, repo, first),
+        registry.get_lifecycle_policy(repo),
+    )
+    .await;
+    let images = match listed {
         Ok(images) => images,
         Err(RegistryError::RepositoryNotFound(_)) => {
             return Ok(ObservedRepository {
@@ -103,7 +109,18 @@ pub async fn observe_from<R: Registry>(
                 images: Vec::new(),
                 children: HashMap::new(),
                 unreadable: Vec::new(),
+                lifecycle: LifecycleState::None,
             });
+        }
+        Err(e) => return Err(e),
+    };
+    let lifecycle = match policy {
+        Ok(None) => LifecycleState::None,
+        Ok(Some(text)) => LifecycleState::Text(text),
+        // The credentials may not read it, or the service cannot answer: the plan says
+        // it cannot compare, and goes on (the listing was read).
+        Err(e @ (RegistryError::Service { .. } | RegistryError::Surprising(_))) => {
+            LifecycleState::Unreadable(e.to_string())
         }
         Err(e) => return Err(e),
     };
@@ -159,5 +176,6 @@ pub async fn observe_from<R: Registry>(
         images,
         children,
         unreadable,
+        lifecycle,
     })
 }

@@ -210,6 +210,7 @@ impl RepoBuilder {
         SnapshotRepository {
             name: RepositoryName::parse(self.name).unwrap(),
             images: self.images,
+            lifecycle_policy: None,
         }
     }
 }
@@ -372,6 +373,7 @@ pub fn scale_snapshot(repos: usize, per_repo: usize) -> (Snapshot, String) {
         repositories.push(SnapshotRepository {
             name: RepositoryName::parse(name.clone()).unwrap(),
             images,
+            lifecycle_policy: None,
         });
         yaml.push_str(&format!(
             "  {name}:\n    tags:\n      - \"v1.*\"\n      - pattern: \"pr-*\"\n        keep_latest: 20\n        max_age: 14d\n      - pattern: \"main-*\"\n        keep_latest: 10\n    untagged: delete\n"

@@ -23,6 +23,7 @@ mod hostile;
 mod import;
 mod in_use;
 mod in_use_live;
+mod lifecycle;
 mod messages;
 mod parser_robustness;
 mod properties;

@@ -185,6 +185,10 @@ pub struct Planning {
     /// plan was made.
     #[arg(long, value_name = "TIME", value_parser = instant)]
     pub now: Option<DateTime<Utc>>,
+    /// Fail (exit 1, before any removal) when a repository's ECR lifecycle policy would
+    /// expire or archive an image the plan keeps, or cannot be read.
+    #[arg(long)]
+    pub fail_on_lifecycle_conflict: bool,
 }
 
 /// Arguments of `plan`.

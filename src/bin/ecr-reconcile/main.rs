@@ -199,8 +199,16 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     term.print_plan(&outcome, args.format, ReportFormat::Human)?;
     term.github_plan(&outcome.plan);
     let plan = &outcome.plan;
+    let conflicts = args
+        .planning
+        .fail_on_lifecycle_conflict
+        .then(|| ops::plan::lifecycle_conflicts(plan))
+        .flatten();
     // A repository that could not be read is an error, after the plan of the others.
     let code = if let Some(e) = ops::plan::unreadable(plan) {
+        let _ = term.fail(e);
+        exit::ERROR
+    } else if let Some(e) = conflicts {
         let _ = term.fail(e);
         exit::ERROR
     } else if args.detailed_exitcode && plan.drifted() {
@@ -227,6 +235,11 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
     // The plan, for the person (or the CI log) that approves it.
     term.print_plan(prepared.plan(), Format::Human, args.format)?;
     term.github_plan(prepared.plan());
+    if args.planning.fail_on_lifecycle_conflict
+        && let Some(e) = ops::plan::lifecycle_conflicts(prepared.plan())
+    {
+        return Err(term.fail(e));
+    }
     let guards = Guards {
         max_delete: args.max_delete,
         auto_approve: args.auto_approve,

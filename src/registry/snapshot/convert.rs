@@ -91,17 +91,18 @@ impl From<StoredImage> for SnapshotImage {
 }
 
 impl Snapshot {
-    /// A snapshot of these repositories and their images, in this order, grouped into
-    /// registries in the order each registry first appears.
+    /// A snapshot of these repositories, their images and their lifecycle policies, in
+    /// this order, grouped into registries in the order each registry first appears.
     pub fn from_repositories(
         generated_at: Option<DateTime<Utc>>,
-        repositories: impl IntoIterator<Item = (RepositoryRef, Vec<SnapshotImage>)>,
+        repositories: impl IntoIterator<Item = (RepositoryRef, Vec<SnapshotImage>, Option<String>)>,
     ) -> Self {
         let mut registries: Vec<SnapshotRegistry> = Vec::new();
-        for (reference, images) in repositories {
+        for (reference, images, lifecycle_policy) in repositories {
             let repo = SnapshotRepository {
                 name: reference.name,
                 images,
+                lifecycle_policy,
             };
             let location = reference.registry;
             match registries
@@ -143,6 +144,9 @@ impl Snapshot {
                     name: repo.name,
                 };
                 reg.create_repository(reference.clone());
+                if repo.lifecycle_policy.is_some() {
+                    reg.set_lifecycle_policy(&reference, repo.lifecycle_policy);
+                }
                 reg.load_images(&reference, repo.images.into_iter().map(StoredImage::from));
             }
         }
@@ -154,7 +158,8 @@ impl Snapshot {
         let repositories = reg.repositories().into_iter().map(|reference| {
             let images = reg.images(&reference).unwrap_or_default();
             let images = images.into_iter().map(SnapshotImage::from).collect();
-            (reference, images)
+            let policy = reg.lifecycle_policy(&reference);
+            (reference, images, policy)
         });
         let mut snapshot = Self::from_repositories(generated_at, repositories);
         // A registry without repositories stays in the file: it is known to be empty.
@@ -193,9 +198,9 @@ mod tests {
         let s = Snapshot::from_repositories(
             None,
             [
-                (reference("eu-west-2", "a/one"), Vec::new()),
-                (reference("eu-west-1", "a/two"), Vec::new()),
-                (reference("eu-west-2", "a/three"), Vec::new()),
+                (reference("eu-west-2", "a/one"), Vec::new(), None),
+                (reference("eu-west-1", "a/two"), Vec::new(), None),
+                (reference("eu-west-2", "a/three"), Vec::new(), None),
             ],
         );
         let shape: Vec<(&str, Vec<&str>)> = s

@@ -117,6 +117,10 @@ pub struct SnapshotRepository {
     /// Every image, tagged or not, in push order.
     #[serde(default)]
     pub images: Vec<SnapshotImage>,
+    /// The repository's ECR lifecycle policy, as ECR stores it (`lifecyclePolicyText`,
+    /// a JSON document in a string); absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_policy: Option<String>,
 }
 
 /// One image.
