@@ -8,6 +8,7 @@ pub mod in_use;
 pub mod journal;
 pub mod pace;
 pub mod plan;
+pub mod registry_settings;
 pub mod report;
 pub mod restore;
 pub mod restored;

@@ -255,6 +255,8 @@ mod tests {
             children: HashMap::new(),
             unreadable: vec![],
             lifecycle: Default::default(),
+            replicas: Vec::new(),
+            pull_through_cache: None,
         };
         let adjusted = times.adjust(&observed).expect("one image re-created");
         let pushed: Vec<String> = adjusted

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use rayon::prelude::*;
 
+use super::registry_settings::Settings;
 use crate::config::{
     DesiredRepository, DesiredState, Duplicate, Origin, duplicates_after_resolution,
 };
@@ -467,14 +468,35 @@ pub async fn make_plan_in_use<R: Registry>(
         resolve_with_pages(registry, desired, settings.default_region.as_ref()).await?;
     let group = (settings.parallelism * 8).max(64);
     let mut planned = Vec::with_capacity(targets.len());
+    let mut registries: Option<Settings> = None;
     for (t, d) in targets
         .chunks(group)
         .zip(desired.repositories.chunks(group))
     {
+        let observe = observe_each(registry, t, settings.parallelism, &mut first_pages);
+        // The registries' settings are read beside the first group's listings.
+        let read = match &registries {
+            Some(_) => observe.await,
+            None => {
+                let (s, read) = futures_util::future::join(
+                    Settings::read(registry, &targets, settings.parallelism),
+                    observe,
+                )
+                .await;
+                registries = Some(s);
+                read
+            }
+        };
+        let known = registries.as_ref().expect("read with the first group");
         let observed: Vec<_> = t
             .iter()
             .cloned()
-            .zip(observe_each(registry, t, settings.parallelism, &mut first_pages).await)
+            .zip(read.into_iter().map(|o| {
+                o.map(|mut o| {
+                    known.attach(&mut o);
+                    o
+                })
+            }))
             .collect();
         if let Some(reason) = setup_failure(&observed) {
             let region = observed.first().and_then(|(r, _)| match &r.registry {
@@ -485,7 +507,16 @@ pub async fn make_plan_in_use<R: Registry>(
         }
         planned.extend(plan_each(d, &observed, settings, in_use));
     }
-    Ok(assemble(desired, planned, settings))
+    let mut plan = assemble(desired, planned, settings);
+    if let Some(known) = &registries {
+        let declared: Vec<_> = targets
+            .iter()
+            .cloned()
+            .zip(desired.repositories.iter())
+            .collect();
+        plan.warnings.extend(known.warnings(&declared));
+    }
+    Ok(plan)
 }
 
 /// Reads the declared repositories and returns them as a snapshot, with a warning
@@ -496,7 +527,12 @@ pub async fn snapshot<R: Registry>(
     settings: &RunSettings,
 ) -> Result<(Snapshot, Vec<Warning>), RunError> {
     let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
-    let observed = observe_all(registry, &targets, settings.parallelism).await?;
+    let (registries, observed) = futures_util::future::join(
+        Settings::read(registry, &targets, settings.parallelism),
+        observe_all(registry, &targets, settings.parallelism),
+    )
+    .await;
+    let observed = observed?;
     let mut warnings = Vec::new();
     let mut repositories = Vec::new();
     for (o, d) in observed.into_iter().zip(&desired.repositories) {
@@ -530,10 +566,15 @@ pub async fn snapshot<R: Registry>(
         });
         repositories.push((o.reference, images.collect(), policy));
     }
-    Ok((
-        Snapshot::from_repositories(Some(settings.now), repositories),
-        warnings,
-    ))
+    let mut snapshot = Snapshot::from_repositories(Some(settings.now), repositories);
+    snapshot.set_registry_settings(|l| registries.of(l).cloned());
+    let declared: Vec<_> = targets
+        .iter()
+        .cloned()
+        .zip(desired.repositories.iter())
+        .collect();
+    warnings.extend(registries.warnings(&declared));
+    Ok((snapshot, warnings))
 }
 
 #[cfg(test)]

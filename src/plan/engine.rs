@@ -78,6 +78,7 @@ pub fn unreadable_repository(
         tags_kept: Vec::new(),
         actions: Vec::new(),
         in_use: Vec::new(),
+        replicas: Vec::new(),
     };
     (plan, vec![warning])
 }
@@ -110,6 +111,7 @@ pub fn plan_repository(
         tags_kept: Vec::new(),
         actions: Vec::new(),
         in_use: Vec::new(),
+        replicas: Vec::new(),
     };
     let in_use: Vec<&ImageUse> = in_use
         .iter()
@@ -154,6 +156,18 @@ pub fn plan_repository(
         plan.tags_kept = all;
     }
     plan.in_use = in_use_images(&index, used);
+    plan.replicas.clone_from(&observed.replicas);
+    if let Some(rule) = &observed.pull_through_cache {
+        out.warn(
+            WarningCode::PullThroughCache,
+            format!(
+                "`{}` is a pull-through cache of {} (rule `{}`): a tag removed here comes back on its next pull",
+                desired.name, rule.upstream, rule.prefix
+            ),
+            Some(desired.origin.clone()),
+            "removals here free storage only until the image is pulled again; to stop a tag coming back, stop pulling it (or remove the pull-through cache rule)",
+        );
+    }
     let mut warnings = out.warnings;
     warnings.extend(super::lifecycle::check(desired, observed, &plan, now));
     (plan, warnings)

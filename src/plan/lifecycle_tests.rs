@@ -356,6 +356,8 @@ fn planned(body: &str, images: Vec<ImageDetail>, lifecycle: LifecycleState) -> V
         children: HashMap::new(),
         unreadable: Vec::new(),
         lifecycle,
+        replicas: Vec::new(),
+        pull_through_cache: None,
     };
     let (_, warnings) =
         super::super::plan_repository(&desired, &observed, now(), Default::default(), &[]);

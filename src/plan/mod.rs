@@ -97,6 +97,10 @@ pub struct RepositoryPlan {
     /// none is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub in_use: Vec<InUseImage>,
+    /// Where the registry replicates the repository's pushes (DescribeRegistry's
+    /// replication rules): the removals do not reach these copies. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<crate::registry::Replica>,
 }
 
 /// An image kept because it is in use, whatever the allow-list says.
@@ -196,6 +200,11 @@ pub enum WarningCode {
     LifecycleConflict,
     /// The repository's ECR lifecycle policy could not be read or understood.
     LifecyclePolicyUnreadable,
+    /// The repository is a pull-through cache: a removed tag comes back on its next
+    /// pull from the upstream registry.
+    PullThroughCache,
+    /// A registry's replication and pull-through cache rules could not be read.
+    RegistrySettingsUnreadable,
 }
 
 impl WarningCode {

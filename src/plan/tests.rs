@@ -106,6 +106,8 @@ impl Repo {
             children: self.children,
             unreadable: self.unreadable,
             lifecycle: Default::default(),
+            replicas: Vec::new(),
+            pull_through_cache: None,
         }
     }
 }

@@ -21,8 +21,9 @@ use super::sdk::{
 };
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounts, Endpoint, FetchedManifest, ImageDetail, ImageId,
-    ImagePage, ImageStatus, Operation, PublicRegistryInfo, PutManifest, Registry, RegistryError,
-    RepositoryPage, RetryCounts,
+    ImagePage, ImageStatus, Operation, PublicRegistryInfo, PullThroughCacheRule, PutManifest,
+    Registry, RegistryError, RegistrySettings, Replica, ReplicationRule, RepositoryPage,
+    RetryCounts,
 };
 use crate::aws::{Clients, CountAttempts};
 use crate::model::{
@@ -185,6 +186,33 @@ impl AwsRegistry {
             Client::from_conf(conf.build())
         })
     }
+}
+
+/// A replication rule as DescribeRegistry reports it.
+fn replication_rule(
+    r: &aws_sdk_ecr::types::ReplicationRule,
+) -> Result<ReplicationRule, RegistryError> {
+    let destinations = r
+        .destinations()
+        .iter()
+        .map(|d| {
+            Ok(Replica {
+                region: Region::parse(d.region())
+                    .map_err(|e| RegistryError::Surprising(format!("DescribeRegistry: {e}")))?,
+                account: AccountId::parse(d.registry_id())
+                    .map_err(|e| RegistryError::Surprising(format!("DescribeRegistry: {e}")))?,
+            })
+        })
+        .collect::<Result<Vec<_>, RegistryError>>()?;
+    let prefixes = r
+        .repository_filters()
+        .iter()
+        .map(|f| f.filter().to_owned())
+        .collect();
+    Ok(ReplicationRule {
+        destinations,
+        prefixes,
+    })
 }
 
 /// An optional time of an image (pull, archive, restore), as reported.
@@ -362,6 +390,58 @@ impl Registry for AwsRegistry {
             .map(|id| AccountId::parse(id).map_err(|e| RegistryError::Surprising(e.to_string())))
             .transpose()?;
         Ok((image_page!(out, detail), account))
+    }
+
+    async fn registry_settings(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> Result<RegistrySettings, RegistryError> {
+        let client = self.client(region);
+        let described = self
+            .meter
+            .call(Operation::Other, None, client.describe_registry().send());
+        let rules = async {
+            let mut rules = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let request = client
+                    .describe_pull_through_cache_rules()
+                    .registry_id(account.as_str())
+                    .max_results(1000)
+                    .set_next_token(token.take())
+                    .send();
+                let page = self.meter.call(Operation::Other, None, request).await?;
+                rules.extend(page.pull_through_cache_rules().iter().filter_map(|r| {
+                    Some(PullThroughCacheRule {
+                        prefix: r.ecr_repository_prefix()?.to_owned(),
+                        upstream: r.upstream_registry_url().unwrap_or_default().to_owned(),
+                    })
+                }));
+                match page.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                    _ => break Ok::<_, RegistryError>(rules),
+                }
+            }
+        };
+        let (described, rules) = futures_util::future::join(described, rules).await;
+        let described = described?;
+        // DescribeRegistry describes the caller's own registry only: another account's
+        // replication is not known (the plan says none).
+        let replication = if described.registry_id() == Some(account.as_str()) {
+            described
+                .replication_configuration()
+                .map(|c| c.rules().iter().map(replication_rule).collect())
+                .transpose()?
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Ok(RegistrySettings {
+            replication,
+            pull_through_cache_rules: rules?,
+            unreadable: None,
+        })
     }
 
     async fn get_lifecycle_policy(

@@ -140,6 +140,17 @@ impl Registry for Backend {
         }
     }
 
+    async fn registry_settings(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> Result<super::RegistrySettings, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.registry_settings(account, region).await,
+            Backend::Aws(r) => r.registry_settings(account, region).await,
+        }
+    }
+
     async fn get_lifecycle_policy(
         &self,
         repo: &RepositoryRef,

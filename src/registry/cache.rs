@@ -192,6 +192,14 @@ impl<R: Registry> Registry for Cached<R> {
         self.inner.describe_images_by_id(repo, ids).await
     }
 
+    async fn registry_settings(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> Result<super::RegistrySettings, RegistryError> {
+        self.inner.registry_settings(account, region).await
+    }
+
     async fn get_lifecycle_policy(
         &self,
         repo: &RepositoryRef,

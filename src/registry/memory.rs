@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PublicRegistryInfo,
-    PutManifest, Registry, RegistryError, RemovedId, RepositoryPage, ServiceCode,
+    PutManifest, Registry, RegistryError, RegistrySettings, RemovedId, RepositoryPage, ServiceCode,
 };
 use crate::model::{
     AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
@@ -129,6 +129,8 @@ struct State {
     repos: BTreeMap<RepositoryRef, Repo>,
     /// The registries it holds, with or without repositories.
     registries: BTreeSet<RegistryLocation>,
+    /// The replication and pull-through cache rules of private registries.
+    settings: BTreeMap<RegistryLocation, RegistrySettings>,
 }
 
 impl State {
@@ -194,6 +196,22 @@ impl InMemoryRegistry {
     /// PutLifecyclePolicy and DeleteLifecyclePolicy do; creates the repository.
     pub fn set_lifecycle_policy(&self, repo: &RepositoryRef, text: Option<String>) {
         self.lock().repo_mut(repo).lifecycle_policy = text;
+    }
+
+    /// Sets a private registry's replication and pull-through cache rules.
+    pub fn set_registry_settings(&self, location: RegistryLocation, settings: RegistrySettings) {
+        let mut state = self.lock();
+        state.registries.insert(location.clone());
+        state.settings.insert(location, settings);
+    }
+
+    /// A registry's replication and pull-through cache rules (none when never set).
+    pub fn registry_settings_of(&self, location: &RegistryLocation) -> RegistrySettings {
+        self.lock()
+            .settings
+            .get(location)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// A repository's lifecycle policy's text, when it has one.
@@ -711,6 +729,23 @@ impl Registry for InMemoryRegistry {
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
         self.get_sync(repo, ids)
+    }
+
+    // As ECR: DescribeRegistry and DescribePullThroughCacheRules (one page).
+    async fn registry_settings(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> Result<RegistrySettings, RegistryError> {
+        self.calls.count(Operation::Other);
+        self.calls.count(Operation::Other);
+        let location = RegistryLocation::private(account.clone(), region.clone());
+        if !self.lock().registries.contains(&location) {
+            return Err(RegistryError::Unreachable(
+                super::Unreachable::NotInSnapshot(location.to_string()),
+            ));
+        }
+        Ok(self.registry_settings_of(&location))
     }
 
     // As ECR: a call per private repository; ECR Public has no lifecycle policies,

@@ -14,6 +14,7 @@ pub mod oci;
 pub mod public;
 #[cfg(feature = "aws")]
 mod sdk;
+mod settings;
 pub mod snapshot;
 
 use std::collections::HashMap;
@@ -28,6 +29,9 @@ pub use crate::aws::Unreachable;
 use crate::model::{
     AccountId, Digest, MediaType, PublicAlias, Region, RegistryLocation, RepositoryName,
     RepositoryRef, Tag,
+};
+pub use settings::{
+    LifecycleState, PullThroughCacheRule, RegistrySettings, Replica, ReplicationRule,
 };
 
 /// ECR's documented limit on `imageIds` in BatchGetImage and BatchDeleteImage.
@@ -165,18 +169,11 @@ pub struct ObservedRepository {
     /// The repository's own lifecycle policy, which ECR applies within 24 hours
     /// whatever the plan says.
     pub lifecycle: LifecycleState,
-}
-
-/// What a repository's lifecycle policy is, as read (GetLifecyclePolicy).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum LifecycleState {
-    /// The repository has none (the usual case; also every ECR Public repository).
-    #[default]
-    None,
-    /// Its text (`lifecyclePolicyText`).
-    Text(String),
-    /// It could not be read (such as no `ecr:GetLifecyclePolicy` permission): why.
-    Unreadable(String),
+    /// Where its registry replicates its pushes: the removals do not reach them.
+    pub replicas: Vec<Replica>,
+    /// The pull-through cache rule it falls under: a removed tag comes back on its
+    /// next pull.
+    pub pull_through_cache: Option<PullThroughCacheRule>,
 }
 
 /// One page of DescribeImages.
@@ -543,6 +540,17 @@ pub trait Registry: Send + Sync {
         manifest: &PutManifest<'_>,
         tag: Option<&Tag>,
     ) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// DescribeRegistry's replication configuration and DescribePullThroughCacheRules
+    /// of the private registry of `account` in `region`. By default: none.
+    fn registry_settings(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> impl Future<Output = Result<RegistrySettings, RegistryError>> + Send {
+        let _ = (account, region);
+        async { Ok(RegistrySettings::default()) }
+    }
 
     /// GetLifecyclePolicy: the text of the repository's lifecycle policy, `None` when it
     /// has none. By default none, without a call: ECR Public has no lifecycle policies.

@@ -110,6 +110,8 @@ pub async fn observe_from<R: Registry>(
                 children: HashMap::new(),
                 unreadable: Vec::new(),
                 lifecycle: LifecycleState::None,
+                replicas: Vec::new(),
+                pull_through_cache: None,
             });
         }
         Err(e) => return Err(e),
@@ -177,5 +179,7 @@ pub async fn observe_from<R: Registry>(
         children,
         unreadable,
         lifecycle,
+        replicas: Vec::new(),
+        pull_through_cache: None,
     })
 }

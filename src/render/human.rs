@@ -52,6 +52,9 @@ pub fn human(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
         writeln!(out)?;
+        if let Some(text) = super::replicas_text(repo) {
+            writeln!(out, "  {DIM}{text}{DIM:#}")?;
+        }
         for a in &repo.actions {
             let (sign, style) = match a.kind {
                 ActionKind::Delete => ('-', RED),

@@ -23,6 +23,7 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         .collect();
     summary_table(&shown, out)?;
     kept_in_use(plan, out)?;
+    replicated(&shown, out)?;
     warnings(plan, out)?;
     for r in shown.iter().filter(|r| !r.actions.is_empty()) {
         details(r, out)?;
@@ -70,6 +71,28 @@ fn summary_table(shown: &[&RepositoryPlan], out: &mut dyn Write) -> io::Result<(
                 r.repository.registry,
                 human_bytes(bytes)
             )?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The repositories that change and are replicated elsewhere, one line each.
+fn replicated(shown: &[&RepositoryPlan], out: &mut dyn Write) -> io::Result<()> {
+    let lines: Vec<String> = shown
+        .iter()
+        .filter_map(|r| {
+            Some(format!(
+                "- `{}`: {}",
+                r.repository.name,
+                super::replicas_text(r)?
+            ))
+        })
+        .collect();
+    if !lines.is_empty() {
+        writeln!(out, "**Replicated elsewhere**\n")?;
+        for l in lines {
+            writeln!(out, "{l}")?;
         }
         writeln!(out)?;
     }

@@ -317,6 +317,23 @@ fn action_text(a: &Action) -> String {
 /// Places shown per image in use before the rest is counted.
 const MAX_USES_SHOWN: usize = 3;
 
+/// Where a repository's pushes are replicated, and what that means for its removals;
+/// `None` when it is not replicated.
+fn replicas_text(repo: &crate::plan::RepositoryPlan) -> Option<String> {
+    if repo.replicas.is_empty() {
+        return None;
+    }
+    let places: Vec<String> = repo
+        .replicas
+        .iter()
+        .map(|r| format!("{} ({})", r.region, r.account))
+        .collect();
+    Some(format!(
+        "replicated to {}: these removals do not reach the replicas (declare the replica repositories to clean them)",
+        places.join(", ")
+    ))
+}
+
 /// An image kept because it is in use, as text without a leading sign:
 /// `sha256:5afa8395355e  hotfix  (in use: deploy/app.yaml:12; pod shop/web-1 container app (pods.json))`.
 fn in_use_text(image: &crate::plan::InUseImage) -> String {

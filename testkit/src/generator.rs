@@ -310,6 +310,8 @@ pub fn example_snapshot() -> Snapshot {
             account: AccountId::parse("123456789012").unwrap(),
             region: Some(Region::parse("eu-west-1").unwrap()),
             public_alias: None,
+            replication: Vec::new(),
+            pull_through_cache_rules: Vec::new(),
             repositories: vec![
                 api.done(),
                 worker.done(),
@@ -387,6 +389,8 @@ pub fn scale_snapshot(repos: usize, per_repo: usize) -> (Snapshot, String) {
             region: Some(Region::parse("eu-west-1").unwrap()),
             public_alias: None,
             repositories,
+            replication: Vec::new(),
+            pull_through_cache_rules: Vec::new(),
         }],
     };
     (snapshot, yaml)

@@ -35,17 +35,19 @@ fn moto_server_path() -> PathBuf {
 /// effect, so two requests to one repository at once can remove a tag from the wrong
 /// image (ECR has no such race). The harness runs moto's own entry point with
 /// threading off, through the Python interpreter named in the script's `#!` line: one
-/// request at a time, each on a fresh connection.
+/// request at a time, each on a fresh connection. It also loads the test kit's
+/// plugin (`moto_plugin.py`), which adds the ECR calls moto lacks.
 fn serial_moto(server: &Path) -> Command {
     const SERIAL: &str = "import sys, moto.server as s\n\
         run = s.run_simple\n\
         def serial(*a, **k):\n    k['threaded'] = False\n    return run(*a, **k)\n\
         s.run_simple = serial\n\
         s.main(sys.argv[1:])\n";
+    const PLUGIN: &str = include_str!("moto_plugin.py");
     match interpreter(server) {
         Some(python) => {
             let mut cmd = Command::new(python);
-            cmd.args(["-c", SERIAL]);
+            cmd.args(["-c", &format!("{PLUGIN}\n{SERIAL}")]);
             cmd
         }
         _ => Command::new(server),

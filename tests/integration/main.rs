@@ -29,6 +29,7 @@ mod parser_robustness;
 mod properties;
 mod public;
 mod public_server;
+mod registry_settings;
 mod render;
 mod restore;
 mod secrets;

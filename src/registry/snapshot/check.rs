@@ -25,6 +25,24 @@ pub(super) fn check(
     let mut problems = problems.into_iter();
     let mut repos = foldhash::HashSet::default();
     for (ri, reg) in s.registries.iter().enumerate() {
+        if reg.public_alias.is_some() {
+            let public_has = if !reg.replication.is_empty() {
+                Some("replication")
+            } else if !reg.pull_through_cache_rules.is_empty() {
+                Some("pull_through_cache_rules")
+            } else {
+                reg.repositories
+                    .iter()
+                    .any(|r| r.lifecycle_policy.is_some())
+                    .then_some("lifecycle_policy")
+            };
+            if let Some(field) = public_has {
+                return Err(invalid(
+                    format!("registries[{ri}]"),
+                    format!("ECR Public has no `{field}`: a public registry has none"),
+                ));
+            }
+        }
         for (pi, repo) in reg.repositories.iter().enumerate() {
             let at = || format!("registries[{ri}].repositories[{pi}]");
             if !repos.insert((&reg.account, &reg.region, &reg.public_alias, &repo.name)) {

@@ -138,6 +138,16 @@ impl Snapshot {
                 continue;
             };
             reg.add_registry(location.clone());
+            if !r.replication.is_empty() || !r.pull_through_cache_rules.is_empty() {
+                reg.set_registry_settings(
+                    location.clone(),
+                    crate::registry::RegistrySettings {
+                        replication: r.replication,
+                        pull_through_cache_rules: r.pull_through_cache_rules,
+                        unreadable: None,
+                    },
+                );
+            }
             for repo in r.repositories {
                 let reference = RepositoryRef {
                     registry: location.clone(),
@@ -172,7 +182,22 @@ impl Snapshot {
                 snapshot.registries.push(SnapshotRegistry::at(location));
             }
         }
+        snapshot.set_registry_settings(|l| Some(reg.registry_settings_of(l)));
         snapshot
+    }
+
+    /// Writes each private registry's replication and pull-through cache rules, as
+    /// `settings` gives them.
+    pub fn set_registry_settings(
+        &mut self,
+        settings: impl Fn(&crate::model::RegistryLocation) -> Option<crate::registry::RegistrySettings>,
+    ) {
+        for r in &mut self.registries {
+            if let Some(s) = r.location().ok().and_then(|l| settings(&l)) {
+                r.replication = s.replication;
+                r.pull_through_cache_rules = s.pull_through_cache_rules;
+            }
+        }
     }
 }
 

@@ -60,6 +60,13 @@ pub struct SnapshotRegistry {
     pub public_alias: Option<PublicAlias>,
     /// The repositories that exist in this registry.
     pub repositories: Vec<SnapshotRepository>,
+    /// A private registry's replication rules (DescribeRegistry's
+    /// `replicationConfiguration`): where its pushes are copied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replication: Vec<crate::registry::ReplicationRule>,
+    /// A private registry's pull-through cache rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pull_through_cache_rules: Vec<crate::registry::PullThroughCacheRule>,
 }
 
 impl SnapshotRegistry {
@@ -75,6 +82,8 @@ impl SnapshotRegistry {
             region,
             public_alias,
             repositories: Vec::new(),
+            replication: Vec::new(),
+            pull_through_cache_rules: Vec::new(),
         }
     }
 

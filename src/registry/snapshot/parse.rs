@@ -10,6 +10,7 @@ use super::check::{Problem, check, check_repository};
 use super::error::{SnapshotError, syntax_error};
 use super::{SNAPSHOT_VERSION, Snapshot, SnapshotRegistry, SnapshotRepository};
 use crate::model::{AccountId, PublicAlias, Region, RegistryLocation};
+use crate::registry::{PullThroughCacheRule, ReplicationRule};
 
 /// The top of a snapshot, with each repository left as raw JSON to be parsed in
 /// parallel (a large snapshot spends most of its load time parsing images).
@@ -33,6 +34,19 @@ struct ShallowRegistry<'a> {
     public_alias: Option<PublicAlias>,
     #[serde(borrow)]
     repositories: Vec<&'a RawValue>,
+    #[serde(default)]
+    replication: Vec<ReplicationRule>,
+    #[serde(default)]
+    pull_through_cache_rules: Vec<PullThroughCacheRule>,
+}
+
+/// One registry of the top of a snapshot: where it is, how many repositories it
+/// has, and its own settings.
+struct TopRegistry {
+    location: RegistryLocation,
+    count: usize,
+    replication: Vec<ReplicationRule>,
+    pull_through_cache_rules: Vec<PullThroughCacheRule>,
 }
 
 /// The top of the snapshot, then its repositories in parallel.
@@ -74,7 +88,12 @@ pub(super) fn in_two_passes(path: &str, bytes: &[u8]) -> Result<Snapshot, Snapsh
             at: format!("registries[{i}]"),
             message,
         })?;
-        registries.push((location, r.repositories.len()));
+        registries.push(TopRegistry {
+            location,
+            count: r.repositories.len(),
+            replication: r.replication,
+            pull_through_cache_rules: r.pull_through_cache_rules,
+        });
     }
     let top = Top {
         generated_at: shallow.generated_at,
@@ -165,7 +184,7 @@ fn parse_repository(path: &str, bytes: &[u8], raw: &RawValue) -> Parsed {
 /// repositories.
 struct Top {
     generated_at: Option<DateTime<Utc>>,
-    registries: Vec<(RegistryLocation, usize)>,
+    registries: Vec<TopRegistry>,
 }
 
 /// The snapshot from its top and its repositories in file order, checked. A syntax
@@ -174,15 +193,17 @@ fn assemble(path: &str, top: Top, parsed: Vec<Parsed>) -> Result<Snapshot, Snaps
     let mut parsed = parsed.into_iter();
     let mut problems = Vec::with_capacity(parsed.len());
     let mut registries = Vec::with_capacity(top.registries.len());
-    for (location, count) in top.registries {
-        let mut repositories = Vec::with_capacity(count);
-        for _ in 0..count {
+    for r in top.registries {
+        let mut repositories = Vec::with_capacity(r.count);
+        for _ in 0..r.count {
             let (repo, problem) = parsed.next().expect("one result per repository")?;
             repositories.push(repo);
             problems.push(problem);
         }
-        let mut registry = SnapshotRegistry::at(location);
+        let mut registry = SnapshotRegistry::at(r.location);
         registry.repositories = repositories;
+        registry.replication = r.replication;
+        registry.pull_through_cache_rules = r.pull_through_cache_rules;
         registries.push(registry);
     }
     let snapshot = Snapshot {
@@ -250,7 +271,7 @@ struct StreamedRegistries<'s, 'a> {
 }
 
 impl<'a> DeserializeSeed<'a> for StreamedRegistries<'_, 'a> {
-    type Value = Vec<(RegistryLocation, usize)>;
+    type Value = Vec<TopRegistry>;
 
     fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
@@ -258,7 +279,7 @@ impl<'a> DeserializeSeed<'a> for StreamedRegistries<'_, 'a> {
 }
 
 impl<'a> Visitor<'a> for StreamedRegistries<'_, 'a> {
-    type Value = Vec<(RegistryLocation, usize)>;
+    type Value = Vec<TopRegistry>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("registries")
@@ -281,7 +302,7 @@ struct StreamedRegistry<'s, 'a> {
 }
 
 impl<'a> DeserializeSeed<'a> for StreamedRegistry<'_, 'a> {
-    type Value = (RegistryLocation, usize);
+    type Value = TopRegistry;
 
     fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -289,7 +310,7 @@ impl<'a> DeserializeSeed<'a> for StreamedRegistry<'_, 'a> {
 }
 
 impl<'a> Visitor<'a> for StreamedRegistry<'_, 'a> {
-    type Value = (RegistryLocation, usize);
+    type Value = TopRegistry;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a registry")
@@ -300,11 +321,17 @@ impl<'a> Visitor<'a> for StreamedRegistry<'_, 'a> {
         let mut region = None;
         let mut alias = None;
         let mut count = None;
+        let mut replication = None;
+        let mut pull_through_cache_rules = None;
         while let Some(key) = map.next_key::<&'a str>()? {
             match key {
                 "account" if account.is_none() => account = Some(map.next_value()?),
                 "region" if region.is_none() => region = Some(map.next_value()?),
                 "public_alias" if alias.is_none() => alias = Some(map.next_value()?),
+                "replication" if replication.is_none() => replication = Some(map.next_value()?),
+                "pull_through_cache_rules" if pull_through_cache_rules.is_none() => {
+                    pull_through_cache_rules = Some(map.next_value()?);
+                }
                 "repositories" if count.is_none() => {
                     count = Some(map.next_value_seed(StreamedRepositories {
                         send: &mut *self.send,
@@ -316,7 +343,12 @@ impl<'a> Visitor<'a> for StreamedRegistry<'_, 'a> {
         match (account, count) {
             (Some(account), Some(count)) => {
                 super::location_of(&account, region.as_ref(), alias.as_ref())
-                    .map(|location| (location, count))
+                    .map(|location| TopRegistry {
+                        location,
+                        count,
+                        replication: replication.unwrap_or_default(),
+                        pull_through_cache_rules: pull_through_cache_rules.unwrap_or_default(),
+                    })
                     .map_err(|_| A::Error::custom("not the common form"))
             }
             _ => Err(A::Error::custom("not the common form")),
