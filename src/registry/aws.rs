@@ -398,9 +398,11 @@ impl Registry for AwsRegistry {
         region: &Region,
     ) -> Result<RegistrySettings, RegistryError> {
         let client = self.client(region);
-        let described = self
-            .meter
-            .call(Operation::Other, None, client.describe_registry().send());
+        let described = self.meter.call(
+            Operation::RegistrySettings,
+            None,
+            client.describe_registry().send(),
+        );
         let rules = async {
             let mut rules = Vec::new();
             let mut token: Option<String> = None;
@@ -411,7 +413,10 @@ impl Registry for AwsRegistry {
                     .max_results(1000)
                     .set_next_token(token.take())
                     .send();
-                let page = self.meter.call(Operation::Other, None, request).await?;
+                let page = self
+                    .meter
+                    .call(Operation::RegistrySettings, None, request)
+                    .await?;
                 rules.extend(page.pull_through_cache_rules().iter().filter_map(|r| {
                     Some(PullThroughCacheRule {
                         prefix: r.ecr_repository_prefix()?.to_owned(),

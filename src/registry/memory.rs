@@ -737,8 +737,8 @@ impl Registry for InMemoryRegistry {
         account: &AccountId,
         region: &Region,
     ) -> Result<RegistrySettings, RegistryError> {
-        self.calls.count(Operation::Other);
-        self.calls.count(Operation::Other);
+        self.calls.count(Operation::RegistrySettings);
+        self.calls.count(Operation::RegistrySettings);
         let location = RegistryLocation::private(account.clone(), region.clone());
         if !self.lock().registries.contains(&location) {
             return Err(RegistryError::Unreachable(

@@ -625,6 +625,10 @@ pub struct CallCounts {
     /// GetLifecyclePolicy calls, one per private repository read.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub get_lifecycle_policy: u64,
+    /// DescribeRegistry and DescribePullThroughCacheRules calls that read a registry's
+    /// replication and pull-through cache rules: two per account and region.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub registry_settings: u64,
     /// Calls to ECR Public (its API and its registry's OCI distribution API), counted
     /// apart; absent when there were none.
     #[serde(default, skip_serializing_if = "PublicCallCounts::is_zero")]
@@ -677,6 +681,7 @@ impl CallCounts {
             + self.put_image
             + self.other
             + self.get_lifecycle_policy
+            + self.registry_settings
             + self.ecr_public.total()
     }
 }
@@ -710,6 +715,7 @@ pub struct CallCounters {
     put_image: AtomicU64,
     other: AtomicU64,
     get_lifecycle_policy: AtomicU64,
+    registry_settings: AtomicU64,
     // Boxed: the counters live in every registry value, and ECR Public is rarely used.
     public: Box<[AtomicU64; 6]>,
 }
@@ -729,6 +735,8 @@ pub enum Operation {
     Other,
     /// GetLifecyclePolicy.
     GetLifecyclePolicy,
+    /// DescribeRegistry or DescribePullThroughCacheRules, for a registry's settings.
+    RegistrySettings,
     /// ECR Public DescribeImages.
     PublicDescribeImages,
     /// ECR Public BatchDeleteImage.
@@ -753,6 +761,7 @@ impl CallCounters {
             Operation::PutImage => &self.put_image,
             Operation::Other => &self.other,
             Operation::GetLifecyclePolicy => &self.get_lifecycle_policy,
+            Operation::RegistrySettings => &self.registry_settings,
             Operation::PublicDescribeImages => &self.public[0],
             Operation::PublicBatchDeleteImage => &self.public[1],
             Operation::PublicPutImage => &self.public[2],
@@ -772,6 +781,7 @@ impl CallCounters {
             put_image: self.put_image.load(Ordering::Relaxed),
             other: self.other.load(Ordering::Relaxed),
             get_lifecycle_policy: self.get_lifecycle_policy.load(Ordering::Relaxed),
+            registry_settings: self.registry_settings.load(Ordering::Relaxed),
             ecr_public: PublicCallCounts {
                 describe_images: self.public[0].load(Ordering::Relaxed),
                 batch_delete_image: self.public[1].load(Ordering::Relaxed),

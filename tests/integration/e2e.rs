@@ -360,8 +360,11 @@ fn batches_of_at_most_100_and_the_fewest_calls() {
     // just before) and one BatchGetImage by digest (manifests for the journal), then
     // one BatchDeleteImage.
     assert_eq!(calls["describe_images"], 1 + 3, "{r}");
-    // The account is the one that answered the first listing: no DescribeRegistry.
+    // The account is the one that answered the first listing: no DescribeRegistry
+    // for it. The registry's replication and pull-through cache rules: two calls.
     assert_eq!(calls["other"], 0, "{r}");
+    assert_eq!(calls["registry_settings"], 2, "{r}");
+    assert_eq!(calls["get_lifecycle_policy"], 1, "{r}");
     assert_eq!(calls["batch_get_image"], 3, "{r}");
     assert_eq!(calls["batch_delete_image"], 3, "{r}");
     let sizes: Vec<u64> = r["report"]["delete_batches"]
