@@ -14,6 +14,7 @@ pub mod restored;
 pub mod run;
 pub mod snapshot;
 pub mod source;
+pub mod test;
 pub mod verify;
 
 pub use source::{Source, SourceError, SourceSpec};

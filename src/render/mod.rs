@@ -9,6 +9,8 @@ mod human;
 mod markdown;
 #[cfg(feature = "aws")]
 mod restore;
+#[cfg(feature = "aws")]
+mod test;
 
 use std::borrow::Borrow;
 use std::io::{self, Write};
@@ -20,6 +22,8 @@ pub use human::{human, warnings};
 pub use markdown::markdown;
 #[cfg(feature = "aws")]
 pub use restore::{restore_plan, restore_report};
+#[cfg(feature = "aws")]
+pub use test::{failure_text, junit, test_report};
 
 use crate::plan::{Action, ActionKind, Plan, RepositoryStatus, Summary};
 use crate::registry::ImageStatus;

@@ -25,6 +25,7 @@ mod in_use;
 mod in_use_live;
 mod messages;
 mod parser_robustness;
+mod policy_tests;
 mod properties;
 mod public;
 mod public_server;

@@ -67,6 +67,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Check desired-state files offline (no network, no credentials).
     Validate(ValidateArgs),
+    /// Run the test files (`*.test.yaml`) of the desired state: each case plans a
+    /// registry state written in it (or a snapshot) at an instant, offline, and checks
+    /// the outcome per repository. Exit 1 when a case fails.
+    Test(TestArgs),
     /// Render a plan saved with `plan --out`.
     Show(ShowArgs),
     /// Print a JSON Schema: of desired-state files (default), snapshots, plans or journal
@@ -323,6 +327,18 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, default_value = "human", value_parser = values::<ValidateFormat>())]
     pub format: ValidateFormat,
+}
+
+/// Arguments of `test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test files, or directories searched recursively for *.test.yaml / *.test.yml
+    /// (skipping hidden folders).
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Also write the outcome as JUnit XML to FILE (a test suite per test file).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// Arguments of `show`.
