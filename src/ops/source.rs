@@ -250,6 +250,7 @@ impl Source {
                 .clone()
                 .map(|l| l as std::sync::Arc<dyn super::in_use::LiveSources>),
             restored: self.restored.clone(),
+            forecast: None,
         }
     }
 

@@ -4,6 +4,7 @@
 #[cfg(feature = "aws")]
 mod apply;
 mod diagnostics;
+mod forecast;
 pub mod github;
 mod human;
 mod markdown;
@@ -18,6 +19,7 @@ use std::io::{self, Write};
 #[cfg(feature = "aws")]
 pub use apply::apply_report;
 pub use diagnostics::{config_errors, diagnostic};
+pub use forecast::forecast_line;
 pub use human::{human, warnings};
 pub use markdown::markdown;
 #[cfg(feature = "aws")]

@@ -19,6 +19,7 @@ mod docs;
 mod e2e;
 mod examples;
 mod faults;
+mod forecast;
 mod hostile;
 mod import;
 mod in_use;

@@ -207,6 +207,12 @@ pub struct PlanArgs {
     /// to apply, or a repository refused or not found), 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also list what the same files would remove at each day boundary up to
+    /// DURATION from now (`7d`, `36h`, `2w`; at most 366 days), as `max_age` and
+    /// `pulled_within` expire. No push is simulated: `keep_latest` counts the images
+    /// there now.
+    #[arg(long, value_name = "DURATION", value_parser = horizon)]
+    pub forecast: Option<(String, u64)>,
 }
 
 /// Arguments of `apply`.
@@ -410,4 +416,20 @@ fn instant(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| {
             "expected an RFC 3339 instant, such as 2026-11-20T12:00:00Z or 2026-11-20T13:00:00+01:00".to_owned()
         })
+}
+
+/// A forecast horizon as `--forecast` takes it: a duration of the desired-state
+/// files' form, at most [`MAX_FORECAST_DAYS`](ecr_reconcile::plan::forecast::MAX_FORECAST_DAYS).
+fn horizon(text: &str) -> Result<(String, u64), String> {
+    use ecr_reconcile::plan::forecast::MAX_FORECAST_DAYS;
+    let seconds = ecr_reconcile::config::parse_duration(text)?;
+    if seconds == 0 {
+        return Err("expected a duration longer than zero, such as 7d".to_owned());
+    }
+    if seconds > MAX_FORECAST_DAYS * 24 * 60 * 60 {
+        return Err(format!(
+            "at most {MAX_FORECAST_DAYS} days: each day of the forecast plans every repository again"
+        ));
+    }
+    Ok((text.to_owned(), seconds))
 }

@@ -226,6 +226,7 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
         now: args.planning.now,
         allow_empty: args.planning.allow_empty,
         out: args.out.clone(),
+        forecast: args.forecast.clone(),
     };
     let outcome = term.check(ops::plan::plan(&source, &desired, &request))?;
     term.print_plan(&outcome, args.format, ReportFormat::Human)?;
