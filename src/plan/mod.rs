@@ -3,6 +3,7 @@
 //! book (`docs/src/output.md`) and in `schema/plan.schema.json`.
 
 mod engine;
+pub mod explain;
 pub mod forecast;
 pub mod saved;
 pub mod stale;

@@ -4,6 +4,7 @@
 #[cfg(feature = "aws")]
 mod apply;
 mod diagnostics;
+mod explain;
 mod forecast;
 pub mod github;
 mod human;
@@ -19,6 +20,7 @@ use std::io::{self, Write};
 #[cfg(feature = "aws")]
 pub use apply::apply_report;
 pub use diagnostics::{config_errors, diagnostic};
+pub use explain::explanation;
 pub use forecast::forecast_line;
 pub use human::{human, warnings};
 pub use markdown::markdown;

@@ -18,6 +18,7 @@ mod diagnostics;
 mod docs;
 mod e2e;
 mod examples;
+mod explain;
 mod faults;
 mod forecast;
 mod hostile;

@@ -71,6 +71,9 @@ pub enum Command {
     /// registry state written in it (or a snapshot) at an instant, offline, and checks
     /// the outcome per repository. Exit 1 when a case fails.
     Test(TestArgs),
+    /// Explain what the plan does with one image, and why: every allow-list entry,
+    /// in-use source, index and referrer that touched it, in order, and the verdict.
+    Explain(ExplainArgs),
     /// Render a plan saved with `plan --out`.
     Show(ShowArgs),
     /// Print a JSON Schema: of desired-state files (default), snapshots, plans or journal
@@ -333,6 +336,24 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, default_value = "human", value_parser = values::<ValidateFormat>())]
     pub format: ValidateFormat,
+}
+
+/// Arguments of `explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The image: REPOSITORY:TAG, REPOSITORY@DIGEST, or REPOSITORY (its `latest`).
+    #[arg(value_name = "REPOSITORY[:TAG|@DIGEST]", value_parser = image_query)]
+    pub image: ecr_reconcile::ops::explain::ImageQuery,
+    /// The files, the source and the plan's options.
+    #[command(flatten)]
+    pub planning: Planning,
+    /// Output format.
+    #[arg(long, default_value = "human", value_parser = values::<ReportFormat>())]
+    pub format: ReportFormat,
+}
+
+fn image_query(text: &str) -> Result<ecr_reconcile::ops::explain::ImageQuery, String> {
+    ecr_reconcile::ops::explain::ImageQuery::parse(text)
 }
 
 /// Arguments of `test`.

@@ -17,8 +17,8 @@ use ecr_reconcile::render::{self, Format, ReportFormat};
 use ecr_reconcile::{exit, schema};
 
 use args::{
-    ApplyArgs, Cli, Command, ImportArgs, PlanArgs, RestoreArgs, SnapshotArgs, TestArgs,
-    ValidateArgs,
+    ApplyArgs, Cli, Command, ExplainArgs, ImportArgs, PlanArgs, RestoreArgs, SnapshotArgs,
+    TestArgs, ValidateArgs,
 };
 use term::{Reported, Term};
 
@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         Command::Import(args) => import(&term, args),
         Command::Validate(args) => validate(&term, args),
         Command::Test(args) => test(&term, args),
+        Command::Explain(args) => explain(&term, args),
         Command::Show(args) => term
             .check(ops::verify::read_saved(&args.file))
             .and_then(|plan| term.print_plan(&plan, args.format, ReportFormat::Human))
@@ -187,6 +188,21 @@ fn validate(term: &Term, args: &ValidateArgs) -> Result<u8, Reported> {
     }
     let state = term.load_config(&args.files)?;
     let _ = writeln!(term.stdout(), "{}", render::validated(&state));
+    Ok(exit::SUCCESS)
+}
+
+fn explain(term: &Term, args: &ExplainArgs) -> Result<u8, Reported> {
+    let (desired, source) = term.open(&args.planning)?;
+    let request = ops::explain::ExplainRequest {
+        query: args.image.clone(),
+        now: args.planning.now,
+        allow_empty: args.planning.allow_empty,
+    };
+    let explained = term.check(ops::explain::explain(&source, &desired, &request))?;
+    let asked = args.image.to_string();
+    term.report(&explained, args.format, |e, out| {
+        render::explanation(e, &asked, out)
+    })?;
     Ok(exit::SUCCESS)
 }
 
