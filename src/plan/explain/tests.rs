@@ -138,3 +138,43 @@ fn the_trace_agrees_with_the_plan_for_every_image() {
         }
     }
 }
+
+#[test]
+fn an_image_in_use_names_where_and_is_kept_with_its_tag() {
+    use crate::in_use::{ImageRef, ImageUse, SourceKind, UseSite};
+    let (desired, observed) = setup("delete");
+    let uses = [ImageUse {
+        image: ImageRef {
+            repository: observed.reference.clone(),
+            tag: Some(Tag::parse("pr-1").unwrap()),
+            digest: None,
+            implicit_latest: false,
+        },
+        site: UseSite {
+            source: SourceKind::File,
+            file: Some("deploy/app.yaml".into()),
+            line: Some(12),
+            pod: None,
+            container: None,
+            region: None,
+            resource: None,
+            reference: "team/app:pr-1".into(),
+        },
+    }];
+    let e = explain_image(
+        &desired,
+        &observed,
+        at("2026-11-20T00:00:00Z"),
+        PlanOptions::default(),
+        &uses,
+        &digest(2),
+    )
+    .unwrap();
+    assert_eq!(e.verdict.outcome, Outcome::Kept);
+    // The rule alone would not keep it; the use does.
+    assert_eq!(e.steps[1].effect, Effect::DoesNotKeep);
+    let used = e.steps.iter().find(|s| s.source == "in use").unwrap();
+    assert_eq!(used.effect, Effect::Keeps);
+    assert_eq!(used.detail, "named by deploy/app.yaml:12");
+    assert_eq!(used.tags, vec![Tag::parse("pr-1").unwrap()]);
+}
