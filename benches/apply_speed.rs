@@ -367,6 +367,7 @@ fn in_memory_part() {
             source_label: "bench".into(),
             live: None,
             restored: Default::default(),
+            forecast: None,
         };
         let plan = rt.block_on(make_plan(&reg, &desired, &settings)).unwrap();
         let before = reg.inner.calls();

@@ -74,6 +74,7 @@ fn main() {
             source_label: "bench".into(),
             live: None,
             restored: Default::default(),
+            forecast: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -25,6 +25,8 @@ pub enum SchemaKind {
     Journal,
     /// The report of `validate --format json`.
     Validation,
+    /// Test files of `test` (`*.test.yaml`).
+    Test,
 }
 
 /// The JSON Schema of `kind`, pretty-printed with a final newline.
@@ -35,6 +37,7 @@ pub fn json(kind: SchemaKind) -> String {
         SchemaKind::Plan => schemars::schema_for!(crate::ops::plan::PlanOutcome),
         SchemaKind::Journal => schemars::schema_for!(crate::ops::journal::JournalEntry),
         SchemaKind::Validation => schemars::schema_for!(crate::config::report::ValidationReport),
+        SchemaKind::Test => schemars::schema_for!(crate::ops::test::file::TestFile),
     };
     let mut s = serde_json::to_string_pretty(&schema).expect("a schema serializes");
     s.push('\n');

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use diagnostic::{Code, ConfigDiagnostic, ConfigErrors, SharedSource};
 pub use in_use::{EcsSource, InUseSources, LambdaSource, Selection, SourcePath};
-pub(crate) use validate::parse_duration;
+pub use validate::parse_duration;
 
 use crate::model::{AccountId, PublicAlias, Region, RepositoryName, Tag};
 
@@ -247,6 +247,10 @@ fn looks_like_desired_state(bytes: &[u8]) -> bool {
         }),
     }
 }
+
+/// How the name of a test file of `ecr-reconcile test` ends: the search for
+/// desired-state files skips them (they sit beside the files they test).
+pub const TEST_FILE_SUFFIXES: [&str; 2] = [".test.yaml", ".test.yml"];
 
 /// One pattern, compiled, with where it comes from.
 struct Pattern {
@@ -564,6 +568,7 @@ impl Walker<'_> {
             } else {
                 (kind.is_file() || kind.is_symlink())
                     && (name.ends_with(".yaml") || name.ends_with(".yml"))
+                    && !TEST_FILE_SUFFIXES.iter().any(|s| name.ends_with(s))
             };
             if !wanted {
                 continue;

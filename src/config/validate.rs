@@ -758,7 +758,7 @@ impl<'n> Cx<'n> {
 const DURATION_UNITS: &str = "s, m, h, d, w (for example 14d, 36h, 1w3d)";
 
 /// Parses `14d`, `36h`, `1w3d`… into seconds.
-pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
+pub fn parse_duration(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
     if text.is_empty() {
         return Err("a duration cannot be empty".into());

@@ -3,6 +3,7 @@
 //! prints. The binary parses arguments, calls one of these and renders the result.
 
 pub mod apply;
+pub mod explain;
 pub mod import;
 pub mod in_use;
 pub mod journal;
@@ -15,6 +16,7 @@ pub mod restored;
 pub mod run;
 pub mod snapshot;
 pub mod source;
+pub mod test;
 pub mod verify;
 
 pub use source::{Source, SourceError, SourceSpec};

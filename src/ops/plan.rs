@@ -105,6 +105,8 @@ pub struct PlanRequest {
     pub allow_empty: bool,
     /// Also save the plan (sealed) to this file.
     pub out: Option<PathBuf>,
+    /// `--forecast`: the horizon as written (`7d`) and in seconds.
+    pub forecast: Option<(String, u64)>,
 }
 
 /// Why no plan was made (or saved). Nothing is deleted in any of these cases.
@@ -159,7 +161,8 @@ pub fn plan(
     request: &PlanRequest,
 ) -> Result<PlanOutcome, PlanError> {
     let started = std::time::Instant::now();
-    let settings = source.settings(source.now(request.now), request.allow_empty);
+    let mut settings = source.settings(source.now(request.now), request.allow_empty);
+    settings.forecast = request.forecast.clone();
     let (plan, in_use) = source.block_on(async {
         let in_use = run::read_in_use(desired, &settings).await?;
         let plan = run::make_plan_in_use(&source.backend, desired, &settings, &in_use).await?;

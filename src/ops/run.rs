@@ -16,6 +16,7 @@ use crate::in_use::InUseSet;
 use crate::model::{
     AccountId, PublicAlias, Region, RegistryLocation, RepositoryName, RepositoryRef,
 };
+use crate::plan::forecast::{self, Forecast, RepositoryForecast};
 use crate::plan::{
     PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, WarningCode,
     plan_repository, unreadable_repository,
@@ -43,6 +44,8 @@ pub struct RunSettings {
     pub live: Option<std::sync::Arc<dyn super::in_use::LiveSources>>,
     /// The push times restores took back (the restore records).
     pub restored: std::sync::Arc<super::restored::RestoredPushTimes>,
+    /// `plan --forecast`: the horizon as written, and in seconds.
+    pub forecast: Option<(String, u64)>,
 }
 
 /// Why a plan could not be made. Nothing is deleted in any of these cases.
@@ -372,10 +375,47 @@ pub(crate) fn plan_each(
         .collect()
 }
 
+/// The forecast of each repository planned: planned again at each instant of the
+/// horizon, on all cores, with the same observed state and uses.
+fn forecast_each(
+    desired: &[DesiredRepository],
+    observed: &[(RepositoryRef, Result<ObservedRepository, RegistryError>)],
+    planned: &[(RepositoryPlan, Vec<Warning>)],
+    settings: &RunSettings,
+    in_use: &InUseSet,
+    instants: &[DateTime<Utc>],
+) -> Vec<RepositoryForecast> {
+    let forecasts: Vec<Option<RepositoryForecast>> = desired
+        .par_iter()
+        .zip(observed)
+        .zip(planned)
+        .map(|((d, (_, o)), (base, _))| {
+            let read = o.as_ref().ok()?;
+            let adjusted = settings.restored.adjust(read);
+            let read = adjusted.as_ref().unwrap_or(read);
+            let steps = forecast::forecast_repository(
+                d,
+                read,
+                base,
+                settings.now,
+                instants,
+                settings.options,
+                in_use.for_repository(&read.reference),
+            );
+            (!steps.is_empty()).then(|| RepositoryForecast {
+                repository: read.reference.clone(),
+                steps,
+            })
+        })
+        .collect();
+    forecasts.into_iter().flatten().collect()
+}
+
 fn assemble(
     desired: &DesiredState,
     planned: Vec<(RepositoryPlan, Vec<Warning>)>,
     settings: &RunSettings,
+    forecasts: Option<Vec<RepositoryForecast>>,
 ) -> Plan {
     let mut repositories = Vec::with_capacity(planned.len());
     let mut warnings = Vec::new();
@@ -394,6 +434,18 @@ fn assemble(
         repositories,
         warnings,
         summary,
+        forecast: settings.forecast.as_ref().zip(forecasts).map(
+            |((horizon, seconds), repositories)| Forecast {
+                horizon: horizon.clone(),
+                until: settings.now
+                    + chrono::Duration::seconds(
+                        i64::try_from((*seconds).min(forecast::MAX_FORECAST_DAYS * 24 * 60 * 60))
+                            .unwrap_or(i64::MAX),
+                    ),
+                pushes_simulated: false,
+                repositories,
+            },
+        ),
     }
 }
 
@@ -467,6 +519,11 @@ pub async fn make_plan_in_use<R: Registry>(
     let (targets, mut first_pages) =
         resolve_with_pages(registry, desired, settings.default_region.as_ref()).await?;
     let group = (settings.parallelism * 8).max(64);
+    let instants = settings
+        .forecast
+        .as_ref()
+        .map(|(_, seconds)| forecast::instants(settings.now, *seconds));
+    let mut forecasts = instants.as_ref().map(|_| Vec::new());
     let mut planned = Vec::with_capacity(targets.len());
     let mut registries: Option<Settings> = None;
     for (t, d) in targets
@@ -505,9 +562,15 @@ pub async fn make_plan_in_use<R: Registry>(
             });
             return Err(unreachable_run(registry, region, reason));
         }
-        planned.extend(plan_each(d, &observed, settings, in_use));
+        let plans = plan_each(d, &observed, settings, in_use);
+        if let (Some(instants), Some(out)) = (&instants, &mut forecasts) {
+            out.extend(forecast_each(
+                d, &observed, &plans, settings, in_use, instants,
+            ));
+        }
+        planned.extend(plans);
     }
-    let mut plan = assemble(desired, planned, settings);
+    let mut plan = assemble(desired, planned, settings, forecasts);
     if let Some(known) = &registries {
         let declared: Vec<_> = targets
             .iter()

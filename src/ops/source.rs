@@ -143,16 +143,7 @@ impl Source {
                 tracing::info!(elapsed = ?started.elapsed(), "read snapshot {}", path.display());
                 // A snapshot of a single region answers for files that name no region,
                 // before the environment's region: the snapshot is what is read.
-                let single = {
-                    let mut regions: Vec<&Region> = snap
-                        .registries
-                        .iter()
-                        .filter_map(|r| r.region.as_ref())
-                        .collect();
-                    regions.dedup();
-                    (regions.len() == 1).then(|| regions[0].clone())
-                };
-                let default_region = region.or(single).or_else(|| {
+                let default_region = region.or(single_region(&snap)).or_else(|| {
                     let env = spec.environment_region.as_deref()?;
                     Region::parse(env).ok()
                 });
@@ -211,6 +202,30 @@ impl Source {
         })
     }
 
+    /// A source over `snapshot`, held in memory (`path` names it in the plan), with
+    /// no restore records: what `test` plans against. Nothing opens AWS.
+    pub fn offline(snapshot: Snapshot, path: PathBuf) -> Result<Self, SourceError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(SourceError::Runtime)?;
+        let default_region = single_region(&snapshot);
+        let generated_at = snapshot.generated_at;
+        Ok(Self {
+            backend: Backend::Snapshot {
+                registry: Box::new(snapshot.into_registry()),
+                path,
+                generated_at,
+            },
+            default_region,
+            parallelism: 1,
+            runtime,
+            live: None,
+            restored: std::sync::Arc::new(RestoredPushTimes::default()),
+            snapshot_out: None,
+        })
+    }
+
     /// The instant `max_age` is measured from: `explicit` (`--now`, or a saved plan's
     /// creation); against a snapshot, when it was taken, so an offline plan is
     /// reproducible; else now.
@@ -235,6 +250,7 @@ impl Source {
                 .clone()
                 .map(|l| l as std::sync::Arc<dyn super::in_use::LiveSources>),
             restored: self.restored.clone(),
+            forecast: None,
         }
     }
 
@@ -315,6 +331,17 @@ impl Source {
         }
         Ok(())
     }
+}
+
+/// The region of a snapshot that holds a single one.
+fn single_region(snap: &Snapshot) -> Option<Region> {
+    let mut regions: Vec<&Region> = snap
+        .registries
+        .iter()
+        .filter_map(|r| r.region.as_ref())
+        .collect();
+    regions.dedup();
+    (regions.len() == 1).then(|| regions[0].clone())
 }
 
 /// The AWS configuration files, as the SDK finds them: `AWS_CONFIG_FILE` (default

@@ -40,7 +40,7 @@ pub fn signature_subject(tag: &str) -> Option<Digest> {
 /// The order in which a rule's images compete for `keep_latest`: newest push first;
 /// ties by the image's smallest matching tag, ascending, so the result never depends
 /// on listing order.
-fn newest_first(
+pub(super) fn newest_first(
     images: &[ImageDetail],
 ) -> impl Fn(&(usize, &str), &(usize, &str)) -> std::cmp::Ordering + '_ {
     move |a, b| {
@@ -762,7 +762,7 @@ fn more(n: usize) -> String {
 
 /// The last time an image was used as ECR knows it: its last recorded pull, or its
 /// push when it was never pulled (or pushed again since).
-fn last_use(img: &ImageDetail) -> DateTime<Utc> {
+pub(super) fn last_use(img: &ImageDetail) -> DateTime<Utc> {
     img.last_recorded_pull_time
         .map_or(img.pushed_at, |p| p.max(img.pushed_at))
 }

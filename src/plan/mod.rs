@@ -3,6 +3,8 @@
 //! book (`docs/src/output.md`) and in `schema/plan.schema.json`.
 
 mod engine;
+pub mod explain;
+pub mod forecast;
 pub mod lifecycle;
 pub mod saved;
 pub mod stale;
@@ -49,6 +51,9 @@ pub struct Plan {
     pub warnings: Vec<Warning>,
     /// Totals.
     pub summary: Summary,
+    /// With `plan --forecast`: what the same files would remove as the clock moves on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<forecast::Forecast>,
 }
 
 /// The state of one repository in the plan.

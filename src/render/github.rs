@@ -57,6 +57,29 @@ fn config_diagnostic(d: &ConfigDiagnostic, path: &dyn Fn(&str) -> String, out: &
     ));
 }
 
+/// An `::error` per failed case of `test`, at the case's line of its test file, with
+/// the differences.
+#[cfg(feature = "aws")]
+pub fn test_annotations(
+    outcome: &crate::ops::test::TestOutcome,
+    path: &dyn Fn(&str) -> String,
+) -> String {
+    let mut out = String::new();
+    for case in outcome.cases.iter().filter(|c| !c.passed()) {
+        out.push_str(&command(
+            "error",
+            Some(&path(&case.file)),
+            Some((
+                u32::try_from(case.line).unwrap_or(u32::MAX),
+                u32::try_from(case.column).unwrap_or(u32::MAX),
+            )),
+            "ecr-reconcile test",
+            &format!("case `{}` failed\n{}", case.name, super::failure_text(case)),
+        ));
+    }
+    out
+}
+
 /// An `::error` per problem of the desired-state files (related places are part of
 /// their problem's message, not annotations of their own). `path` turns a file as
 /// shown into the path GitHub knows (relative to the repository).

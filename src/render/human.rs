@@ -93,6 +93,10 @@ pub fn human(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         warnings(&plan.warnings, out)?;
     }
+    if let Some(f) = &plan.forecast {
+        writeln!(out)?;
+        super::forecast::human_forecast(plan, f, out)?;
+    }
     writeln!(out)?;
     writeln!(out, "{BOLD}{}{BOLD:#}", summary_line(&plan.summary))
 }

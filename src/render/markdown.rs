@@ -16,6 +16,15 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "**{}**", summary_line(&plan.summary))?;
     writeln!(out)?;
+    // A plan with nothing to do says what the files remove soon: the effect of a
+    // merged rule is seen before it bites.
+    if let Some(f) = &plan.forecast
+        && !plan.has_changes()
+        && !f.repositories.is_empty()
+    {
+        writeln!(out, "**{}**", super::forecast_line(plan, f))?;
+        writeln!(out)?;
+    }
     let shown: Vec<_> = plan
         .repositories
         .iter()
@@ -27,6 +36,9 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     warnings(plan, out)?;
     for r in shown.iter().filter(|r| !r.actions.is_empty()) {
         details(r, out)?;
+    }
+    if let Some(f) = &plan.forecast {
+        super::forecast::markdown_forecast(plan, f, out)?;
     }
     Ok(())
 }

@@ -4,11 +4,15 @@
 #[cfg(feature = "aws")]
 mod apply;
 mod diagnostics;
+mod explain;
+mod forecast;
 pub mod github;
 mod human;
 mod markdown;
 #[cfg(feature = "aws")]
 mod restore;
+#[cfg(feature = "aws")]
+mod test;
 
 use std::borrow::Borrow;
 use std::io::{self, Write};
@@ -16,10 +20,14 @@ use std::io::{self, Write};
 #[cfg(feature = "aws")]
 pub use apply::apply_report;
 pub use diagnostics::{config_errors, diagnostic};
+pub use explain::explanation;
+pub use forecast::forecast_line;
 pub use human::{human, warnings};
 pub use markdown::markdown;
 #[cfg(feature = "aws")]
 pub use restore::{restore_plan, restore_report};
+#[cfg(feature = "aws")]
+pub use test::{failure_text, junit, test_report};
 
 use crate::plan::{Action, ActionKind, Plan, RepositoryStatus, Summary};
 use crate::registry::ImageStatus;

@@ -94,6 +94,7 @@ fn plan_for(reg: &InMemoryRegistry) -> Plan {
         source_label: "test".into(),
         live: None,
         restored: Default::default(),
+        forecast: None,
     };
     block_on(make_plan(reg, &state, &settings)).unwrap()
 }
@@ -345,6 +346,7 @@ fn a_race_after_confirmation_is_reported_loudly() {
             source_label: "test".into(),
             live: None,
             restored: Default::default(),
+            forecast: None,
         };
         block_on(make_plan(&reg, &state, &settings)).unwrap()
     };
@@ -644,6 +646,7 @@ fn untags_share_the_first_request_and_the_plan_listing_is_not_repeated() {
         source_label: "test".into(),
         live: None,
         restored: Default::default(),
+        forecast: None,
     };
     let plan = block_on(make_plan(&reg, &state, &settings)).unwrap();
     let before = reg.calls();

@@ -263,7 +263,7 @@ fn every_page_is_in_the_summary() {
 }
 
 /// The areas of the tool's diagnostic codes (`AREA::name`).
-const AREAS: [&str; 11] = [
+const AREAS: [&str; 13] = [
     "config",
     "plan",
     "in_use",
@@ -275,6 +275,8 @@ const AREAS: [&str; 11] = [
     "import",
     "run",
     "source",
+    "test",
+    "explain",
 ];
 
 /// The codes written in `text`: `code(AREA::name)` (miette) and `"AREA::name"` (the

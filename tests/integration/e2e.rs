@@ -577,3 +577,35 @@ fn each_manifest_is_read_from_ecr_once() {
         1
     );
 }
+
+#[test]
+fn explain_reads_the_live_registry_as_plan_does() {
+    let m = Moto::start(binary());
+    let (release, _, older, leftover) = seed_basic(&m);
+    let f = Files::new();
+    let cfg = f.write("app.yaml", BASIC);
+    let explain = |image: &str| json(&m.run(&["explain", image, s(&cfg), "--format", "json"]));
+    let e = explain("team/app:rc-7");
+    assert_eq!(e["digest"], release.as_str());
+    assert_eq!(e["verdict"]["outcome"], "untagged");
+    assert_eq!(e["verdict"]["tags_removed"], serde_json::json!(["rc-7"]));
+    assert_eq!(e["steps"][0]["effect"], "keeps");
+    let e = explain("team/app:build-0-debug");
+    assert_eq!(e["digest"], older.as_str());
+    assert_eq!(e["verdict"]["outcome"], "deleted");
+    let e = explain(&format!("team/app@{leftover}"));
+    assert_eq!(e["verdict"]["outcome"], "deleted");
+    assert_eq!(
+        e["steps"].as_array().unwrap().last().unwrap()["source"],
+        "untagged"
+    );
+    // Nothing was removed: a plan still has the same four actions.
+    let out = m.run(&["plan", s(&cfg), "--format", "json"]);
+    assert_eq!(
+        json(&out)["repositories"][0]["actions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}

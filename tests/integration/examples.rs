@@ -46,6 +46,7 @@ fn schemas_have_not_drifted() {
         "schema/validation.schema.json",
         &schema_json(SchemaKind::Validation),
     );
+    check_or_bless("schema/test.schema.json", &schema_json(SchemaKind::Test));
 }
 
 #[test]
@@ -66,9 +67,28 @@ fn example_files() -> Vec<std::path::PathBuf> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| !p.to_string_lossy().ends_with(".test.yaml"))
         .collect();
     files.sort();
     files
+}
+
+#[test]
+fn the_example_test_file_validates_against_its_schema_and_passes() {
+    let schema = validator(SchemaKind::Test);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/desired");
+    let file = dir.join("payments.test.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let value: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let errors: Vec<String> = schema.iter_errors(&value).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // The schema refuses what the reader refuses: an unknown key.
+    let mut wrong = value.clone();
+    wrong["tests"][0]["expect"]["payments/api"]["kep"] = serde_json::json!([]);
+    assert!(!schema.is_valid(&wrong));
+    let outcome = ecr_reconcile::ops::test::run(&[dir]).unwrap();
+    assert!(outcome.cases.len() >= 2);
+    assert_eq!(outcome.failed(), 0, "{:#?}", outcome.cases);
 }
 
 #[test]

@@ -302,6 +302,7 @@ fn settings() -> RunSettings {
         source_label: "test".into(),
         live: None,
         restored: Default::default(),
+        forecast: None,
     }
 }
 

@@ -42,6 +42,7 @@ fn plan_of(
         source_label: label.into(),
         live: None,
         restored: Default::default(),
+        forecast: None,
     };
     let registry = snap.into_registry();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -157,6 +158,7 @@ fn archive_plan() -> PlanOutcome {
         source_label: "snapshot:archive.json".into(),
         live: None,
         restored: Default::default(),
+        forecast: None,
     };
     let registry = snap.into_registry();
     let plan = tokio::runtime::Builder::new_current_thread()

@@ -67,6 +67,13 @@ pub enum Command {
     Import(ImportArgs),
     /// Check desired-state files offline (no network, no credentials).
     Validate(ValidateArgs),
+    /// Run the test files (`*.test.yaml`) of the desired state: each case plans a
+    /// registry state written in it (or a snapshot) at an instant, offline, and checks
+    /// the outcome per repository. Exit 1 when a case fails.
+    Test(TestArgs),
+    /// Explain what the plan does with one image, and why: every allow-list entry,
+    /// in-use source, index and referrer that touched it, in order, and the verdict.
+    Explain(ExplainArgs),
     /// Render a plan saved with `plan --out`.
     Show(ShowArgs),
     /// Print a JSON Schema: of desired-state files (default), snapshots, plans or journal
@@ -207,6 +214,12 @@ pub struct PlanArgs {
     /// to apply, or a repository refused or not found), 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also list what the same files would remove at each day boundary up to
+    /// DURATION from now (`7d`, `36h`, `2w`; at most 366 days), as `max_age` and
+    /// `pulled_within` expire. No push is simulated: `keep_latest` counts the images
+    /// there now.
+    #[arg(long, value_name = "DURATION", value_parser = horizon)]
+    pub forecast: Option<(String, u64)>,
 }
 
 /// Arguments of `apply`.
@@ -329,6 +342,36 @@ pub struct ValidateArgs {
     pub format: ValidateFormat,
 }
 
+/// Arguments of `explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The image: REPOSITORY:TAG, REPOSITORY@DIGEST, or REPOSITORY (its `latest`).
+    #[arg(value_name = "REPOSITORY[:TAG|@DIGEST]", value_parser = image_query)]
+    pub image: ecr_reconcile::ops::explain::ImageQuery,
+    /// The files, the source and the plan's options.
+    #[command(flatten)]
+    pub planning: Planning,
+    /// Output format.
+    #[arg(long, default_value = "human", value_parser = values::<ReportFormat>())]
+    pub format: ReportFormat,
+}
+
+fn image_query(text: &str) -> Result<ecr_reconcile::ops::explain::ImageQuery, String> {
+    ecr_reconcile::ops::explain::ImageQuery::parse(text)
+}
+
+/// Arguments of `test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test files, or directories searched recursively for *.test.yaml / *.test.yml
+    /// (skipping hidden folders).
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Also write the outcome as JUnit XML to FILE (a test suite per test file).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
 /// Arguments of `show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -398,4 +441,20 @@ fn instant(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| {
             "expected an RFC 3339 instant, such as 2026-11-20T12:00:00Z or 2026-11-20T13:00:00+01:00".to_owned()
         })
+}
+
+/// A forecast horizon as `--forecast` takes it: a duration of the desired-state
+/// files' form, at most [`MAX_FORECAST_DAYS`](ecr_reconcile::plan::forecast::MAX_FORECAST_DAYS).
+fn horizon(text: &str) -> Result<(String, u64), String> {
+    use ecr_reconcile::plan::forecast::MAX_FORECAST_DAYS;
+    let seconds = ecr_reconcile::config::parse_duration(text)?;
+    if seconds == 0 {
+        return Err("expected a duration longer than zero, such as 7d".to_owned());
+    }
+    if seconds > MAX_FORECAST_DAYS * 24 * 60 * 60 {
+        return Err(format!(
+            "at most {MAX_FORECAST_DAYS} days: each day of the forecast plans every repository again"
+        ));
+    }
+    Ok((text.to_owned(), seconds))
 }

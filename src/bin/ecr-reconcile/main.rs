@@ -17,7 +17,8 @@ use ecr_reconcile::render::{self, Format, ReportFormat};
 use ecr_reconcile::{exit, schema};
 
 use args::{
-    ApplyArgs, Cli, Command, ImportArgs, PlanArgs, RestoreArgs, SnapshotArgs, ValidateArgs,
+    ApplyArgs, Cli, Command, ExplainArgs, ImportArgs, PlanArgs, RestoreArgs, SnapshotArgs,
+    TestArgs, ValidateArgs,
 };
 use term::{Reported, Term};
 
@@ -50,6 +51,8 @@ fn main() -> ExitCode {
         Command::Snapshot(args) => snapshot(&term, args),
         Command::Import(args) => import(&term, args),
         Command::Validate(args) => validate(&term, args),
+        Command::Test(args) => test(&term, args),
+        Command::Explain(args) => explain(&term, args),
         Command::Show(args) => term
             .check(ops::verify::read_saved(&args.file))
             .and_then(|plan| term.print_plan(&plan, args.format, ReportFormat::Human))
@@ -188,12 +191,58 @@ fn validate(term: &Term, args: &ValidateArgs) -> Result<u8, Reported> {
     Ok(exit::SUCCESS)
 }
 
+fn explain(term: &Term, args: &ExplainArgs) -> Result<u8, Reported> {
+    let (desired, source) = term.open(&args.planning)?;
+    let request = ops::explain::ExplainRequest {
+        query: args.image.clone(),
+        now: args.planning.now,
+        allow_empty: args.planning.allow_empty,
+    };
+    let explained = term.check(ops::explain::explain(&source, &desired, &request))?;
+    let asked = args.image.to_string();
+    term.report(&explained, args.format, |e, out| {
+        render::explanation(e, &asked, out)
+    })?;
+    Ok(exit::SUCCESS)
+}
+
+fn test(term: &Term, args: &TestArgs) -> Result<u8, Reported> {
+    let outcome = match ops::test::run(&args.paths) {
+        Ok(o) => o,
+        Err(ops::test::TestError::Desired { file, errors }) => {
+            eprintln!("error: {file}: the desired state it tests is not valid:");
+            eprint!("{}", render::config_errors(&errors, term.stderr_color()));
+            return Err(Reported);
+        }
+        Err(e) => return Err(term.fail(e)),
+    };
+    term.written(
+        render::test_report(&outcome, &mut term.stdout()),
+        "cannot write the report",
+    )?;
+    term.github_test(&outcome);
+    if let Some(path) = &args.junit {
+        term.written(
+            ecr_reconcile::files::write_atomically(path, |w| {
+                w.write_all(render::junit(&outcome).as_bytes())
+            }),
+            "cannot write the JUnit report",
+        )?;
+    }
+    Ok(if outcome.failed() == 0 {
+        exit::SUCCESS
+    } else {
+        exit::ERROR
+    })
+}
+
 fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     let (desired, source) = term.open(&args.planning)?;
     let request = PlanRequest {
         now: args.planning.now,
         allow_empty: args.planning.allow_empty,
         out: args.out.clone(),
+        forecast: args.forecast.clone(),
     };
     let outcome = term.check(ops::plan::plan(&source, &desired, &request))?;
     term.print_plan(&outcome, args.format, ReportFormat::Human)?;

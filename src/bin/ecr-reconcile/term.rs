@@ -117,6 +117,16 @@ impl Term {
         }
     }
 
+    /// In GitHub Actions: an annotation per failed case of `test`, at its line.
+    pub fn github_test(&self, outcome: &ecr_reconcile::ops::test::TestOutcome) {
+        if let Some(gh) = GitHub::detect() {
+            eprint!(
+                "{}",
+                render::github::test_annotations(outcome, &|f| gh.path(f))
+            );
+        }
+    }
+
     /// The desired state and the source a planning command names.
     pub fn open(
         &self,
