@@ -9,6 +9,7 @@ pub mod in_use;
 pub mod journal;
 pub mod pace;
 pub mod plan;
+pub mod pull_times;
 pub mod registry_settings;
 pub mod report;
 pub mod restore;

@@ -579,6 +579,8 @@ pub async fn make_plan_in_use<R: Registry>(
             .collect();
         plan.warnings.extend(known.warnings(&declared));
     }
+    plan.warnings
+        .extend(super::pull_times::check(registry, desired, &targets).await);
     Ok(plan)
 }
 

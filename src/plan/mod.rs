@@ -210,6 +210,9 @@ pub enum WarningCode {
     PullThroughCache,
     /// A registry's replication and pull-through cache rules could not be read.
     RegistrySettingsUnreadable,
+    /// `pulled_within` is used, and the tool's principal is not excluded from
+    /// pull-time updates (or that could not be checked).
+    PullTimeNotExcluded,
 }
 
 impl WarningCode {

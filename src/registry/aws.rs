@@ -449,6 +449,50 @@ impl Registry for AwsRegistry {
         })
     }
 
+    async fn caller_principal(&self) -> Result<Option<String>, RegistryError> {
+        let conf = aws_sdk_sts::config::Builder::from(&self.base)
+            .retry_classifier(crate::aws::NoRetryForUnknownHost)
+            .build();
+        let request = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send();
+        let out = self
+            .meter
+            .call(Operation::RegistrySettings, None, request)
+            .await?;
+        Ok(out.arn().map(str::to_owned))
+    }
+
+    async fn pull_time_exclusions(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> Result<Option<Vec<String>>, RegistryError> {
+        let client = self.client(region);
+        let mut principals = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let request = client
+                .list_pull_time_update_exclusions()
+                .max_results(1000)
+                .set_next_token(token.take())
+                .send();
+            let page = self
+                .meter
+                .call(Operation::RegistrySettings, None, request)
+                .await?;
+            principals.extend(page.pull_time_update_exclusions().iter().cloned());
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        // The exclusions are the caller's own registry's: another account's cannot be
+        // listed this way.
+        let _ = account;
+        Ok(Some(principals))
+    }
+
     async fn get_lifecycle_policy(
         &self,
         repo: &RepositoryRef,

@@ -151,6 +151,26 @@ impl Registry for Backend {
         }
     }
 
+    async fn caller_principal(&self) -> Result<Option<String>, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.caller_principal().await,
+            Backend::Aws(r) => r.caller_principal().await,
+        }
+    }
+
+    async fn pull_time_exclusions(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> Result<Option<Vec<String>>, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => {
+                registry.pull_time_exclusions(account, region).await
+            }
+            Backend::Aws(r) => r.pull_time_exclusions(account, region).await,
+        }
+    }
+
     async fn get_lifecycle_policy(
         &self,
         repo: &RepositoryRef,

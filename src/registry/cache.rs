@@ -200,6 +200,18 @@ impl<R: Registry> Registry for Cached<R> {
         self.inner.registry_settings(account, region).await
     }
 
+    async fn caller_principal(&self) -> Result<Option<String>, RegistryError> {
+        self.inner.caller_principal().await
+    }
+
+    async fn pull_time_exclusions(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> Result<Option<Vec<String>>, RegistryError> {
+        self.inner.pull_time_exclusions(account, region).await
+    }
+
     async fn get_lifecycle_policy(
         &self,
         repo: &RepositoryRef,

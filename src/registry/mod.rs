@@ -552,6 +552,26 @@ pub trait Registry: Send + Sync {
         async { Ok(RegistrySettings::default()) }
     }
 
+    /// STS GetCallerIdentity: the principal (ARN) the calls are made as. `None` for a
+    /// registry reached without credentials (the in-memory model, a snapshot).
+    fn caller_principal(
+        &self,
+    ) -> impl Future<Output = Result<Option<String>, RegistryError>> + Send {
+        async { Ok(None) }
+    }
+
+    /// ListPullTimeUpdateExclusions of the private registry of `account` in `region`:
+    /// the IAM principals whose pulls do not update `lastRecordedPullTime`. `None` for a
+    /// registry that records no pulls (the in-memory model, a snapshot).
+    fn pull_time_exclusions(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, RegistryError>> + Send {
+        let _ = (account, region);
+        async { Ok(None) }
+    }
+
     /// GetLifecyclePolicy: the text of the repository's lifecycle policy, `None` when it
     /// has none. By default none, without a call: ECR Public has no lifecycle policies.
     fn get_lifecycle_policy(

@@ -76,6 +76,7 @@ impl Binary {
             "AWS_ENDPOINT_URL_ECR",
             "AWS_ENDPOINT_URL_ECS",
             "AWS_ENDPOINT_URL_LAMBDA",
+            "AWS_ENDPOINT_URL_STS",
             "NO_COLOR",
             "CLICOLOR",
             "CLICOLOR_FORCE",
@@ -94,8 +95,8 @@ impl Binary {
     }
 
     /// The binary, set up to talk to `endpoint` with test credentials, colour off,
-    /// run in `dir` when given. ECS and Lambda (for `in_use`) are sent there too, as
-    /// moto serves every service on one port.
+    /// run in `dir` when given. ECS and Lambda (for `in_use`) and STS (the caller's
+    /// identity) are sent there too, as moto serves every service on one port.
     pub fn command(&self, endpoint: &str, args: &[&str], dir: Option<&Path>) -> Command {
         let mut cmd = self.hermetic();
         if let Some(d) = dir {
@@ -106,7 +107,8 @@ impl Binary {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_ENDPOINT_URL_ECS", endpoint)
-            .env("AWS_ENDPOINT_URL_LAMBDA", endpoint);
+            .env("AWS_ENDPOINT_URL_LAMBDA", endpoint)
+            .env("AWS_ENDPOINT_URL_STS", endpoint);
         if !args.contains(&"--region") {
             cmd.args(["--region", moto::REGION]);
         }

@@ -100,3 +100,63 @@ fn the_plan_names_the_replicas_and_the_pull_through_cache_live_and_offline() {
     assert_eq!(replicas(&offline, 0), expected);
     assert_eq!(offline["warnings"], live["warnings"]);
 }
+
+/// A `pulled_within` rule: its pull times are only true when the tool's own reads do
+/// not count as pulls.
+const PULLED: &str = "version: 1\nrepositories:\n  team/app:\n    tags:\n      - v1\n      - pattern: \"pr-*\"\n        pulled_within: 30d\n";
+
+fn pull_time_warnings(plan: &serde_json::Value) -> Vec<String> {
+    plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "pull-time-not-excluded")
+        .map(|w| format!("{} | {}", w["message"], w["help"]))
+        .collect()
+}
+
+#[test]
+fn pulled_within_warns_until_the_tools_principal_is_excluded_from_pull_time_updates() {
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    m.push_image("team/app", "a", &["v1"]);
+    m.push_image("team/app", "b", &["pr-1"]);
+    let f = Files::new();
+    let cfg = f.write("app.yaml", PULLED);
+    let plan = json(&m.run(&["plan", s(&cfg), "--format", "json"]));
+    let found = pull_time_warnings(&plan);
+    assert_eq!(found.len(), 1, "{plan}");
+    // moto's caller identity for any key.
+    let principal = "arn:aws:sts::123456789012:user/moto";
+    assert!(
+        found[0].contains(&format!(
+            "but {principal}, which this tool runs as, is not excluded"
+        )) && found[0].contains(&format!(
+            "register-pull-time-update-exclusion --principal-arn {principal}"
+        )),
+        "{}",
+        found[0]
+    );
+    let at = &plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "pull-time-not-excluded")
+        .unwrap()["location"];
+    assert_eq!(at["line"], 6, "the `pulled_within` rule: {at}");
+
+    m.boto3(&format!(
+        "client('ecr').register_pull_time_update_exclusion(principalArn={principal:?})"
+    ));
+    let plan = json(&m.run(&["plan", s(&cfg), "--format", "json"]));
+    assert_eq!(pull_time_warnings(&plan), Vec::<String>::new(), "{plan}");
+
+    // Without `pulled_within`, nothing is asked.
+    let plain = f.write("plain.yaml", CONFIG);
+    let before = json(&m.run(&["plan", s(&plain), "--format", "json"]));
+    assert_eq!(before["api_calls"]["registry_settings"], 2, "{before}");
+    assert_eq!(
+        plan["api_calls"]["registry_settings"], 4,
+        "GetCallerIdentity and the list: {plan}"
+    );
+}
