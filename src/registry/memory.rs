@@ -156,6 +156,16 @@ impl Default for InMemoryRegistry {
     }
 }
 
+/// An image as DescribeImages reports it: ECR Public gives no subject (a referrer's
+/// subject is only in its manifest).
+fn reported(detail: &ImageDetail, public: bool) -> ImageDetail {
+    let mut d = detail.clone();
+    if public {
+        d.subject = None;
+    }
+    d
+}
+
 impl InMemoryRegistry {
     /// An empty registry.
     pub fn new() -> Self {
@@ -309,10 +319,11 @@ impl InMemoryRegistry {
                 .ok_or_else(|| RegistryError::invalid_parameter("invalid nextToken"))?,
         };
         let end = (start + max_results as usize).min(r.images.len());
+        let public = repo.registry.is_public();
         Ok(ImagePage {
             images: r.images[start..end]
                 .iter()
-                .map(|i| i.detail.clone())
+                .map(|i| reported(&i.detail, public))
                 .collect(),
             next_token: (end < r.images.len()).then(|| format!("page:{end}")),
         })
@@ -347,7 +358,7 @@ impl InMemoryRegistry {
             };
             let detail = &r.images[i].detail;
             if !out.iter().any(|d| d.digest == detail.digest) {
-                out.push(detail.clone());
+                out.push(reported(detail, repo.registry.is_public()));
             }
         }
         Ok(out)

@@ -35,6 +35,64 @@ pub fn index_children(manifest: &str) -> Result<Vec<Digest>, String> {
         .collect()
 }
 
+/// A manifest's `subject` (an OCI 1.1 referrer's), read for what ECR Public's
+/// DescribeImages does not say.
+#[derive(Deserialize)]
+struct WithSubject {
+    #[serde(default)]
+    subject: Option<IndexEntry>,
+}
+
+/// The subject digest of a manifest, if it is a referrer.
+pub fn subject_of(manifest: &str) -> Result<Option<Digest>, String> {
+    let parsed: WithSubject =
+        serde_json::from_str(manifest).map_err(|e| format!("manifest does not parse: {e}"))?;
+    parsed
+        .subject
+        .map(|s| Digest::parse(s.digest).map_err(String::from))
+        .transpose()
+}
+
+/// ECR Public's DescribeImages gives no subject: the subjects of `repo`'s untagged
+/// images (the only ones a plan may delete as "not needed"), read from their manifests
+/// (one manifest GET each, once thanks to the manifest cache). A manifest that cannot
+/// be read stops the observation: without it a referrer of a kept image could be
+/// deleted.
+async fn public_subjects<R: Registry>(
+    registry: &R,
+    repo: &RepositoryRef,
+    images: &mut [ImageDetail],
+) -> Result<(), RegistryError> {
+    let wanted: Vec<ImageId> = images
+        .iter()
+        .filter(|i| i.tags.is_empty() && i.subject.is_none() && !i.is_index())
+        .map(|i| ImageId::Digest(i.digest.clone()))
+        .collect();
+    let mut found: HashMap<Digest, Digest> = HashMap::new();
+    for batch in wanted.chunks(MAX_IDS_PER_BATCH) {
+        let result = registry.batch_get_image(repo, batch).await?;
+        if let Some(f) = result.failures.first() {
+            return Err(RegistryError::Surprising(format!(
+                "cannot read the manifest of untagged image {} in {repo} to learn whether it refers to another: {} ({})",
+                f.id, f.code, f.reason
+            )));
+        }
+        for m in result.manifests {
+            let subject = subject_of(&m.manifest)
+                .map_err(|e| RegistryError::Surprising(format!("{repo}: {}: {e}", m.digest)))?;
+            if let Some(s) = subject {
+                found.insert(m.digest, s);
+            }
+        }
+    }
+    for i in images.iter_mut() {
+        if let Some(s) = found.remove(&i.digest) {
+            i.subject = Some(s);
+        }
+    }
+    Ok(())
+}
+
 /// Lists every image of `repo`, a full page (1000) at a time.
 pub async fn list_all<R: Registry>(
     registry: &R,
@@ -100,7 +158,7 @@ pub async fn observe_from<R: Registry>(
         registry.get_lifecycle_policy(repo),
     )
     .await;
-    let images = match listed {
+    let mut images = match listed {
         Ok(images) => images,
         Err(RegistryError::RepositoryNotFound(_)) => {
             return Ok(ObservedRepository {
@@ -126,6 +184,9 @@ pub async fn observe_from<R: Registry>(
         }
         Err(e) => return Err(e),
     };
+    if repo.registry.is_public() {
+        public_subjects(registry, repo, &mut images).await?;
+    }
     let indexes: Vec<ImageId> = images
         .iter()
         .filter(|i| i.is_index())

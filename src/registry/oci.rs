@@ -62,6 +62,9 @@ pub struct OciClient {
     base: String,
     http: Result<Client<Https, Empty<Bytes>>, String>,
     tokens: Mutex<HashMap<String, String>>,
+    /// Held while a token is asked for: manifest reads in flight at once for one
+    /// repository wait for the first one's token instead of each asking.
+    asking: tokio::sync::Mutex<()>,
     max_attempts: u32,
     attempt_timeout: Duration,
 }
@@ -113,6 +116,7 @@ impl OciClient {
             base,
             http,
             tokens: Mutex::new(HashMap::new()),
+            asking: tokio::sync::Mutex::new(()),
             max_attempts: max_attempts.max(1),
             attempt_timeout,
         })
@@ -175,13 +179,20 @@ impl OciClient {
         basic: Option<&str>,
         events: &dyn OciEvents,
     ) -> Result<String, RegistryError> {
-        if let Some(t) = self
-            .tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(path)
-        {
-            return Ok(t.clone());
+        let known = || {
+            self.tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(path)
+                .cloned()
+        };
+        if let Some(t) = known() {
+            return Ok(t);
+        }
+        let _asking = self.asking.lock().await;
+        // Another read may have got it while this one waited.
+        if let Some(t) = known() {
+            return Ok(t);
         }
         events.token_get();
         let url = format!(

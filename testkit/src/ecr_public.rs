@@ -257,6 +257,34 @@ impl EcrPublic {
         self.put(repo, &manifest, Some(&tag))
     }
 
+    /// Pushes an untagged OCI 1.1 referrer of `subject_digest` (an SBOM manifest with a
+    /// `subject`), as `oras attach` does; returns its digest. ECR Public's
+    /// DescribeImages reports no subject: only the manifest says it.
+    pub fn push_referrer(&self, repo: &str, subject_digest: &str) -> String {
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": model::OCI_MANIFEST,
+            "artifactType": "application/spdx+json",
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                "size": 2
+            },
+            "layers": [{
+                "mediaType": "application/spdx+json",
+                "digest": sha256(&format!("{repo}/{subject_digest}/sbom")),
+                "size": 1024
+            }],
+            "subject": {
+                "mediaType": model::OCI_MANIFEST,
+                "digest": subject_digest,
+                "size": 512
+            }
+        })
+        .to_string();
+        self.put(repo, &manifest, None)
+    }
+
     fn put_tagged(&self, repo: &str, manifest: &str, tags: &[&str]) -> String {
         match tags {
             [] => self.put(repo, manifest, None),

@@ -594,3 +594,65 @@ fn an_ecr_public_image_in_use_stays_and_the_plan_says_why() {
     assert_eq!(kept["uses"][0]["line"], 1);
     assert_eq!(kept["uses"][0]["source"], "list");
 }
+
+#[test]
+fn an_untagged_referrer_of_a_kept_public_image_stays_and_one_of_a_removed_image_goes_first() {
+    let p = EcrPublic::start();
+    p.create_repository("tools/cli");
+    let release = p.push_image("tools/cli", "release", &["v1.0.0"]);
+    let old = p.push_image("tools/cli", "old", &["build-1"]);
+    let kept_sbom = p.push_referrer("tools/cli", &release);
+    let old_sbom = p.push_referrer("tools/cli", &old);
+    let leftover = p.push_image("tools/cli", "leftover", &[]);
+    let closed = ClosedPort::new();
+    let f = Files::new();
+    let cfg = f.write("public.yaml", &public_file(p.alias()));
+
+    let out = run(
+        &closed.url,
+        &p.url(),
+        &["plan", s(&cfg), "--format", "json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let plan = json(&out);
+    let actions = plan["repositories"][0]["actions"].as_array().unwrap();
+    let wave_of = |d: &str| {
+        actions
+            .iter()
+            .find(|a| a["digest"] == d)
+            .map(|a| a["wave"].as_u64().unwrap())
+    };
+    assert_eq!(
+        wave_of(&kept_sbom),
+        None,
+        "the referrer of a kept image stays: {actions:#?}"
+    );
+    let (sbom, subject) = (wave_of(&old_sbom).unwrap(), wave_of(&old).unwrap());
+    assert!(
+        sbom < subject,
+        "the referrer goes before its subject: {sbom} {subject}"
+    );
+    assert!(
+        wave_of(&leftover).is_some(),
+        "a plain untagged image still goes"
+    );
+    // Every untagged image's manifest was read, once each, to learn its subject.
+    assert!(
+        plan["api_calls"]["ecr_public"]["manifest_gets"].as_u64() >= Some(3),
+        "{}",
+        plan["api_calls"]
+    );
+
+    let out = run(
+        &closed.url,
+        &p.url(),
+        &["apply", s(&cfg), "--auto-approve"],
+        Some(f.dir()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let left: Vec<String> = p.images("tools/cli").into_keys().collect();
+    let mut expected = vec![release, kept_sbom];
+    expected.sort();
+    assert_eq!(left, expected);
+}
