@@ -70,6 +70,13 @@ impl<R: Registry> BatchContext<'_, '_, R> {
                 Decision::Skip(change) => self.skip(&mut out, &s, change),
             }
         }
+        let mut kept = match self.drop_gone_unread(&mut out, kept, &manifests).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                out.error = Some(self.registry_error(e));
+                return out;
+            }
+        };
         let withheld = if shared.options.allow_unrestorable {
             Vec::new()
         } else {
@@ -98,6 +105,46 @@ impl<R: Registry> BatchContext<'_, '_, R> {
             out.error = Some(e);
         }
         out
+    }
+
+    /// Reads again the images of `kept` whose manifest could not be read: one removed
+    /// since the confirmation (by another apply, say, between the two reads of this
+    /// request) is already gone, not a removal left undone for want of its manifest.
+    async fn drop_gone_unread(
+        &self,
+        out: &mut BatchOutcome,
+        mut kept: Vec<Step>,
+        manifests: &HashMap<Digest, ManifestRead>,
+    ) -> Result<Vec<Step>, RegistryError> {
+        let unread = |s: &Step| !matches!(manifests.get(&s.digest), Some(Ok(_)));
+        let mut ids: Vec<ImageId> = Vec::new();
+        for s in kept.iter().filter(|s| unread(s)) {
+            let id = ImageId::Digest(s.digest.clone());
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(kept);
+        }
+        let reference = &self.repo.repository;
+        let registry = self.shared.registry;
+        let mut present: HashSet<Digest> = HashSet::new();
+        for chunk in ids.chunks(MAX_IDS_PER_BATCH) {
+            let now = self
+                .shared
+                .call(read_current(registry, reference, chunk))
+                .await?;
+            present.extend(now.into_iter().map(|i| i.digest));
+        }
+        kept.retain(|s| {
+            let gone = unread(s) && !present.contains(&s.digest);
+            if gone {
+                out.report.already_gone += 1;
+            }
+            !gone
+        });
+        Ok(kept)
     }
 
     /// Takes out of `kept` the removals whose manifest could not be read (restore could
