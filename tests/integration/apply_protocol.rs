@@ -231,6 +231,9 @@ fn an_untag_that_would_now_delete_the_image_is_skipped() {
 /// it may change the registry first, or answer in its place.
 type Hook = Box<dyn Fn(&InMemoryRegistry, &[ImageId]) -> Option<BatchDeleteResult> + Send + Sync>;
 
+/// Runs before a BatchGetImage is answered.
+type GetHook = Box<dyn Fn(&InMemoryRegistry, &[ImageId]) + Send + Sync>;
+
 /// The in-memory model with a BatchDeleteImage hook, and manifests BatchGetImage
 /// cannot read (`unreadable`: a disabled KMS key, say).
 struct Hooked {
@@ -240,7 +243,7 @@ struct Hooked {
     unreadable: Vec<Digest>,
     /// Runs before each BatchGetImage is answered (another client acting between the
     /// confirming read and the manifest read of a request).
-    before_get: Option<Box<dyn Fn(&InMemoryRegistry, &[ImageId]) + Send + Sync>>,
+    before_get: Option<GetHook>,
 }
 
 impl Hooked {
@@ -616,7 +619,11 @@ fn an_image_another_apply_removed_before_its_manifest_read_is_already_gone() {
     assert_eq!(report.images_deleted, 1, "{report:#?}");
     assert_eq!(tags_of(&racing.inner, 2), None);
     assert_eq!(tags_of(&racing.inner, 3), None);
-    assert_eq!(journal.len(), 1, "only what this apply removed: {journal:?}");
+    assert_eq!(
+        journal.len(),
+        1,
+        "only what this apply removed: {journal:?}"
+    );
 }
 
 #[test]

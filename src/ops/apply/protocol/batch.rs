@@ -37,6 +37,10 @@ impl<R: Registry> BatchContext<'_, '_, R> {
     pub(super) async fn run(&self, batch: Vec<Step>) -> BatchOutcome {
         let mut out = BatchOutcome::default();
         let shared = self.shared;
+        if shared.cancel.is_cancelled() {
+            out.report.not_started += batch.len();
+            return out;
+        }
         let reference = &self.repo.repository;
         let mut ids: Vec<ImageId> = batch.iter().map(|s| s.id.clone()).collect();
         ids.dedup();
@@ -94,6 +98,10 @@ impl<R: Registry> BatchContext<'_, '_, R> {
         };
         shared.progress.advance(total - kept.len());
         if kept.is_empty() {
+            return out;
+        }
+        if shared.cancel.is_cancelled() {
+            out.report.not_started += kept.len();
             return out;
         }
         let entries = planned_entries(self.repo, &kept, &manifests, shared.options.now);
@@ -295,10 +303,27 @@ impl<R: Registry> BatchContext<'_, '_, R> {
         let mut pending = batch;
         for attempt in 0..=UPSTREAM_RETRIES {
             let ids: Vec<ImageId> = pending.iter().map(|s| s.id.clone()).collect();
-            let result = shared
-                .call(shared.registry.batch_delete_image(reference, &ids))
-                .await
-                .map_err(|e| self.registry_error(e))?;
+            // Checked again once a request slot is free, just before sending.
+            let sent = shared
+                .call(async {
+                    if shared.cancel.is_cancelled() {
+                        return None;
+                    }
+                    Some(shared.registry.batch_delete_image(reference, &ids).await)
+                })
+                .await;
+            let result = match sent {
+                None => {
+                    // Journalled but never sent: restore finds these still there.
+                    out.report.not_started += pending.len();
+                    return Ok(());
+                }
+                Some(Ok(result)) => result,
+                Some(Err(e)) => {
+                    out.report.delete_batches.push(ids.len());
+                    return self.settle_lost(out, pending, e).await;
+                }
+            };
             out.report.delete_batches.push(ids.len());
             let upstream = |s: &Step| {
                 attempt < UPSTREAM_RETRIES
@@ -315,6 +340,10 @@ impl<R: Registry> BatchContext<'_, '_, R> {
             shared.progress.advance(done.len());
             self.tally(out, &done, &result, manifests).await?;
             if retry.is_empty() {
+                break;
+            }
+            if shared.cancel.is_cancelled() {
+                out.report.not_started += retry.len();
                 break;
             }
             out.report.upstream_retries += retry.len();
