@@ -551,6 +551,7 @@ fn a_tag_reported_for_an_image_deleted_by_digest_fails_and_is_restored() {
         &racing.inner,
         &restore_plan,
         &ecr_reconcile::ops::pace::Pacer::put_image(ecr_reconcile::ops::pace::TokioClock::default()),
+        &Default::default(),
     ));
     assert!(restored.succeeded(), "{restored:#?}");
     assert_eq!(

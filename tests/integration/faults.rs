@@ -1229,6 +1229,8 @@ enum When {
     InFlight,
     /// Once the first removal request was answered, before its answer is read.
     Answered,
+    /// While the first PutImage of a restore is at the registry.
+    Restoring,
 }
 
 /// What the binary answers to each signal of [`cancelled_apply`], on stderr.
@@ -1254,6 +1256,19 @@ fn cancelled_apply(
     signals: &'static [&'static str],
     journal: &Path,
 ) -> (Output, Vec<proxy::Call>) {
+    let mut args = apply_args(dir, journal);
+    args.extend(["--parallelism".into(), "1".into()]);
+    cancelled_run(m, args, when, signals)
+}
+
+/// Runs the binary with `args` and sends it `signals` at `when` (see
+/// [`cancelled_apply`]).
+fn cancelled_run(
+    m: &Moto,
+    args: Vec<String>,
+    when: When,
+    signals: &'static [&'static str],
+) -> (Output, Vec<proxy::Call>) {
     let p = Proxy::start(
         &m.url,
         Faults {
@@ -1272,6 +1287,7 @@ fn cancelled_apply(
                 When::Planning => phase == Phase::Before && seen.operation == "DescribeImages",
                 When::InFlight => phase == Phase::Before && seen.operation == "BatchDeleteImage",
                 When::Answered => phase == Phase::After && seen.operation == "BatchDeleteImage",
+                When::Restoring => phase == Phase::Before && seen.operation == "PutImage",
             };
             if at && !fired.swap(true, Ordering::SeqCst) {
                 while pid.load(Ordering::SeqCst) == 0 {
@@ -1292,8 +1308,6 @@ fn cancelled_apply(
             Verdict::Pass
         });
     }
-    let mut args = apply_args(dir, journal);
-    args.extend(["--parallelism".into(), "1".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut held = command(&p.url, &args, None);
     let mut child = held
@@ -1418,4 +1432,46 @@ fn a_second_signal_exits_at_once_and_leaves_a_readable_journal() {
     assert!(!entries.is_empty() && entries.len() <= 100, "{entries:?}");
     assert_safe(&before, &state(&m), "a second signal");
     converge(&m, &dir, &before, "after a second signal");
+}
+
+#[test]
+fn a_signal_during_restore_stops_pushing_reports_and_a_second_restore_finishes() {
+    let m = Moto::start(binary());
+    let dir = Dir::new();
+    let before = reseed(&m, [20, 10]);
+    let journal = dir.path("j.jsonl");
+    let out = run(&m.url, &apply_args(&dir, &journal));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let restore_args = || -> Vec<String> {
+        ["restore", s(&journal), "--auto-approve", "--format", "json"]
+            .map(String::from)
+            .to_vec()
+    };
+    let (out, calls) = cancelled_run(&m, restore_args(), When::Restoring, &["INT"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("SIGINT: stopping: nothing new is sent"),
+        "{err}"
+    );
+    let r = report(&out);
+    let not_started = r["report"]["not_started"].as_u64().unwrap_or(0);
+    assert!(not_started > 0, "{r}");
+    assert_eq!(
+        calls.iter().filter(|c| c.operation == "PutImage").count(),
+        1,
+        "only the push in flight: {calls:?}"
+    );
+    assert!(
+        err.contains(&format!(
+            "pushes not started. The journal {} is unchanged; run `ecr-reconcile restore {}` again",
+            journal.display(),
+            journal.display()
+        )),
+        "{err}"
+    );
+    // A second restore finishes: the registry is as before the apply.
+    let out = run(&m.url, &restore_args());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(state(&m), before);
 }

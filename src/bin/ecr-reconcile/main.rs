@@ -299,6 +299,7 @@ fn snapshot_written(source: &Source) {
 }
 
 fn restore(term: &Term, args: &RestoreArgs) -> Result<u8, Reported> {
+    let signals = signals::install();
     let source = term.check(Source::open(&args.source.spec()))?;
     let request = RestoreRequest {
         journal: args.journal.clone(),
@@ -325,12 +326,25 @@ fn restore(term: &Term, args: &RestoreArgs) -> Result<u8, Reported> {
     if gate == Gate::Confirm && !term.confirm()? {
         return Err(term.fail(RestoreError::Cancelled));
     }
-    let outcome = term.check(prepared.execute())?;
+    signals.sending(&args.journal, true);
+    let outcome = prepared.execute_cancellable(signals.cancel());
+    let _reporting = signals.reporting();
+    let outcome = term.check(outcome)?;
     term.report(&outcome, args.format, |o, out| {
         render::restore_report(&o.report, o.record.as_deref(), out)
     })?;
     if changes {
         snapshot_written(&source);
+    }
+    if let Some(signal) = signals.cancel().signal() {
+        eprintln!(
+            "Cancelled: {} tags put back, {} images pushed again, {} pushes not started. {}",
+            outcome.report.tags_restored,
+            outcome.report.images_recreated,
+            outcome.report.not_started,
+            signals::after_cancel(&args.journal.display().to_string(), true)
+        );
+        return Ok(exit::of_signal(signal));
     }
     Ok(if outcome.report.succeeded() {
         exit::SUCCESS

@@ -117,12 +117,8 @@ pub struct ApplyReport {
     pub upstream_retries: usize,
     /// Removals never sent because the run was cancelled (SIGINT, SIGTERM) first;
     /// applying again makes them.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::ops::report::is_zero")]
     pub not_started: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 impl ApplyReport {

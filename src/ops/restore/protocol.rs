@@ -232,6 +232,9 @@ pub struct RestoreReport {
     /// what the restore record keeps so that the next plan ranks them as before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recreated: Vec<RecreatedImage>,
+    /// PutImage calls never sent because the restore was cancelled first.
+    #[serde(default, skip_serializing_if = "crate::ops::report::is_zero")]
+    pub not_started: usize,
 }
 
 impl RestoreReport {
@@ -468,11 +471,13 @@ fn plan_repository(
 }
 
 /// Pushes what the plan says, image by image in the plan's order, each PutImage
-/// when `pacer` lets it start (ECR's PutImage quota is 10 per second).
+/// when `pacer` lets it start (ECR's PutImage quota is 10 per second). Once `cancel`
+/// is set nothing more is pushed: the rest is counted as not started.
 pub async fn execute<R: Registry, C: Clock>(
     registry: &R,
     plan: &RestorePlan,
     pacer: &Pacer<C>,
+    cancel: &crate::ops::cancel::Cancel,
 ) -> RestoreReport {
     let mut report = RestoreReport::default();
     for repo in &plan.repositories {
@@ -510,6 +515,10 @@ pub async fn execute<R: Registry, C: Clock>(
             let mut created = !image.recreate;
             for tag in pushes {
                 pacer.ready().await;
+                if cancel.is_cancelled() {
+                    report.not_started += 1;
+                    continue;
+                }
                 match registry.put_image(&repo.repository, &put, tag).await {
                     Ok(()) => {
                         if tag.is_some() {
@@ -763,7 +772,13 @@ mod tests {
                 .map(|i| &i.digest)
                 .collect();
             assert_eq!(order, [&child.digest, &inner.digest, &outer.digest]);
-            execute(&registry, &plan, &Pacer::put_image(&clock)).await
+            execute(
+                &registry,
+                &plan,
+                &Pacer::put_image(&clock),
+                &Default::default(),
+            )
+            .await
         });
         assert!(report.succeeded(), "{:?}", report.problems);
         assert_eq!(report.images_recreated, 3);
@@ -865,7 +880,13 @@ mod tests {
         registry.inner.create_repository(repo());
         let report = block_on(async {
             let plan = plan(&registry, &refs).await.unwrap();
-            execute(&registry, &plan, &Pacer::put_image(&clock)).await
+            execute(
+                &registry,
+                &plan,
+                &Pacer::put_image(&clock),
+                &Default::default(),
+            )
+            .await
         });
         assert!(report.succeeded(), "{:?}", report.problems);
         assert_eq!(report.tags_restored, 40);
