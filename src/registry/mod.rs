@@ -681,6 +681,25 @@ pub enum Operation {
     PublicOther,
 }
 
+impl Operation {
+    /// The request, as an error message names it.
+    pub fn asked(self) -> &'static str {
+        match self {
+            Operation::DescribeImages => "DescribeImages",
+            Operation::BatchGetImage => "BatchGetImage",
+            Operation::BatchDeleteImage => "BatchDeleteImage",
+            Operation::PutImage => "PutImage",
+            Operation::Other => "a registry call",
+            Operation::PublicDescribeImages => "ECR Public DescribeImages",
+            Operation::PublicBatchDeleteImage => "ECR Public BatchDeleteImage",
+            Operation::PublicPutImage => "ECR Public PutImage",
+            Operation::PublicManifestGet => "an ECR Public manifest GET",
+            Operation::PublicTokenGet => "an ECR Public token GET",
+            Operation::PublicOther => "an ECR Public call",
+        }
+    }
+}
+
 impl CallCounters {
     /// Counts one call.
     pub fn count(&self, op: Operation) {

@@ -1475,3 +1475,52 @@ fn a_signal_during_restore_stops_pushing_reports_and_a_second_restore_finishes()
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(state(&m), before);
 }
+
+#[test]
+fn an_answer_that_cannot_be_read_is_named_for_what_came_back() {
+    let m = Moto::start(binary());
+    reseed(&m, [5, 5]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    let html: &'static [u8] =
+        b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>";
+    for (verdict, said) in [
+        (
+            Verdict::Raw(proxy::RawAnswer {
+                status: 502,
+                content_type: "text/html",
+                body: html,
+            }),
+            "DescribeImages of team/app (123456789012/eu-west-1) answered HTTP 502 (text/html): an HTML page: `<html><head><title>502 Bad Gateway",
+        ),
+        (
+            Verdict::Raw(proxy::RawAnswer {
+                status: 200,
+                content_type: "text/html",
+                body: html,
+            }),
+            "answered HTTP 200 (text/html): an HTML page: `<html>",
+        ),
+        (
+            Verdict::Cut(9),
+            "answered HTTP 200 (application/x-amz-json-1.1): a JSON body cut at byte 9: `{\"imageDe`",
+        ),
+    ] {
+        p.set_hook(move |seen, _| {
+            if seen.operation == "DescribeImages" && seen.repository.as_deref() == Some("team/app")
+            {
+                return verdict;
+            }
+            Verdict::Pass
+        });
+        let out = command(&p.url, &["plan", s(&dir.path("cfg.yaml"))], None)
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.lines().any(|l| l.contains(said)),
+            "one line names what came back: {said}\n{err}"
+        );
+    }
+}
