@@ -254,7 +254,8 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
     let progress = term::Progress::new(prepared.removals());
     let outcome = prepared.execute_cancellable(Some(&journal), &progress, signals.cancel());
     progress.finish();
-    let _reporting = signals.reporting();
+    // Held until the process ends: the grace timer never cuts the report short.
+    std::mem::forget(signals.reporting());
     let outcome = term.check(outcome)?;
     term.report(&outcome, args.format, render::apply_report)?;
     snapshot_written(&source);
@@ -328,7 +329,8 @@ fn restore(term: &Term, args: &RestoreArgs) -> Result<u8, Reported> {
     }
     signals.sending(&args.journal, true);
     let outcome = prepared.execute_cancellable(signals.cancel());
-    let _reporting = signals.reporting();
+    // Held until the process ends: the grace timer never cuts the report short.
+    std::mem::forget(signals.reporting());
     let outcome = term.check(outcome)?;
     term.report(&outcome, args.format, |o, out| {
         render::restore_report(&o.report, o.record.as_deref(), out)

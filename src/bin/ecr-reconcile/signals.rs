@@ -114,7 +114,7 @@ impl Signals {
         });
     }
 
-    /// Held while the report is printed.
+    /// Held while the report is printed (the caller keeps it until the process ends).
     pub fn reporting(&self) -> std::sync::MutexGuard<'_, ()> {
         self.reporting.lock().unwrap_or_else(|e| e.into_inner())
     }
