@@ -1524,3 +1524,37 @@ fn an_answer_that_cannot_be_read_is_named_for_what_came_back() {
         );
     }
 }
+
+#[test]
+fn a_restore_whose_answers_are_cut_short_reads_back_and_counts_what_is_back() {
+    let m = Moto::start(binary());
+    let dir = Dir::new();
+    let before = reseed(&m, [10, 5]);
+    let journal = dir.path("j.jsonl");
+    let out = run(&m.url, &apply_args(&dir, &journal));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Every PutImage is carried out, and its answer cut after 5 bytes.
+    let p = Proxy::start(&m.url, Faults::default());
+    p.set_hook(|seen, phase| {
+        if phase == Phase::After && seen.operation == "PutImage" {
+            return Verdict::Cut(5);
+        }
+        Verdict::Pass
+    });
+    let args: Vec<String> = ["restore", s(&journal), "--auto-approve", "--format", "json"]
+        .map(String::from)
+        .to_vec();
+    let out = run(&p.url, &args);
+    let said = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let r = report(&out);
+    assert_eq!(r["report"]["problems"], serde_json::json!([]), "{said}");
+    assert_eq!(r["report"]["tags_restored"], 12, "{said}");
+    assert!(
+        p.calls()
+            .iter()
+            .any(|c| c.operation == "PutImage" && c.outcome == Outcome::Answered),
+        "the answers were cut"
+    );
+    assert_eq!(state(&m), before);
+}

@@ -16,6 +16,7 @@ use super::source::SourceError;
 use crate::model::RepositoryRef;
 use crate::registry::RetryCounts;
 use crate::registry::{CallCounts, RegistryError};
+mod answer;
 pub mod protocol;
 
 pub use protocol::{RestorePlan, RestoreReport};

@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::RestoreError;
+use super::answer::{self, explain};
 use crate::model::{Digest, RepositoryRef, Tag, media_type};
 use crate::ops::journal::JournalEntry;
 use crate::ops::pace::{Clock, Pacer};
@@ -519,7 +520,8 @@ pub async fn execute<R: Registry, C: Clock>(
                     report.not_started += 1;
                     continue;
                 }
-                match registry.put_image(&repo.repository, &put, tag).await {
+                let pushed = registry.put_image(&repo.repository, &put, tag).await;
+                match answer::settle(registry, &repo.repository, &image.digest, tag, pushed).await {
                     Ok(()) => {
                         if tag.is_some() {
                             report.tags_restored += 1;
@@ -564,32 +566,6 @@ pub async fn execute<R: Registry, C: Clock>(
         }
     }
     report
-}
-
-/// Why a PutImage failed, and what the user can do, in plain words.
-fn explain(e: &RegistryError) -> (String, String) {
-    let remedy = match e.service_code() {
-        Some(ServiceCode::LayersNotFoundException) => {
-            "ECR no longer holds the image's layers (it removes them some time after the image is deleted): push the image again from its source"
-        }
-        Some(ServiceCode::ReferencedImagesNotFoundException) => {
-            "the index lists child manifests that are gone: restore or push them first, then run restore again"
-        }
-        Some(ServiceCode::ImageTagAlreadyExistsException) => {
-            "the repository's tags are immutable and the tag names another image now: choose another tag, or make the repository mutable"
-        }
-        Some(ServiceCode::ImageDigestDoesNotMatchException) => {
-            "the registry computed another digest for the saved manifest: the journal was edited or damaged; push the image from its source"
-        }
-        Some(ServiceCode::RepositoryNotFoundException) => {
-            "create the repository (with its old settings), then run restore again"
-        }
-        Some(ServiceCode::LimitExceededException) => {
-            "the repository holds as many images as ECR allows: free room, then run restore again"
-        }
-        _ => "run restore again later: it skips what is back already",
-    };
-    (e.to_string(), remedy.to_owned())
 }
 
 #[cfg(test)]
