@@ -95,3 +95,13 @@ test('apply example: without a reviewed plan it fails unless opted in, and then 
   assert.equal(opted.status, 0, opted.stderr);
   assert.match(opted.stdout, /^::warning title=ecr-reconcile: applying a fresh plan::no reviewed plan for abc123/m);
 });
+
+test('action.yml: the artifact (plan, report, journal) is uploaded even when the run failed or was cancelled', () => {
+  const action = read(path.join(ROOT, 'action.yml'));
+  const upload = action.match(/- name: Upload the plan\n\s+id: upload\n\s+if: (.*)\n/);
+  assert.ok(upload, 'the upload step has an if');
+  assert.match(upload[1], /^always\(\) && /, 'without always() a cancelled or failed apply leaves its journal on the runner');
+  assert.match(upload[1], /inputs\.upload-artifact == 'true'/);
+  // run.sh is the step's own process, so that the runner's signals reach it.
+  assert.match(action, /\n\s+id: run\n(?:\s+.*\n)*?\s+run: 'exec "\$GITHUB_ACTION_PATH\/action\/run\.sh"'\n/);
+});

@@ -48,6 +48,8 @@ mkdir -p "$out"
 stderr="$out/stderr.txt"
 output key "$key"
 output output-dir "$out"
+# Written first: a cancelled run still uploads under its own name.
+output artifact-name "ecr-reconcile-$command-$safe_key"
 
 absolute() {
   case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac
@@ -64,10 +66,27 @@ if [[ -n "${CACHE_DIR:-}" ]] && ! has_arg --cache-dir && ! has_arg --no-cache; t
 fi
 
 # Runs the binary with its stderr both shown and kept; sets rc.
+#
+# When a job is cancelled the runner signals only the step's own process (this
+# script: action.yml execs it), SIGINT then SIGTERM, then kills the whole tree. So
+# each signal is passed on to the binary, which stops sending, finishes what it
+# sent, writes its report and exits 130 or 143; this script then records the outputs
+# as usual and the upload step (`always()`) keeps the journal. The tee ignores the
+# signals so that the report still reaches the log.
 run_tool() {
   set +e
-  "$bin" "$@" 2> >(tee -a "$stderr" >&2)
+  "$bin" "$@" 2> >(trap '' INT TERM; exec tee -a "$stderr" >&2) &
+  local tool=$!
+  trap 'kill -s INT "$tool" 2>/dev/null' INT
+  trap 'kill -s TERM "$tool" 2>/dev/null' TERM
+  wait "$tool"
   rc=$?
+  # A signal ends `wait` early: wait again until the binary has exited.
+  while kill -0 "$tool" 2>/dev/null; do
+    wait "$tool"
+    rc=$?
+  done
+  trap - INT TERM
   set -e
   wait # the tee
 }
@@ -113,7 +132,6 @@ case "$command" in
     output summary "$summary"
     output applied-plan ""
     output journal-file ""
-    output artifact-name "ecr-reconcile-plan-$safe_key"
     echo "ecr-reconcile: plan exit code $rc${summary:+: $summary}"
     ;;
 
@@ -159,7 +177,6 @@ case "$command" in
     output plan-markdown-file ""
     output applied-plan "$applied"
     output journal-file "$journal"
-    output artifact-name "ecr-reconcile-apply-$safe_key"
     echo "ecr-reconcile: apply ($applied plan) exit code $rc"
     ;;
 

@@ -196,3 +196,69 @@ test('an unknown command fails', () => {
   assert.equal(r.status, 1);
   assert.match(r.stdout, /command must be plan or apply, not 'destroy'/);
 });
+
+/** Waits until `file` exists (the fake binary has started and set up its handlers). */
+async function until(file) {
+  while (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') === '') await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+// A stand-in for the binary that, like it, answers SIGINT and SIGTERM by writing what
+// it did and exiting 128 + the signal's number; it never ends otherwise.
+const FAKE = `#!/usr/bin/env node
+const fs = require('node:fs');
+const journal = process.argv[process.argv.indexOf('--journal') + 1];
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+  process.on(signal, () => {
+    fs.appendFileSync(journal, JSON.stringify({ cancelled: signal }) + '\\n');
+    process.stderr.write('Cancelled (' + signal + '): the report, after the signal\\n');
+    process.exit(code);
+  });
+}
+fs.writeFileSync(process.env.FAKE_STARTED, String(process.pid));
+setInterval(() => {}, 1000);
+`;
+
+for (const [signal, code] of [['SIGINT', '130'], ['SIGTERM', '143']]) {
+  test(`apply: ${signal} to run.sh (what the runner signals on cancel) reaches the binary; the outputs are recorded`, async () => {
+    const { spawn } = require('node:child_process');
+    const dir = workspace();
+    const fake = path.join(dir, 'fake-ecr-reconcile');
+    fs.writeFileSync(fake, FAKE, { mode: 0o755 });
+    const started = path.join(dir, 'started');
+    const outputFile = path.join(dir, 'runner', 'output');
+    fs.writeFileSync(outputFile, '');
+    const child = spawn('bash', [SCRIPT], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        RUNNER_TEMP: path.join(dir, 'runner'),
+        GITHUB_OUTPUT: outputFile,
+        ECR_RECONCILE: fake,
+        FAKE_STARTED: started,
+        COMMAND: 'apply',
+        PATHS: 'desired',
+      },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise((resolve) => child.on('exit', (status, sig) => resolve({ status, sig })));
+    await until(started);
+    child.kill(signal);
+    // Without the signal passed on, the binary would never end: end it after a while
+    // (it then exits 137, not as a cancelled binary does) instead of hanging the run.
+    const stuck = setTimeout(() => process.kill(Number(fs.readFileSync(started, 'utf8')), 'SIGKILL'), 30000);
+    const { status, sig } = await exited;
+    clearTimeout(stuck);
+    assert.equal(sig, null, 'run.sh is not killed by the signal');
+    assert.equal(status, 0, stderr);
+    const outputs = Object.fromEntries(
+      fs.readFileSync(outputFile, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    assert.equal(outputs['exit-code'], code);
+    assert.equal(outputs['artifact-name'], 'ecr-reconcile-apply-desired');
+    assert.equal(fs.readFileSync(outputs['journal-file'], 'utf8'), `{"cancelled":"${signal}"}\n`);
+    assert.match(stderr, new RegExp(`Cancelled \\(${signal}\\): the report`), 'the report reaches the log');
+    assert.match(fs.readFileSync(path.join(outputs['output-dir'], 'stderr.txt'), 'utf8'), /Cancelled/);
+  });
+}

@@ -10,3 +10,16 @@ pub const ERROR: u8 = 1;
 /// state: the plan has changes, or a repository is refused or not found (they need
 /// attention).
 pub const CHANGES: u8 = 2;
+/// `apply` or `restore` stopped by SIGINT (128 + 2, as a shell reports it): nothing
+/// new was sent after the signal; what was sent is answered, checked and journalled.
+pub const INTERRUPTED: u8 = 130;
+/// The same, stopped by SIGTERM (128 + 15).
+pub const TERMINATED: u8 = 143;
+
+/// The exit code of a run stopped by `signal` (its number).
+pub fn of_signal(signal: i32) -> u8 {
+    match signal {
+        15 => TERMINATED,
+        _ => INTERRUPTED,
+    }
+}

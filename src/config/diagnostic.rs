@@ -24,6 +24,14 @@ pub enum Code {
     /// A file or directory could not be read.
     #[strum(serialize = "config::io")]
     Io,
+    /// A `*.yaml` / `*.yml` found by directory search that is not a regular file (a
+    /// FIFO, a socket, a device): never opened, never skipped in silence.
+    #[strum(serialize = "config::not-a-file")]
+    NotAFile,
+    /// A symlinked folder that leads to a folder already searched (a loop, or a second
+    /// path to the same folder).
+    #[strum(serialize = "config::symlink-loop")]
+    SymlinkLoop,
     /// No desired-state file was found under the given paths (nothing, or only YAML
     /// that is not desired state).
     #[strum(serialize = "config::no-files")]

@@ -11,6 +11,7 @@ pub mod in_use;
 pub mod raw;
 pub mod report;
 mod validate;
+mod walk;
 pub mod yaml;
 
 use std::collections::HashMap;
@@ -464,12 +465,13 @@ pub fn discover(paths: &[PathBuf], exclusions: &Exclusions) -> Result<Discovered
                     }
                 };
                 let mut found = Vec::new();
-                let mut walker = Walker {
-                    patterns: &patterns,
-                    files: &mut found,
-                    excluded: &mut out.excluded,
-                };
-                if let Err(e) = walker.walk(path, "") {
+                let mut walker = walk::Walker::new(
+                    &patterns,
+                    &mut found,
+                    &mut out.excluded,
+                    &mut errors.diagnostics,
+                );
+                if let Err(e) = walker.search(path) {
                     errors.diagnostics.push(ConfigDiagnostic::general(
                         Code::Io,
                         Some(&path.display().to_string()),
@@ -544,59 +546,6 @@ fn no_files(
         ),
     )
     .with_help(help)
-}
-
-/// Directory search under one path argument.
-struct Walker<'a> {
-    patterns: &'a [Pattern],
-    files: &'a mut Vec<PathBuf>,
-    excluded: &'a mut Vec<Excluded>,
-}
-
-impl Walker<'_> {
-    /// Searches `dir`, which is at `rel` (`/` separated, empty at the top) under the
-    /// path argument.
-    fn walk(&mut self, dir: &Path, rel: &str) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let kind = entry.file_type()?;
-            let is_dir = kind.is_dir();
-            let wanted = if is_dir {
-                !name.starts_with('.')
-            } else {
-                (kind.is_file() || kind.is_symlink())
-                    && (name.ends_with(".yaml") || name.ends_with(".yml"))
-                    && !TEST_FILE_SUFFIXES.iter().any(|s| name.ends_with(s))
-            };
-            if !wanted {
-                continue;
-            }
-            let path = if rel.is_empty() {
-                name.to_string()
-            } else {
-                format!("{rel}/{name}")
-            };
-            if let Some(p) = self
-                .patterns
-                .iter()
-                .find(|p| p.matches(&path, &name, is_dir))
-            {
-                self.excluded.push(Excluded {
-                    path: entry.path().display().to_string(),
-                    by: format!("`{}` ({})", p.text, p.origin),
-                });
-                continue;
-            }
-            if is_dir {
-                self.walk(&entry.path(), &path)?;
-            } else {
-                self.files.push(entry.path());
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Reads and validates every desired-state file under `paths`.

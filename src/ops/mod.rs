@@ -3,6 +3,7 @@
 //! prints. The binary parses arguments, calls one of these and renders the result.
 
 pub mod apply;
+pub mod cancel;
 pub mod explain;
 pub mod import;
 pub mod in_use;

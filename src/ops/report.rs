@@ -145,6 +145,11 @@ impl From<&ImageId> for ImageRef {
     }
 }
 
+/// For `skip_serializing_if`: a count that is zero is left out.
+pub(crate) fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,9 +46,19 @@ impl ManifestCache {
     }
 
     /// The media type and manifest cached for `digest`, when an entry exists and its
-    /// manifest hashes to the digest. A bad entry is removed.
+    /// manifest hashes to the digest. A bad entry is removed. Only a regular file is
+    /// opened: anything else under an entry's name (a FIFO would block the run, a
+    /// symlink could lead anywhere) is ignored, and replaced when the entry is written.
     pub fn get(&self, digest: &Digest) -> Option<(String, String)> {
         let path = self.entry(digest)?;
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() {
+            tracing::warn!(
+                "manifest cache: {} is not a regular file; ignored",
+                path.display()
+            );
+            return None;
+        }
         let bytes = std::fs::read(&path).ok()?;
         match parse_entry(&bytes, digest) {
             Some(found) => Some(found),
@@ -430,6 +440,41 @@ mod tests {
         );
         assert_eq!(cached.inner().calls().batch_get_image, 2);
         assert_eq!(std::fs::read(&entry).unwrap(), good, "and replaced");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_entry_that_is_not_a_regular_file_is_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, d) = seeded();
+        let cache = ManifestCache::new(dir.path());
+        let cached = Cached::new(reg, Some(cache.clone()));
+        block_on(observe(&cached, &repo())).unwrap();
+        let entry = cache.entry(&d[2]).unwrap();
+        std::fs::remove_file(&entry).unwrap();
+        // A FIFO without a writer: opening it for reading would block for good.
+        let made = std::process::Command::new("mkfifo")
+            .arg(&entry)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (send, got) = std::sync::mpsc::channel();
+        let reader = cache.clone();
+        let digest = d[2].clone();
+        std::thread::spawn(move || send.send(reader.get(&digest)).unwrap());
+        let found = got
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("reading a FIFO entry blocked");
+        assert_eq!(found, None);
+        // Read from the registry instead, and the entry written as a file again.
+        block_on(observe(&cached, &repo())).unwrap();
+        assert_eq!(cached.inner().calls().batch_get_image, 2);
+        assert!(std::fs::symlink_metadata(&entry).unwrap().is_file());
+        // A symlink to a good entry is not followed either.
+        let good = cache.entry(&d[3]).unwrap();
+        std::fs::remove_file(&entry).unwrap();
+        std::os::unix::fs::symlink(&good, &entry).unwrap();
+        assert_eq!(cache.get(&d[2]), None);
     }
 
     #[test]

@@ -63,7 +63,14 @@ impl Meter {
         self.calls.count(op);
         crate::aws::send(Some(&self.attempts.width), request)
             .await
-            .map_err(|e| registry_error(e, repo))
+            .map_err(|e| match registry_error(e, repo) {
+                // Say what was asked, and of which repository.
+                RegistryError::Surprising(why) => RegistryError::Surprising(match repo {
+                    Some(r) => format!("{} of {r} answered {why}", op.asked()),
+                    None => format!("{} answered {why}", op.asked()),
+                }),
+                other => other,
+            })
     }
 }
 

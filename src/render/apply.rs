@@ -11,8 +11,10 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "Apply {}: {} removals made, {} already gone, {} skipped, {} failed: {} tags removed ({} from images that stay), {} images deleted.",
-        if r.succeeded() {
+        "Apply {}: {} removals made, {} already gone, {} skipped, {} failed{}: {} tags removed ({} from images that stay), {} images deleted.",
+        if r.not_started > 0 {
+            "cancelled"
+        } else if r.succeeded() {
             "complete"
         } else {
             "finished with failures"
@@ -21,6 +23,11 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
         r.already_gone,
         r.skipped.len(),
         r.failures.len(),
+        if r.not_started > 0 {
+            format!(", {} not started", r.not_started)
+        } else {
+            String::new()
+        },
         r.tags_removed,
         r.untagged,
         r.images_deleted,

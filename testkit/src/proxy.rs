@@ -127,6 +127,22 @@ pub enum Verdict {
         /// Its message.
         message: &'static str,
     },
+    /// Answer with these bytes (an HTML error page of a load balancer, garbage).
+    Raw(RawAnswer),
+    /// After forwarding: pass on only the first N bytes of the registry's answer
+    /// (with a length that matches them): a JSON body cut short.
+    Cut(usize),
+}
+
+/// A hook's answer of any bytes (see [`Verdict::Raw`], [`Verdict::Cut`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// The `content-type` header.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: &'static [u8],
 }
 
 /// What a hook sees.
@@ -381,6 +397,11 @@ async fn handle(
             let status = StatusCode::from_u16(status).unwrap();
             return Ok(error_response(status, kind, message));
         }
+        Verdict::Raw(raw) => {
+            record(Outcome::Answered);
+            return Ok(raw_response(raw));
+        }
+        Verdict::Cut(_) => {}
     }
 
     let response = forward(state.upstream, parts, body).await.map_err(|e| {
@@ -410,7 +431,26 @@ async fn handle(
             let status = StatusCode::from_u16(status).unwrap();
             Ok(error_response(status, kind, message))
         }
+        Verdict::Raw(raw) => {
+            record(Outcome::Answered);
+            Ok(raw_response(raw))
+        }
+        Verdict::Cut(n) => {
+            record(Outcome::Answered);
+            let (parts, body) = response.into_parts();
+            let bytes = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+            let cut = Full::new(bytes.slice(..n.min(bytes.len())));
+            Ok(Response::from_parts(parts, cut))
+        }
     }
+}
+
+fn raw_response(raw: RawAnswer) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::from_u16(raw.status).unwrap())
+        .header("content-type", raw.content_type)
+        .body(Full::new(Bytes::from_static(raw.body)))
+        .unwrap()
 }
 
 async fn forward(

@@ -232,6 +232,9 @@ fn an_untag_that_would_now_delete_the_image_is_skipped() {
 /// it may change the registry first, or answer in its place.
 type Hook = Box<dyn Fn(&InMemoryRegistry, &[ImageId]) -> Option<BatchDeleteResult> + Send + Sync>;
 
+/// Runs before a BatchGetImage is answered.
+type GetHook = Box<dyn Fn(&InMemoryRegistry, &[ImageId]) + Send + Sync>;
+
 /// The in-memory model with a BatchDeleteImage hook, and manifests BatchGetImage
 /// cannot read (`unreadable`: a disabled KMS key, say).
 struct Hooked {
@@ -239,6 +242,9 @@ struct Hooked {
     hook: Hook,
     fired: Mutex<bool>,
     unreadable: Vec<Digest>,
+    /// Runs before each BatchGetImage is answered (another client acting between the
+    /// confirming read and the manifest read of a request).
+    before_get: Option<GetHook>,
 }
 
 impl Hooked {
@@ -248,6 +254,7 @@ impl Hooked {
             hook,
             fired: Mutex::new(false),
             unreadable: Vec::new(),
+            before_get: None,
         }
     }
 }
@@ -289,6 +296,9 @@ impl Registry for Hooked {
         r: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
+        if let Some(hook) = &self.before_get {
+            hook(&self.inner, ids);
+        }
         let mut got = self.inner.batch_get_image(r, ids).await?;
         got.manifests
             .retain(|m| !self.unreadable.contains(&m.digest));
@@ -543,6 +553,7 @@ fn a_tag_reported_for_an_image_deleted_by_digest_fails_and_is_restored() {
         &racing.inner,
         &restore_plan,
         &ecr_reconcile::ops::pace::Pacer::put_image(ecr_reconcile::ops::pace::TokioClock::default()),
+        &Default::default(),
     ));
     assert!(restored.succeeded(), "{restored:#?}");
     assert_eq!(
@@ -591,6 +602,31 @@ fn a_removal_whose_manifest_cannot_be_saved_is_not_made_unless_allowed() {
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(tags_of(&unreadable.inner, 2), None);
     assert_eq!(tags_of(&unreadable.inner, 4), None);
+}
+
+#[test]
+fn an_image_another_apply_removed_before_its_manifest_read_is_already_gone() {
+    let reg = registry(&[image(1, &["v1"]), image(2, &["old"]), image(3, &["older"])]);
+    let plan = plan_for(&reg);
+    // Another apply of the same files deletes image 2 after this one's confirming
+    // read of the request, just before its manifest read.
+    let mut racing = Hooked::new(reg, Box::new(|_, _| None));
+    racing.before_get = Some(Box::new(|inner, _| {
+        let ids = [ImageId::Tag(Tag::parse("old").unwrap())];
+        let _ = inner.batch_delete_image(&repo(), &ids).now_or_never();
+    }));
+    let (report, journal) = apply(&racing, &plan);
+    assert!(report.succeeded(), "{report:#?}");
+    assert!(report.failures_by_code.is_empty(), "{report:#?}");
+    assert_eq!(report.already_gone, 1, "{report:#?}");
+    assert_eq!(report.images_deleted, 1, "{report:#?}");
+    assert_eq!(tags_of(&racing.inner, 2), None);
+    assert_eq!(tags_of(&racing.inner, 3), None);
+    assert_eq!(
+        journal.len(),
+        1,
+        "only what this apply removed: {journal:?}"
+    );
 }
 
 #[test]

@@ -1457,3 +1457,70 @@ fn a_long_path_in_a_diagnostic_is_never_cut_in_two() {
         "the whole path on one line: {said}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn discovery_follows_symlinked_folders_once_and_refuses_what_is_not_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("desired")).unwrap();
+    std::fs::create_dir_all(d.join("shared/team")).unwrap();
+    std::fs::copy(
+        root().join("examples/desired/identity.yaml"),
+        d.join("desired/identity.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("shared/team/payments.yaml"),
+        "version: 1\nrepositories:\n  payments/api:\n    tags: [latest]\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(d.join("shared"), d.join("desired/shared")).unwrap();
+    let validate = || {
+        crate::common::hermetic()
+            .current_dir(d)
+            .args(["validate", "desired"])
+            .output()
+            .unwrap()
+    };
+    // The repository declared under the symlinked folder is in.
+    let out = validate();
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    assert!(said.contains("2 files declaring 3 repositories"), "{said}");
+
+    // A link back up is a loop: an error naming both paths, not an endless search.
+    std::os::unix::fs::symlink(d.join("desired"), d.join("shared/team/up")).unwrap();
+    let out = validate();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "desired/shared/team/up: a symlink to the folder already searched as desired:"
+        ),
+        "{err}"
+    );
+    std::fs::remove_file(d.join("shared/team/up")).unwrap();
+
+    // A FIFO named like desired state: an error with its path, and no hang.
+    let made = std::process::Command::new("mkfifo")
+        .arg(d.join("desired/pipe.yaml"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = validate();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("desired/pipe.yaml: a FIFO (named pipe), not a regular file"),
+        "{err}"
+    );
+    // Excluded, it is listed as such.
+    let out = crate::common::hermetic()
+        .current_dir(d)
+        .args(["validate", "desired", "--exclude", "pipe.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("pipe.yaml: excluded by `pipe.yaml`"));
+}

@@ -1149,3 +1149,412 @@ fn an_unanswered_removal_is_read_back_and_counted_only_when_gone() {
     assert_eq!(r["report"]["images_deleted"], 0, "{r}");
     assert!(m.images("team/app").contains_key(&kept));
 }
+
+#[test]
+fn a_removal_answered_with_garbage_is_read_back_and_counted() {
+    // Each kind of answer that leaves the outcome unknown, given to every attempt of
+    // every BatchDeleteImage after the registry carried it out: the removals are made,
+    // and the report must say so (read back), not "failed (whole call)".
+    let m = Moto::start(binary());
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    let html: &'static [u8] =
+        b"<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>";
+    let kinds: [(&str, Verdict); 4] = [
+        ("a JSON body cut short", Verdict::Cut(9)),
+        (
+            "an HTML page with 200",
+            Verdict::Raw(proxy::RawAnswer {
+                status: 200,
+                content_type: "text/html",
+                body: html,
+            }),
+        ),
+        (
+            "an HTML 502 page",
+            Verdict::Raw(proxy::RawAnswer {
+                status: 502,
+                content_type: "text/html",
+                body: html,
+            }),
+        ),
+        ("a reset connection", Verdict::Drop),
+    ];
+    for (kind, verdict) in kinds {
+        let before = reseed(&m, [10, 5]);
+        p.clear();
+        p.set_hook(move |seen, phase| {
+            if phase == Phase::After && seen.operation == "BatchDeleteImage" {
+                return verdict;
+            }
+            Verdict::Pass
+        });
+        let journal = dir.path(&format!("{}.jsonl", kind.replace(' ', "-")));
+        let out = run(&p.url, &apply_args(&dir, &journal));
+        p.clear_hook();
+        let said = format!("{kind}:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        let r = report(&out);
+        assert_eq!(r["report"]["failures"], serde_json::json!([]), "{said}");
+        assert_eq!(r["report"]["removed"], 15, "{said}");
+        assert_eq!(r["report"]["images_deleted"], 9, "{said}");
+        let now = state(&m);
+        assert_safe(&before, &now, kind);
+        assert_eq!(now, expected(&before), "{kind}");
+        assert_eq!(journal_entries(&journal).len(), 15, "{kind}");
+        assert!(
+            p.calls()
+                .iter()
+                .any(|c| c.operation == "BatchDeleteImage" && c.outcome.injected()),
+            "{kind}: the fault was injected"
+        );
+    }
+}
+
+/// Sends `signal` (`INT`, `TERM`) to the process `pid`, as CI does on cancel.
+fn send_signal(signal: &str, pid: u32) {
+    let sent = std::process::Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -s {signal} {pid}");
+}
+
+/// When the signals of [`cancelled_apply`] are sent.
+#[derive(Clone, Copy, Debug)]
+enum When {
+    /// At the first listing of the plan: nothing is sent yet.
+    Planning,
+    /// While the first removal request is at the registry.
+    InFlight,
+    /// Once the first removal request was answered, before its answer is read.
+    Answered,
+    /// While the first PutImage of a restore is at the registry.
+    Restoring,
+}
+
+/// What the binary answers to each signal of [`cancelled_apply`], on stderr.
+fn acknowledged(said: &str, signal: &str, nth: usize) -> bool {
+    let name = if signal == "INT" { "SIGINT" } else { "SIGTERM" };
+    let lines = [
+        format!("{name}: stopped before anything was sent"),
+        format!("{name}: stopping: nothing new is sent"),
+        format!("{name}: exiting now."),
+    ];
+    let seen = lines.iter().filter(|l| said.contains(l.as_str())).count();
+    seen >= nth
+}
+
+/// Applies 500 removals one request at a time (`--parallelism 1`, with latency), and
+/// sends `signals` to the binary at `when`. The request that triggers them waits
+/// until the binary has said it received each one (on stderr), so it handles them
+/// with that request in flight, however busy the machine.
+fn cancelled_apply(
+    m: &Moto,
+    dir: &Dir,
+    when: When,
+    signals: &'static [&'static str],
+    journal: &Path,
+) -> (Output, Vec<proxy::Call>) {
+    let mut args = apply_args(dir, journal);
+    args.extend(["--parallelism".into(), "1".into()]);
+    cancelled_run(m, args, when, signals)
+}
+
+/// Runs the binary with `args` and sends it `signals` at `when` (see
+/// [`cancelled_apply`]).
+fn cancelled_run(
+    m: &Moto,
+    args: Vec<String>,
+    when: When,
+    signals: &'static [&'static str],
+) -> (Output, Vec<proxy::Call>) {
+    let p = Proxy::start(
+        &m.url,
+        Faults {
+            latency: Duration::from_millis(20),
+            ..Faults::default()
+        },
+    );
+    let pid = Arc::new(AtomicU32::new(0));
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let pid = pid.clone();
+        let stderr = stderr.clone();
+        p.set_hook(move |seen, phase| {
+            let at = match when {
+                When::Planning => phase == Phase::Before && seen.operation == "DescribeImages",
+                When::InFlight => phase == Phase::Before && seen.operation == "BatchDeleteImage",
+                When::Answered => phase == Phase::After && seen.operation == "BatchDeleteImage",
+                When::Restoring => phase == Phase::Before && seen.operation == "PutImage",
+            };
+            if at && !fired.swap(true, Ordering::SeqCst) {
+                while pid.load(Ordering::SeqCst) == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                for (i, signal) in signals.iter().enumerate() {
+                    send_signal(signal, pid.load(Ordering::SeqCst));
+                    // Bounded only so that a binary that ignores signals fails the test
+                    // instead of hanging it.
+                    for _ in 0..6000 {
+                        if acknowledged(&stderr.lock().unwrap(), signal, i + 1) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+            Verdict::Pass
+        });
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut held = command(&p.url, &args, None);
+    let mut child = held
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    pid.store(child.id(), Ordering::SeqCst);
+    let mut out_pipe = child.stdout.take().unwrap();
+    let stdout = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut out_pipe, &mut bytes).unwrap();
+        bytes
+    });
+    let mut err_pipe = child.stderr.take().unwrap();
+    let collected = stderr.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match std::io::Read::read(&mut err_pipe, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => collected
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+    });
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let stdout = stdout.join().unwrap();
+    let stderr = stderr.lock().unwrap().clone().into_bytes();
+    (
+        Output {
+            status,
+            stdout,
+            stderr,
+        },
+        p.calls(),
+    )
+}
+
+#[test]
+fn a_signal_while_planning_stops_before_anything_is_sent() {
+    let m = Moto::start(binary());
+    let dir = Dir::new();
+    let before = reseed(&m, [300, 200]);
+    let journal = dir.path("j.jsonl");
+    let (out, calls) = cancelled_apply(&m, &dir, When::Planning, &["INT"], &journal);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("SIGINT: stopped before anything was sent: nothing was changed."),
+        "{err}"
+    );
+    assert!(!calls.iter().any(|c| c.operation == "BatchDeleteImage"));
+    assert_eq!(state(&m), before);
+    assert!(journal_entries(&journal).is_empty());
+    converge(&m, &dir, &before, "after a signal while planning");
+}
+
+#[test]
+fn a_signal_with_a_request_in_flight_finishes_it_reports_and_exits_130_or_143() {
+    let m = Moto::start(binary());
+    let dir = Dir::new();
+    for (when, signal, code, name) in [
+        (When::InFlight, "INT", 130, "SIGINT"),
+        (When::Answered, "TERM", 143, "SIGTERM"),
+    ] {
+        let before = reseed(&m, [300, 200]);
+        let journal = dir.path(&format!("{name}.jsonl"));
+        let signals: &'static [&'static str] = if signal == "INT" { &["INT"] } else { &["TERM"] };
+        let (out, calls) = cancelled_apply(&m, &dir, when, signals, &journal);
+        let err = text(&out.stderr);
+        let context = format!("{when:?}, {name}:\n{err}");
+        assert_eq!(out.status.code(), Some(code), "{context}");
+        assert!(
+            err.contains(&format!(
+                "{name}: stopping: nothing new is sent; waiting up to 10 s"
+            )),
+            "{context}"
+        );
+        // The request in flight was answered and checked; nothing was sent after it.
+        let r = report(&out);
+        let removed = r["report"]["removed"].as_u64().unwrap();
+        let not_started = r["report"]["not_started"].as_u64().unwrap();
+        assert_eq!(r["report"]["failures"], serde_json::json!([]), "{context}");
+        assert!(removed > 0 && not_started > 0, "{context}\n{r}");
+        assert_eq!(removed + not_started, 500, "{context}\n{r}");
+        let deletes = calls
+            .iter()
+            .filter(|c| c.operation == "BatchDeleteImage")
+            .count();
+        assert_eq!(deletes, 1, "one request was in flight: {calls:?}");
+        // The report names the journal and the way back.
+        let journal_shown = journal.display().to_string();
+        assert!(
+            err.contains(&format!("Cancelled: {removed} removals made, {not_started} not started. The journal {journal_shown} lists every removal sent: `ecr-reconcile restore {journal_shown}` puts them back")),
+            "{context}"
+        );
+        assert_eq!(journal_entries(&journal).len() as u64, removed, "{context}");
+        let now = state(&m);
+        assert_safe(&before, &now, &context);
+        assert_ne!(now, before, "{context}");
+        converge(&m, &dir, &before, &context);
+    }
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_leaves_a_readable_journal() {
+    let m = Moto::start(binary());
+    let dir = Dir::new();
+    let before = reseed(&m, [300, 200]);
+    let journal = dir.path("j.jsonl");
+    let (out, _) = cancelled_apply(&m, &dir, When::InFlight, &["INT", "INT"], &journal);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("SIGINT: exiting now. The journal"), "{err}");
+    assert!(out.stdout.is_empty(), "no report: {}", text(&out.stdout));
+    // The journal lists the request that was in flight: it reads, and it is complete.
+    let entries = journal_entries(&journal);
+    assert!(!entries.is_empty() && entries.len() <= 100, "{entries:?}");
+    assert_safe(&before, &state(&m), "a second signal");
+    converge(&m, &dir, &before, "after a second signal");
+}
+
+#[test]
+fn a_signal_during_restore_stops_pushing_reports_and_a_second_restore_finishes() {
+    let m = Moto::start(binary());
+    let dir = Dir::new();
+    let before = reseed(&m, [20, 10]);
+    let journal = dir.path("j.jsonl");
+    let out = run(&m.url, &apply_args(&dir, &journal));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let restore_args = || -> Vec<String> {
+        ["restore", s(&journal), "--auto-approve", "--format", "json"]
+            .map(String::from)
+            .to_vec()
+    };
+    let (out, calls) = cancelled_run(&m, restore_args(), When::Restoring, &["INT"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("SIGINT: stopping: nothing new is sent"),
+        "{err}"
+    );
+    let r = report(&out);
+    let not_started = r["report"]["not_started"].as_u64().unwrap_or(0);
+    assert!(not_started > 0, "{r}");
+    assert_eq!(
+        calls.iter().filter(|c| c.operation == "PutImage").count(),
+        1,
+        "only the push in flight: {calls:?}"
+    );
+    assert!(
+        err.contains(&format!(
+            "pushes not started. The journal {} is unchanged; run `ecr-reconcile restore {}` again",
+            journal.display(),
+            journal.display()
+        )),
+        "{err}"
+    );
+    // A second restore finishes: the registry is as before the apply.
+    let out = run(&m.url, &restore_args());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(state(&m), before);
+}
+
+#[test]
+fn an_answer_that_cannot_be_read_is_named_for_what_came_back() {
+    let m = Moto::start(binary());
+    reseed(&m, [5, 5]);
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    let html: &'static [u8] =
+        b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>";
+    for (verdict, said) in [
+        (
+            Verdict::Raw(proxy::RawAnswer {
+                status: 502,
+                content_type: "text/html",
+                body: html,
+            }),
+            "DescribeImages of team/app (123456789012/eu-west-1) answered HTTP 502 (text/html): an HTML page: `<html><head><title>502 Bad Gateway",
+        ),
+        (
+            Verdict::Raw(proxy::RawAnswer {
+                status: 200,
+                content_type: "text/html",
+                body: html,
+            }),
+            "answered HTTP 200 (text/html): an HTML page: `<html>",
+        ),
+        (
+            Verdict::Cut(9),
+            "answered HTTP 200 (application/x-amz-json-1.1): a JSON body cut at byte 9: `{\"imageDe`",
+        ),
+    ] {
+        p.set_hook(move |seen, _| {
+            if seen.operation == "DescribeImages" && seen.repository.as_deref() == Some("team/app")
+            {
+                return verdict;
+            }
+            Verdict::Pass
+        });
+        let out = command(&p.url, &["plan", s(&dir.path("cfg.yaml"))], None)
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.lines().any(|l| l.contains(said)),
+            "one line names what came back: {said}\n{err}"
+        );
+    }
+}
+
+#[test]
+fn a_restore_whose_answers_are_cut_short_reads_back_and_counts_what_is_back() {
+    let m = Moto::start(binary());
+    let dir = Dir::new();
+    let before = reseed(&m, [10, 5]);
+    let journal = dir.path("j.jsonl");
+    let out = run(&m.url, &apply_args(&dir, &journal));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Every PutImage is carried out, and its answer cut after 5 bytes.
+    let p = Proxy::start(&m.url, Faults::default());
+    p.set_hook(|seen, phase| {
+        if phase == Phase::After && seen.operation == "PutImage" {
+            return Verdict::Cut(5);
+        }
+        Verdict::Pass
+    });
+    let args: Vec<String> = ["restore", s(&journal), "--auto-approve", "--format", "json"]
+        .map(String::from)
+        .to_vec();
+    let out = run(&p.url, &args);
+    let said = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let r = report(&out);
+    assert_eq!(r["report"]["problems"], serde_json::json!([]), "{said}");
+    assert_eq!(r["report"]["tags_restored"], 12, "{said}");
+    assert!(
+        p.calls()
+            .iter()
+            .any(|c| c.operation == "PutImage" && c.outcome == Outcome::Answered),
+        "the answers were cut"
+    );
+    assert_eq!(state(&m), before);
+}

@@ -635,7 +635,13 @@ proptest! {
         let started_at = Utc::now();
         let restored = rt.block_on(async {
             let plan = protocol::plan(&reg, &entries).await.unwrap();
-            protocol::execute(&reg, &plan, &Pacer::unlimited(TokioClock::default())).await
+            protocol::execute(
+                &reg,
+                &plan,
+                &Pacer::unlimited(TokioClock::default()),
+                &Default::default(),
+            )
+            .await
         });
         let finished_at = Utc::now();
         prop_assert!(restored.succeeded(), "{:?}", restored.problems);

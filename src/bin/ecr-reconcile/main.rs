@@ -3,6 +3,7 @@
 //! ([`ecr_reconcile::exit`]).
 
 mod args;
+mod signals;
 mod term;
 
 use std::io::Write;
@@ -113,6 +114,9 @@ Any error: usage, desired\-state files, the registry, a refused guard, a failed 
 .TP
 2
 Only with B\-\-detailed\-exitcodeR: the registry does not match the desired state (changes to apply, or a repository refused or not found).
+.TP
+130, 143
+BapplyR or BrestoreR stopped by SIGINT (130) or SIGTERM (143): nothing new was sent after the signal; what was sent was checked, journalled and reported.
 .SH ENVIRONMENT
 .TP
 AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
@@ -273,6 +277,7 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
 }
 
 fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
+    let signals = signals::install();
     let (desired, source) = term.open(&args.planning)?;
     let request = ApplyRequest {
         saved_plan: args.plan.clone(),
@@ -303,12 +308,28 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
     if gate == Gate::Confirm && !term.confirm()? {
         return Err(term.fail(ApplyError::Cancelled));
     }
+    let journal = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| ops::apply::default_journal(chrono::Utc::now()));
+    signals.sending(&journal, false);
     let progress = term::Progress::new(prepared.removals());
-    let outcome = prepared.execute(args.journal.as_deref(), &progress);
+    let outcome = prepared.execute_cancellable(Some(&journal), &progress, signals.cancel());
     progress.finish();
+    // Held until the process ends: the grace timer never cuts the report short.
+    std::mem::forget(signals.reporting());
     let outcome = term.check(outcome)?;
     term.report(&outcome, args.format, render::apply_report)?;
     snapshot_written(&source);
+    if let Some(signal) = signals.cancel().signal() {
+        eprintln!(
+            "Cancelled: {} removals made, {} not started. {}",
+            outcome.report.removed,
+            outcome.report.not_started,
+            signals::after_cancel(&outcome.journal, false)
+        );
+        return Ok(exit::of_signal(signal));
+    }
     Ok(if outcome.report.succeeded() {
         exit::SUCCESS
     } else {
@@ -341,6 +362,7 @@ fn snapshot_written(source: &Source) {
 }
 
 fn restore(term: &Term, args: &RestoreArgs) -> Result<u8, Reported> {
+    let signals = signals::install();
     let source = term.check(Source::open(&args.source.spec()))?;
     let request = RestoreRequest {
         journal: args.journal.clone(),
@@ -367,12 +389,26 @@ fn restore(term: &Term, args: &RestoreArgs) -> Result<u8, Reported> {
     if gate == Gate::Confirm && !term.confirm()? {
         return Err(term.fail(RestoreError::Cancelled));
     }
-    let outcome = term.check(prepared.execute())?;
+    signals.sending(&args.journal, true);
+    let outcome = prepared.execute_cancellable(signals.cancel());
+    // Held until the process ends: the grace timer never cuts the report short.
+    std::mem::forget(signals.reporting());
+    let outcome = term.check(outcome)?;
     term.report(&outcome, args.format, |o, out| {
         render::restore_report(&o.report, o.record.as_deref(), out)
     })?;
     if changes {
         snapshot_written(&source);
+    }
+    if let Some(signal) = signals.cancel().signal() {
+        eprintln!(
+            "Cancelled: {} tags put back, {} images pushed again, {} pushes not started. {}",
+            outcome.report.tags_restored,
+            outcome.report.images_recreated,
+            outcome.report.not_started,
+            signals::after_cancel(&args.journal.display().to_string(), true)
+        );
+        return Ok(exit::of_signal(signal));
     }
     Ok(if outcome.report.succeeded() {
         exit::SUCCESS

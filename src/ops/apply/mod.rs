@@ -18,6 +18,7 @@ pub mod protocol;
 mod report;
 mod steps;
 
+pub use super::cancel::Cancel;
 pub use super::journal::{Journal, JournalContents, JournalEntry, JournalError};
 use crate::config::DesiredState;
 use crate::plan::Plan;
@@ -25,7 +26,7 @@ use crate::registry::CallCounts;
 use crate::registry::RetryCounts;
 pub use protocol::{
     ApplyOptions, ApplyReport, DEFAULT_PARALLELISM, Failure, Progress, ProtocolError, Quiet,
-    Skipped, apply_plan, apply_plan_with, planned_deletions, planned_ids,
+    Skipped, apply_plan, apply_plan_cancellable, apply_plan_with, planned_deletions, planned_ids,
 };
 
 /// What `apply` was asked for.
@@ -241,6 +242,17 @@ impl<'s> Prepared<'s> {
         journal: Option<&Path>,
         progress: &dyn Progress,
     ) -> Result<ApplyOutcome, ApplyError> {
+        self.execute_cancellable(journal, progress, &Cancel::new())
+    }
+
+    /// [`Prepared::execute`], stopped by `cancel` (see [`apply_plan_cancellable`]);
+    /// a cancelled apply still returns its report.
+    pub fn execute_cancellable(
+        self,
+        journal: Option<&Path>,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<ApplyOutcome, ApplyError> {
         let started = Utc::now();
         let path = journal.map_or_else(|| default_journal(started), Path::to_owned);
         let mut journal = Journal::open(&path).map_err(|source| ApplyError::Journal {
@@ -259,7 +271,7 @@ impl<'s> Prepared<'s> {
             None => (self.plan, Vec::new()),
         };
         let mut report = source
-            .block_on(apply_plan_with(
+            .block_on(apply_plan_cancellable(
                 &source.backend,
                 &plan,
                 &mut journal,
@@ -269,6 +281,7 @@ impl<'s> Prepared<'s> {
                     allow_unrestorable: self.allow_unrestorable,
                     now: started,
                 },
+                cancel,
             ))
             .map_err(|error| ApplyError::Stopped {
                 error,

@@ -115,6 +115,10 @@ pub struct ApplyReport {
     pub delete_batches: Vec<usize>,
     /// Items retried after a per-item `UpstreamTooManyRequests` or `UpstreamUnavailable`.
     pub upstream_retries: usize,
+    /// Removals never sent because the run was cancelled (SIGINT, SIGTERM) first;
+    /// applying again makes them.
+    #[serde(default, skip_serializing_if = "crate::ops::report::is_zero")]
+    pub not_started: usize,
 }
 
 impl ApplyReport {
@@ -136,6 +140,7 @@ impl ApplyReport {
         }
         self.delete_batches.extend(other.delete_batches);
         self.upstream_retries += other.upstream_retries;
+        self.not_started += other.not_started;
     }
 
     /// Records a failure, counted by its code.

@@ -16,6 +16,7 @@ use super::source::SourceError;
 use crate::model::RepositoryRef;
 use crate::registry::RetryCounts;
 use crate::registry::{CallCounts, RegistryError};
+mod answer;
 pub mod protocol;
 
 pub use protocol::{RestorePlan, RestoreReport};
@@ -172,6 +173,15 @@ impl<'s> PreparedRestore<'s> {
     /// Pushes what the plan says (with nothing to push, only collects the plan's
     /// problems), then writes a snapshot source back.
     pub fn execute(self) -> Result<RestoreOutcome, RestoreError> {
+        self.execute_cancellable(&crate::ops::cancel::Cancel::new())
+    }
+
+    /// [`Prepared::execute`], stopped by `cancel`: nothing more is pushed once it is
+    /// set, and the report counts what was not started.
+    pub fn execute_cancellable(
+        self,
+        cancel: &crate::ops::cancel::Cancel,
+    ) -> Result<RestoreOutcome, RestoreError> {
         let source = self.source;
         // The record must be writable before anything is pushed again.
         let dir = self.record_dir.as_path();
@@ -188,7 +198,12 @@ impl<'s> PreparedRestore<'s> {
             Pacer::put_image(TokioClock::default())
         };
         let started_at = chrono::Utc::now();
-        let report = source.block_on(protocol::execute(&source.backend, &self.plan, &pacer));
+        let report = source.block_on(protocol::execute(
+            &source.backend,
+            &self.plan,
+            &pacer,
+            cancel,
+        ));
         let finished_at = chrono::Utc::now();
         if self.plan.has_work() {
             source.write_back()?;

@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::RestoreError;
+use super::answer::{self, explain};
 use crate::model::{Digest, RepositoryRef, Tag, media_type};
 use crate::ops::journal::JournalEntry;
 use crate::ops::pace::{Clock, Pacer};
@@ -232,6 +233,9 @@ pub struct RestoreReport {
     /// what the restore record keeps so that the next plan ranks them as before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recreated: Vec<RecreatedImage>,
+    /// PutImage calls never sent because the restore was cancelled first.
+    #[serde(default, skip_serializing_if = "crate::ops::report::is_zero")]
+    pub not_started: usize,
 }
 
 impl RestoreReport {
@@ -468,11 +472,13 @@ fn plan_repository(
 }
 
 /// Pushes what the plan says, image by image in the plan's order, each PutImage
-/// when `pacer` lets it start (ECR's PutImage quota is 10 per second).
+/// when `pacer` lets it start (ECR's PutImage quota is 10 per second). Once `cancel`
+/// is set nothing more is pushed: the rest is counted as not started.
 pub async fn execute<R: Registry, C: Clock>(
     registry: &R,
     plan: &RestorePlan,
     pacer: &Pacer<C>,
+    cancel: &crate::ops::cancel::Cancel,
 ) -> RestoreReport {
     let mut report = RestoreReport::default();
     for repo in &plan.repositories {
@@ -510,7 +516,12 @@ pub async fn execute<R: Registry, C: Clock>(
             let mut created = !image.recreate;
             for tag in pushes {
                 pacer.ready().await;
-                match registry.put_image(&repo.repository, &put, tag).await {
+                if cancel.is_cancelled() {
+                    report.not_started += 1;
+                    continue;
+                }
+                let pushed = registry.put_image(&repo.repository, &put, tag).await;
+                match answer::settle(registry, &repo.repository, &image.digest, tag, pushed).await {
                     Ok(()) => {
                         if tag.is_some() {
                             report.tags_restored += 1;
@@ -555,32 +566,6 @@ pub async fn execute<R: Registry, C: Clock>(
         }
     }
     report
-}
-
-/// Why a PutImage failed, and what the user can do, in plain words.
-fn explain(e: &RegistryError) -> (String, String) {
-    let remedy = match e.service_code() {
-        Some(ServiceCode::LayersNotFoundException) => {
-            "ECR no longer holds the image's layers (it removes them some time after the image is deleted): push the image again from its source"
-        }
-        Some(ServiceCode::ReferencedImagesNotFoundException) => {
-            "the index lists child manifests that are gone: restore or push them first, then run restore again"
-        }
-        Some(ServiceCode::ImageTagAlreadyExistsException) => {
-            "the repository's tags are immutable and the tag names another image now: choose another tag, or make the repository mutable"
-        }
-        Some(ServiceCode::ImageDigestDoesNotMatchException) => {
-            "the registry computed another digest for the saved manifest: the journal was edited or damaged; push the image from its source"
-        }
-        Some(ServiceCode::RepositoryNotFoundException) => {
-            "create the repository (with its old settings), then run restore again"
-        }
-        Some(ServiceCode::LimitExceededException) => {
-            "the repository holds as many images as ECR allows: free room, then run restore again"
-        }
-        _ => "run restore again later: it skips what is back already",
-    };
-    (e.to_string(), remedy.to_owned())
 }
 
 #[cfg(test)]
@@ -763,7 +748,13 @@ mod tests {
                 .map(|i| &i.digest)
                 .collect();
             assert_eq!(order, [&child.digest, &inner.digest, &outer.digest]);
-            execute(&registry, &plan, &Pacer::put_image(&clock)).await
+            execute(
+                &registry,
+                &plan,
+                &Pacer::put_image(&clock),
+                &Default::default(),
+            )
+            .await
         });
         assert!(report.succeeded(), "{:?}", report.problems);
         assert_eq!(report.images_recreated, 3);
@@ -865,7 +856,13 @@ mod tests {
         registry.inner.create_repository(repo());
         let report = block_on(async {
             let plan = plan(&registry, &refs).await.unwrap();
-            execute(&registry, &plan, &Pacer::put_image(&clock)).await
+            execute(
+                &registry,
+                &plan,
+                &Pacer::put_image(&clock),
+                &Default::default(),
+            )
+            .await
         });
         assert!(report.succeeded(), "{:?}", report.problems);
         assert_eq!(report.tags_restored, 40);

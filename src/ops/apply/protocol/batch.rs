@@ -37,6 +37,10 @@ impl<R: Registry> BatchContext<'_, '_, R> {
     pub(super) async fn run(&self, batch: Vec<Step>) -> BatchOutcome {
         let mut out = BatchOutcome::default();
         let shared = self.shared;
+        if shared.cancel.is_cancelled() {
+            out.report.not_started += batch.len();
+            return out;
+        }
         let reference = &self.repo.repository;
         let mut ids: Vec<ImageId> = batch.iter().map(|s| s.id.clone()).collect();
         ids.dedup();
@@ -70,6 +74,13 @@ impl<R: Registry> BatchContext<'_, '_, R> {
                 Decision::Skip(change) => self.skip(&mut out, &s, change),
             }
         }
+        let mut kept = match self.drop_gone_unread(&mut out, kept, &manifests).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                out.error = Some(self.registry_error(e));
+                return out;
+            }
+        };
         let withheld = if shared.options.allow_unrestorable {
             Vec::new()
         } else {
@@ -89,6 +100,10 @@ impl<R: Registry> BatchContext<'_, '_, R> {
         if kept.is_empty() {
             return out;
         }
+        if shared.cancel.is_cancelled() {
+            out.report.not_started += kept.len();
+            return out;
+        }
         let entries = planned_entries(self.repo, &kept, &manifests, shared.options.now);
         if let Err(e) = shared.record(&entries) {
             out.error = Some(e);
@@ -98,6 +113,46 @@ impl<R: Registry> BatchContext<'_, '_, R> {
             out.error = Some(e);
         }
         out
+    }
+
+    /// Reads again the images of `kept` whose manifest could not be read: one removed
+    /// since the confirmation (by another apply, say, between the two reads of this
+    /// request) is already gone, not a removal left undone for want of its manifest.
+    async fn drop_gone_unread(
+        &self,
+        out: &mut BatchOutcome,
+        mut kept: Vec<Step>,
+        manifests: &HashMap<Digest, ManifestRead>,
+    ) -> Result<Vec<Step>, RegistryError> {
+        let unread = |s: &Step| !matches!(manifests.get(&s.digest), Some(Ok(_)));
+        let mut ids: Vec<ImageId> = Vec::new();
+        for s in kept.iter().filter(|s| unread(s)) {
+            let id = ImageId::Digest(s.digest.clone());
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(kept);
+        }
+        let reference = &self.repo.repository;
+        let registry = self.shared.registry;
+        let mut present: HashSet<Digest> = HashSet::new();
+        for chunk in ids.chunks(MAX_IDS_PER_BATCH) {
+            let now = self
+                .shared
+                .call(read_current(registry, reference, chunk))
+                .await?;
+            present.extend(now.into_iter().map(|i| i.digest));
+        }
+        kept.retain(|s| {
+            let gone = unread(s) && !present.contains(&s.digest);
+            if gone {
+                out.report.already_gone += 1;
+            }
+            !gone
+        });
+        Ok(kept)
     }
 
     /// Takes out of `kept` the removals whose manifest could not be read (restore could
@@ -248,10 +303,27 @@ impl<R: Registry> BatchContext<'_, '_, R> {
         let mut pending = batch;
         for attempt in 0..=UPSTREAM_RETRIES {
             let ids: Vec<ImageId> = pending.iter().map(|s| s.id.clone()).collect();
-            let result = shared
-                .call(shared.registry.batch_delete_image(reference, &ids))
-                .await
-                .map_err(|e| self.registry_error(e))?;
+            // Checked again once a request slot is free, just before sending.
+            let sent = shared
+                .call(async {
+                    if shared.cancel.is_cancelled() {
+                        return None;
+                    }
+                    Some(shared.registry.batch_delete_image(reference, &ids).await)
+                })
+                .await;
+            let result = match sent {
+                None => {
+                    // Journalled but never sent: restore finds these still there.
+                    out.report.not_started += pending.len();
+                    return Ok(());
+                }
+                Some(Ok(result)) => result,
+                Some(Err(e)) => {
+                    out.report.delete_batches.push(ids.len());
+                    return self.settle_lost(out, pending, e).await;
+                }
+            };
             out.report.delete_batches.push(ids.len());
             let upstream = |s: &Step| {
                 attempt < UPSTREAM_RETRIES
@@ -268,6 +340,10 @@ impl<R: Registry> BatchContext<'_, '_, R> {
             shared.progress.advance(done.len());
             self.tally(out, &done, &result, manifests).await?;
             if retry.is_empty() {
+                break;
+            }
+            if shared.cancel.is_cancelled() {
+                out.report.not_started += retry.len();
                 break;
             }
             out.report.upstream_retries += retry.len();

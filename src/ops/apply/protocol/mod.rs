@@ -45,6 +45,7 @@ use tokio::sync::Semaphore;
 
 pub use super::report::{ApplyReport, Failure, Progress, Quiet, Skipped};
 use super::steps::{Step, batches, waves};
+use crate::ops::cancel::Cancel;
 use crate::ops::journal::{Journal, JournalEntry};
 use crate::ops::report::FailureKind;
 use survivors::{Survivors, take_needed};
@@ -149,8 +150,24 @@ pub async fn apply_plan_with<R: Registry>(
     progress: &dyn Progress,
     options: ApplyOptions,
 ) -> Result<ApplyReport, ProtocolError> {
+    apply_plan_cancellable(registry, plan, journal, progress, options, &Cancel::new()).await
+}
+
+/// [`apply_plan_with`], stopped by `cancel`: once it is set, nothing new is sent (no
+/// confirming read, no removal, no next wave); the requests already sent are
+/// answered, checked and journalled as usual, and what was never sent is counted in
+/// [`ApplyReport::not_started`].
+pub async fn apply_plan_cancellable<R: Registry>(
+    registry: &R,
+    plan: &Plan,
+    journal: &mut Journal,
+    progress: &dyn Progress,
+    options: ApplyOptions,
+    cancel: &Cancel,
+) -> Result<ApplyReport, ProtocolError> {
     let width = options.parallelism.max(1);
     let shared = Shared {
+        cancel,
         registry,
         journal: Mutex::new(JournalOwner {
             journal,
@@ -197,6 +214,7 @@ struct JournalOwner<'j> {
 
 /// What every repository of one apply shares.
 struct Shared<'a, R> {
+    cancel: &'a Cancel,
     registry: &'a R,
     journal: Mutex<JournalOwner<'a>>,
     permits: Semaphore,
@@ -246,7 +264,16 @@ async fn apply_repository<R: Registry>(
     let mut survivors: Survivors = HashMap::new();
     let mut deleted: HashSet<Digest> = HashSet::new();
     let width = shared.options.parallelism.max(1);
-    for steps in waves(repo) {
+    let all = waves(repo);
+    let mut left: usize = all.iter().map(Vec::len).sum();
+    for steps in all {
+        if shared.cancel.is_cancelled() {
+            // Nothing new once cancelled: this wave and the later ones wait for
+            // the next apply.
+            report.not_started += left;
+            return (report, None);
+        }
+        left -= steps.len();
         // What an image that stays needs is not removed in a later wave either.
         let steps = match keep_needed_ahead(shared, repo, &mut survivors, steps).await {
             Ok((steps, skipped)) => {

@@ -54,6 +54,41 @@ impl<R: Registry> BatchContext<'_, '_, R> {
         Ok(())
     }
 
+    /// A request whose answer was lost or unreadable (cut short, not JSON, a timeout
+    /// or a reset after it was sent, a server error after every retry): it may have
+    /// been carried out, so its identifiers are read back before anything is
+    /// reported. What is gone counts as removed; when anything is still there (or
+    /// cannot be read back), the call's error stops the repository as before.
+    pub(super) async fn settle_lost(
+        &self,
+        out: &mut BatchOutcome,
+        batch: Vec<Step>,
+        error: RegistryError,
+    ) -> Result<(), ProtocolError> {
+        let ids: Vec<ImageId> = batch.iter().map(|s| s.id.clone()).collect();
+        let read_back = self.read_back(&ids).await;
+        let (gone, left): (Vec<Step>, Vec<Step>) = batch
+            .into_iter()
+            .partition(|s| read_back.still_there(s) == Ok(false));
+        let answered: Answered<'_> = gone.iter().map(|s| &s.id).collect();
+        for s in &gone {
+            self.count(out, s, None, &answered, &read_back);
+        }
+        self.shared.progress.advance(gone.len());
+        if left.is_empty() {
+            tracing::info!(
+                "{}: BatchDeleteImage failed ({error}) but a read back shows its {} removals made",
+                self.label,
+                gone.len()
+            );
+            return Ok(());
+        }
+        Err(ProtocolError::Registry {
+            repository: self.label.to_owned(),
+            error,
+        })
+    }
+
     /// Pairs each identifier reported removed with the step that asked for it. A tag
     /// removed from another image than planned is a `DigestMismatch`; anything not
     /// asked for is an `UnplannedRemoval`, journalled (before this returns) so that
