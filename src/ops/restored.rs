@@ -254,6 +254,7 @@ mod tests {
             ],
             children: HashMap::new(),
             unreadable: vec![],
+            manifests: HashMap::new(),
         };
         let adjusted = times.adjust(&observed).expect("one image re-created");
         let pushed: Vec<String> = adjusted

@@ -23,6 +23,9 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 pub struct PlanOptions {
     /// `--allow-empty`: lift the guard against deleting every image.
     pub allow_empty: bool,
+    /// `--price-per-gb-month`: the storage price of every repository and storage
+    /// class, over the files' `pricing` and ECR's published prices.
+    pub price_per_gb_month: Option<crate::model::Price>,
 }
 
 /// The subject digest named by a signature-style tag: `sha256-<hex>` (SOCI and
@@ -78,6 +81,14 @@ pub fn unreadable_repository(
         tags_kept: Vec::new(),
         actions: Vec::new(),
         in_use: Vec::new(),
+        freed_bytes: 0,
+        freed_bytes_exact: true,
+        stored_bytes_before: 0,
+        stored_bytes_after: 0,
+        manifests_unread: 0,
+        monthly_saving_usd: crate::model::Usd::ZERO,
+        archive_minimum_charge_usd: crate::model::Usd::ZERO,
+        max_delete: desired.max_delete,
     };
     (plan, vec![warning])
 }
@@ -110,6 +121,14 @@ pub fn plan_repository(
         tags_kept: Vec::new(),
         actions: Vec::new(),
         in_use: Vec::new(),
+        freed_bytes: 0,
+        freed_bytes_exact: true,
+        stored_bytes_before: 0,
+        stored_bytes_after: 0,
+        manifests_unread: 0,
+        monthly_saving_usd: crate::model::Usd::ZERO,
+        archive_minimum_charge_usd: crate::model::Usd::ZERO,
+        max_delete: desired.max_delete,
     };
     let in_use: Vec<&ImageUse> = in_use
         .iter()

@@ -162,6 +162,10 @@ pub struct ObservedRepository {
     /// Indexes whose manifest could not be read (archived ones: ECR does not serve an
     /// archived image): their children are unknown.
     pub unreadable: Vec<Digest>,
+    /// The raw manifests of the images that are not indexes, by digest, for the
+    /// storage accounting (their configs and layers). An image missing here could not
+    /// be read (archived, and not in the manifest cache): what it stores is unknown.
+    pub manifests: HashMap<Digest, String>,
 }
 
 /// One page of DescribeImages.

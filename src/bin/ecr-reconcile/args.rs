@@ -185,6 +185,19 @@ pub struct Planning {
     /// plan was made.
     #[arg(long, value_name = "TIME", value_parser = instant)]
     pub now: Option<DateTime<Utc>>,
+    /// The storage price in US dollars per GB-month for the savings the plan shows,
+    /// for every repository and storage class (negotiated rates, other regions).
+    /// Default: the files' `pricing`, else ECR's published prices.
+    #[arg(long, value_name = "USD", value_parser = price)]
+    pub price_per_gb_month: Option<ecr_reconcile::model::Price>,
+}
+
+fn price(text: &str) -> Result<ecr_reconcile::model::Price, String> {
+    let usd: f64 = text
+        .trim_start_matches('$')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of dollars, such as 0.10"))?;
+    ecr_reconcile::model::Price::per_gb_month(usd)
 }
 
 /// Arguments of `plan`.
@@ -221,6 +234,10 @@ pub struct ApplyArgs {
     /// Refuse, before deleting anything, a run that would delete more than N images.
     #[arg(long, value_name = "N")]
     pub max_delete: Option<usize>,
+    /// Refuse, before deleting anything, a run that would free more than SIZE: bytes,
+    /// or a number and a unit (`500MiB`, `2GiB`; `KB`, `MB`, `GB` are powers of 1000).
+    #[arg(long, value_name = "SIZE", value_parser = ecr_reconcile::model::parse_size)]
+    pub max_delete_bytes: Option<u64>,
     /// The journal file (JSON lines) of everything removed; an existing file is
     /// appended to. Default: a new .ecr-reconcile/journal-<UTC time>.jsonl under the
     /// working directory.

@@ -229,6 +229,7 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
     term.github_plan(prepared.plan());
     let guards = Guards {
         max_delete: args.max_delete,
+        max_delete_bytes: args.max_delete_bytes,
         auto_approve: args.auto_approve,
         interactive: term::interactive(),
     };

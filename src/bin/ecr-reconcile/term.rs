@@ -129,7 +129,9 @@ impl Term {
         Reported,
     > {
         let desired = self.load_config(&args.files)?;
-        let source = self.check(ecr_reconcile::ops::Source::open(&args.source.spec()))?;
+        let source = self
+            .check(ecr_reconcile::ops::Source::open(&args.source.spec()))?
+            .with_price(args.price_per_gb_month);
         Ok((desired, source))
     }
 
