@@ -31,3 +31,4 @@ mod public_server;
 mod render;
 mod restore;
 mod secrets;
+mod storage;
