@@ -311,6 +311,9 @@ pub(crate) fn plan_each(
                     let storage = account(read, &planned.0, &prices, settings.now);
                     planned.0.set_storage(&storage);
                     planned
+                        .1
+                        .extend(crate::plan::quota::quota_warnings(d, read, &planned.0));
+                    planned
                 }
                 Err(e) => unreadable_repository(d, &o.0, e.to_string()),
             }

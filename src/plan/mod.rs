@@ -3,6 +3,7 @@
 //! book (`docs/src/output.md`) and in `schema/plan.schema.json`.
 
 mod engine;
+pub mod quota;
 pub mod saved;
 pub mod stale;
 pub mod storage;
@@ -111,6 +112,10 @@ pub struct RepositoryPlan {
     /// Bytes stored once the plan is applied.
     #[serde(default)]
     pub stored_bytes_after: u64,
+    /// Bytes of configs and layers that only untagged images outside any index
+    /// reference (what deleting them all would free).
+    #[serde(default)]
+    pub untagged_bytes: u64,
     /// Images whose manifest could not be read (absent when none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub manifests_unread: usize,
@@ -137,6 +142,7 @@ impl RepositoryPlan {
         self.freed_bytes_exact = s.freed_bytes_exact;
         self.stored_bytes_before = s.stored_bytes_before;
         self.stored_bytes_after = s.stored_bytes_after;
+        self.untagged_bytes = s.untagged_bytes;
         self.manifests_unread = s.manifests_unread;
         self.monthly_saving_usd = s.monthly_saving_usd;
         self.archive_minimum_charge_usd = s.archive_minimum_charge_usd;
@@ -235,6 +241,10 @@ pub enum WarningCode {
     InUseNotAllowed,
     /// An in-use source names a tag or digest the repository does not have.
     InUseNotFound,
+    /// A repository is within 10% of ECR's quota of images per repository.
+    ImageQuota,
+    /// An image is within 10% of ECR's limit of tags per image.
+    TagQuota,
 }
 
 impl WarningCode {

@@ -37,6 +37,9 @@ pub struct RepositoryStorage {
     pub stored_bytes_before: u64,
     /// Bytes stored after (estimated, like `freed_bytes`, when not exact).
     pub stored_bytes_after: u64,
+    /// Bytes of configs and layers that only untagged images outside any index
+    /// reference: what deleting every such image would free.
+    pub untagged_bytes: u64,
     /// Images whose manifest could not be read.
     pub manifests_unread: usize,
     /// The monthly saving at `prices`.
@@ -81,6 +84,8 @@ struct BlobUse {
     size: u64,
     /// Referenced by an image that stays.
     kept: bool,
+    /// Referenced by a tagged image, or by an image an index lists.
+    needed: bool,
     /// Referenced by a deleted image that is active (billed at the standard price).
     deleted_active: bool,
     /// The most days of archive minimum left among the deleted archived images that
@@ -142,8 +147,10 @@ pub fn account(
             }
         }
     }
+    let children: foldhash::HashSet<&Digest> = observed.children.values().flatten().collect();
     for (img, list) in owners.iter().zip(&parsed_all) {
         let is_deleted = deleted.contains(&img.digest);
+        let needed = !img.tags.is_empty() || children.contains(&img.digest);
         let archived = img.status == Some(ImageStatus::Archived);
         let days_left = if is_deleted && archived {
             // Unknown archiving time: the whole minimum may be left.
@@ -160,6 +167,7 @@ pub fn account(
         for (digest, size) in list {
             let u = blobs.entry(digest.as_str()).or_default();
             u.size = *size;
+            u.needed |= needed;
             if !is_deleted {
                 u.kept = true;
             } else if archived {
@@ -173,6 +181,9 @@ pub fn account(
     let mut minimum_charge_byte_days: u128 = 0;
     for u in blobs.values() {
         out.stored_bytes_before += u.size;
+        if !u.needed {
+            out.untagged_bytes += u.size;
+        }
         if u.kept {
             continue;
         }

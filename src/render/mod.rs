@@ -7,6 +7,7 @@ mod diagnostics;
 pub mod github;
 mod human;
 mod markdown;
+mod report;
 #[cfg(feature = "aws")]
 mod restore;
 
@@ -18,6 +19,7 @@ pub use apply::apply_report;
 pub use diagnostics::{config_errors, diagnostic};
 pub use human::{human, warnings};
 pub use markdown::markdown;
+pub use report::{storage_report, storage_report_markdown};
 #[cfg(feature = "aws")]
 pub use restore::{restore_plan, restore_report};
 

@@ -212,6 +212,11 @@ pub struct PlanArgs {
     /// Also save the plan (JSON) to FILE, for `show` and `apply --plan`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Print the storage report instead of the plan: the largest repositories, what
+    /// untagged images store, the biggest savings (markdown with `--format markdown`;
+    /// `--format json` prints the plan document, which holds every figure).
+    #[arg(long)]
+    pub report: bool,
     /// Exit 0 when the registry matches the desired state, 2 when it does not (changes
     /// to apply, or a repository refused or not found), 1 on error.
     #[arg(long)]

@@ -196,8 +196,12 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
         out: args.out.clone(),
     };
     let outcome = term.check(ops::plan::plan(&source, &desired, &request))?;
-    term.print_plan(&outcome, args.format, ReportFormat::Human)?;
-    term.github_plan(&outcome.plan);
+    if args.report && args.format != Format::Json {
+        term.print_storage_report(&outcome.plan, args.format)?;
+    } else {
+        term.print_plan(&outcome, args.format, ReportFormat::Human)?;
+    }
+    term.github_plan(&outcome.plan, args.report);
     let plan = &outcome.plan;
     // A repository that could not be read is an error, after the plan of the others.
     let code = if let Some(e) = ops::plan::unreadable(plan) {
@@ -226,7 +230,7 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
     let prepared = term.check(ops::apply::prepare(&source, &desired, &request))?;
     // The plan, for the person (or the CI log) that approves it.
     term.print_plan(prepared.plan(), Format::Human, args.format)?;
-    term.github_plan(prepared.plan());
+    term.github_plan(prepared.plan(), false);
     let guards = Guards {
         max_delete: args.max_delete,
         max_delete_bytes: args.max_delete_bytes,

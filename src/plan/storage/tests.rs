@@ -276,3 +276,16 @@ fn docker_v2_and_oci_manifests_list_their_config_and_layers() {
     );
     assert!(manifest_blobs("[]").is_err());
 }
+
+#[test]
+fn untagged_bytes_are_what_only_untagged_images_outside_an_index_store() {
+    let s = Repo::new()
+        .image(1, &["keep"], &[("base", 100 * MB)])
+        // Untagged, on the kept image's base: only its own layer and config count.
+        .image(2, &[], &[("base", 100 * MB), ("leftover", 7 * MB)])
+        // A child of a tagged index is not a leftover.
+        .image(3, &[], &[("child", 9 * MB)])
+        .index(4, &["keep-list"], &[3])
+        .account();
+    assert_eq!(s.untagged_bytes, 7 * MB + 1024);
+}
