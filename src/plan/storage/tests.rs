@@ -269,9 +269,9 @@ fn docker_v2_and_oci_manifests_list_their_config_and_layers() {
     assert_eq!(
         manifest_blobs(m).unwrap(),
         [
-            ("sha256:b5b2".to_owned(), 7023),
-            ("sha256:e692".to_owned(), 32654),
-            ("sha256:3c3a".to_owned(), 16724)
+            ("sha256:b5b2", 7023),
+            ("sha256:e692", 32654),
+            ("sha256:3c3a", 16724)
         ]
     );
     assert!(manifest_blobs("[]").is_err());
