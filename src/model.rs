@@ -10,8 +10,10 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod cost;
 mod location;
 
+pub use cost::{DeleteLimit, GB, PRICES_CHECKED_ON, Price, Prices, Usd, parse_size};
 pub use location::{PUBLIC_REGISTRY_HOST, RegistryLocation, RepositoryRef};
 
 /// The kinds of value the model validates.

@@ -294,7 +294,11 @@ mod tests {
         assert!(repo.untagged.is_none() && repo.allow_empty.is_none());
         assert!(matches!(
             problems[0],
-            KeyProblem::Unknown(_, "owner", &["tags", "untagged", "allow_empty"])
+            KeyProblem::Unknown(
+                _,
+                "owner",
+                &["tags", "untagged", "allow_empty", "max_delete"]
+            )
         ));
         assert!(matches!(problems[1], KeyProblem::NotAName(_)));
     }

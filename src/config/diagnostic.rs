@@ -76,6 +76,12 @@ pub enum Code {
     /// A `max_age` that does not parse.
     #[strum(serialize = "config::invalid-duration")]
     InvalidDuration,
+    /// A size (`max_delete.bytes`) that does not parse.
+    #[strum(serialize = "config::invalid-size")]
+    InvalidSize,
+    /// A price (`pricing`) that is not a number of dollars from 0 to 1000.
+    #[strum(serialize = "config::invalid-price")]
+    InvalidPrice,
     /// An account id that is not 12 digits.
     #[strum(serialize = "config::invalid-account")]
     InvalidAccount,

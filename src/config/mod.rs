@@ -123,6 +123,11 @@ pub struct DesiredRepository {
     pub untagged: UntaggedPolicy,
     /// Whether a plan may delete every image of the repository.
     pub allow_empty: bool,
+    /// The storage prices of its registry (the file's `pricing`, else ECR's published
+    /// prices).
+    pub prices: crate::model::Prices,
+    /// `max_delete`: limits on one plan's deletions, which apply enforces.
+    pub max_delete: Option<crate::model::DeleteLimit>,
     /// Where the repository was declared (its key).
     pub origin: Origin,
 }

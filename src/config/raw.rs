@@ -29,6 +29,10 @@ pub struct RawFile {
     /// say. Paths and globs are relative to this file's folder.
     #[serde(default)]
     pub in_use: Option<At<RawInUse>>,
+    /// The storage prices of this file's registry, for the savings plans show
+    /// (negotiated rates, other regions). Default: ECR's published prices.
+    #[serde(default)]
+    pub pricing: Option<At<RawPricing>>,
     /// The repositories this file manages, by ECR repository name. Repositories not
     /// declared in any file are never touched.
     pub repositories: At<std::collections::BTreeMap<String, RawRepository>>,
@@ -71,6 +75,44 @@ pub struct RawRepository {
     /// list). Default: false.
     #[serde(default)]
     pub allow_empty: Option<At<bool>>,
+    /// Limits on one plan's deletions in this repository: apply refuses a plan over
+    /// either, before removing anything.
+    #[serde(default)]
+    pub max_delete: Option<At<RawMaxDelete>>,
+}
+
+/// Limits on a plan's deletions in one repository.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaxDelete {
+    /// At most this many images deleted.
+    #[schemars(range(min = 0))]
+    pub images: Option<At<u64>>,
+    /// At most this many bytes freed: bytes, or a number and a unit (`500MiB`,
+    /// `2GiB`; `KB`, `MB`, `GB`, `TB` are powers of 1000).
+    pub bytes: Option<At<RawSize>>,
+}
+
+/// A size: bytes, or a string with a unit.
+#[derive(Debug, JsonSchema)]
+#[serde(untagged)]
+pub enum RawSize {
+    /// Bytes.
+    Bytes(u64),
+    /// A number and a unit, such as `500MiB`.
+    Text(#[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)? ?([KMGT]i?B|B)$"))] String),
+}
+
+/// Storage prices in US dollars per GB-month (GB: 2^30 bytes).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPricing {
+    /// The standard storage class. Default: 0.10.
+    #[schemars(range(min = 0, max = 1000))]
+    pub standard_per_gb_month: Option<At<f64>>,
+    /// The archive storage class. Default: 0.10 (ECR's price for the first 150 TB).
+    #[schemars(range(min = 0, max = 1000))]
+    pub archive_per_gb_month: Option<At<f64>>,
 }
 
 /// One entry of the allow-list.

@@ -5,6 +5,7 @@
 //! the rules here turn each value, at its place in the file, into domain types.
 
 mod in_use;
+mod limits;
 
 use super::at::{self, At, KeyProblem, Places};
 use super::diagnostic::{Code, ConfigDiagnostic, SharedSource};
@@ -120,6 +121,7 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
         public: None,
         base,
         in_use: InUseSources::default(),
+        prices: crate::model::Prices::DEFAULT,
     };
     for d in &duplicates {
         let first = ConfigDiagnostic::at(
@@ -172,6 +174,8 @@ struct Cx<'n> {
     base: std::path::PathBuf,
     /// The file's in-use sources.
     in_use: InUseSources,
+    /// The file's storage prices (`pricing`).
+    prices: crate::model::Prices,
 }
 
 impl<'n> Cx<'n> {
@@ -314,6 +318,9 @@ impl<'n> Cx<'n> {
             && !matches!(node.value, Value::Null)
         {
             self.in_use_sources(node);
+        }
+        if let Some(node) = self.value(&file.pricing) {
+            self.pricing(node);
         }
         let Some((rkey, repos)) = self.get(&file.repositories) else {
             self.error(
@@ -542,6 +549,10 @@ impl<'n> Cx<'n> {
             allow: allow?,
             untagged,
             allow_empty,
+            prices: self.prices,
+            max_delete: self
+                .value(&repo.max_delete)
+                .and_then(|v| self.max_delete(v)),
             origin: self.origin(key.span),
         })
     }

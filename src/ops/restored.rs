@@ -257,6 +257,7 @@ mod tests {
             lifecycle: Default::default(),
             replicas: Vec::new(),
             pull_through_cache: None,
+            manifests: HashMap::new(),
         };
         let adjusted = times.adjust(&observed).expect("one image re-created");
         let pushed: Vec<String> = adjusted

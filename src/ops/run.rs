@@ -9,6 +9,9 @@ use futures_util::stream::{self, StreamExt};
 use rayon::prelude::*;
 
 use super::registry_settings::Settings;
+use crate::model::Prices;
+use crate::plan::storage::account;
+
 use crate::config::{
     DesiredRepository, DesiredState, Duplicate, Origin, duplicates_after_resolution,
 };
@@ -356,14 +359,29 @@ pub(crate) fn plan_each(
     let plan_one =
         |d: &DesiredRepository, o: &(RepositoryRef, Result<ObservedRepository, RegistryError>)| {
             match &o.1 {
-                Ok(read) => plan_repository(
-                    d,
-                    // An image a restore re-created ranks by its push from before.
-                    settings.restored.adjust(read).as_ref().unwrap_or(read),
-                    settings.now,
-                    settings.options,
-                    in_use.for_repository(&read.reference),
-                ),
+                Ok(read) => {
+                    let mut planned = plan_repository(
+                        d,
+                        // An image a restore re-created ranks by its push from before.
+                        settings.restored.adjust(read).as_ref().unwrap_or(read),
+                        settings.now,
+                        settings.options,
+                        in_use.for_repository(&read.reference),
+                    );
+                    let prices = settings
+                        .options
+                        .price_per_gb_month
+                        .map_or(d.prices, |p| Prices {
+                            standard: p,
+                            archive: p,
+                        });
+                    let storage = account(read, &planned.0, &prices, settings.now);
+                    planned.0.set_storage(&storage);
+                    planned
+                        .1
+                        .extend(crate::plan::quota::quota_warnings(d, read, &planned.0));
+                    planned
+                }
                 Err(e) => unreadable_repository(d, &o.0, e.to_string()),
             }
         };

@@ -114,6 +114,8 @@ pub struct Source {
     restored: std::sync::Arc<RestoredPushTimes>,
     /// Where a changed snapshot is written (`--snapshot-out`, else the snapshot).
     snapshot_out: Option<PathBuf>,
+    /// `--price-per-gb-month`, for the plans' savings.
+    price: Option<crate::model::Price>,
 }
 
 impl Source {
@@ -199,6 +201,7 @@ impl Source {
             live,
             restored: std::sync::Arc::new(restored),
             snapshot_out: spec.snapshot_out.clone(),
+            price: None,
         })
     }
 
@@ -223,7 +226,15 @@ impl Source {
             live: None,
             restored: std::sync::Arc::new(RestoredPushTimes::default()),
             snapshot_out: None,
+            price: None,
         })
+    }
+
+    /// The same source, planning savings at `price` per GB-month
+    /// (`--price-per-gb-month`) when given.
+    pub fn with_price(mut self, price: Option<crate::model::Price>) -> Self {
+        self.price = price;
+        self
     }
 
     /// The instant `max_age` is measured from: `explicit` (`--now`, or a saved plan's
@@ -242,7 +253,10 @@ impl Source {
         RunSettings {
             default_region: self.default_region.clone(),
             now,
-            options: PlanOptions { allow_empty },
+            options: PlanOptions {
+                allow_empty,
+                price_per_gb_month: self.price,
+            },
             parallelism: self.parallelism,
             source_label: self.backend.label(),
             live: self

@@ -99,6 +99,78 @@ fn max_delete_refuses_before_any_removal() {
 }
 
 #[test]
+fn max_delete_bytes_refuses_a_plan_that_frees_more_before_any_removal() {
+    let f = Fixture::new();
+    let source = f.source();
+    let prepared = apply::prepare(&source, &example_desired(), &ApplyRequest::default()).unwrap();
+    let freed = prepared.plan().summary.freed_bytes;
+    assert!(freed > 0, "the example plan frees bytes");
+    let guards = Guards {
+        max_delete_bytes: Some(freed - 1),
+        ..auto()
+    };
+    match prepared.gate(&guards) {
+        Err(e @ ApplyError::TooManyBytes { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains(&format!("({freed} bytes)")), "{text}");
+            assert!(text.contains("nothing was applied"), "{text}");
+        }
+        other => panic!("expected the --max-delete-bytes refusal, got {other:?}"),
+    }
+    let guards = Guards {
+        max_delete_bytes: Some(freed),
+        ..auto()
+    };
+    assert_eq!(prepared.gate(&guards).unwrap(), Gate::Proceed);
+    assert_eq!(deletes(&source), 0);
+}
+
+#[test]
+fn a_repository_over_its_max_delete_is_refused_before_any_removal() {
+    let f = Fixture::new();
+    let source = f.source();
+    let with_limit = |limit: &str| {
+        let yaml = format!(
+            "version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nrepositories:\n  payments/worker:\n    tags: [\"v2.*\"]\n    untagged: delete\n    max_delete: {limit}\n"
+        );
+        config::load_sources(vec![("limit.yaml".into(), yaml.into_bytes())]).unwrap()
+    };
+    let prepared = apply::prepare(
+        &source,
+        &with_limit("{images: 3}"),
+        &ApplyRequest::default(),
+    )
+    .unwrap();
+    match prepared.gate(&auto()) {
+        Err(e @ ApplyError::RepositoryLimit { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("payments/worker"), "{text}");
+            assert!(text.contains("images: 3"), "{text}");
+            assert!(text.contains("limit.yaml:6:"), "{text}");
+        }
+        other => panic!("expected the max_delete refusal, got {other:?}"),
+    }
+    let prepared = apply::prepare(
+        &source,
+        &with_limit("{bytes: 1MiB}"),
+        &ApplyRequest::default(),
+    )
+    .unwrap();
+    assert!(matches!(
+        prepared.gate(&auto()),
+        Err(ApplyError::RepositoryLimit { .. })
+    ));
+    let prepared = apply::prepare(
+        &source,
+        &with_limit("{images: 1000, bytes: 1TiB}"),
+        &ApplyRequest::default(),
+    )
+    .unwrap();
+    assert_eq!(prepared.gate(&auto()).unwrap(), Gate::Proceed);
+    assert_eq!(deletes(&source), 0);
+}
+
+#[test]
 fn without_a_terminal_apply_needs_auto_approve() {
     let f = Fixture::new();
     let source = f.source();

@@ -23,6 +23,9 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 pub struct PlanOptions {
     /// `--allow-empty`: lift the guard against deleting every image.
     pub allow_empty: bool,
+    /// `--price-per-gb-month`: the storage price of every repository and storage
+    /// class, over the files' `pricing` and ECR's published prices.
+    pub price_per_gb_month: Option<crate::model::Price>,
 }
 
 /// The subject digest named by a signature-style tag: `sha256-<hex>` (SOCI and
@@ -68,17 +71,8 @@ pub fn unreadable_repository(
         ),
     };
     let plan = RepositoryPlan {
-        repository: reference.clone(),
-        declared_at: desired.origin.clone(),
-        status: RepositoryStatus::Unreadable,
-        refused_reason: None,
         read_error: Some(error),
-        untagged: desired.untagged,
-        images_observed: 0,
-        tags_kept: Vec::new(),
-        actions: Vec::new(),
-        in_use: Vec::new(),
-        replicas: Vec::new(),
+        ..RepositoryPlan::empty(reference.clone(), desired, RepositoryStatus::Unreadable)
     };
     (plan, vec![warning])
 }
@@ -101,17 +95,12 @@ pub fn plan_repository(
         unmatched: Vec::new(),
     };
     let mut plan = RepositoryPlan {
-        repository: observed.reference.clone(),
-        declared_at: desired.origin.clone(),
-        status: RepositoryStatus::Unchanged,
-        refused_reason: None,
-        read_error: None,
-        untagged: desired.untagged,
         images_observed: observed.images.len(),
-        tags_kept: Vec::new(),
-        actions: Vec::new(),
-        in_use: Vec::new(),
-        replicas: Vec::new(),
+        ..RepositoryPlan::empty(
+            observed.reference.clone(),
+            desired,
+            RepositoryStatus::Unchanged,
+        )
     };
     let in_use: Vec<&ImageUse> = in_use
         .iter()

@@ -206,6 +206,7 @@ mod tests {
             lifecycle: Default::default(),
             replicas: Vec::new(),
             pull_through_cache: None,
+            manifests: std::collections::HashMap::new(),
         };
         (desired, observed)
     }

@@ -358,6 +358,7 @@ fn planned(body: &str, images: Vec<ImageDetail>, lifecycle: LifecycleState) -> V
         lifecycle,
         replicas: Vec::new(),
         pull_through_cache: None,
+        manifests: std::collections::HashMap::new(),
     };
     let (_, warnings) =
         super::super::plan_repository(&desired, &observed, now(), Default::default(), &[]);

@@ -6,8 +6,10 @@ mod engine;
 pub mod explain;
 pub mod forecast;
 pub mod lifecycle;
+pub mod quota;
 pub mod saved;
 pub mod stale;
+pub mod storage;
 mod waves;
 
 use chrono::{DateTime, Utc};
@@ -18,11 +20,11 @@ pub use engine::{PlanOptions, plan_repository, signature_subject, unreadable_rep
 
 use crate::config::{Origin, UntaggedPolicy};
 use crate::in_use::UseSite;
-use crate::model::{Digest, MediaType, RepositoryRef, Tag};
+use crate::model::{Digest, MediaType, RepositoryRef, Tag, Usd};
 use crate::registry::ImageStatus;
 
 /// The version of the plan's JSON format.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 /// A complete plan: a pure value. What it took to make it (the calls) is the run's,
 /// carried beside it by the operation's outcome; the checksum of a saved plan is the
@@ -30,7 +32,7 @@ pub const PLAN_FORMAT_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
-    /// Version of this JSON format (1).
+    /// Version of this JSON format (2: with the storage figures).
     pub format_version: u32,
     /// The ecr-reconcile version that made the plan.
     pub tool_version: String,
@@ -106,6 +108,88 @@ pub struct RepositoryPlan {
     /// replication rules): the removals do not reach these copies. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<crate::registry::Replica>,
+    /// Bytes of configs and layers the deletions free: those referenced by deleted
+    /// images and by no image that stays (see `freed_bytes_exact`).
+    #[serde(default)]
+    pub freed_bytes: u64,
+    /// True when `freed_bytes` is exact (every manifest was read); false when it is
+    /// estimated (an image's manifest could not be read: see `manifests_unread`).
+    #[serde(default = "exact")]
+    pub freed_bytes_exact: bool,
+    /// Bytes stored now: each config and layer of the repository once.
+    #[serde(default)]
+    pub stored_bytes_before: u64,
+    /// Bytes stored once the plan is applied.
+    #[serde(default)]
+    pub stored_bytes_after: u64,
+    /// Bytes of configs and layers that only untagged images outside any index
+    /// reference (what deleting them all would free).
+    #[serde(default)]
+    pub untagged_bytes: u64,
+    /// Images whose manifest could not be read (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub manifests_unread: usize,
+    /// What the bytes freed cost a month, in US dollars, at the prices of the run.
+    #[serde(default)]
+    pub monthly_saving_usd: Usd,
+    /// What deleting images archived less than 90 days ago bills once (the rest of the
+    /// archive's minimum), in US dollars; absent when nothing.
+    #[serde(default, skip_serializing_if = "Usd::is_zero")]
+    pub archive_minimum_charge_usd: Usd,
+    /// The repository's `max_delete`, which apply enforces; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delete: Option<crate::model::DeleteLimit>,
+}
+
+fn exact() -> bool {
+    true
+}
+
+impl RepositoryPlan {
+    /// The plan of `repository`, declared as `desired`, with `status` and nothing
+    /// planned yet.
+    pub fn empty(
+        repository: RepositoryRef,
+        desired: &crate::config::DesiredRepository,
+        status: RepositoryStatus,
+    ) -> Self {
+        Self {
+            repository,
+            declared_at: desired.origin.clone(),
+            status,
+            refused_reason: None,
+            read_error: None,
+            untagged: desired.untagged,
+            images_observed: 0,
+            tags_kept: Vec::new(),
+            actions: Vec::new(),
+            in_use: Vec::new(),
+            replicas: Vec::new(),
+            freed_bytes: 0,
+            freed_bytes_exact: true,
+            stored_bytes_before: 0,
+            stored_bytes_after: 0,
+            untagged_bytes: 0,
+            manifests_unread: 0,
+            monthly_saving_usd: crate::model::Usd::ZERO,
+            archive_minimum_charge_usd: crate::model::Usd::ZERO,
+            max_delete: desired.max_delete,
+        }
+    }
+}
+
+impl RepositoryPlan {
+    /// Sets the storage figures.
+    pub fn set_storage(&mut self, s: &storage::RepositoryStorage) {
+        self.freed_bytes = s.freed_bytes;
+        self.freed_bytes_exact = s.freed_bytes_exact;
+        self.stored_bytes_before = s.stored_bytes_before;
+        self.stored_bytes_after = s.stored_bytes_after;
+        self.untagged_bytes = s.untagged_bytes;
+        self.manifests_unread = s.manifests_unread;
+        self.monthly_saving_usd = s.monthly_saving_usd;
+        self.archive_minimum_charge_usd = s.archive_minimum_charge_usd;
+    }
 }
 
 /// An image kept because it is in use, whatever the allow-list says.
@@ -213,6 +297,10 @@ pub enum WarningCode {
     /// `pulled_within` is used, and the tool's principal is not excluded from
     /// pull-time updates (or that could not be checked).
     PullTimeNotExcluded,
+    /// A repository is within 10% of ECR's quota of images per repository.
+    ImageQuota,
+    /// An image is within 10% of ECR's limit of tags per image.
+    TagQuota,
 }
 
 impl WarningCode {
@@ -241,7 +329,7 @@ pub struct Warning {
 }
 
 /// Totals over the whole plan.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
     /// Tags removed, by untag or delete.
@@ -263,6 +351,47 @@ pub struct Summary {
     /// Declared repositories that could not be read (absent when none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub repositories_unreadable: usize,
+    /// Bytes the deletions free, over every repository (see `freed_bytes_exact`).
+    #[serde(default)]
+    pub freed_bytes: u64,
+    /// True when every repository's `freed_bytes` is exact.
+    #[serde(default = "exact")]
+    pub freed_bytes_exact: bool,
+    /// Bytes stored in the declared repositories now.
+    #[serde(default)]
+    pub stored_bytes_before: u64,
+    /// Bytes stored once the plan is applied.
+    #[serde(default)]
+    pub stored_bytes_after: u64,
+    /// The monthly saving over every repository, in US dollars.
+    #[serde(default)]
+    pub monthly_saving_usd: Usd,
+    /// The one-off archive minimum charge over every repository, in US dollars;
+    /// absent when nothing.
+    #[serde(default, skip_serializing_if = "Usd::is_zero")]
+    pub archive_minimum_charge_usd: Usd,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary {
+            tags_to_remove: 0,
+            images_to_delete: 0,
+            bytes_to_delete: 0,
+            untags: 0,
+            repositories_changed: 0,
+            repositories_unchanged: 0,
+            repositories_refused: 0,
+            repositories_missing: 0,
+            repositories_unreadable: 0,
+            freed_bytes: 0,
+            freed_bytes_exact: true,
+            stored_bytes_before: 0,
+            stored_bytes_after: 0,
+            monthly_saving_usd: Usd::ZERO,
+            archive_minimum_charge_usd: Usd::ZERO,
+        }
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -275,6 +404,12 @@ impl Summary {
     pub fn of(repos: &[RepositoryPlan]) -> Self {
         let mut s = Summary::default();
         for r in repos {
+            s.freed_bytes += r.freed_bytes;
+            s.freed_bytes_exact &= r.freed_bytes_exact;
+            s.stored_bytes_before += r.stored_bytes_before;
+            s.stored_bytes_after += r.stored_bytes_after;
+            s.monthly_saving_usd += r.monthly_saving_usd;
+            s.archive_minimum_charge_usd += r.archive_minimum_charge_usd;
             match r.status {
                 RepositoryStatus::Unchanged => s.repositories_unchanged += 1,
                 RepositoryStatus::Missing => s.repositories_missing += 1,

@@ -32,6 +32,7 @@ struct Repo {
     images: Vec<ImageDetail>,
     children: HashMap<Digest, Vec<Digest>>,
     unreadable: Vec<Digest>,
+    manifests: HashMap<Digest, String>,
 }
 
 impl Repo {
@@ -40,6 +41,7 @@ impl Repo {
             images: Vec::new(),
             children: HashMap::new(),
             unreadable: Vec::new(),
+            manifests: HashMap::new(),
         }
     }
 
@@ -108,6 +110,7 @@ impl Repo {
             lifecycle: Default::default(),
             replicas: Vec::new(),
             pull_through_cache: None,
+            manifests: self.manifests,
         }
     }
 }
@@ -406,7 +409,10 @@ fn the_guard_refuses_deleting_every_image() {
         &desired("    tags: [nothing-here]\n    untagged: delete\n"),
         &repo().observed(),
         now(),
-        PlanOptions { allow_empty: true },
+        PlanOptions {
+            allow_empty: true,
+            ..PlanOptions::default()
+        },
         &[],
     );
     assert_eq!(p.status, RepositoryStatus::Changes);

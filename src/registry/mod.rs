@@ -175,6 +175,10 @@ pub struct ObservedRepository {
     /// The pull-through cache rule it falls under: a removed tag comes back on its
     /// next pull.
     pub pull_through_cache: Option<PullThroughCacheRule>,
+    /// The raw manifests of the images that are not indexes, by digest, for the
+    /// storage accounting (their configs and layers). An image missing here could not
+    /// be read (archived, and not in the manifest cache): what it stores is unknown.
+    pub manifests: HashMap<Digest, String>,
 }
 
 /// One page of DescribeImages.

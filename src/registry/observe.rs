@@ -1,6 +1,9 @@
 //! Reads the observed state of a repository through any [`Registry`], with the
-//! fewest calls: full DescribeImages pages, and BatchGetImage (in batches of 100)
-//! only for the manifests the plan needs: those of indexes.
+//! fewest calls: full DescribeImages pages, and BatchGetImage in batches of 100 for
+//! the manifests: those of indexes (their children, which the plan needs) and those of
+//! the other images (their configs and layers, which the storage accounting needs).
+//! Behind the manifest cache, a manifest is read from ECR once: a digest names its
+//! manifest for good.
 
 use std::collections::{HashMap, HashSet};
 
@@ -170,6 +173,7 @@ pub async fn observe_from<R: Registry>(
                 lifecycle: LifecycleState::None,
                 replicas: Vec::new(),
                 pull_through_cache: None,
+                manifests: HashMap::new(),
             });
         }
         Err(e) => return Err(e),
@@ -223,6 +227,7 @@ pub async fn observe_from<R: Registry>(
             children.insert(m.digest, kids);
         }
     }
+    let manifests = image_manifests(registry, repo, &images).await;
     if let Some(missing) = images
         .iter()
         .filter(|i| i.is_index())
@@ -242,5 +247,40 @@ pub async fn observe_from<R: Registry>(
         lifecycle,
         replicas: Vec::new(),
         pull_through_cache: None,
+        manifests,
     })
+}
+
+/// The manifests of the images of `repo` that are not indexes, for the storage
+/// accounting, 100 a call. None is needed for the plan itself: a manifest (or a
+/// whole batch) that cannot be read leaves what its images store unknown, and the
+/// accounting says its figures are estimated. ECR Public serves one manifest a
+/// request, so its images are not read for this (their figures are estimated from
+/// the reported sizes).
+async fn image_manifests<R: Registry>(
+    registry: &R,
+    repo: &RepositoryRef,
+    images: &[ImageDetail],
+) -> HashMap<Digest, String> {
+    let mut out = HashMap::new();
+    if repo.registry.is_public() {
+        return out;
+    }
+    let ids: Vec<ImageId> = images
+        .iter()
+        .filter(|i| !i.is_index())
+        .map(|i| ImageId::Digest(i.digest.clone()))
+        .collect();
+    out.reserve(ids.len());
+    for batch in ids.chunks(MAX_IDS_PER_BATCH) {
+        match registry.batch_get_image(repo, batch).await {
+            Ok(result) => {
+                out.extend(result.manifests.into_iter().map(|m| (m.digest, m.manifest)));
+            }
+            Err(e) => {
+                tracing::debug!("{repo}: image manifests not read ({e}); storage is estimated");
+            }
+        }
+    }
+    out
 }

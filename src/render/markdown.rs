@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{action_text, in_use_text, summary_line, tag_diff, with_in_use};
+use super::{action_text, freed_text, in_use_text, summary_line, tag_diff, with_in_use};
 use crate::plan::{ActionKind, Plan, RepositoryPlan, RepositoryStatus};
 use crate::text::human_bytes;
 
@@ -30,7 +30,7 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         .iter()
         .filter(|r| r.status != RepositoryStatus::Unchanged)
         .collect();
-    summary_table(&shown, out)?;
+    summary_table(&shown, &plan.summary, out)?;
     kept_in_use(plan, out)?;
     replicated(&shown, out)?;
     warnings(plan, out)?;
@@ -43,14 +43,19 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// The table of the repositories that change, one row each.
-fn summary_table(shown: &[&RepositoryPlan], out: &mut dyn Write) -> io::Result<()> {
+/// The table of the repositories that change, one row each, with what each frees and
+/// saves a month, and a total row.
+fn summary_table(
+    shown: &[&RepositoryPlan],
+    total: &crate::plan::Summary,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     if !shown.is_empty() {
         writeln!(
             out,
-            "| Repository | Registry | Status | Deletes | Untags | Size |"
+            "| Repository | Registry | Status | Deletes | Untags | Reported size | Freed | Monthly saving |"
         )?;
-        writeln!(out, "|---|---|---|---:|---:|---:|")?;
+        writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|")?;
         for r in shown {
             let deletes = r
                 .actions
@@ -78,10 +83,29 @@ fn summary_table(shown: &[&RepositoryPlan], out: &mut dyn Write) -> io::Result<(
             };
             writeln!(
                 out,
-                "| `{}` | {} | {status} | {deletes} | {untags} | {} |",
+                "| `{}` | {} | {status} | {deletes} | {untags} | {} | {} | {} |",
                 r.repository.name,
                 r.repository.registry,
-                human_bytes(bytes)
+                human_bytes(bytes),
+                freed_text(r),
+                r.monthly_saving_usd,
+            )?;
+        }
+        writeln!(
+            out,
+            "| **Total** | | | {} | {} | {} | {}{} | **{}** |",
+            total.images_to_delete,
+            total.untags,
+            human_bytes(total.bytes_to_delete),
+            if total.freed_bytes_exact { "" } else { "~" },
+            human_bytes(total.freed_bytes),
+            total.monthly_saving_usd,
+        )?;
+        if !total.freed_bytes_exact {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "_~: estimated; some manifests could not be read (archived images not in the manifest cache)._"
             )?;
         }
         writeln!(out)?;

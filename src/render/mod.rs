@@ -9,6 +9,7 @@ mod forecast;
 pub mod github;
 mod human;
 mod markdown;
+mod report;
 #[cfg(feature = "aws")]
 mod restore;
 #[cfg(feature = "aws")]
@@ -24,6 +25,7 @@ pub use explain::explanation;
 pub use forecast::forecast_line;
 pub use human::{human, warnings};
 pub use markdown::markdown;
+pub use report::{storage_report, storage_report_markdown};
 #[cfg(feature = "aws")]
 pub use restore::{restore_plan, restore_report};
 #[cfg(feature = "aws")]
@@ -214,7 +216,7 @@ pub fn summary_line(s: &Summary) -> String {
             parts.push(format!(
                 "delete {} ({})",
                 plural(s.images_to_delete, "image", "images"),
-                human_bytes(s.bytes_to_delete)
+                storage_clause(s)
             ));
         }
         if s.untags > 0 {
@@ -247,6 +249,41 @@ pub fn summary_line(s: &Summary) -> String {
         ));
     }
     line
+}
+
+/// What the deletions free and save: `frees 1.2 GiB, saves $0.12/month`, with
+/// `about` and `(estimated)` when a manifest could not be read, and the archive's
+/// one-off minimum charge when there is one.
+pub fn storage_clause(s: &Summary) -> String {
+    let mut out = if s.freed_bytes_exact {
+        format!(
+            "frees {}, saves {}/month",
+            human_bytes(s.freed_bytes),
+            s.monthly_saving_usd
+        )
+    } else {
+        format!(
+            "frees about {}, saves about {}/month, estimated",
+            human_bytes(s.freed_bytes),
+            s.monthly_saving_usd
+        )
+    };
+    if !s.archive_minimum_charge_usd.is_zero() {
+        out.push_str(&format!(
+            "; {} once for the archive's 90-day minimum",
+            s.archive_minimum_charge_usd
+        ));
+    }
+    out
+}
+
+/// A repository's bytes freed: `1.2 GiB`, or `~1.2 GiB` when estimated.
+pub fn freed_text(r: &crate::plan::RepositoryPlan) -> String {
+    if r.freed_bytes_exact {
+        human_bytes(r.freed_bytes)
+    } else {
+        format!("~{}", human_bytes(r.freed_bytes))
+    }
 }
 
 /// The tags of an action, comma-separated, or `(untagged)`.

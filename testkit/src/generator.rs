@@ -53,9 +53,32 @@ const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const SIGNATURE_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 
-/// An OCI image manifest with one config and one layer, both named by digests derived
-/// from `seed`; the image's digest is the sha256 of this text, as in a registry.
-fn image_manifest(seed: &str, config_type: &str, layer_type: &str, size: u64) -> String {
+/// An OCI image manifest with a config named by a digest derived from `seed`, then
+/// `base` (layers shared with other images: (name, size), their digests derived from
+/// the name alone) and one layer of its own of `size` bytes; the image's digest is the
+/// sha256 of this text, as in a registry.
+fn image_manifest(
+    seed: &str,
+    config_type: &str,
+    layer_type: &str,
+    base: &[(String, u64)],
+    size: u64,
+) -> String {
+    let mut layers: Vec<serde_json::Value> = base
+        .iter()
+        .map(|(name, bytes)| {
+            serde_json::json!({
+                "mediaType": layer_type,
+                "digest": digest_of(&format!("layer:{name}")).as_str(),
+                "size": bytes,
+            })
+        })
+        .collect();
+    layers.push(serde_json::json!({
+        "mediaType": layer_type,
+        "digest": digest_of(&format!("{seed}:layer")).as_str(),
+        "size": size,
+    }));
     manifest_text(serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media_type::OCI_MANIFEST,
@@ -64,11 +87,7 @@ fn image_manifest(seed: &str, config_type: &str, layer_type: &str, size: u64) ->
             "digest": digest_of(&format!("{seed}:config")).as_str(),
             "size": 1_024 + size % 4_096,
         },
-        "layers": [{
-            "mediaType": layer_type,
-            "digest": digest_of(&format!("{seed}:layer")).as_str(),
-            "size": size,
-        }],
+        "layers": layers,
     }))
 }
 
@@ -94,6 +113,9 @@ struct RepoBuilder {
     name: &'static str,
     images: Vec<SnapshotImage>,
     rng: Rng,
+    /// The base layers every image of the repository is built on (name, size), as a
+    /// Dockerfile's `FROM` gives them: shared, so stored once.
+    base: Vec<(String, u64)>,
 }
 
 impl RepoBuilder {
@@ -102,11 +124,24 @@ impl RepoBuilder {
             name,
             images: Vec::new(),
             rng: Rng::new(seed),
+            base: Vec::new(),
         }
     }
 
+    /// The same builder, its images on base layers named `base` of these sizes (an
+    /// operating system, a runtime): every image of the repository shares them.
+    fn on(mut self, base: &str, sizes: &[u64]) -> Self {
+        self.base = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (format!("{base}:{i}"), n))
+            .collect();
+        self
+    }
+
+    /// The size of an image's own layer.
     fn size(&mut self) -> u64 {
-        20_000_000 + self.rng.below(400_000_000)
+        2_000_000 + self.rng.below(60_000_000)
     }
 
     /// A single-platform image.
@@ -118,8 +153,22 @@ impl RepoBuilder {
     /// Pushes a single-platform image whose manifest is made from `seed`; returns its
     /// digest and the length of its manifest.
     fn plain(&mut self, seed: &str, tags: &[String], at: DateTime<Utc>) -> (Digest, usize) {
-        let size = self.size();
-        let manifest = image_manifest(seed, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, size);
+        let base = self.base.clone();
+        self.plain_on(seed, tags, at, &base)
+    }
+
+    /// [`Self::plain`] on the base layers `base`.
+    fn plain_on(
+        &mut self,
+        seed: &str,
+        tags: &[String],
+        at: DateTime<Utc>,
+        base: &[(String, u64)],
+    ) -> (Digest, usize) {
+        let own = self.size();
+        let manifest = image_manifest(seed, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, base, own);
+        // ECR reports the layers' sizes, the shared ones included.
+        let size = own + base.iter().map(|b| b.1).sum::<u64>();
         let digest = digest_of(&manifest);
         let len = manifest.len();
         self.images.push(SnapshotImage {
@@ -151,7 +200,13 @@ impl RepoBuilder {
                 self.images.len(),
                 tags.join(",")
             );
-            let (d, len) = self.plain(&seed, &[], at);
+            // Each platform has its own base layers.
+            let base: Vec<(String, u64)> = self
+                .base
+                .iter()
+                .map(|(name, n)| (format!("{name}:{arch}"), *n))
+                .collect();
+            let (d, len) = self.plain_on(&seed, &[], at, &base);
             entries.push(serde_json::json!({
                 "mediaType": media_type::OCI_MANIFEST,
                 "digest": d.as_str(),
@@ -188,7 +243,7 @@ impl RepoBuilder {
     fn signature(&mut self, subject: &Digest, at: DateTime<Utc>) {
         let t = format!("sha256-{}.sig", subject.hex());
         let seed = format!("{}:sig:{subject}", self.name);
-        let manifest = image_manifest(&seed, CONFIG_MEDIA_TYPE, SIGNATURE_MEDIA_TYPE, 1_500);
+        let manifest = image_manifest(&seed, CONFIG_MEDIA_TYPE, SIGNATURE_MEDIA_TYPE, &[], 1_500);
         self.images.push(SnapshotImage {
             digest: digest_of(&manifest),
             tags: vec![tag(&t)],
@@ -224,7 +279,8 @@ pub fn example_snapshot() -> Snapshot {
     let hours = |h: i64| now - Duration::hours(h);
 
     // payments/api: multi-arch signed releases, PR builds, main builds, leftovers.
-    let mut api = RepoBuilder::new("payments/api", 1);
+    let mut api =
+        RepoBuilder::new("payments/api", 1).on("debian-12-slim", &[29_000_000, 48_000_000]);
     let releases = [
         "v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.3.8", "v1.4.0", "v1.4.1", "v1.4.2", "v1.4.3",
     ];
@@ -253,7 +309,8 @@ pub fn example_snapshot() -> Snapshot {
     }
 
     // payments/worker: single-platform, keeps untagged images.
-    let mut worker = RepoBuilder::new("payments/worker", 2);
+    let mut worker =
+        RepoBuilder::new("payments/worker", 2).on("python-3.12", &[29_000_000, 55_000_000]);
     for (i, v) in ["v2.0.0", "v2.1.0", "v2.2.0", "v2.2.1"].iter().enumerate() {
         worker.image(
             &[v.to_string(), format!("{v}-debug")],
@@ -268,7 +325,7 @@ pub fn example_snapshot() -> Snapshot {
     }
 
     // platform/base-images: multi-arch bases rebuilt weekly.
-    let mut base = RepoBuilder::new("platform/base-images", 3);
+    let mut base = RepoBuilder::new("platform/base-images", 3).on("debian-12", &[30_000_000]);
     for w in 0..20 {
         let at = days(7 * (20 - w));
         let mut tags = vec![format!("bookworm-2026w{:02}", 27 + w)];
@@ -286,19 +343,20 @@ pub fn example_snapshot() -> Snapshot {
     }
 
     // identity/auth: everything allowed, nothing to do.
-    let mut auth = RepoBuilder::new("identity/auth", 4);
+    let mut auth =
+        RepoBuilder::new("identity/auth", 4).on("distroless-java", &[22_000_000, 90_000_000]);
     for i in 0..12 {
         auth.image(&[format!("v3.{i}.0")], days(12 * (12 - i)));
     }
 
     // legacy/reporting: nothing it allows exists any more; the guard refuses.
-    let mut legacy = RepoBuilder::new("legacy/reporting", 5);
+    let mut legacy = RepoBuilder::new("legacy/reporting", 5).on("ubuntu-20.04", &[28_000_000]);
     for i in 0..8 {
         legacy.image(&[format!("2024.{:02}", i + 1)], days(600 - 30 * i));
     }
 
     // sandbox/experiments: declared in no file, never touched.
-    let mut sandbox = RepoBuilder::new("sandbox/experiments", 6);
+    let mut sandbox = RepoBuilder::new("sandbox/experiments", 6).on("alpine-3.20", &[3_600_000]);
     for i in 0..20 {
         sandbox.image(&[format!("try-{i}")], days(i));
     }
@@ -324,8 +382,31 @@ pub fn example_snapshot() -> Snapshot {
     }
 }
 
+/// An OCI image manifest with config `config` and `layers` (digest, size), written
+/// directly (the benchmark's snapshots hold a million of them).
+fn scale_manifest(config: &Digest, layers: &[(&Digest, u64)]) -> String {
+    let mut out = format!(
+        r#"{{"config":{{"digest":"{config}","mediaType":"{CONFIG_MEDIA_TYPE}","size":1024}},"layers":["#
+    );
+    for (n, (digest, size)) in layers.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!(
+            r#"{{"digest":"{digest}","mediaType":"{LAYER_MEDIA_TYPE}","size":{size}}}"#
+        ));
+    }
+    out.push_str(&format!(
+        r#"],"mediaType":"{}","schemaVersion":2}}"#,
+        media_type::OCI_MANIFEST
+    ));
+    out
+}
+
 /// A large snapshot for the benchmark: `repos` repositories of `per_repo` images
-/// each (a tenth multi-platform, signed releases, PR builds, untagged leftovers), and
+/// each (releases, PR and branch builds, untagged leftovers), every image with its
+/// manifest (digests true: the sha256 of the manifest) on layers shared as builds
+/// share them (two base layers per repository, a dependency layer per 10 builds), and
 /// the desired-state YAML that declares them all.
 pub fn scale_snapshot(repos: usize, per_repo: usize) -> (Snapshot, String) {
     let now = example_time();
@@ -336,19 +417,39 @@ pub fn scale_snapshot(repos: usize, per_repo: usize) -> (Snapshot, String) {
     );
     for r in 0..repos {
         let name = format!("team-{}/service-{r}", r % 50);
+        let base = [
+            digest_of(&format!("base:{r}:0")),
+            digest_of(&format!("base:{r}:1")),
+        ];
+        let dependency_layers: Vec<(Digest, u64)> = (0..per_repo.div_ceil(10).max(1))
+            .map(|g| {
+                (
+                    digest_of(&format!("dependencies:{r}:{g}")),
+                    5_000_000 + rng.below(20_000_000),
+                )
+            })
+            .collect();
         let mut images = Vec::with_capacity(per_repo);
         let mut i = 0;
         while images.len() < per_repo {
             let at = now - Duration::minutes((per_repo - images.len()) as i64 * 37);
             let kind = rng.below(10);
-            let d = Digest::parse(format!(
-                "sha256:{:016x}{:016x}{:016x}{:016x}",
-                rng.next(),
-                rng.next(),
-                rng.next(),
-                r as u64 * 1_000_000 + i
-            ))
-            .unwrap();
+            // Built on the repository's two base layers and a dependency layer that
+            // changes every 10 builds, plus a layer of its own.
+            let dependencies = &dependency_layers[(i / 10) as usize % dependency_layers.len()];
+            let own = 1_000_000 + rng.below(30_000_000);
+            let own_digest = digest_of(&format!("own:{r}:{i}"));
+            let manifest = scale_manifest(
+                &digest_of(&format!("config:{r}:{i}")),
+                &[
+                    (&base[0], 30_000_000),
+                    (&base[1], 50_000_000),
+                    (&dependencies.0, dependencies.1),
+                    (&own_digest, own),
+                ],
+            );
+            let d = digest_of(&manifest);
+            let size = 80_000_000 + dependencies.1 + own;
             i += 1;
             let tags: Vec<Tag> = match kind {
                 0 => vec![tag(&format!("v1.{}.{}", i / 10, i % 10))],
@@ -362,14 +463,14 @@ pub fn scale_snapshot(repos: usize, per_repo: usize) -> (Snapshot, String) {
                 pushed_at: at,
                 manifest_media_type: Some(media_type::OCI_MANIFEST.into()),
                 artifact_media_type: None,
-                size_bytes: Some(50_000_000 + rng.below(100_000_000)),
+                size_bytes: Some(size),
                 subject: None,
                 status: None,
                 last_recorded_pull_time: None,
                 last_archived_at: None,
                 last_activated_at: None,
                 children: vec![],
-                manifest: None,
+                manifest: Some(manifest),
             });
         }
         repositories.push(SnapshotRepository {

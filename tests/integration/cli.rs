@@ -156,7 +156,7 @@ fn a_saved_plan_is_shown_in_every_format() {
     // The saved plan is the JSON document, with what was observed of each image.
     let plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["format_version"], 2);
     assert_eq!(
         plan["repositories"][0]["repository"]["account"],
         "123456789012"

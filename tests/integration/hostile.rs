@@ -369,7 +369,7 @@ fn edited_foreign_and_incompatible_saved_plans_are_refused_before_any_delete() {
         ),
         (
             "an incompatible version",
-            edit(&|d| d["format_version"] = serde_json::json!(2)),
+            edit(&|d| d["format_version"] = serde_json::json!(3)),
             "incompatible version",
         ),
         (

@@ -14,8 +14,8 @@ const SNAPSHOT: &str = "examples/snapshot.json";
 const EXAMPLES: &str = "examples/desired";
 const IN_USE: &str = "tests/fixtures/in-use/desired";
 /// The images of `payments/api` that the fixtures name.
-const V1_1_0: &str = "sha256:2c3f8af2672518b14255413056531066a3b2e579222648ca37241862eadcc7a3";
-const V1_2_0: &str = "sha256:2b83bac76ca2cdf9cf769ced014836b3756adba88ff0be3665d71e9cda55778d";
+const V1_1_0: &str = "sha256:69bc7e2a1478a6c349d7a4a9284b2ae7364d4b02c638a3c950e75e7243c3f99b";
+const V1_2_0: &str = "sha256:f63c5436116afac663fb3c9ae1d16aa4f7d5a9faa40d0cbc3f2476930573262e";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -76,10 +76,10 @@ fn each_source_finds_what_runs_and_nothing_else() {
             "api:v1.2.0 <- /images.txt:2",
             "api:v1.3.8 <- /deploy/main.tf:3",
             "api:v1.4.1 <- /deploy/taskdef.json:4",
+            &format!("api@{V1_1_0} <- pod payments/api-7d9f-x2x container api (/pods.json)"),
             &format!(
                 "api@{V1_2_0} <- pod payments/api-7d9f-x2x container migrate (init) (/pods.json)"
             ),
-            &format!("api@{V1_1_0} <- pod payments/api-7d9f-x2x container api (/pods.json)"),
         ]
     );
     let mut worker: Vec<String> = set

@@ -36,3 +36,4 @@ mod registry_settings;
 mod render;
 mod restore;
 mod secrets;
+mod storage;

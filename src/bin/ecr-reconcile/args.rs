@@ -196,6 +196,19 @@ pub struct Planning {
     /// expire or archive an image the plan keeps, or cannot be read.
     #[arg(long)]
     pub fail_on_lifecycle_conflict: bool,
+    /// The storage price in US dollars per GB-month for the savings the plan shows,
+    /// for every repository and storage class (negotiated rates, other regions).
+    /// Default: the files' `pricing`, else ECR's published prices.
+    #[arg(long, value_name = "USD", value_parser = price)]
+    pub price_per_gb_month: Option<ecr_reconcile::model::Price>,
+}
+
+fn price(text: &str) -> Result<ecr_reconcile::model::Price, String> {
+    let usd: f64 = text
+        .trim_start_matches('$')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of dollars, such as 0.10"))?;
+    ecr_reconcile::model::Price::per_gb_month(usd)
 }
 
 /// Arguments of `plan`.
@@ -210,6 +223,11 @@ pub struct PlanArgs {
     /// Also save the plan (JSON) to FILE, for `show` and `apply --plan`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Print the storage report instead of the plan: the largest repositories, what
+    /// untagged images store, the biggest savings (markdown with `--format markdown`;
+    /// `--format json` prints the plan document, which holds every figure).
+    #[arg(long)]
+    pub report: bool,
     /// Exit 0 when the registry matches the desired state, 2 when it does not (changes
     /// to apply, or a repository refused or not found), 1 on error.
     #[arg(long)]
@@ -238,6 +256,10 @@ pub struct ApplyArgs {
     /// Refuse, before deleting anything, a run that would delete more than N images.
     #[arg(long, value_name = "N")]
     pub max_delete: Option<usize>,
+    /// Refuse, before deleting anything, a run that would free more than SIZE: bytes,
+    /// or a number and a unit (`500MiB`, `2GiB`; `KB`, `MB`, `GB` are powers of 1000).
+    #[arg(long, value_name = "SIZE", value_parser = ecr_reconcile::model::parse_size)]
+    pub max_delete_bytes: Option<u64>,
     /// The journal file (JSON lines) of everything removed; an existing file is
     /// appended to. Default: a new .ecr-reconcile/journal-<UTC time>.jsonl under the
     /// working directory.

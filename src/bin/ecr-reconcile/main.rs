@@ -249,8 +249,12 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
         forecast: args.forecast.clone(),
     };
     let outcome = term.check(ops::plan::plan(&source, &desired, &request))?;
-    term.print_plan(&outcome, args.format, ReportFormat::Human)?;
-    term.github_plan(&outcome.plan);
+    if args.report && args.format != Format::Json {
+        term.print_storage_report(&outcome.plan, args.format)?;
+    } else {
+        term.print_plan(&outcome, args.format, ReportFormat::Human)?;
+    }
+    term.github_plan(&outcome.plan, args.report);
     let plan = &outcome.plan;
     let conflicts = args
         .planning
@@ -288,7 +292,7 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
     let prepared = term.check(ops::apply::prepare(&source, &desired, &request))?;
     // The plan, for the person (or the CI log) that approves it.
     term.print_plan(prepared.plan(), Format::Human, args.format)?;
-    term.github_plan(prepared.plan());
+    term.github_plan(prepared.plan(), false);
     if args.planning.fail_on_lifecycle_conflict
         && let Some(e) = ops::plan::lifecycle_conflicts(prepared.plan())
     {
@@ -296,6 +300,7 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
     }
     let guards = Guards {
         max_delete: args.max_delete,
+        max_delete_bytes: args.max_delete_bytes,
         auto_approve: args.auto_approve,
         interactive: term::interactive(),
     };

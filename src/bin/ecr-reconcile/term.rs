@@ -85,7 +85,7 @@ impl Term {
     /// In GitHub Actions: the plan's warnings as annotations, and the markdown plan
     /// appended to the step summary (bounded by GitHub's limit). Best effort: a
     /// summary that cannot be written is a warning, not a failed plan.
-    pub fn github_plan(&self, plan: &Plan) {
+    pub fn github_plan(&self, plan: &Plan, report: bool) {
         let Some(gh) = GitHub::detect() else {
             return;
         };
@@ -97,7 +97,12 @@ impl Term {
             return;
         };
         let mut markdown = Vec::new();
-        if render::render(plan, Format::Markdown, &mut markdown).is_err() {
+        let rendered = if report {
+            render::storage_report_markdown(plan, &mut markdown)
+        } else {
+            render::render(plan, Format::Markdown, &mut markdown)
+        };
+        if rendered.is_err() {
             return;
         }
         let markdown = String::from_utf8_lossy(&markdown);
@@ -139,7 +144,9 @@ impl Term {
         Reported,
     > {
         let desired = self.load_config(&args.files)?;
-        let source = self.check(ecr_reconcile::ops::Source::open(&args.source.spec()))?;
+        let source = self
+            .check(ecr_reconcile::ops::Source::open(&args.source.spec()))?
+            .with_price(args.price_per_gb_month);
         Ok((desired, source))
     }
 
@@ -171,6 +178,22 @@ impl Term {
             // A reader that stops early (`| head`) is not an error.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
             other => self.written(other, "cannot write the plan"),
+        }
+    }
+
+    /// Prints the storage report of `plan` to stdout (text, or markdown), and the
+    /// plan's warnings to stderr.
+    pub fn print_storage_report(&self, plan: &Plan, format: Format) -> Result<(), Reported> {
+        let mut out = std::io::stdout().lock();
+        let result = match format {
+            Format::Markdown => render::storage_report_markdown(plan, &mut out),
+            _ => render::storage_report(plan, &mut out),
+        }
+        .and_then(|()| out.flush())
+        .and_then(|()| render::warnings(&plan.warnings, &mut self.stderr()));
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => self.written(other, "cannot write the storage report"),
         }
     }
 

@@ -24,6 +24,7 @@ use crate::config::DesiredState;
 use crate::plan::Plan;
 use crate::registry::CallCounts;
 use crate::registry::RetryCounts;
+use crate::text::human_bytes;
 pub use protocol::{
     ApplyOptions, ApplyReport, DEFAULT_PARALLELISM, Failure, Progress, ProtocolError, Quiet,
     Skipped, apply_plan, apply_plan_cancellable, apply_plan_with, planned_deletions, planned_ids,
@@ -49,6 +50,8 @@ pub struct ApplyRequest {
 pub struct Guards {
     /// Refuse a run that would delete more than this many images.
     pub max_delete: Option<usize>,
+    /// Refuse a run that would free more than this many bytes.
+    pub max_delete_bytes: Option<u64>,
     /// Apply without asking.
     pub auto_approve: bool,
     /// There is a terminal to ask on.
@@ -99,6 +102,48 @@ pub enum ApplyError {
         deletions: usize,
         /// The limit.
         max: usize,
+    },
+    /// The plan frees more bytes than `--max-delete-bytes` allows.
+    #[error(
+        "the plan frees {} ({freed} bytes{}) in {deletions} images, more than --max-delete-bytes {} ({max} bytes); nothing was applied",
+        human_bytes(*freed),
+        if *exact { "" } else { ", estimated" },
+        human_bytes(*max)
+    )]
+    #[diagnostic(code(apply::max_delete_bytes))]
+    TooManyBytes {
+        /// Bytes the plan frees.
+        freed: u64,
+        /// Whether that figure is exact.
+        exact: bool,
+        /// Images the plan deletes.
+        deletions: usize,
+        /// The limit.
+        max: u64,
+    },
+    /// A repository's plan is over its `max_delete`.
+    #[error(
+        "{repository}: the plan deletes {deletions} images and frees {}{}, over its `max_delete` ({limit}) declared at {origin}; nothing was applied",
+        human_bytes(*freed),
+        if *exact { "" } else { " (estimated)" }
+    )]
+    #[diagnostic(
+        code(apply::repository_max_delete),
+        help("raise or remove `max_delete` in the desired state if these deletions are intended")
+    )]
+    RepositoryLimit {
+        /// The repository.
+        repository: String,
+        /// Where it is declared.
+        origin: crate::config::Origin,
+        /// Images its plan deletes.
+        deletions: usize,
+        /// Bytes its plan frees.
+        freed: u64,
+        /// Whether that figure is exact.
+        exact: bool,
+        /// The limit it exceeds, as written (`images: 10`, `bytes: 2.0 GiB`).
+        limit: String,
     },
     /// Confirmation is needed and there is no terminal to ask on.
     #[error(
@@ -217,7 +262,8 @@ impl<'s> Prepared<'s> {
         planned_ids(&self.plan)
     }
 
-    /// Runs the guards, in order: nothing to do, `--max-delete`, confirmation.
+    /// Runs the guards, in order: nothing to do, `--max-delete`, `--max-delete-bytes`,
+    /// the repositories' `max_delete`, confirmation.
     pub fn gate(&self, guards: &Guards) -> Result<Gate, ApplyError> {
         if !self.plan.has_changes() || self.removals() == 0 {
             return Ok(Gate::NothingToDo);
@@ -227,6 +273,20 @@ impl<'s> Prepared<'s> {
             && deletions > max
         {
             return Err(ApplyError::TooManyDeletions { deletions, max });
+        }
+        let summary = &self.plan.summary;
+        if let Some(max) = guards.max_delete_bytes
+            && summary.freed_bytes > max
+        {
+            return Err(ApplyError::TooManyBytes {
+                freed: summary.freed_bytes,
+                exact: summary.freed_bytes_exact,
+                deletions,
+                max,
+            });
+        }
+        if let Some(e) = over_repository_limit(&self.plan) {
+            return Err(e);
         }
         match (guards.auto_approve, guards.interactive) {
             (true, _) => Ok(Gate::Proceed),
@@ -310,4 +370,32 @@ impl<'s> Prepared<'s> {
             journal: path.display().to_string(),
         })
     }
+}
+
+/// The first repository whose plan is over its `max_delete`, as the refusal.
+fn over_repository_limit(plan: &Plan) -> Option<ApplyError> {
+    plan.repositories
+        .iter()
+        .filter(|r| r.status == crate::plan::RepositoryStatus::Changes)
+        .find_map(|r| {
+            let limit = r.max_delete?;
+            let deletions = r
+                .actions
+                .iter()
+                .filter(|a| a.kind == crate::plan::ActionKind::Delete)
+                .count();
+            let over = match (limit.images, limit.bytes) {
+                (Some(n), _) if deletions as u64 > n => format!("images: {n}"),
+                (_, Some(b)) if r.freed_bytes > b => format!("bytes: {}", human_bytes(b)),
+                _ => return None,
+            };
+            Some(ApplyError::RepositoryLimit {
+                repository: r.repository.to_string(),
+                origin: r.declared_at.clone(),
+                deletions,
+                freed: r.freed_bytes,
+                exact: r.freed_bytes_exact,
+                limit: over,
+            })
+        })
 }

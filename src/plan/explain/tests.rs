@@ -49,6 +49,7 @@ fn setup(untagged: &str) -> (DesiredRepository, ObservedRepository) {
         lifecycle: Default::default(),
         replicas: Vec::new(),
         pull_through_cache: None,
+        manifests: std::collections::HashMap::new(),
     };
     (desired, observed)
 }

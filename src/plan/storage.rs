@@ -1,0 +1,215 @@
+//! What a plan frees and what that saves: a pure function of one repository's
+//! observed state (its images and their manifests), its plan, the prices and `now`.
+//!
+//! ECR bills the layers it stores, and stores a layer once however many images of a
+//! repository use it. So deleting images frees the configs and layers that the
+//! deleted images reference and that no image that stays references: a base layer
+//! under fifty releases is freed only with the last of them. An index stores no layer
+//! of its own (its children are images of the repository, listed on their own), so
+//! only the manifests of the other images are read here.
+//!
+//! Layers are counted per repository. ECR's blob mounting lets repositories of one
+//! registry reference a layer stored by another, and the documentation does not say
+//! how such a layer is billed; a layer shared with another repository is counted in
+//! each (so the bytes freed may be fewer than counted when blob mounting is on).
+//!
+//! A figure is exact when every image's manifest was read. An image whose manifest
+//! could not be read (archived, and not in the manifest cache) makes it an estimate:
+//! a deleted one counts its reported size (`imageSizeInBytes`), and a kept one may
+//! share layers with the deleted images that are counted as freed.
+
+use chrono::{DateTime, Utc};
+use foldhash::{HashMap, HashMapExt};
+use serde::Deserialize;
+
+use super::{ActionKind, RepositoryPlan, RepositoryStatus};
+use crate::model::{Digest, Prices, Usd};
+use crate::registry::{ARCHIVE_MINIMUM_DAYS, ImageStatus, ObservedRepository};
+
+/// The storage figures of one repository's plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RepositoryStorage {
+    /// Bytes of configs and layers the deletions free.
+    pub freed_bytes: u64,
+    /// False when an image's manifest could not be read: `freed_bytes` is estimated.
+    pub freed_bytes_exact: bool,
+    /// Bytes stored before the plan is applied (configs and layers, each once).
+    pub stored_bytes_before: u64,
+    /// Bytes stored after (estimated, like `freed_bytes`, when not exact).
+    pub stored_bytes_after: u64,
+    /// Bytes of configs and layers that only untagged images outside any index
+    /// reference: what deleting every such image would free.
+    pub untagged_bytes: u64,
+    /// Images whose manifest could not be read.
+    pub manifests_unread: usize,
+    /// The monthly saving at `prices`.
+    pub monthly_saving_usd: Usd,
+    /// What deleting images archived less than 90 days ago bills once, for the rest of
+    /// the archive's minimum.
+    pub archive_minimum_charge_usd: Usd,
+}
+
+/// The blobs an image manifest (OCI or Docker v2) references: its config and layers.
+#[derive(Deserialize)]
+struct ImageManifest<'a> {
+    #[serde(borrow)]
+    config: Option<Descriptor<'a>>,
+    #[serde(default, borrow)]
+    layers: Vec<Descriptor<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Descriptor<'a> {
+    // Borrowed from the manifest: a digest has no escapes (one that had would not
+    // parse, and the manifest would count as unread). A million manifests, five
+    // blobs each, allocate nothing here.
+    #[serde(borrow)]
+    digest: &'a str,
+    #[serde(default)]
+    size: u64,
+}
+
+/// The (digest, size) of each blob `manifest` references: its config, then its
+/// layers; an error when it does not parse as an image manifest.
+pub fn manifest_blobs(manifest: &str) -> Result<Vec<(&str, u64)>, String> {
+    let m: ImageManifest<'_> =
+        serde_json::from_str(manifest).map_err(|e| format!("not an image manifest: {e}"))?;
+    Ok(m.config
+        .into_iter()
+        .chain(m.layers)
+        .map(|d| (d.digest, d.size))
+        .collect())
+}
+
+/// One distinct blob of the repository, and who references it.
+#[derive(Clone, Copy, Default)]
+struct BlobUse {
+    size: u64,
+    /// Referenced by an image that stays.
+    kept: bool,
+    /// Referenced by a tagged image, or by an image an index lists.
+    needed: bool,
+    /// Referenced by a deleted image that is active (billed at the standard price).
+    deleted_active: bool,
+    /// The most days of archive minimum left among the deleted archived images that
+    /// reference it; `None` when no deleted archived image does.
+    archived_days_left: Option<i64>,
+}
+
+/// The storage figures of `plan` for `observed`: exact from the manifests where they
+/// were read. A repository that is refused, missing or unreadable frees nothing.
+pub fn account(
+    observed: &ObservedRepository,
+    plan: &RepositoryPlan,
+    prices: &Prices,
+    now: DateTime<Utc>,
+) -> RepositoryStorage {
+    let applies = plan.status == RepositoryStatus::Changes;
+    let deleted: foldhash::HashSet<&Digest> = if applies {
+        plan.actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::Delete)
+            .map(|a| &a.digest)
+            .collect()
+    } else {
+        Default::default()
+    };
+    let mut blobs: HashMap<&str, BlobUse> = HashMap::with_capacity(observed.manifests.len() * 2);
+    let mut out = RepositoryStorage {
+        freed_bytes_exact: true,
+        ..RepositoryStorage::default()
+    };
+    // Reported sizes of the deleted images whose blobs are unknown (by class).
+    let mut unknown_deleted = (0u64, 0u64);
+    let mut unknown_kept = 0u64;
+    // The blobs of each image whose manifest was read (borrowed from the manifests).
+    let mut parsed_all: Vec<Vec<(&str, u64)>> = Vec::with_capacity(observed.manifests.len());
+    let mut owners: Vec<&crate::registry::ImageDetail> = Vec::new();
+    for img in observed.images.iter().filter(|i| !i.is_index()) {
+        let blobs_of = observed
+            .manifests
+            .get(&img.digest)
+            .and_then(|m| manifest_blobs(m).ok());
+        match blobs_of {
+            Some(b) => {
+                parsed_all.push(b);
+                owners.push(img);
+            }
+            None => {
+                out.manifests_unread += 1;
+                let size = img.size_bytes.unwrap_or(0);
+                if deleted.contains(&img.digest) {
+                    if img.status == Some(ImageStatus::Archived) {
+                        unknown_deleted.1 += size;
+                    } else {
+                        unknown_deleted.0 += size;
+                    }
+                } else {
+                    unknown_kept += size;
+                }
+            }
+        }
+    }
+    let children: foldhash::HashSet<&Digest> = observed.children.values().flatten().collect();
+    for (img, list) in owners.iter().zip(&parsed_all) {
+        let is_deleted = deleted.contains(&img.digest);
+        let needed = !img.tags.is_empty() || children.contains(&img.digest);
+        let archived = img.status == Some(ImageStatus::Archived);
+        let days_left = if is_deleted && archived {
+            // Unknown archiving time: the whole minimum may be left.
+            Some(
+                img.last_archived_at
+                    .map_or(Some(ARCHIVE_MINIMUM_DAYS), |at| {
+                        super::engine::archive_days_billed(at, now)
+                    })
+                    .unwrap_or(0),
+            )
+        } else {
+            None
+        };
+        for (digest, size) in list {
+            let u = blobs.entry(digest).or_default();
+            u.size = *size;
+            u.needed |= needed;
+            if !is_deleted {
+                u.kept = true;
+            } else if archived {
+                u.archived_days_left = u.archived_days_left.max(days_left);
+            } else {
+                u.deleted_active = true;
+            }
+        }
+    }
+    let (mut freed_standard, mut freed_archive) = unknown_deleted;
+    let mut minimum_charge_byte_days: u128 = 0;
+    for u in blobs.values() {
+        out.stored_bytes_before += u.size;
+        if !u.needed {
+            out.untagged_bytes += u.size;
+        }
+        if u.kept {
+            continue;
+        }
+        if u.deleted_active {
+            freed_standard += u.size;
+        } else if let Some(days) = u.archived_days_left {
+            freed_archive += u.size;
+            minimum_charge_byte_days += u128::from(u.size) * days.max(0) as u128;
+        }
+    }
+    out.stored_bytes_before += unknown_deleted.0 + unknown_deleted.1 + unknown_kept;
+    out.freed_bytes = freed_standard + freed_archive;
+    out.stored_bytes_after = out.stored_bytes_before - out.freed_bytes;
+    out.freed_bytes_exact = out.manifests_unread == 0;
+    out.monthly_saving_usd =
+        prices.standard.per_month(freed_standard) + prices.archive.per_month(freed_archive);
+    // A month of the price is 30 days of it.
+    out.archive_minimum_charge_usd = prices
+        .archive
+        .per_month_u128(minimum_charge_byte_days)
+        .divided_by(30);
+    out
+}
+
+#[cfg(test)]
+mod tests;
