@@ -1214,6 +1214,41 @@ fn a_removal_answered_with_garbage_is_read_back_and_counted() {
     }
 }
 
+#[test]
+fn a_removal_whose_answer_comes_after_the_attempt_timeout_is_read_back_and_counted() {
+    // The registry carries out every BatchDeleteImage, but its answer is held past
+    // the attempt timeout: the client gives up after sending, every attempt, and the
+    // outcome is unknown until the identifiers are read back.
+    let m = Moto::start(binary());
+    let dir = Dir::new();
+    let p = Proxy::start(&m.url, Faults::default());
+    let before = reseed(&m, [10, 5]);
+    p.set_hook(|seen, phase| {
+        if phase == Phase::After && seen.operation == "BatchDeleteImage" {
+            std::thread::sleep(Duration::from_millis(2_500));
+        }
+        Verdict::Pass
+    });
+    let journal = dir.path("late.jsonl");
+    let mut args = apply_args(&dir, &journal);
+    args.extend(["--attempt-timeout", "1", "--max-attempts", "2"].map(String::from));
+    let out = run(&p.url, &args);
+    p.clear_hook();
+    let said = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let r = report(&out);
+    assert_eq!(r["report"]["failures"], serde_json::json!([]), "{said}");
+    assert_eq!(r["report"]["removed"], 15, "{said}");
+    assert!(
+        r["retries"]["retries"].as_u64() >= Some(1),
+        "the attempts timed out: {said}"
+    );
+    let now = state(&m);
+    assert_safe(&before, &now, "late answers");
+    assert_eq!(now, expected(&before));
+    assert_eq!(journal_entries(&journal).len(), 15);
+}
+
 /// Sends `signal` (`INT`, `TERM`) to the process `pid`, as CI does on cancel.
 fn send_signal(signal: &str, pid: u32) {
     let sent = std::process::Command::new("kill")
