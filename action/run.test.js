@@ -63,7 +63,7 @@ test('plan: markdown for the comment, JSON plan, exit code 2 and the summary', (
   assert.equal(r.outputs['has-changes'], 'true');
   assert.equal(r.outputs.key, 'desired');
   assert.equal(r.outputs['artifact-name'], 'ecr-reconcile-plan-desired');
-  assert.match(r.outputs.summary, /^Plan: delete 171 images \(30\.8 GiB\) and remove 7 tags from images that stay: 121 tags removed in all\./);
+  assert.match(r.outputs.summary, /^Plan: delete 171 images \(frees 4\.7 GiB, saves \$0\.47\/month\) and remove 7 tags from images that stay: 121 tags removed in all\./);
   const md = fs.readFileSync(r.outputs['plan-markdown-file'], 'utf8');
   assert.ok(md.startsWith('### ecr-reconcile plan'));
   const plan = JSON.parse(fs.readFileSync(r.outputs['plan-file'], 'utf8'));
