@@ -239,10 +239,9 @@ mod tests {
         };
         let mut times = RestoredPushTimes::default();
         times.add(&record);
-        let observed = ObservedRepository {
-            reference: repo(),
-            exists: true,
-            images: vec![
+        let observed = ObservedRepository::listed(
+            repo(),
+            vec![
                 // Pushed by the restore.
                 image('a', "2026-12-01T10:00:30Z"),
                 // Pushed again a day later: a new push.
@@ -252,13 +251,7 @@ mod tests {
                 // Not in the record.
                 image('d', "2026-12-01T10:00:30Z"),
             ],
-            children: HashMap::new(),
-            unreadable: vec![],
-            lifecycle: Default::default(),
-            replicas: Vec::new(),
-            pull_through_cache: None,
-            manifests: HashMap::new(),
-        };
+        );
         let adjusted = times.adjust(&observed).expect("one image re-created");
         let pushed: Vec<String> = adjusted
             .images

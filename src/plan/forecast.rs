@@ -186,28 +186,21 @@ mod tests {
                 at(pushed),
             )
         };
-        let observed = ObservedRepository {
-            reference: RepositoryRef {
+        let observed = ObservedRepository::listed(
+            RepositoryRef {
                 registry: RegistryLocation::private(
                     AccountId::parse("123456789012").unwrap(),
                     Region::parse("eu-west-1").unwrap(),
                 ),
                 name: RepositoryName::parse("team/app").unwrap(),
             },
-            exists: true,
-            images: vec![
+            vec![
                 image(1, &["v1"], "2026-01-01T00:00:00Z"),
                 image(2, &["pr-1"], "2026-11-17T12:00:00Z"),
                 image(3, &["pr-2", "keep"], "2026-11-19T00:00:00Z"),
                 image(4, &["pr-3"], "2026-11-19T12:00:00Z"),
             ],
-            children: Default::default(),
-            unreadable: Vec::new(),
-            lifecycle: Default::default(),
-            replicas: Vec::new(),
-            pull_through_cache: None,
-            manifests: std::collections::HashMap::new(),
-        };
+        );
         (desired, observed)
     }
 

@@ -346,19 +346,15 @@ fn planned(body: &str, images: Vec<ImageDetail>, lifecycle: LifecycleState) -> V
         .unwrap_or_else(|e| panic!("{:?}", e.diagnostics));
     let desired = state.repositories.into_iter().next().unwrap();
     let observed = ObservedRepository {
-        reference: RepositoryRef::private(
-            AccountId::parse("123456789012").unwrap(),
-            Region::parse("eu-west-1").unwrap(),
-            RepositoryName::parse("team/app").unwrap(),
-        ),
-        exists: true,
-        images,
-        children: HashMap::new(),
-        unreadable: Vec::new(),
         lifecycle,
-        replicas: Vec::new(),
-        pull_through_cache: None,
-        manifests: std::collections::HashMap::new(),
+        ..ObservedRepository::listed(
+            RepositoryRef::private(
+                AccountId::parse("123456789012").unwrap(),
+                Region::parse("eu-west-1").unwrap(),
+                RepositoryName::parse("team/app").unwrap(),
+            ),
+            images,
+        )
     };
     let (_, warnings) =
         super::super::plan_repository(&desired, &observed, now(), Default::default(), &[]);

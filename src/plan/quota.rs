@@ -125,23 +125,16 @@ mod tests {
             .unwrap()
             .repositories
             .remove(0);
-        let observed = ObservedRepository {
-            reference: RepositoryRef {
+        let observed = ObservedRepository::listed(
+            RepositoryRef {
                 registry: RegistryLocation::private(
                     AccountId::parse("123456789012").unwrap(),
                     Region::parse("eu-west-1").unwrap(),
                 ),
                 name: RepositoryName::parse("team/app").unwrap(),
             },
-            exists: true,
             images,
-            children: Default::default(),
-            unreadable: Vec::new(),
-            manifests: Default::default(),
-            lifecycle: Default::default(),
-            replicas: Vec::new(),
-            pull_through_cache: None,
-        };
+        );
         (desired, observed)
     }
 

@@ -96,21 +96,19 @@ impl Repo {
 
     fn observed(self) -> ObservedRepository {
         ObservedRepository {
-            reference: RepositoryRef {
-                registry: RegistryLocation::private(
-                    AccountId::parse("123456789012").unwrap(),
-                    Region::parse("eu-west-1").unwrap(),
-                ),
-                name: RepositoryName::parse("team/app").unwrap(),
-            },
-            exists: true,
-            images: self.images,
             children: self.children,
             unreadable: self.unreadable,
-            lifecycle: Default::default(),
-            replicas: Vec::new(),
-            pull_through_cache: None,
             manifests: self.manifests,
+            ..ObservedRepository::listed(
+                RepositoryRef {
+                    registry: RegistryLocation::private(
+                        AccountId::parse("123456789012").unwrap(),
+                        Region::parse("eu-west-1").unwrap(),
+                    ),
+                    name: RepositoryName::parse("team/app").unwrap(),
+                },
+                self.images,
+            )
         }
     }
 }

@@ -25,7 +25,7 @@ use super::{
     Registry, RegistryError, RegistrySettings, Replica, ReplicationRule, RepositoryPage,
     RetryCounts,
 };
-use crate::aws::{Clients, CountAttempts};
+use crate::aws::{Clients, CountAttempts, all_pages};
 use crate::model::{
     AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
     media_type as media_types,
@@ -403,32 +403,32 @@ impl Registry for AwsRegistry {
             None,
             client.describe_registry().send(),
         );
-        let rules = async {
-            let mut rules = Vec::new();
-            let mut token: Option<String> = None;
-            loop {
+        let rules = all_pages(|next| {
+            let client = &client;
+            async move {
                 let request = client
                     .describe_pull_through_cache_rules()
                     .registry_id(account.as_str())
                     .max_results(1000)
-                    .set_next_token(token.take())
+                    .set_next_token(next)
                     .send();
                 let page = self
                     .meter
                     .call(Operation::RegistrySettings, None, request)
                     .await?;
-                rules.extend(page.pull_through_cache_rules().iter().filter_map(|r| {
-                    Some(PullThroughCacheRule {
-                        prefix: r.ecr_repository_prefix()?.to_owned(),
-                        upstream: r.upstream_registry_url().unwrap_or_default().to_owned(),
+                let rules = page
+                    .pull_through_cache_rules()
+                    .iter()
+                    .filter_map(|r| {
+                        Some(PullThroughCacheRule {
+                            prefix: r.ecr_repository_prefix()?.to_owned(),
+                            upstream: r.upstream_registry_url().unwrap_or_default().to_owned(),
+                        })
                     })
-                }));
-                match page.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => break Ok::<_, RegistryError>(rules),
-                }
+                    .collect();
+                Ok::<_, RegistryError>((rules, page.next_token().map(str::to_owned)))
             }
-        };
+        });
         let (described, rules) = futures_util::future::join(described, rules).await;
         let described = described?;
         // DescribeRegistry describes the caller's own registry only: another account's
@@ -469,24 +469,25 @@ impl Registry for AwsRegistry {
         region: &Region,
     ) -> Result<Option<Vec<String>>, RegistryError> {
         let client = self.client(region);
-        let mut principals = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let request = client
-                .list_pull_time_update_exclusions()
-                .max_results(1000)
-                .set_next_token(token.take())
-                .send();
-            let page = self
-                .meter
-                .call(Operation::RegistrySettings, None, request)
-                .await?;
-            principals.extend(page.pull_time_update_exclusions().iter().cloned());
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
+        let principals = all_pages(|next| {
+            let client = &client;
+            async move {
+                let request = client
+                    .list_pull_time_update_exclusions()
+                    .max_results(1000)
+                    .set_next_token(next)
+                    .send();
+                let page = self
+                    .meter
+                    .call(Operation::RegistrySettings, None, request)
+                    .await?;
+                Ok::<_, RegistryError>((
+                    page.pull_time_update_exclusions().to_vec(),
+                    page.next_token().map(str::to_owned),
+                ))
             }
-        }
+        })
+        .await?;
         // The exclusions are the caller's own registry's: another account's cannot be
         // listed this way.
         let _ = account;

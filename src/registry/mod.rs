@@ -181,6 +181,24 @@ pub struct ObservedRepository {
     pub manifests: HashMap<Digest, String>,
 }
 
+impl ObservedRepository {
+    /// A repository that exists with `images` and nothing else known of it: no index
+    /// children, no manifests, no lifecycle policy, no replicas, no pull-through cache.
+    pub fn listed(reference: RepositoryRef, images: Vec<ImageDetail>) -> Self {
+        Self {
+            reference,
+            exists: true,
+            images,
+            children: HashMap::new(),
+            unreadable: Vec::new(),
+            lifecycle: LifecycleState::None,
+            replicas: Vec::new(),
+            pull_through_cache: None,
+            manifests: HashMap::new(),
+        }
+    }
+}
+
 /// One page of DescribeImages.
 #[derive(Clone, Debug, Default)]
 pub struct ImagePage {

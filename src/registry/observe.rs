@@ -165,15 +165,8 @@ pub async fn observe_from<R: Registry>(
         Ok(images) => images,
         Err(RegistryError::RepositoryNotFound(_)) => {
             return Ok(ObservedRepository {
-                reference: repo.clone(),
                 exists: false,
-                images: Vec::new(),
-                children: HashMap::new(),
-                unreadable: Vec::new(),
-                lifecycle: LifecycleState::None,
-                replicas: Vec::new(),
-                pull_through_cache: None,
-                manifests: HashMap::new(),
+                ..ObservedRepository::listed(repo.clone(), Vec::new())
             });
         }
         Err(e) => return Err(e),

@@ -28,28 +28,24 @@ fn setup(untagged: &str) -> (DesiredRepository, ObservedRepository) {
     let mut children = std::collections::HashMap::new();
     children.insert(digest(1), vec![digest(5)]);
     let observed = ObservedRepository {
-        reference: RepositoryRef {
-            registry: RegistryLocation::private(
-                AccountId::parse("123456789012").unwrap(),
-                Region::parse("eu-west-1").unwrap(),
-            ),
-            name: RepositoryName::parse("team/app").unwrap(),
-        },
-        exists: true,
-        images: vec![
-            image(1, &["v1"], "2026-11-01T00:00:00Z"),
-            image(2, &["pr-1"], "2026-11-15T00:00:00Z"),
-            image(3, &["pr-2", "extra"], "2026-11-16T00:00:00Z"),
-            image(4, &["pr-3"], "2026-11-17T00:00:00Z"),
-            image(5, &[], "2026-11-01T00:00:00Z"),
-            image(6, &[], "2026-11-02T00:00:00Z"),
-        ],
         children,
-        unreadable: Vec::new(),
-        lifecycle: Default::default(),
-        replicas: Vec::new(),
-        pull_through_cache: None,
-        manifests: std::collections::HashMap::new(),
+        ..ObservedRepository::listed(
+            RepositoryRef {
+                registry: RegistryLocation::private(
+                    AccountId::parse("123456789012").unwrap(),
+                    Region::parse("eu-west-1").unwrap(),
+                ),
+                name: RepositoryName::parse("team/app").unwrap(),
+            },
+            vec![
+                image(1, &["v1"], "2026-11-01T00:00:00Z"),
+                image(2, &["pr-1"], "2026-11-15T00:00:00Z"),
+                image(3, &["pr-2", "extra"], "2026-11-16T00:00:00Z"),
+                image(4, &["pr-3"], "2026-11-17T00:00:00Z"),
+                image(5, &[], "2026-11-01T00:00:00Z"),
+                image(6, &[], "2026-11-02T00:00:00Z"),
+            ],
+        )
     };
     (desired, observed)
 }

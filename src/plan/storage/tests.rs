@@ -109,21 +109,18 @@ impl Repo {
             .repositories
             .remove(0);
         let observed = ObservedRepository {
-            reference: RepositoryRef {
-                registry: RegistryLocation::private(
-                    AccountId::parse("123456789012").unwrap(),
-                    Region::parse("eu-west-1").unwrap(),
-                ),
-                name: RepositoryName::parse("team/app").unwrap(),
-            },
-            exists: true,
-            images: self.images,
             children: self.children,
-            unreadable: Vec::new(),
             manifests: self.manifests,
-            lifecycle: Default::default(),
-            replicas: Vec::new(),
-            pull_through_cache: None,
+            ..ObservedRepository::listed(
+                RepositoryRef {
+                    registry: RegistryLocation::private(
+                        AccountId::parse("123456789012").unwrap(),
+                        Region::parse("eu-west-1").unwrap(),
+                    ),
+                    name: RepositoryName::parse("team/app").unwrap(),
+                },
+                self.images,
+            )
         };
         let (plan, _) = plan_repository(&desired, &observed, now(), PlanOptions::default(), &[]);
         let storage = account(&observed, &plan, prices, now());
