@@ -614,20 +614,33 @@ fn two_applies_at_once_lose_nothing_and_both_exit_cleanly() {
             ..Faults::default()
         },
     );
-    let gate = Arc::new((Mutex::new(0_u32), std::sync::Condvar::new()));
+    // The first removal request is held until a request with the same image ids
+    // arrives: that one is the other run's (a run's requests side by side carry
+    // different ids), made from the same confirmed state. Counting any second request
+    // let one run's two requests in flight open the gate, and that run removed
+    // everything before the other confirmed.
+    let gate = Arc::new((Mutex::new(None::<(String, u32)>), std::sync::Condvar::new()));
     {
         let gate = gate.clone();
         p.set_hook(move |seen, phase| {
             if phase == Phase::Before && seen.operation == "BatchDeleteImage" {
-                let (count, cv) = &*gate;
-                let mut n = count.lock().unwrap();
-                *n += 1;
-                if *n == 1 {
-                    let _ = cv
-                        .wait_timeout_while(n, Duration::from_secs(300), |n| *n < 2)
-                        .unwrap();
-                } else {
-                    cv.notify_all();
+                let ids = seen.body["imageIds"].to_string();
+                let (held, cv) = &*gate;
+                let mut state = held.lock().unwrap();
+                match &mut *state {
+                    None => {
+                        *state = Some((ids.clone(), 1));
+                        let _ = cv
+                            .wait_timeout_while(state, Duration::from_secs(300), |s| {
+                                s.as_ref().is_some_and(|(_, n)| *n < 2)
+                            })
+                            .unwrap();
+                    }
+                    Some((first, n)) if *first == ids => {
+                        *n += 1;
+                        cv.notify_all();
+                    }
+                    Some(_) => {}
                 }
             }
             Verdict::Pass
