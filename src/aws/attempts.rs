@@ -127,6 +127,7 @@ fn attempt_code<'a>(context: &'a FinalizerInterceptorContextRef<'_>) -> Option<&
     use aws_sdk_ecrpublic::operation as public;
     code_of!(
         ecr::describe_registry::DescribeRegistryError,
+        ecr::describe_repositories::DescribeRepositoriesError,
         ecr::describe_images::DescribeImagesError,
         ecr::batch_get_image::BatchGetImageError,
         ecr::batch_delete_image::BatchDeleteImageError,

@@ -649,8 +649,10 @@ pub async fn snapshot<R: Registry>(
         });
         repositories.push((o.reference, images.collect(), policy));
     }
+    let mutability = tag_mutability_of(registry, &repositories, settings.parallelism).await?;
     let mut snapshot = Snapshot::from_repositories(Some(settings.now), repositories);
     snapshot.set_registry_settings(|l| registries.of(l).cloned());
+    snapshot.set_tag_mutability(|r| mutability.get(r).cloned());
     let declared: Vec<_> = targets
         .iter()
         .cloned()
@@ -658,6 +660,30 @@ pub async fn snapshot<R: Registry>(
         .collect();
     warnings.extend(registries.warnings(&declared));
     Ok((snapshot, warnings))
+}
+
+/// The tag mutability of each repository a snapshot holds (DescribeRepositories per
+/// private repository, at most `parallelism` at a time).
+async fn tag_mutability_of<R: Registry, T>(
+    registry: &R,
+    repositories: &[(RepositoryRef, T, Option<String>)],
+    parallelism: usize,
+) -> Result<HashMap<RepositoryRef, crate::registry::TagMutability>, RunError> {
+    stream::iter(repositories.iter().map(|(r, _, _)| async move {
+        registry
+            .tag_mutability(r)
+            .await
+            .map(|m| (r.clone(), m))
+            .map_err(|error| RunError::Registry {
+                repository: r.to_string(),
+                error,
+            })
+    }))
+    .buffered(parallelism.max(1))
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect()
 }
 
 #[cfg(test)]

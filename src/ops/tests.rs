@@ -562,3 +562,54 @@ fn payments_api() -> crate::model::RepositoryRef {
         name: crate::model::RepositoryName::parse("payments/api").unwrap(),
     }
 }
+
+#[test]
+fn an_immutable_repository_is_applied_and_restored_offline_and_keeps_its_setting() {
+    let f = Fixture::new();
+    let snapshot = snapshot_with_manifests().replace(
+        r#""name": "team/app","#,
+        r#""name": "team/app", "tag_mutability": {"setting": "immutable"},"#,
+    );
+    std::fs::write(&f.snapshot, snapshot).unwrap();
+    let yaml = "version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  team/app:\n    tags:\n      - \"v*\"\n";
+    let desired = config::load_sources(vec![("v.yaml".into(), yaml.as_bytes().to_vec())]).unwrap();
+    let journal = f.path("journal.jsonl");
+    let source = f.source();
+    let prepared = apply::prepare(&source, &desired, &ApplyRequest::default()).unwrap();
+    let outcome = prepared.execute(Some(&journal), &Quiet).unwrap();
+    // Immutability does not stop removals: the untag and the delete are both done.
+    assert_eq!(
+        (outcome.report.untagged, outcome.report.images_deleted),
+        (1, 1),
+        "{:?}",
+        outcome.report
+    );
+    let written: serde_json::Value = serde_json::from_slice(&f.snapshot_bytes()).unwrap();
+    assert_eq!(
+        written["registries"][0]["repositories"][0]["tag_mutability"],
+        serde_json::json!({"setting": "immutable"}),
+        "the setting survives the write-back"
+    );
+    let source = f.source();
+    let request = RestoreRequest {
+        journal,
+        repositories: Vec::new(),
+    };
+    let prepared = restore::prepare(&source, &request).unwrap();
+    assert_eq!(
+        prepared.plan().repositories[0]
+            .tag_mutability
+            .as_ref()
+            .map(|m| m.setting),
+        Some(crate::registry::TagMutabilitySetting::Immutable)
+    );
+    let outcome = prepared.execute().unwrap();
+    assert!(outcome.report.succeeded(), "{:?}", outcome.report.problems);
+    assert_eq!(
+        (
+            outcome.report.tags_restored,
+            outcome.report.images_recreated
+        ),
+        (2, 1)
+    );
+}

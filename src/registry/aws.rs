@@ -522,6 +522,49 @@ impl Registry for AwsRegistry {
         }
     }
 
+    async fn tag_mutability(
+        &self,
+        repo: &RepositoryRef,
+    ) -> Result<super::TagMutability, RegistryError> {
+        use super::{TagMutability, TagMutabilitySetting};
+        // ECR Public has no tag immutability.
+        let RegistryLocation::Private { account, region } = &repo.registry else {
+            return Ok(TagMutability::default());
+        };
+        let request = self
+            .client(region)
+            .describe_repositories()
+            .registry_id(account.as_str())
+            .repository_names(repo.name.as_str())
+            .send();
+        let out = self
+            .meter
+            .call(Operation::TagMutability, Some(repo), request)
+            .await?;
+        let Some(found) = out
+            .repositories()
+            .iter()
+            .find(|r| r.repository_name() == Some(repo.name.as_str()))
+        else {
+            return Err(RegistryError::RepositoryNotFound(repo.clone()));
+        };
+        let setting = match found.image_tag_mutability() {
+            None => TagMutabilitySetting::Mutable,
+            Some(m) => TagMutabilitySetting::from_ecr_str(m.as_str()).ok_or_else(|| {
+                RegistryError::Surprising(format!(
+                    "imageTagMutability `{}` of {repo} is not one this version knows",
+                    m.as_str()
+                ))
+            })?,
+        };
+        let filters = found
+            .image_tag_mutability_exclusion_filters()
+            .iter()
+            .map(|f| f.filter().to_owned())
+            .collect();
+        Ok(TagMutability::with_exclusions(setting, filters))
+    }
+
     async fn describe_images_by_id(
         &self,
         repo: &RepositoryRef,

@@ -181,6 +181,16 @@ impl Registry for Backend {
         }
     }
 
+    async fn tag_mutability(
+        &self,
+        repo: &RepositoryRef,
+    ) -> Result<super::TagMutability, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.tag_mutability(repo).await,
+            Backend::Aws(r) => r.tag_mutability(repo).await,
+        }
+    }
+
     async fn batch_get_image(
         &self,
         repo: &RepositoryRef,

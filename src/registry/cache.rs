@@ -229,6 +229,13 @@ impl<R: Registry> Registry for Cached<R> {
         self.inner.get_lifecycle_policy(repo).await
     }
 
+    async fn tag_mutability(
+        &self,
+        repo: &RepositoryRef,
+    ) -> Result<super::TagMutability, RegistryError> {
+        self.inner.tag_mutability(repo).await
+    }
+
     async fn batch_get_image(
         &self,
         repo: &RepositoryRef,

@@ -27,6 +27,10 @@ pub struct CallCounts {
     /// replication and pull-through cache rules: two per account and region.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub registry_settings: u64,
+    /// DescribeRepositories calls that read one repository's tag mutability (`restore`
+    /// and `snapshot`: one per private repository).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tag_mutability: u64,
     /// Calls to ECR Public (its API and its registry's OCI distribution API), counted
     /// apart; absent when there were none.
     #[serde(default, skip_serializing_if = "PublicCallCounts::is_zero")]
@@ -80,6 +84,7 @@ impl CallCounts {
             + self.other
             + self.get_lifecycle_policy
             + self.registry_settings
+            + self.tag_mutability
             + self.ecr_public.total()
     }
 }
@@ -114,6 +119,7 @@ pub struct CallCounters {
     other: AtomicU64,
     get_lifecycle_policy: AtomicU64,
     registry_settings: AtomicU64,
+    tag_mutability: AtomicU64,
     // Boxed: the counters live in every registry value, and ECR Public is rarely used.
     public: Box<[AtomicU64; 6]>,
 }
@@ -135,6 +141,8 @@ pub enum Operation {
     GetLifecyclePolicy,
     /// DescribeRegistry or DescribePullThroughCacheRules, for a registry's settings.
     RegistrySettings,
+    /// DescribeRepositories of one repository, for its tag mutability.
+    TagMutability,
     /// ECR Public DescribeImages.
     PublicDescribeImages,
     /// ECR Public BatchDeleteImage.
@@ -160,6 +168,7 @@ impl Operation {
             Operation::Other => "a registry call",
             Operation::GetLifecyclePolicy => "GetLifecyclePolicy",
             Operation::RegistrySettings => "a registry settings read",
+            Operation::TagMutability => "DescribeRepositories",
             Operation::PublicDescribeImages => "ECR Public DescribeImages",
             Operation::PublicBatchDeleteImage => "ECR Public BatchDeleteImage",
             Operation::PublicPutImage => "ECR Public PutImage",
@@ -181,6 +190,7 @@ impl CallCounters {
             Operation::Other => &self.other,
             Operation::GetLifecyclePolicy => &self.get_lifecycle_policy,
             Operation::RegistrySettings => &self.registry_settings,
+            Operation::TagMutability => &self.tag_mutability,
             Operation::PublicDescribeImages => &self.public[0],
             Operation::PublicBatchDeleteImage => &self.public[1],
             Operation::PublicPutImage => &self.public[2],
@@ -201,6 +211,7 @@ impl CallCounters {
             other: self.other.load(Ordering::Relaxed),
             get_lifecycle_policy: self.get_lifecycle_policy.load(Ordering::Relaxed),
             registry_settings: self.registry_settings.load(Ordering::Relaxed),
+            tag_mutability: self.tag_mutability.load(Ordering::Relaxed),
             ecr_public: PublicCallCounts {
                 describe_images: self.public[0].load(Ordering::Relaxed),
                 batch_delete_image: self.public[1].load(Ordering::Relaxed),

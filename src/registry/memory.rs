@@ -9,6 +9,7 @@ use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
     ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PublicRegistryInfo,
     PutManifest, Registry, RegistryError, RegistrySettings, RemovedId, RepositoryPage, ServiceCode,
+    TagMutability,
 };
 use crate::model::{
     AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
@@ -95,6 +96,8 @@ struct Repo {
     images: Vec<StoredImage>,
     /// Its lifecycle policy's text, when it has one.
     lifecycle_policy: Option<String>,
+    /// Its tag mutability (PutImageTagMutability).
+    tag_mutability: TagMutability,
 }
 
 impl Repo {
@@ -113,6 +116,23 @@ impl Repo {
             ImageId::Tag(t) => self.by_tag(t.as_str()),
             ImageId::Digest(d) => self.by_digest(d),
         }
+    }
+
+    /// ECR's refusal to push `tag` onto the image `digest` when the tag is immutable
+    /// and on another image: it stays there.
+    fn immutable_conflict(&self, tag: &Tag, digest: &Digest) -> Option<RegistryError> {
+        let i = self.by_tag(tag.as_str())?;
+        (self.tag_mutability.is_immutable(tag) && self.images[i].detail.digest != *digest).then(
+            || {
+                RegistryError::service(
+                    ServiceCode::ImageTagAlreadyExistsException,
+                    format!(
+                        "the image tag '{tag}' already exists in the repository and cannot be overwritten because the tag is immutable ({})",
+                        self.tag_mutability.describe()
+                    ),
+                )
+            },
+        )
     }
 
     /// Digests referenced by an index that exists now.
@@ -221,6 +241,21 @@ impl InMemoryRegistry {
             .settings
             .get(location)
             .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Sets a repository's tag mutability, as PutImageTagMutability does; creates the
+    /// repository.
+    pub fn set_tag_mutability(&self, repo: &RepositoryRef, mutability: TagMutability) {
+        self.lock().repo_mut(repo).tag_mutability = mutability;
+    }
+
+    /// A repository's tag mutability (ECR's default for one it does not hold).
+    pub fn tag_mutability_of(&self, repo: &RepositoryRef) -> TagMutability {
+        self.lock()
+            .repos
+            .get(repo)
+            .map(|r| r.tag_mutability.clone())
             .unwrap_or_default()
     }
 
@@ -589,8 +624,11 @@ impl InMemoryRegistry {
                 format!("referenced images not found: {}", missing.join(", ")),
             ));
         }
-        // A mutable repository moves the tag; the image it leaves stays, untagged if
-        // that was its last tag.
+        if let Some(refused) = tag.and_then(|t| r.immutable_conflict(t, put.digest)) {
+            return Err(refused);
+        }
+        // A mutable tag moves; the image it leaves stays, untagged if that was its
+        // last tag.
         if let Some(t) = tag {
             for other in &mut r.images {
                 other.detail.tags.retain(|x| x != t);
@@ -776,6 +814,22 @@ impl Registry for InMemoryRegistry {
         }
     }
 
+    // As ECR: DescribeRepositories with the repository's name; ECR Public has no tag
+    // immutability, so no call there.
+    async fn tag_mutability(&self, repo: &RepositoryRef) -> Result<TagMutability, RegistryError> {
+        if repo.registry.is_public() {
+            return Ok(TagMutability::default());
+        }
+        self.calls.count(Operation::TagMutability);
+        let state = self.lock();
+        match state.repos.get(repo) {
+            Some(r) => Ok(r.tag_mutability.clone()),
+            None => Err(RegistryError::RepositoryNotFound(repo.clone())),
+        }
+    }
+
+    // Tag immutability does not change BatchDeleteImage: ECR documents it only for
+    // pushes (PutImage of a tag that is on another image).
     async fn batch_delete_image(
         &self,
         repo: &RepositoryRef,

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cache;
 mod calls;
 pub mod memory;
+mod mutability;
 pub mod observe;
 #[cfg(feature = "aws")]
 pub mod oci;
@@ -31,6 +32,7 @@ use crate::model::{
     RepositoryRef, Tag,
 };
 pub use calls::{CallCounters, CallCounts, Operation, PublicCallCounts, RetryCounts};
+pub use mutability::{TagMutability, TagMutabilitySetting};
 pub use settings::{
     LifecycleState, PullThroughCacheRule, RegistrySettings, Replica, ReplicationRule,
 };
@@ -603,6 +605,17 @@ pub trait Registry: Send + Sync {
     ) -> impl Future<Output = Result<Option<String>, RegistryError>> + Send {
         let _ = repo;
         async { Ok(None) }
+    }
+
+    /// DescribeRepositories of one repository: its tag mutability and exclusion
+    /// filters. By default ECR's default (every tag mutable), without a call: ECR
+    /// Public has no tag immutability.
+    fn tag_mutability(
+        &self,
+        repo: &RepositoryRef,
+    ) -> impl Future<Output = Result<TagMutability, RegistryError>> + Send {
+        let _ = repo;
+        async { Ok(TagMutability::default()) }
     }
 
     /// Where the private registry of `region` is asked, and how hard, to say so when

@@ -34,7 +34,15 @@ pub fn restore_plan(plan: &RestorePlan, journal: &str, out: &mut dyn Write) -> i
         "  {GREEN}+{GREEN:#} put back   {DIM}={DIM:#} back already   {YELLOW}!{YELLOW:#} cannot be restored"
     )?;
     for repo in &plan.repositories {
-        writeln!(out, "\n{BOLD}{}{BOLD:#}", repo.repository)?;
+        match &repo.tag_mutability {
+            Some(m) => writeln!(
+                out,
+                "\n{BOLD}{}{BOLD:#} (tag mutability {}: restore never moves a tag)",
+                repo.repository,
+                m.describe()
+            )?,
+            None => writeln!(out, "\n{BOLD}{}{BOLD:#}", repo.repository)?,
+        }
         for image in &repo.images {
             let d = image.digest.short();
             if image.recreate {

@@ -266,6 +266,7 @@ impl RepoBuilder {
             name: RepositoryName::parse(self.name).unwrap(),
             images: self.images,
             lifecycle_policy: None,
+            tag_mutability: None,
         }
     }
 }
@@ -477,6 +478,7 @@ pub fn scale_snapshot(repos: usize, per_repo: usize) -> (Snapshot, String) {
             name: RepositoryName::parse(name.clone()).unwrap(),
             images,
             lifecycle_policy: None,
+            tag_mutability: None,
         });
         yaml.push_str(&format!(
             "  {name}:\n    tags:\n      - \"v1.*\"\n      - pattern: \"pr-*\"\n        keep_latest: 20\n        max_age: 14d\n      - pattern: \"main-*\"\n        keep_latest: 10\n    untagged: delete\n"

@@ -268,6 +268,37 @@ impl Moto {
             .unwrap();
     }
 
+    /// Creates a repository with this `imageTagMutability` (`IMMUTABLE`,
+    /// `IMMUTABLE_WITH_EXCLUSION`, ...) and wildcard exclusion filters.
+    pub fn create_repository_with_mutability(&self, name: &str, setting: &str, filters: &[&str]) {
+        use aws_sdk_ecr::types::{
+            ImageTagMutability, ImageTagMutabilityExclusionFilter,
+            ImageTagMutabilityExclusionFilterType,
+        };
+        let filters: Vec<ImageTagMutabilityExclusionFilter> = filters
+            .iter()
+            .map(|f| {
+                ImageTagMutabilityExclusionFilter::builder()
+                    .filter_type(ImageTagMutabilityExclusionFilterType::Wildcard)
+                    .filter(*f)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        self.rt
+            .block_on(
+                self.client
+                    .create_repository()
+                    .repository_name(name)
+                    .image_tag_mutability(ImageTagMutability::from(setting))
+                    .set_image_tag_mutability_exclusion_filters(
+                        (!filters.is_empty()).then_some(filters),
+                    )
+                    .send(),
+            )
+            .unwrap();
+    }
+
     /// Pushes an image manifest (distinct layers per `seed`) with `tags` (none: an
     /// untagged push); returns its digest, which is sha256 of the manifest bytes.
     pub fn push_image(&self, repo: &str, seed: &str, tags: &[&str]) -> String {

@@ -55,3 +55,63 @@ def list_pull_time_update_exclusions(self):
 
 ECRResponse.register_pull_time_update_exclusion = register_pull_time_update_exclusion
 ECRResponse.list_pull_time_update_exclusions = list_pull_time_update_exclusions
+
+
+# Tag immutability as ECR documents it. moto 5.2.5 answers a push of an immutable tag
+# that is on another image with ImageAlreadyExistsException (ECR's answer when the tag
+# is already on *this* image) instead of ImageTagAlreadyExistsException, and reads
+# exclusion filters as regular expressions matched at the start of the tag
+# (`dev-*` would take `devx`) instead of wildcards over the whole tag.
+import fnmatch
+
+from moto.core.exceptions import ServiceException
+from moto.ecr.models import ECRBackend, RepoTagMutability
+
+
+class ImageTagAlreadyExistsException(ServiceException):
+    code = "ImageTagAlreadyExistsException"
+
+
+def _excluded(repository, tag):
+    filters = repository.image_tag_mutability_exclusion_filters or []
+    # fnmatchcase: `*` any run of characters, over the whole tag; ECR's filters
+    # hold only [0-9a-zA-Z._*-], so fnmatch's other wildcards cannot occur.
+    return any(fnmatch.fnmatchcase(tag, f["filter"]) for f in filters)
+
+
+def _immutable(repository, tag):
+    setting = repository.image_tag_mutability
+    if setting == RepoTagMutability.IMMUTABLE:
+        return True
+    if setting == RepoTagMutability.IMMUTABLE_WITH_EXCLUSION:
+        return not _excluded(repository, tag)
+    if setting == RepoTagMutability.MUTABLE_WITH_EXCLUSION:
+        return _excluded(repository, tag)
+    return False
+
+
+def _resolve_image_tag_mutability(self, repository, proposed_image_tag):
+    existing = [i for i in repository.images if proposed_image_tag in i.image_tags]
+    # The push is refused when the tag is on another image; the same manifest again
+    # with its own tag is ECR's ImageAlreadyExistsException, which put_image raises.
+    if existing and _immutable(repository, proposed_image_tag):
+        manifest = self._immutable_push_manifest
+        if any(i.image_manifest != manifest for i in existing):
+            raise ImageTagAlreadyExistsException(
+                f"The image tag '{proposed_image_tag}' already exists in the "
+                f"'{repository.name}' repository and cannot be overwritten because "
+                f"the tag is immutable."
+            )
+    return existing
+
+
+_put_image = ECRBackend.put_image
+
+
+def put_image(self, repository_name, image_manifest, image_tag, *args, **kwargs):
+    self._immutable_push_manifest = image_manifest
+    return _put_image(self, repository_name, image_manifest, image_tag, *args, **kwargs)
+
+
+ECRBackend._resolve_image_tag_mutability = _resolve_image_tag_mutability
+ECRBackend.put_image = put_image

@@ -348,3 +348,93 @@ fn after_a_restore_keep_latest_keeps_what_the_first_plan_kept() {
     }
     assert_eq!(removed(), [r#"["pr-2"]"#]);
 }
+
+/// Tag immutability (IMMUTABLE_WITH_EXCLUSION, `dev-*` mutable): the apply untags and
+/// deletes as in a mutable repository; the restore puts back what it can and names
+/// each tag it cannot, with ECR's reason for an immutable one; the snapshot carries
+/// the setting.
+#[test]
+fn an_immutable_repository_is_applied_and_restored_as_far_as_ecr_allows() {
+    let m = Moto::start(binary());
+    m.create_repository_with_mutability("team/app", "IMMUTABLE_WITH_EXCLUSION", &["dev-*"]);
+    let release = m.push_image("team/app", "release", &["v1.0.0", "rc-7"]);
+    m.push_image("team/app", "old", &["build-1"]);
+    m.push_image("team/app", "dev", &["dev-1"]);
+    m.push_image("team/app", "leftover", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\nrepositories:\n  team/app:\n    tags:\n      - v1.0.0\n    untagged: delete\n",
+    )
+    .unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    let out = run(
+        &m.url,
+        &["apply", s(&cfg), "--auto-approve", "--journal", s(&journal)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let tags = m.tags("team/app");
+    assert_eq!(tags.len(), 1, "only v1.0.0 stays: {tags:?}");
+    assert_eq!(tags["v1.0.0"], release);
+
+    // Since the apply: the removed build-1 (immutable) and dev-1 (mutable) were
+    // pushed again, onto new images.
+    let newer = m.push_image("team/app", "newer", &["build-1"]);
+    let dev2 = m.push_image("team/app", "dev2", &["dev-1"]);
+    let out = run(
+        &m.url,
+        &["restore", s(&journal), "--auto-approve", "--format", "json"],
+    );
+    let out_text = said(&out);
+    assert_eq!(out.status.code(), Some(1), "{out_text}");
+    let plan_text = text(&out.stderr);
+    assert!(
+        plan_text.contains("tag mutability IMMUTABLE_WITH_EXCLUSION (exclusions: dev-*)"),
+        "{plan_text}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["plan"]["repositories"][0]["tag_mutability"],
+        serde_json::json!({"setting": "immutable_with_exclusion", "exclusion_filters": ["dev-*"]}),
+        "{report}"
+    );
+    assert_eq!(report["api_calls"]["tag_mutability"], 1, "{report}");
+    let problems = report["report"]["problems"].as_array().unwrap();
+    let problem = |tag: &str| {
+        problems
+            .iter()
+            .find(|p| p["tag"] == tag)
+            .unwrap_or_else(|| panic!("no problem for {tag}: {report}"))
+    };
+    let build = problem("build-1")["reason"].as_str().unwrap();
+    assert!(
+        build.contains("immutable") && build.contains("ImageTagAlreadyExistsException"),
+        "{build}"
+    );
+    let dev = problem("dev-1")["reason"].as_str().unwrap();
+    assert!(
+        dev.contains("now names image") && !dev.contains("immutable"),
+        "{dev}"
+    );
+    assert_eq!(problems.len(), 2, "{report}");
+    // What could come back did: rc-7 on the release, the untagged leftover.
+    assert_eq!(report["report"]["tags_restored"], 1, "{report}");
+    assert_eq!(report["report"]["images_recreated"], 1, "{report}");
+    let tags = m.tags("team/app");
+    assert_eq!(tags["rc-7"], release);
+    assert_eq!(tags["build-1"], newer, "never moved back");
+    assert_eq!(tags["dev-1"], dev2, "never moved back");
+    let leftover = moto::sha256(&moto::image_manifest("team/app", "leftover"));
+    assert!(m.images("team/app").contains_key(&leftover));
+
+    // The snapshot carries the setting.
+    let out = run(&m.url, &["snapshot", s(&cfg)]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let snapshot: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        snapshot["registries"][0]["repositories"][0]["tag_mutability"]["setting"],
+        "immutable_with_exclusion",
+        "{snapshot}"
+    );
+}

@@ -25,6 +25,7 @@ use crate::plan::ActionKind;
 use crate::registry::observe::{index_children, list_all};
 use crate::registry::{
     ImageDetail, ImageId, MAX_IDS_PER_BATCH, PutManifest, Registry, RegistryError, ServiceCode,
+    TagMutability,
 };
 
 /// What cannot be restored, why, and what the user can do.
@@ -169,6 +170,11 @@ fn level(i: usize, references: &[Vec<usize>], levels: &mut [Option<usize>], dept
 pub struct RepositoryRestore {
     /// Account, region and name.
     pub repository: RepositoryRef,
+    /// Its tag mutability (DescribeRepositories), when it is not ECR's default (every
+    /// tag mutable): which tags ECR refuses to move to another image. Absent too when
+    /// it could not be read; then the problems say nothing of immutability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_mutability: Option<TagMutability>,
     /// Per image, in the order they are pushed: every image after those it
     /// references (an index after its children, at every depth, since ECR refuses an
     /// index whose children are missing; a referrer after its subject).
@@ -282,9 +288,9 @@ pub fn select<'a>(entries: &'a [JournalEntry], only: &[String]) -> Vec<&'a Journ
         .collect()
 }
 
-/// Plans the restore of `entries` against the registry as it is now (one listing
-/// per repository, and BatchGetImage for images that exist but whose manifest the
-/// journal lacks).
+/// Plans the restore of `entries` against the registry as it is now (per repository
+/// one listing, one DescribeRepositories for its tag mutability, and BatchGetImage
+/// for images that exist but whose manifest the journal lacks).
 pub async fn plan<R: Registry>(
     registry: &R,
     entries: &[&JournalEntry],
@@ -308,7 +314,13 @@ pub async fn plan<R: Registry>(
                 });
             }
         };
-        let mut images = plan_repository(&entries, current.as_deref());
+        // Only the reasons depend on it (restore never moves a tag): a registry that
+        // cannot say leaves them general.
+        let mutability = match current {
+            Some(_) => registry.tag_mutability(repo).await.ok(),
+            None => None,
+        };
+        let mut images = plan_repository(&entries, current.as_deref(), mutability.as_ref());
         // Images that exist but whose manifest the journal lacks: read it now.
         let wanted: Vec<ImageId> = images
             .iter()
@@ -365,6 +377,7 @@ pub async fn plan<R: Registry>(
         push_order(&mut images);
         plan.repositories.push(RepositoryRestore {
             repository: repo.clone(),
+            tag_mutability: mutability.filter(|m| !m.is_default()),
             images,
         });
     }
@@ -372,10 +385,11 @@ pub async fn plan<R: Registry>(
 }
 
 /// The pure part of the plan for one repository: journal entries against the current
-/// images (`None`: the repository is gone).
+/// images (`None`: the repository is gone) and its tag mutability (`None`: unknown).
 fn plan_repository(
     entries: &[&JournalEntry],
     current: Option<&[ImageDetail]>,
+    mutability: Option<&TagMutability>,
 ) -> Vec<ImageRestore> {
     let now: HashMap<&Digest, &ImageDetail> = current
         .unwrap_or_default()
@@ -446,16 +460,9 @@ fn plan_repository(
         for tag in removed {
             match owner.get(tag) {
                 Some(d) if *d == digest => image.present.push(tag.clone()),
-                Some(other) => image.problems.push(Problem {
-                    tag: Some(tag.clone()),
-                    reason: format!(
-                        "tag {tag} now names image {} (pushed or moved there since the apply)",
-                        other.short()
-                    ),
-                    remedy: format!(
-                        "restore leaves it there; to move it back, push the old image under that tag yourself (digest {digest})"
-                    ),
-                }),
+                Some(other) => image
+                    .problems
+                    .push(moved_tag(tag, other, digest, mutability)),
                 None => image.tags.push(tag.clone()),
             }
         }
@@ -469,6 +476,41 @@ fn plan_repository(
         out.push(image);
     }
     out
+}
+
+/// The problem of a removed tag that names another image now: restore never moves it
+/// back, and in a repository where the tag is immutable ECR would refuse to
+/// (`ImageTagAlreadyExistsException`), so the way back differs.
+fn moved_tag(
+    tag: &Tag,
+    other: &Digest,
+    digest: &Digest,
+    mutability: Option<&TagMutability>,
+) -> Problem {
+    let now = format!(
+        "tag {tag} now names image {} (pushed or moved there since the apply)",
+        other.short()
+    );
+    match mutability {
+        Some(m) if m.is_immutable(tag) => Problem {
+            tag: Some(tag.clone()),
+            reason: format!(
+                "{now}, and the tag is immutable in this repository ({}): ECR refuses to move it (ImageTagAlreadyExistsException)",
+                m.describe()
+            ),
+            remedy: format!(
+                "restore leaves it there; to move it back, remove the tag from image {} first (BatchDeleteImage by tag, which immutability allows; it deletes that image when the tag is its last), then run restore again, or make the tag mutable (an exclusion filter); the old image is {digest}",
+                other.short()
+            ),
+        },
+        _ => Problem {
+            tag: Some(tag.clone()),
+            reason: now,
+            remedy: format!(
+                "restore leaves it there; to move it back, push the old image under that tag yourself (digest {digest})"
+            ),
+        },
+    }
 }
 
 /// Pushes what the plan says, image by image in the plan's order, each PutImage
@@ -569,308 +611,4 @@ pub async fn execute<R: Registry, C: Clock>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::AccountId;
-    use crate::ops::journal::JOURNAL_VERSION;
-
-    fn repo() -> RepositoryRef {
-        RepositoryRef::for_tests()
-    }
-
-    fn manifest(seed: &str) -> (String, Digest) {
-        let m = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"digest":"{seed}"}}}}"#,
-            media_type::OCI_MANIFEST
-        );
-        let d = Digest::parse(crate::hash::sha256(m.as_bytes())).unwrap();
-        (m, d)
-    }
-
-    fn entry(kind: ActionKind, tag: Option<&str>, seed: &str) -> JournalEntry {
-        let (m, d) = manifest(seed);
-        JournalEntry {
-            version: JOURNAL_VERSION,
-            time: chrono::Utc::now(),
-            repository: repo(),
-            kind,
-            tag: tag.map(|t| Tag::parse(t).unwrap()),
-            digest: d,
-            image_tags: Vec::new(),
-            pushed_at: chrono::Utc::now(),
-            size_bytes: None,
-            manifest_media_type: Some(media_type::OCI_MANIFEST.to_owned()),
-            manifest: Some(m),
-        }
-    }
-
-    fn detail(seed: &str, tags: &[&str]) -> ImageDetail {
-        ImageDetail {
-            digest: manifest(seed).1,
-            tags: tags.iter().map(|t| Tag::parse(*t).unwrap()).collect(),
-            pushed_at: chrono::Utc::now(),
-            manifest_media_type: None,
-            artifact_media_type: None,
-            size_bytes: None,
-            subject: None,
-            status: None,
-            last_recorded_pull_time: None,
-            last_archived_at: None,
-            last_activated_at: None,
-        }
-    }
-
-    fn tags(v: &[Tag]) -> Vec<&str> {
-        v.iter().map(Tag::as_str).collect()
-    }
-
-    #[test]
-    fn retag_recreate_present_and_conflicts() {
-        let entries = [
-            entry(ActionKind::Untag, Some("rc-1"), "a"),
-            entry(ActionKind::Delete, Some("b1"), "b"),
-            entry(ActionKind::Delete, Some("b2"), "b"),
-            entry(ActionKind::Delete, None, "c"),
-            entry(ActionKind::Untag, Some("back"), "d"),
-            entry(ActionKind::Untag, Some("taken"), "e"),
-        ];
-        let refs: Vec<&JournalEntry> = entries.iter().collect();
-        let current = [
-            detail("a", &["v1"]),
-            detail("d", &["back"]),
-            detail("e", &["keep"]),
-            detail("z", &["taken"]),
-        ];
-        let plan = plan_repository(&refs, Some(&current));
-        let find = |seed: &str| plan.iter().find(|i| i.digest == manifest(seed).1).unwrap();
-        let a = find("a");
-        assert!(!a.recreate);
-        assert_eq!(tags(&a.tags), ["rc-1"]);
-        let b = find("b");
-        assert!(b.recreate);
-        assert_eq!(tags(&b.tags), ["b1", "b2"]);
-        let c = find("c");
-        assert!(
-            c.recreate && c.tags.is_empty(),
-            "untagged image comes back untagged"
-        );
-        let d = find("d");
-        assert!(!d.has_work());
-        assert_eq!(tags(&d.present), ["back"]);
-        let e = find("e");
-        assert!(
-            !e.has_work(),
-            "a tag that names another image now is not moved back"
-        );
-        assert_eq!(e.problems.len(), 1);
-        assert!(
-            e.problems[0].reason.contains("now names image"),
-            "{:?}",
-            e.problems
-        );
-    }
-
-    #[test]
-    fn a_damaged_manifest_or_a_missing_repository_is_a_problem() {
-        let mut damaged = entry(ActionKind::Delete, Some("x"), "a");
-        damaged.manifest = Some("{}".into());
-        let refs = [&damaged];
-        let plan = plan_repository(&refs, Some(&[]));
-        assert!(!plan[0].has_work());
-        assert!(plan[0].problems[0].reason.contains("edited or damaged"));
-
-        // The image still exists: it is re-tagged with the registry's manifest.
-        let mut damaged = entry(ActionKind::Untag, Some("x"), "a");
-        damaged.manifest = Some("{}".into());
-        let plan = plan_repository(&[&damaged], Some(&[detail("a", &["v1"])]));
-        assert!(plan[0].problems.is_empty(), "{:?}", plan[0].problems);
-        assert_eq!(tags(&plan[0].tags), ["x"]);
-        assert!(plan[0].manifest.is_none(), "read from the registry instead");
-
-        let fine = entry(ActionKind::Delete, Some("x"), "a");
-        let plan = plan_repository(&[&fine], None);
-        assert!(!plan[0].has_work());
-        assert!(plan[0].problems[0].reason.contains("no longer exists"));
-    }
-
-    /// An index manifest listing `children`, with `seed` as an annotation.
-    fn index_entry(tag: Option<&str>, children: &[&Digest], seed: u32) -> JournalEntry {
-        let items: Vec<String> = children
-            .iter()
-            .map(|c| {
-                format!(
-                    r#"{{"mediaType":"{}","digest":"{c}","size":1}}"#,
-                    media_type::OCI_MANIFEST
-                )
-            })
-            .collect();
-        let m = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{}],"annotations":{{"seed":"{seed}"}}}}"#,
-            media_type::OCI_INDEX,
-            items.join(",")
-        );
-        let mut e = entry(ActionKind::Delete, tag, "unused");
-        e.digest = Digest::parse(crate::hash::sha256(m.as_bytes())).unwrap();
-        e.manifest_media_type = Some(media_type::OCI_INDEX.to_owned());
-        e.manifest = Some(m);
-        e
-    }
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
-
-    #[test]
-    fn nested_indexes_are_pushed_children_first_whatever_their_digests() {
-        use crate::ops::pace::tests::FakeClock;
-        use crate::registry::memory::InMemoryRegistry;
-
-        let child = entry(ActionKind::Delete, None, "leaf");
-        let inner = index_entry(None, &[&child.digest], 0);
-        // The outer index's digest sorts before the inner one's: in digest order it
-        // would be pushed first, and refused.
-        let outer = (0..)
-            .map(|seed| index_entry(Some("multi"), &[&inner.digest], seed))
-            .find(|o| o.digest < inner.digest)
-            .unwrap();
-        let entries = [&outer, &inner, &child];
-        let registry = InMemoryRegistry::new();
-        registry.create_repository(repo());
-        let clock = FakeClock::default();
-        let report = block_on(async {
-            let plan = plan(&registry, &entries).await.unwrap();
-            let order: Vec<&Digest> = plan.repositories[0]
-                .images
-                .iter()
-                .map(|i| &i.digest)
-                .collect();
-            assert_eq!(order, [&child.digest, &inner.digest, &outer.digest]);
-            execute(
-                &registry,
-                &plan,
-                &Pacer::put_image(&clock),
-                &Default::default(),
-            )
-            .await
-        });
-        assert!(report.succeeded(), "{:?}", report.problems);
-        assert_eq!(report.images_recreated, 3);
-        assert_eq!(registry.images(&repo()).unwrap().len(), 3);
-    }
-
-    /// The in-memory registry, noting the fake clock's time at each PutImage.
-    struct Timed<'a> {
-        inner: crate::registry::memory::InMemoryRegistry,
-        clock: &'a crate::ops::pace::tests::FakeClock,
-        puts: std::sync::Mutex<Vec<std::time::Duration>>,
-    }
-
-    impl Registry for Timed<'_> {
-        async fn caller_account(
-            &self,
-            region: &crate::model::Region,
-        ) -> Result<AccountId, RegistryError> {
-            self.inner.caller_account(region).await
-        }
-        async fn describe_public_registries(
-            &self,
-        ) -> Result<Vec<crate::registry::PublicRegistryInfo>, RegistryError> {
-            self.inner.describe_public_registries().await
-        }
-
-        async fn describe_repositories(
-            &self,
-            registry: &crate::model::RegistryLocation,
-            next_token: Option<&str>,
-        ) -> Result<crate::registry::RepositoryPage, RegistryError> {
-            self.inner.describe_repositories(registry, next_token).await
-        }
-        async fn describe_images(
-            &self,
-            repo: &RepositoryRef,
-            next_token: Option<&str>,
-            max_results: u32,
-        ) -> Result<crate::registry::ImagePage, RegistryError> {
-            self.inner
-                .describe_images(repo, next_token, max_results)
-                .await
-        }
-        async fn describe_images_by_id(
-            &self,
-            repo: &RepositoryRef,
-            ids: &[ImageId],
-        ) -> Result<Vec<ImageDetail>, RegistryError> {
-            self.inner.describe_images_by_id(repo, ids).await
-        }
-        async fn batch_get_image(
-            &self,
-            repo: &RepositoryRef,
-            ids: &[ImageId],
-        ) -> Result<crate::registry::BatchGetResult, RegistryError> {
-            self.inner.batch_get_image(repo, ids).await
-        }
-        async fn batch_delete_image(
-            &self,
-            repo: &RepositoryRef,
-            ids: &[ImageId],
-        ) -> Result<crate::registry::BatchDeleteResult, RegistryError> {
-            self.inner.batch_delete_image(repo, ids).await
-        }
-        async fn put_image(
-            &self,
-            repo: &RepositoryRef,
-            manifest: &PutManifest<'_>,
-            tag: Option<&Tag>,
-        ) -> Result<(), RegistryError> {
-            use crate::ops::pace::Clock;
-            self.puts.lock().unwrap().push(self.clock.now());
-            self.inner.put_image(repo, manifest, tag).await
-        }
-    }
-
-    #[test]
-    fn put_image_is_paced_under_ecrs_quota() {
-        use crate::ops::pace::PUT_IMAGE_PER_SECOND;
-        use crate::ops::pace::tests::{FakeClock, most_in_any_window};
-
-        // 20 deleted images with two tags each: 40 PutImage.
-        let entries: Vec<JournalEntry> = (0..20)
-            .flat_map(|n| {
-                let seed = format!("image-{n}");
-                [
-                    entry(ActionKind::Delete, Some(&format!("a{n}")), &seed),
-                    entry(ActionKind::Delete, Some(&format!("b{n}")), &seed),
-                ]
-            })
-            .collect();
-        let refs: Vec<&JournalEntry> = entries.iter().collect();
-        let clock = FakeClock::default();
-        let registry = Timed {
-            inner: crate::registry::memory::InMemoryRegistry::new(),
-            clock: &clock,
-            puts: std::sync::Mutex::new(Vec::new()),
-        };
-        registry.inner.create_repository(repo());
-        let report = block_on(async {
-            let plan = plan(&registry, &refs).await.unwrap();
-            execute(
-                &registry,
-                &plan,
-                &Pacer::put_image(&clock),
-                &Default::default(),
-            )
-            .await
-        });
-        assert!(report.succeeded(), "{:?}", report.problems);
-        assert_eq!(report.tags_restored, 40);
-        let puts = registry.puts.lock().unwrap();
-        assert_eq!(puts.len(), 40);
-        assert!(
-            most_in_any_window(&puts, std::time::Duration::from_secs(1)) <= PUT_IMAGE_PER_SECOND,
-            "{puts:?}"
-        );
-    }
-}
+mod tests;

@@ -214,3 +214,84 @@ fn observing_an_archived_index_leaves_its_children_unknown_without_failing() {
     assert_eq!(observed.children[&digest(4)], [digest(1)]);
     assert!(!observed.children.contains_key(&digest(3)));
 }
+
+/// A manifest of its own for image `n`, and its digest.
+fn pushed(n: u32) -> (String, Digest) {
+    let m = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"digest":"sha256:{n:064x}"}},"layers":[]}}"#,
+        media_type::OCI_MANIFEST
+    );
+    let d = Digest::parse(crate::hash::sha256(m.as_bytes())).unwrap();
+    (m, d)
+}
+
+fn put(reg: &InMemoryRegistry, n: u32, t: &str) -> Result<(), RegistryError> {
+    let (m, d) = pushed(n);
+    let manifest = PutManifest {
+        manifest: &m,
+        media_type: media_type::OCI_MANIFEST,
+        digest: &d,
+        size_bytes: None,
+    };
+    block_on(reg.put_image(&repo(), &manifest, Some(&Tag::parse(t).unwrap())))
+}
+
+fn owner(reg: &InMemoryRegistry, t: &str) -> Option<Digest> {
+    reg.images(&repo())
+        .unwrap()
+        .into_iter()
+        .find(|i| i.detail.tags.iter().any(|x| x.as_str() == t))
+        .map(|i| i.detail.digest)
+}
+
+#[test]
+fn immutable_tags_refuse_to_move_but_can_be_removed() {
+    use crate::registry::{TagMutability, TagMutabilitySetting};
+    let reg = InMemoryRegistry::new();
+    reg.set_tag_mutability(
+        &repo(),
+        TagMutability::with_exclusions(
+            TagMutabilitySetting::ImmutableWithExclusion,
+            vec!["dev-*".to_owned()],
+        ),
+    );
+    put(&reg, 1, "v1").unwrap();
+    put(&reg, 1, "dev-1").unwrap();
+    put(&reg, 1, "v1-extra").unwrap();
+    // An immutable tag on another image: refused, and it stays where it was.
+    let refused = put(&reg, 2, "v1").unwrap_err();
+    assert_eq!(
+        refused.service_code(),
+        Some(&ServiceCode::ImageTagAlreadyExistsException),
+        "{refused}"
+    );
+    assert_eq!(owner(&reg, "v1"), Some(pushed(1).1));
+    // An excluded tag moves, as in a mutable repository.
+    put(&reg, 2, "dev-1").unwrap();
+    assert_eq!(owner(&reg, "dev-1"), Some(pushed(2).1));
+    // The same tag on the same image is "already there", not a conflict.
+    let again = put(&reg, 1, "v1").unwrap_err();
+    assert_eq!(
+        again.service_code(),
+        Some(&ServiceCode::ImageAlreadyExistsException)
+    );
+    // BatchDeleteImage is not affected: the tag goes, and then it can be pushed anew.
+    let done = block_on(reg.batch_delete_image(&repo(), &[tag("v1")])).unwrap();
+    assert!(done.failures.is_empty(), "{:?}", done.failures);
+    assert_eq!(owner(&reg, "v1"), None);
+    put(&reg, 2, "v1").unwrap();
+    assert_eq!(owner(&reg, "v1"), Some(pushed(2).1));
+    // Each read of the setting is one DescribeRepositories; ECR Public has none.
+    let read = block_on(reg.tag_mutability(&repo())).unwrap();
+    assert_eq!(read.setting, TagMutabilitySetting::ImmutableWithExclusion);
+    assert_eq!(reg.calls().tag_mutability, 1);
+    let public = RepositoryRef {
+        registry: RegistryLocation::public(
+            AccountId::parse("123456789012").unwrap(),
+            crate::model::PublicAlias::parse("example").unwrap(),
+        ),
+        name: RepositoryName::parse("tools/cli").unwrap(),
+    };
+    assert!(block_on(reg.tag_mutability(&public)).unwrap().is_default());
+    assert_eq!(reg.calls().tag_mutability, 1);
+}

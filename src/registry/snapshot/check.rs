@@ -31,10 +31,13 @@ pub(super) fn check(
             } else if !reg.pull_through_cache_rules.is_empty() {
                 Some("pull_through_cache_rules")
             } else {
-                reg.repositories
-                    .iter()
-                    .any(|r| r.lifecycle_policy.is_some())
-                    .then_some("lifecycle_policy")
+                reg.repositories.iter().find_map(|r| {
+                    if r.lifecycle_policy.is_some() {
+                        Some("lifecycle_policy")
+                    } else {
+                        r.tag_mutability.as_ref().map(|_| "tag_mutability")
+                    }
+                })
             };
             if let Some(field) = public_has {
                 return Err(invalid(
@@ -162,6 +165,18 @@ mod tests {
     use super::super::fixtures::{digest, image, images, index, invalid, snapshot};
     use super::super::parse;
     use super::*;
+
+    #[test]
+    fn a_public_repository_has_no_tag_mutability() {
+        let text = r#"{"version":1,"registries":[{"account":"123456789012","public_alias":"example","repositories":[{"name":"tools/cli","tag_mutability":{"setting":"immutable"}}]}]}"#;
+        assert_eq!(
+            invalid(text),
+            (
+                "registries[0]".into(),
+                "ECR Public has no `tag_mutability`: a public registry has none".into()
+            )
+        );
+    }
 
     #[test]
     fn duplicate_repositories() {

@@ -103,6 +103,7 @@ impl Snapshot {
                 name: reference.name,
                 images,
                 lifecycle_policy,
+                tag_mutability: None,
             };
             let location = reference.registry;
             match registries
@@ -157,6 +158,9 @@ impl Snapshot {
                 if repo.lifecycle_policy.is_some() {
                     reg.set_lifecycle_policy(&reference, repo.lifecycle_policy);
                 }
+                if let Some(mutability) = repo.tag_mutability {
+                    reg.set_tag_mutability(&reference, mutability);
+                }
                 reg.load_images(&reference, repo.images.into_iter().map(StoredImage::from));
             }
         }
@@ -183,7 +187,28 @@ impl Snapshot {
             }
         }
         snapshot.set_registry_settings(|l| Some(reg.registry_settings_of(l)));
+        snapshot.set_tag_mutability(|r| Some(reg.tag_mutability_of(r)));
         snapshot
+    }
+
+    /// Writes each repository's tag mutability, as `mutability` gives it (ECR's
+    /// default is left out of the file).
+    pub fn set_tag_mutability(
+        &mut self,
+        mutability: impl Fn(&RepositoryRef) -> Option<crate::registry::TagMutability>,
+    ) {
+        for r in &mut self.registries {
+            let Ok(location) = r.location() else {
+                continue;
+            };
+            for repo in &mut r.repositories {
+                let reference = RepositoryRef {
+                    registry: location.clone(),
+                    name: repo.name.clone(),
+                };
+                repo.tag_mutability = mutability(&reference).filter(|m| !m.is_default());
+            }
+        }
     }
 
     /// Writes each private registry's replication and pull-through cache rules, as
@@ -253,7 +278,7 @@ mod tests {
         // Repositories in the registry's order; an index whose `children` are left to
         // its manifest gets them written back.
         let text = format!(
-            r#"{{"version":1,"generated_at":"2026-01-01T00:00:00Z","registries":[{{"account":"123456789012","region":"eu-west-1","repositories":[{{"name":"a/one","images":[{}]}},{{"name":"a/two","images":[{}]}}]}}]}}"#,
+            r#"{{"version":1,"generated_at":"2026-01-01T00:00:00Z","registries":[{{"account":"123456789012","region":"eu-west-1","repositories":[{{"name":"a/one","images":[{}],"tag_mutability":{{"setting":"immutable_with_exclusion","exclusion_filters":["dev-*"]}}}},{{"name":"a/two","images":[{}]}}]}}]}}"#,
             images(&[
                 image(1, r#""v1""#),
                 image(2, ""),
@@ -267,7 +292,14 @@ mod tests {
             image(1, r#""v2""#),
         );
         let s = parse("s.json", text.as_bytes()).unwrap();
-        let again = Snapshot::from_registry(&s.clone().into_registry(), s.generated_at);
+        let registry = s.clone().into_registry();
+        let one = reference("eu-west-1", "a/one");
+        assert!(
+            registry
+                .tag_mutability_of(&one)
+                .is_immutable(&crate::model::Tag::parse("v1").unwrap())
+        );
+        let again = Snapshot::from_registry(&registry, s.generated_at);
         let mut want = serde_json::to_value(&s).unwrap();
         want["registries"][0]["repositories"][0]["images"][2]["children"] =
             serde_json::json!([digest(1), digest(2)]);

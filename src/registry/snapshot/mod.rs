@@ -130,6 +130,12 @@ pub struct SnapshotRepository {
     /// a JSON document in a string); absent when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle_policy: Option<String>,
+    /// The repository's tag mutability (DescribeRepositories' `imageTagMutability`
+    /// and `imageTagMutabilityExclusionFilters`); absent: every tag mutable, ECR's
+    /// default. `restore` never moves a tag, and says which tags ECR would refuse to
+    /// move back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_mutability: Option<crate::registry::TagMutability>,
 }
 
 /// One image.
