@@ -656,3 +656,100 @@ fn an_untagged_referrer_of_a_kept_public_image_stays_and_one_of_a_removed_image_
     expected.sort();
     assert_eq!(left, expected);
 }
+
+/// apply's confirmation just before each removal reads the repository again, and ECR
+/// Public's DescribeImages gives no subject: the confirmation must keep the plan's view
+/// of referrers all the same. A referrer whose subject gained a tag since the plan (so
+/// the subject stays) stays with it; a referrer of a removed image is removed in an
+/// earlier request than its subject.
+#[test]
+fn at_apply_a_public_referrer_follows_its_subject_as_the_registry_is_now() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use testkit::proxy::{Phase, Verdict};
+
+    let p = Arc::new(EcrPublic::start());
+    p.create_repository("tools/cli");
+    let release = p.push_image("tools/cli", "release", &["v1.0.0"]);
+    let old = p.push_image("tools/cli", "old", &["build-1"]);
+    let older = p.push_image("tools/cli", "older", &["build-0"]);
+    let old_sbom = p.push_referrer("tools/cli", &old);
+    let older_sbom = p.push_referrer("tools/cli", &older);
+    let proxy = Proxy::start(&p.url(), Faults::default());
+    let deletes: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    {
+        let (p, deletes, old) = (p.clone(), deletes.clone(), old.clone());
+        let tagged = AtomicBool::new(false);
+        proxy.set_hook(move |seen, phase| {
+            if phase != Phase::Before {
+                return Verdict::Pass;
+            }
+            // Before the first confirmation, another client tags `old` (with a tag the
+            // file does not allow): it now stays, and needs its referrer.
+            if seen.operation == "DescribeImages"
+                && seen.image_ids > 0
+                && !tagged.swap(true, Ordering::SeqCst)
+            {
+                let manifest = p.manifest("tools/cli", &old).unwrap();
+                p.put("tools/cli", &manifest, Some("hotfix"));
+            }
+            if seen.operation == "BatchDeleteImage" {
+                let ids = seen.body["imageIds"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                deletes.lock().unwrap().push(
+                    ids.iter()
+                        .map(|i| {
+                            i["imageDigest"]
+                                .as_str()
+                                .or(i["imageTag"].as_str())
+                                .unwrap_or_default()
+                                .to_owned()
+                        })
+                        .collect(),
+                );
+            }
+            Verdict::Pass
+        });
+    }
+    let closed = ClosedPort::new();
+    let f = Files::new();
+    let cfg = f.write("public.yaml", &public_file(p.alias()));
+    let out = run(
+        &closed.url,
+        &proxy.url,
+        &["apply", s(&cfg), "--auto-approve", "--format", "json"],
+        Some(f.dir()),
+    );
+    let report = json(&out);
+    let images = p.images("tools/cli");
+    assert!(
+        images.contains_key(&old) && images.contains_key(&old_sbom),
+        "the image that gained a tag stays, and its referrer with it: {images:?}\n{report:#}"
+    );
+    let skipped = report["report"]["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s["digest"] == old_sbom.as_str()
+            && s["reason"].as_str().unwrap().contains("needs it")),
+        "{report:#}"
+    );
+    assert!(
+        !images.contains_key(&older) && !images.contains_key(&older_sbom),
+        "{images:?}"
+    );
+    assert!(images.contains_key(&release));
+    // The removed image's referrer went in an earlier request than the image.
+    let deletes = deletes.lock().unwrap();
+    let request_of = |d: &str| deletes.iter().position(|ids| ids.iter().any(|i| i == d));
+    let (sbom, subject) = (request_of(&older_sbom), request_of("build-0"));
+    assert!(
+        sbom.is_some() && subject.is_some() && sbom < subject,
+        "referrer in request {sbom:?}, its subject in {subject:?}: {deletes:?}"
+    );
+    assert!(
+        request_of(&old_sbom).is_none(),
+        "never asked to remove the kept referrer: {deletes:?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+}

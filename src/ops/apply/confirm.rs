@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::model::{Digest, Tag};
 use crate::plan::{Action, ActionKind};
-use crate::registry::observe::list_all;
+use crate::registry::observe::{list_all, subject_of};
 use crate::registry::{ImageDetail, ImageId, Registry, RegistryError, ServiceCode};
 
 use super::steps::Step;
@@ -40,6 +40,21 @@ pub(super) async fn read_current<R: Registry>(
         }) => list_all(registry, reference).await,
         Err(RegistryError::RepositoryNotFound(_)) => Ok(Vec::new()),
         Err(e) => Err(e),
+    }
+}
+
+/// Gives the confirmed images their subjects from the manifests read for the journal
+/// where the registry's answer has none: ECR Public's DescribeImages reports no
+/// subject, and without it the confirmation would not see that a referrer's subject
+/// stays (the plan saw it: it read the same manifests). A digest names its manifest
+/// for good, so the manifest's `subject` is the image's.
+pub(super) fn add_subjects(images: &mut [ImageDetail], manifests: &HashMap<Digest, ManifestRead>) {
+    for image in images.iter_mut().filter(|i| i.subject.is_none()) {
+        if let Some(Ok((_, manifest))) = manifests.get(&image.digest)
+            && let Ok(Some(subject)) = subject_of(manifest)
+        {
+            image.subject = Some(subject);
+        }
     }
 }
 
@@ -206,4 +221,35 @@ pub(super) fn owners(images: &[ImageDetail]) -> HashMap<&Tag, &Digest> {
         .iter()
         .flat_map(|i| i.tags.iter().map(move |t| (t, &i.digest)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_confirmed_image_without_a_subject_takes_its_manifests() {
+        let digest = |n: u32| Digest::parse(format!("sha256:{n:064x}")).unwrap();
+        let referrer = format!(
+            r#"{{"schemaVersion":2,"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1}}}}"#,
+            digest(1)
+        );
+        let mut images = vec![
+            ImageDetail::new(digest(2), Vec::new(), chrono::DateTime::UNIX_EPOCH),
+            ImageDetail::new(digest(3), Vec::new(), chrono::DateTime::UNIX_EPOCH),
+            ImageDetail::new(digest(4), Vec::new(), chrono::DateTime::UNIX_EPOCH),
+        ];
+        images[2].subject = Some(digest(9));
+        let manifests: HashMap<Digest, ManifestRead> = [
+            (digest(2), Ok(("m".to_owned(), referrer.clone()))),
+            (digest(3), Err("unreadable".to_owned())),
+            (digest(4), Ok(("m".to_owned(), referrer))),
+        ]
+        .into_iter()
+        .collect();
+        add_subjects(&mut images, &manifests);
+        let subjects: Vec<Option<Digest>> = images.into_iter().map(|i| i.subject).collect();
+        // From the manifest; unknown without one; the registry's own answer stays.
+        assert_eq!(subjects, [Some(digest(1)), None, Some(digest(9))]);
+    }
 }

@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::super::confirm::{
-    Change, Decision, ManifestRead, View, decide, new_tags, read_current, read_manifests, stays,
+    Change, Decision, ManifestRead, View, add_subjects, decide, new_tags, read_current,
+    read_manifests, stays,
 };
 use super::super::steps::Step;
 use super::entries::planned_entries;
@@ -54,13 +55,14 @@ impl<R: Registry> BatchContext<'_, '_, R> {
             shared.call(read_current(shared.registry, reference, &ids)),
             shared.call(read_manifests(shared.registry, reference, &digests)),
         );
-        let current = match current {
+        let mut current = match current {
             Ok(images) => images,
             Err(e) => {
                 out.error = Some(self.registry_error(e));
                 return out;
             }
         };
+        add_subjects(&mut current, &manifests);
         let view = View::new(&current);
         let total = batch.len();
         let mut touched: Vec<usize> = batch.iter().map(|s| s.action).collect();
