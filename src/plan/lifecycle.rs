@@ -308,7 +308,7 @@ pub fn evaluate(
 }
 
 /// Whether `rule`'s selection takes `image`.
-fn selects(rule: &Rule, image: &ImageDetail) -> bool {
+pub fn selects(rule: &Rule, image: &ImageDetail) -> bool {
     let class = match image.status {
         None | Some(ImageStatus::Active) => Some(StorageClass::Standard),
         Some(ImageStatus::Archived) => Some(StorageClass::Archive),

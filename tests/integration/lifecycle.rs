@@ -140,3 +140,60 @@ fn no_policy_no_warning_and_a_snapshot_carries_the_policy_for_offline_plans() {
     let offline = json(&m.run(&["plan", s(&cfg), "--format", "json", "--snapshot", s(&snap)]));
     assert_eq!(conflicts(&offline).len(), 1, "{offline}");
 }
+
+/// `import` writes the policy's rules: the one the allow-list can express as an entry,
+/// the others as comments saying why. The written file validates, and its plan on the
+/// same registry removes what the policy expires and keeps the rest: no conflict.
+#[test]
+fn import_writes_the_rules_it_can_express_and_says_why_not_for_the_others() {
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    // Whole seconds apart: moto records push times to the second. (moto's policy
+    // validator takes no `transition` action: the archive rules are unit tests.)
+    for (seed, tag) in [("a", "v1"), ("b", "v2"), ("c", "v3"), ("d", "build-1")] {
+        m.push_image("team/app", seed, &[tag]);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let policy = r#"{"rules": [
+        {"rulePriority": 1, "description": "one release", "selection": {"tagStatus": "tagged", "tagPatternList": ["v*"], "countType": "imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}},
+        {"rulePriority": 2, "description": "old untagged", "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14}, "action": {"type": "expire"}},
+        {"rulePriority": 3, "description": "first builds", "selection": {"tagStatus": "tagged", "tagPatternList": ["build-*", "*-1"], "countType": "imageCountMoreThan", "countNumber": 5}, "action": {"type": "expire"}}
+    ]}"#;
+    m.boto3(&format!(
+        "client('ecr').put_lifecycle_policy(repositoryName='team/app', lifecyclePolicyText={policy:?})"
+    ));
+    let f = Files::new();
+    let out_file = f.dir().join("imported.yaml");
+    let out = m.run(&["import", "team/app", "--out", s(&out_file)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let yaml = std::fs::read_to_string(&out_file).unwrap();
+    assert!(
+        yaml.contains("      - pattern: \"v*\"\n        keep_latest: 1\n"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("      - \"build-1\"\n"), "{yaml}");
+    for (rule, why) in [
+        ("rule 2 (\"old untagged\")", "all or none"),
+        ("rule 3 (\"first builds\")", "several tag filters"),
+    ] {
+        assert!(
+            yaml.lines()
+                .any(|l| l.trim_start().starts_with('#') && l.contains(rule) && l.contains(why)),
+            "{rule}: {yaml}"
+        );
+    }
+    assert!(yaml.contains("    untagged: keep\n"), "{yaml}");
+
+    let out = m.run(&["plan", s(&out_file), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan = json(&out);
+    let deleted: Vec<String> = plan["repositories"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["tags"][0].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(deleted, ["v1", "v2"], "what the policy expires: {plan:#}");
+    assert!(conflicts(&plan).is_empty(), "{:#?}", conflicts(&plan));
+    assert_eq!(plan["api_calls"]["get_lifecycle_policy"], 1);
+}

@@ -5,6 +5,7 @@
 //! computes it. The output is validated before it is returned.
 
 pub mod infer;
+mod lifecycle;
 
 use std::fmt::Write as _;
 
@@ -185,20 +186,32 @@ pub fn import(source: &Source, request: &ImportRequest) -> Result<ImportOutcome,
             });
         }
         let observed = run::observe_all(registry, &chosen, settings.parallelism).await?;
-        let drafts: Vec<Draft> = observed.iter().map(|o| draft(o, request)).collect();
+        let mut drafts: Vec<Draft> = observed.iter().map(|o| draft(o, request)).collect();
         // The plan engine says what the generated policy does.
-        let first = render(&location, &drafts, None, request, &settings.source_label);
-        let desired = load(&first)?;
         let read: Vec<_> = observed
             .iter()
             .map(|o| (o.reference.clone(), Ok(o.clone())))
             .collect();
-        let planned = run::plan_each(
-            &desired.repositories,
-            &read,
-            &settings,
-            &crate::in_use::InUseSet::default(),
-        );
+        let plan_drafts = |drafts: &[Draft]| -> Result<_, ImportError> {
+            let yaml = render(&location, drafts, None, request, &settings.source_label);
+            let desired = load(&yaml)?;
+            Ok(run::plan_each(
+                &desired.repositories,
+                &read,
+                &settings,
+                &crate::in_use::InUseSet::default(),
+            ))
+        };
+        let mut planned = plan_drafts(&drafts)?;
+        // What a lifecycle policy keeps now, the file keeps too.
+        let mut widened = false;
+        for ((d, o), (p, _)) in drafts.iter_mut().zip(&observed).zip(&planned) {
+            let missed = lifecycle::kept_but_removed(&o.lifecycle, &o.images, p, settings.now);
+            widened |= d.keep_also(missed);
+        }
+        if widened {
+            planned = plan_drafts(&drafts)?;
+        }
         let plans: Vec<&RepositoryPlan> = planned.iter().map(|(p, _)| p).collect();
         let yaml = render(
             &location,
@@ -368,6 +381,10 @@ fn draft(o: &ObservedRepository, request: &ImportRequest) -> Draft {
         );
         return d;
     }
+    if let Some(imported) = lifecycle::import(&o.lifecycle, &o.images) {
+        d.write_policy(&tags, imported);
+        return d;
+    }
     match request.style {
         ImportStyle::Exact => {
             for t in tags {
@@ -443,6 +460,74 @@ fn draft(o: &ObservedRepository, request: &ImportRequest) -> Draft {
         }
     }
     d
+}
+
+impl Draft {
+    /// The entries of a repository with a lifecycle policy, whatever the style: its
+    /// rules that the allow-list can express, then every tag none of them takes,
+    /// allowed as it is.
+    fn write_policy(&mut self, tags: &[&Tag], imported: lifecycle::Imported) {
+        let globs: Vec<wildmatch::WildMatch> = imported
+            .globs
+            .iter()
+            .map(|g| wildmatch::WildMatch::new(g))
+            .collect();
+        self.notes.push(
+            "written from its ECR lifecycle policy (whatever --style): each rule below says how it is written or why it is not".to_owned(),
+        );
+        self.notes.extend(imported.notes);
+        self.entries = imported.entries;
+        let mut first = true;
+        for t in tags
+            .iter()
+            .filter(|t| !globs.iter().any(|g| g.matches(t.as_str())))
+        {
+            let (item, long) = exact_entry(t);
+            let comment = if first {
+                Some("tags no lifecycle rule written above takes: allowed as they are".to_owned())
+            } else {
+                long
+            };
+            first = false;
+            self.entries.push(Entry {
+                comment,
+                item: vec![item],
+            });
+        }
+        self.untagged_delete = imported.untagged_delete;
+    }
+
+    /// Allows what the lifecycle policy keeps now and the entries would remove: the
+    /// tags of such images as they are, untagged images kept. True when it changed.
+    fn keep_also(&mut self, missed: lifecycle::KeptButRemoved) -> bool {
+        let mut changed = false;
+        if missed.untagged && self.untagged_delete {
+            self.untagged_delete = false;
+            self.notes.push(
+                "an untagged image the lifecycle policy keeps now would be deleted: untagged images are kept".to_owned(),
+            );
+            changed = true;
+        }
+        let mut first = true;
+        for t in &missed.tags {
+            let (item, long) = exact_entry(t);
+            if self.entries.iter().any(|e| e.item == [item.clone()]) {
+                continue;
+            }
+            let comment = if first {
+                Some("on images the lifecycle policy keeps now, which the entries above would remove (an earlier rule decides them in ECR): allowed as they are".to_owned())
+            } else {
+                long
+            };
+            first = false;
+            self.entries.push(Entry {
+                comment,
+                item: vec![item],
+            });
+            changed = true;
+        }
+        changed
+    }
 }
 
 /// What the plan does with a repository's generated policy, in one comment line.
