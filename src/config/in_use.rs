@@ -63,7 +63,7 @@ pub const MAX_TASK_DEFINITION_REVISIONS: u32 = 100;
 /// name are kept in whichever declared repository they belong to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InUseSources {
-    /// `kubectl get pods -A -o json` outputs.
+    /// Files of kubectl JSON (pods and objects with pod templates).
     pub kubernetes: Vec<SourcePath>,
     /// Globs of files scanned for ECR image references.
     pub files: Vec<SourcePath>,

@@ -150,8 +150,10 @@ pub struct RawRule {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawInUse {
-    /// Files holding the output of `kubectl get pods -A -o json`: the images of every
-    /// container, init and ephemeral container, and the digests they resolved to.
+    /// Files of kubectl JSON (`kubectl get pods,deploy,rs,sts,ds,job,cronjob -A -o
+    /// json`: a `List` or one object): the images of every pod (and the digests they
+    /// resolved to) and of every pod template, containers, init and ephemeral
+    /// containers; every ReplicaSet of a Deployment (its rollback history).
     pub kubernetes: Option<At<Vec<RawPath>>>,
     /// Globs of files searched for ECR image references
     /// (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG][@sha256:…]`): Kubernetes

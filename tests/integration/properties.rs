@@ -524,6 +524,7 @@ proptest! {
                     pod: None,
                     container: None,
                     region: None,
+                    cluster: None,
                     resource: None,
                     reference: text,
                 },

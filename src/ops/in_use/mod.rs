@@ -270,12 +270,31 @@ enum Live<'a> {
 /// Reads the file sources: kubectl JSON, lists and scanned files.
 fn read_files(sources: &InUseSources) -> Result<Vec<ImageUse>, InUseError> {
     let mut uses: Vec<ImageUse> = Vec::new();
-    read_each(
-        &sources.kubernetes,
-        "the pods of",
-        kubernetes::pods,
-        &mut uses,
-    )?;
+    for source in &sources.kubernetes {
+        let (path, text) = read_file(
+            source,
+            &normalize(&source.base.join(&source.written)),
+            MAX_SOURCE_BYTES,
+        )?;
+        let (found, skipped) =
+            kubernetes::read_file(&text, &path, None).map_err(|e| InUseError::Syntax {
+                origin: source.origin.clone(),
+                path: path.clone(),
+                at: position(e.line, e.column),
+                message: e.message,
+            })?;
+        let skipped: Vec<String> = skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        tracing::info!(
+            "in use: {} image references in the Kubernetes objects of {path}{}",
+            found.len(),
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" (skipped, no pod template: {})", skipped.join(", "))
+            }
+        );
+        uses.extend(found);
+    }
     read_each(&sources.lists, "the list", list::image_list, &mut uses)?;
     for source in &sources.files {
         let files = expand(source)?;
@@ -293,6 +312,7 @@ fn read_files(sources: &InUseSources) -> Result<Vec<ImageUse>, InUseError> {
                         pod: None,
                         container: None,
                         region: None,
+                        cluster: None,
                         resource: None,
                         reference: f.text,
                     },
