@@ -353,6 +353,10 @@ fn a_source_that_cannot_be_read_stops_the_run_before_any_removal() {
             "`in_use.lambda` reads the AWS account, and this run reads a snapshot file",
         ),
         (
+            "  kubernetes:\n    - context: prod-eu\n      namespaces: [payments]\n",
+            "`in_use.kubernetes` reads the cluster of context `prod-eu` live, and this run reads a snapshot file",
+        ),
+        (
             &format!(
                 "  kubernetes: [{}]\n  lists: [missing.txt]\n",
                 pods.display()
@@ -528,4 +532,37 @@ fn kubernetes_templates_and_rollback_history_in_a_file_keep_their_images() {
         stderr.contains("(skipped, no pod template: Service 1)"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_newest_replicasets_of_a_file_with_replicasets_per_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    let workloads = root().join("tests/fixtures/in-use/workloads/workloads.json");
+    let folder = dir.path().join("desired");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("in-use.yaml"),
+        format!(
+            "version: 1\nin_use:\n  kubernetes:\n    - file: {}\n      replicasets_per_deployment: 2\nrepositories: {{}}\n",
+            workloads.display()
+        ),
+    )
+    .unwrap();
+    let plan = plan_json(&[
+        "plan",
+        "--snapshot",
+        SNAPSHOT,
+        EXAMPLES,
+        folder.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let removed = removals(&plan, "payments/api");
+    let removes = |tag: &str| removed.iter().any(|(_, _, t)| t == tag);
+    // Revisions 12 and 4 are the newest two of Deployment api; revision 3 goes.
+    assert!(!removes("v1.4.1") && !removes("v1.3.8"), "{removed:?}");
+    assert!(removes("v1.2.0"), "{removed:?}");
+    assert!(resources_of(&plan, "v1.2.0").is_empty());
+    // The CronJob and the Deployment at zero replicas are not history: they stay.
+    assert!(!removes("v1.0.0") && !removes("v1.1.0"), "{removed:?}");
 }

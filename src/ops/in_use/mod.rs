@@ -104,6 +104,22 @@ pub enum InUseError {
         /// Where it is declared.
         origin: Origin,
     },
+    /// A Kubernetes cluster is declared but the run reads a snapshot file.
+    #[error(
+        "{origin}: `in_use.kubernetes` reads the cluster of context `{context}` live, and this run reads a snapshot file: it cannot tell what runs"
+    )]
+    #[diagnostic(
+        code(in_use::needs_cluster),
+        help(
+            "run against AWS, or save `kubectl get pods,deploy,rs,sts,ds,job,cronjob -A -o json` to a file and name that file for offline runs"
+        )
+    )]
+    NeedsCluster {
+        /// The kubeconfig context.
+        context: String,
+        /// Where it is declared.
+        origin: Origin,
+    },
     /// ECS or Lambda could not be read.
     #[error("{origin}: cannot read `in_use.{kind}` in {region}: {error}")]
     #[diagnostic(
@@ -219,6 +235,12 @@ pub async fn read(
     live: Option<&dyn LiveSources>,
     default_regions: &[Region],
 ) -> Result<InUseSet, InUseError> {
+    if let Some(cluster) = sources.clusters.first() {
+        return Err(InUseError::NeedsCluster {
+            context: cluster.context.clone(),
+            origin: cluster.origin.clone(),
+        });
+    }
     let mut uses = read_files(sources)?;
     let mut calls = LiveCalls::default();
     let declared =
@@ -270,18 +292,21 @@ enum Live<'a> {
 /// Reads the file sources: kubectl JSON, lists and scanned files.
 fn read_files(sources: &InUseSources) -> Result<Vec<ImageUse>, InUseError> {
     let mut uses: Vec<ImageUse> = Vec::new();
-    for source in &sources.kubernetes {
+    for entry in &sources.kubernetes {
+        let source = &entry.path;
         let (path, text) = read_file(
             source,
             &normalize(&source.base.join(&source.written)),
             MAX_SOURCE_BYTES,
         )?;
         let (found, skipped) =
-            kubernetes::read_file(&text, &path, None).map_err(|e| InUseError::Syntax {
-                origin: source.origin.clone(),
-                path: path.clone(),
-                at: position(e.line, e.column),
-                message: e.message,
+            kubernetes::read_file(&text, &path, entry.replicasets_per_deployment).map_err(|e| {
+                InUseError::Syntax {
+                    origin: source.origin.clone(),
+                    path: path.clone(),
+                    at: position(e.line, e.column),
+                    message: e.message,
+                }
             })?;
         let skipped: Vec<String> = skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();
         tracing::info!(
