@@ -25,6 +25,7 @@ mod hostile;
 mod import;
 mod in_use;
 mod in_use_live;
+mod kube_server;
 mod lifecycle;
 mod messages;
 mod parser_robustness;
