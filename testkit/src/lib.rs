@@ -80,6 +80,7 @@ impl Binary {
             "AWS_ENDPOINT_URL_ECS",
             "AWS_ENDPOINT_URL_LAMBDA",
             "AWS_ENDPOINT_URL_STS",
+            "KUBECONFIG",
             "NO_COLOR",
             "CLICOLOR",
             "CLICOLOR_FORCE",

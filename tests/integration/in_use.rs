@@ -44,7 +44,7 @@ fn payments(name: &str) -> RepositoryRef {
 #[test]
 fn each_source_finds_what_runs_and_nothing_else() {
     let state = config::load(&[root().join(IN_USE)]).unwrap();
-    let read = ecr_reconcile::ops::in_use::read(&state.in_use, None, &[]);
+    let read = ecr_reconcile::ops::in_use::read(&state.in_use, None, None, &[]);
     let set = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()

@@ -24,6 +24,7 @@ mod forecast;
 mod hostile;
 mod import;
 mod in_use;
+mod in_use_kubernetes;
 mod in_use_live;
 mod kube_server;
 mod lifecycle;

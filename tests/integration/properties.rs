@@ -301,6 +301,7 @@ fn settings() -> RunSettings {
         parallelism: 2,
         source_label: "test".into(),
         live: None,
+        clusters: None,
         restored: Default::default(),
         forecast: None,
     }

@@ -31,7 +31,14 @@ pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 /// Reads one document: the JSON of `kubectl get … -o json` (a `List`, or a single
 /// object), or one page of an API list call (`PodList`, `DeploymentList`, …).
 pub fn parse(text: &str) -> Result<Page, PodsError> {
-    object::parse(text)
+    object::parse(text, None)
+}
+
+/// Reads one page of a list call of objects of `kind` (`Deployment`): items without
+/// a `kind`, as the API server sends them, are of the list's kind (`DeploymentList`),
+/// else of `kind`.
+pub fn parse_list(text: &str, kind: &str) -> Result<Page, PodsError> {
+    object::parse(text, Some(kind))
 }
 
 /// Where a source's objects come from: a file (as shown) or a cluster (its context).

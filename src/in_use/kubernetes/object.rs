@@ -225,7 +225,7 @@ struct RawContainerStatus {
 /// The container runtimes' prefixes of `imageID`.
 const RUNTIME_PREFIXES: [&str; 3] = ["docker-pullable://", "docker://", "containerd://"];
 
-pub(super) fn parse(text: &str) -> Result<Page, PodsError> {
+pub(super) fn parse(text: &str, item_kind: Option<&str>) -> Result<Page, PodsError> {
     let mut doc: RawObject = serde_json::from_str(text).map_err(|e| PodsError {
         line: u32::try_from(e.line()).ok().filter(|&l| l > 0),
         column: u32::try_from(e.column()).ok().filter(|&c| c > 0),
@@ -236,6 +236,14 @@ pub(super) fn parse(text: &str) -> Result<Page, PodsError> {
         resource_version: doc.metadata.resource_version.take(),
         ..Page::default()
     };
+    // The API server leaves `kind` out of a list's items: `DeploymentList` says it.
+    let list_kind = doc
+        .kind
+        .as_deref()
+        .and_then(|k| k.strip_suffix("List"))
+        .filter(|k| !k.is_empty())
+        .or(item_kind)
+        .map(str::to_owned);
     let items = match (doc.items.take(), doc.kind.as_deref()) {
         (Some(items), _) => items,
         (None, Some(kind)) if !kind.ends_with("List") => vec![doc],
@@ -251,7 +259,10 @@ pub(super) fn parse(text: &str) -> Result<Page, PodsError> {
         }
     };
     page.objects.reserve(items.len());
-    for item in items {
+    for mut item in items {
+        if item.kind.is_none() {
+            item.kind.clone_from(&list_kind);
+        }
         let written = item.kind.clone().unwrap_or_default();
         match object(item) {
             Some(o) => {

@@ -3,17 +3,18 @@
 //! source that cannot be read stops the run with the cause: "could not read it" never
 //! means "nothing is in use".
 
+pub mod kubernetes;
 pub mod live;
 
 use std::path::{Path, PathBuf};
 
 use futures_util::future::BoxFuture;
 
-use crate::config::{EcsSource, InUseSources, LambdaSource, Origin, SourcePath};
+use crate::config::{EcsSource, InUseSources, KubernetesCluster, LambdaSource, Origin, SourcePath};
+use crate::deployed::kubernetes::KubeError;
 use crate::deployed::{DeployedError, Deployments, LiveCalls};
-use crate::in_use::{
-    ImageUse, InUseSet, SourceKind, SourceSyntaxError, UseSite, kubernetes, list, scan,
-};
+use crate::in_use::kubernetes as kubectl;
+use crate::in_use::{ImageUse, InUseSet, SourceKind, SourceSyntaxError, UseSite, list, scan};
 use crate::model::Region;
 use live::LiveRead;
 
@@ -120,6 +121,22 @@ pub enum InUseError {
         /// Where it is declared.
         origin: Origin,
     },
+    /// A Kubernetes cluster could not be read.
+    #[error("{origin}: cannot read the Kubernetes cluster of context `{context}`: {error}")]
+    #[diagnostic(
+        code(in_use::kubernetes),
+        help(
+            "a source that cannot be read stops the run. The reader needs only `list` on pods and replicationcontrollers (core), deployments, replicasets, statefulsets and daemonsets (apps), jobs and cronjobs (batch): the ClusterRole on the in-use sources page"
+        )
+    )]
+    Kubernetes {
+        /// The kubeconfig context.
+        context: String,
+        /// Where it is declared.
+        origin: Origin,
+        /// Why.
+        error: KubeError,
+    },
     /// ECS or Lambda could not be read.
     #[error("{origin}: cannot read `in_use.{kind}` in {region}: {error}")]
     #[diagnostic(
@@ -176,6 +193,55 @@ impl<D: Deployments + std::fmt::Debug> LiveSources for D {
     }
 }
 
+/// Reads Kubernetes clusters: the run's reader (object-safe, so that the run's
+/// settings can hold one; none on a snapshot run).
+pub trait ClusterSources: Send + Sync + std::fmt::Debug {
+    /// Reads one cluster.
+    fn cluster<'a>(
+        &'a self,
+        source: &'a KubernetesCluster,
+    ) -> BoxFuture<'a, Result<LiveRead, KubeError>>;
+}
+
+/// The clusters of a run against AWS, through kube's client (a client per read, so
+/// that a re-read before removing asks the exec plugin for a fresh token), with the
+/// total of the list calls made.
+#[cfg(feature = "aws")]
+#[derive(Debug, Default)]
+pub struct KubeReader {
+    total: std::sync::Mutex<LiveCalls>,
+}
+
+#[cfg(feature = "aws")]
+impl KubeReader {
+    /// Every call made so far.
+    pub fn total(&self) -> LiveCalls {
+        self.total.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[cfg(feature = "aws")]
+impl ClusterSources for KubeReader {
+    fn cluster<'a>(
+        &'a self,
+        source: &'a KubernetesCluster,
+    ) -> BoxFuture<'a, Result<LiveRead, KubeError>> {
+        Box::pin(async move {
+            let client = crate::deployed::kubernetes::client::KubeClient::connect(
+                source.kubeconfig.as_deref(),
+                &source.context,
+            )
+            .await?;
+            let read = kubernetes::read_cluster(&client, source).await?;
+            self.total
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add(&read.calls);
+            Ok(read)
+        })
+    }
+}
+
 /// A reader that also keeps the total of the calls it made, for reports that span
 /// several reads (`apply` reads the sources, then again before removing).
 #[derive(Debug)]
@@ -228,14 +294,16 @@ impl<L: LiveSources> LiveSources for Counted<L> {
 }
 
 /// Reads every source and returns the images in use. ECS and Lambda are read through
-/// `live` (none on a snapshot run), in each source's `regions` or else in
-/// `default_regions` (those of the run's repositories).
+/// `live`, in each source's `regions` or else in `default_regions` (those of the
+/// run's repositories); Kubernetes clusters through `clusters` (neither on a
+/// snapshot run).
 pub async fn read(
     sources: &InUseSources,
     live: Option<&dyn LiveSources>,
+    clusters: Option<&dyn ClusterSources>,
     default_regions: &[Region],
 ) -> Result<InUseSet, InUseError> {
-    if let Some(cluster) = sources.clusters.first() {
+    if let (Some(cluster), None) = (sources.clusters.first(), clusters) {
         return Err(InUseError::NeedsCluster {
             context: cluster.context.clone(),
             origin: cluster.origin.clone(),
@@ -243,6 +311,27 @@ pub async fn read(
     }
     let mut uses = read_files(sources)?;
     let mut calls = LiveCalls::default();
+    for (cluster, reader) in sources.clusters.iter().zip(std::iter::repeat(clusters)) {
+        let found = match reader {
+            Some(r) => r.cluster(cluster).await,
+            None => continue,
+        }
+        .map_err(|error| InUseError::Kubernetes {
+            context: cluster.context.clone(),
+            origin: cluster.origin.clone(),
+            error,
+        })?;
+        tracing::info!(
+            "in use: {} image references in Kubernetes {}: {}; {} calls: {}",
+            found.uses.len(),
+            cluster.context,
+            found.summary,
+            found.calls.total(),
+            found.calls
+        );
+        calls.add(&found.calls);
+        uses.extend(found.uses);
+    }
     let declared =
         (sources.ecs.iter().map(Live::Ecs)).chain(sources.lambda.iter().map(Live::Lambda));
     for source in declared {
@@ -299,15 +388,13 @@ fn read_files(sources: &InUseSources) -> Result<Vec<ImageUse>, InUseError> {
             &normalize(&source.base.join(&source.written)),
             MAX_SOURCE_BYTES,
         )?;
-        let (found, skipped) =
-            kubernetes::read_file(&text, &path, entry.replicasets_per_deployment).map_err(|e| {
-                InUseError::Syntax {
-                    origin: source.origin.clone(),
-                    path: path.clone(),
-                    at: position(e.line, e.column),
-                    message: e.message,
-                }
-            })?;
+        let (found, skipped) = kubectl::read_file(&text, &path, entry.replicasets_per_deployment)
+            .map_err(|e| InUseError::Syntax {
+            origin: source.origin.clone(),
+            path: path.clone(),
+            at: position(e.line, e.column),
+            message: e.message,
+        })?;
         let skipped: Vec<String> = skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();
         tracing::info!(
             "in use: {} image references in the Kubernetes objects of {path}{}",
