@@ -94,8 +94,11 @@ pub fn uses(
             resource,
             reference: String::new(),
         };
+        // The same image twice in one object (a container's spec and its status) is
+        // one use; the objects are many, so only this object's uses are compared.
+        let start = out.len();
         for image in &object.images {
-            add(&mut out, image, &base, malformed)?;
+            add(&mut out, start, image, &base, malformed)?;
         }
     }
     Ok(out)
@@ -160,6 +163,7 @@ fn describe(object: &Object) -> (Option<String>, Option<String>) {
 
 fn add(
     out: &mut Vec<ImageUse>,
+    start: usize,
     image: &Image,
     base: &UseSite,
     malformed: Malformed,
@@ -175,7 +179,10 @@ fn add(
                 reference: text.to_owned(),
                 ..base.clone()
             };
-            if !out.iter().any(|u| u.image == parsed && u.site == site) {
+            if !out[start..]
+                .iter()
+                .any(|u| u.image == parsed && u.site == site)
+            {
                 out.push(ImageUse {
                     image: parsed,
                     site,
