@@ -290,4 +290,42 @@ mod tests {
             "{e}"
         );
     }
+
+    /// Reads every cluster as the fake at its `context` says: `Fake` pods there.
+    #[derive(Debug)]
+    struct Clusters;
+
+    impl super::super::ClusterSources for Clusters {
+        fn cluster<'a>(
+            &'a self,
+            source: &'a KubernetesCluster,
+        ) -> futures_util::future::BoxFuture<'a, Result<LiveRead, KubeError>> {
+            Box::pin(async move {
+                let pods = source.context.len();
+                read_cluster(&fake(pods, 0), source).await
+            })
+        }
+    }
+
+    #[test]
+    fn every_cluster_declared_is_read_and_a_snapshot_run_reads_none() {
+        let mut sources = crate::config::InUseSources::default();
+        let mut one = cluster(Selection::All);
+        one.context = "a".into();
+        let mut three = cluster(Selection::All);
+        three.context = "abc".into();
+        sources.clusters = vec![one, three];
+        let set = block(super::super::read(&sources, None, Some(&Clusters), &[])).unwrap();
+        assert_eq!(set.len(), 4, "1 pod in `a`, 3 in `abc`");
+        assert_eq!(
+            set.calls.total(),
+            16 + 1,
+            "8 kinds each; 3 pods take 2 pages"
+        );
+        let e = block(super::super::read(&sources, None, None, &[])).unwrap_err();
+        assert!(
+            matches!(&e, super::super::InUseError::NeedsCluster { context, .. } if context == "a"),
+            "{e}"
+        );
+    }
 }

@@ -303,24 +303,27 @@ pub async fn read(
     clusters: Option<&dyn ClusterSources>,
     default_regions: &[Region],
 ) -> Result<InUseSet, InUseError> {
-    if let (Some(cluster), None) = (sources.clusters.first(), clusters) {
-        return Err(InUseError::NeedsCluster {
-            context: cluster.context.clone(),
-            origin: cluster.origin.clone(),
-        });
-    }
+    let reader = match (sources.clusters.first(), clusters) {
+        (Some(cluster), None) => {
+            return Err(InUseError::NeedsCluster {
+                context: cluster.context.clone(),
+                origin: cluster.origin.clone(),
+            });
+        }
+        (None, _) => None,
+        (Some(_), reader) => reader,
+    };
     let mut uses = read_files(sources)?;
     let mut calls = LiveCalls::default();
-    for (cluster, reader) in sources.clusters.iter().zip(std::iter::repeat(clusters)) {
-        let found = match reader {
-            Some(r) => r.cluster(cluster).await,
-            None => continue,
-        }
-        .map_err(|error| InUseError::Kubernetes {
-            context: cluster.context.clone(),
-            origin: cluster.origin.clone(),
-            error,
-        })?;
+    for (cluster, reader) in sources.clusters.iter().filter_map(|c| Some((c, reader?))) {
+        let found = reader
+            .cluster(cluster)
+            .await
+            .map_err(|error| InUseError::Kubernetes {
+                context: cluster.context.clone(),
+                origin: cluster.origin.clone(),
+                error,
+            })?;
         tracing::info!(
             "in use: {} image references in Kubernetes {}: {}; {} calls: {}",
             found.uses.len(),
