@@ -366,6 +366,7 @@ fn in_memory_part() {
             parallelism,
             source_label: "bench".into(),
             live: None,
+            clusters: None,
             restored: Default::default(),
             forecast: None,
         };

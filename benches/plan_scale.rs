@@ -73,6 +73,7 @@ fn main() {
             parallelism: 8,
             source_label: "bench".into(),
             live: None,
+            clusters: None,
             restored: Default::default(),
             forecast: None,
         };
@@ -122,6 +123,7 @@ fn main() {
             parallelism: 8,
             source_label: "bench".into(),
             live: None,
+            clusters: None,
             restored: Default::default(),
             forecast: None,
         };

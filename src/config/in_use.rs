@@ -19,10 +19,10 @@ pub struct SourcePath {
     pub origin: Origin,
 }
 
-/// Which ECS clusters or Lambda functions a source reads.
+/// Which ECS clusters, Lambda functions or Kubernetes namespaces a source reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selection {
-    /// Every one in the account and region.
+    /// Every one in the account and region (or the cluster).
     All,
     /// These, by name or ARN.
     Names(Vec<String>),
@@ -53,6 +53,34 @@ pub struct LambdaSource {
     pub origin: Origin,
 }
 
+/// A file of kubectl JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubernetesFile {
+    /// The file.
+    pub path: SourcePath,
+    /// Of each Deployment's ReplicaSets, the newest N keep their images (none: all).
+    pub replicasets_per_deployment: Option<u32>,
+}
+
+/// A Kubernetes cluster read live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubernetesCluster {
+    /// The kubeconfig context.
+    pub context: String,
+    /// The kubeconfig file, joined to the desired-state file's folder; none: as
+    /// kubectl (`KUBECONFIG`, then `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// The namespaces read (`All`: the whole cluster).
+    pub namespaces: Selection,
+    /// Of each Deployment's ReplicaSets, the newest N keep their images (none: all).
+    pub replicasets_per_deployment: Option<u32>,
+    /// Where it is declared.
+    pub origin: Origin,
+}
+
+/// The largest `replicasets_per_deployment` (Kubernetes keeps 10 by default).
+pub const MAX_REPLICASETS_PER_DEPLOYMENT: u32 = 1000;
+
 /// The default of `task_definition_revisions`.
 pub const DEFAULT_TASK_DEFINITION_REVISIONS: u32 = 5;
 
@@ -63,8 +91,10 @@ pub const MAX_TASK_DEFINITION_REVISIONS: u32 = 100;
 /// name are kept in whichever declared repository they belong to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InUseSources {
-    /// `kubectl get pods -A -o json` outputs.
-    pub kubernetes: Vec<SourcePath>,
+    /// Files of kubectl JSON (pods and objects with pod templates).
+    pub kubernetes: Vec<KubernetesFile>,
+    /// Kubernetes clusters read live.
+    pub clusters: Vec<KubernetesCluster>,
     /// Globs of files scanned for ECR image references.
     pub files: Vec<SourcePath>,
     /// Lists of image URIs (one per line, or a JSON array of strings).
@@ -79,6 +109,7 @@ impl InUseSources {
     /// True when no source is declared.
     pub fn is_empty(&self) -> bool {
         self.kubernetes.is_empty()
+            && self.clusters.is_empty()
             && self.files.is_empty()
             && self.lists.is_empty()
             && self.ecs.is_empty()
@@ -88,6 +119,7 @@ impl InUseSources {
     /// Adds the sources of another file.
     pub fn extend(&mut self, other: InUseSources) {
         self.kubernetes.extend(other.kubernetes);
+        self.clusters.extend(other.clusters);
         self.files.extend(other.files);
         self.lists.extend(other.lists);
         self.ecs.extend(other.ecs);

@@ -21,7 +21,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use diagnostic::{Code, ConfigDiagnostic, ConfigErrors, SharedSource};
-pub use in_use::{EcsSource, InUseSources, LambdaSource, Selection, SourcePath};
+pub use in_use::{
+    EcsSource, InUseSources, KubernetesCluster, KubernetesFile, LambdaSource, Selection, SourcePath,
+};
 pub use validate::parse_duration;
 
 use crate::model::{AccountId, PublicAlias, Region, RepositoryName, Tag};

@@ -150,9 +150,12 @@ pub struct RawRule {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawInUse {
-    /// Files holding the output of `kubectl get pods -A -o json`: the images of every
-    /// container, init and ephemeral container, and the digests they resolved to.
-    pub kubernetes: Option<At<Vec<RawPath>>>,
+    /// Kubernetes: files of kubectl JSON (`kubectl get pods,deploy,rs,sts,ds,job,cronjob
+    /// -A -o json`: a `List` or one object), and clusters read live. The images of
+    /// every pod (and the digests they resolved to) and of every pod template,
+    /// containers, init and ephemeral containers; the ReplicaSets of each Deployment
+    /// (its rollback history).
+    pub kubernetes: Option<At<Vec<RawKubernetesEntry>>>,
     /// Globs of files searched for ECR image references
     /// (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG][@sha256:…]`): Kubernetes
     /// manifests, Helm values, Terraform, task definitions, compose files. `*` matches
@@ -168,6 +171,69 @@ pub struct RawInUse {
     /// version, every alias.
     pub lambda: Option<At<RawLambda>>,
 }
+
+/// An entry of `in_use.kubernetes`: a file of kubectl JSON (a path), the same with
+/// options, or a cluster read live.
+#[derive(Debug, JsonSchema)]
+#[serde(untagged)]
+pub enum RawKubernetesEntry {
+    /// A file of kubectl JSON, relative to this file's folder.
+    File(RawPath),
+    /// A cluster, read live through a kubeconfig context.
+    Cluster(RawKubernetesCluster),
+    /// A file of kubectl JSON, with options.
+    FileWithOptions(RawKubernetesFile),
+}
+
+/// A Kubernetes cluster read live (list calls only): its pods, Deployments,
+/// ReplicaSets, StatefulSets, DaemonSets, Jobs, CronJobs and ReplicationControllers.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetesCluster {
+    /// The kubeconfig context to read through (its cluster, user and credentials: a
+    /// token, a client certificate or an exec plugin such as `aws eks get-token`).
+    #[schemars(length(min = 1))]
+    pub context: At<String>,
+    /// The kubeconfig file. Default: as kubectl, `KUBECONFIG`, then `~/.kube/config`.
+    /// Relative to this file's folder.
+    pub kubeconfig: Option<At<RawPath>>,
+    /// `all` (the default: the whole cluster, with cluster-wide list calls), or a list
+    /// of namespaces, each listed on its own.
+    pub namespaces: Option<At<RawNamespaces>>,
+    /// Of the ReplicaSets each Deployment owns (its rollback history), only the newest
+    /// N by revision keep their images. Default: every one Kubernetes still holds.
+    #[schemars(range(min = 1, max = 1000))]
+    pub replicasets_per_deployment: Option<At<u32>>,
+}
+
+/// A file of kubectl JSON, with options.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetesFile {
+    /// The file, relative to this file's folder.
+    pub file: At<RawPath>,
+    /// Of the ReplicaSets each Deployment owns, only the newest N by revision keep
+    /// their images. Default: all of them.
+    #[schemars(range(min = 1, max = 1000))]
+    pub replicasets_per_deployment: Option<At<u32>>,
+}
+
+/// `all`, or a list of namespaces.
+#[derive(Debug, JsonSchema)]
+#[serde(untagged)]
+pub enum RawNamespaces {
+    /// Every namespace.
+    All(RawAll),
+    /// These namespaces.
+    Names(#[schemars(length(min = 1))] Vec<RawNamespace>),
+}
+
+/// A namespace: a DNS label.
+#[derive(Debug, JsonSchema)]
+#[serde(transparent)]
+pub struct RawNamespace(
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))] pub String,
+);
 
 /// A path, relative to the desired-state file's folder.
 #[derive(Debug, JsonSchema)]

@@ -5,6 +5,7 @@
 //! the rules here turn each value, at its place in the file, into domain types.
 
 mod in_use;
+mod kubernetes;
 mod limits;
 
 use super::at::{self, At, KeyProblem, Places};

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod kubernetes;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -286,22 +287,113 @@ impl LiveOperation {
     }
 }
 
-/// Calls made to read the ECS and Lambda sources, by operation (per region and
-/// source they are logged at `-v`).
+/// What a call of a live in-use source is counted as: an ECS or Lambda operation
+/// (`ecs:ListServices`), or the list calls of one Kubernetes resource in one cluster
+/// (`kubernetes:CONTEXT:deployments`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CallKey {
+    /// An ECS or Lambda operation.
+    Aws(LiveOperation),
+    /// List calls of `resource` through the kubeconfig context `context`.
+    Kubernetes {
+        /// The context.
+        context: String,
+        /// The resource listed.
+        resource: kubernetes::KubeResource,
+    },
+}
+
+impl std::fmt::Display for CallKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallKey::Aws(op) => write!(f, "{op}"),
+            CallKey::Kubernetes { context, resource } => {
+                write!(f, "kubernetes:{context}:{resource}")
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for CallKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        use strum::IntoEnumIterator;
+        if let Some((context, resource)) = s
+            .strip_prefix("kubernetes:")
+            .and_then(|rest| rest.rsplit_once(':'))
+        {
+            let resource = resource
+                .parse()
+                .map_err(|_| format!("`{resource}` is not a Kubernetes resource listed"))?;
+            return Ok(CallKey::Kubernetes {
+                context: context.to_owned(),
+                resource,
+            });
+        }
+        LiveOperation::iter()
+            .find(|op| op.to_string() == s)
+            .map(CallKey::Aws)
+            .ok_or_else(|| format!("`{s}` is not a call of an in-use source"))
+    }
+}
+
+/// A string in the schema (a map key of [`LiveCalls`]).
+impl JsonSchema for CallKey {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CallKey".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
+impl Serialize for CallKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CallKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Calls made to read the live in-use sources: ECS and Lambda by operation
+/// (`ecs:ListServices`), Kubernetes list calls by cluster and resource
+/// (`kubernetes:prod-eu:deployments`). Per source they are logged at `-v`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
-pub struct LiveCalls(pub BTreeMap<LiveOperation, u64>);
+pub struct LiveCalls(pub BTreeMap<CallKey, u64>);
 
 impl LiveCalls {
     /// Counts one call.
     pub fn count(&mut self, op: LiveOperation) {
-        *self.0.entry(op).or_default() += 1;
+        *self.0.entry(CallKey::Aws(op)).or_default() += 1;
+    }
+
+    /// Counts one list call of `resource` through `context`.
+    pub fn count_list(&mut self, context: &str, resource: kubernetes::KubeResource) {
+        *self
+            .0
+            .entry(CallKey::Kubernetes {
+                context: context.to_owned(),
+                resource,
+            })
+            .or_default() += 1;
     }
 
     /// Adds `other`'s counts.
     pub fn add(&mut self, other: &LiveCalls) {
         for (op, n) in &other.0 {
-            *self.0.entry(*op).or_default() += n;
+            *self.0.entry(op.clone()).or_default() += n;
         }
     }
 

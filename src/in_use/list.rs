@@ -76,6 +76,7 @@ fn push(out: &mut Vec<ImageUse>, entry: &str, file: &str, line: u32) -> Result<(
                     pod: None,
                     container: None,
                     region: None,
+                    cluster: None,
                     resource: None,
                     reference: entry.to_owned(),
                 },

@@ -33,7 +33,7 @@ pub struct SourceSyntaxError {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
-    /// A pod of `kubectl get pods -A -o json`.
+    /// A Kubernetes pod or pod template, from kubectl JSON or a cluster.
     Kubernetes,
     /// A reference found in a file matched by an `in_use.files` glob.
     File,
@@ -59,8 +59,8 @@ impl SourceKind {
 }
 
 /// Where an image use was found: the source; its file and line, and for a pod its
-/// namespace, name and container; or for ECS and Lambda the region, resource and
-/// container.
+/// namespace, name and container (and cluster); for another Kubernetes object, the
+/// object (and cluster); or for ECS and Lambda the region, resource and container.
 #[derive(
     Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -85,9 +85,14 @@ pub struct UseSite {
     /// For ECS and Lambda: the region read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// For Kubernetes: the cluster, as the kubeconfig context read (none for a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// For ECS and Lambda: what runs the image, such as `cluster prod, service api
     /// (api:42)`, `task definition api:41 (one of the 5 newest of api)` or `function
-    /// resize, version 3 (alias live)`.
+    /// resize, version 3 (alias live)`; for Kubernetes, an object with a pod template,
+    /// such as `cronjob batch/nightly` or `deployment payments/api, ReplicaSet
+    /// api-7d9f (revision 12)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// The reference as written in the source.
@@ -97,6 +102,28 @@ pub struct UseSite {
 impl fmt::Display for UseSite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = self.file.as_deref().unwrap_or("");
+        if self.source == SourceKind::Kubernetes
+            && (self.resource.is_some() || self.cluster.is_some())
+        {
+            // `Kubernetes prod-eu deployment payments/api, ReplicaSet api-7d9f
+            // (revision 12) container api`; a file's as `… container api (all.json)`.
+            f.write_str("Kubernetes")?;
+            if let Some(c) = &self.cluster {
+                write!(f, " {c}")?;
+            }
+            match (&self.resource, &self.pod) {
+                (Some(r), _) => write!(f, " {r}")?,
+                (None, Some(p)) => write!(f, " pod {p}")?,
+                (None, None) => {}
+            }
+            if let Some(c) = &self.container {
+                write!(f, " container {c}")?;
+            }
+            return match &self.file {
+                Some(file) => write!(f, " ({file})"),
+                None => Ok(()),
+            };
+        }
         if let Some(resource) = &self.resource {
             write!(f, "{} {resource}", self.source.as_str())?;
             if let Some(c) = &self.container {

@@ -33,8 +33,9 @@ pub struct PlanOutcome {
     /// Registry calls made to compute the plan.
     #[serde(default)]
     pub api_calls: CallCounts,
-    /// ECS and Lambda calls made to read the in-use sources, by operation
-    /// (`ecs:ListServices`…); absent when none was made.
+    /// Calls made to read the live in-use sources: ECS and Lambda by operation
+    /// (`ecs:ListServices`…), Kubernetes list calls by cluster and resource
+    /// (`kubernetes:prod-eu:pods`); absent when none was made.
     #[serde(default, skip_serializing_if = "LiveCalls::is_empty")]
     pub in_use_calls: LiveCalls,
     /// In a saved plan: `sha256:<hex>` over the rest of the document in canonical

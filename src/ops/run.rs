@@ -45,6 +45,9 @@ pub struct RunSettings {
     pub source_label: String,
     /// The reader of ECS and Lambda for `in_use` (none when the run reads a snapshot).
     pub live: Option<std::sync::Arc<dyn super::in_use::LiveSources>>,
+    /// The reader of Kubernetes clusters for `in_use` (none when the run reads a
+    /// snapshot).
+    pub clusters: Option<std::sync::Arc<dyn super::in_use::ClusterSources>>,
     /// The push times restores took back (the restore records).
     pub restored: std::sync::Arc<super::restored::RestoredPushTimes>,
     /// `plan --forecast`: the horizon as written, and in seconds.
@@ -492,7 +495,13 @@ pub async fn read_in_use(
         .collect();
     regions.sort();
     regions.dedup();
-    Ok(super::in_use::read(&desired.in_use, settings.live.as_deref(), &regions).await?)
+    Ok(super::in_use::read(
+        &desired.in_use,
+        settings.live.as_deref(),
+        settings.clusters.as_deref(),
+        &regions,
+    )
+    .await?)
 }
 
 /// The set-up failure of a run, if any: a repository that could not be read for want

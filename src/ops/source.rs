@@ -110,6 +110,8 @@ pub struct Source {
     runtime: tokio::runtime::Runtime,
     /// ECS and Lambda of the account, for `in_use` (AWS runs only).
     live: Option<std::sync::Arc<LiveReader>>,
+    /// Kubernetes clusters, for `in_use` (AWS runs only).
+    clusters: Option<std::sync::Arc<super::in_use::KubeReader>>,
     /// The push times restores took (from the restore records).
     restored: std::sync::Arc<RestoredPushTimes>,
     /// Where a changed snapshot is written (`--snapshot-out`, else the snapshot).
@@ -198,6 +200,7 @@ impl Source {
             default_region,
             parallelism: spec.parallelism.max(1),
             runtime,
+            clusters: live.as_ref().map(|_| std::sync::Arc::default()),
             live,
             restored: std::sync::Arc::new(restored),
             snapshot_out: spec.snapshot_out.clone(),
@@ -224,6 +227,7 @@ impl Source {
             parallelism: 1,
             runtime,
             live: None,
+            clusters: None,
             restored: std::sync::Arc::new(RestoredPushTimes::default()),
             snapshot_out: None,
             price: None,
@@ -263,14 +267,22 @@ impl Source {
                 .live
                 .clone()
                 .map(|l| l as std::sync::Arc<dyn super::in_use::LiveSources>),
+            clusters: self
+                .clusters
+                .clone()
+                .map(|c| c as std::sync::Arc<dyn super::in_use::ClusterSources>),
             restored: self.restored.clone(),
             forecast: None,
         }
     }
 
-    /// The ECS and Lambda calls made so far to read `in_use` sources.
+    /// The ECS, Lambda and Kubernetes calls made so far to read `in_use` sources.
     pub fn live_calls(&self) -> crate::deployed::LiveCalls {
-        self.live.as_ref().map(|l| l.total()).unwrap_or_default()
+        let mut calls = self.live.as_ref().map(|l| l.total()).unwrap_or_default();
+        if let Some(c) = &self.clusters {
+            calls.add(&c.total());
+        }
+        calls
     }
 
     /// How many repositories are read, and requests sent, at once (`--parallelism`).

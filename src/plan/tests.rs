@@ -682,6 +682,7 @@ fn uses(refs: &[&str]) -> Vec<crate::in_use::ImageUse> {
                     pod: None,
                     container: None,
                     region: None,
+                    cluster: None,
                     resource: None,
                     reference: text,
                 },

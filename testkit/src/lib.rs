@@ -6,6 +6,8 @@
 //! - [`proxy`]: a fault-injecting HTTP proxy to put between the binary and moto;
 //! - [`ecr_public`]: a loopback Amazon ECR Public (its API and the distribution API's
 //!   manifest reads) on a free port, with helpers that push images and read back state;
+//! - [`kubernetes`]: a loopback Kubernetes API server (list endpoints, paging, RBAC
+//!   per namespace, bearer tokens) and a kubeconfig that reaches it;
 //! - [`generator`]: deterministic registry snapshots (the bundled example and the
 //!   large ones of the benchmark).
 //!
@@ -15,6 +17,7 @@
 
 pub mod ecr_public;
 pub mod generator;
+pub mod kubernetes;
 pub mod moto;
 pub mod proxy;
 mod serve;
@@ -77,6 +80,7 @@ impl Binary {
             "AWS_ENDPOINT_URL_ECS",
             "AWS_ENDPOINT_URL_LAMBDA",
             "AWS_ENDPOINT_URL_STS",
+            "KUBECONFIG",
             "NO_COLOR",
             "CLICOLOR",
             "CLICOLOR_FORCE",

@@ -93,6 +93,7 @@ fn plan_for(reg: &InMemoryRegistry) -> Plan {
         parallelism: 1,
         source_label: "test".into(),
         live: None,
+        clusters: None,
         restored: Default::default(),
         forecast: None,
     };
@@ -355,6 +356,7 @@ fn a_race_after_confirmation_is_reported_loudly() {
             parallelism: 1,
             source_label: "test".into(),
             live: None,
+            clusters: None,
             restored: Default::default(),
             forecast: None,
         };
@@ -681,6 +683,7 @@ fn untags_share_the_first_request_and_the_plan_listing_is_not_repeated() {
         parallelism: 1,
         source_label: "test".into(),
         live: None,
+        clusters: None,
         restored: Default::default(),
         forecast: None,
     };

@@ -216,6 +216,17 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        fixture: "in-use-kubernetes.yaml",
+        expect: &[
+            at("config::missing-key", 7, 7),
+            at("config::invalid-selector", 10, 30),
+            at("config::invalid-revisions", 11, 35),
+            at("config::unknown-key", 13, 7),
+            at("config::wrong-type", 15, 35),
+            at("config::wrong-type", 16, 7),
+        ],
+    },
+    Case {
         fixture: "keep-latest-zero.yaml",
         expect: &[at("config::invalid-keep-latest", 6, 22)],
     },

@@ -44,7 +44,7 @@ fn payments(name: &str) -> RepositoryRef {
 #[test]
 fn each_source_finds_what_runs_and_nothing_else() {
     let state = config::load(&[root().join(IN_USE)]).unwrap();
-    let read = ecr_reconcile::ops::in_use::read(&state.in_use, None, &[]);
+    let read = ecr_reconcile::ops::in_use::read(&state.in_use, None, None, &[]);
     let set = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
@@ -353,6 +353,10 @@ fn a_source_that_cannot_be_read_stops_the_run_before_any_removal() {
             "`in_use.lambda` reads the AWS account, and this run reads a snapshot file",
         ),
         (
+            "  kubernetes:\n    - context: prod-eu\n      namespaces: [payments]\n",
+            "`in_use.kubernetes` reads the cluster of context `prod-eu` live, and this run reads a snapshot file",
+        ),
+        (
             &format!(
                 "  kubernetes: [{}]\n  lists: [missing.txt]\n",
                 pods.display()
@@ -463,4 +467,102 @@ fn a_deployment_between_plan_and_apply_keeps_its_image() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let snapshot = String::from_utf8(std::fs::read(&state).unwrap()).unwrap();
     assert!(snapshot.contains(V1_1_0), "the deployed image survives");
+}
+
+const WORKLOADS: &str = "tests/fixtures/in-use/workloads/desired";
+
+/// The `resource` of every use of the image of `tag` in `payments/api`.
+fn resources_of(plan: &serde_json::Value, tag: &str) -> Vec<String> {
+    let in_use = repo(plan, "payments/api")["in_use"].as_array().unwrap();
+    let Some(image) = in_use
+        .iter()
+        .find(|u| u["tags"].as_array().unwrap().iter().any(|t| t == tag))
+    else {
+        return Vec::new();
+    };
+    image["uses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["resource"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn kubernetes_templates_and_rollback_history_in_a_file_keep_their_images() {
+    let before = plan_json(&["plan", "--snapshot", SNAPSHOT, EXAMPLES, "--format", "json"]);
+    let after = plan_json(&[
+        "plan",
+        "--snapshot",
+        SNAPSHOT,
+        EXAMPLES,
+        WORKLOADS,
+        "--format",
+        "json",
+    ]);
+    let removed_before = removals(&before, "payments/api");
+    let removed_after = removals(&after, "payments/api");
+    let removes = |r: &[(String, String, String)], tag: &str| r.iter().any(|(_, _, t)| t == tag);
+    for tag in ["v1.0.0", "v1.1.0", "v1.2.0", "v1.3.8", "v1.4.1"] {
+        assert!(removes(&removed_before, tag), "{tag} goes without in_use");
+        assert!(
+            !removes(&removed_after, tag),
+            "{tag} is in use: {removed_after:?}"
+        );
+    }
+    // A suspended CronJob, a Deployment at zero replicas, and every ReplicaSet of a
+    // Deployment (its rollback targets), each named in the plan.
+    assert_eq!(resources_of(&after, "v1.0.0"), ["cronjob payments/nightly"]);
+    assert_eq!(resources_of(&after, "v1.1.0"), ["deployment payments/idle"]);
+    assert_eq!(
+        resources_of(&after, "v1.2.0"),
+        ["deployment payments/api, ReplicaSet api-5c6d (revision 3)"]
+    );
+    let out = run(&["plan", "--snapshot", SNAPSHOT, EXAMPLES, WORKLOADS, "-v"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "Kubernetes deployment payments/api, ReplicaSet api-7d9f (revision 12) container api"
+        ),
+        "{stdout}"
+    );
+    // The Service has no pod template: skipped and counted at -v, not an error.
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("(skipped, no pod template: Service 1)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_newest_replicasets_of_a_file_with_replicasets_per_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    let workloads = root().join("tests/fixtures/in-use/workloads/workloads.json");
+    let folder = dir.path().join("desired");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("in-use.yaml"),
+        format!(
+            "version: 1\nin_use:\n  kubernetes:\n    - file: {}\n      replicasets_per_deployment: 2\nrepositories: {{}}\n",
+            workloads.display()
+        ),
+    )
+    .unwrap();
+    let plan = plan_json(&[
+        "plan",
+        "--snapshot",
+        SNAPSHOT,
+        EXAMPLES,
+        folder.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let removed = removals(&plan, "payments/api");
+    let removes = |tag: &str| removed.iter().any(|(_, _, t)| t == tag);
+    // Revisions 12 and 4 are the newest two of Deployment api; revision 3 goes.
+    assert!(!removes("v1.4.1") && !removes("v1.3.8"), "{removed:?}");
+    assert!(removes("v1.2.0"), "{removed:?}");
+    assert!(resources_of(&plan, "v1.2.0").is_empty());
+    // The CronJob and the Deployment at zero replicas are not history: they stay.
+    assert!(!removes("v1.0.0") && !removes("v1.1.0"), "{removed:?}");
 }

@@ -301,6 +301,7 @@ fn settings() -> RunSettings {
         parallelism: 2,
         source_label: "test".into(),
         live: None,
+        clusters: None,
         restored: Default::default(),
         forecast: None,
     }
@@ -524,6 +525,7 @@ proptest! {
                     pod: None,
                     container: None,
                     region: None,
+                    cluster: None,
                     resource: None,
                     reference: text,
                 },

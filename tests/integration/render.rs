@@ -41,6 +41,7 @@ fn plan_of(
         parallelism: 4,
         source_label: label.into(),
         live: None,
+        clusters: None,
         restored: Default::default(),
         forecast: None,
     };
@@ -159,6 +160,7 @@ fn archive_plan() -> PlanOutcome {
         parallelism: 1,
         source_label: "snapshot:archive.json".into(),
         live: None,
+        clusters: None,
         restored: Default::default(),
         forecast: None,
     };

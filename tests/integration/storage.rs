@@ -20,6 +20,7 @@ fn plan_of(snap: &Snapshot, desired: &config::DesiredState) -> Plan {
         parallelism: 4,
         source_label: "test".into(),
         live: None,
+        clusters: None,
         restored: Default::default(),
         forecast: None,
     };

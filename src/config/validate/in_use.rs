@@ -19,7 +19,9 @@ impl<'n> Cx<'n> {
         };
         let mut out = InUseSources::default();
         if let Some(v) = self.value(&raw.kubernetes) {
-            out.kubernetes = self.paths(v, "`in_use.kubernetes`", false);
+            let (files, clusters) = self.kubernetes(v);
+            out.kubernetes = files;
+            out.clusters = clusters;
         }
         if let Some(v) = self.value(&raw.files) {
             out.files = self.paths(v, "`in_use.files`", true);
@@ -53,36 +55,45 @@ impl<'n> Cx<'n> {
                 self.wrong_type(item, &format!("an entry of {what}"), "a path (a string)");
                 continue;
             };
-            let problem = if text.trim().is_empty() {
-                Some("a path cannot be empty")
-            } else if text.contains('\0') {
-                Some("a path cannot contain a NUL character")
-            } else if !globs && text.contains(['*', '?']) {
-                Some(
-                    "this source reads one file: a path, not a glob (globs are for `in_use.files`)",
-                )
-            } else if text.split('/').any(|c| c == ".git") {
-                Some("the `.git` folder holds no deployment: name the files themselves")
-            } else {
-                None
-            };
-            if let Some(why) = problem {
-                let message = if text.trim().is_empty() {
-                    format!("an empty path in {what}")
-                } else {
-                    format!("`{text}` is not a usable path in {what}")
-                };
-                self.error(Code::InvalidPath, item.span, message, "invalid path")
-                    .help = Some(format!("{why}; paths are relative to this file's folder"));
-                continue;
-            }
-            out.push(SourcePath {
-                written: text.clone(),
-                base: self.base.clone(),
-                origin: self.origin(item.span),
-            });
+            out.extend(self.path(item, text, what, globs));
         }
         out
+    }
+
+    /// One path (or glob) `text`, written at `item`.
+    pub(super) fn path(
+        &mut self,
+        item: &Node,
+        text: &str,
+        what: &str,
+        globs: bool,
+    ) -> Option<SourcePath> {
+        let problem = if text.trim().is_empty() {
+            Some("a path cannot be empty")
+        } else if text.contains('\0') {
+            Some("a path cannot contain a NUL character")
+        } else if !globs && text.contains(['*', '?']) {
+            Some("this source reads one file: a path, not a glob (globs are for `in_use.files`)")
+        } else if text.split('/').any(|c| c == ".git") {
+            Some("the `.git` folder holds no deployment: name the files themselves")
+        } else {
+            None
+        };
+        if let Some(why) = problem {
+            let message = if text.trim().is_empty() {
+                format!("an empty path in {what}")
+            } else {
+                format!("`{text}` is not a usable path in {what}")
+            };
+            self.error(Code::InvalidPath, item.span, message, "invalid path")
+                .help = Some(format!("{why}; paths are relative to this file's folder"));
+            return None;
+        }
+        Some(SourcePath {
+            written: text.to_owned(),
+            base: self.base.clone(),
+            origin: self.origin(item.span),
+        })
     }
 
     fn ecs(&mut self, key: &Node, node: &'n Node) -> Option<EcsSource> {
@@ -179,7 +190,7 @@ impl<'n> Cx<'n> {
     }
 
     /// `all`, or a non-empty list of names that `valid` accepts.
-    fn selection(
+    pub(super) fn selection(
         &mut self,
         node: &Node,
         what: &str,
@@ -199,8 +210,9 @@ impl<'n> Cx<'n> {
                                 Code::InvalidSelector,
                                 item.span,
                                 format!(
-                                    "`{}` is not a {noun} name or ARN",
-                                    self.raw_text(item.span)
+                                    "`{}` is not a {noun} name{}",
+                                    self.raw_text(item.span),
+                                    if noun == "namespace" { "" } else { " or ARN" }
                                 ),
                                 format!("not a {noun}"),
                             );
@@ -217,7 +229,12 @@ impl<'n> Cx<'n> {
                     "expected `all` or a list",
                 )
                 .help = Some(format!(
-                    "`all` reads every {noun} of the account and region; an empty list would read none"
+                    "`all` reads every {noun} of the {}; an empty list would read none",
+                    if noun == "namespace" {
+                        "cluster"
+                    } else {
+                        "account and region"
+                    }
                 ));
                 None
             }

@@ -199,8 +199,9 @@ pub struct ApplyOutcome {
     pub report: ApplyReport,
     /// Registry calls, by operation (the plan's included).
     pub api_calls: CallCounts,
-    /// ECS and Lambda calls made to read the in-use sources (for the plan, and again
-    /// before removing), by operation; absent when none was made.
+    /// Calls made to read the live in-use sources (for the plan, and again before
+    /// removing): ECS and Lambda by operation, Kubernetes list calls by cluster and
+    /// resource; absent when none was made.
     #[serde(skip_serializing_if = "crate::deployed::LiveCalls::is_empty")]
     pub in_use_calls: crate::deployed::LiveCalls,
     /// Retries and throttling.

@@ -164,6 +164,7 @@ fn site(source: SourceKind, region: &Region, resource: String, container: Option
         pod: None,
         container: container.map(str::to_owned),
         region: Some(region.as_str().to_owned()),
+        cluster: None,
         resource: Some(resource),
         reference: String::new(),
     }

@@ -3,17 +3,18 @@
 //! source that cannot be read stops the run with the cause: "could not read it" never
 //! means "nothing is in use".
 
+pub mod kubernetes;
 pub mod live;
 
 use std::path::{Path, PathBuf};
 
 use futures_util::future::BoxFuture;
 
-use crate::config::{EcsSource, InUseSources, LambdaSource, Origin, SourcePath};
+use crate::config::{EcsSource, InUseSources, KubernetesCluster, LambdaSource, Origin, SourcePath};
+use crate::deployed::kubernetes::KubeError;
 use crate::deployed::{DeployedError, Deployments, LiveCalls};
-use crate::in_use::{
-    ImageUse, InUseSet, SourceKind, SourceSyntaxError, UseSite, kubernetes, list, scan,
-};
+use crate::in_use::kubernetes as kubectl;
+use crate::in_use::{ImageUse, InUseSet, SourceKind, SourceSyntaxError, UseSite, list, scan};
 use crate::model::Region;
 use live::LiveRead;
 
@@ -104,6 +105,38 @@ pub enum InUseError {
         /// Where it is declared.
         origin: Origin,
     },
+    /// A Kubernetes cluster is declared but the run reads a snapshot file.
+    #[error(
+        "{origin}: `in_use.kubernetes` reads the cluster of context `{context}` live, and this run reads a snapshot file: it cannot tell what runs"
+    )]
+    #[diagnostic(
+        code(in_use::needs_cluster),
+        help(
+            "run against AWS, or save `kubectl get pods,deploy,rs,sts,ds,job,cronjob -A -o json` to a file and name that file for offline runs"
+        )
+    )]
+    NeedsCluster {
+        /// The kubeconfig context.
+        context: String,
+        /// Where it is declared.
+        origin: Origin,
+    },
+    /// A Kubernetes cluster could not be read.
+    #[error("{origin}: cannot read the Kubernetes cluster of context `{context}`: {error}")]
+    #[diagnostic(
+        code(in_use::kubernetes),
+        help(
+            "a source that cannot be read stops the run. The reader needs only `list` on pods and replicationcontrollers (core), deployments, replicasets, statefulsets and daemonsets (apps), jobs and cronjobs (batch): the ClusterRole on the in-use sources page"
+        )
+    )]
+    Kubernetes {
+        /// The kubeconfig context.
+        context: String,
+        /// Where it is declared.
+        origin: Origin,
+        /// Why.
+        error: KubeError,
+    },
     /// ECS or Lambda could not be read.
     #[error("{origin}: cannot read `in_use.{kind}` in {region}: {error}")]
     #[diagnostic(
@@ -160,6 +193,55 @@ impl<D: Deployments + std::fmt::Debug> LiveSources for D {
     }
 }
 
+/// Reads Kubernetes clusters: the run's reader (object-safe, so that the run's
+/// settings can hold one; none on a snapshot run).
+pub trait ClusterSources: Send + Sync + std::fmt::Debug {
+    /// Reads one cluster.
+    fn cluster<'a>(
+        &'a self,
+        source: &'a KubernetesCluster,
+    ) -> BoxFuture<'a, Result<LiveRead, KubeError>>;
+}
+
+/// The clusters of a run against AWS, through kube's client (a client per read, so
+/// that a re-read before removing asks the exec plugin for a fresh token), with the
+/// total of the list calls made.
+#[cfg(feature = "aws")]
+#[derive(Debug, Default)]
+pub struct KubeReader {
+    total: std::sync::Mutex<LiveCalls>,
+}
+
+#[cfg(feature = "aws")]
+impl KubeReader {
+    /// Every call made so far.
+    pub fn total(&self) -> LiveCalls {
+        self.total.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[cfg(feature = "aws")]
+impl ClusterSources for KubeReader {
+    fn cluster<'a>(
+        &'a self,
+        source: &'a KubernetesCluster,
+    ) -> BoxFuture<'a, Result<LiveRead, KubeError>> {
+        Box::pin(async move {
+            let client = crate::deployed::kubernetes::client::KubeClient::connect(
+                source.kubeconfig.as_deref(),
+                &source.context,
+            )
+            .await?;
+            let read = kubernetes::read_cluster(&client, source).await?;
+            self.total
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add(&read.calls);
+            Ok(read)
+        })
+    }
+}
+
 /// A reader that also keeps the total of the calls it made, for reports that span
 /// several reads (`apply` reads the sources, then again before removing).
 #[derive(Debug)]
@@ -212,15 +294,47 @@ impl<L: LiveSources> LiveSources for Counted<L> {
 }
 
 /// Reads every source and returns the images in use. ECS and Lambda are read through
-/// `live` (none on a snapshot run), in each source's `regions` or else in
-/// `default_regions` (those of the run's repositories).
+/// `live`, in each source's `regions` or else in `default_regions` (those of the
+/// run's repositories); Kubernetes clusters through `clusters` (neither on a
+/// snapshot run).
 pub async fn read(
     sources: &InUseSources,
     live: Option<&dyn LiveSources>,
+    clusters: Option<&dyn ClusterSources>,
     default_regions: &[Region],
 ) -> Result<InUseSet, InUseError> {
+    let reader = match (sources.clusters.first(), clusters) {
+        (Some(cluster), None) => {
+            return Err(InUseError::NeedsCluster {
+                context: cluster.context.clone(),
+                origin: cluster.origin.clone(),
+            });
+        }
+        (None, _) => None,
+        (Some(_), reader) => reader,
+    };
     let mut uses = read_files(sources)?;
     let mut calls = LiveCalls::default();
+    for (cluster, reader) in sources.clusters.iter().filter_map(|c| Some((c, reader?))) {
+        let found = reader
+            .cluster(cluster)
+            .await
+            .map_err(|error| InUseError::Kubernetes {
+                context: cluster.context.clone(),
+                origin: cluster.origin.clone(),
+                error,
+            })?;
+        tracing::info!(
+            "in use: {} image references in Kubernetes {}: {}; {} calls: {}",
+            found.uses.len(),
+            cluster.context,
+            found.summary,
+            found.calls.total(),
+            found.calls
+        );
+        calls.add(&found.calls);
+        uses.extend(found.uses);
+    }
     let declared =
         (sources.ecs.iter().map(Live::Ecs)).chain(sources.lambda.iter().map(Live::Lambda));
     for source in declared {
@@ -270,12 +384,32 @@ enum Live<'a> {
 /// Reads the file sources: kubectl JSON, lists and scanned files.
 fn read_files(sources: &InUseSources) -> Result<Vec<ImageUse>, InUseError> {
     let mut uses: Vec<ImageUse> = Vec::new();
-    read_each(
-        &sources.kubernetes,
-        "the pods of",
-        kubernetes::pods,
-        &mut uses,
-    )?;
+    for entry in &sources.kubernetes {
+        let source = &entry.path;
+        let (path, text) = read_file(
+            source,
+            &normalize(&source.base.join(&source.written)),
+            MAX_SOURCE_BYTES,
+        )?;
+        let (found, skipped) = kubectl::read_file(&text, &path, entry.replicasets_per_deployment)
+            .map_err(|e| InUseError::Syntax {
+            origin: source.origin.clone(),
+            path: path.clone(),
+            at: position(e.line, e.column),
+            message: e.message,
+        })?;
+        let skipped: Vec<String> = skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        tracing::info!(
+            "in use: {} image references in the Kubernetes objects of {path}{}",
+            found.len(),
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" (skipped, no pod template: {})", skipped.join(", "))
+            }
+        );
+        uses.extend(found);
+    }
     read_each(&sources.lists, "the list", list::image_list, &mut uses)?;
     for source in &sources.files {
         let files = expand(source)?;
@@ -293,6 +427,7 @@ fn read_files(sources: &InUseSources) -> Result<Vec<ImageUse>, InUseError> {
                         pod: None,
                         container: None,
                         region: None,
+                        cluster: None,
                         resource: None,
                         reference: f.text,
                     },

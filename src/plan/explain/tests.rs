@@ -157,6 +157,7 @@ fn an_image_in_use_names_where_and_is_kept_with_its_tag() {
             pod: None,
             container: None,
             region: None,
+            cluster: None,
             resource: None,
             reference: "team/app:pr-1".into(),
         },
