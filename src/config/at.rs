@@ -297,7 +297,14 @@ mod tests {
             KeyProblem::Unknown(
                 _,
                 "owner",
-                &["tags", "untagged", "allow_empty", "max_delete"]
+                &[
+                    "tags",
+                    "untagged",
+                    "allow_empty",
+                    "max_delete",
+                    "removal",
+                    "delete_archived_after"
+                ]
             )
         ));
         assert!(matches!(problems[1], KeyProblem::NotAName(_)));

@@ -101,6 +101,13 @@ pub enum Code {
     /// `untagged` other than `delete` or `keep`.
     #[strum(serialize = "config::invalid-untagged")]
     InvalidUntagged,
+    /// `removal` or a rule's `then` other than `archive` or `delete`.
+    #[strum(serialize = "config::invalid-removal")]
+    InvalidRemoval,
+    /// `removal: archive` or `then: archive` in a file of ECR Public repositories:
+    /// ECR Public has no archive storage class.
+    #[strum(serialize = "config::public-archive")]
+    PublicArchive,
     /// An empty allow-list without `allow_empty: true`.
     #[strum(serialize = "config::empty-allow-list")]
     EmptyAllowList,

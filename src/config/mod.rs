@@ -61,6 +61,18 @@ pub enum UntaggedPolicy {
     Delete,
 }
 
+/// What removing an image means: deleting it, or moving it to ECR's archive storage
+/// class (reversible: it can be reactivated).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Removal {
+    /// Delete it (the default).
+    #[default]
+    Delete,
+    /// Archive it (UpdateImageStorageClass to `ARCHIVE`).
+    Archive,
+}
+
 /// How an allow-list entry selects tags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Matcher {
@@ -103,6 +115,9 @@ pub struct AllowEntry {
     /// allowed too: with `keep_latest` or `max_age`, another way to stay; alone, the
     /// rule's only limit.
     pub pulled_within_seconds: Option<u64>,
+    /// A rule's `then`: what removing an image whose matching tags it does not allow
+    /// means (over the repository's `removal`).
+    pub then: Option<Removal>,
     /// Where the entry was written.
     pub origin: Origin,
 }
@@ -130,6 +145,11 @@ pub struct DesiredRepository {
     pub prices: crate::model::Prices,
     /// `max_delete`: limits on one plan's deletions, which apply enforces.
     pub max_delete: Option<crate::model::DeleteLimit>,
+    /// `removal`: what removing an image means, unless a rule's `then` says otherwise.
+    pub removal: Removal,
+    /// `delete_archived_after`: archived images are deleted once archived this many
+    /// seconds.
+    pub delete_archived_after_seconds: Option<u64>,
     /// Where the repository was declared (its key).
     pub origin: Origin,
 }

@@ -79,6 +79,17 @@ pub struct RawRepository {
     /// either, before removing anything.
     #[serde(default)]
     pub max_delete: Option<At<RawMaxDelete>>,
+    /// What removing an image means: `delete` (the default) or `archive` (ECR's
+    /// archive storage class: reversible, not pullable, billed at least 90 days). A
+    /// rule's `then` overrides it for the tags it matches and does not allow.
+    #[serde(default)]
+    pub removal: Option<At<RawRemoval>>,
+    /// Deletes what has been archived this long (ECR's `lastArchivedAt`): a number and
+    /// a unit (`s`, `m`, `h`, `d`, `w`), or several, such as `365d`. Default: archived
+    /// images stay archived.
+    #[schemars(regex(pattern = r"^([0-9]+[smhdw])+$"))]
+    #[serde(default)]
+    pub delete_archived_after: Option<At<String>>,
 }
 
 /// Limits on a plan's deletions in one repository.
@@ -144,6 +155,9 @@ pub struct RawRule {
     /// `max_age`, another way to stay; alone, the rule's only limit.
     #[schemars(regex(pattern = r"^([0-9]+[smhdw])+$"))]
     pub pulled_within: Option<At<String>>,
+    /// What happens to an image whose matching tags the rule does not allow:
+    /// `archive` or `delete`. Default: the repository's `removal`.
+    pub then: Option<At<RawRemoval>>,
 }
 
 /// The sources of images in use.
@@ -292,4 +306,14 @@ pub enum RawUntagged {
     Delete,
     /// Keep every untagged image (the default).
     Keep,
+}
+
+/// What removing an image means.
+#[derive(Debug, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawRemoval {
+    /// Delete the image (the default).
+    Delete,
+    /// Move the image to ECR's archive storage class.
+    Archive,
 }

@@ -7,6 +7,7 @@
 mod in_use;
 mod kubernetes;
 mod limits;
+mod removal;
 
 use super::at::{self, At, KeyProblem, Places};
 use super::diagnostic::{Code, ConfigDiagnostic, SharedSource};
@@ -529,6 +530,15 @@ impl<'n> Cx<'n> {
                 }
             },
         };
+        let removal = self.removal(repo.removal.as_ref(), "removal");
+        let delete_archived_after_seconds = self
+            .value(&repo.delete_archived_after)
+            .and_then(|v| self.duration(v, "delete_archived_after"));
+        if self.public.is_some()
+            && let Some((k, _)) = repo.delete_archived_after.as_ref().and_then(|a| self.get(a))
+        {
+            self.public_archive(k.span, "delete_archived_after");
+        }
         let allow = match self.get(&repo.tags) {
             None => {
                 self.error(
@@ -554,6 +564,8 @@ impl<'n> Cx<'n> {
             max_delete: self
                 .value(&repo.max_delete)
                 .and_then(|v| self.max_delete(v)),
+            removal: removal.unwrap_or_default(),
+            delete_archived_after_seconds,
             origin: self.origin(key.span),
         })
     }
@@ -602,6 +614,7 @@ impl<'n> Cx<'n> {
                     keep_latest: None,
                     max_age_seconds: None,
                     pulled_within_seconds: None,
+                    then: None,
                     origin: self.origin(item.span),
                 })
             }
@@ -686,6 +699,7 @@ impl<'n> Cx<'n> {
             )
             .help = Some("keep tags with `keep_latest` or `max_age` instead".into());
         }
+        let then = self.removal(rule.then.as_ref(), "then");
         if self.diags.len() != before {
             return None;
         }
@@ -695,6 +709,7 @@ impl<'n> Cx<'n> {
             keep_latest,
             max_age_seconds,
             pulled_within_seconds,
+            then,
             origin: self.origin(item.span),
         })
     }
