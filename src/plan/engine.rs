@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use wildmatch::WildMatch;
 
+use super::archive::Fate;
 use super::waves::delete_waves;
 use super::{
     Action, ActionKind, InUseImage, RepositoryPlan, RepositoryStatus, Warning, WarningCode,
@@ -122,13 +123,23 @@ pub fn plan_repository(
     let index = Index::new(&observed.images);
     let mut allowed = out.allowed_tags(&index, now);
     let used = out.in_use(&index, &in_use, &mut allowed);
-    let kept = out.kept_images(&index, &mut allowed, &used);
+    let kept = out.kept_images(&index, &mut allowed, &used, true);
     out.warn_unreadable(&index, &kept);
-    let deleted = out.untags(&index, &kept, &allowed, &used, &mut plan);
+    let removed = out.untags(&index, &kept, &allowed, &used, &mut plan);
+    let fates = super::archive::fates(desired, observed, index.images, &index.by_digest, &removed, now);
+    let mut deleted: Vec<(usize, String)> = Vec::new();
+    for (&i, fate) in removed.iter().zip(fates) {
+        match fate {
+            Fate::Delete(reason) => deleted.push((i, reason)),
+            Fate::Archive(reason) => plan.actions.push(storage_action(&index.images[i], ActionKind::Archive, reason)),
+            Fate::Stays => {}
+        }
+    }
     out.deletions(&index, &deleted, &mut plan);
+    out.reactivations(&index, &kept, &mut allowed, &used, &mut plan);
     out.warn_unmatched(&index, &allowed, &plan);
     plan.status = out.status(
-        deleted.len(),
+        removed.len(),
         options,
         &mut plan.refused_reason,
         &plan.actions,
@@ -427,6 +438,7 @@ impl<'a> Planning<'a> {
         index: &Index<'a>,
         allowed: &mut HashSet<&'a str>,
         used: &Used<'_>,
+        all_reasons: bool,
     ) -> Vec<bool> {
         let images = index.images;
         let mut referrers: HashMap<&Digest, Vec<usize>> = HashMap::new();
@@ -443,7 +455,10 @@ impl<'a> Planning<'a> {
         }
         let unreadable: HashSet<&Digest> = self.observed.unreadable.iter().collect();
         let mut kept = vec![false; images.len()];
-        let keep_untagged = self.desired.untagged == UntaggedPolicy::Keep;
+        // Without `all_reasons`, only what the desired state names (allowed tags, uses,
+        // and what those need): not untagged images kept by `untagged: keep`, nor
+        // what an unreadable index might need.
+        let keep_untagged = self.desired.untagged == UntaggedPolicy::Keep && all_reasons;
         let mut queue: Vec<usize> = images
             .iter()
             .enumerate()
@@ -472,7 +487,7 @@ impl<'a> Planning<'a> {
                     queue.push(j);
                 }
             }
-            if unreadable.contains(digest) {
+            if all_reasons && unreadable.contains(digest) {
                 // A kept index whose manifest cannot be read (archived) may need any
                 // image of the repository: keep them all.
                 queue.extend((0..images.len()).filter(|&j| !kept[j]));
@@ -597,21 +612,23 @@ impl<'a> Planning<'a> {
 
     /// Phase 4: deletions, in waves (an index or a referrer goes before what it
     /// references), then every action in wave and push order.
-    fn deletions(&mut self, index: &Index<'a>, deleted: &[usize], plan: &mut RepositoryPlan) {
-        let waves = delete_waves(deleted, index.images, self.observed, &index.by_digest);
-        for &i in deleted {
+    fn deletions(
+        &mut self,
+        index: &Index<'a>,
+        deleted: &[(usize, String)],
+        plan: &mut RepositoryPlan,
+    ) {
+        let only: Vec<usize> = deleted.iter().map(|(i, _)| *i).collect();
+        let waves = delete_waves(&only, index.images, self.observed, &index.by_digest);
+        for &i in &only {
             self.warn_archive_charge(&index.images[i]);
         }
         plan.actions.reserve_exact(deleted.len());
-        for (&i, wave) in deleted.iter().zip(waves) {
-            let img = &index.images[i];
+        for ((i, reason), wave) in deleted.iter().zip(waves) {
+            let img = &index.images[*i];
             let mut tags = img.tags.clone();
             tags.sort();
-            let reason = if tags.is_empty() {
-                "untagged and not needed by a kept image".to_owned()
-            } else {
-                "no allowed tag".to_owned()
-            };
+            let reason = reason.clone();
             plan.actions.push(Action {
                 kind: ActionKind::Delete,
                 digest: img.digest.clone(),
@@ -626,6 +643,40 @@ impl<'a> Planning<'a> {
                 last_recorded_pull_time: img.last_recorded_pull_time,
                 last_archived_at: img.last_archived_at,
             });
+        }
+        plan.actions.sort_by(|a, b| {
+            a.wave
+                .cmp(&b.wave)
+                .then(a.pushed_at.cmp(&b.pushed_at))
+                .then_with(|| a.digest.cmp(&b.digest))
+        });
+    }
+
+    /// Phase 4b: archived images the desired state itself keeps (an allowed tag, a
+    /// use, and what those need; not `untagged: keep` alone, nor what an unreadable
+    /// index might need) are reactivated.
+    fn reactivations(
+        &mut self,
+        index: &Index<'a>,
+        kept: &[bool],
+        allowed: &mut HashSet<&'a str>,
+        used: &Used<'_>,
+        plan: &mut RepositoryPlan,
+    ) {
+        let images = index.images;
+        if !images.iter().any(|i| i.status == Some(ImageStatus::Archived)) {
+            return;
+        }
+        let firm = if self.observed.unreadable.is_empty() && self.desired.untagged != UntaggedPolicy::Keep {
+            kept.to_vec()
+        } else {
+            self.kept_images(index, allowed, used, false)
+        };
+        for (i, img) in images.iter().enumerate() {
+            if firm[i] && kept[i] && img.status == Some(ImageStatus::Archived) {
+                let reason = super::archive::reactivation_reason(img);
+                plan.actions.push(storage_action(img, ActionKind::Reactivate, reason));
+            }
         }
         plan.actions.sort_by(|a, b| {
             a.wave
@@ -737,6 +788,26 @@ impl<'a> Planning<'a> {
         } else {
             RepositoryStatus::Changes
         }
+    }
+}
+
+/// An archive or a reactivation of `img`: every tag stays with it.
+fn storage_action(img: &ImageDetail, kind: ActionKind, reason: String) -> Action {
+    let mut tags = img.tags.clone();
+    tags.sort();
+    Action {
+        kind,
+        digest: img.digest.clone(),
+        tags: Vec::new(),
+        kept_tags: tags,
+        pushed_at: img.pushed_at,
+        size_bytes: img.size_bytes,
+        media_type: img.manifest_media_type.clone(),
+        reason,
+        wave: 0,
+        status: img.status,
+        last_recorded_pull_time: img.last_recorded_pull_time,
+        last_archived_at: img.last_archived_at,
     }
 }
 

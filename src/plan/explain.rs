@@ -56,6 +56,10 @@ pub enum Outcome {
     Untagged,
     /// It is deleted.
     Deleted,
+    /// It is archived (it stays, with its tags, not pullable until reactivated).
+    Archived,
+    /// It is archived and comes back to the standard storage class.
+    Reactivated,
 }
 
 /// The final verdict.
@@ -405,9 +409,25 @@ fn warning_steps(warnings: &[Warning], img: &ImageDetail) -> Vec<Step> {
 /// What the plan does with the image.
 fn verdict(plan: &RepositoryPlan, img: &ImageDetail) -> Verdict {
     let refused = plan.status == RepositoryStatus::Refused;
-    let action = plan.actions.iter().find(|a| a.digest == img.digest);
+    let mine = || plan.actions.iter().filter(|a| a.digest == img.digest);
+    // A reactivated image may lose tags too: the change of class is the verdict.
+    let action = mine()
+        .find(|a| a.kind == ActionKind::Reactivate)
+        .or_else(|| mine().next());
     let all = sorted(img.tags.clone());
     let (outcome, tags_removed, tags_kept, mut summary) = match action {
+        Some(a) if a.kind == ActionKind::Archive => (
+            Outcome::Archived,
+            Vec::new(),
+            all.clone(),
+            format!("archived: {}", a.reason),
+        ),
+        Some(a) if a.kind == ActionKind::Reactivate => (
+            Outcome::Reactivated,
+            Vec::new(),
+            all.clone(),
+            format!("reactivated: {}", a.reason),
+        ),
         Some(a) if a.kind == ActionKind::Delete => (
             Outcome::Deleted,
             all.clone(),

@@ -129,6 +129,9 @@ pub fn forecast_repository(
             let is_new = match a.kind {
                 ActionKind::Delete => !deleted.contains(&a.digest),
                 ActionKind::Untag => !new.is_empty(),
+                // A change of storage class is made once; what comes later is
+                // about tags expiring.
+                ActionKind::Archive | ActionKind::Reactivate => false,
             };
             if is_new {
                 actions.push(Action {

@@ -413,6 +413,8 @@ fn after(observed: &ObservedRepository, plan: &RepositoryPlan) -> Vec<ImageDetai
                 deleted.insert(&a.digest);
             }
             ActionKind::Untag => untagged.entry(&a.digest).or_default().extend(&a.tags),
+            // The image stays with its tags, in another storage class.
+            ActionKind::Archive | ActionKind::Reactivate => {}
         }
     }
     observed

@@ -2,6 +2,7 @@
 //! now), then saved, shown and applied as is. Its JSON form is documented in the
 //! book (`docs/src/output.md`) and in `schema/plan.schema.json`.
 
+mod archive;
 mod engine;
 pub mod explain;
 pub mod forecast;
@@ -136,6 +137,22 @@ pub struct RepositoryPlan {
     /// archive's minimum), in US dollars; absent when nothing.
     #[serde(default, skip_serializing_if = "Usd::is_zero")]
     pub archive_minimum_charge_usd: Usd,
+    /// Bytes the archives move out of the standard storage class (configs and layers
+    /// no image active after the plan references); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub archived_bytes: u64,
+    /// What the archives save a month (the standard price less the archive price),
+    /// part of `monthly_saving_usd`; absent when nothing.
+    #[serde(default, skip_serializing_if = "Usd::is_zero")]
+    pub archive_saving_usd: Usd,
+    /// Bytes the reactivations bring back to the standard storage class; absent
+    /// when none.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub reactivated_bytes: u64,
+    /// What the reactivations add a month (ECR's restore fee per GB comes on top,
+    /// once); absent when nothing.
+    #[serde(default, skip_serializing_if = "Usd::is_zero")]
+    pub reactivation_cost_usd: Usd,
     /// The repository's `max_delete`, which apply enforces; absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_delete: Option<crate::model::DeleteLimit>,
@@ -173,6 +190,10 @@ impl RepositoryPlan {
             manifests_unread: 0,
             monthly_saving_usd: crate::model::Usd::ZERO,
             archive_minimum_charge_usd: crate::model::Usd::ZERO,
+            archived_bytes: 0,
+            archive_saving_usd: crate::model::Usd::ZERO,
+            reactivated_bytes: 0,
+            reactivation_cost_usd: crate::model::Usd::ZERO,
             max_delete: desired.max_delete,
         }
     }
@@ -189,6 +210,10 @@ impl RepositoryPlan {
         self.manifests_unread = s.manifests_unread;
         self.monthly_saving_usd = s.monthly_saving_usd;
         self.archive_minimum_charge_usd = s.archive_minimum_charge_usd;
+        self.archived_bytes = s.archived_bytes;
+        self.archive_saving_usd = s.archive_saving_usd;
+        self.reactivated_bytes = s.reactivated_bytes;
+        self.reactivation_cost_usd = s.reactivation_cost_usd;
     }
 }
 
@@ -214,6 +239,13 @@ pub enum ActionKind {
     Untag,
     /// Deletes the image with all its tags.
     Delete,
+    /// Moves the image to ECR's archive storage class (UpdateImageStorageClass to
+    /// `ARCHIVE`): it keeps its tags and cannot be pulled until reactivated.
+    Archive,
+    /// Moves an archived image back to the standard storage class
+    /// (UpdateImageStorageClass to `STANDARD`): `ACTIVATING`, then `ACTIVE`, within
+    /// about 20 minutes.
+    Reactivate,
 }
 
 /// One removal, with the image as observed when planning (for stale-plan checks).
@@ -340,6 +372,12 @@ pub struct Summary {
     pub bytes_to_delete: u64,
     /// Tags removed from images that stay.
     pub untags: usize,
+    /// Images moved to the archive storage class (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images_to_archive: usize,
+    /// Archived images moved back to the standard storage class (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images_to_reactivate: usize,
     /// Repositories with changes (refused ones excluded).
     pub repositories_changed: usize,
     /// Repositories with nothing to do.
@@ -370,6 +408,20 @@ pub struct Summary {
     /// absent when nothing.
     #[serde(default, skip_serializing_if = "Usd::is_zero")]
     pub archive_minimum_charge_usd: Usd,
+    /// Bytes the archives move out of the standard storage class; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub archived_bytes: u64,
+    /// What the archives save a month (part of `monthly_saving_usd`); absent when
+    /// nothing.
+    #[serde(default, skip_serializing_if = "Usd::is_zero")]
+    pub archive_saving_usd: Usd,
+    /// Bytes the reactivations bring back to the standard storage class; absent when
+    /// none.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub reactivated_bytes: u64,
+    /// What the reactivations add a month; absent when nothing.
+    #[serde(default, skip_serializing_if = "Usd::is_zero")]
+    pub reactivation_cost_usd: Usd,
 }
 
 impl Default for Summary {
@@ -379,6 +431,8 @@ impl Default for Summary {
             images_to_delete: 0,
             bytes_to_delete: 0,
             untags: 0,
+            images_to_archive: 0,
+            images_to_reactivate: 0,
             repositories_changed: 0,
             repositories_unchanged: 0,
             repositories_refused: 0,
@@ -390,11 +444,19 @@ impl Default for Summary {
             stored_bytes_after: 0,
             monthly_saving_usd: Usd::ZERO,
             archive_minimum_charge_usd: Usd::ZERO,
+            archived_bytes: 0,
+            archive_saving_usd: Usd::ZERO,
+            reactivated_bytes: 0,
+            reactivation_cost_usd: Usd::ZERO,
         }
     }
 }
 
 fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }
 
@@ -410,6 +472,10 @@ impl Summary {
             s.stored_bytes_after += r.stored_bytes_after;
             s.monthly_saving_usd += r.monthly_saving_usd;
             s.archive_minimum_charge_usd += r.archive_minimum_charge_usd;
+            s.archived_bytes += r.archived_bytes;
+            s.archive_saving_usd += r.archive_saving_usd;
+            s.reactivated_bytes += r.reactivated_bytes;
+            s.reactivation_cost_usd += r.reactivation_cost_usd;
             match r.status {
                 RepositoryStatus::Unchanged => s.repositories_unchanged += 1,
                 RepositoryStatus::Missing => s.repositories_missing += 1,
@@ -425,6 +491,8 @@ impl Summary {
                                 s.images_to_delete += 1;
                                 s.bytes_to_delete += a.size_bytes.unwrap_or(0);
                             }
+                            ActionKind::Archive => s.images_to_archive += 1,
+                            ActionKind::Reactivate => s.images_to_reactivate += 1,
                         }
                     }
                 }

@@ -275,6 +275,8 @@ pub fn unjustified(saved: &Plan, fresh: &Plan) -> Vec<String> {
                 let kind = match a.kind {
                     super::ActionKind::Delete => "delete",
                     super::ActionKind::Untag => "untag",
+                    super::ActionKind::Archive => "archive",
+                    super::ActionKind::Reactivate => "reactivate",
                 };
                 out.push(format!(
                     "  {kind} {} ({what}) in {}",

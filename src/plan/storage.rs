@@ -47,6 +47,18 @@ pub struct RepositoryStorage {
     /// What deleting images archived less than 90 days ago bills once, for the rest of
     /// the archive's minimum.
     pub archive_minimum_charge_usd: Usd,
+    /// Bytes of configs and layers the archives move out of the standard storage
+    /// class: referenced by an image archived and by no image active after the plan.
+    pub archived_bytes: u64,
+    /// What the archives save a month: `archived_bytes` at the standard price less
+    /// the archive price (part of `monthly_saving_usd`).
+    pub archive_saving_usd: Usd,
+    /// Bytes the reactivations bring back to the standard storage class: referenced
+    /// by an image reactivated and by no image active now.
+    pub reactivated_bytes: u64,
+    /// What the reactivations add a month (the standard price less the archive
+    /// price); ECR's restore fee per GB comes on top, once.
+    pub reactivation_cost_usd: Usd,
 }
 
 /// The blobs an image manifest (OCI or Docker v2) references: its config and layers.
@@ -91,6 +103,14 @@ struct BlobUse {
     needed: bool,
     /// Referenced by a deleted image that is active (billed at the standard price).
     deleted_active: bool,
+    /// Referenced by an image the plan archives.
+    archiving: bool,
+    /// Referenced by an image the plan reactivates.
+    reactivating: bool,
+    /// Referenced by an image active now.
+    active_before: bool,
+    /// Referenced by an image active once the plan is applied.
+    active_after: bool,
     /// The most days of archive minimum left among the deleted archived images that
     /// reference it; `None` when no deleted archived image does.
     archived_days_left: Option<i64>,
@@ -114,6 +134,19 @@ pub fn account(
     } else {
         Default::default()
     };
+    let of_kind = |kind: ActionKind| -> foldhash::HashSet<&Digest> {
+        if applies {
+            plan.actions
+                .iter()
+                .filter(|a| a.kind == kind)
+                .map(|a| &a.digest)
+                .collect()
+        } else {
+            Default::default()
+        }
+    };
+    let archiving = of_kind(ActionKind::Archive);
+    let reactivating = of_kind(ActionKind::Reactivate);
     let mut blobs: HashMap<&str, BlobUse> = HashMap::with_capacity(observed.manifests.len() * 2);
     let mut out = RepositoryStorage {
         freed_bytes_exact: true,
@@ -122,6 +155,8 @@ pub fn account(
     // Reported sizes of the deleted images whose blobs are unknown (by class).
     let mut unknown_deleted = (0u64, 0u64);
     let mut unknown_kept = 0u64;
+    // Reported sizes of the archived and reactivated images whose blobs are unknown.
+    let (mut unknown_archiving, mut unknown_reactivating) = (0u64, 0u64);
     // The blobs of each image whose manifest was read (borrowed from the manifests).
     let mut parsed_all: Vec<Vec<(&str, u64)>> = Vec::with_capacity(observed.manifests.len());
     let mut owners: Vec<&crate::registry::ImageDetail> = Vec::new();
@@ -138,6 +173,11 @@ pub fn account(
             None => {
                 out.manifests_unread += 1;
                 let size = img.size_bytes.unwrap_or(0);
+                if archiving.contains(&img.digest) {
+                    unknown_archiving += size;
+                } else if reactivating.contains(&img.digest) {
+                    unknown_reactivating += size;
+                }
                 if deleted.contains(&img.digest) {
                     if img.status == Some(ImageStatus::Archived) {
                         unknown_deleted.1 += size;
@@ -155,6 +195,10 @@ pub fn account(
         let is_deleted = deleted.contains(&img.digest);
         let needed = !img.tags.is_empty() || children.contains(&img.digest);
         let archived = img.status == Some(ImageStatus::Archived);
+        let is_archiving = archiving.contains(&img.digest);
+        let is_reactivating = reactivating.contains(&img.digest);
+        let active_before = !img.is_inactive();
+        let active_after = !is_deleted && !is_archiving && (active_before || is_reactivating);
         let days_left = if is_deleted && archived {
             // Unknown archiving time: the whole minimum may be left.
             Some(
@@ -171,6 +215,10 @@ pub fn account(
             let u = blobs.entry(digest).or_default();
             u.size = *size;
             u.needed |= needed;
+            u.archiving |= is_archiving;
+            u.reactivating |= is_reactivating;
+            u.active_before |= active_before;
+            u.active_after |= active_after;
             if !is_deleted {
                 u.kept = true;
             } else if archived {
@@ -183,6 +231,12 @@ pub fn account(
     let (mut freed_standard, mut freed_archive) = unknown_deleted;
     let mut minimum_charge_byte_days: u128 = 0;
     for u in blobs.values() {
+        if u.archiving && !u.active_after {
+            out.archived_bytes += u.size;
+        }
+        if u.reactivating && !u.active_before {
+            out.reactivated_bytes += u.size;
+        }
         out.stored_bytes_before += u.size;
         if !u.needed {
             out.untagged_bytes += u.size;
@@ -201,8 +255,18 @@ pub fn account(
     out.freed_bytes = freed_standard + freed_archive;
     out.stored_bytes_after = out.stored_bytes_before - out.freed_bytes;
     out.freed_bytes_exact = out.manifests_unread == 0;
-    out.monthly_saving_usd =
-        prices.standard.per_month(freed_standard) + prices.archive.per_month(freed_archive);
+    out.archived_bytes += unknown_archiving;
+    out.reactivated_bytes += unknown_reactivating;
+    // The difference of the two classes' prices, never below zero.
+    let difference = |bytes: u64| {
+        let d = prices.standard.per_month(bytes).micros() - prices.archive.per_month(bytes).micros();
+        Usd::from_micros(d.max(0))
+    };
+    out.archive_saving_usd = difference(out.archived_bytes);
+    out.reactivation_cost_usd = difference(out.reactivated_bytes);
+    out.monthly_saving_usd = prices.standard.per_month(freed_standard)
+        + prices.archive.per_month(freed_archive)
+        + out.archive_saving_usd;
     // A month of the price is 30 days of it.
     out.archive_minimum_charge_usd = prices
         .archive

@@ -64,7 +64,8 @@ pub fn explanation(e: &Explanation, asked: &str, out: &mut dyn Write) -> io::Res
     }
     let style = match e.verdict.outcome {
         Outcome::Kept => green,
-        Outcome::Untagged => yellow,
+        Outcome::Untagged | Outcome::Archived => yellow,
+        Outcome::Reactivated => green,
         Outcome::Deleted => red,
     };
     writeln!(out)?;

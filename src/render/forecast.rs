@@ -83,6 +83,8 @@ pub fn human_forecast(plan: &Plan, f: &Forecast, out: &mut dyn Write) -> io::Res
                 let (sign, style) = match a.kind {
                     ActionKind::Delete => ('-', red),
                     ActionKind::Untag => ('~', yellow),
+                    ActionKind::Archive => ('>', yellow),
+                    ActionKind::Reactivate => ('<', yellow),
                 };
                 writeln!(out, "    {style}{sign} {}{style:#}", action_text(a))?;
             }

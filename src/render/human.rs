@@ -59,6 +59,8 @@ pub fn human(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
             let (sign, style) = match a.kind {
                 ActionKind::Delete => ('-', RED),
                 ActionKind::Untag => ('~', YELLOW),
+                ActionKind::Archive => ('>', YELLOW),
+                ActionKind::Reactivate => ('<', GREEN),
             };
             writeln!(out, "  {style}{sign} {}{style:#}", action_text(a))?;
         }

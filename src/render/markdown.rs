@@ -101,6 +101,10 @@ fn summary_table(
             human_bytes(total.freed_bytes),
             total.monthly_saving_usd,
         )?;
+        if total.images_to_archive + total.images_to_reactivate > 0 {
+            writeln!(out)?;
+            writeln!(out, "{}", storage_class_line(total))?;
+        }
         if !total.freed_bytes_exact {
             writeln!(out)?;
             writeln!(
@@ -111,6 +115,28 @@ fn summary_table(
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// The archives and reactivations of the plan, in one line under the table.
+fn storage_class_line(total: &crate::plan::Summary) -> String {
+    let mut parts = Vec::new();
+    if total.images_to_archive > 0 {
+        parts.push(format!(
+            "**{}** archived ({} out of standard storage, saves {}/month)",
+            total.images_to_archive,
+            human_bytes(total.archived_bytes),
+            total.archive_saving_usd
+        ));
+    }
+    if total.images_to_reactivate > 0 {
+        parts.push(format!(
+            "**{}** reactivated ({} back in standard storage, {}/month more and ECR's restore fee; ready within about 20 minutes)",
+            total.images_to_reactivate,
+            human_bytes(total.reactivated_bytes),
+            total.reactivation_cost_usd
+        ));
+    }
+    format!("Storage class: {}.", parts.join("; "))
 }
 
 /// The repositories that change and are replicated elsewhere, one line each.
@@ -195,10 +221,17 @@ fn details(r: &RepositoryPlan, out: &mut dyn Write) -> io::Result<()> {
         .iter()
         .filter(|a| a.kind == ActionKind::Delete)
         .count();
-    let untags = r.actions.len() - deletes;
+    let count = |kind: ActionKind| r.actions.iter().filter(|a| a.kind == kind).count();
+    let untags = count(ActionKind::Untag);
+    let storage = match (count(ActionKind::Archive), count(ActionKind::Reactivate)) {
+        (0, 0) => String::new(),
+        (a, 0) => format!(", {a} to archive"),
+        (0, b) => format!(", {b} to reactivate"),
+        (a, b) => format!(", {a} to archive, {b} to reactivate"),
+    };
     writeln!(
         out,
-        "<details><summary><code>{}</code> ({}): {deletes} to delete, {untags} to untag{}</summary>",
+        "<details><summary><code>{}</code> ({}): {deletes} to delete, {untags} to untag{storage}{}</summary>",
         r.repository.name,
         r.repository.registry,
         if r.status == RepositoryStatus::Refused {
@@ -210,10 +243,11 @@ fn details(r: &RepositoryPlan, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "```diff")?;
     for a in r.actions.iter().take(MAX_ACTIONS_SHOWN) {
-        let sign = if a.kind == ActionKind::Delete {
-            '-'
-        } else {
-            '!'
+        let sign = match a.kind {
+            ActionKind::Delete => '-',
+            ActionKind::Untag => '!',
+            ActionKind::Archive => '>',
+            ActionKind::Reactivate => '<',
         };
         writeln!(out, "{sign} {}", action_text(a))?;
     }

@@ -210,13 +210,33 @@ pub fn summary_line(s: &Summary) -> String {
     clause(s.repositories_refused, "refused (would delete every image)");
     clause(s.repositories_missing, "not found");
     clause(s.repositories_unreadable, "could not be read");
-    let mut line = if s.images_to_delete > 0 || s.untags > 0 {
+    let mut line = if s.images_to_delete > 0
+        || s.untags > 0
+        || s.images_to_archive > 0
+        || s.images_to_reactivate > 0
+    {
         let mut parts = Vec::new();
         if s.images_to_delete > 0 {
             parts.push(format!(
                 "delete {} ({})",
                 plural(s.images_to_delete, "image", "images"),
                 storage_clause(s)
+            ));
+        }
+        if s.images_to_archive > 0 {
+            parts.push(format!(
+                "archive {} ({} out of standard storage, saves {}/month)",
+                plural(s.images_to_archive, "image", "images"),
+                human_bytes(s.archived_bytes),
+                s.archive_saving_usd
+            ));
+        }
+        if s.images_to_reactivate > 0 {
+            parts.push(format!(
+                "reactivate {} ({} back in standard storage, {}/month more and ECR's restore fee; ready within about 20 minutes)",
+                plural(s.images_to_reactivate, "image", "images"),
+                human_bytes(s.reactivated_bytes),
+                s.reactivation_cost_usd
             ));
         }
         if s.untags > 0 {
@@ -299,6 +319,19 @@ fn tag_list(a: &Action) -> String {
     }
 }
 
+/// The tags an archived or reactivated image keeps, or `(untagged)`.
+fn kept_list(a: &Action) -> String {
+    if a.kept_tags.is_empty() {
+        "(untagged)".to_owned()
+    } else {
+        a.kept_tags
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// `%Y-%m-%d %H:%M`, parsed once rather than for each of the many actions shown.
 static PUSHED_FORMAT: std::sync::LazyLock<Vec<chrono::format::Item<'static>>> =
     std::sync::LazyLock::new(|| {
@@ -355,6 +388,17 @@ fn action_text(a: &Action) -> String {
                 .map(|t| t.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
+        ),
+        ActionKind::Archive | ActionKind::Reactivate => format!(
+            "{} {}  {}  (pushed {pushed}, {size}{storage}; {})",
+            if a.kind == ActionKind::Archive {
+                "archive"
+            } else {
+                "reactivate"
+            },
+            a.digest.short(),
+            kept_list(a),
+            a.reason
         ),
     }
 }

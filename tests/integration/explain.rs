@@ -149,6 +149,8 @@ fn every_image_of_the_example_is_explained_as_the_plan_decides() {
             let expected = match action.map(|a| a.kind) {
                 Some(ActionKind::Delete) => Outcome::Deleted,
                 Some(ActionKind::Untag) => Outcome::Untagged,
+                Some(ActionKind::Archive) => Outcome::Archived,
+                Some(ActionKind::Reactivate) => Outcome::Reactivated,
                 None => Outcome::Kept,
             };
             assert_eq!(e.verdict.outcome, expected, "{}: {e:#?}", img.digest);

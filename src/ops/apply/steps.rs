@@ -40,6 +40,8 @@ pub(super) fn waves(repo: &RepositoryPlan) -> Vec<Vec<Step>> {
         let wave = match action.kind {
             ActionKind::Untag => first_delete,
             ActionKind::Delete => action.wave,
+            // UpdateImageStorageClass, one image a request: not removal requests.
+            ActionKind::Archive | ActionKind::Reactivate => continue,
         };
         let step = |id: ImageId| Step {
             id,

@@ -103,8 +103,13 @@ impl Repo {
     }
 
     fn account_with(self, prices: &Prices) -> (RepositoryPlan, RepositoryStorage) {
-        let yaml = "version: 1\nrepositories:\n  team/app:\n    tags: [\"keep*\"]\n    untagged: delete\n    allow_empty: true\n";
-        let desired = load_sources(vec![("t.yaml".into(), yaml.as_bytes().to_vec())])
+        self.account_as("", prices)
+    }
+
+    /// The accounting with `extra` keys on the repository (indented 4 spaces).
+    fn account_as(self, extra: &str, prices: &Prices) -> (RepositoryPlan, RepositoryStorage) {
+        let yaml = format!("version: 1\nrepositories:\n  team/app:\n    tags: [\"keep*\"]\n    untagged: delete\n    allow_empty: true\n{extra}");
+        let desired = load_sources(vec![("t.yaml".into(), yaml.into_bytes())])
             .unwrap()
             .repositories
             .remove(0);
@@ -288,4 +293,49 @@ fn untagged_bytes_are_what_only_untagged_images_outside_an_index_store() {
         .index(4, &["keep-list"], &[3])
         .account();
     assert_eq!(s.untagged_bytes, 7 * MB + 1024);
+}
+
+#[test]
+fn archives_save_the_price_difference_and_reactivations_cost_it() {
+    let prices = Prices {
+        standard: Price::per_gb_month(0.10).unwrap(),
+        archive: Price::per_gb_month(0.01).unwrap(),
+    };
+    let base = ("base", GB);
+    // Two old releases archived: the base stays active with keep-1, so only their own
+    // layers leave standard storage.
+    let (plan, s) = Repo::new()
+        .image(1, &["keep-1"], &[base])
+        .image(2, &["old-2"], &[base, ("app-2", GB)])
+        .image(3, &["old-3"], &[base, ("app-3", GB)])
+        .account_as("    removal: archive\n", &prices);
+    let kinds: Vec<ActionKind> = plan.actions.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, [ActionKind::Archive, ActionKind::Archive]);
+    assert_eq!(s.freed_bytes, 0, "an archive frees nothing");
+    assert_eq!(s.archived_bytes, 2 * (GB + 1024));
+    let diff = |b: u64| {
+        crate::model::Usd::from_micros(
+            prices.standard.per_month(b).micros() - prices.archive.per_month(b).micros(),
+        )
+    };
+    assert_eq!(s.archive_saving_usd, diff(s.archived_bytes));
+    assert!(!s.archive_saving_usd.is_zero());
+    assert_eq!(s.monthly_saving_usd, s.archive_saving_usd);
+    // An archived image allowed again comes back: its bytes cost the difference.
+    let (plan, s) = Repo::new()
+        .image(1, &["keep-1"], &[("app-1", GB)])
+        .archived(200, true)
+        .image(2, &["keep-2"], &[("app-2", GB)])
+        .account_as("", &prices);
+    assert_eq!(plan.actions.len(), 1);
+    assert_eq!(plan.actions[0].kind, ActionKind::Reactivate);
+    assert_eq!(s.reactivated_bytes, GB + 1024);
+    assert_eq!(s.reactivation_cost_usd, diff(GB + 1024));
+    // At the default prices (the same for both classes) an archive saves nothing.
+    let (_, s) = Repo::new()
+        .image(1, &["keep-1"], &[base])
+        .image(2, &["old-2"], &[("app-2", GB)])
+        .account_as("    removal: archive\n", &Prices::DEFAULT);
+    assert_eq!(s.archived_bytes, GB + 1024);
+    assert!(s.archive_saving_usd.is_zero());
 }

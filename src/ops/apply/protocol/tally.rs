@@ -261,6 +261,8 @@ impl<R: Registry> BatchContext<'_, '_, R> {
                 out.deleted.push(s.digest.clone());
             }
             (ImageId::Digest(_), _) => out.deleted.push(s.digest.clone()),
+            // Changes of storage class are never BatchDeleteImage steps.
+            (ImageId::Tag(_), ActionKind::Archive | ActionKind::Reactivate) => {}
         }
     }
 }
