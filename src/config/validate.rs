@@ -535,7 +535,10 @@ impl<'n> Cx<'n> {
             .value(&repo.delete_archived_after)
             .and_then(|v| self.duration(v, "delete_archived_after"));
         if self.public.is_some()
-            && let Some((k, _)) = repo.delete_archived_after.as_ref().and_then(|a| self.get(a))
+            && let Some((k, _)) = repo
+                .delete_archived_after
+                .as_ref()
+                .and_then(|a| self.get(a))
         {
             self.public_archive(k.span, "delete_archived_after");
         }

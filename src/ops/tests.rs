@@ -613,3 +613,64 @@ fn an_immutable_repository_is_applied_and_restored_offline_and_keeps_its_setting
         (2, 1)
     );
 }
+
+#[test]
+fn an_archive_is_applied_offline_planned_no_more_and_undone_by_restore() {
+    let f = Fixture::new();
+    std::fs::write(&f.snapshot, snapshot_with_manifests()).unwrap();
+    let yaml = "version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  team/app:\n    removal: archive\n    tags: [v1, extra]\n";
+    let desired = config::load_sources(vec![("a.yaml".into(), yaml.as_bytes().to_vec())]).unwrap();
+    let journal = f.path("journal.jsonl");
+    let source = f.source();
+    let prepared = apply::prepare(&source, &desired, &ApplyRequest::default()).unwrap();
+    let kinds: Vec<crate::plan::ActionKind> = prepared.plan().repositories[0]
+        .actions
+        .iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [crate::plan::ActionKind::Archive],
+        "pr-1 is archived"
+    );
+    let outcome = prepared.execute(Some(&journal), &Quiet).unwrap();
+    assert_eq!(outcome.report.images_archived, 1, "{:?}", outcome.report);
+    assert_eq!(outcome.report.images_deleted, 0);
+    assert_eq!(source.calls().update_image_storage_class, 1);
+    assert_eq!(deletes(&source), 0, "nothing deleted");
+    // The snapshot holds the archived image, with its time and its tag.
+    let written: serde_json::Value = serde_json::from_slice(&f.snapshot_bytes()).unwrap();
+    let images = &written["registries"][0]["repositories"][0]["images"];
+    let pr = images
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tags"][0] == "pr-1")
+        .unwrap();
+    assert_eq!(pr["status"], "archived", "{pr}");
+    assert!(pr["last_archived_at"].is_string(), "{pr}");
+    // Planned again: nothing to do, it is archived already.
+    let later = f.source();
+    let again = apply::prepare(&later, &desired, &ApplyRequest::default()).unwrap();
+    assert_eq!(again.gate(&auto()).unwrap(), Gate::NothingToDo);
+    // Restore reactivates it.
+    let source = f.source();
+    let request = RestoreRequest {
+        journal,
+        repositories: Vec::new(),
+    };
+    let prepared = restore::prepare(&source, &request).unwrap();
+    assert_eq!(prepared.plan().images_to_reactivate(), 1);
+    let outcome = prepared.execute().unwrap();
+    assert!(outcome.report.succeeded(), "{:?}", outcome.report.problems);
+    assert_eq!(outcome.report.images_reactivated, 1);
+    let written: serde_json::Value = serde_json::from_slice(&f.snapshot_bytes()).unwrap();
+    let images = &written["registries"][0]["repositories"][0]["images"];
+    let pr = images
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tags"][0] == "pr-1")
+        .unwrap();
+    assert_eq!(pr["status"], "activating", "{pr}");
+}

@@ -36,7 +36,11 @@ pub(super) enum Fate {
 /// What the repository's `removal` and the rules' `then` say for image `img`: a
 /// rule whose pattern matches one of its tags and says `then` decides (`archive` when
 /// one such rule says so); else the repository's `removal`.
-fn removal_of(desired: &DesiredRepository, globs: &[Option<WildMatch>], img: &ImageDetail) -> (Removal, Option<String>) {
+fn removal_of(
+    desired: &DesiredRepository,
+    globs: &[Option<WildMatch>],
+    img: &ImageDetail,
+) -> (Removal, Option<String>) {
     let mut said: Option<(Removal, String)> = None;
     for (entry, glob) in desired.allow.iter().zip(globs) {
         let Some(then) = entry.then else { continue };
@@ -81,7 +85,12 @@ pub(super) fn fates(
 }
 
 /// An image's fate from its own status and the removal that applies to it.
-fn own_fate(desired: &DesiredRepository, globs: &[Option<WildMatch>], img: &ImageDetail, now: DateTime<Utc>) -> Fate {
+fn own_fate(
+    desired: &DesiredRepository,
+    globs: &[Option<WildMatch>],
+    img: &ImageDetail,
+    now: DateTime<Utc>,
+) -> Fate {
     let (removal, rule) = removal_of(desired, globs, img);
     let why = if img.tags.is_empty() {
         "untagged and not needed by a kept image"
@@ -90,7 +99,9 @@ fn own_fate(desired: &DesiredRepository, globs: &[Option<WildMatch>], img: &Imag
     };
     match img.status {
         Some(ImageStatus::Archived) => {
-            if let (Some(after), Some(at)) = (desired.delete_archived_after_seconds, img.last_archived_at) {
+            if let (Some(after), Some(at)) =
+                (desired.delete_archived_after_seconds, img.last_archived_at)
+            {
                 let limit = chrono::Duration::seconds(i64::try_from(after).unwrap_or(i64::MAX));
                 if now - at >= limit {
                     return Fate::Delete(format!(
@@ -115,9 +126,9 @@ fn own_fate(desired: &DesiredRepository, globs: &[Option<WildMatch>], img: &Imag
             (Removal::Archive, Some(pattern)) => Fate::Archive(format!(
                 "{why}; archived instead of deleted (rule `{pattern}`: `then: archive`)"
             )),
-            (Removal::Archive, None) => {
-                Fate::Archive(format!("{why}; archived instead of deleted (`removal: archive`)"))
-            }
+            (Removal::Archive, None) => Fate::Archive(format!(
+                "{why}; archived instead of deleted (`removal: archive`)"
+            )),
         },
     }
 }
@@ -143,11 +154,11 @@ fn follow_subjects(
         }
     }
     for (j, img) in images.iter().enumerate() {
-        let subjects = img
-            .subject
-            .iter()
-            .cloned()
-            .chain(img.tags.iter().filter_map(|t| signature_subject(t.as_str())));
+        let subjects = img.subject.iter().cloned().chain(
+            img.tags
+                .iter()
+                .filter_map(|t| signature_subject(t.as_str())),
+        );
         for s in subjects {
             if let Some(&p) = by_digest.get(&s) {
                 dependents.entry(p).or_default().push(j);
@@ -170,18 +181,23 @@ fn follow_subjects(
         let _ = img;
     }
     while let Some(p) = queue.pop() {
-        let Some(deps) = dependents.get(&p) else { continue };
+        let Some(deps) = dependents.get(&p) else {
+            continue;
+        };
         for &j in deps {
             let Some(&k) = slot.get(&j) else { continue };
             if !matches!(fates[k], Fate::Delete(_)) {
                 continue;
             }
             let parent = images[p].digest.short();
-            fates[k] = if images[j].status == Some(ImageStatus::Active) || images[j].status.is_none() {
-                Fate::Archive(format!("follows {parent}, which is archived: archived instead of deleted"))
-            } else {
-                Fate::Stays
-            };
+            fates[k] =
+                if images[j].status == Some(ImageStatus::Active) || images[j].status.is_none() {
+                    Fate::Archive(format!(
+                        "follows {parent}, which is archived: archived instead of deleted"
+                    ))
+                } else {
+                    Fate::Stays
+                };
             queue.push(j);
         }
     }

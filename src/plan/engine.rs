@@ -126,12 +126,23 @@ pub fn plan_repository(
     let kept = out.kept_images(&index, &mut allowed, &used, true);
     out.warn_unreadable(&index, &kept);
     let removed = out.untags(&index, &kept, &allowed, &used, &mut plan);
-    let fates = super::archive::fates(desired, observed, index.images, &index.by_digest, &removed, now);
+    let fates = super::archive::fates(
+        desired,
+        observed,
+        index.images,
+        &index.by_digest,
+        &removed,
+        now,
+    );
     let mut deleted: Vec<(usize, String)> = Vec::new();
     for (&i, fate) in removed.iter().zip(fates) {
         match fate {
             Fate::Delete(reason) => deleted.push((i, reason)),
-            Fate::Archive(reason) => plan.actions.push(storage_action(&index.images[i], ActionKind::Archive, reason)),
+            Fate::Archive(reason) => plan.actions.push(storage_action(
+                &index.images[i],
+                ActionKind::Archive,
+                reason,
+            )),
             Fate::Stays => {}
         }
     }
@@ -664,10 +675,15 @@ impl<'a> Planning<'a> {
         plan: &mut RepositoryPlan,
     ) {
         let images = index.images;
-        if !images.iter().any(|i| i.status == Some(ImageStatus::Archived)) {
+        if !images
+            .iter()
+            .any(|i| i.status == Some(ImageStatus::Archived))
+        {
             return;
         }
-        let firm = if self.observed.unreadable.is_empty() && self.desired.untagged != UntaggedPolicy::Keep {
+        let firm = if self.observed.unreadable.is_empty()
+            && self.desired.untagged != UntaggedPolicy::Keep
+        {
             kept.to_vec()
         } else {
             self.kept_images(index, allowed, used, false)
@@ -675,7 +691,8 @@ impl<'a> Planning<'a> {
         for (i, img) in images.iter().enumerate() {
             if firm[i] && kept[i] && img.status == Some(ImageStatus::Archived) {
                 let reason = super::archive::reactivation_reason(img);
-                plan.actions.push(storage_action(img, ActionKind::Reactivate, reason));
+                plan.actions
+                    .push(storage_action(img, ActionKind::Reactivate, reason));
             }
         }
         plan.actions.sort_by(|a, b| {

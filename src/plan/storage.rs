@@ -259,7 +259,8 @@ pub fn account(
     out.reactivated_bytes += unknown_reactivating;
     // The difference of the two classes' prices, never below zero.
     let difference = |bytes: u64| {
-        let d = prices.standard.per_month(bytes).micros() - prices.archive.per_month(bytes).micros();
+        let d =
+            prices.standard.per_month(bytes).micros() - prices.archive.per_month(bytes).micros();
         Usd::from_micros(d.max(0))
     };
     out.archive_saving_usd = difference(out.archived_bytes);

@@ -563,8 +563,11 @@ fn a_kept_index_whose_manifest_cannot_be_read_keeps_every_image_it_may_need() {
     assert!(deleted(&p).is_empty(), "{:?}", p.actions);
     // The only tag of image 2 is retained; the archived index, allowed, is
     // reactivated (so that the next plan can read its children).
-    let kinds: Vec<(ActionKind, Digest)> =
-        p.actions.iter().map(|a| (a.kind, a.digest.clone())).collect();
+    let kinds: Vec<(ActionKind, Digest)> = p
+        .actions
+        .iter()
+        .map(|a| (a.kind, a.digest.clone()))
+        .collect();
     assert_eq!(kinds, [(ActionKind::Reactivate, d(3))]);
     let unreadable: Vec<&Warning> = w
         .iter()

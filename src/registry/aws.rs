@@ -522,6 +522,48 @@ impl Registry for AwsRegistry {
         }
     }
 
+    async fn update_image_storage_class(
+        &self,
+        repo: &RepositoryRef,
+        digest: &Digest,
+        target: super::StorageClass,
+    ) -> Result<ImageStatus, RegistryError> {
+        use aws_sdk_ecr::types::{ImageIdentifier, TargetStorageClass};
+        let RegistryLocation::Private { account, region } = &repo.registry else {
+            return Err(RegistryError::service(
+                super::ServiceCode::ImageStorageClassUpdateNotSupportedException,
+                "ECR Public has no archive storage class",
+            ));
+        };
+        let request = self
+            .client(region)
+            .update_image_storage_class()
+            .registry_id(account.as_str())
+            .repository_name(repo.name.as_str())
+            .image_id(
+                ImageIdentifier::builder()
+                    .image_digest(digest.as_str())
+                    .build(),
+            )
+            .target_storage_class(match target {
+                super::StorageClass::Archive => TargetStorageClass::Archive,
+                super::StorageClass::Standard => TargetStorageClass::Standard,
+            })
+            .send();
+        let out = self
+            .meter
+            .call(Operation::UpdateImageStorageClass, Some(repo), request)
+            .await?;
+        // No status in the answer: the change was made, the next read says where it is.
+        Ok(out.image_status().map_or(
+            match target {
+                super::StorageClass::Archive => ImageStatus::Archived,
+                super::StorageClass::Standard => ImageStatus::Activating,
+            },
+            image_status,
+        ))
+    }
+
     async fn tag_mutability(
         &self,
         repo: &RepositoryRef,

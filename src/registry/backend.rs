@@ -224,4 +224,20 @@ impl Registry for Backend {
             Backend::Aws(r) => r.put_image(repo, manifest, tag).await,
         }
     }
+
+    async fn update_image_storage_class(
+        &self,
+        repo: &RepositoryRef,
+        digest: &crate::model::Digest,
+        target: super::StorageClass,
+    ) -> Result<super::ImageStatus, RegistryError> {
+        match self {
+            Backend::Snapshot { registry, .. } => {
+                registry
+                    .update_image_storage_class(repo, digest, target)
+                    .await
+            }
+            Backend::Aws(r) => r.update_image_storage_class(repo, digest, target).await,
+        }
+    }
 }

@@ -303,6 +303,17 @@ impl<R: Registry> Registry for Cached<R> {
     ) -> Result<(), RegistryError> {
         self.inner.put_image(repo, manifest, tag).await
     }
+
+    async fn update_image_storage_class(
+        &self,
+        repo: &RepositoryRef,
+        digest: &Digest,
+        target: super::StorageClass,
+    ) -> Result<super::ImageStatus, RegistryError> {
+        self.inner
+            .update_image_storage_class(repo, digest, target)
+            .await
+    }
 }
 
 #[cfg(test)]

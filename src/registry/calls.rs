@@ -31,6 +31,10 @@ pub struct CallCounts {
     /// and `snapshot`: one per private repository).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tag_mutability: u64,
+    /// UpdateImageStorageClass calls (`apply`'s archives and reactivations, `restore`'s
+    /// reactivations: one per image).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub update_image_storage_class: u64,
     /// Calls to ECR Public (its API and its registry's OCI distribution API), counted
     /// apart; absent when there were none.
     #[serde(default, skip_serializing_if = "PublicCallCounts::is_zero")]
@@ -85,6 +89,7 @@ impl CallCounts {
             + self.get_lifecycle_policy
             + self.registry_settings
             + self.tag_mutability
+            + self.update_image_storage_class
             + self.ecr_public.total()
     }
 }
@@ -120,6 +125,7 @@ pub struct CallCounters {
     get_lifecycle_policy: AtomicU64,
     registry_settings: AtomicU64,
     tag_mutability: AtomicU64,
+    update_image_storage_class: AtomicU64,
     // Boxed: the counters live in every registry value, and ECR Public is rarely used.
     public: Box<[AtomicU64; 6]>,
 }
@@ -143,6 +149,8 @@ pub enum Operation {
     RegistrySettings,
     /// DescribeRepositories of one repository, for its tag mutability.
     TagMutability,
+    /// UpdateImageStorageClass.
+    UpdateImageStorageClass,
     /// ECR Public DescribeImages.
     PublicDescribeImages,
     /// ECR Public BatchDeleteImage.
@@ -169,6 +177,7 @@ impl Operation {
             Operation::GetLifecyclePolicy => "GetLifecyclePolicy",
             Operation::RegistrySettings => "a registry settings read",
             Operation::TagMutability => "DescribeRepositories",
+            Operation::UpdateImageStorageClass => "UpdateImageStorageClass",
             Operation::PublicDescribeImages => "ECR Public DescribeImages",
             Operation::PublicBatchDeleteImage => "ECR Public BatchDeleteImage",
             Operation::PublicPutImage => "ECR Public PutImage",
@@ -191,6 +200,7 @@ impl CallCounters {
             Operation::GetLifecyclePolicy => &self.get_lifecycle_policy,
             Operation::RegistrySettings => &self.registry_settings,
             Operation::TagMutability => &self.tag_mutability,
+            Operation::UpdateImageStorageClass => &self.update_image_storage_class,
             Operation::PublicDescribeImages => &self.public[0],
             Operation::PublicBatchDeleteImage => &self.public[1],
             Operation::PublicPutImage => &self.public[2],
@@ -212,6 +222,7 @@ impl CallCounters {
             get_lifecycle_policy: self.get_lifecycle_policy.load(Ordering::Relaxed),
             registry_settings: self.registry_settings.load(Ordering::Relaxed),
             tag_mutability: self.tag_mutability.load(Ordering::Relaxed),
+            update_image_storage_class: self.update_image_storage_class.load(Ordering::Relaxed),
             ecr_public: PublicCallCounts {
                 describe_images: self.public[0].load(Ordering::Relaxed),
                 batch_delete_image: self.public[1].load(Ordering::Relaxed),

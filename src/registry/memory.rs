@@ -7,9 +7,9 @@ use std::sync::Mutex;
 
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounters, CallCounts, FailureCode, FetchedManifest,
-    ImageDetail, ImageId, ImagePage, ItemFailure, MAX_PAGE_SIZE, Operation, PublicRegistryInfo,
-    PutManifest, Registry, RegistryError, RegistrySettings, RemovedId, RepositoryPage, ServiceCode,
-    TagMutability,
+    ImageDetail, ImageId, ImagePage, ImageStatus, ItemFailure, MAX_PAGE_SIZE, Operation,
+    PublicRegistryInfo, PutManifest, Registry, RegistryError, RegistrySettings, RemovedId,
+    RepositoryPage, ServiceCode, StorageClass, TagMutability,
 };
 use crate::model::{
     AccountId, Digest, MediaType, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
@@ -846,7 +846,17 @@ impl Registry for InMemoryRegistry {
     ) -> Result<(), RegistryError> {
         self.put_sync(repo, manifest, tag)
     }
+
+    async fn update_image_storage_class(
+        &self,
+        repo: &RepositoryRef,
+        digest: &Digest,
+        target: StorageClass,
+    ) -> Result<ImageStatus, RegistryError> {
+        self.storage_class_sync(repo, digest, target, chrono::Utc::now())
+    }
 }
 
+mod storage_class;
 #[cfg(test)]
 mod tests;

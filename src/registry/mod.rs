@@ -151,6 +151,26 @@ impl ImageStatus {
     }
 }
 
+/// The storage class UpdateImageStorageClass moves an image to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageClass {
+    /// `STANDARD`: pullable (a reactivation: the image is `ACTIVATING`, then `ACTIVE`).
+    Standard,
+    /// `ARCHIVE`: archived, not pullable.
+    Archive,
+}
+
+impl StorageClass {
+    /// ECR's spelling of the target storage class.
+    pub fn as_ecr_str(self) -> &'static str {
+        match self {
+            StorageClass::Standard => "STANDARD",
+            StorageClass::Archive => "ARCHIVE",
+        }
+    }
+}
+
 /// ECR bills archived storage for at least this many days: deleting an image archived
 /// more recently bills the rest.
 pub const ARCHIVE_MINIMUM_DAYS: i64 = 90;
@@ -388,6 +408,10 @@ pub enum ServiceCode {
     UnsupportedCommandException,
     /// GetLifecyclePolicy: the repository has no lifecycle policy.
     LifecyclePolicyNotFoundException,
+    /// UpdateImageStorageClass: the change of storage class is not supported (such
+    /// as archiving an image that is being reactivated, or any change in ECR Public,
+    /// which has no archive).
+    ImageStorageClassUpdateNotSupportedException,
     /// Not an ECR code: the in-memory model's answer when a snapshot holds no registry
     /// to learn the caller's account from.
     RegistryNotFound,
@@ -565,6 +589,25 @@ pub trait Registry: Send + Sync {
         manifest: &PutManifest<'_>,
         tag: Option<&Tag>,
     ) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// UpdateImageStorageClass: moves the image `digest` to `target`, and answers its
+    /// status afterwards (`ARCHIVED`, or `ACTIVATING` on the way back). One image per
+    /// call. By default refused without a call
+    /// (`ImageStorageClassUpdateNotSupportedException`): ECR Public has no archive.
+    fn update_image_storage_class(
+        &self,
+        repo: &RepositoryRef,
+        digest: &Digest,
+        target: StorageClass,
+    ) -> impl Future<Output = Result<ImageStatus, RegistryError>> + Send {
+        let _ = (repo, digest, target);
+        async {
+            Err(RegistryError::service(
+                ServiceCode::ImageStorageClassUpdateNotSupportedException,
+                "this registry has no archive storage class",
+            ))
+        }
+    }
 
     /// DescribeRegistry's replication configuration and DescribePullThroughCacheRules
     /// of the private registry of `account` in `region`. By default: none.

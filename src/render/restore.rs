@@ -62,6 +62,12 @@ pub fn restore_plan(plan: &RestorePlan, journal: &str, out: &mut dyn Write) -> i
                     tags(&image.tags)
                 )?;
             }
+            if image.reactivate {
+                writeln!(
+                    out,
+                    "  {GREEN}<{GREEN:#} image {d}: reactivated from the archive (ACTIVATING: it can be pulled again within minutes, up to about 20)"
+                )?;
+            }
             if !image.present.is_empty() {
                 writeln!(
                     out,
@@ -79,9 +85,13 @@ pub fn restore_plan(plan: &RestorePlan, journal: &str, out: &mut dyn Write) -> i
             }
         }
     }
+    let reactivations = match plan.images_to_reactivate() {
+        0 => String::new(),
+        n => format!(", {n} archived images to reactivate (minutes until pullable)"),
+    };
     writeln!(
         out,
-        "\n{BOLD}Restore:{BOLD:#} {} tags to put back, {} images to push again, {} back already, {} cannot be restored.",
+        "\n{BOLD}Restore:{BOLD:#} {} tags to put back, {} images to push again{reactivations}, {} back already, {} cannot be restored.",
         plan.tags_to_put(),
         plan.images_to_recreate(),
         plan.present(),
@@ -97,7 +107,7 @@ pub fn restore_report(
 ) -> io::Result<()> {
     writeln!(
         out,
-        "\nRestore {}: {} tags put back, {} images pushed again, {} already there, {} not restored{}.",
+        "\nRestore {}: {} tags put back, {} images pushed again{}, {} already there, {} not restored{}.",
         if report.succeeded() {
             "complete"
         } else {
@@ -105,6 +115,10 @@ pub fn restore_report(
         },
         report.tags_restored,
         report.images_recreated,
+        match report.images_reactivated {
+            0 => String::new(),
+            n => format!(", {n} images reactivated (ACTIVATING: pullable within about 20 minutes)"),
+        },
         report.already_present,
         report.problems.len(),
         match (report.planned_problems, report.problems.len()) {

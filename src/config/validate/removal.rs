@@ -1,10 +1,10 @@
 //! Validation of what removing an image means: a repository's `removal`, a rule's
 //! `then` (and, beside them, `delete_archived_after`, read as a duration).
 
+use super::super::Removal;
 use super::super::at::At;
 use super::super::raw::RawRemoval;
 use super::super::yaml::{Span, Value};
-use super::super::Removal;
 use super::Code;
 use super::Cx;
 
@@ -55,7 +55,14 @@ mod tests {
         load_sources(vec![("t.yaml".into(), yaml.as_bytes().to_vec())]).map_err(|e| {
             e.diagnostics
                 .iter()
-                .map(|d| format!("{} @{} {}", d.code, d.span.map_or(0, |s| s.offset), d.message))
+                .map(|d| {
+                    format!(
+                        "{} @{} {}",
+                        d.code,
+                        d.span.map_or(0, |s| s.offset),
+                        d.message
+                    )
+                })
                 .collect()
         })
     }
@@ -82,15 +89,31 @@ mod tests {
             "version: 1\nrepositories:\n  a/b:\n    removal: shred\n    delete_archived_after: soon\n    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 2\n        then: [archive]\n",
         )
         .unwrap_err();
-        let has = |code: &str, text: &str| errors.iter().any(|e| e.starts_with(code) && e.contains(text));
-        assert!(has("config::invalid-removal", "`removal` must be"), "{errors:?}");
-        assert!(has("config::invalid-removal", "`then` must be"), "{errors:?}");
+        let has = |code: &str, text: &str| {
+            errors
+                .iter()
+                .any(|e| e.starts_with(code) && e.contains(text))
+        };
+        assert!(
+            has("config::invalid-removal", "`removal` must be"),
+            "{errors:?}"
+        );
+        assert!(
+            has("config::invalid-removal", "`then` must be"),
+            "{errors:?}"
+        );
         assert!(has("config::invalid-duration", "soon"), "{errors:?}");
         let yaml = "version: 1\nregistry: { public: my-org }\nrepositories:\n  a/b:\n    removal: archive\n    delete_archived_after: 30d\n    tags:\n      - pattern: \"pr-*\"\n        keep_latest: 2\n        then: archive\n  a/c:\n    removal: delete\n    tags: [v1]\n";
         let errors = load(yaml).unwrap_err();
-        let public: Vec<&String> = errors.iter().filter(|e| e.starts_with("config::public-archive")).collect();
+        let public: Vec<&String> = errors
+            .iter()
+            .filter(|e| e.starts_with("config::public-archive"))
+            .collect();
         assert_eq!(public.len(), 3, "{errors:?}");
         let at = format!("@{} ", yaml.find("removal: archive").unwrap());
-        assert!(public.iter().any(|e| e.contains(&at)), "at the key: {errors:?}");
+        assert!(
+            public.iter().any(|e| e.contains(&at)),
+            "at the key: {errors:?}"
+        );
     }
 }

@@ -103,6 +103,13 @@ pub struct ApplyReport {
     pub untagged: usize,
     /// Images deleted.
     pub images_deleted: usize,
+    /// Images archived (UpdateImageStorageClass to `ARCHIVE`); absent when none.
+    #[serde(default, skip_serializing_if = "crate::ops::report::is_zero")]
+    pub images_archived: usize,
+    /// Archived images reactivated (UpdateImageStorageClass to `STANDARD`: they are
+    /// `ACTIVATING`, then `ACTIVE` within about 20 minutes); absent when none.
+    #[serde(default, skip_serializing_if = "crate::ops::report::is_zero")]
+    pub images_reactivated: usize,
     /// Removals found already done (ImageNotFound, or gone before confirmation).
     pub already_gone: usize,
     /// Removals skipped because the registry changed since the plan.
@@ -133,6 +140,8 @@ impl ApplyReport {
         self.tags_removed += other.tags_removed;
         self.untagged += other.untagged;
         self.images_deleted += other.images_deleted;
+        self.images_archived += other.images_archived;
+        self.images_reactivated += other.images_reactivated;
         self.already_gone += other.already_gone;
         self.skipped.extend(other.skipped);
         for f in other.failures {

@@ -24,8 +24,8 @@ pub use crate::ops::restored::RecreatedImage;
 use crate::plan::ActionKind;
 use crate::registry::observe::{index_children, list_all};
 use crate::registry::{
-    ImageDetail, ImageId, MAX_IDS_PER_BATCH, PutManifest, Registry, RegistryError, ServiceCode,
-    TagMutability,
+    ImageDetail, ImageId, ImageStatus, MAX_IDS_PER_BATCH, PutManifest, Registry, RegistryError,
+    ServiceCode, StorageClass, TagMutability,
 };
 
 /// What cannot be restored, why, and what the user can do.
@@ -50,6 +50,11 @@ pub struct ImageRestore {
     pub media_type: Option<String>,
     /// True when the image is gone and is pushed again (then tagged).
     pub recreate: bool,
+    /// True when an apply archived the image and it is archived still: it is
+    /// reactivated (UpdateImageStorageClass to `STANDARD`; `ACTIVATING`, then
+    /// `ACTIVE` within minutes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reactivate: bool,
     /// Tags to put back on it.
     pub tags: Vec<Tag>,
     /// Removed tags that are on it again already.
@@ -70,8 +75,13 @@ pub struct ImageRestore {
 }
 
 impl ImageRestore {
-    /// True when the plan pushes something for this image.
+    /// True when the plan changes something for this image.
     pub fn has_work(&self) -> bool {
+        self.needs_push() || self.reactivate
+    }
+
+    /// True when the plan pushes something for this image.
+    pub fn needs_push(&self) -> bool {
         self.recreate || !self.tags.is_empty()
     }
 
@@ -201,6 +211,11 @@ impl RestorePlan {
         self.images().filter(|i| i.recreate).count()
     }
 
+    /// Archived images to reactivate.
+    pub fn images_to_reactivate(&self) -> usize {
+        self.images().filter(|i| i.reactivate).count()
+    }
+
     /// Removed tags back already.
     pub fn present(&self) -> usize {
         self.images().map(|i| i.present.len()).sum()
@@ -239,6 +254,10 @@ pub struct RestoreReport {
     /// what the restore record keeps so that the next plan ranks them as before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recreated: Vec<RecreatedImage>,
+    /// Archived images reactivated (`ACTIVATING`: pullable within minutes); absent
+    /// when none.
+    #[serde(default, skip_serializing_if = "crate::ops::report::is_zero")]
+    pub images_reactivated: usize,
     /// PutImage calls never sent because the restore was cancelled first.
     #[serde(default, skip_serializing_if = "crate::ops::report::is_zero")]
     pub not_started: usize,
@@ -324,7 +343,7 @@ pub async fn plan<R: Registry>(
         // Images that exist but whose manifest the journal lacks: read it now.
         let wanted: Vec<ImageId> = images
             .iter()
-            .filter(|i| i.has_work() && i.manifest.is_none() && !i.recreate)
+            .filter(|i| i.needs_push() && i.manifest.is_none() && !i.recreate)
             .map(|i| ImageId::Digest(i.digest.clone()))
             .collect();
         let mut fetched: HashMap<Digest, (String, String)> = HashMap::new();
@@ -355,7 +374,7 @@ pub async fn plan<R: Registry>(
                 image.media_type.get_or_insert(mt);
                 image.manifest = Some(m);
             }
-            if image.has_work() && image.manifest.is_none() {
+            if image.needs_push() && image.manifest.is_none() {
                 let reason = if image.recreate {
                     "the image was deleted and the journal holds no manifest for it (the apply could not save one that hashes to its digest; a snapshot file without the image's `manifest` has none)".to_owned()
                 } else {
@@ -416,6 +435,7 @@ fn plan_repository(
             digest: digest.clone(),
             media_type: saved.as_ref().and_then(|(_, mt)| mt.clone()),
             recreate: false,
+            reactivate: false,
             tags: Vec::new(),
             present: Vec::new(),
             problems: Vec::new(),
@@ -469,7 +489,22 @@ fn plan_repository(
         // An image deleted by digest had no tag: it comes back untagged. One deleted
         // with its last tag comes back with its tags.
         let deleted = entries.iter().any(|e| e.kind == ActionKind::Delete);
-        let untagged_delete = entries.iter().any(|e| e.tag.is_none());
+        let untagged_delete = entries
+            .iter()
+            .any(|e| e.kind == ActionKind::Delete && e.tag.is_none());
+        // An archive is undone by reactivating the image, while it is archived.
+        if entries.iter().any(|e| e.kind == ActionKind::Archive) {
+            match now.get(digest).map(|i| i.status) {
+                Some(Some(ImageStatus::Archived)) => image.reactivate = true,
+                Some(_) => {}
+                None if deleted => {}
+                None => image.problems.push(Problem {
+                    tag: None,
+                    reason: "the image was archived, and has been deleted since".to_owned(),
+                    remedy: "push the image again from its source (for example with docker push or crane copy)".to_owned(),
+                }),
+            }
+        }
         image.recreate = !exists
             && (!image.tags.is_empty()
                 || (deleted && untagged_delete && image.problems.is_empty()));
@@ -537,7 +572,10 @@ pub async fn execute<R: Registry, C: Clock>(
     report.planned_problems = report.problems.len();
     for repo in &plan.repositories {
         for image in &repo.images {
-            let (Some(manifest), true) = (&image.manifest, image.has_work()) else {
+            if image.reactivate {
+                reactivate(registry, &repo.repository, image, cancel, &mut report).await;
+            }
+            let (Some(manifest), true) = (&image.manifest, image.needs_push()) else {
                 continue;
             };
             let put = PutManifest {
@@ -608,6 +646,38 @@ pub async fn execute<R: Registry, C: Clock>(
         }
     }
     report
+}
+
+/// Reactivates an archived image (UpdateImageStorageClass to `STANDARD`).
+async fn reactivate<R: Registry>(
+    registry: &R,
+    repository: &RepositoryRef,
+    image: &ImageRestore,
+    cancel: &crate::ops::cancel::Cancel,
+    report: &mut RestoreReport,
+) {
+    if cancel.is_cancelled() {
+        report.not_started += 1;
+        return;
+    }
+    match registry
+        .update_image_storage_class(repository, &image.digest, StorageClass::Standard)
+        .await
+    {
+        Ok(_) => report.images_reactivated += 1,
+        Err(e) => {
+            let (reason, remedy) = explain(&e);
+            report.problems.push(ReportedProblem::new(
+                repository,
+                &image.digest,
+                Problem {
+                    tag: None,
+                    reason: format!("it could not be reactivated: {reason}"),
+                    remedy,
+                },
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,16 @@ fn of(p: &RepositoryPlan, kind: ActionKind) -> Vec<crate::model::Digest> {
 
 #[test]
 fn removal_archive_archives_what_the_allow_list_does_not_keep() {
-    let repo = || Repo::new().image(1, &["v1"], 3).image(2, &["v2", "rc"], 2).image(3, &[], 1);
-    let (p, _) = plan("    tags: [v1]\n    untagged: delete\n    removal: archive\n", repo());
+    let repo = || {
+        Repo::new()
+            .image(1, &["v1"], 3)
+            .image(2, &["v2", "rc"], 2)
+            .image(3, &[], 1)
+    };
+    let (p, _) = plan(
+        "    tags: [v1]\n    untagged: delete\n    removal: archive\n",
+        repo(),
+    );
     assert_eq!(of(&p, ActionKind::Archive), [d(2), d(3)]);
     assert!(deleted(&p).is_empty());
     let a = p.actions.iter().find(|a| a.digest == d(2)).unwrap();
@@ -30,8 +38,14 @@ fn removal_archive_archives_what_the_allow_list_does_not_keep() {
     assert_eq!(deleted(&p), [d(2), d(3)]);
     assert!(of(&p, ActionKind::Archive).is_empty());
     // The JSON kinds.
-    assert_eq!(serde_json::to_value(ActionKind::Archive).unwrap(), "archive");
-    assert_eq!(serde_json::to_value(ActionKind::Reactivate).unwrap(), "reactivate");
+    assert_eq!(
+        serde_json::to_value(ActionKind::Archive).unwrap(),
+        "archive"
+    );
+    assert_eq!(
+        serde_json::to_value(ActionKind::Reactivate).unwrap(),
+        "reactivate"
+    );
 }
 
 #[test]
@@ -50,8 +64,16 @@ fn a_rule_then_overrides_the_repository_removal_for_what_it_matches() {
         repo(),
     );
     assert_eq!(of(&p, ActionKind::Archive), [d(1), d(2)]);
-    assert_eq!(deleted(&p), [d(4)], "what the rule does not match is deleted");
-    assert!(p.actions[0].reason.contains("rule `pr-*`"), "{}", p.actions[0].reason);
+    assert_eq!(
+        deleted(&p),
+        [d(4)],
+        "what the rule does not match is deleted"
+    );
+    assert!(
+        p.actions[0].reason.contains("rule `pr-*`"),
+        "{}",
+        p.actions[0].reason
+    );
     let (p, _) = plan(
         &format!("    removal: archive\n    tags:\n      - v1\n{rule}        then: delete\n"),
         repo(),
@@ -81,17 +103,30 @@ fn archived_images_stay_archived_until_delete_archived_after() {
         repo(),
     );
     assert_eq!(deleted(&p), [d(1)], "only what has been archived 365 days");
-    assert!(p.actions[0].reason.contains("delete_archived_after"), "{}", p.actions[0].reason);
     assert!(
-        !w.iter().any(|w| w.code == WarningCode::ArchiveMinimumCharge),
+        p.actions[0].reason.contains("delete_archived_after"),
+        "{}",
+        p.actions[0].reason
+    );
+    assert!(
+        !w.iter()
+            .any(|w| w.code == WarningCode::ArchiveMinimumCharge),
         "archived over 90 days: nothing more billed: {w:?}"
     );
     // Deleting an image archived under 90 days says what is still billed.
     let (p, w) = plan("    tags: [v1]\n    delete_archived_after: 30d\n", repo());
     assert_eq!(deleted(&p), [d(1), d(2), d(3)]);
-    let charge: Vec<_> = w.iter().filter(|w| w.code == WarningCode::ArchiveMinimumCharge).collect();
+    let charge: Vec<_> = w
+        .iter()
+        .filter(|w| w.code == WarningCode::ArchiveMinimumCharge)
+        .collect();
     assert_eq!(charge.len(), 2, "{w:?}");
-    assert!(charge.iter().any(|w| w.message.contains("the 80 days left")), "{charge:?}");
+    assert!(
+        charge
+            .iter()
+            .any(|w| w.message.contains("the 80 days left")),
+        "{charge:?}"
+    );
 }
 
 #[test]
@@ -103,9 +138,17 @@ fn an_archived_image_allowed_again_is_reactivated() {
         .archived(Some(200))
         .image(3, &["v2"], 1);
     let (p, _) = plan("    tags: [v1, v2]\n", repo);
-    assert_eq!(of(&p, ActionKind::Reactivate), [d(1)], "untagged: keep alone reactivates nothing");
+    assert_eq!(
+        of(&p, ActionKind::Reactivate),
+        [d(1)],
+        "untagged: keep alone reactivates nothing"
+    );
     let a = &p.actions[0];
-    assert!(a.reason.contains("20 minutes") && a.reason.contains("restore fee"), "{}", a.reason);
+    assert!(
+        a.reason.contains("20 minutes") && a.reason.contains("restore fee"),
+        "{}",
+        a.reason
+    );
     assert_eq!(a.status, Some(ImageStatus::Archived));
     assert_eq!(p.status, crate::plan::RepositoryStatus::Changes);
 }
@@ -118,7 +161,11 @@ fn children_and_referrers_follow_their_subject_into_the_archive() {
             .image(2, &[], 5)
             .index(10, &["old"], &[1, 2])
             .referrer(11, 10)
-            .image(12, &["sha256-000000000000000000000000000000000000000000000000000000000000000a.sig"], 1)
+            .image(
+                12,
+                &["sha256-000000000000000000000000000000000000000000000000000000000000000a.sig"],
+                1,
+            )
             .image(20, &["v1"], 1)
     };
     let (p, _) = plan(
@@ -147,5 +194,8 @@ fn children_and_referrers_follow_their_subject_into_the_archive() {
     assert!(deleted(&p).is_empty(), "{:?}", p.actions);
     let archived = of(&p, ActionKind::Archive);
     assert!(!archived.contains(&d(10)), "already archived");
-    assert!(archived.contains(&d(1)) && archived.contains(&d(2)), "{archived:?}");
+    assert!(
+        archived.contains(&d(1)) && archived.contains(&d(2)),
+        "{archived:?}"
+    );
 }

@@ -108,7 +108,9 @@ impl Repo {
 
     /// The accounting with `extra` keys on the repository (indented 4 spaces).
     fn account_as(self, extra: &str, prices: &Prices) -> (RepositoryPlan, RepositoryStorage) {
-        let yaml = format!("version: 1\nrepositories:\n  team/app:\n    tags: [\"keep*\"]\n    untagged: delete\n    allow_empty: true\n{extra}");
+        let yaml = format!(
+            "version: 1\nrepositories:\n  team/app:\n    tags: [\"keep*\"]\n    untagged: delete\n    allow_empty: true\n{extra}"
+        );
         let desired = load_sources(vec![("t.yaml".into(), yaml.into_bytes())])
             .unwrap()
             .repositories

@@ -57,6 +57,7 @@ use crate::registry::{ImageId, Registry, RegistryError};
 
 mod batch;
 mod entries;
+mod storage_class;
 mod survivors;
 mod tally;
 
@@ -270,7 +271,12 @@ async fn apply_repository<R: Registry>(
         if shared.cancel.is_cancelled() {
             // Nothing new once cancelled: this wave and the later ones wait for
             // the next apply.
-            report.not_started += left;
+            report.not_started += left
+                + repo
+                    .actions
+                    .iter()
+                    .filter(|a| matches!(a.kind, ActionKind::Archive | ActionKind::Reactivate))
+                    .count();
             return (report, None);
         }
         left -= steps.len();
@@ -329,7 +335,10 @@ async fn apply_repository<R: Registry>(
             return (report, journal_error);
         }
     }
-    (report, None)
+    // Then the changes of storage class, which no removal waits for.
+    let (changes, error) = storage_class::change_classes(shared, repo).await;
+    report.merge(changes);
+    (report, error)
 }
 
 /// The failure of a call that failed as a whole: the rest of the repository waits.
