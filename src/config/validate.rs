@@ -440,14 +440,9 @@ impl<'n> Cx<'n> {
         (account, region, public)
     }
 
-    fn repository(
-        &mut self,
-        key: &'n Node,
-        value: &'n Node,
-        account: Option<AccountId>,
-        region: Option<Region>,
-    ) -> Option<DesiredRepository> {
-        let name = match &key.value {
+    /// The name of a repository, from its key; reported when not a valid name.
+    fn repository_name(&mut self, key: &'n Node) -> Option<RepositoryName> {
+        match &key.value {
             Value::Str(s) => match RepositoryName::parse(s.clone()) {
                 Ok(n) => Some(n),
                 Err(why) => {
@@ -473,7 +468,17 @@ impl<'n> Cx<'n> {
                 );
                 None
             }
-        };
+        }
+    }
+
+    fn repository(
+        &mut self,
+        key: &'n Node,
+        value: &'n Node,
+        account: Option<AccountId>,
+        region: Option<Region>,
+    ) -> Option<DesiredRepository> {
+        let name = self.repository_name(key);
         if let Some(n) = &name
             && self.registry_ok
         {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use wildmatch::WildMatch;
 
-use super::archive::Fate;
+use self::archive::{Fate, storage_action};
 use super::waves::delete_waves;
 use super::{
     Action, ActionKind, InUseImage, RepositoryPlan, RepositoryStatus, Warning, WarningCode,
@@ -13,7 +13,7 @@ use crate::config::{DesiredRepository, Matcher, UntaggedPolicy};
 use crate::in_use::{ImageUse, UseSite};
 use crate::model::{Digest, RepositoryRef, Tag};
 use crate::registry::ObservedRepository;
-use crate::registry::{ARCHIVE_MINIMUM_DAYS, ImageDetail, ImageStatus};
+use crate::registry::{ImageDetail, ImageStatus};
 
 // The maps below are keyed by digests and tags of one repository, built and dropped
 // for each plan: foldhash hashes them several times faster than SipHash.
@@ -126,7 +126,7 @@ pub fn plan_repository(
     let kept = out.kept_images(&index, &mut allowed, &used, true);
     out.warn_unreadable(&index, &kept);
     let removed = out.untags(&index, &kept, &allowed, &used, &mut plan);
-    let fates = super::archive::fates(
+    let fates = archive::fates(
         desired,
         observed,
         index.images,
@@ -663,92 +663,6 @@ impl<'a> Planning<'a> {
         });
     }
 
-    /// Phase 4b: archived images the desired state itself keeps (an allowed tag, a
-    /// use, and what those need; not `untagged: keep` alone, nor what an unreadable
-    /// index might need) are reactivated.
-    fn reactivations(
-        &mut self,
-        index: &Index<'a>,
-        kept: &[bool],
-        allowed: &mut HashSet<&'a str>,
-        used: &Used<'_>,
-        plan: &mut RepositoryPlan,
-    ) {
-        let images = index.images;
-        if !images
-            .iter()
-            .any(|i| i.status == Some(ImageStatus::Archived))
-        {
-            return;
-        }
-        let firm = if self.observed.unreadable.is_empty()
-            && self.desired.untagged != UntaggedPolicy::Keep
-        {
-            kept.to_vec()
-        } else {
-            self.kept_images(index, allowed, used, false)
-        };
-        for (i, img) in images.iter().enumerate() {
-            if firm[i] && kept[i] && img.status == Some(ImageStatus::Archived) {
-                let reason = super::archive::reactivation_reason(img);
-                plan.actions
-                    .push(storage_action(img, ActionKind::Reactivate, reason));
-            }
-        }
-        plan.actions.sort_by(|a, b| {
-            a.wave
-                .cmp(&b.wave)
-                .then(a.pushed_at.cmp(&b.pushed_at))
-                .then_with(|| a.digest.cmp(&b.digest))
-        });
-    }
-
-    /// Warns when deleting an archived image is billed for the rest of the archive's
-    /// 90-day minimum.
-    fn warn_archive_charge(&mut self, img: &ImageDetail) {
-        if img.status != Some(ImageStatus::Archived) {
-            return;
-        }
-        let what = match img.tags.first() {
-            Some(t) => format!("image {} ({t})", img.digest.short()),
-            None => format!("image {} (untagged)", img.digest.short()),
-        };
-        let (message, help) = match img.last_archived_at {
-            Some(at) => {
-                let Some(days) = archive_days_billed(at, self.now) else {
-                    return;
-                };
-                let free = at + chrono::Duration::days(ARCHIVE_MINIMUM_DAYS);
-                (
-                    format!(
-                        "{what} was archived on {}: deleting it now is billed for the {days} {} left of the archive's {ARCHIVE_MINIMUM_DAYS}-day minimum",
-                        at.format("%Y-%m-%d"),
-                        if days == 1 { "day" } else { "days" },
-                    ),
-                    format!(
-                        "to avoid that charge, delete it from {} on",
-                        free.format("%Y-%m-%d %H:%M UTC")
-                    ),
-                )
-            }
-            None => (
-                format!(
-                    "{what} is archived, and the registry does not say since when: deleting it may be billed for up to {ARCHIVE_MINIMUM_DAYS} days of archived storage"
-                ),
-                format!(
-                    "ECR bills archived storage for at least {ARCHIVE_MINIMUM_DAYS} days from the archiving"
-                ),
-            ),
-        };
-        self.warnings.push(Warning {
-            code: WarningCode::ArchiveMinimumCharge,
-            message,
-            repository: self.label.clone(),
-            location: Some(self.desired.origin.clone()),
-            help: Some(help),
-        });
-    }
-
     /// The warnings of allow-list entries that matched nothing, first among the
     /// warnings, in declaration order; a did-you-mean hint says what the plan does
     /// with the tag it suggests.
@@ -808,26 +722,6 @@ impl<'a> Planning<'a> {
     }
 }
 
-/// An archive or a reactivation of `img`: every tag stays with it.
-fn storage_action(img: &ImageDetail, kind: ActionKind, reason: String) -> Action {
-    let mut tags = img.tags.clone();
-    tags.sort();
-    Action {
-        kind,
-        digest: img.digest.clone(),
-        tags: Vec::new(),
-        kept_tags: tags,
-        pushed_at: img.pushed_at,
-        size_bytes: img.size_bytes,
-        media_type: img.manifest_media_type.clone(),
-        reason,
-        wave: 0,
-        status: img.status,
-        last_recorded_pull_time: img.last_recorded_pull_time,
-        last_archived_at: img.last_archived_at,
-    }
-}
-
 /// `, and N more` places, or nothing.
 fn more(n: usize) -> String {
     match n {
@@ -842,18 +736,6 @@ fn more(n: usize) -> String {
 pub(super) fn last_use(img: &ImageDetail) -> DateTime<Utc> {
     img.last_recorded_pull_time
         .map_or(img.pushed_at, |p| p.max(img.pushed_at))
-}
-
-/// The days of the archive's minimum charge left at `now` for an image archived at
-/// `archived_at` (a part of a day counts as a day), or `None` when the minimum has
-/// passed.
-pub fn archive_days_billed(archived_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<i64> {
-    let left = archived_at + chrono::Duration::days(ARCHIVE_MINIMUM_DAYS) - now;
-    if left <= chrono::Duration::zero() {
-        return None;
-    }
-    const DAY: i64 = 24 * 60 * 60;
-    Some((left.num_seconds() + DAY - 1) / DAY)
 }
 
 /// Why an image without allowed tags is kept, for the retained-tag warning.
@@ -968,3 +850,6 @@ fn unmatched_warning(
         },
     }
 }
+
+mod archive;
+pub use archive::archive_days_billed;

@@ -2,7 +2,6 @@
 //! now), then saved, shown and applied as is. Its JSON form is documented in the
 //! book (`docs/src/output.md`) and in `schema/plan.schema.json`.
 
-mod archive;
 mod engine;
 pub mod explain;
 pub mod forecast;

@@ -125,15 +125,6 @@ pub fn account(
     now: DateTime<Utc>,
 ) -> RepositoryStorage {
     let applies = plan.status == RepositoryStatus::Changes;
-    let deleted: foldhash::HashSet<&Digest> = if applies {
-        plan.actions
-            .iter()
-            .filter(|a| a.kind == ActionKind::Delete)
-            .map(|a| &a.digest)
-            .collect()
-    } else {
-        Default::default()
-    };
     let of_kind = |kind: ActionKind| -> foldhash::HashSet<&Digest> {
         if applies {
             plan.actions
@@ -145,6 +136,7 @@ pub fn account(
             Default::default()
         }
     };
+    let deleted = of_kind(ActionKind::Delete);
     let archiving = of_kind(ActionKind::Archive);
     let reactivating = of_kind(ActionKind::Reactivate);
     let mut blobs: HashMap<&str, BlobUse> = HashMap::with_capacity(observed.manifests.len() * 2);
@@ -228,6 +220,33 @@ pub fn account(
             }
         }
     }
+    let (freed_standard, freed_archive, minimum_charge_byte_days) =
+        blob_totals(&blobs, unknown_deleted, &mut out);
+    out.stored_bytes_before += unknown_deleted.0 + unknown_deleted.1 + unknown_kept;
+    out.freed_bytes = freed_standard + freed_archive;
+    out.stored_bytes_after = out.stored_bytes_before - out.freed_bytes;
+    out.freed_bytes_exact = out.manifests_unread == 0;
+    out.archived_bytes += unknown_archiving;
+    out.reactivated_bytes += unknown_reactivating;
+    priced(
+        &mut out,
+        prices,
+        freed_standard,
+        freed_archive,
+        minimum_charge_byte_days,
+    );
+    out
+}
+
+/// The sums over the blobs: bytes freed in the standard and archive classes (from
+/// `unknown_deleted`, the deleted images whose blobs are unknown), the byte-days of
+/// the archive's minimum still billed; the archived, reactivated, stored and untagged
+/// bytes go into `out`.
+fn blob_totals(
+    blobs: &HashMap<&str, BlobUse>,
+    unknown_deleted: (u64, u64),
+    out: &mut RepositoryStorage,
+) -> (u64, u64, u128) {
     let (mut freed_standard, mut freed_archive) = unknown_deleted;
     let mut minimum_charge_byte_days: u128 = 0;
     for u in blobs.values() {
@@ -251,12 +270,17 @@ pub fn account(
             minimum_charge_byte_days += u128::from(u.size) * days.max(0) as u128;
         }
     }
-    out.stored_bytes_before += unknown_deleted.0 + unknown_deleted.1 + unknown_kept;
-    out.freed_bytes = freed_standard + freed_archive;
-    out.stored_bytes_after = out.stored_bytes_before - out.freed_bytes;
-    out.freed_bytes_exact = out.manifests_unread == 0;
-    out.archived_bytes += unknown_archiving;
-    out.reactivated_bytes += unknown_reactivating;
+    (freed_standard, freed_archive, minimum_charge_byte_days)
+}
+
+/// The prices of the figures in `out`, and of the bytes freed in each class.
+fn priced(
+    out: &mut RepositoryStorage,
+    prices: &Prices,
+    freed_standard: u64,
+    freed_archive: u64,
+    minimum_charge_byte_days: u128,
+) {
     // The difference of the two classes' prices, never below zero.
     let difference = |bytes: u64| {
         let d =
@@ -273,7 +297,6 @@ pub fn account(
         .archive
         .per_month_u128(minimum_charge_byte_days)
         .divided_by(30);
-    out
 }
 
 #[cfg(test)]

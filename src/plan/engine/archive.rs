@@ -17,10 +17,13 @@ use chrono::{DateTime, Utc};
 use foldhash::{HashMap, HashMapExt};
 use wildmatch::WildMatch;
 
-use super::engine::signature_subject;
-use crate::config::{DesiredRepository, Removal};
+use foldhash::HashSet;
+
+use super::{Index, Planning, Used, signature_subject};
+use crate::config::{DesiredRepository, Removal, UntaggedPolicy};
 use crate::model::Digest;
-use crate::registry::{ImageDetail, ImageStatus, ObservedRepository};
+use crate::plan::{Action, ActionKind, RepositoryPlan, Warning, WarningCode};
+use crate::registry::{ARCHIVE_MINIMUM_DAYS, ImageDetail, ImageStatus, ObservedRepository};
 
 /// What happens to an image the allow-list does not keep.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,6 +215,126 @@ pub(super) fn reactivation_reason(img: &ImageDetail) -> String {
     format!(
         "archived{since} and kept by the desired state: reactivated (ACTIVATING, up to about 20 minutes; ECR charges a restore fee per GB)"
     )
+}
+
+impl<'a> Planning<'a> {
+    /// Phase 4b: archived images the desired state itself keeps (an allowed tag, a
+    /// use, and what those need; not `untagged: keep` alone, nor what an unreadable
+    /// index might need) are reactivated.
+    pub(super) fn reactivations(
+        &mut self,
+        index: &Index<'a>,
+        kept: &[bool],
+        allowed: &mut HashSet<&'a str>,
+        used: &Used<'_>,
+        plan: &mut RepositoryPlan,
+    ) {
+        let images = index.images;
+        if !images
+            .iter()
+            .any(|i| i.status == Some(ImageStatus::Archived))
+        {
+            return;
+        }
+        let firm = if self.observed.unreadable.is_empty()
+            && self.desired.untagged != UntaggedPolicy::Keep
+        {
+            kept.to_vec()
+        } else {
+            self.kept_images(index, allowed, used, false)
+        };
+        for (i, img) in images.iter().enumerate() {
+            if firm[i] && kept[i] && img.status == Some(ImageStatus::Archived) {
+                let reason = reactivation_reason(img);
+                plan.actions
+                    .push(storage_action(img, ActionKind::Reactivate, reason));
+            }
+        }
+        plan.actions.sort_by(|a, b| {
+            a.wave
+                .cmp(&b.wave)
+                .then(a.pushed_at.cmp(&b.pushed_at))
+                .then_with(|| a.digest.cmp(&b.digest))
+        });
+    }
+
+    /// Warns when deleting an archived image is billed for the rest of the archive's
+    /// 90-day minimum.
+    pub(super) fn warn_archive_charge(&mut self, img: &ImageDetail) {
+        if img.status != Some(ImageStatus::Archived) {
+            return;
+        }
+        let what = match img.tags.first() {
+            Some(t) => format!("image {} ({t})", img.digest.short()),
+            None => format!("image {} (untagged)", img.digest.short()),
+        };
+        let (message, help) = match img.last_archived_at {
+            Some(at) => {
+                let Some(days) = archive_days_billed(at, self.now) else {
+                    return;
+                };
+                let free = at + chrono::Duration::days(ARCHIVE_MINIMUM_DAYS);
+                (
+                    format!(
+                        "{what} was archived on {}: deleting it now is billed for the {days} {} left of the archive's {ARCHIVE_MINIMUM_DAYS}-day minimum",
+                        at.format("%Y-%m-%d"),
+                        if days == 1 { "day" } else { "days" },
+                    ),
+                    format!(
+                        "to avoid that charge, delete it from {} on",
+                        free.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                )
+            }
+            None => (
+                format!(
+                    "{what} is archived, and the registry does not say since when: deleting it may be billed for up to {ARCHIVE_MINIMUM_DAYS} days of archived storage"
+                ),
+                format!(
+                    "ECR bills archived storage for at least {ARCHIVE_MINIMUM_DAYS} days from the archiving"
+                ),
+            ),
+        };
+        self.warnings.push(Warning {
+            code: WarningCode::ArchiveMinimumCharge,
+            message,
+            repository: self.label.clone(),
+            location: Some(self.desired.origin.clone()),
+            help: Some(help),
+        });
+    }
+}
+
+/// An archive or a reactivation of `img`: every tag stays with it.
+pub(super) fn storage_action(img: &ImageDetail, kind: ActionKind, reason: String) -> Action {
+    let mut tags = img.tags.clone();
+    tags.sort();
+    Action {
+        kind,
+        digest: img.digest.clone(),
+        tags: Vec::new(),
+        kept_tags: tags,
+        pushed_at: img.pushed_at,
+        size_bytes: img.size_bytes,
+        media_type: img.manifest_media_type.clone(),
+        reason,
+        wave: 0,
+        status: img.status,
+        last_recorded_pull_time: img.last_recorded_pull_time,
+        last_archived_at: img.last_archived_at,
+    }
+}
+
+/// The days of the archive's minimum charge left at `now` for an image archived at
+/// `archived_at` (a part of a day counts as a day), or `None` when the minimum has
+/// passed.
+pub fn archive_days_billed(archived_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<i64> {
+    let left = archived_at + chrono::Duration::days(ARCHIVE_MINIMUM_DAYS) - now;
+    if left <= chrono::Duration::zero() {
+        return None;
+    }
+    const DAY: i64 = 24 * 60 * 60;
+    Some((left.num_seconds() + DAY - 1) / DAY)
 }
 
 #[cfg(test)]

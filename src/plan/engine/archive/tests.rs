@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use super::super::tests::{Repo, d, deleted, now, plan};
+use crate::plan::tests::{Repo, d, deleted, now, plan};
 use crate::plan::{ActionKind, RepositoryPlan, WarningCode};
 use crate::registry::ImageStatus;
 
