@@ -115,3 +115,122 @@ def put_image(self, repository_name, image_manifest, image_tag, *args, **kwargs)
 
 ECRBackend._resolve_image_tag_mutability = _resolve_image_tag_mutability
 ECRBackend.put_image = put_image
+
+
+# The archive storage class as the API reference documents it. UpdateImageStorageClass
+# moves one image to ARCHIVE (status ARCHIVED, lastArchivedAt) or back to STANDARD
+# (ACTIVATING, lastActivatedAt; ECR then makes it ACTIVE within about 20 minutes,
+# which this model does not: it stays ACTIVATING). Asking for the class an image is
+# in, or moving to, answers its status and changes nothing; archiving an image being
+# reactivated is ImageStorageClassUpdateNotSupportedException. DescribeImages and
+# ListImages take `filter.imageStatus`: ACTIVE when not given (archived images are
+# then left out), ARCHIVED, ACTIVATING or ANY; a lookup by imageIds is filtered too.
+import time
+
+from moto.ecr.exceptions import ImageNotFoundException
+from moto.ecr.models import Image
+
+
+class ImageStorageClassUpdateNotSupportedException(ServiceException):
+    code = "ImageStorageClassUpdateNotSupportedException"
+
+
+class InvalidParameterException(ServiceException):
+    code = "InvalidParameterException"
+
+
+Image.image_status = "ACTIVE"
+Image.last_archived_at = None
+Image.last_activated_at = None
+
+_STATUS_FILTERS = ("ACTIVE", "ARCHIVED", "ACTIVATING", "ANY")
+
+
+def _status_filter(response):
+    wanted = (response._get_param("filter", {}) or {}).get("imageStatus", "ACTIVE")
+    if wanted not in _STATUS_FILTERS:
+        raise InvalidParameterException(
+            f"Invalid parameter at 'filter.imageStatus' failed to satisfy constraint: "
+            f"'Member must satisfy enum value set: {list(_STATUS_FILTERS)}'"
+        )
+    return lambda image: wanted == "ANY" or image.image_status == wanted
+
+
+def describe_images(self):
+    keep = _status_filter(self)
+    original = self.ecr_backend.describe_images
+
+    def filtered(*args, **kwargs):
+        return [i for i in original(*args, **kwargs) if keep(i)]
+
+    self.ecr_backend.describe_images = filtered
+    try:
+        return _ecr_describe_images(self)
+    finally:
+        del self.ecr_backend.describe_images
+
+
+def list_images(self):
+    keep = _status_filter(self)
+    original = self.ecr_backend.list_images
+
+    def filtered(*args, **kwargs):
+        return [i for i in original(*args, **kwargs) if keep(i)]
+
+    self.ecr_backend.list_images = filtered
+    try:
+        return _ecr_list_images(self)
+    finally:
+        del self.ecr_backend.list_images
+
+
+def update_image_storage_class(self):
+    repository_name = self._get_param("repositoryName")
+    registry_id = self._get_param("registryId")
+    image_id = self._get_param("imageId") or {}
+    target = self._get_param("targetStorageClass")
+    if target not in ("STANDARD", "ARCHIVE"):
+        raise InvalidParameterException(
+            f"Invalid parameter at 'targetStorageClass' failed to satisfy constraint: "
+            f"'Member must satisfy enum value set: [STANDARD, ARCHIVE]'"
+        )
+    repository = self.ecr_backend._get_repository(repository_name, registry_id)
+    digest, tag = image_id.get("imageDigest"), image_id.get("imageTag")
+    found = [
+        i
+        for i in repository.images
+        if (digest is None or i.image_digest == digest)
+        and (tag is None or tag in i.image_tags)
+    ]
+    if not found or (digest is None and tag is None):
+        raise ImageNotFoundException(
+            image_id=image_id,
+            repository_name=repository_name,
+            registry_id=registry_id or self.current_account,
+        )
+    image = found[0]
+    status = image.image_status
+    if target == "ARCHIVE" and status == "ACTIVE":
+        image.image_status, image.last_archived_at = "ARCHIVED", time.time()
+    elif target == "STANDARD" and status == "ARCHIVED":
+        image.image_status, image.last_activated_at = "ACTIVATING", time.time()
+    elif target == "ARCHIVE" and status == "ACTIVATING":
+        raise ImageStorageClassUpdateNotSupportedException(
+            f"The image {image.image_digest} is being restored from the archive: "
+            f"it cannot be archived until it is ACTIVE"
+        )
+    return ActionResult(
+        {
+            "registryId": repository.registry_id,
+            "repositoryName": repository_name,
+            "imageId": {"imageDigest": image.image_digest, **({"imageTag": tag} if tag else {})},
+            "imageStatus": image.image_status,
+        }
+    )
+
+
+_ecr_describe_images = ECRResponse.describe_images
+_ecr_list_images = ECRResponse.list_images
+ECRResponse.describe_images = describe_images
+ECRResponse.list_images = list_images
+ECRResponse.update_image_storage_class = update_image_storage_class

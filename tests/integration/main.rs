@@ -13,6 +13,7 @@ mod common;
 
 mod apply_protocol;
 mod architecture;
+mod archive;
 mod cli;
 mod diagnostics;
 mod docs;
