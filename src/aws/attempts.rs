@@ -133,6 +133,7 @@ fn attempt_code<'a>(context: &'a FinalizerInterceptorContextRef<'_>) -> Option<&
         ecr::batch_delete_image::BatchDeleteImageError,
         ecr::put_image::PutImageError,
         ecr::get_lifecycle_policy::GetLifecyclePolicyError,
+        ecr::update_image_storage_class::UpdateImageStorageClassError,
         ecr::describe_pull_through_cache_rules::DescribePullThroughCacheRulesError,
         public::describe_registries::DescribeRegistriesError,
         public::describe_repositories::DescribeRepositoriesError,

@@ -32,6 +32,13 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
         r.untagged,
         r.images_deleted,
     )?;
+    if r.images_archived + r.images_reactivated > 0 {
+        writeln!(
+            out,
+            "Storage class: {} images archived, {} reactivated (ACTIVATING: pullable again within about 20 minutes).",
+            r.images_archived, r.images_reactivated
+        )?;
+    }
     for s in &r.skipped {
         let what = s.tag.as_ref().map_or_else(
             || s.digest.short(),
@@ -65,10 +72,14 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
     };
     writeln!(
         out,
-        "API calls: DescribeImages {}, BatchGetImage {}, BatchDeleteImage {}, other {}{public}; retries {} ({} throttled, {} server errors).",
+        "API calls: DescribeImages {}, BatchGetImage {}, BatchDeleteImage {}, {}other {}{public}; retries {} ({} throttled, {} server errors).",
         o.api_calls.describe_images,
         o.api_calls.batch_get_image,
         o.api_calls.batch_delete_image,
+        match o.api_calls.update_image_storage_class {
+            0 => String::new(),
+            n => format!("UpdateImageStorageClass {n}, "),
+        },
         o.api_calls.other,
         o.retries.retries,
         o.retries.throttled,

@@ -165,6 +165,12 @@ fn then_delete_after_delete_archived_after_deletes_the_archived_images() {
     let journal = f.path("journal.jsonl");
     let out = m.run(&["apply", s(&cfg), "--auto-approve", "--journal", s(&journal)]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let human = said(&out);
+    assert!(
+        human.contains("Storage class: 1 images archived, 0 reactivated")
+            && human.contains("UpdateImageStorageClass 1, "),
+        "{human}"
+    );
     assert_eq!(statuses(&m, "team/app")[&old], "ARCHIVED");
     // Within the year, it stays archived.
     let soon = (chrono::Utc::now() + chrono::Duration::days(300)).to_rfc3339();
@@ -197,4 +203,58 @@ fn then_delete_after_delete_archived_after_deletes_the_archived_images() {
     assert_eq!(report["report"]["images_deleted"], 1, "{report}");
     let now = statuses(&m, "team/app");
     assert_eq!(now.keys().collect::<Vec<_>>(), [&kept], "{now:?}");
+}
+
+#[test]
+fn a_throttled_storm_of_archives_is_retried_and_archives_exactly_what_was_planned() {
+    use testkit::proxy::{Faults, Outcome, Proxy};
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    let kept = m.push_image("team/app", "keep", &["v1"]);
+    let old: Vec<String> = (0..20)
+        .map(|i| m.push_image("team/app", &format!("old-{i}"), &[&format!("old-{i}")]))
+        .collect();
+    let f = Files::new();
+    let cfg = f.write("app.yaml", CONFIG);
+    let p = Proxy::start(
+        &m.url,
+        Faults {
+            throttle: 0.4,
+            seed: 7,
+            operations: vec!["UpdateImageStorageClass"],
+            ..Faults::default()
+        },
+    );
+    let journal = f.path("journal.jsonl");
+    let out = crate::common::command(
+        &p.url,
+        &[
+            "apply",
+            s(&cfg),
+            "--auto-approve",
+            "--format",
+            "json",
+            "--journal",
+            s(&journal),
+        ],
+        None,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let calls = p.calls();
+    let throttled = calls
+        .iter()
+        .filter(|c| c.outcome == Outcome::Throttled)
+        .count();
+    assert!(throttled > 0, "the storm throttled nothing: {calls:?}");
+    let report = json(&out);
+    assert_eq!(report["report"]["images_archived"], 20, "{report}");
+    assert_eq!(report["retries"]["throttled"], throttled as u64, "{report}");
+    assert_eq!(report["report"]["failures"], serde_json::json!([]));
+    let now = statuses(&m, "team/app");
+    assert_eq!(now[&kept], "ACTIVE", "the allowed image stays active");
+    for d in &old {
+        assert_eq!(now[d], "ARCHIVED", "{now:?}");
+    }
 }
