@@ -528,6 +528,25 @@ impl<'a> Planning<'a> {
                     ),
                     "restore the index from the archive (or let the manifest cache hold it from an earlier run), then plan again",
                 )
+            } else if !matches!(
+                archive::fates(
+                    self.desired,
+                    self.observed,
+                    index.images,
+                    &index.by_digest,
+                    &[i],
+                    self.now
+                )
+                .first(),
+                Some(Fate::Delete(_))
+            ) {
+                (
+                    format!(
+                        "the manifest of index {} ({status}) cannot be read, so its children are unknown: it is not deleted: `removal: archive` (or a rule's `then: archive`) archives it or leaves it archived",
+                        img.digest.short()
+                    ),
+                    "nothing to do; the images it may reference are archived or deleted as their own removal says",
+                )
             } else {
                 (
                     format!(

@@ -199,3 +199,31 @@ fn children_and_referrers_follow_their_subject_into_the_archive() {
         "{archived:?}"
     );
 }
+
+#[test]
+fn an_unreadable_archived_index_that_stays_archived_is_not_said_to_be_deleted() {
+    let repo = || {
+        Repo::new()
+            .image(1, &["old-amd64"], 2)
+            .unreadable_index(3, &["old"])
+            .image(4, &["v1"], 1)
+    };
+    let unreadable = |w: &[crate::plan::Warning]| {
+        w.iter()
+            .filter(|w| w.code == WarningCode::IndexUnreadable)
+            .map(|w| w.message.clone())
+            .collect::<Vec<_>>()
+    };
+    let (p, w) = plan("    tags: [v1]\n    removal: archive\n", repo());
+    assert!(!deleted(&p).contains(&d(3)), "{:?}", p.actions);
+    let said = unreadable(&w);
+    assert_eq!(said.len(), 1, "{w:?}");
+    assert!(said[0].contains("it is not deleted"), "{said:?}");
+    // With `removal: delete` it is deleted, and said to be.
+    let (p, w) = plan("    tags: [v1]\n", repo());
+    assert!(deleted(&p).contains(&d(3)), "{:?}", p.actions);
+    assert!(
+        unreadable(&w)[0].contains("deleted in a wave before"),
+        "{w:?}"
+    );
+}
