@@ -32,9 +32,26 @@ pub fn human(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
             plan.source,
             plan.created_at.format("%Y-%m-%dT%H:%M:%SZ")
         )?;
+        // The storage-class signs only when the plan has such actions (the legend
+        // of a plan of deletions stays as it was).
+        let has = |kind: ActionKind| {
+            changed
+                .iter()
+                .any(|r| r.actions.iter().any(|a| a.kind == kind))
+        };
+        let archive = if has(ActionKind::Archive) {
+            format!("   {YELLOW}>{YELLOW:#} archive (the image and its tags stay, not pullable)")
+        } else {
+            String::new()
+        };
+        let reactivate = if has(ActionKind::Reactivate) {
+            format!("   {GREEN}<{GREEN:#} reactivate (from the archive)")
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "  {RED}-{RED:#} delete   {YELLOW}~{YELLOW:#} untag (the image stays)"
+            "  {RED}-{RED:#} delete   {YELLOW}~{YELLOW:#} untag (the image stays){archive}{reactivate}"
         )?;
     }
     for repo in changed {

@@ -93,9 +93,18 @@ fn apply_archives_what_the_plan_says_and_restore_reactivates_them() {
 
     let human = text(&m.run(&["plan", s(&cfg)]).stdout);
     assert_eq!(
-        human.lines().filter(|l| l.contains("> archive")).count(),
+        human
+            .lines()
+            .filter(|l| l.starts_with("  > archive sha256:"))
+            .count(),
         2,
         "{human}"
+    );
+    assert!(
+        human.contains(
+            "~ untag (the image stays)   > archive (the image and its tags stay, not pullable)"
+        ),
+        "the legend: {human}"
     );
     assert!(!human.contains("  - delete sha256"), "{human}");
     let plan = json(&m.run(&["plan", s(&cfg), "--format", "json"]));
