@@ -32,7 +32,6 @@ struct Repo {
     images: Vec<ImageDetail>,
     children: HashMap<Digest, Vec<Digest>>,
     unreadable: Vec<Digest>,
-    manifests: HashMap<Digest, String>,
 }
 
 impl Repo {
@@ -41,7 +40,6 @@ impl Repo {
             images: Vec::new(),
             children: HashMap::new(),
             unreadable: Vec::new(),
-            manifests: HashMap::new(),
         }
     }
 
@@ -98,7 +96,6 @@ impl Repo {
         ObservedRepository {
             children: self.children,
             unreadable: self.unreadable,
-            manifests: self.manifests,
             ..ObservedRepository::listed(
                 RepositoryRef {
                     registry: RegistryLocation::private(

@@ -393,8 +393,8 @@ mod tests {
             2,
             "every manifest came from the cache"
         );
-        assert_eq!(first.manifests, second.manifests);
-        assert_eq!(second.manifests.len(), 3);
+        assert_eq!(first.blobs, second.blobs);
+        assert_eq!(second.blobs.images_read(), 3);
         assert_eq!(first.children, second.children);
         assert_eq!(second.children[&d[2]], [d[0].clone()]);
         // Without a cache, every observation reads them again.
