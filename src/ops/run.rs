@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use futures_util::stream::{self, StreamExt};
 use rayon::prelude::*;
 
@@ -344,6 +345,19 @@ pub async fn observe_each<R: Registry>(
     first_pages: &mut FirstPages,
 ) -> Vec<Result<ObservedRepository, RegistryError>> {
     let firsts: Vec<Option<ImagePage>> = targets.iter().map(|t| first_pages.remove(t)).collect();
+    if registry.answers_at_once() {
+        // Nothing to wait for: the work is CPU (copying and parsing manifests), so
+        // it runs on every core, in input order, like the plan engine.
+        return targets
+            .par_iter()
+            .zip(firsts)
+            .map(|(t, first)| {
+                observe_from(registry, t, first)
+                    .now_or_never()
+                    .expect("a registry that answers at once is ready when first polled")
+            })
+            .collect();
+    }
     stream::iter(targets.iter().zip(firsts))
         .map(|(t, first)| observe_from(registry, t, first))
         .buffered(parallelism.max(1))

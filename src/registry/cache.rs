@@ -154,6 +154,11 @@ impl<R: Registry> Registry for Cached<R> {
         self.inner.endpoint(region)
     }
 
+    fn answers_at_once(&self) -> bool {
+        // The cache's own reads and writes are synchronous file operations.
+        self.inner.answers_at_once()
+    }
+
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         self.inner.caller_account(region).await
     }
