@@ -60,6 +60,18 @@ pub struct RawRegistry {
         length(min = 2, max = 50)
     )]
     pub public: Option<At<String>>,
+    /// The IAM role assumed for every call about this account (its repositories and
+    /// its in-use sources): `arn:aws:iam::ACCOUNT:role/NAME`, in `account`, which it
+    /// needs. Chained from the run's own credentials; one session per account per run.
+    /// Default: the run's own credentials. Not with `public`.
+    #[schemars(regex(
+        pattern = r"^arn:(aws|aws-cn|aws-us-gov):iam::[0-9]{12}:role/([A-Za-z0-9+=,.@_/-]*/)?[A-Za-z0-9+=,.@_-]{1,64}$"
+    ))]
+    pub role: Option<At<String>>,
+    /// The external id that the role's trust policy asks for (`sts:ExternalId`).
+    /// Only with `role`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$"))]
+    pub external_id: Option<At<String>>,
 }
 
 /// The desired state of one repository.

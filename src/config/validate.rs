@@ -7,6 +7,9 @@
 mod in_use;
 mod kubernetes;
 mod limits;
+mod role;
+
+pub(super) use role::RoleDecl;
 
 use super::at::{self, At, KeyProblem, Places};
 use super::diagnostic::{Code, ConfigDiagnostic, SharedSource};
@@ -43,6 +46,8 @@ pub(super) struct Validated {
     pub in_use: InUseSources,
     /// Every problem, in file order.
     pub diagnostics: Vec<ConfigDiagnostic>,
+    /// The file's `registry.role`, when valid.
+    pub role: Option<RoleDecl>,
 }
 
 pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
@@ -77,6 +82,7 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
                 declared: Vec::new(),
                 in_use: InUseSources::default(),
                 diagnostics: vec![diagnostic],
+                role: None,
             };
         }
     };
@@ -110,6 +116,7 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
                 declared: Vec::new(),
                 in_use: InUseSources::default(),
                 diagnostics: vec![diagnostic],
+                role: None,
             };
         }
     };
@@ -123,6 +130,7 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
         base,
         in_use: InUseSources::default(),
         prices: crate::model::Prices::DEFAULT,
+        role: None,
     };
     for d in &duplicates {
         let first = ConfigDiagnostic::at(
@@ -156,6 +164,7 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
         declared: cx.declared,
         in_use: cx.in_use,
         diagnostics: cx.diags,
+        role: cx.role,
     }
 }
 
@@ -177,6 +186,8 @@ struct Cx<'n> {
     in_use: InUseSources,
     /// The file's storage prices (`pricing`).
     prices: crate::model::Prices,
+    /// The file's `registry.role`.
+    role: Option<RoleDecl>,
 }
 
 impl<'n> Cx<'n> {
@@ -436,6 +447,7 @@ impl<'n> Cx<'n> {
                     .into(),
             );
         }
+        self.role = self.role(&registry, account.as_ref());
         (account, region, public)
     }
 

@@ -495,27 +495,55 @@ pub async fn make_plan<R: Registry>(
     make_plan_in_use(registry, desired, settings, &in_use).await
 }
 
-/// Reads the in-use sources of `desired`: ECS and Lambda in the regions of its
-/// private repositories unless a source names its own.
+/// Reads the in-use sources of `desired`: ECS and Lambda unless a source names its
+/// own regions, in the regions of its private repositories: with the run's own
+/// credentials for the repositories of no role, and in each account with a role
+/// (`registry.role`), through it, in the regions of that account's repositories.
 pub async fn read_in_use(
     desired: &DesiredState,
     settings: &RunSettings,
 ) -> Result<InUseSet, RunError> {
-    let mut regions: Vec<Region> = desired
-        .repositories
-        .iter()
-        .filter(|r| r.public.is_none())
-        .filter_map(|r| r.region.clone().or_else(|| settings.default_region.clone()))
-        .collect();
-    regions.sort();
-    regions.dedup();
+    let accounts = live_accounts(desired, settings.default_region.as_ref());
     Ok(super::in_use::read(
         &desired.in_use,
         settings.live.as_deref(),
         settings.clusters.as_deref(),
-        &regions,
+        &accounts,
     )
     .await?)
+}
+
+/// The accounts whose ECS and Lambda are read: that of the run's own credentials when
+/// a private repository has no role (or none is declared), then each account with a
+/// role, each with the regions of its repositories.
+fn live_accounts(
+    desired: &DesiredState,
+    default_region: Option<&Region>,
+) -> Vec<super::in_use::LiveAccount> {
+    use super::in_use::LiveAccount;
+    let role_of = |r: &DesiredRepository| {
+        r.account
+            .as_ref()
+            .filter(|a| desired.roles.iter().any(|role| &role.account == *a))
+            .cloned()
+    };
+    let mut by_account: std::collections::BTreeMap<Option<AccountId>, Vec<Region>> =
+        std::collections::BTreeMap::new();
+    for r in desired.repositories.iter().filter(|r| r.public.is_none()) {
+        let regions = by_account.entry(role_of(r)).or_default();
+        regions.extend(r.region.clone().or_else(|| default_region.cloned()));
+    }
+    if by_account.is_empty() {
+        by_account.insert(None, Vec::new());
+    }
+    by_account
+        .into_iter()
+        .map(|(account, mut regions)| {
+            regions.sort();
+            regions.dedup();
+            LiveAccount { account, regions }
+        })
+        .collect()
 }
 
 /// The set-up failure of a run, if any: a repository that could not be read for want

@@ -673,6 +673,7 @@ fn uses(refs: &[&str]) -> Vec<crate::in_use::ImageUse> {
             crate::in_use::ImageUse {
                 image: crate::in_use::parse_reference(&text).unwrap(),
                 site: crate::in_use::UseSite {
+                    account: None,
                     source: crate::in_use::SourceKind::File,
                     file: Some("deploy.yaml".into()),
                     line: Some(n as u32 + 1),
