@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 pub use diagnostic::{Code, ConfigDiagnostic, ConfigErrors, SharedSource};
 pub use in_use::{
-    EcsSource, InUseSources, KubernetesCluster, KubernetesFile, LambdaSource, Selection, SourcePath,
+    EcsSource, InUseAccount, InUseSources, KubernetesCluster, KubernetesFile, LambdaSource,
+    Selection, SourcePath,
 };
 pub use validate::parse_duration;
 
@@ -668,7 +669,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
         files.push(name.clone());
         let file = validate::validate_file(&name, bytes);
         declared.extend(file.declared.into_iter().map(|d| (d, file.source.clone())));
-        role_decls.extend(file.role.map(|r| (r, file.source.clone())));
+        role_decls.extend(file.roles.into_iter().map(|r| (r, file.source.clone())));
         if file.diagnostics.is_empty() {
             repositories.extend(file.repositories);
             in_use.extend(file.in_use);

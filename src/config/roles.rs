@@ -131,4 +131,108 @@ mod tests {
         assert_eq!(d.code.as_str(), "config::role-conflict");
         assert!(d.message.contains("another external id"), "{}", d.message);
     }
+
+    /// A file of `app-a` in account 222222222222 (with its role) whose `in_use`
+    /// names `accounts`.
+    fn with_accounts(accounts: &str) -> Vec<u8> {
+        let mut f = file(
+            "222222222222",
+            "arn:aws:iam::222222222222:role/ecr-reconcile",
+            None,
+            "app-a",
+        );
+        f.extend_from_slice(format!("in_use:\n  ecs: {{}}\n  accounts:\n{accounts}").as_bytes());
+        f
+    }
+
+    #[test]
+    fn in_use_accounts_are_read_through_their_roles() {
+        let state = load_sources(vec![(
+            "a.yaml".into(),
+            with_accounts(
+                "    - account: \"444444444444\"\n      role: arn:aws:iam::444444444444:role/reader\n      external_id: org-reader\n      regions: [us-east-1, eu-west-1]\n    - account: \"555555555555\"\n      role: arn:aws:iam::555555555555:role/reader\n",
+            ),
+        )])
+        .unwrap();
+        let accounts: Vec<(&str, Option<Vec<&str>>)> = state
+            .in_use
+            .accounts
+            .iter()
+            .map(|a| {
+                (
+                    a.account.as_str(),
+                    a.regions
+                        .as_ref()
+                        .map(|r| r.iter().map(|r| r.as_str()).collect()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            accounts,
+            [
+                ("444444444444", Some(vec!["us-east-1", "eu-west-1"])),
+                ("555555555555", None)
+            ]
+        );
+        let roles: Vec<(&str, Option<&str>)> = state
+            .roles
+            .iter()
+            .map(|r| (r.role.as_str(), r.external_id.as_deref()))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("arn:aws:iam::222222222222:role/ecr-reconcile", None),
+                ("arn:aws:iam::444444444444:role/reader", Some("org-reader")),
+                ("arn:aws:iam::555555555555:role/reader", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_in_use_account_needs_a_role_of_its_own_account_agreeing_with_other_files() {
+        let codes = |accounts: &str| -> Vec<(String, u32, u32)> {
+            let errors =
+                load_sources(vec![("a.yaml".into(), with_accounts(accounts))]).unwrap_err();
+            errors
+                .diagnostics
+                .iter()
+                .map(|d| {
+                    let span = d.span.unwrap();
+                    (d.code.as_str().to_owned(), span.line, span.column)
+                })
+                .collect()
+        };
+        assert_eq!(
+            codes("    - account: \"444444444444\"\n"),
+            [("config::missing-key".to_owned(), 12, 7)]
+        );
+        assert_eq!(
+            codes(
+                "    - account: \"444444444444\"\n      role: arn:aws:iam::555555555555:role/reader\n"
+            ),
+            [("config::role-account-mismatch".to_owned(), 13, 13)]
+        );
+        assert_eq!(
+            codes("    - role: arn:aws:iam::444444444444:role/reader\n"),
+            [("config::missing-key".to_owned(), 12, 7)]
+        );
+        assert_eq!(
+            codes("    - account: \"4444\"\n      role: arn:aws:iam::444444444444:role/reader\n"),
+            [("config::invalid-account".to_owned(), 12, 16)]
+        );
+        // The same account as the file's own, with another role.
+        assert_eq!(
+            codes(
+                "    - account: \"222222222222\"\n      role: arn:aws:iam::222222222222:role/reader\n"
+            ),
+            [("config::role-conflict".to_owned(), 13, 13)]
+        );
+        assert_eq!(
+            codes(
+                "    - account: \"444444444444\"\n      role: arn:aws:iam::444444444444:role/reader\n      regions: []\n"
+            ),
+            [("config::invalid-region".to_owned(), 14, 16)]
+        );
+    }
 }

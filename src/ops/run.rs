@@ -515,7 +515,9 @@ pub async fn read_in_use(
 
 /// The accounts whose ECS and Lambda are read: that of the run's own credentials when
 /// a private repository has no role (or none is declared), then each account with a
-/// role, each with the regions of its repositories.
+/// role, each with the regions of its repositories; then each of `in_use.accounts`
+/// (through its role) with its own regions, or else every region of the run's private
+/// repositories (the same account named both ways is read once, in both's regions).
 fn live_accounts(
     desired: &DesiredState,
     default_region: Option<&Region>,
@@ -533,8 +535,19 @@ fn live_accounts(
         let regions = by_account.entry(role_of(r)).or_default();
         regions.extend(r.region.clone().or_else(|| default_region.cloned()));
     }
+    let mut every_region: Vec<Region> = by_account.values().flatten().cloned().collect();
+    if every_region.is_empty() {
+        every_region.extend(default_region.cloned());
+    }
     if by_account.is_empty() {
         by_account.insert(None, Vec::new());
+    }
+    for extra in &desired.in_use.accounts {
+        let regions = by_account.entry(Some(extra.account.clone())).or_default();
+        match &extra.regions {
+            Some(own) => regions.extend(own.iter().cloned()),
+            None => regions.extend(every_region.iter().cloned()),
+        }
     }
     by_account
         .into_iter()

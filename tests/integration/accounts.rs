@@ -292,3 +292,95 @@ fn a_session_close_to_expiry_is_renewed_and_its_calls_still_reach_the_account() 
         );
     });
 }
+
+#[test]
+fn an_account_of_in_use_accounts_is_read_through_its_role_without_repositories_of_its_own() {
+    const OTHER: &str = "333333333333";
+    let m = Moto::start(binary());
+    let web = seed(&m);
+    // A third account, with no repository in the run, runs apps/web:v2.
+    let image = format!("{CENTRAL}.dkr.ecr.{REGION}.amazonaws.com/apps/web:v2");
+    m.boto3(&format!(
+        r#"{prelude}
+ecs = as_account({OTHER:?}, 'ecs')
+ecs.create_cluster(clusterName='batch')
+td = ecs.register_task_definition(family='report', containerDefinitions=[
+    {{'name': 'app', 'image': {image:?}, 'essential': True, 'memory': 512}}])['taskDefinition']['taskDefinitionArn']
+ecs.create_service(cluster='batch', serviceName='report', taskDefinition=td, desiredCount=1)
+"#,
+        prelude = as_account(&m),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let d = desired(dir.path(), &role(WORKLOAD, "ecr-reconcile"));
+    let kept_of = |plan: &serde_json::Value| -> BTreeSet<String> {
+        repository(plan, "apps/web")["in_use"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["digest"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Without it, the third account is not read: v2 goes.
+    let plan = json(&m.run(&["plan", s(&d), "--format", "json"]));
+    assert_eq!(kept_of(&plan), BTreeSet::from([web.v1.clone()]));
+
+    let central = d.join("central.yaml");
+    let text_of = std::fs::read_to_string(&central).unwrap();
+    std::fs::write(
+        &central,
+        format!(
+            "{text_of}  accounts:\n    - account: \"{OTHER}\"\n      role: {}\n      regions: [{REGION}]\n",
+            role(OTHER, "ecr-reconcile-reader")
+        ),
+    )
+    .unwrap();
+    let plan = json(&m.run(&["plan", s(&d), "--format", "json"]));
+    assert_eq!(
+        kept_of(&plan),
+        BTreeSet::from([web.v1.clone(), web.v2.clone()]),
+        "{:#}",
+        repository(&plan, "apps/web")
+    );
+    let v2 = repository(&plan, "apps/web")["in_use"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["digest"] == web.v2)
+        .unwrap()
+        .clone();
+    assert!(
+        v2["uses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["account"] == OTHER),
+        "{v2:#}"
+    );
+    assert_eq!(
+        plan["api_calls"]["assume_role"], 3,
+        "{:#}",
+        plan["api_calls"]
+    );
+
+    // Its role is assumed before anything is read: one it cannot assume stops the run.
+    let untrusted = role(OTHER, "untrusted-reader");
+    std::fs::write(
+        &central,
+        format!("{text_of}  accounts:\n    - account: \"{OTHER}\"\n      role: {untrusted}\n"),
+    )
+    .unwrap();
+    let out = m.run_in(&["apply", s(&d), "--auto-approve"], Some(dir.path()));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot assume role {untrusted} for account {OTHER}"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        central_digests(&m),
+        BTreeSet::from([web.v1, web.v2, web.v3]),
+        "nothing removed"
+    );
+}

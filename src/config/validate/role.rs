@@ -27,20 +27,7 @@ impl<'n> Cx<'n> {
         let external = self.value(&registry.external_id);
         let external_id = external.and_then(|v| self.external_id(v, role_node.is_some()));
         let node = role_node?;
-        let Value::Str(text) = &node.value else {
-            self.wrong_type(node, "`role`", "an IAM role ARN (a string)");
-            return None;
-        };
-        let arn = match RoleArn::parse(text.clone()) {
-            Ok(a) => a,
-            Err(why) => {
-                self.error(Code::InvalidRole, node.span, why, "not an IAM role ARN")
-                    .help = Some(
-                    "the ARN of the role to assume in the file's account, such as arn:aws:iam::111111111111:role/ecr-reconcile".into(),
-                );
-                return None;
-            }
-        };
+        let arn = self.role_arn(node)?;
         if let Some(v) = self.value(&registry.public) {
             self.error(
                 Code::PublicWithRole,
@@ -65,27 +52,87 @@ impl<'n> Cx<'n> {
         }
         // An invalid account is reported where it is written.
         let account = account?;
+        self.role_decl(
+            node,
+            arn,
+            account,
+            external_id.flatten(),
+            "the file's account",
+        )
+    }
+
+    /// A role of `in_use.accounts`: `role` (required) and `external_id` of `account`.
+    pub(super) fn in_use_role(
+        &mut self,
+        entry: &Node,
+        role: Option<&Node>,
+        external: Option<&Node>,
+        account: Option<&AccountId>,
+    ) -> Option<RoleDecl> {
+        let external_id = external.and_then(|v| self.external_id(v, true));
+        let Some(node) = role else {
+            self.error(
+                Code::MissingKey,
+                entry.span,
+                "an account of `in_use.accounts` needs a `role`: it is read through it",
+                "account starts here",
+            )
+            .help = Some(
+                "add `role: arn:aws:iam::ACCOUNT:role/NAME`, a role of that account that may list ECS and Lambda".into(),
+            );
+            return None;
+        };
+        let arn = self.role_arn(node)?;
+        let account = account?;
+        self.role_decl(node, arn, account, external_id.flatten(), "the account")
+    }
+
+    /// The role ARN written at `node`, when it is one (reported otherwise).
+    fn role_arn(&mut self, node: &Node) -> Option<RoleArn> {
+        let Value::Str(text) = &node.value else {
+            self.wrong_type(node, "`role`", "an IAM role ARN (a string)");
+            return None;
+        };
+        match RoleArn::parse(text.clone()) {
+            Ok(a) => Some(a),
+            Err(why) => {
+                self.error(Code::InvalidRole, node.span, why, "not an IAM role ARN")
+                    .help = Some(
+                    "the ARN of the role to assume in the account, such as arn:aws:iam::111111111111:role/ecr-reconcile".into(),
+                );
+                None
+            }
+        }
+    }
+
+    /// The role `arn` of `account`, written at `node`: an error when it is a role of
+    /// another account (`whose` names the account it should be in).
+    fn role_decl(
+        &mut self,
+        node: &Node,
+        arn: RoleArn,
+        account: &AccountId,
+        external_id: Option<String>,
+        whose: &str,
+    ) -> Option<RoleDecl> {
         if arn.account() != account {
             self.error(
                 Code::RoleAccountMismatch,
                 node.span,
                 format!(
-                    "the role is in account {}, not in the file's account {account}",
+                    "the role is in account {}, not in {whose} {account}",
                     arn.account()
                 ),
                 "a role of another account",
             )
-            .help = Some(
-                "name the role in the repositories' account that the run assumes to reach them"
-                    .into(),
-            );
+            .help = Some("name a role of the account that the run assumes to reach it".into());
             return None;
         }
         Some(RoleDecl {
             role: AccountRole {
                 account: account.clone(),
                 role: arn,
-                external_id: external_id.flatten(),
+                external_id,
             },
             span: node.span,
         })
