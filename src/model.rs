@@ -12,9 +12,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 mod cost;
 mod location;
+mod role;
 
 pub use cost::{DeleteLimit, GB, PRICES_CHECKED_ON, Price, Prices, Usd, parse_size};
 pub use location::{PUBLIC_REGISTRY_HOST, RegistryLocation, RepositoryRef};
+pub use role::{AccountRole, RoleArn, check_external_id};
 
 /// The kinds of value the model validates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::Display)]

@@ -83,9 +83,57 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// ECR's wildcard match, for tag patterns of lifecycle rules and tag-mutability
+/// exclusion filters: `*` matches any run of characters (none included), every other
+/// character matches itself, over the whole tag.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        // No `*`: the whole tag.
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wildcards_match_the_whole_tag() {
+        for (pattern, text, expected) in [
+            ("latest", "latest", true),
+            ("latest", "latest-1", false),
+            ("dev-*", "dev-1", true),
+            ("dev-*", "dev-", true),
+            ("dev-*", "devx", false),
+            ("dev-*", "xdev-1", false),
+            ("*-rc", "1.0-rc", true),
+            ("*-rc", "1.0-rc1", false),
+            ("v*.*", "v1.2", true),
+            ("v*.*", "v12", false),
+            ("a*b*a", "aba", true),
+            ("a*b*a", "ab", false),
+            ("*", "anything", true),
+        ] {
+            assert_eq!(
+                wildcard_match(pattern, text),
+                expected,
+                "{pattern} against {text}"
+            );
+        }
+    }
 
     #[test]
     fn positions_round_trip() {

@@ -13,6 +13,8 @@ mod call;
 mod error;
 #[cfg(feature = "aws")]
 mod retry;
+#[cfg(feature = "aws")]
+pub mod session;
 pub mod width;
 
 #[cfg(feature = "aws")]

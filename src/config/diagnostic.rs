@@ -94,6 +94,24 @@ pub enum Code {
     /// `registry` with both `public` (ECR Public) and `region` (private ECR).
     #[strum(serialize = "config::public-with-region")]
     PublicWithRegion,
+    /// `registry.role` that is not the ARN of an IAM role.
+    #[strum(serialize = "config::invalid-role")]
+    InvalidRole,
+    /// `registry.role` without `registry.account`, or `external_id` without `role`.
+    #[strum(serialize = "config::role-without-account")]
+    RoleWithoutAccount,
+    /// `registry.role` of another account than `registry.account`.
+    #[strum(serialize = "config::role-account-mismatch")]
+    RoleAccountMismatch,
+    /// `registry.role` with `public`: ECR Public is reached with the run's credentials.
+    #[strum(serialize = "config::public-with-role")]
+    PublicWithRole,
+    /// A malformed `registry.external_id`.
+    #[strum(serialize = "config::invalid-external-id")]
+    InvalidExternalId,
+    /// Two files give one account different roles (or external ids).
+    #[strum(serialize = "config::role-conflict")]
+    RoleConflict,
     /// `pulled_within` in a file of ECR Public repositories: ECR Public records no
     /// pull times.
     #[strum(serialize = "config::public-pull-time")]

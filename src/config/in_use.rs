@@ -103,6 +103,21 @@ pub struct InUseSources {
     pub ecs: Vec<EcsSource>,
     /// Lambda sources.
     pub lambda: Vec<LambdaSource>,
+    /// Accounts without repositories of the run whose ECS and Lambda are read too
+    /// (`in_use.accounts`), each through its role (in the run's roles).
+    pub accounts: Vec<InUseAccount>,
+}
+
+/// An account of `in_use.accounts`: read for images in use through its role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InUseAccount {
+    /// The account (its role is the run's role of this account).
+    pub account: crate::model::AccountId,
+    /// The regions read when a source names none; `None`: those of the run's private
+    /// repositories.
+    pub regions: Option<Vec<Region>>,
+    /// Where it is declared.
+    pub origin: Origin,
 }
 
 impl InUseSources {
@@ -124,5 +139,6 @@ impl InUseSources {
         self.lists.extend(other.lists);
         self.ecs.extend(other.ecs);
         self.lambda.extend(other.lambda);
+        self.accounts.extend(other.accounts);
     }
 }

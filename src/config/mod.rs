@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod in_use;
 pub mod raw;
 pub mod report;
+mod roles;
 mod validate;
 mod walk;
 pub mod yaml;
@@ -22,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 pub use diagnostic::{Code, ConfigDiagnostic, ConfigErrors, SharedSource};
 pub use in_use::{
-    EcsSource, InUseSources, KubernetesCluster, KubernetesFile, LambdaSource, Selection, SourcePath,
+    EcsSource, InUseAccount, InUseSources, KubernetesCluster, KubernetesFile, LambdaSource,
+    Selection, SourcePath,
 };
 pub use validate::parse_duration;
 
@@ -175,6 +177,9 @@ pub struct DesiredState {
     pub not_desired: NotDesired,
     /// The in-use sources of every file.
     pub in_use: InUseSources,
+    /// The role of each account that a file names one for (`registry.role`), by
+    /// account.
+    pub roles: Vec<crate::model::AccountRole>,
 }
 
 /// The name of the file, at the top of a searched directory, that lists what the
@@ -675,6 +680,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
     let mut fingerprint = Vec::with_capacity(inputs.len());
     let mut declared: Vec<(validate::Declared, SharedSource)> = Vec::new();
     let mut in_use = InUseSources::default();
+    let mut role_decls = Vec::new();
     for (name, identity, bytes) in inputs {
         fingerprint.push(FileFingerprint {
             path: identity,
@@ -683,6 +689,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
         files.push(name.clone());
         let file = validate::validate_file(&name, bytes);
         declared.extend(file.declared.into_iter().map(|d| (d, file.source.clone())));
+        role_decls.extend(file.roles.into_iter().map(|r| (r, file.source.clone())));
         if file.diagnostics.is_empty() {
             repositories.extend(file.repositories);
             in_use.extend(file.in_use);
@@ -692,6 +699,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
     }
     // Declarations of files with other problems count too: every problem in one run.
     check_duplicates(&declared, &mut errors);
+    let roles = roles::check_roles(&role_decls, &mut errors);
     if errors.diagnostics.is_empty() {
         fingerprint.sort();
         Ok(DesiredState {
@@ -702,6 +710,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
             excluded: Vec::new(),
             not_desired: NotDesired::default(),
             in_use,
+            roles,
         })
     } else {
         Err(errors)

@@ -60,6 +60,18 @@ pub struct RawRegistry {
         length(min = 2, max = 50)
     )]
     pub public: Option<At<String>>,
+    /// The IAM role assumed for every call about this account (its repositories and
+    /// its in-use sources): `arn:aws:iam::ACCOUNT:role/NAME`, in `account`, which it
+    /// needs. Chained from the run's own credentials; one session per account per run.
+    /// Default: the run's own credentials. Not with `public`.
+    #[schemars(regex(
+        pattern = r"^arn:(aws|aws-cn|aws-us-gov):iam::[0-9]{12}:role/([A-Za-z0-9+=,.@_/-]*/)?[A-Za-z0-9+=,.@_-]{1,64}$"
+    ))]
+    pub role: Option<At<String>>,
+    /// The external id that the role's trust policy asks for (`sts:ExternalId`).
+    /// Only with `role`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$"))]
+    pub external_id: Option<At<String>>,
 }
 
 /// The desired state of one repository.
@@ -184,6 +196,34 @@ pub struct RawInUse {
     /// Lambda: images of container-image functions: `$LATEST`, every published
     /// version, every alias.
     pub lambda: Option<At<RawLambda>>,
+    /// Accounts with no repository of the run whose ECS and Lambda are read too
+    /// (workload accounts that run images of central repositories), each through its
+    /// role. The accounts of the run's repositories are always read.
+    pub accounts: Option<At<Vec<RawInUseAccount>>>,
+}
+
+/// An account read for images in use through its role, without repositories of its
+/// own in the run.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInUseAccount {
+    /// The 12-digit AWS account id. Quote it.
+    #[schemars(regex(pattern = r"^[0-9]{12}$"))]
+    pub account: At<String>,
+    /// The IAM role assumed to read it: `arn:aws:iam::ACCOUNT:role/NAME`, in
+    /// `account`. One session per account per run, shared with the account's
+    /// repositories if it has any.
+    #[schemars(regex(
+        pattern = r"^arn:(aws|aws-cn|aws-us-gov):iam::[0-9]{12}:role/([A-Za-z0-9+=,.@_/-]*/)?[A-Za-z0-9+=,.@_-]{1,64}$"
+    ))]
+    pub role: At<String>,
+    /// The external id that the role's trust policy asks for (`sts:ExternalId`).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$"))]
+    pub external_id: Option<At<String>>,
+    /// The regions read (a source's own `regions` come first). Default: the regions
+    /// of the run's private repositories.
+    #[schemars(length(min = 1))]
+    pub regions: Option<At<Vec<String>>>,
 }
 
 /// An entry of `in_use.kubernetes`: a file of kubectl JSON (a path), the same with

@@ -8,6 +8,9 @@ mod in_use;
 mod kubernetes;
 mod limits;
 mod removal;
+mod role;
+
+pub(super) use role::RoleDecl;
 
 use super::at::{self, At, KeyProblem, Places};
 use super::diagnostic::{Code, ConfigDiagnostic, SharedSource};
@@ -44,6 +47,8 @@ pub(super) struct Validated {
     pub in_use: InUseSources,
     /// Every problem, in file order.
     pub diagnostics: Vec<ConfigDiagnostic>,
+    /// The file's roles, when valid: `registry.role` and those of `in_use.accounts`.
+    pub roles: Vec<RoleDecl>,
 }
 
 pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
@@ -78,6 +83,7 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
                 declared: Vec::new(),
                 in_use: InUseSources::default(),
                 diagnostics: vec![diagnostic],
+                roles: Vec::new(),
             };
         }
     };
@@ -111,6 +117,7 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
                 declared: Vec::new(),
                 in_use: InUseSources::default(),
                 diagnostics: vec![diagnostic],
+                roles: Vec::new(),
             };
         }
     };
@@ -124,6 +131,7 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
         base,
         in_use: InUseSources::default(),
         prices: crate::model::Prices::DEFAULT,
+        roles: Vec::new(),
     };
     for d in &duplicates {
         let first = ConfigDiagnostic::at(
@@ -157,6 +165,7 @@ pub(super) fn validate_file(name: &str, bytes: Vec<u8>) -> Validated {
         declared: cx.declared,
         in_use: cx.in_use,
         diagnostics: cx.diags,
+        roles: cx.roles,
     }
 }
 
@@ -178,6 +187,8 @@ struct Cx<'n> {
     in_use: InUseSources,
     /// The file's storage prices (`pricing`).
     prices: crate::model::Prices,
+    /// The file's roles: `registry.role` and those of `in_use.accounts`.
+    roles: Vec<RoleDecl>,
 }
 
 impl<'n> Cx<'n> {
@@ -360,6 +371,35 @@ impl<'n> Cx<'n> {
         out
     }
 
+    /// An account id written at `v` (quoted, or a number YAML read): `None` when it is
+    /// not one (reported).
+    pub(super) fn account_id(&mut self, v: &Node) -> Option<AccountId> {
+        let quoted = matches!(v.value, Value::Str(_));
+        let text = match &v.value {
+            Value::Str(s) => s.clone(),
+            // An unquoted account id is read as a number; its text is what was meant.
+            // With a leading zero and an 8 or 9 among the digits, YAML reads a float.
+            Value::Int(_) | Value::Float(_) => self.raw_text(v.span).to_owned(),
+            _ => {
+                self.wrong_type(v, "`account`", "a 12-digit string");
+                return None;
+            }
+        };
+        match AccountId::parse(text) {
+            Ok(a) => Some(a),
+            Err(why) => {
+                let help = if quoted {
+                    "an AWS account id has exactly 12 digits"
+                } else {
+                    "an AWS account id has 12 digits; quote it: \"012345678901\""
+                };
+                self.error(Code::InvalidAccount, v.span, why, "not an account id")
+                    .help = Some(help.into());
+                None
+            }
+        }
+    }
+
     fn registry(
         &mut self,
         node: &'n Node,
@@ -367,32 +407,9 @@ impl<'n> Cx<'n> {
         let Some(registry) = self.read::<RawRegistry>(node, "`registry`") else {
             return (None, None, None);
         };
-        let account = self.value(&registry.account).and_then(|v| {
-            let quoted = matches!(v.value, Value::Str(_));
-            let text = match &v.value {
-                Value::Str(s) => s.clone(),
-                // An unquoted account id is read as a number; its text is what was meant.
-                // With a leading zero and an 8 or 9 among the digits, YAML reads a float.
-                Value::Int(_) | Value::Float(_) => self.raw_text(v.span).to_owned(),
-                _ => {
-                    self.wrong_type(v, "`account`", "a 12-digit string");
-                    return None;
-                }
-            };
-            match AccountId::parse(text) {
-                Ok(a) => Some(a),
-                Err(why) => {
-                    let help = if quoted {
-                        "an AWS account id has exactly 12 digits"
-                    } else {
-                        "an AWS account id has 12 digits; quote it: \"012345678901\""
-                    };
-                    self.error(Code::InvalidAccount, v.span, why, "not an account id")
-                        .help = Some(help.into());
-                    None
-                }
-            }
-        });
+        let account = self
+            .value(&registry.account)
+            .and_then(|v| self.account_id(v));
         let region = self.value(&registry.region).and_then(|v| {
             let Value::Str(s) = &v.value else {
                 self.wrong_type(v, "`region`", "a string");
@@ -437,6 +454,8 @@ impl<'n> Cx<'n> {
                     .into(),
             );
         }
+        let role = self.role(&registry, account.as_ref());
+        self.roles.extend(role);
         (account, region, public)
     }
 
@@ -535,18 +554,7 @@ impl<'n> Cx<'n> {
                 }
             },
         };
-        let removal = self.removal(repo.removal.as_ref(), "removal");
-        let delete_archived_after_seconds = self
-            .value(&repo.delete_archived_after)
-            .and_then(|v| self.duration(v, "delete_archived_after"));
-        if self.public.is_some()
-            && let Some((k, _)) = repo
-                .delete_archived_after
-                .as_ref()
-                .and_then(|a| self.get(a))
-        {
-            self.public_archive(k.span, "delete_archived_after");
-        }
+        let (removal, delete_archived_after_seconds) = self.repository_removal(&repo);
         let allow = match self.get(&repo.tags) {
             None => {
                 self.error(

@@ -14,13 +14,15 @@ use super::{
     Service,
 };
 use crate::aws::{CallError, Clients};
-use crate::model::Region;
+use crate::model::{AccountId, Region};
 
-/// ECS and Lambda of the caller's account.
+/// ECS and Lambda of the caller's account, and of each account with a role.
 pub struct AwsDeployments {
     base: aws_config::SdkConfig,
     ecs: Clients<aws_sdk_ecs::Client>,
     lambda: Clients<aws_sdk_lambda::Client>,
+    /// The readers of the accounts with a role, each with its session's credentials.
+    accounts: std::collections::HashMap<AccountId, AwsDeployments>,
 }
 
 impl std::fmt::Debug for AwsDeployments {
@@ -36,7 +38,18 @@ impl AwsDeployments {
             base,
             ecs: Clients::default(),
             lambda: Clients::default(),
+            accounts: std::collections::HashMap::new(),
         }
+    }
+
+    /// Reads each account of `configs` with its configuration (its role session's
+    /// credentials).
+    pub fn with_accounts(mut self, configs: Vec<(AccountId, aws_config::SdkConfig)>) -> Self {
+        self.accounts = configs
+            .into_iter()
+            .map(|(account, config)| (account, Self::new(config)))
+            .collect();
+        self
     }
 
     fn ecs(&self, region: &Region) -> aws_sdk_ecs::Client {
@@ -150,6 +163,10 @@ fn missing(what: &str, service: Service, operation: LiveOperation) -> DeployedEr
 }
 
 impl Deployments for AwsDeployments {
+    fn in_account(&self, account: Option<&AccountId>) -> &Self {
+        account.and_then(|a| self.accounts.get(a)).unwrap_or(self)
+    }
+
     async fn ecs_list_clusters(
         &self,
         region: &Region,

@@ -418,6 +418,17 @@ impl std::fmt::Display for LiveCalls {
 /// ECS and Lambda, one method per API call, in one `region` each. Implementations:
 /// AWS ([`aws::AwsDeployments`]) and the tests' fakes.
 pub trait Deployments: Send + Sync {
+    /// The reader of `account`'s ECS and Lambda: the one of its role when it has one
+    /// (`registry.role`); none, or an account without a role: this one, of the run's
+    /// own credentials. The tests' fakes read one account.
+    fn in_account(&self, account: Option<&crate::model::AccountId>) -> &Self
+    where
+        Self: Sized,
+    {
+        let _ = account;
+        self
+    }
+
     /// One page of ListClusters (cluster ARNs).
     fn ecs_list_clusters(
         &self,

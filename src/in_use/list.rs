@@ -70,6 +70,7 @@ fn push(out: &mut Vec<ImageUse>, entry: &str, file: &str, line: u32) -> Result<(
             out.push(ImageUse {
                 image,
                 site: UseSite {
+                    account: None,
                     source: SourceKind::List,
                     file: Some(file.to_owned()),
                     line: Some(line),

@@ -85,6 +85,10 @@ pub struct UseSite {
     /// For ECS and Lambda: the region read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// For ECS and Lambda read through an account's role (`registry.role`): the
+    /// account that runs the image; none: the account of the run's own credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// For Kubernetes: the cluster, as the kubeconfig context read (none for a file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
@@ -129,9 +133,11 @@ impl fmt::Display for UseSite {
             if let Some(c) = &self.container {
                 write!(f, " container {c}")?;
             }
-            return match &self.region {
-                Some(r) => write!(f, " ({r})"),
-                None => Ok(()),
+            return match (&self.account, &self.region) {
+                (Some(a), Some(r)) => write!(f, " (account {a}, {r})"),
+                (Some(a), None) => write!(f, " (account {a})"),
+                (None, Some(r)) => write!(f, " ({r})"),
+                (None, None) => Ok(()),
             };
         }
         match (&self.pod, self.line) {

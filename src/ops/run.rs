@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use futures_util::stream::{self, StreamExt};
 use rayon::prelude::*;
 
@@ -344,6 +345,19 @@ pub async fn observe_each<R: Registry>(
     first_pages: &mut FirstPages,
 ) -> Vec<Result<ObservedRepository, RegistryError>> {
     let firsts: Vec<Option<ImagePage>> = targets.iter().map(|t| first_pages.remove(t)).collect();
+    if registry.answers_at_once() {
+        // Nothing to wait for: the work is CPU (copying and parsing manifests), so
+        // it runs on every core, in input order, like the plan engine.
+        return targets
+            .par_iter()
+            .zip(firsts)
+            .map(|(t, first)| {
+                observe_from(registry, t, first)
+                    .now_or_never()
+                    .expect("a registry that answers at once is ready when first polled")
+            })
+            .collect();
+    }
     stream::iter(targets.iter().zip(firsts))
         .map(|(t, first)| observe_from(registry, t, first))
         .buffered(parallelism.max(1))
@@ -481,27 +495,68 @@ pub async fn make_plan<R: Registry>(
     make_plan_in_use(registry, desired, settings, &in_use).await
 }
 
-/// Reads the in-use sources of `desired`: ECS and Lambda in the regions of its
-/// private repositories unless a source names its own.
+/// Reads the in-use sources of `desired`: ECS and Lambda unless a source names its
+/// own regions, in the regions of its private repositories: with the run's own
+/// credentials for the repositories of no role, and in each account with a role
+/// (`registry.role`), through it, in the regions of that account's repositories.
 pub async fn read_in_use(
     desired: &DesiredState,
     settings: &RunSettings,
 ) -> Result<InUseSet, RunError> {
-    let mut regions: Vec<Region> = desired
-        .repositories
-        .iter()
-        .filter(|r| r.public.is_none())
-        .filter_map(|r| r.region.clone().or_else(|| settings.default_region.clone()))
-        .collect();
-    regions.sort();
-    regions.dedup();
+    let accounts = live_accounts(desired, settings.default_region.as_ref());
     Ok(super::in_use::read(
         &desired.in_use,
         settings.live.as_deref(),
         settings.clusters.as_deref(),
-        &regions,
+        &accounts,
     )
     .await?)
+}
+
+/// The accounts whose ECS and Lambda are read: that of the run's own credentials when
+/// a private repository has no role (or none is declared), then each account with a
+/// role, each with the regions of its repositories; then each of `in_use.accounts`
+/// (through its role) with its own regions, or else every region of the run's private
+/// repositories (the same account named both ways is read once, in both's regions).
+fn live_accounts(
+    desired: &DesiredState,
+    default_region: Option<&Region>,
+) -> Vec<super::in_use::LiveAccount> {
+    use super::in_use::LiveAccount;
+    let role_of = |r: &DesiredRepository| {
+        r.account
+            .as_ref()
+            .filter(|a| desired.roles.iter().any(|role| &role.account == *a))
+            .cloned()
+    };
+    let mut by_account: std::collections::BTreeMap<Option<AccountId>, Vec<Region>> =
+        std::collections::BTreeMap::new();
+    for r in desired.repositories.iter().filter(|r| r.public.is_none()) {
+        let regions = by_account.entry(role_of(r)).or_default();
+        regions.extend(r.region.clone().or_else(|| default_region.cloned()));
+    }
+    let mut every_region: Vec<Region> = by_account.values().flatten().cloned().collect();
+    if every_region.is_empty() {
+        every_region.extend(default_region.cloned());
+    }
+    if by_account.is_empty() {
+        by_account.insert(None, Vec::new());
+    }
+    for extra in &desired.in_use.accounts {
+        let regions = by_account.entry(Some(extra.account.clone())).or_default();
+        match &extra.regions {
+            Some(own) => regions.extend(own.iter().cloned()),
+            None => regions.extend(every_region.iter().cloned()),
+        }
+    }
+    by_account
+        .into_iter()
+        .map(|(account, mut regions)| {
+            regions.sort();
+            regions.dedup();
+            LiveAccount { account, regions }
+        })
+        .collect()
 }
 
 /// The set-up failure of a run, if any: a repository that could not be read for want

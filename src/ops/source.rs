@@ -50,6 +50,9 @@ pub struct SourceSpec {
     /// plans rank the images a restore re-created by their push time from before.
     /// None: none are read.
     pub restore_records: Option<PathBuf>,
+    /// The role of each account that the desired state names one for
+    /// (`registry.role`): against AWS, each is assumed once when the source opens.
+    pub roles: Vec<crate::model::AccountRole>,
 }
 
 /// Why the source could not be opened or written back.
@@ -87,6 +90,16 @@ pub enum SourceError {
     #[error("--public-registry-url: {0}")]
     #[diagnostic(code(source::public_registry_url))]
     PublicRegistryUrl(String),
+    /// A role of `registry.role` could not be assumed: nothing about any account was
+    /// read.
+    #[error("{0}")]
+    #[diagnostic(
+        code(source::assume_role),
+        help(
+            "the role's trust policy must let the run's own principal call sts:AssumeRole (with the `external_id` it asks for, if any); see the multi-account set-up in the README"
+        )
+    )]
+    AssumeRole(#[from] crate::aws::session::AssumeRoleError),
     /// The snapshot file could not be rewritten after changes.
     #[error("cannot rewrite the snapshot {}: {source}", path.display())]
     #[diagnostic(code(source::write_back))]
@@ -177,16 +190,18 @@ impl Source {
                 if let Some(name) = &spec.profile {
                     check_profile(name)?;
                 }
-                let aws = runtime
+                let mut aws = runtime
                     .block_on(AwsRegistry::new(&settings))
                     .map_err(SourceError::PublicRegistryUrl)?;
+                runtime.block_on(aws.assume_roles(&spec.roles))?;
                 let default_region = region.or_else(|| aws.configured_region());
                 let cache = spec.cache_dir.clone().map(ManifestCache::new);
                 if let Some(c) = &cache {
                     tracing::debug!("manifest cache in {}", c.dir().display());
                 }
                 let live = std::sync::Arc::new(super::in_use::Counted::new(
-                    crate::deployed::aws::AwsDeployments::new(aws.sdk_config().clone()),
+                    crate::deployed::aws::AwsDeployments::new(aws.sdk_config().clone())
+                        .with_accounts(aws.account_configs()),
                 ));
                 (
                     Backend::Aws(Box::new(Cached::new(aws, cache))),

@@ -329,34 +329,14 @@ pub fn selects(rule: &Rule, image: &ImageDetail) -> bool {
                         .iter()
                         .any(|t| t.as_str().starts_with(p.as_str()))
                 })
-                && rule
-                    .tag_patterns
-                    .iter()
-                    .all(|p| image.tags.iter().any(|t| wildcard(p, t.as_str())))
+                && rule.tag_patterns.iter().all(|p| {
+                    image
+                        .tags
+                        .iter()
+                        .any(|t| crate::text::wildcard_match(p, t.as_str()))
+                })
         }
     }
-}
-
-/// ECR's tag pattern: `*` matches any run of characters (none included); every other
-/// character matches itself.
-fn wildcard(pattern: &str, tag: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = tag.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        // No `*`: the whole tag.
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// The lifecycle warnings of a repository's plan: its policy could not be read, or

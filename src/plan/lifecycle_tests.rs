@@ -284,7 +284,11 @@ fn wildcards_match_runs_of_characters_anywhere() {
         ("exact", "exactly", false),
         ("*", "", true),
     ] {
-        assert_eq!(wildcard(pattern, tag), matches, "{pattern} ~ {tag}");
+        assert_eq!(
+            crate::text::wildcard_match(pattern, tag),
+            matches,
+            "{pattern} ~ {tag}"
+        );
     }
 }
 

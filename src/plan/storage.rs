@@ -1,12 +1,13 @@
 //! What a plan frees and what that saves: a pure function of one repository's
-//! observed state (its images and their manifests), its plan, the prices and `now`.
+//! observed state (its images and the blobs their manifests reference, numbered
+//! within the repository), its plan, the prices and `now`.
 //!
 //! ECR bills the layers it stores, and stores a layer once however many images of a
 //! repository use it. So deleting images frees the configs and layers that the
 //! deleted images reference and that no image that stays references: a base layer
 //! under fifty releases is freed only with the last of them. An index stores no layer
 //! of its own (its children are images of the repository, listed on their own), so
-//! only the manifests of the other images are read here.
+//! only the blobs of the other images are counted here.
 //!
 //! Layers are counted per repository. ECR's blob mounting lets repositories of one
 //! registry reference a layer stored by another, and the documentation does not say
@@ -19,8 +20,6 @@
 //! share layers with the deleted images that are counted as freed.
 
 use chrono::{DateTime, Utc};
-use foldhash::{HashMap, HashMapExt};
-use serde::Deserialize;
 
 use super::{ActionKind, RepositoryPlan, RepositoryStatus};
 use crate::model::{Digest, Prices, Usd};
@@ -61,42 +60,11 @@ pub struct RepositoryStorage {
     pub reactivation_cost_usd: Usd,
 }
 
-/// The blobs an image manifest (OCI or Docker v2) references: its config and layers.
-#[derive(Deserialize)]
-struct ImageManifest<'a> {
-    #[serde(borrow)]
-    config: Option<Descriptor<'a>>,
-    #[serde(default, borrow)]
-    layers: Vec<Descriptor<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Descriptor<'a> {
-    // Borrowed from the manifest: a digest has no escapes (one that had would not
-    // parse, and the manifest would count as unread). A million manifests, five
-    // blobs each, allocate nothing here.
-    #[serde(borrow)]
-    digest: &'a str,
-    #[serde(default)]
-    size: u64,
-}
-
-/// The (digest, size) of each blob `manifest` references: its config, then its
-/// layers; an error when it does not parse as an image manifest.
-pub fn manifest_blobs(manifest: &str) -> Result<Vec<(&str, u64)>, String> {
-    let m: ImageManifest<'_> =
-        serde_json::from_str(manifest).map_err(|e| format!("not an image manifest: {e}"))?;
-    Ok(m.config
-        .into_iter()
-        .chain(m.layers)
-        .map(|d| (d.digest, d.size))
-        .collect())
-}
-
 /// One distinct blob of the repository, and who references it.
 #[derive(Clone, Copy, Default)]
 struct BlobUse {
-    size: u64,
+    /// Referenced by an image listed (and read): the blob is stored.
+    stored: bool,
     /// Referenced by an image that stays.
     kept: bool,
     /// Referenced by a tagged image, or by an image an index lists.
@@ -139,7 +107,8 @@ pub fn account(
     let deleted = of_kind(ActionKind::Delete);
     let archiving = of_kind(ActionKind::Archive);
     let reactivating = of_kind(ActionKind::Reactivate);
-    let mut blobs: HashMap<&str, BlobUse> = HashMap::with_capacity(observed.manifests.len() * 2);
+    // Indexed by blob number: no digest is hashed here.
+    let mut blobs: Vec<BlobUse> = vec![BlobUse::default(); observed.blobs.len()];
     let mut out = RepositoryStorage {
         freed_bytes_exact: true,
         ..RepositoryStorage::default()
@@ -149,46 +118,30 @@ pub fn account(
     let mut unknown_kept = 0u64;
     // Reported sizes of the archived and reactivated images whose blobs are unknown.
     let (mut unknown_archiving, mut unknown_reactivating) = (0u64, 0u64);
-    // The blobs of each image whose manifest was read (borrowed from the manifests).
-    let mut parsed_all: Vec<Vec<(&str, u64)>> = Vec::with_capacity(observed.manifests.len());
-    let mut owners: Vec<&crate::registry::ImageDetail> = Vec::new();
-    for img in observed.images.iter().filter(|i| !i.is_index()) {
-        let blobs_of = observed
-            .manifests
-            .get(&img.digest)
-            .and_then(|m| manifest_blobs(m).ok());
-        match blobs_of {
-            Some(b) => {
-                parsed_all.push(b);
-                owners.push(img);
-            }
-            None => {
-                out.manifests_unread += 1;
-                let size = img.size_bytes.unwrap_or(0);
-                if archiving.contains(&img.digest) {
-                    unknown_archiving += size;
-                } else if reactivating.contains(&img.digest) {
-                    unknown_reactivating += size;
-                }
-                if deleted.contains(&img.digest) {
-                    if img.status == Some(ImageStatus::Archived) {
-                        unknown_deleted.1 += size;
-                    } else {
-                        unknown_deleted.0 += size;
-                    }
-                } else {
-                    unknown_kept += size;
-                }
-            }
-        }
-    }
     let children: foldhash::HashSet<&Digest> = observed.children.values().flatten().collect();
-    for (img, list) in owners.iter().zip(&parsed_all) {
+    for img in observed.images.iter().filter(|i| !i.is_index()) {
         let is_deleted = deleted.contains(&img.digest);
-        let needed = !img.tags.is_empty() || children.contains(&img.digest);
         let archived = img.status == Some(ImageStatus::Archived);
         let is_archiving = archiving.contains(&img.digest);
         let is_reactivating = reactivating.contains(&img.digest);
+        let Some(ids) = observed.blobs.of(&img.digest) else {
+            out.manifests_unread += 1;
+            let size = img.size_bytes.unwrap_or(0);
+            if is_archiving {
+                unknown_archiving += size;
+            } else if is_reactivating {
+                unknown_reactivating += size;
+            }
+            if !is_deleted {
+                unknown_kept += size;
+            } else if archived {
+                unknown_deleted.1 += size;
+            } else {
+                unknown_deleted.0 += size;
+            }
+            continue;
+        };
+        let needed = !img.tags.is_empty() || children.contains(&img.digest);
         let active_before = !img.is_inactive();
         let active_after = !is_deleted && !is_archiving && (active_before || is_reactivating);
         let days_left = if is_deleted && archived {
@@ -203,9 +156,9 @@ pub fn account(
         } else {
             None
         };
-        for (digest, size) in list {
-            let u = blobs.entry(digest).or_default();
-            u.size = *size;
+        for &id in ids {
+            let u = &mut blobs[id as usize];
+            u.stored = true;
             u.needed |= needed;
             u.archiving |= is_archiving;
             u.reactivating |= is_reactivating;
@@ -221,7 +174,7 @@ pub fn account(
         }
     }
     let (freed_standard, freed_archive, minimum_charge_byte_days) =
-        blob_totals(&blobs, unknown_deleted, &mut out);
+        blob_totals(observed, &blobs, unknown_deleted, &mut out);
     out.stored_bytes_before += unknown_deleted.0 + unknown_deleted.1 + unknown_kept;
     out.freed_bytes = freed_standard + freed_archive;
     out.stored_bytes_after = out.stored_bytes_before - out.freed_bytes;
@@ -243,31 +196,36 @@ pub fn account(
 /// the archive's minimum still billed; the archived, reactivated, stored and untagged
 /// bytes go into `out`.
 fn blob_totals(
-    blobs: &HashMap<&str, BlobUse>,
+    observed: &ObservedRepository,
+    blobs: &[BlobUse],
     unknown_deleted: (u64, u64),
     out: &mut RepositoryStorage,
 ) -> (u64, u64, u128) {
     let (mut freed_standard, mut freed_archive) = unknown_deleted;
     let mut minimum_charge_byte_days: u128 = 0;
-    for u in blobs.values() {
+    for (id, u) in (0u32..).zip(blobs) {
+        if !u.stored {
+            continue;
+        }
+        let size = observed.blobs.size(id);
         if u.archiving && !u.active_after {
-            out.archived_bytes += u.size;
+            out.archived_bytes += size;
         }
         if u.reactivating && !u.active_before {
-            out.reactivated_bytes += u.size;
+            out.reactivated_bytes += size;
         }
-        out.stored_bytes_before += u.size;
+        out.stored_bytes_before += size;
         if !u.needed {
-            out.untagged_bytes += u.size;
+            out.untagged_bytes += size;
         }
         if u.kept {
             continue;
         }
         if u.deleted_active {
-            freed_standard += u.size;
+            freed_standard += size;
         } else if let Some(days) = u.archived_days_left {
-            freed_archive += u.size;
-            minimum_charge_byte_days += u128::from(u.size) * days.max(0) as u128;
+            freed_archive += size;
+            minimum_charge_byte_days += u128::from(size) * days.max(0) as u128;
         }
     }
     (freed_standard, freed_archive, minimum_charge_byte_days)

@@ -32,7 +32,6 @@ pub(super) struct Repo {
     pub(super) images: Vec<ImageDetail>,
     children: HashMap<Digest, Vec<Digest>>,
     unreadable: Vec<Digest>,
-    manifests: HashMap<Digest, String>,
 }
 
 impl Repo {
@@ -41,7 +40,6 @@ impl Repo {
             images: Vec::new(),
             children: HashMap::new(),
             unreadable: Vec::new(),
-            manifests: HashMap::new(),
         }
     }
 
@@ -98,7 +96,6 @@ impl Repo {
         ObservedRepository {
             children: self.children,
             unreadable: self.unreadable,
-            manifests: self.manifests,
             ..ObservedRepository::listed(
                 RepositoryRef {
                     registry: RegistryLocation::private(
@@ -683,6 +680,7 @@ fn uses(refs: &[&str]) -> Vec<crate::in_use::ImageUse> {
             crate::in_use::ImageUse {
                 image: crate::in_use::parse_reference(&text).unwrap(),
                 site: crate::in_use::UseSite {
+                    account: None,
                     source: crate::in_use::SourceKind::File,
                     file: Some("deploy.yaml".into()),
                     line: Some(n as u32 + 1),

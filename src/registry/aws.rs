@@ -25,9 +25,10 @@ use super::{
     Registry, RegistryError, RegistrySettings, Replica, ReplicationRule, RepositoryPage,
     RetryCounts,
 };
+use crate::aws::session::{AssumeRoleError, RoleSession};
 use crate::aws::{Clients, CountAttempts, all_pages};
 use crate::model::{
-    AccountId, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
+    AccountId, AccountRole, Digest, Region, RegistryLocation, RepositoryName, RepositoryRef, Tag,
     media_type as media_types,
 };
 
@@ -83,10 +84,21 @@ pub struct AwsRegistry {
     /// Public, ECS and Lambda, which have endpoints of their own).
     endpoint_url: Option<String>,
     clients: Clients<Client>,
+    /// The accounts with a role (`registry.role`): their calls go through the role's
+    /// session, with clients of their own.
+    accounts: std::collections::HashMap<AccountId, RoleAccount>,
     meter: Meter,
     public: EcrPublicRegistry,
     max_attempts: u32,
     attempt_timeout: Duration,
+}
+
+/// An account reached through its role: the session, the configuration that uses it
+/// and the account's ECR clients.
+struct RoleAccount {
+    session: RoleSession,
+    config: aws_config::SdkConfig,
+    clients: Clients<Client>,
 }
 
 impl std::fmt::Debug for AwsRegistry {
@@ -137,6 +149,7 @@ impl AwsRegistry {
             base,
             endpoint_url: settings.endpoint_url.clone(),
             clients: Clients::default(),
+            accounts: std::collections::HashMap::new(),
             meter,
             public,
             max_attempts: settings.max_attempts.max(1),
@@ -150,6 +163,42 @@ impl AwsRegistry {
         &self.base
     }
 
+    /// Opens one role session per account of `roles` and assumes each role once, now:
+    /// every later call about that account goes through its session. A role that
+    /// cannot be assumed is the error, before any other call.
+    pub async fn assume_roles(&mut self, roles: &[AccountRole]) -> Result<(), AssumeRoleError> {
+        for role in roles {
+            let session = RoleSession::new(&self.base, role).await;
+            let config = session.config(&self.base);
+            self.accounts.insert(
+                role.account.clone(),
+                RoleAccount {
+                    session,
+                    config,
+                    clients: Clients::default(),
+                },
+            );
+        }
+        let checks = roles.iter().filter_map(|role| {
+            let account = self.accounts.get(&role.account)?;
+            Some(account.session.check(role))
+        });
+        futures_util::future::try_join_all(checks).await?;
+        Ok(())
+    }
+
+    /// The AWS configuration of each account with a role (its session's credentials),
+    /// for the clients of other services.
+    pub fn account_configs(&self) -> Vec<(AccountId, aws_config::SdkConfig)> {
+        let mut out: Vec<_> = self
+            .accounts
+            .iter()
+            .map(|(a, r)| (a.clone(), r.config.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// The region of the AWS configuration (profile or environment), if any.
     pub fn configured_region(&self) -> Option<Region> {
         self.base
@@ -157,9 +206,11 @@ impl AwsRegistry {
             .and_then(|r| Region::parse(r.as_ref()).ok())
     }
 
-    /// Calls made so far, by operation.
+    /// Calls made so far, by operation (AssumeRole calls of every role session too).
     pub fn calls(&self) -> CallCounts {
-        self.meter.calls.counts()
+        let mut counts = self.meter.calls.counts();
+        counts.assume_role = self.accounts.values().map(|a| a.session.assumed()).sum();
+        counts
     }
 
     /// Retries and throttling so far.
@@ -174,9 +225,20 @@ impl AwsRegistry {
         }
     }
 
+    /// The client of the run's own credentials in `region`.
     fn client(&self, region: &Region) -> Client {
-        self.clients.get(region, |region| {
-            let mut conf = aws_sdk_ecr::config::Builder::from(&self.base)
+        self.client_of(None, region)
+    }
+
+    /// The client for calls about `account` in `region`: through the account's role
+    /// session when it has one, else with the run's own credentials.
+    fn client_of(&self, account: Option<&AccountId>, region: &Region) -> Client {
+        let (base, clients) = match account.and_then(|a| self.accounts.get(a)) {
+            Some(role) => (&role.config, &role.clients),
+            None => (&self.base, &self.clients),
+        };
+        clients.get(region, |region| {
+            let mut conf = aws_sdk_ecr::config::Builder::from(base)
                 .region(region)
                 .interceptor(CountAttempts(self.meter.attempts.clone()))
                 .retry_classifier(crate::aws::NoRetryForUnknownHost);
@@ -319,7 +381,7 @@ impl Registry for AwsRegistry {
                 .await;
         };
         let request = self
-            .client(region)
+            .client_of(Some(account), region)
             .describe_repositories()
             .registry_id(account.as_str())
             .max_results(1000)
@@ -355,10 +417,15 @@ impl Registry for AwsRegistry {
                 .describe_images(repo, next_token, max_results)
                 .await;
         };
-        let request =
-            describe_images_page!(self.client(region), account, repo, next_token, max_results)
-                .filter(any_image())
-                .send();
+        let request = describe_images_page!(
+            self.client_of(Some(account), region),
+            account,
+            repo,
+            next_token,
+            max_results
+        )
+        .filter(any_image())
+        .send();
         let out = self
             .meter
             .call(Operation::DescribeImages, Some(repo), request)
@@ -397,7 +464,7 @@ impl Registry for AwsRegistry {
         account: &AccountId,
         region: &Region,
     ) -> Result<RegistrySettings, RegistryError> {
-        let client = self.client(region);
+        let client = self.client_of(Some(account), region);
         let described = self.meter.call(
             Operation::RegistrySettings,
             None,
@@ -468,7 +535,7 @@ impl Registry for AwsRegistry {
         account: &AccountId,
         region: &Region,
     ) -> Result<Option<Vec<String>>, RegistryError> {
-        let client = self.client(region);
+        let client = self.client_of(Some(account), region);
         let principals = all_pages(|next| {
             let client = &client;
             async move {
@@ -503,7 +570,7 @@ impl Registry for AwsRegistry {
             return Ok(None);
         };
         let request = self
-            .client(region)
+            .client_of(Some(account), region)
             .get_lifecycle_policy()
             .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
@@ -574,7 +641,7 @@ impl Registry for AwsRegistry {
             return Ok(TagMutability::default());
         };
         let request = self
-            .client(region)
+            .client_of(Some(account), region)
             .describe_repositories()
             .registry_id(account.as_str())
             .repository_names(repo.name.as_str())
@@ -617,7 +684,7 @@ impl Registry for AwsRegistry {
         };
         super::check_batch(ids)?;
         let request = self
-            .client(region)
+            .client_of(Some(account), region)
             .describe_images()
             .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
@@ -648,7 +715,7 @@ impl Registry for AwsRegistry {
         // Never send what ECR would refuse (and what moto answers with HTTP 500).
         super::check_batch(ids)?;
         let mut req = self
-            .client(region)
+            .client_of(Some(account), region)
             .batch_get_image()
             .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
@@ -709,7 +776,7 @@ impl Registry for AwsRegistry {
         batch_delete_image!(
             self.meter,
             Operation::BatchDeleteImage,
-            self.client(region),
+            self.client_of(Some(account), region),
             account,
             repo,
             ids
@@ -728,7 +795,7 @@ impl Registry for AwsRegistry {
         put_image!(
             self.meter,
             Operation::PutImage,
-            self.client(region),
+            self.client_of(Some(account), region),
             account,
             repo,
             manifest,

@@ -70,6 +70,13 @@ impl Registry for Backend {
         }
     }
 
+    fn answers_at_once(&self) -> bool {
+        match self {
+            Backend::Snapshot { registry, .. } => registry.answers_at_once(),
+            Backend::Aws(r) => r.answers_at_once(),
+        }
+    }
+
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         match self {
             Backend::Snapshot { registry, .. } => registry.caller_account(region).await,

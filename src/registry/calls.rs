@@ -35,6 +35,11 @@ pub struct CallCounts {
     /// reactivations: one per image).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub update_image_storage_class: u64,
+    /// STS AssumeRole calls: one per account with a `registry.role` (its session),
+    /// and one more each time a session's credentials were renewed before expiry;
+    /// absent when no file names a role.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub assume_role: u64,
     /// Calls to ECR Public (its API and its registry's OCI distribution API), counted
     /// apart; absent when there were none.
     #[serde(default, skip_serializing_if = "PublicCallCounts::is_zero")]
@@ -90,6 +95,7 @@ impl CallCounts {
             + self.registry_settings
             + self.tag_mutability
             + self.update_image_storage_class
+            + self.assume_role
             + self.ecr_public.total()
     }
 }
@@ -223,6 +229,8 @@ impl CallCounters {
             registry_settings: self.registry_settings.load(Ordering::Relaxed),
             tag_mutability: self.tag_mutability.load(Ordering::Relaxed),
             update_image_storage_class: self.update_image_storage_class.load(Ordering::Relaxed),
+            // Counted by the role sessions (`AwsRegistry::calls`).
+            assume_role: 0,
             ecr_public: PublicCallCounts {
                 describe_images: self.public[0].load(Ordering::Relaxed),
                 batch_delete_image: self.public[1].load(Ordering::Relaxed),

@@ -111,11 +111,23 @@ impl Repo {
             .position(|i| i.detail.tags.iter().any(|x| x.as_str() == t))
     }
 
-    fn by_id(&self, id: &ImageId) -> Option<usize> {
-        match id {
-            ImageId::Tag(t) => self.by_tag(t.as_str()),
-            ImageId::Digest(d) => self.by_digest(d),
-        }
+    /// The image `id` names, looked for from position `from` on, then from the
+    /// start (a digest or a tag names one image of a repository, so where the search
+    /// starts changes only its length): ids asked in listing order, as observation
+    /// asks for manifests, are each found at once instead of after a scan of the
+    /// images before them.
+    fn by_id_from(&self, id: &ImageId, from: usize) -> Option<usize> {
+        let names = |i: &StoredImage| match id {
+            ImageId::Tag(t) => i.detail.tags.contains(t),
+            ImageId::Digest(d) => i.detail.digest == *d,
+        };
+        let from = from.min(self.images.len());
+        let (before, after) = self.images.split_at(from);
+        after
+            .iter()
+            .position(names)
+            .map(|p| from + p)
+            .or_else(|| before.iter().position(names))
     }
 
     /// ECR's refusal to push `tag` onto the image `digest` when the tag is immutable
@@ -383,14 +395,16 @@ impl InMemoryRegistry {
             .get(repo)
             .ok_or_else(|| RegistryError::RepositoryNotFound(repo.clone()))?;
         let mut out: Vec<ImageDetail> = Vec::with_capacity(ids.len());
+        let mut next = 0;
         for id in ids {
-            let found = r.by_id(id);
+            let found = r.by_id_from(id, next);
             let Some(i) = found else {
                 return Err(RegistryError::service(
                     ServiceCode::ImageNotFoundException,
                     format!("The image with imageId {id} does not exist"),
                 ));
             };
+            next = i + 1;
             let detail = &r.images[i].detail;
             if !out.iter().any(|d| d.digest == detail.digest) {
                 out.push(reported(detail, repo.registry.is_public()));
@@ -421,8 +435,12 @@ impl InMemoryRegistry {
             .get(repo)
             .ok_or_else(|| RegistryError::RepositoryNotFound(repo.clone()))?;
         let mut out = BatchGetResult::default();
+        let mut next = 0;
         for id in ids {
-            let found = r.by_id(id);
+            let found = r.by_id_from(id, next);
+            if let Some(i) = found {
+                next = i + 1;
+            }
             match found {
                 // Archived images cannot be pulled (nor while being restored). ECR's
                 // per-item code for that is not documented; the model answers
@@ -692,6 +710,11 @@ fn pushed_size(
 }
 
 impl Registry for InMemoryRegistry {
+    fn answers_at_once(&self) -> bool {
+        // Every call below does its work under a plain mutex and awaits nothing.
+        true
+    }
+
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         self.accounts
             .get(region)

@@ -5,6 +5,7 @@
 pub mod aws;
 #[cfg(feature = "aws")]
 pub mod backend;
+mod blobs;
 pub mod cache;
 mod calls;
 pub mod memory;
@@ -31,6 +32,7 @@ use crate::model::{
     AccountId, Digest, MediaType, PublicAlias, Region, RegistryLocation, RepositoryName,
     RepositoryRef, Tag,
 };
+pub use blobs::{ImageBlobs, ImageBlobsBuilder, manifest_blobs};
 pub use calls::{CallCounters, CallCounts, Operation, PublicCallCounts, RetryCounts};
 pub use mutability::{TagMutability, TagMutabilitySetting};
 pub use settings::{
@@ -197,15 +199,15 @@ pub struct ObservedRepository {
     /// The pull-through cache rule it falls under: a removed tag comes back on its
     /// next pull.
     pub pull_through_cache: Option<PullThroughCacheRule>,
-    /// The raw manifests of the images that are not indexes, by digest, for the
-    /// storage accounting (their configs and layers). An image missing here could not
-    /// be read (archived, and not in the manifest cache): what it stores is unknown.
-    pub manifests: HashMap<Digest, String>,
+    /// The configs and layers of the images that are not indexes, read from their
+    /// manifests, for the storage accounting. An image missing here could not be read
+    /// (archived, and not in the manifest cache): what it stores is unknown.
+    pub blobs: ImageBlobs,
 }
 
 impl ObservedRepository {
     /// A repository that exists with `images` and nothing else known of it: no index
-    /// children, no manifests, no lifecycle policy, no replicas, no pull-through cache.
+    /// children, no blobs, no lifecycle policy, no replicas, no pull-through cache.
     pub fn listed(reference: RepositoryRef, images: Vec<ImageDetail>) -> Self {
         Self {
             reference,
@@ -216,7 +218,7 @@ impl ObservedRepository {
             lifecycle: LifecycleState::None,
             replicas: Vec::new(),
             pull_through_cache: None,
-            manifests: HashMap::new(),
+            blobs: ImageBlobs::default(),
         }
     }
 }
@@ -667,6 +669,16 @@ pub trait Registry: Send + Sync {
     fn endpoint(&self, region: &Region) -> Option<Endpoint> {
         let _ = region;
         None
+    }
+
+    /// True when every future this registry returns is ready when first polled: it
+    /// does its work in the call, waiting on no network, timer or pacing (the
+    /// in-memory model, a snapshot file). Observation then reads such a registry's
+    /// repositories on every core, as the plan engine plans them, instead of one
+    /// task's worth of CPU; the manifests of a million images are parsed in half the
+    /// time on two cores.
+    fn answers_at_once(&self) -> bool {
+        false
     }
 }
 

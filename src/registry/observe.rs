@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 
 use super::{
-    ImageDetail, ImageId, ImagePage, LifecycleState, MAX_IDS_PER_BATCH, MAX_PAGE_SIZE,
-    ObservedRepository, Registry, RegistryError,
+    ImageBlobs, ImageBlobsBuilder, ImageDetail, ImageId, ImagePage, LifecycleState,
+    MAX_IDS_PER_BATCH, MAX_PAGE_SIZE, ObservedRepository, Registry, RegistryError,
 };
 use crate::model::{Digest, RepositoryRef};
 
@@ -220,7 +220,7 @@ pub async fn observe_from<R: Registry>(
             children.insert(m.digest, kids);
         }
     }
-    let manifests = image_manifests(registry, repo, &images).await;
+    let blobs = image_blobs(registry, repo, &images).await;
     if let Some(missing) = images
         .iter()
         .filter(|i| i.is_index())
@@ -240,40 +240,44 @@ pub async fn observe_from<R: Registry>(
         lifecycle,
         replicas: Vec::new(),
         pull_through_cache: None,
-        manifests,
+        blobs,
     })
 }
 
-/// The manifests of the images of `repo` that are not indexes, for the storage
-/// accounting, 100 a call. None is needed for the plan itself: a manifest (or a
-/// whole batch) that cannot be read leaves what its images store unknown, and the
-/// accounting says its figures are estimated. ECR Public serves one manifest a
-/// request, so its images are not read for this (their figures are estimated from
-/// the reported sizes).
-async fn image_manifests<R: Registry>(
+/// The configs and layers of the images of `repo` that are not indexes, for the
+/// storage accounting, read from their manifests 100 a call. Each manifest is parsed
+/// as it arrives and only its blobs are kept. None is needed for the plan itself: a
+/// manifest (or a whole batch) that cannot be read, or that does not parse, leaves
+/// what its images store unknown, and the accounting says its figures are estimated.
+/// ECR Public serves one manifest a request, so its images are not read for this
+/// (their figures are estimated from the reported sizes).
+async fn image_blobs<R: Registry>(
     registry: &R,
     repo: &RepositoryRef,
     images: &[ImageDetail],
-) -> HashMap<Digest, String> {
-    let mut out = HashMap::new();
+) -> ImageBlobs {
     if repo.registry.is_public() {
-        return out;
+        return ImageBlobs::default();
     }
     let ids: Vec<ImageId> = images
         .iter()
         .filter(|i| !i.is_index())
         .map(|i| ImageId::Digest(i.digest.clone()))
         .collect();
-    out.reserve(ids.len());
+    let mut out = ImageBlobsBuilder::with_capacity(ids.len());
     for batch in ids.chunks(MAX_IDS_PER_BATCH) {
         match registry.batch_get_image(repo, batch).await {
             Ok(result) => {
-                out.extend(result.manifests.into_iter().map(|m| (m.digest, m.manifest)));
+                for m in result.manifests {
+                    if let Err(e) = out.add(m.digest, &m.manifest) {
+                        tracing::debug!("{repo}: {e}; storage is estimated");
+                    }
+                }
             }
             Err(e) => {
                 tracing::debug!("{repo}: image manifests not read ({e}); storage is estimated");
             }
         }
     }
-    out
+    out.build()
 }

@@ -234,3 +234,32 @@ _ecr_list_images = ECRResponse.list_images
 ECRResponse.describe_images = describe_images
 ECRResponse.list_images = list_images
 ECRResponse.update_image_storage_class = update_image_storage_class
+
+# AssumeRole of a role whose trust policy does not name the caller. moto assumes any
+# role, existing or not (its multi-account mode: the credentials it gives act in the
+# account of the role's ARN). STS answers AccessDenied when the trust policy does
+# not let the caller in; a role named `untrusted…` stands for such a role here, so
+# that a test can show a role that cannot be assumed.
+from moto.sts.exceptions import STSClientError
+from moto.sts.responses import TokenResponse
+
+
+class AccessDenied(STSClientError):
+    def __init__(self, message):
+        super().__init__("AccessDenied", message)
+
+
+_assume_role = TokenResponse.assume_role
+
+
+def assume_role(self):
+    arn = self._get_param("RoleArn") or ""
+    if arn.rsplit("/", 1)[-1].startswith("untrusted"):
+        raise AccessDenied(
+            f"User: arn:aws:iam::{self.current_account}:user/testing is not authorized "
+            f"to perform: sts:AssumeRole on resource: {arn}"
+        )
+    return _assume_role(self)
+
+
+TokenResponse.assume_role = assume_role

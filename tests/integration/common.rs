@@ -88,3 +88,18 @@ impl Files {
         self.dir.path()
     }
 }
+
+/// A desired-state folder in `dir` with one file: `payments/api` of eu-west-1 allowing
+/// `latest`, and `in_use` (the YAML under the key, indented by two spaces).
+pub fn payments_desired(dir: &Path, in_use: &str) -> PathBuf {
+    let d = dir.join("desired");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("payments.yaml"),
+        format!(
+            "version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  payments/api:\n    tags: [latest]\nin_use:\n{in_use}"
+        ),
+    )
+    .unwrap();
+    d
+}

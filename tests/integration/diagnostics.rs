@@ -98,6 +98,38 @@ const CASES: &[Case] = &[
         fixture: "bad-region.yaml",
         expect: &[at("config::invalid-region", 4, 11)],
     },
+    // `registry.role`: the role assumed for the file's account.
+    Case {
+        fixture: "role-not-a-role.yaml",
+        expect: &[at("config::invalid-role", 5, 9)],
+    },
+    Case {
+        fixture: "role-without-account.yaml",
+        expect: &[at("config::role-without-account", 4, 9)],
+    },
+    Case {
+        fixture: "role-of-another-account.yaml",
+        expect: &[at("config::role-account-mismatch", 5, 9)],
+    },
+    Case {
+        fixture: "role-with-public.yaml",
+        expect: &[at("config::public-with-role", 4, 11)],
+    },
+    Case {
+        fixture: "role-bad-external-id.yaml",
+        expect: &[at("config::invalid-external-id", 6, 16)],
+    },
+    Case {
+        fixture: "external-id-without-role.yaml",
+        expect: &[at("config::role-without-account", 5, 16)],
+    },
+    // Two files give one account two roles: the second, with the first as related.
+    Case {
+        fixture: "role-conflict",
+        expect: &[at("config::role-conflict", 5, 9)
+            .in_file("role-conflict/b.yaml")
+            .with_related(&[at("config::role-conflict", 5, 9).in_file("role-conflict/a.yaml")])],
+    },
     // `registry.public`: ECR Public.
     Case {
         fixture: "public-with-region.yaml",

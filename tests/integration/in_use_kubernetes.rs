@@ -64,16 +64,7 @@ fn seed_cluster(k: &KubeApi) {
 
 /// A desired-state folder: `payments/api` allows only `latest`; `in_use` as given.
 fn desired(dir: &Path, in_use: &str) -> PathBuf {
-    let d = dir.join("desired");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(
-        d.join("payments.yaml"),
-        format!(
-            "version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  payments/api:\n    tags: [latest]\nin_use:\n  kubernetes:\n{in_use}"
-        ),
-    )
-    .unwrap();
-    d
+    crate::common::payments_desired(dir, &format!("  kubernetes:\n{in_use}"))
 }
 
 /// A cluster entry for context `prod-eu` of the kubeconfig at `kubeconfig`.

@@ -78,16 +78,7 @@ lam.create_function(FunctionName='thumbs', Role=role, PackageType='Image', Code=
 /// A desired-state folder: `payments/api` allows only `latest`; ECS keeps the 2
 /// newest revisions of each family; Lambda reads every function.
 fn desired(dir: &Path, in_use: &str) -> PathBuf {
-    let d = dir.join("desired");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(
-        d.join("payments.yaml"),
-        format!(
-            "version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  payments/api:\n    tags: [latest]\nin_use:\n{in_use}"
-        ),
-    )
-    .unwrap();
-    d
+    crate::common::payments_desired(dir, in_use)
 }
 
 const LIVE: &str = "  ecs:\n    task_definition_revisions: 2\n  lambda:\n    functions: all\n";

@@ -11,6 +11,7 @@
 
 mod common;
 
+mod accounts;
 mod apply_protocol;
 mod architecture;
 mod archive;

@@ -519,6 +519,7 @@ proptest! {
             uses.push(ImageUse {
                 image: parse_reference(&text).unwrap(),
                 site: UseSite {
+                    account: None,
                     source: SourceKind::List,
                     file: Some("in-use.txt".into()),
                     line: Some(n as u32 + 1),

@@ -433,6 +433,8 @@ impl SourceArgs {
                 self.cache_dir.clone().or_else(default_cache_dir)
             },
             restore_records: Some(PathBuf::from(ecr_reconcile::ops::restored::DEFAULT_DIR)),
+            // The desired state's, set once it is loaded.
+            roles: Vec::new(),
         }
     }
 }

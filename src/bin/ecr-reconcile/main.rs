@@ -470,7 +470,9 @@ fn import(term: &Term, args: &ImportArgs) -> Result<u8, Reported> {
 
 fn snapshot(term: &Term, args: &SnapshotArgs) -> Result<u8, Reported> {
     let desired = term.load_config(&args.files)?;
-    let source = term.check(Source::open(&args.source.spec()))?;
+    let mut spec = args.source.spec();
+    spec.roles = desired.roles.clone();
+    let source = term.check(Source::open(&spec))?;
     let (snap, warnings) = term.check(ops::snapshot::snapshot(&source, &desired))?;
     term.written(
         render::warnings(&warnings, &mut term.stderr()),

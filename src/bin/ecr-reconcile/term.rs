@@ -144,8 +144,10 @@ impl Term {
         Reported,
     > {
         let desired = self.load_config(&args.files)?;
+        let mut spec = args.source.spec();
+        spec.roles = desired.roles.clone();
         let source = self
-            .check(ecr_reconcile::ops::Source::open(&args.source.spec()))?
+            .check(ecr_reconcile::ops::Source::open(&spec))?
             .with_price(args.price_per_gb_month);
         Ok((desired, source))
     }

@@ -2,10 +2,10 @@
 //! ECS and Lambda), with the same diagnostics as the rest of a desired-state file.
 
 use super::super::in_use::{
-    DEFAULT_TASK_DEFINITION_REVISIONS, EcsSource, InUseSources, LambdaSource,
+    DEFAULT_TASK_DEFINITION_REVISIONS, EcsSource, InUseAccount, InUseSources, LambdaSource,
     MAX_TASK_DEFINITION_REVISIONS, Selection, SourcePath,
 };
-use super::super::raw::{RawEcs, RawInUse, RawLambda};
+use super::super::raw::{RawEcs, RawInUse, RawInUseAccount, RawLambda};
 use super::super::yaml::{Node, Value};
 use super::Code;
 use super::Cx;
@@ -35,7 +35,51 @@ impl<'n> Cx<'n> {
         if let Some((k, v)) = raw.lambda.as_ref().and_then(|a| self.get(a)) {
             out.lambda.extend(self.lambda(k, v));
         }
+        if let Some(v) = self.value(&raw.accounts) {
+            out.accounts = self.in_use_accounts(v);
+        }
         self.in_use = out;
+    }
+
+    /// `in_use.accounts`: each account with its role (added to the file's roles) and
+    /// its regions.
+    fn in_use_accounts(&mut self, node: &'n Node) -> Vec<InUseAccount> {
+        const WHAT: &str = "an account of `in_use.accounts`";
+        let Value::Seq(items) = &node.value else {
+            self.wrong_type(node, "`in_use.accounts`", "a list of accounts");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let Some(raw) = self.read::<RawInUseAccount>(item, WHAT) else {
+                continue;
+            };
+            let account = match self.get(&raw.account) {
+                Some((_, v)) => self.account_id(v),
+                None => {
+                    self.error(
+                        Code::MissingKey,
+                        item.span,
+                        "an account of `in_use.accounts` needs an `account`",
+                        "account starts here",
+                    )
+                    .help = Some("the 12-digit id of the account to read, quoted".into());
+                    None
+                }
+            };
+            let role = self.get(&raw.role).map(|(_, v)| v);
+            let role = self.in_use_role(item, role, self.value(&raw.external_id), account.as_ref());
+            let regions = self.regions(self.value(&raw.regions), WHAT);
+            if let (Some(account), Some(role), Some(regions)) = (account, role, regions) {
+                self.roles.push(role);
+                out.push(InUseAccount {
+                    account,
+                    regions,
+                    origin: self.origin(item.span),
+                });
+            }
+        }
+        out
     }
 
     /// A list of paths (or globs) relative to the file's folder.

@@ -3,12 +3,33 @@
 
 use super::super::Removal;
 use super::super::at::At;
-use super::super::raw::RawRemoval;
+use super::super::raw::{RawRemoval, RawRepository};
 use super::super::yaml::{Span, Value};
 use super::Code;
 use super::Cx;
 
 impl Cx<'_> {
+    /// A repository's `removal` and its `delete_archived_after` in seconds (neither
+    /// with ECR Public, which has no archive).
+    pub(super) fn repository_removal(
+        &mut self,
+        repo: &RawRepository,
+    ) -> (Option<Removal>, Option<u64>) {
+        let removal = self.removal(repo.removal.as_ref(), "removal");
+        let after = self
+            .value(&repo.delete_archived_after)
+            .and_then(|v| self.duration(v, "delete_archived_after"));
+        if self.public.is_some()
+            && let Some((k, _)) = repo
+                .delete_archived_after
+                .as_ref()
+                .and_then(|a| self.get(a))
+        {
+            self.public_archive(k.span, "delete_archived_after");
+        }
+        (removal, after)
+    }
+
     /// `removal` of a repository or `then` of a rule: `archive` or `delete`. Archive is
     /// refused in a file of ECR Public repositories, which have no archive.
     pub(super) fn removal(&mut self, at: Option<&At<RawRemoval>>, key: &str) -> Option<Removal> {

@@ -78,6 +78,7 @@ pub fn uses(
         }
         let (resource, pod) = describe(object);
         let base = UseSite {
+            account: None,
             source: SourceKind::Kubernetes,
             file: match place {
                 Place::File(f) => Some(f.to_owned()),

@@ -477,24 +477,36 @@ impl Draft {
         );
         self.notes.extend(imported.notes);
         self.entries = imported.entries;
-        let mut first = true;
-        for t in tags
-            .iter()
-            .filter(|t| !globs.iter().any(|g| g.matches(t.as_str())))
-        {
+        self.push_exact(
+            tags.iter()
+                .copied()
+                .filter(|t| !globs.iter().any(|g| g.matches(t.as_str()))),
+            "tags no lifecycle rule written above takes: allowed as they are",
+        );
+        self.untagged_delete = imported.untagged_delete;
+    }
+
+    /// Adds an exact entry for each of `tags` that has none yet, the first one under
+    /// the comment `heading`; the number added.
+    fn push_exact<'t>(&mut self, tags: impl Iterator<Item = &'t Tag>, heading: &str) -> usize {
+        let mut added = 0;
+        for t in tags {
             let (item, long) = exact_entry(t);
-            let comment = if first {
-                Some("tags no lifecycle rule written above takes: allowed as they are".to_owned())
+            if self.entries.iter().any(|e| e.item == [item.clone()]) {
+                continue;
+            }
+            let comment = if added == 0 {
+                Some(heading.to_owned())
             } else {
                 long
             };
-            first = false;
+            added += 1;
             self.entries.push(Entry {
                 comment,
                 item: vec![item],
             });
         }
-        self.untagged_delete = imported.untagged_delete;
+        added
     }
 
     /// Allows what the lifecycle policy keeps now and the entries would remove: the
@@ -508,25 +520,11 @@ impl Draft {
             );
             changed = true;
         }
-        let mut first = true;
-        for t in &missed.tags {
-            let (item, long) = exact_entry(t);
-            if self.entries.iter().any(|e| e.item == [item.clone()]) {
-                continue;
-            }
-            let comment = if first {
-                Some("on images the lifecycle policy keeps now, which the entries above would remove (an earlier rule decides them in ECR): allowed as they are".to_owned())
-            } else {
-                long
-            };
-            first = false;
-            self.entries.push(Entry {
-                comment,
-                item: vec![item],
-            });
-            changed = true;
-        }
-        changed
+        let added = self.push_exact(
+            missed.tags.iter(),
+            "on images the lifecycle policy keeps now, which the entries above would remove (an earlier rule decides them in ECR): allowed as they are",
+        );
+        changed || added > 0
     }
 }
 

@@ -158,6 +158,7 @@ fn by_digest(image: &str, digest: &str) -> Option<String> {
 
 fn site(source: SourceKind, region: &Region, resource: String, container: Option<&str>) -> UseSite {
     UseSite {
+        account: None,
         source,
         file: None,
         line: None,

@@ -15,7 +15,7 @@ use crate::deployed::kubernetes::KubeError;
 use crate::deployed::{DeployedError, Deployments, LiveCalls};
 use crate::in_use::kubernetes as kubectl;
 use crate::in_use::{ImageUse, InUseSet, SourceKind, SourceSyntaxError, UseSite, list, scan};
-use crate::model::Region;
+use crate::model::{AccountId, Region};
 use live::LiveRead;
 
 /// The largest kubectl JSON or list file read.
@@ -138,7 +138,7 @@ pub enum InUseError {
         error: KubeError,
     },
     /// ECS or Lambda could not be read.
-    #[error("{origin}: cannot read `in_use.{kind}` in {region}: {error}")]
+    #[error("{origin}: cannot read `in_use.{kind}` in {region}{}: {error}", of_account(account.as_ref()))]
     #[diagnostic(
         code(in_use::live),
         help(
@@ -148,6 +148,8 @@ pub enum InUseError {
     Live {
         /// `ecs` or `lambda`.
         kind: &'static str,
+        /// The account read through its role (none: the run's own credentials').
+        account: Option<AccountId>,
         /// The region read.
         region: Region,
         /// Where it is declared.
@@ -160,16 +162,19 @@ pub enum InUseError {
 /// Reads ECS and Lambda sources: the run's reader of the AWS account (object-safe, so
 /// that the run's settings can hold one). Every [`Deployments`] is one.
 pub trait LiveSources: Send + Sync + std::fmt::Debug {
-    /// Reads one ECS source in `region`.
+    /// Reads one ECS source of `account` (none: the run's own credentials' account)
+    /// in `region`.
     fn ecs<'a>(
         &'a self,
+        account: Option<&'a AccountId>,
         region: &'a Region,
         source: &'a EcsSource,
     ) -> BoxFuture<'a, Result<LiveRead, DeployedError>>;
 
-    /// Reads one Lambda source in `region`.
+    /// Reads one Lambda source of `account` in `region`.
     fn lambda<'a>(
         &'a self,
+        account: Option<&'a AccountId>,
         region: &'a Region,
         source: &'a LambdaSource,
     ) -> BoxFuture<'a, Result<LiveRead, DeployedError>>;
@@ -178,19 +183,32 @@ pub trait LiveSources: Send + Sync + std::fmt::Debug {
 impl<D: Deployments + std::fmt::Debug> LiveSources for D {
     fn ecs<'a>(
         &'a self,
+        account: Option<&'a AccountId>,
         region: &'a Region,
         source: &'a EcsSource,
     ) -> BoxFuture<'a, Result<LiveRead, DeployedError>> {
-        Box::pin(live::read_ecs(self, region, source))
+        Box::pin(live::read_ecs(self.in_account(account), region, source))
     }
 
     fn lambda<'a>(
         &'a self,
+        account: Option<&'a AccountId>,
         region: &'a Region,
         source: &'a LambdaSource,
     ) -> BoxFuture<'a, Result<LiveRead, DeployedError>> {
-        Box::pin(live::read_lambda(self, region, source))
+        Box::pin(live::read_lambda(self.in_account(account), region, source))
     }
+}
+
+/// An account whose ECS and Lambda are read, and in which regions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveAccount {
+    /// The account, reached through its role; none: the account of the run's own
+    /// credentials.
+    pub account: Option<AccountId>,
+    /// The regions read when a source names none: those of the account's
+    /// repositories.
+    pub regions: Vec<Region>,
 }
 
 /// Reads Kubernetes clusters: the run's reader (object-safe, so that the run's
@@ -278,30 +296,32 @@ impl<L: LiveSources> Counted<L> {
 impl<L: LiveSources> LiveSources for Counted<L> {
     fn ecs<'a>(
         &'a self,
+        account: Option<&'a AccountId>,
         region: &'a Region,
         source: &'a EcsSource,
     ) -> BoxFuture<'a, Result<LiveRead, DeployedError>> {
-        Box::pin(async move { self.add(self.inner.ecs(region, source).await) })
+        Box::pin(async move { self.add(self.inner.ecs(account, region, source).await) })
     }
 
     fn lambda<'a>(
         &'a self,
+        account: Option<&'a AccountId>,
         region: &'a Region,
         source: &'a LambdaSource,
     ) -> BoxFuture<'a, Result<LiveRead, DeployedError>> {
-        Box::pin(async move { self.add(self.inner.lambda(region, source).await) })
+        Box::pin(async move { self.add(self.inner.lambda(account, region, source).await) })
     }
 }
 
 /// Reads every source and returns the images in use. ECS and Lambda are read through
-/// `live`, in each source's `regions` or else in `default_regions` (those of the
-/// run's repositories); Kubernetes clusters through `clusters` (neither on a
+/// `live`, in each of `accounts`: in each source's `regions` or else in the account's
+/// (those of its repositories); Kubernetes clusters through `clusters` (neither on a
 /// snapshot run).
 pub async fn read(
     sources: &InUseSources,
     live: Option<&dyn LiveSources>,
     clusters: Option<&dyn ClusterSources>,
-    default_regions: &[Region],
+    accounts: &[LiveAccount],
 ) -> Result<InUseSet, InUseError> {
     let reader = match (sources.clusters.first(), clusters) {
         (Some(cluster), None) => {
@@ -346,32 +366,46 @@ pub async fn read(
             kind,
             origin: origin.clone(),
         })?;
-        for region in regions.as_deref().unwrap_or(default_regions) {
+        let each = accounts.iter().flat_map(|a| {
+            let regions = regions.as_deref().unwrap_or(&a.regions);
+            regions.iter().map(move |r| (a.account.as_ref(), r))
+        });
+        for (account, region) in each {
             let found = match source {
-                Live::Ecs(s) => live.ecs(region, s).await,
-                Live::Lambda(s) => live.lambda(region, s).await,
+                Live::Ecs(s) => live.ecs(account, region, s).await,
+                Live::Lambda(s) => live.lambda(account, region, s).await,
             }
             .map_err(|error| InUseError::Live {
                 kind,
+                account: account.cloned(),
                 region: region.clone(),
                 origin: origin.clone(),
                 error,
             })?;
             tracing::info!(
-                "in use: {} image references in {} {region}: {}; {} calls: {}",
+                "in use: {} image references in {} {region}{}: {}; {} calls: {}",
                 found.uses.len(),
                 if kind == "ecs" { "ECS" } else { "Lambda" },
+                of_account(account),
                 found.summary,
                 found.calls.total(),
                 found.calls
             );
             calls.add(&found.calls);
-            uses.extend(found.uses);
+            uses.extend(found.uses.into_iter().map(|mut u| {
+                u.site.account = account.map(ToString::to_string);
+                u
+            }));
         }
     }
     let mut set = InUseSet::from_uses(uses);
     set.calls = calls;
     Ok(set)
+}
+
+/// ` of account ACCOUNT`, for an account reached through its role.
+fn of_account(account: Option<&AccountId>) -> String {
+    account.map_or_else(String::new, |a| format!(" of account {a}"))
 }
 
 /// An ECS or Lambda source.
@@ -421,6 +455,7 @@ fn read_files(sources: &InUseSources) -> Result<Vec<ImageUse>, InUseError> {
                 uses.push(ImageUse {
                     image: f.image,
                     site: UseSite {
+                        account: None,
                         source: SourceKind::File,
                         file: Some(path.clone()),
                         line: Some(f.line),

@@ -151,6 +151,7 @@ fn an_image_in_use_names_where_and_is_kept_with_its_tag() {
             implicit_latest: false,
         },
         site: UseSite {
+            account: None,
             source: SourceKind::File,
             file: Some("deploy/app.yaml".into()),
             line: Some(12),

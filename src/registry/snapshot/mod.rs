@@ -1,8 +1,9 @@
 //! The snapshot file: the observed state of registries as JSON, for offline plans,
 //! tests and bug reports. Its JSON Schema is `schema/snapshot.schema.json`.
 //!
-//! This module holds the format; its submodules read it ([`parse`], with the fast
-//! field deserializers of [`fast_de`]), check what JSON Schema cannot ([`check`]),
+//! This module holds the format; its submodules read it ([`chunked`] from a file a
+//! chunk at a time, [`parse`] from bytes, with the fast field deserializers of
+//! [`fast_de`]), check what JSON Schema cannot ([`check`]),
 //! report errors ([`error`]) and convert to and from the in-memory registry
 //! ([`convert`]).
 
@@ -16,6 +17,7 @@ use crate::model::{
 use crate::registry::ImageStatus;
 
 mod check;
+mod chunked;
 mod convert;
 mod error;
 mod fast_de;
@@ -184,12 +186,21 @@ pub struct SnapshotImage {
     pub manifest: Option<String>,
 }
 /// Reads and checks a snapshot file.
+///
+/// A file of the common form is read a chunk at a time ([`chunked`]), never held
+/// whole; any other, and any with an error, is then read whole and parsed by
+/// [`parse`], which says exactly where the error is.
 pub fn read(path: &std::path::Path) -> Result<Snapshot, SnapshotError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| SnapshotError::Io {
+    let io = |e: std::io::Error| SnapshotError::Io {
         path: shown.clone(),
         message: e.to_string(),
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if let Some(snapshot) = chunked::read(&shown, file).map_err(io)? {
+        return snapshot;
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
     parse(&shown, &bytes)
 }
 

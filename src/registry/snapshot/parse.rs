@@ -118,7 +118,7 @@ pub(super) fn streaming(path: &str, bytes: &[u8]) -> Option<Result<Snapshot, Sna
 }
 
 /// A repository parsed and checked on its own.
-type Parsed = Result<(SnapshotRepository, Option<Problem>), SnapshotError>;
+pub(super) type Parsed = Result<(SnapshotRepository, Option<Problem>), SnapshotError>;
 
 /// Runs `read` on this thread and, meanwhile, parses on other threads the raw JSON
 /// of each repository it passes to `send`; then helps them finish. Returns what
@@ -182,14 +182,18 @@ fn parse_repository(path: &str, bytes: &[u8], raw: &RawValue) -> Parsed {
 
 /// The top of a snapshot of the supported version: each registry with its number of
 /// repositories.
-struct Top {
+pub(super) struct Top {
     generated_at: Option<DateTime<Utc>>,
     registries: Vec<TopRegistry>,
 }
 
 /// The snapshot from its top and its repositories in file order, checked. A syntax
 /// error in any repository comes before any other problem.
-fn assemble(path: &str, top: Top, parsed: Vec<Parsed>) -> Result<Snapshot, SnapshotError> {
+pub(super) fn assemble(
+    path: &str,
+    top: Top,
+    parsed: Vec<Parsed>,
+) -> Result<Snapshot, SnapshotError> {
     let mut parsed = parsed.into_iter();
     let mut problems = Vec::with_capacity(parsed.len());
     let mut registries = Vec::with_capacity(top.registries.len());
@@ -218,8 +222,8 @@ fn assemble(path: &str, top: Top, parsed: Vec<Parsed>) -> Result<Snapshot, Snaps
 /// Reads the top of a snapshot as [`Shallow`] does, passing each repository's raw
 /// JSON to `send` as soon as it is read. It accepts only what [`Shallow`] accepts, and
 /// less: any error means "not the common form" (see [`streaming`]), not a diagnosis.
-struct StreamedTop<'s, 'a> {
-    send: &'s mut dyn FnMut(&'a RawValue),
+pub(super) struct StreamedTop<'s, 'a> {
+    pub(super) send: &'s mut dyn FnMut(&'a RawValue),
 }
 
 impl<'a> DeserializeSeed<'a> for StreamedTop<'_, 'a> {
