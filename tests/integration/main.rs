@@ -39,4 +39,5 @@ mod registry_settings;
 mod render;
 mod restore;
 mod secrets;
+mod shard;
 mod storage;
