@@ -105,3 +105,58 @@ test('action.yml: the artifact (plan, report, journal) is uploaded even when the
   // run.sh is the step's own process, so that the runner's signals reach it.
   assert.match(action, /\n\s+id: run\n(?:\s+.*\n)*?\s+run: 'exec "\$GITHUB_ACTION_PATH\/action\/run\.sh"'\n/);
 });
+
+test('sharded plan example: N jobs of one matrix, every shard uploaded, and show of all N', () => {
+  const text = read(path.join(EXAMPLES, 'ecr-plan-sharded.yml'));
+  const shards = Number(text.match(/^  SHARDS: (\d+)$/m)?.[1]);
+  assert.ok(shards >= 2, 'SHARDS is set at the workflow level');
+  const list = text.match(/^\s+shard: \[([\d, ]+)\]$/m);
+  assert.ok(list, 'the matrix lists the shards');
+  assert.deepEqual(list[1].split(',').map(Number), Array.from({ length: shards }, (_, i) => i + 1), 'the matrix is 1..SHARDS');
+  assert.match(text, /^\s+args: --shard \$\{\{ matrix\.shard \}\}\/\$\{\{ env\.SHARDS \}\}/m);
+  assert.match(text, /^\s+comment: "false"$/m, 'the shards do not comment one by one');
+  const name = text.match(/^\s+artifact-name: (ecr-reconcile-plan-shard-)\$\{\{ matrix\.shard \}\}$/m);
+  assert.ok(name, 'each shard uploads its own artifact');
+  assert.match(text, new RegExp(`^\\s+pattern: ${name[1]}\\*$`, 'm'), 'the last job downloads every shard');
+  assert.match(text, /^\s+needs: plan$/m);
+  const script = stepScript(text, 'Put the shards\' plans together');
+  assert.match(script, /ecr-reconcile show --format markdown "\$\{plans\[@\]\}"/);
+  assert.match(script, /-ne "\$SHARDS"/, 'a missing shard fails the job');
+});
+
+test('sharded plan example: the merge step refuses fewer plans than shards, and shows all', () => {
+  const text = read(path.join(EXAMPLES, 'ecr-plan-sharded.yml'));
+  const script = stepScript(text, 'Put the shards\' plans together');
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'shards-'));
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  // A stand-in for the binary: records its arguments.
+  fs.writeFileSync(path.join(bin, 'ecr-reconcile'), '#!/usr/bin/env bash\necho "show:$*" >>"$RUNNER_TEMP/calls"\necho "# plan"\n', { mode: 0o755 });
+  const run = (count) => {
+    fs.rmSync(path.join(dir, 'shards'), { recursive: true, force: true });
+    for (let k = 1; k <= count; k += 1) {
+      fs.mkdirSync(path.join(dir, 'shards', `ecr-reconcile-plan-shard-${k}`), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'shards', `ecr-reconcile-plan-shard-${k}`, 'plan.json'), '{}');
+    }
+    fs.rmSync(path.join(dir, 'calls'), { force: true });
+    return spawnSync('bash', ['-c', script], {
+      encoding: 'utf8',
+      env: {
+        PATH: `${bin}:${process.env.PATH}`,
+        SHARDS: '3',
+        SHARDS_DIR: path.join(dir, 'shards'),
+        RUNNER_TEMP: dir,
+        GITHUB_STEP_SUMMARY: path.join(dir, 'summary.md'),
+      },
+    });
+  };
+  const short = run(2);
+  assert.equal(short.status, 1);
+  assert.match(short.stdout, /2 shard plans found, 3 expected/);
+  assert.ok(!fs.existsSync(path.join(dir, 'calls')), 'nothing shown from an incomplete set');
+  const all = run(3);
+  assert.equal(all.status, 0, all.stderr);
+  const calls = read(path.join(dir, 'calls'));
+  for (let k = 1; k <= 3; k += 1) assert.match(calls, new RegExp(`ecr-reconcile-plan-shard-${k}/plan\\.json`));
+  assert.match(read(path.join(dir, 'plan.md')), /^<!-- ecr-reconcile sharded plan -->\n# plan\n$/);
+});

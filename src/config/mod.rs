@@ -11,6 +11,7 @@ pub mod in_use;
 pub mod raw;
 pub mod report;
 mod roles;
+pub mod shard;
 mod validate;
 mod walk;
 pub mod yaml;
@@ -180,6 +181,9 @@ pub struct DesiredState {
     /// The role of each account that a file names one for (`registry.role`), by
     /// account.
     pub roles: Vec<crate::model::AccountRole>,
+    /// With `--shard K/N`: the shard, and every declared repository (see
+    /// [`DesiredState::all_repositories`]).
+    pub shard: Option<Box<shard::Sharded>>,
 }
 
 /// The name of the file, at the top of a searched directory, that lists what the
@@ -711,6 +715,7 @@ fn load_inputs(inputs: Vec<(String, String, Vec<u8>)>) -> Result<DesiredState, C
             not_desired: NotDesired::default(),
             in_use,
             roles,
+            shard: None,
         })
     } else {
         Err(errors)

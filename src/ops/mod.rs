@@ -16,6 +16,7 @@ pub mod report;
 pub mod restore;
 pub mod restored;
 pub mod run;
+pub mod shard;
 pub mod snapshot;
 pub mod source;
 pub mod test;

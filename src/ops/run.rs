@@ -481,6 +481,7 @@ fn assemble(
                 repositories,
             },
         ),
+        shard: desired.shard_info().cloned(),
     }
 }
 
@@ -498,7 +499,9 @@ pub async fn make_plan<R: Registry>(
 /// Reads the in-use sources of `desired`: ECS and Lambda unless a source names its
 /// own regions, in the regions of its private repositories: with the run's own
 /// credentials for the repositories of no role, and in each account with a role
-/// (`registry.role`), through it, in the regions of that account's repositories.
+/// (`registry.role`), through it, in the regions of that account's repositories. A
+/// shard reads them for every declared repository, its own or not: what runs there
+/// may run an image of its repositories.
 pub async fn read_in_use(
     desired: &DesiredState,
     settings: &RunSettings,
@@ -531,7 +534,11 @@ fn live_accounts(
     };
     let mut by_account: std::collections::BTreeMap<Option<AccountId>, Vec<Region>> =
         std::collections::BTreeMap::new();
-    for r in desired.repositories.iter().filter(|r| r.public.is_none()) {
+    for r in desired
+        .all_repositories()
+        .iter()
+        .filter(|r| r.public.is_none())
+    {
         let regions = by_account.entry(role_of(r)).or_default();
         regions.extend(r.region.clone().or_else(|| default_region.cloned()));
     }
@@ -663,6 +670,7 @@ pub async fn make_plan_in_use<R: Registry>(
     }
     plan.warnings
         .extend(super::pull_times::check(registry, desired, &targets).await);
+    plan.order_warnings();
     Ok(plan)
 }
 

@@ -40,6 +40,18 @@ pub enum VerifyError {
     )]
     #[diagnostic(code(saved_plan::other_files))]
     OtherDesiredState(FingerprintDiff),
+    /// The plan is of another shard than the one asked (`--shard`), or of the whole
+    /// when a shard is asked, or the other way round.
+    #[error(
+        "the saved plan covers {saved}, but this apply was asked for {asked}; nothing was applied. Apply each shard's plan with the --shard and --shard-by it was made with"
+    )]
+    #[diagnostic(code(saved_plan::other_shard))]
+    OtherShard {
+        /// What the plan covers (`shard 2/4 by account`, `every repository`).
+        saved: String,
+        /// What the apply was asked to cover.
+        asked: String,
+    },
     /// The registry changed since the plan was made.
     #[error(
         "Saved plan is stale: the registry changed since it was made; nothing was applied.\n{}\nMake a new plan.",
@@ -115,6 +127,12 @@ pub(crate) fn verify(
             &desired.fingerprint,
         )));
     }
+    if saved.shard != desired.shard_info().cloned() {
+        return Err(VerifyError::OtherShard {
+            saved: coverage(saved.shard.as_ref()),
+            asked: coverage(desired.shard_info()),
+        });
+    }
     let (problems, applied) = source.block_on(stale_problems(source, desired, saved, settings))?;
     if !problems.is_empty() {
         // Every difference is the plan's own removals, done: it was applied already.
@@ -134,6 +152,14 @@ pub(crate) fn verify(
         Ok(())
     } else {
         Err(VerifyError::Unjustified(unjustified))
+    }
+}
+
+/// What a plan (or an apply) covers, in words.
+fn coverage(shard: Option<&crate::config::shard::ShardInfo>) -> String {
+    match shard {
+        Some(s) => format!("shard {}/{} by {}", s.index, s.count, s.by),
+        None => "every repository".to_owned(),
     }
 }
 

@@ -56,6 +56,11 @@ pub struct Plan {
     /// With `plan --forecast`: what the same files would remove as the clock moves on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecast: Option<forecast::Forecast>,
+    /// With `--shard K/N`: which shard of the declared repositories this plan covers
+    /// (absent for the whole). `show` puts the N plans of one desired state back
+    /// together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::config::shard::ShardInfo>,
 }
 
 /// The state of one repository in the plan.
@@ -288,7 +293,16 @@ pub struct Action {
 
 /// Stable warning codes.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, strum::IntoStaticStr,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "kebab-case")]
 // Printed as `plan::<code>`.
@@ -338,6 +352,30 @@ impl WarningCode {
     /// The code as printed.
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// True for the warnings about a registry as a whole (its settings, the tool's
+    /// principal there), given once per registry at its first repository concerned;
+    /// false for the warnings about one repository.
+    pub fn is_registry_wide(self) -> bool {
+        match self {
+            WarningCode::RegistrySettingsUnreadable | WarningCode::PullTimeNotExcluded => true,
+            WarningCode::TagNotFound
+            | WarningCode::PatternMatchedNothing
+            | WarningCode::RepositoryNotFound
+            | WarningCode::TagRetained
+            | WarningCode::RefusedEmpty
+            | WarningCode::IndexUnreadable
+            | WarningCode::ArchiveMinimumCharge
+            | WarningCode::RepositoryUnreadable
+            | WarningCode::InUseNotAllowed
+            | WarningCode::InUseNotFound
+            | WarningCode::LifecycleConflict
+            | WarningCode::LifecyclePolicyUnreadable
+            | WarningCode::PullThroughCache
+            | WarningCode::ImageQuota
+            | WarningCode::TagQuota => false,
+        }
     }
 }
 
@@ -512,6 +550,31 @@ impl Plan {
     /// `--detailed-exitcode` reports as 2).
     pub fn drifted(&self) -> bool {
         self.has_changes() || self.summary.repositories_missing > 0
+    }
+
+    /// Puts the warnings in the plan's order: first those of one repository, by the
+    /// repository they concern in declaration order (stable: a repository's warnings
+    /// keep theirs; a warning of no declared repository after them); then those of a
+    /// whole registry, by code, then by repository. A registry's warning (given at its
+    /// first repository concerned) is kept once, at the first repository: so the plan
+    /// put together from shards, each warning at its own first repository, warns
+    /// exactly as the plan of the whole does.
+    pub fn order_warnings(&mut self) {
+        let position: std::collections::HashMap<String, usize> = self
+            .repositories
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.repository.to_string(), i))
+            .collect();
+        self.warnings.sort_by_key(|w| {
+            let at = position.get(&w.repository).copied().unwrap_or(usize::MAX);
+            let wide = w.code.is_registry_wide();
+            (wide, if wide { w.code as usize } else { 0 }, at)
+        });
+        let mut said = std::collections::HashSet::new();
+        self.warnings.retain(|w| {
+            !w.code.is_registry_wide() || said.insert((w.code, w.message.clone(), w.help.clone()))
+        });
     }
 
     /// The repositories that could not be read.

@@ -25,6 +25,9 @@ pub fn human(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
             )
         })
         .collect();
+    if let Some(line) = super::shard_line(plan) {
+        writeln!(out, "{line}")?;
+    }
     if !changed.is_empty() {
         writeln!(
             out,

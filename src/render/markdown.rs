@@ -14,6 +14,10 @@ const MAX_ACTIONS_SHOWN: usize = 200;
 pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "### ecr-reconcile plan")?;
     writeln!(out)?;
+    if let Some(line) = super::shard_line(plan) {
+        writeln!(out, "_{line}_")?;
+        writeln!(out)?;
+    }
     writeln!(out, "**{}**", summary_line(&plan.summary))?;
     writeln!(out)?;
     // A plan with nothing to do says what the files remove soon: the effect of a

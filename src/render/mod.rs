@@ -190,6 +190,20 @@ pub fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()
     out.flush()
 }
 
+/// For a shard's plan, the line that says so: `Shard 2/4 (by account): 12 of 40
+/// declared repositories; the other shards' plans have the rest.`
+pub fn shard_line(plan: &crate::plan::Plan) -> Option<String> {
+    let s = plan.shard.as_ref()?;
+    Some(format!(
+        "Shard {}/{} (by {}): {} of {} declared repositories; the other shards' plans have the rest.",
+        s.index,
+        s.count,
+        s.by,
+        s.positions.len(),
+        s.repositories_total
+    ))
+}
+
 /// The summary line, such as
 /// `Plan: 12 tags to remove: 9 images to delete (1.4 GiB), 3 untags. 4 repositories unchanged.`
 pub fn summary_line(s: &Summary) -> String {

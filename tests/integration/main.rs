@@ -40,4 +40,5 @@ mod registry_settings;
 mod render;
 mod restore;
 mod secrets;
+mod shard;
 mod storage;

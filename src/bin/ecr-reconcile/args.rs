@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use ecr_reconcile::config::shard::{Shard, ShardBy};
 use ecr_reconcile::ops::SourceSpec;
 use ecr_reconcile::ops::import::ImportStyle;
 use ecr_reconcile::render::{Format, ReportFormat, ValidateFormat};
@@ -211,12 +212,46 @@ fn price(text: &str) -> Result<ecr_reconcile::model::Price, String> {
     ecr_reconcile::model::Price::per_gb_month(usd)
 }
 
+/// `--shard K/N` and `--shard-by`: one of N disjoint parts of the declared
+/// repositories, for a matrix of N jobs.
+#[derive(Debug, Args)]
+pub struct Sharding {
+    /// Plan only shard K of N (K from 1) of the declared repositories; the N shards'
+    /// plans together (`show` of all of them) are the plan of the whole. Every shard
+    /// reads every in-use source.
+    #[arg(long, value_name = "K/N", value_parser = shard)]
+    pub shard: Option<(u32, u32)>,
+    /// How --shard divides the repositories: `account` keeps an account's repositories
+    /// together (largest accounts first, each to the least loaded shard), `repository`
+    /// deals them out one by one (for one account too big for one job).
+    #[arg(long, value_name = "BY", default_value = "account", requires = "shard", value_parser = PossibleValuesParser::new(["account", "repository"]).map(|s| s.parse::<ShardBy>().expect("a possible value")))]
+    pub shard_by: ShardBy,
+}
+
+impl Sharding {
+    /// The shard asked for, if any.
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard.map(|(index, count)| Shard {
+            index,
+            count,
+            by: self.shard_by,
+        })
+    }
+}
+
+fn shard(text: &str) -> Result<(u32, u32), String> {
+    Shard::parse(text, ShardBy::default()).map(|s| (s.index, s.count))
+}
+
 /// Arguments of `plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// The files, the source and the plan's options.
     #[command(flatten)]
     pub planning: Planning,
+    /// The shard to plan.
+    #[command(flatten)]
+    pub sharding: Sharding,
     /// Output format.
     #[arg(long, default_value = "human", value_parser = values::<Format>())]
     pub format: Format,
@@ -246,6 +281,9 @@ pub struct ApplyArgs {
     /// The files, the source and the plan's options.
     #[command(flatten)]
     pub planning: Planning,
+    /// The shard to apply (with --plan: the shard the plan was made for).
+    #[command(flatten)]
+    pub sharding: Sharding,
     /// Apply this saved plan (from `plan --out`) instead of planning afresh; refused
     /// when stale.
     #[arg(long, value_name = "FILE")]
@@ -397,8 +435,10 @@ pub struct TestArgs {
 /// Arguments of `show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// A plan saved with `plan --out`.
-    pub file: PathBuf,
+    /// A plan saved with `plan --out`; or the plans of every shard of one plan
+    /// (`plan --shard K/N --out`), shown as one plan of the whole.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
     /// Output format.
     #[arg(long, default_value = "human", value_parser = values::<Format>())]
     pub format: Format,

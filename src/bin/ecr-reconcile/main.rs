@@ -54,10 +54,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate(&term, args),
         Command::Test(args) => test(&term, args),
         Command::Explain(args) => explain(&term, args),
-        Command::Show(args) => term
-            .check(ops::verify::read_saved(&args.file))
-            .and_then(|plan| term.print_plan(&plan, args.format, ReportFormat::Human))
-            .map(|()| exit::SUCCESS),
+        Command::Show(args) => show(&term, args),
         Command::Completions(args) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -242,6 +239,7 @@ fn test(term: &Term, args: &TestArgs) -> Result<u8, Reported> {
 
 fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     let (desired, source) = term.open(&args.planning)?;
+    let desired = sharded(desired, &args.sharding);
     let request = PlanRequest {
         now: args.planning.now,
         allow_empty: args.planning.allow_empty,
@@ -280,9 +278,39 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     Ok(code)
 }
 
+/// The desired state, narrowed to the shard asked for.
+fn sharded(
+    desired: ecr_reconcile::config::DesiredState,
+    sharding: &args::Sharding,
+) -> ecr_reconcile::config::DesiredState {
+    match sharding.shard() {
+        Some(shard) => desired.shard(shard),
+        None => desired,
+    }
+}
+
+/// `show`: one saved plan, or the plans of every shard of one plan as the whole.
+fn show(term: &Term, args: &args::ShowArgs) -> Result<u8, Reported> {
+    let mut plans = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        plans.push((
+            file.display().to_string(),
+            term.check(ops::verify::read_saved(file))?,
+        ));
+    }
+    let plan = if plans.len() == 1 {
+        plans.pop().expect("one").1
+    } else {
+        term.check(ops::shard::merge(plans))?
+    };
+    term.print_plan(&plan, args.format, ReportFormat::Human)?;
+    Ok(exit::SUCCESS)
+}
+
 fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
     let signals = signals::install();
     let (desired, source) = term.open(&args.planning)?;
+    let desired = sharded(desired, &args.sharding);
     let request = ApplyRequest {
         saved_plan: args.plan.clone(),
         now: args.planning.now,
