@@ -39,6 +39,9 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
             r.images_archived, r.images_reactivated
         )?;
     }
+    if let Some(w) = &r.reactivation_wait {
+        reactivation_wait(w, out)?;
+    }
     for s in &r.skipped {
         let what = s.tag.as_ref().map_or_else(
             || s.digest.short(),
@@ -106,4 +109,32 @@ pub fn apply_report(o: &ApplyOutcome, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     writeln!(out, "Journal: {}", o.journal)
+}
+
+/// What `apply --wait` saw of the reactivations.
+fn reactivation_wait(
+    w: &crate::ops::apply::ReactivationWait,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let not = match w.not_reactivated {
+        0 => String::new(),
+        n => format!(", {n} not reactivated (still archived, or gone)"),
+    };
+    if w.activating == 0 {
+        writeln!(
+            out,
+            "Waited {} s: {} reactivated images active again{not}.",
+            w.waited_seconds, w.active
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Waited {} s: {} reactivated images active again, {} still ACTIVATING{not}: {}",
+            w.waited_seconds,
+            w.active,
+            w.activating,
+            w.still_activating.join(", ")
+        )?;
+    }
+    Ok(())
 }

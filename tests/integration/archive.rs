@@ -267,3 +267,93 @@ fn a_throttled_storm_of_archives_is_retried_and_archives_exactly_what_was_planne
         assert_eq!(now[d], "ARCHIVED", "{now:?}");
     }
 }
+
+#[test]
+fn apply_wait_reads_the_reactivations_until_the_timeout_and_fails_while_some_are_activating() {
+    let m = Moto::start(binary());
+    m.create_repository("team/app");
+    m.push_image("team/app", "a", &["v1"]);
+    let old = m.push_image("team/app", "b", &["old"]);
+    let older = m.push_image("team/app", "c", &["older"]);
+    let f = Files::new();
+    let cfg = f.write("app.yaml", CONFIG);
+    let journal = f.path("journal.jsonl");
+    let out = m.run(&["apply", s(&cfg), "--auto-approve", "--journal", s(&journal)]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    // Allowed again: the plan reactivates both.
+    let cfg = f.write(
+        "app.yaml",
+        &CONFIG.replace("tags: [v1]", "tags: [v1, old, older]"),
+    );
+    // The test backend leaves a reactivated image ACTIVATING (ECR takes minutes):
+    // the wait reads it until its timeout, and the apply fails.
+    let out = m.run(&[
+        "apply",
+        s(&cfg),
+        "--auto-approve",
+        "--format",
+        "json",
+        "--wait",
+        "--wait-timeout",
+        "2s",
+        "--journal",
+        s(&journal),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["report"]["images_reactivated"], 2, "{report}");
+    let waited = &report["report"]["reactivation_wait"];
+    assert_eq!(
+        (
+            &waited["active"],
+            &waited["activating"],
+            &waited["not_reactivated"]
+        ),
+        (
+            &serde_json::json!(0),
+            &serde_json::json!(2),
+            &serde_json::json!(0)
+        ),
+        "{report}"
+    );
+    let still: Vec<&str> = waited["still_activating"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        still.iter().any(|s| s.ends_with(&format!("@{old}")))
+            && still.iter().any(|s| s.ends_with(&format!("@{older}"))),
+        "{still:?}"
+    );
+    assert!(
+        said(&out).contains("reactivations: 0/2 active again"),
+        "progress: {}",
+        said(&out)
+    );
+    let now = statuses(&m, "team/app");
+    assert_eq!((&*now[&old], &*now[&older]), ("ACTIVATING", "ACTIVATING"));
+
+    // ACTIVATING is under way, not to plan again: nothing left to reactivate.
+    let out = m.run(&[
+        "apply",
+        s(&cfg),
+        "--auto-approve",
+        "--wait",
+        "--journal",
+        s(&journal),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(said(&out).contains("Nothing to apply"), "{}", said(&out));
+
+    // Offline nothing completes a reactivation: --wait is refused with a snapshot.
+    let snap = f.write("s.json", r#"{"version": 1, "registries": []}"#);
+    let out = crate::common::hermetic()
+        .args(["apply", s(&cfg), "--snapshot", s(&snap), "--wait"])
+        .current_dir(f.path(""))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(said(&out).contains("--snapshot"), "{}", said(&out));
+}

@@ -308,6 +308,15 @@ pub struct ApplyArgs {
     /// reported as failures (ManifestNotSaved).
     #[arg(long)]
     pub allow_unrestorable: bool,
+    /// Once the reactivations are made, wait until ECR has made every reactivated
+    /// image active (pullable) again, reading their status every 15 seconds and saying
+    /// how many are; exit 1 if some are still ACTIVATING after --wait-timeout. Not with
+    /// --snapshot (nothing completes a reactivation offline).
+    #[arg(long, conflicts_with = "snapshot")]
+    pub wait: bool,
+    /// How long --wait waits at most (`30m`, `1h`, `90s`).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = wait_timeout, requires = "wait")]
+    pub wait_timeout: std::time::Duration,
     /// Format of the final report (the plan is printed as text before it).
     #[arg(long, default_value = "human", value_parser = values::<ReportFormat>())]
     pub format: ReportFormat,
@@ -509,6 +518,14 @@ fn instant(text: &str) -> Result<DateTime<Utc>, String> {
 
 /// A forecast horizon as `--forecast` takes it: a duration of the desired-state
 /// files' form, at most [`MAX_FORECAST_DAYS`](ecr_reconcile::plan::forecast::MAX_FORECAST_DAYS).
+fn wait_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let seconds = ecr_reconcile::config::parse_duration(text)?;
+    if seconds == 0 {
+        return Err("expected a duration longer than zero, such as 30m".to_owned());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
 fn horizon(text: &str) -> Result<(String, u64), String> {
     use ecr_reconcile::plan::forecast::MAX_FORECAST_DAYS;
     let seconds = ecr_reconcile::config::parse_duration(text)?;

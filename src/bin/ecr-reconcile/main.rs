@@ -316,6 +316,10 @@ fn apply(term: &Term, args: &ApplyArgs) -> Result<u8, Reported> {
         now: args.planning.now,
         allow_empty: args.planning.allow_empty,
         allow_unrestorable: args.allow_unrestorable,
+        wait: args.wait.then_some(ops::apply::WaitSettings {
+            timeout: args.wait_timeout,
+            interval: ops::apply::WAIT_INTERVAL,
+        }),
     };
     let prepared = term.check(ops::apply::prepare(&source, &desired, &request))?;
     // The plan, for the person (or the CI log) that approves it.

@@ -337,6 +337,10 @@ impl ecr_reconcile::ops::apply::Progress for Progress {
             None => eprintln!("removals: {done}/{} settled", self.total),
         }
     }
+
+    fn waiting(&self, active: usize, total: usize) {
+        eprintln!("reactivations: {active}/{total} active again");
+    }
 }
 
 /// Logs on stderr: warnings; -v the registry calls; -vv debug, the SDK's included.

@@ -17,6 +17,7 @@ mod confirm;
 pub mod protocol;
 mod report;
 mod steps;
+mod wait;
 
 pub use super::cancel::Cancel;
 pub use super::journal::{Journal, JournalContents, JournalEntry, JournalError};
@@ -29,6 +30,8 @@ pub use protocol::{
     ApplyOptions, ApplyReport, DEFAULT_PARALLELISM, Failure, Progress, ProtocolError, Quiet,
     Skipped, apply_plan, apply_plan_cancellable, apply_plan_with, planned_deletions, planned_ids,
 };
+pub use report::ReactivationWait;
+pub use wait::{WAIT_INTERVAL, WaitSettings};
 
 /// What `apply` was asked for.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +46,9 @@ pub struct ApplyRequest {
     /// Also make removals whose manifest could not be saved to the journal (restore
     /// cannot undo them); by default they are not made, and reported as failures.
     pub allow_unrestorable: bool,
+    /// Once the reactivations are made, wait until ECR has made them active again
+    /// (`--wait`).
+    pub wait: Option<WaitSettings>,
 }
 
 /// The guards between a plan and its removals.
@@ -185,6 +191,7 @@ pub struct Prepared<'s> {
     source: &'s Source,
     plan: Plan,
     allow_unrestorable: bool,
+    wait: Option<WaitSettings>,
     /// With in-use sources: the files and settings to plan again just before removing
     /// (a deployment may start while the plan is reviewed).
     recheck: Option<(DesiredState, super::run::RunSettings)>,
@@ -239,6 +246,7 @@ pub fn prepare<'s>(
         source,
         plan,
         allow_unrestorable: request.allow_unrestorable,
+        wait: request.wait,
         recheck,
     })
 }
@@ -348,6 +356,29 @@ impl<'s> Prepared<'s> {
                 error,
                 journal: path.clone(),
             })?;
+        if let Some(settings) = self.wait
+            && wait::reactivates(&plan)
+            && !cancel.is_cancelled()
+        {
+            let waited = source.block_on(wait::until_active(
+                &source.backend,
+                &plan,
+                settings,
+                progress,
+                cancel,
+            ));
+            match waited {
+                Ok(w) => report.reactivation_wait = Some(w),
+                // The reactivations are made and journalled: the read that failed is
+                // the report's failure, not a stop.
+                Err((repository, e)) => report.fail(Failure::new(
+                    &repository,
+                    None,
+                    &e,
+                    format!("reading the status of its reactivated images: {e}"),
+                )),
+            }
+        }
         for (repository, action) in dropped {
             let reason = "in use now (a source names it since the plan); it stays".to_owned();
             let skip = |tag: Option<&crate::model::Tag>| {

@@ -126,12 +126,21 @@ pub struct ApplyReport {
     /// applying again makes them.
     #[serde(default, skip_serializing_if = "crate::ops::report::is_zero")]
     pub not_started: usize,
+    /// With `--wait`: the reactivated images once waited for (none still ACTIVATING,
+    /// or the apply failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactivation_wait: Option<ReactivationWait>,
 }
 
 impl ApplyReport {
-    /// True when every planned removal is done, skipped as moved, or already gone.
+    /// True when every planned removal is done, skipped as moved, or already gone,
+    /// and (with `--wait`) no reactivated image is still ACTIVATING.
     pub fn succeeded(&self) -> bool {
         self.failures.is_empty()
+            && self
+                .reactivation_wait
+                .as_ref()
+                .is_none_or(|w| w.activating == 0)
     }
 
     /// Adds the counts and lists of `other`, after this report's.
@@ -162,11 +171,31 @@ impl ApplyReport {
     }
 }
 
+/// What `--wait` saw at its end.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReactivationWait {
+    /// Reactivated images active again.
+    pub active: usize,
+    /// Reactivated images still ACTIVATING when the wait ended (the timeout passed, or
+    /// the run was cancelled): a failure of the apply.
+    pub activating: usize,
+    /// Planned reactivations that are not under way: the image is still ARCHIVED (its
+    /// reactivation was skipped or failed, and the report says why) or is gone.
+    pub not_reactivated: usize,
+    /// How long it waited, in whole seconds.
+    pub waited_seconds: u64,
+    /// The images still ACTIVATING, `REPOSITORY@DIGEST`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub still_activating: Vec<String>,
+}
+
 /// Hooks for progress display; the default does nothing.
 pub trait Progress: Send + Sync {
     /// `n` removals (tags, or untagged images by digest) were settled: made, found
     /// already gone, skipped or failed.
     fn advance(&self, _n: usize) {}
+    /// `--wait` read the reactivated images: `active` of `total` are active again.
+    fn waiting(&self, _active: usize, _total: usize) {}
 }
 
 /// No progress display.
