@@ -194,7 +194,7 @@ test('an unknown command fails', () => {
   const dir = workspace();
   const r = run(dir, { COMMAND: 'destroy' });
   assert.equal(r.status, 1);
-  assert.match(r.stdout, /command must be plan or apply, not 'destroy'/);
+  assert.match(r.stdout, /command must be plan, apply or show, not 'destroy'/);
 });
 
 /** Waits until `file` exists (the fake binary has started and set up its handlers). */
