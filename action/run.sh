@@ -131,7 +131,7 @@ refuse() {
 # The files PLANS names: each word a file or a glob, relative to the working
 # directory, in order, each file once. A word that names no file is an error.
 plan_files() {
-  local pattern file seen
+  local pattern file f seen
   local -a matched
   files=()
   set +f
@@ -170,7 +170,8 @@ drifted() {
 step_summary() {
   [[ -n "${GITHUB_STEP_SUMMARY:-}" ]] || return 0
   local limit=1048576 used size note
-  used=$(wc -c <"$GITHUB_STEP_SUMMARY" 2>/dev/null || echo 0)
+  used=0
+  if [[ -f "$GITHUB_STEP_SUMMARY" ]]; then used=$(wc -c <"$GITHUB_STEP_SUMMARY"); fi
   size=$(wc -c <"$1")
   if [[ $((used + size)) -le $limit ]]; then
     cat "$1" >>"$GITHUB_STEP_SUMMARY"
@@ -189,7 +190,7 @@ show_plans() {
   if [[ -n "${SHARDS:-}" ]]; then
     [[ "$SHARDS" =~ ^[1-9][0-9]*$ ]] || refuse "shards must be a number of plans (1 or more), not '$SHARDS'"
     if [[ ${#files[@]} -ne $SHARDS ]]; then
-      refuse "plans: ${#files[@]} files found, $SHARDS expected (shards: $SHARDS): ${files[*]}"
+      refuse "plans: ${#files[@]} file$([[ ${#files[@]} -eq 1 ]] || echo s) found, $SHARDS expected (shards: $SHARDS): ${files[*]}"
     fi
   fi
   plan_json=$(absolute "${PLAN_FILE:-$out/plan.json}")
