@@ -89,9 +89,19 @@ fi
 # sent, writes its report and exits 130 or 143; this script then records the outputs
 # as usual and the upload step (`always()`) keeps the journal. The tee ignores the
 # signals so that the report still reaches the log.
+#
+# The tee reads a named pipe and is this script's own child, so waiting for it means
+# the kept stderr is complete before anyone reads it (a process substitution on the
+# backgrounded binary would be the binary's subshell's child, which `wait` does not
+# wait for: the file could be read before the tee had written it).
 run_tool() {
   set +e
-  "$bin" "$@" 2> >(trap '' INT TERM; exec tee -a "$stderr" >&2) &
+  local pipe="$out/.stderr.pipe"
+  rm -f "$pipe"
+  mkfifo "$pipe"
+  (trap '' INT TERM; exec tee -a "$stderr" <"$pipe" >&2) &
+  local tee=$!
+  "$bin" "$@" 2>"$pipe" &
   local tool=$!
   trap 'kill -s INT "$tool" 2>/dev/null' INT
   trap 'kill -s TERM "$tool" 2>/dev/null' TERM
@@ -103,8 +113,10 @@ run_tool() {
     rc=$?
   done
   trap - INT TERM
+  # The tee ends when the binary's end of the pipe closes.
+  wait "$tee"
+  rm -f "$pipe"
   set -e
-  wait # the tee
 }
 
 # The first line of the markdown plan in bold: the summary.

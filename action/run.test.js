@@ -217,6 +217,28 @@ test('show: a saved plan shown alone gives the outputs and the markdown of its p
   }
 });
 
+test('show: the saved plans of 3 shards give the outputs and the markdown of the unsharded plan', () => {
+  const dir = workspace();
+  const whole = run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'whole/plan.json' });
+  assert.equal(whole.outputs['exit-code'], '2', whole.stderr);
+  const wholeMarkdown = fs.readFileSync(whole.outputs['plan-markdown-file'], 'utf8');
+  for (const k of [1, 2, 3]) {
+    const shard = run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: `${SNAPSHOT} --shard ${k}/3`, PLAN_FILE: `shards/${k}/plan.json` });
+    assert.notEqual(shard.outputs['exit-code'], '1', shard.stderr);
+  }
+  const r = run(dir, { COMMAND: 'show', PLANS: 'shards/*/plan.json', SHARDS: '3' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal(r.outputs['exit-code'], '2');
+  assert.equal(r.outputs['has-changes'], 'true');
+  assert.equal(r.outputs.summary, whole.outputs.summary);
+  assert.equal(fs.readFileSync(r.outputs['plan-markdown-file'], 'utf8'), wholeMarkdown);
+  // Two of the three: the binary refuses the set, and the step fails with its message.
+  fs.rmSync(path.join(dir, 'shards', '2'), { recursive: true });
+  const missing = run(dir, { COMMAND: 'show', PLANS: 'shards/*/plan.json' });
+  assert.equal(missing.status, 1);
+  assert.match(missing.stdout, /^::error title=ecr-reconcile::ecr-reconcile show: .*shard 2 of 3.*$/m);
+});
+
 test('show: a file that is not a saved plan is refused with the tool\'s message, as the error of the step', () => {
   const dir = workspace();
   fs.writeFileSync(path.join(dir, 'plan.json'), '{"format_version": 2}');
