@@ -10,6 +10,7 @@
 #
 # Environment:
 #   ENABLED      `true` to cache (the manifest-cache input)
+#   COMMAND      the action's command: show reads no registry, so no cache
 #   ACCOUNT      the AWS account id for the key; default AWS_ACCOUNT_ID
 #   REGION       the AWS region for the key; default AWS_REGION, AWS_DEFAULT_REGION
 #   ARGS         the action's args: with --no-cache or --cache-dir, no cache here
@@ -30,6 +31,7 @@ none() {
 }
 
 [[ "${ENABLED:-true}" == true ]] || none "manifest-cache is ${ENABLED:-}"
+[[ "${COMMAND:-plan}" != show ]] || none "show reads saved plans, not the registry"
 read -r -a args <<<"$(echo "${ARGS:-}" | tr '\n' ' ')"
 for a in ${args[@]+"${args[@]}"}; do
   case "$a" in

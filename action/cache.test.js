@@ -55,8 +55,8 @@ test('cache.sh: the account and region default to the environment, else any', ()
   assert.equal(odd.outputs['restore-key'], 'ecr-reconcile-manifests-v1-Linux-a_b_c-any-');
 });
 
-test('cache.sh: no cache when turned off or when args choose their own', () => {
-  for (const env of [{ ENABLED: 'false' }, { ARGS: '--region eu-west-1 --no-cache' }, { ARGS: '--cache-dir=/srv/m' }, { ARGS: '--cache-dir\n/srv/m' }]) {
+test('cache.sh: no cache when turned off, for show (no registry read) or when args choose their own', () => {
+  for (const env of [{ ENABLED: 'false' }, { COMMAND: 'show' }, { ARGS: '--region eu-west-1 --no-cache' }, { ARGS: '--cache-dir=/srv/m' }, { ARGS: '--cache-dir\n/srv/m' }]) {
     const r = script('cache.sh', { ...RUN, ...env });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.outputs, { dir: '', key: '', 'restore-key': '' }, JSON.stringify(env));

@@ -106,57 +106,88 @@ test('action.yml: the artifact (plan, report, journal) is uploaded even when the
   assert.match(action, /\n\s+id: run\n(?:\s+.*\n)*?\s+run: 'exec "\$GITHUB_ACTION_PATH\/action\/run\.sh"'\n/);
 });
 
-test('sharded plan example: N jobs of one matrix, every shard uploaded, and show of all N', () => {
+/** The `with:` inputs of the step that uses the action with `command: COMMAND`. */
+function actionInputs(text, command) {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i += 1) {
+    if (!/^\s+- uses: [^@\s]+\/ecr-reconcile@/.test(lines[i])) continue;
+    const inputs = {};
+    const step = lines[i].indexOf('-');
+    let within = null;
+    for (const line of lines.slice(i + 1)) {
+      const indent = line.match(/^\s*/)[0].length;
+      if (line.trim() && indent <= step) break;
+      if (/^\s+with:$/.test(line)) within = indent;
+      else if (line.trim() && within !== null && indent <= within) within = null;
+      const m = within !== null && line.match(/^\s+([a-z-]+): (.*)$/);
+      if (m && indent > within) inputs[m[1]] = m[2].replace(/^"(.*)"$/, '$1');
+    }
+    if (inputs.command === command) return inputs;
+  }
+  return assert.fail(`no step uses the action with command: ${command}`);
+}
+
+test('sharded plan example: N jobs of one matrix, every shard uploaded, and the action shows all N', () => {
   const text = read(path.join(EXAMPLES, 'ecr-plan-sharded.yml'));
   const shards = Number(text.match(/^  SHARDS: (\d+)$/m)?.[1]);
   assert.ok(shards >= 2, 'SHARDS is set at the workflow level');
   const list = text.match(/^\s+shard: \[([\d, ]+)\]$/m);
   assert.ok(list, 'the matrix lists the shards');
   assert.deepEqual(list[1].split(',').map(Number), Array.from({ length: shards }, (_, i) => i + 1), 'the matrix is 1..SHARDS');
-  assert.match(text, /^\s+args: --shard \$\{\{ matrix\.shard \}\}\/\$\{\{ env\.SHARDS \}\}/m);
-  assert.match(text, /^\s+comment: "false"$/m, 'the shards do not comment one by one');
-  const name = text.match(/^\s+artifact-name: (ecr-reconcile-plan-shard-)\$\{\{ matrix\.shard \}\}$/m);
-  assert.ok(name, 'each shard uploads its own artifact');
-  assert.match(text, new RegExp(`^\\s+pattern: ${name[1]}\\*$`, 'm'), 'the last job downloads every shard');
+  const plan = actionInputs(text, 'plan');
+  assert.equal(plan.args, '--shard ${{ matrix.shard }}/${{ env.SHARDS }} --shard-by account');
+  assert.equal(plan.comment, 'false', 'the shards do not comment one by one');
+  assert.equal(plan['artifact-name'], 'ecr-reconcile-plan-shard-${{ matrix.shard }}', 'each shard uploads its own artifact');
   assert.match(text, /^\s+needs: plan$/m);
-  const script = stepScript(text, 'Put the shards\' plans together');
-  assert.match(script, /ecr-reconcile show --format markdown "\$\{plans\[@\]\}"/);
-  assert.match(script, /-ne "\$SHARDS"/, 'a missing shard fails the job');
+  // The last job downloads every shard's artifact, a folder each, and shows them all.
+  const download = text.match(/uses: actions\/download-artifact@\S+ # v[\d.]+\n\s+with:\n\s+pattern: (\S+)\n(?:\s+#.*\n)*\s+path: (\S+)\n/);
+  assert.ok(download, 'the last job downloads the artifacts');
+  assert.equal(download[1], 'ecr-reconcile-plan-shard-*');
+  const show = actionInputs(text, 'show');
+  assert.equal(show.plans, `${download[2]}/*/plan.json`);
+  assert.equal(show.shards, '${{ env.SHARDS }}', 'a missing shard fails the job');
+  assert.equal(show['comment-key'], actionInputs(read(path.join(EXAMPLES, 'ecr-plan.yml')), 'plan')['comment-key'], 'the key of the one-job plan');
+  assert.ok(!show['artifact-name'].startsWith('ecr-reconcile-plan-shard-'), 'the plan of the whole is not taken for a shard');
+  assert.doesNotMatch(text, /github-script/, 'the action comments');
 });
 
-test('sharded plan example: the merge step refuses fewer plans than shards, and shows all', () => {
+test("sharded plan example: the action's show over the downloaded artifacts refuses fewer plans than shards, and shows all", () => {
+  const { shardPlans } = require('./testdata/shards.js');
+  const { scratch } = require('./testdata/scratch.js');
   const text = read(path.join(EXAMPLES, 'ecr-plan-sharded.yml'));
-  const script = stepScript(text, 'Put the shards\' plans together');
-  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'shards-'));
-  const bin = path.join(dir, 'bin');
-  fs.mkdirSync(bin);
-  // A stand-in for the binary: records its arguments.
-  fs.writeFileSync(path.join(bin, 'ecr-reconcile'), '#!/usr/bin/env bash\necho "show:$*" >>"$RUNNER_TEMP/calls"\necho "# plan"\n', { mode: 0o755 });
-  const run = (count) => {
-    fs.rmSync(path.join(dir, 'shards'), { recursive: true, force: true });
-    for (let k = 1; k <= count; k += 1) {
-      fs.mkdirSync(path.join(dir, 'shards', `ecr-reconcile-plan-shard-${k}`), { recursive: true });
-      fs.writeFileSync(path.join(dir, 'shards', `ecr-reconcile-plan-shard-${k}`, 'plan.json'), '{}');
-    }
-    fs.rmSync(path.join(dir, 'calls'), { force: true });
-    return spawnSync('bash', ['-c', script], {
+  const shards = text.match(/^  SHARDS: (\d+)$/m)[1];
+  const show = actionInputs(text, 'show');
+  const run = (dir) => {
+    const output = path.join(dir, 'output');
+    fs.writeFileSync(output, '');
+    const r = spawnSync('bash', [path.join(__dirname, 'run.sh')], {
+      cwd: dir,
       encoding: 'utf8',
       env: {
-        PATH: `${bin}:${process.env.PATH}`,
-        SHARDS: '3',
-        SHARDS_DIR: path.join(dir, 'shards'),
+        PATH: process.env.PATH,
         RUNNER_TEMP: dir,
-        GITHUB_STEP_SUMMARY: path.join(dir, 'summary.md'),
+        GITHUB_OUTPUT: output,
+        ECR_RECONCILE: path.join(__dirname, 'testdata', 'fake-show.js'),
+        FAKE_CALLS: path.join(dir, 'calls'),
+        COMMAND: show.command,
+        PLANS: show.plans,
+        SHARDS: show.shards.replace('${{ env.SHARDS }}', shards),
+        KEY: show['comment-key'],
       },
     });
+    return { ...r, calls: fs.existsSync(path.join(dir, 'calls')) ? read(path.join(dir, 'calls')) : '' };
   };
-  const short = run(2);
-  assert.equal(short.status, 1);
-  assert.match(short.stdout, /2 shard plans found, 3 expected/);
-  assert.ok(!fs.existsSync(path.join(dir, 'calls')), 'nothing shown from an incomplete set');
-  const all = run(3);
-  assert.equal(all.status, 0, all.stderr);
-  const calls = read(path.join(dir, 'calls'));
-  for (let k = 1; k <= 3; k += 1) assert.match(calls, new RegExp(`ecr-reconcile-plan-shard-${k}/plan\\.json`));
-  assert.match(read(path.join(dir, 'plan.md')), /^<!-- ecr-reconcile sharded plan -->\n# plan\n$/);
+  const short = scratch('example-');
+  shardPlans(short, Number(shards), { only: [1, 2] });
+  const refused = run(short);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stdout, new RegExp(`^::error title=ecr-reconcile::plans: 2 files found, ${shards} expected`, 'm'));
+  assert.equal(refused.calls, '', 'nothing shown from an incomplete set');
+  const dir = scratch('example-');
+  shardPlans(dir, Number(shards));
+  const all = run(dir);
+  assert.equal(all.status, 0, all.stdout + all.stderr);
+  const [json] = all.calls.split('\n');
+  for (let k = 1; k <= Number(shards); k += 1) assert.match(json, new RegExp(` shards/ecr-reconcile-plan-shard-${k}/plan\\.json `));
+  assert.match(read(path.join(dir, 'output')), /^has-changes=true$/m);
 });

@@ -1,7 +1,8 @@
 // Tests of run.sh with the real binary against offline snapshots: the outputs of a
 // plan, a failed plan that still gives the comment something true to say, applying a
-// saved plan, and the fallback to a fresh plan only when the saved one is refused as
-// stale, never after other errors.
+// saved plan, the fallback to a fresh plan only when the saved one is refused as
+// stale, never after other errors, and show of one saved plan (show.test.js has the
+// shards).
 // The binary: ECR_RECONCILE_BIN, or target/debug/ecr-reconcile (`cargo build`).
 'use strict';
 
@@ -190,11 +191,68 @@ test('apply --plan: other errors never fall back to a fresh plan', () => {
   assert.match(missing.stdout, /plan-file: nope\.json does not exist/);
 });
 
+test('show: a saved plan shown alone gives the outputs and the markdown of its plan, changes or none', () => {
+  const dir = workspace();
+  const plan = run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'saved/plan.json' });
+  assert.equal(plan.outputs['exit-code'], '2', plan.stderr);
+  const r = run(dir, { COMMAND: 'show', PLANS: 'saved/*.json', SHARDS: '1', KEY: 'desired' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal(r.outputs['exit-code'], '2');
+  assert.equal(r.outputs['has-changes'], 'true');
+  assert.equal(r.outputs.summary, plan.outputs.summary);
+  assert.equal(fs.readFileSync(r.outputs['plan-markdown-file'], 'utf8'), fs.readFileSync(plan.outputs['plan-markdown-file'], 'utf8'));
+  assert.equal(JSON.parse(fs.readFileSync(r.outputs['plan-file'], 'utf8')).summary.tags_to_remove, 121);
+  assert.match(fs.readFileSync(path.join(dir, 'runner', 'summary.md'), 'utf8'), /^### ecr-reconcile plan\n/);
+  // After the apply, the refused repository and the one not found are left (drift, as
+  // plan --detailed-exitcode says); in the other files, nothing.
+  const applied = run(dir, { COMMAND: 'apply', PATHS: 'desired', ARGS: SNAPSHOT });
+  assert.equal(applied.outputs['exit-code'], '0', applied.stderr);
+  for (const [paths, code] of [['desired', '2'], ['desired/payments.yaml desired/platform.yaml', '0']]) {
+    const again = run(dir, { COMMAND: 'plan', PATHS: paths, ARGS: SNAPSHOT, PLAN_FILE: 'after/plan.json' });
+    assert.equal(again.outputs['exit-code'], code, again.stderr);
+    const shown = run(dir, { COMMAND: 'show', PLANS: 'after/plan.json' });
+    assert.equal(shown.outputs['exit-code'], code, `${paths}: ${shown.stderr}`);
+    assert.equal(shown.outputs['has-changes'], String(code === '2'));
+    assert.equal(shown.outputs.summary, again.outputs.summary);
+  }
+});
+
+test('show: the saved plans of 3 shards give the outputs and the markdown of the unsharded plan', () => {
+  const dir = workspace();
+  const whole = run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: SNAPSHOT, PLAN_FILE: 'whole/plan.json' });
+  assert.equal(whole.outputs['exit-code'], '2', whole.stderr);
+  const wholeMarkdown = fs.readFileSync(whole.outputs['plan-markdown-file'], 'utf8');
+  for (const k of [1, 2, 3]) {
+    const shard = run(dir, { COMMAND: 'plan', PATHS: 'desired', ARGS: `${SNAPSHOT} --shard ${k}/3`, PLAN_FILE: `shards/${k}/plan.json` });
+    assert.notEqual(shard.outputs['exit-code'], '1', shard.stderr);
+  }
+  const r = run(dir, { COMMAND: 'show', PLANS: 'shards/*/plan.json', SHARDS: '3' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal(r.outputs['exit-code'], '2');
+  assert.equal(r.outputs['has-changes'], 'true');
+  assert.equal(r.outputs.summary, whole.outputs.summary);
+  assert.equal(fs.readFileSync(r.outputs['plan-markdown-file'], 'utf8'), wholeMarkdown);
+  // Two of the three: the binary refuses the set, and the step fails with its message.
+  fs.rmSync(path.join(dir, 'shards', '2'), { recursive: true });
+  const missing = run(dir, { COMMAND: 'show', PLANS: 'shards/*/plan.json' });
+  assert.equal(missing.status, 1);
+  assert.match(missing.stdout, /^::error title=ecr-reconcile::ecr-reconcile show: .*shard 2 of 3.*$/m);
+});
+
+test('show: a file that is not a saved plan is refused with the tool\'s message, as the error of the step', () => {
+  const dir = workspace();
+  fs.writeFileSync(path.join(dir, 'plan.json'), '{"format_version": 2}');
+  const r = run(dir, { COMMAND: 'show', PLANS: 'plan.json' });
+  assert.equal(r.status, 1);
+  assert.equal(r.outputs['exit-code'], '1');
+  assert.match(r.stdout, /^::error title=ecr-reconcile::ecr-reconcile show: the saved plan plan\.json .*; make a new plan$/m);
+});
+
 test('an unknown command fails', () => {
   const dir = workspace();
   const r = run(dir, { COMMAND: 'destroy' });
   assert.equal(r.status, 1);
-  assert.match(r.stdout, /command must be plan or apply, not 'destroy'/);
+  assert.match(r.stdout, /command must be plan, apply or show, not 'destroy'/);
 });
 
 /** Waits until `file` exists (the fake binary has started and set up its handlers). */
