@@ -28,7 +28,12 @@ fn measured(stderr: &str) -> (String, f64) {
     let field = |name: &str| {
         stderr
             .lines()
-            .find_map(|l| l.trim().strip_prefix(name).map(str::trim).map(str::to_owned))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(name)
+                    .map(str::trim)
+                    .map(str::to_owned)
+            })
             .unwrap_or_default()
     };
     let kib = field("Maximum resident set size (kbytes):")

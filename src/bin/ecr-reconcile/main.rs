@@ -246,6 +246,11 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
         out: args.out.clone(),
         forecast: args.forecast.clone(),
     };
+    // JSON is written as the repositories are planned, the whole plan never held;
+    // under GitHub Actions the annotations and the step summary need the whole.
+    if args.format == Format::Json && !term.on_github() {
+        return plan_streamed(term, args, &desired, &source, &request);
+    }
     let outcome = term.check(ops::plan::plan(&source, &desired, &request))?;
     if args.report && args.format != Format::Json {
         term.print_storage_report(&outcome.plan, args.format)?;
@@ -276,6 +281,45 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     std::mem::forget(outcome);
     std::mem::forget(source);
     Ok(code)
+}
+
+/// `plan --format json`, streamed: the document goes to stdout as it is made.
+fn plan_streamed(
+    term: &Term,
+    args: &PlanArgs,
+    desired: &ecr_reconcile::config::DesiredState,
+    source: &ecr_reconcile::ops::Source,
+    request: &PlanRequest,
+) -> Result<u8, Reported> {
+    use ops::streamed::StreamError;
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let streamed = match ops::streamed::plan(source, desired, request, &mut stdout) {
+        Ok(s) => s,
+        Err(StreamError::Plan(e)) => return Err(term.fail(e)),
+        Err(StreamError::Write(e)) => {
+            return term
+                .written(Err(e), "cannot write the plan")
+                .map(|()| exit::ERROR);
+        }
+    };
+    drop(stdout);
+    let plan = &streamed.outcome.plan;
+    let conflicts = args
+        .planning
+        .fail_on_lifecycle_conflict
+        .then(|| ops::plan::lifecycle_conflicts(plan))
+        .flatten();
+    Ok(if let Some(e) = streamed.unreadable_error() {
+        let _ = term.fail(e);
+        exit::ERROR
+    } else if let Some(e) = conflicts {
+        let _ = term.fail(e);
+        exit::ERROR
+    } else if args.detailed_exitcode && plan.drifted() {
+        exit::CHANGES
+    } else {
+        exit::SUCCESS
+    })
 }
 
 /// The desired state, narrowed to the shard asked for.

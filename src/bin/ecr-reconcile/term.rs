@@ -82,6 +82,11 @@ impl Term {
         Ok(state)
     }
 
+    /// True when running under GitHub Actions (annotations and a step summary).
+    pub fn on_github(&self) -> bool {
+        GitHub::detect().is_some()
+    }
+
     /// In GitHub Actions: the plan's warnings as annotations, and the markdown plan
     /// appended to the step summary (bounded by GitHub's limit). Best effort: a
     /// summary that cannot be written is a warning, not a failed plan.

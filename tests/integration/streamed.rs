@@ -1,0 +1,164 @@
+//! `plan --format json` and `plan --out` written as the repositories are planned:
+//! the bytes equal those of the plan collected and then serialized, and the saved
+//! plan reads back with a valid checksum.
+
+use std::path::{Path, PathBuf};
+
+use ecr_reconcile::config::shard::{Shard, ShardBy};
+use ecr_reconcile::config::{self, DesiredState};
+use ecr_reconcile::ops::plan::PlanRequest;
+use ecr_reconcile::ops::{self, Source, SourceSpec};
+use testkit::generator::{OrgShape, org_snapshot};
+
+const EXAMPLE_SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/snapshot.json");
+const EXAMPLE_DESIRED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/desired");
+
+fn source(snapshot: &Path) -> Source {
+    Source::open(&SourceSpec {
+        snapshot: Some(snapshot.to_owned()),
+        parallelism: 2,
+        ..SourceSpec::default()
+    })
+    .unwrap()
+}
+
+fn request(out: PathBuf, forecast: Option<(&str, u64)>) -> PlanRequest {
+    PlanRequest {
+        now: Some("2026-11-21T00:00:00Z".parse().unwrap()),
+        allow_empty: false,
+        out: Some(out),
+        forecast: forecast.map(|(h, s)| (h.to_owned(), s)),
+    }
+}
+
+/// Plans `desired` both ways, each against a source of its own (so the counted calls
+/// agree), and checks the stdout documents and the saved plans are equal, byte for
+/// byte, and the streamed saved plan reads back as the collected plan. Returns the
+/// number of repositories planned.
+fn same_both_ways(snapshot: &Path, desired: &DesiredState, forecast: Option<(&str, u64)>) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let collected_out = dir.path().join("collected.json");
+    let collected = ops::plan::plan(
+        &source(snapshot),
+        desired,
+        &request(collected_out.clone(), forecast),
+    )
+    .unwrap();
+    let mut expected = Vec::new();
+    ecr_reconcile::render::json(&collected, &mut expected).unwrap();
+
+    let streamed_out = dir.path().join("streamed.json");
+    let mut written = Vec::new();
+    let streamed = ops::streamed::plan(
+        &source(snapshot),
+        desired,
+        &request(streamed_out.clone(), forecast),
+        &mut written,
+    )
+    .unwrap();
+    same_text(
+        "stdout",
+        &String::from_utf8(written).unwrap(),
+        &String::from_utf8(expected).unwrap(),
+    );
+    same_text(
+        "saved plan",
+        &std::fs::read_to_string(&streamed_out).unwrap(),
+        &std::fs::read_to_string(&collected_out).unwrap(),
+    );
+    let read = ops::verify::read_saved(&streamed_out).unwrap();
+    assert_eq!(read.plan, collected.plan);
+    assert_eq!(streamed.outcome.plan.summary, collected.plan.summary);
+    assert_eq!(streamed.outcome.plan.warnings, collected.plan.warnings);
+    assert!(streamed.outcome.plan.repositories.is_empty());
+    assert_eq!(
+        streamed.unreadable.len(),
+        collected.plan.unreadable().count()
+    );
+    collected.plan.repositories.len()
+}
+
+/// Fails where `streamed` first differs from `collected`, with the lines around.
+fn same_text(what: &str, streamed: &str, collected: &str) {
+    if streamed == collected {
+        return;
+    }
+    let at = streamed
+        .bytes()
+        .zip(collected.bytes())
+        .position(|(a, b)| a != b)
+        .unwrap_or(streamed.len().min(collected.len()));
+    let around =
+        |t: &str| t[at.saturating_sub(200).min(t.len())..(at + 200).min(t.len())].to_owned();
+    panic!(
+        "{what} differs at byte {at} (lengths {} and {}):\n--- streamed\n{}\n--- collected\n{}",
+        streamed.len(),
+        collected.len(),
+        around(streamed),
+        around(collected)
+    );
+}
+
+#[test]
+fn the_streamed_example_plan_is_the_collected_one_byte_for_byte() {
+    let desired = config::load(&[PathBuf::from(EXAMPLE_DESIRED)]).unwrap();
+    let planned = same_both_ways(Path::new(EXAMPLE_SNAPSHOT), &desired, None);
+    assert!(planned > 1);
+    same_both_ways(
+        Path::new(EXAMPLE_SNAPSHOT),
+        &desired,
+        Some(("30d", 30 * 24 * 3600)),
+    );
+}
+
+#[test]
+fn a_streamed_plan_of_several_accounts_and_of_each_shard_is_the_collected_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot.json");
+    let desired_dir = dir.path().join("desired");
+    // More repositories than one group of the run (64): several groups are streamed.
+    let shape = OrgShape {
+        accounts: 3,
+        repositories: 40,
+        images: 30,
+    };
+    org_snapshot(shape, &snapshot, &desired_dir).unwrap();
+    let desired = config::load(&[desired_dir]).unwrap();
+    assert_eq!(same_both_ways(&snapshot, &desired, None), 120);
+    let mut shards = 0;
+    for k in 1..=2 {
+        let shard = Shard {
+            index: k,
+            count: 2,
+            by: ShardBy::Account,
+        };
+        shards += same_both_ways(&snapshot, &desired.clone().shard(shard), None);
+    }
+    assert_eq!(shards, 120, "the shards together plan every repository");
+}
+
+#[test]
+fn a_streamed_plan_of_no_repository_is_the_collected_one() {
+    // The only repository of the org snapshot's account 0 lands in the other shard.
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot.json");
+    let desired_dir = dir.path().join("desired");
+    let shape = OrgShape {
+        accounts: 2,
+        repositories: 1,
+        images: 5,
+    };
+    org_snapshot(shape, &snapshot, &desired_dir).unwrap();
+    let desired = config::load(&[desired_dir]).unwrap();
+    let empty = (1..=4)
+        .map(|k| {
+            desired.clone().shard(Shard {
+                index: k,
+                count: 4,
+                by: ShardBy::Account,
+            })
+        })
+        .find(|d| d.repositories.is_empty())
+        .expect("a shard of 4 over 2 accounts has no repository");
+    assert_eq!(same_both_ways(&snapshot, &empty, None), 0);
+}
