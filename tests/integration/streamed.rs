@@ -162,3 +162,62 @@ fn a_streamed_plan_of_no_repository_is_the_collected_one() {
         .expect("a shard of 4 over 2 accounts has no repository");
     assert_eq!(same_both_ways(&snapshot, &empty, None), 0);
 }
+
+/// A reader that has gone (`| head`).
+struct Gone;
+
+impl std::io::Write for Gone {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_reader_that_stops_early_does_not_stop_the_saved_plan() {
+    let desired = config::load(&[PathBuf::from(EXAMPLE_DESIRED)]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (streamed_out, collected_out) = (dir.path().join("s.json"), dir.path().join("c.json"));
+    let snapshot = Path::new(EXAMPLE_SNAPSHOT);
+    ops::streamed::plan(
+        &source(snapshot),
+        &desired,
+        &request(streamed_out.clone(), None),
+        &mut Gone,
+    )
+    .unwrap();
+    ops::plan::plan(
+        &source(snapshot),
+        &desired,
+        &request(collected_out.clone(), None),
+    )
+    .unwrap();
+    same_text(
+        "saved plan",
+        &std::fs::read_to_string(&streamed_out).unwrap(),
+        &std::fs::read_to_string(&collected_out).unwrap(),
+    );
+    // Only the saved plan is left in the folder: the temporary files are gone.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn a_saved_plan_into_a_missing_folder_is_refused_before_anything_is_written() {
+    let desired = config::load(&[PathBuf::from(EXAMPLE_DESIRED)]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut written = Vec::new();
+    let e = ops::streamed::plan(
+        &source(Path::new(EXAMPLE_SNAPSHOT)),
+        &desired,
+        &request(dir.path().join("no/such/plan.json"), None),
+        &mut written,
+    )
+    .unwrap_err();
+    let ops::streamed::StreamError::Plan(e) = e else {
+        panic!("{e:?}")
+    };
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    assert!(written.is_empty());
+}
