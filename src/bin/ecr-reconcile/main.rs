@@ -249,7 +249,10 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     // JSON is written as the repositories are planned, the whole plan never held;
     // under GitHub Actions the annotations and the step summary need the whole.
     if args.format == Format::Json && !term.on_github() {
-        return plan_streamed(term, args, &desired, &source, &request);
+        let code = plan_streamed(term, args, &desired, &source, &request);
+        // The registry model holds millions of small allocations: see below.
+        std::mem::forget(source);
+        return code;
     }
     let outcome = term.check(ops::plan::plan(&source, &desired, &request))?;
     if args.report && args.format != Format::Json {
