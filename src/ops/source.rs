@@ -53,6 +53,10 @@ pub struct SourceSpec {
     /// The role of each account that the desired state names one for
     /// (`registry.role`): against AWS, each is assumed once when the source opens.
     pub roles: Vec<crate::model::AccountRole>,
+    /// Read a snapshot's images from the file only when a repository is read, holding
+    /// a few groups of repositories at once (`plan --format json`, which never writes
+    /// the snapshot back). A file that is not of the common form is read whole.
+    pub on_demand: bool,
 }
 
 /// Why the source could not be opened or written back.
@@ -156,8 +160,15 @@ impl Source {
         let (backend, default_region, live) = match &spec.snapshot {
             Some(path) => {
                 let started = std::time::Instant::now();
-                let snap = snapshot::read(path)?;
-                tracing::info!(elapsed = ?started.elapsed(), "read snapshot {}", path.display());
+                let indexed = match spec.on_demand {
+                    true => snapshot::read_indexed(path)?,
+                    false => None,
+                };
+                let (snap, ranges) = match indexed {
+                    Some(i) => (i.snapshot, Some(i.ranges)),
+                    None => (snapshot::read(path)?, None),
+                };
+                tracing::info!(elapsed = ?started.elapsed(), on_demand = ranges.is_some(), "read snapshot {}", path.display());
                 // A snapshot of a single region answers for files that name no region,
                 // before the environment's region: the snapshot is what is read.
                 let default_region = region.or(single_region(&snap)).or_else(|| {
@@ -165,8 +176,20 @@ impl Source {
                     Region::parse(env).ok()
                 });
                 let generated_at = snap.generated_at;
+                let mut registry = snap.into_registry();
+                if let Some(ranges) = ranges {
+                    // Groups of (parallelism x 8, at least 64) are read and planned at
+                    // a time: four of them are held.
+                    let keep = 4 * (spec.parallelism * 8).max(64);
+                    registry
+                        .read_on_demand(path.clone(), ranges, keep)
+                        .map_err(|e| snapshot::SnapshotError::Io {
+                            path: path.display().to_string(),
+                            message: e.to_string(),
+                        })?;
+                }
                 let backend = Backend::Snapshot {
-                    registry: Box::new(snap.into_registry()),
+                    registry: Box::new(registry),
                     path: path.clone(),
                     generated_at,
                 };

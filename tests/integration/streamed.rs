@@ -22,6 +22,18 @@ fn source(snapshot: &Path) -> Source {
     .unwrap()
 }
 
+/// A source whose snapshot's images are read from the file as each repository is
+/// read, as `plan --format json` opens it.
+fn on_demand(snapshot: &Path) -> Source {
+    Source::open(&SourceSpec {
+        snapshot: Some(snapshot.to_owned()),
+        parallelism: 2,
+        on_demand: true,
+        ..SourceSpec::default()
+    })
+    .unwrap()
+}
+
 fn request(out: PathBuf, forecast: Option<(&str, u64)>) -> PlanRequest {
     PlanRequest {
         now: Some("2026-11-21T00:00:00Z".parse().unwrap()),
@@ -50,7 +62,7 @@ fn same_both_ways(snapshot: &Path, desired: &DesiredState, forecast: Option<(&st
     let streamed_out = dir.path().join("streamed.json");
     let mut written = Vec::new();
     let streamed = ops::streamed::plan(
-        &source(snapshot),
+        &on_demand(snapshot),
         desired,
         &request(streamed_out.clone(), forecast),
         &mut written,
@@ -116,15 +128,17 @@ fn a_streamed_plan_of_several_accounts_and_of_each_shard_is_the_collected_one() 
     let dir = tempfile::tempdir().unwrap();
     let snapshot = dir.path().join("snapshot.json");
     let desired_dir = dir.path().join("desired");
-    // More repositories than one group of the run (64): several groups are streamed.
+    // More repositories than one group of the run (64): several groups are streamed;
+    // more than the on-demand model holds at once (4 groups): some images are dropped
+    // and read again.
     let shape = OrgShape {
         accounts: 3,
-        repositories: 40,
-        images: 30,
+        repositories: 100,
+        images: 12,
     };
     org_snapshot(shape, &snapshot, &desired_dir).unwrap();
     let desired = config::load(&[desired_dir]).unwrap();
-    assert_eq!(same_both_ways(&snapshot, &desired, None), 120);
+    assert_eq!(same_both_ways(&snapshot, &desired, None), 300);
     let mut shards = 0;
     for k in 1..=2 {
         let shard = Shard {
@@ -134,7 +148,7 @@ fn a_streamed_plan_of_several_accounts_and_of_each_shard_is_the_collected_one() 
         };
         shards += same_both_ways(&snapshot, &desired.clone().shard(shard), None);
     }
-    assert_eq!(shards, 120, "the shards together plan every repository");
+    assert_eq!(shards, 300, "the shards together plan every repository");
 }
 
 #[test]
@@ -220,4 +234,125 @@ fn a_saved_plan_into_a_missing_folder_is_refused_before_anything_is_written() {
     };
     assert!(e.to_string().contains("does not exist"), "{e}");
     assert!(written.is_empty());
+}
+
+/// Every repository's listing and manifests, read in `order` (indices into the
+/// snapshot's repositories), as text.
+fn read_all(
+    registry: &ecr_reconcile::registry::memory::InMemoryRegistry,
+    repositories: &[ecr_reconcile::model::RepositoryRef],
+    order: &[usize],
+) -> Vec<String> {
+    use ecr_reconcile::registry::{ImageId, Registry};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    order
+        .iter()
+        .map(|&i| {
+            let repo = &repositories[i];
+            rt.block_on(async {
+                let page = registry.describe_images(repo, None, 1000).await.unwrap();
+                let ids: Vec<ImageId> = page
+                    .images
+                    .iter()
+                    .map(|d| ImageId::Digest(d.digest.clone()))
+                    .collect();
+                let mut got = Vec::new();
+                // BatchGetImage takes at most 100 ids.
+                for ids in ids.chunks(100) {
+                    got.push(registry.batch_get_image(repo, ids).await.unwrap());
+                }
+                format!("{repo}: {page:?} {got:?}")
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn the_on_demand_snapshot_reads_as_the_whole_file_whatever_the_order() {
+    use ecr_reconcile::registry::snapshot;
+    let dir = tempfile::tempdir().unwrap();
+    let org = dir.path().join("org.json");
+    let shape = OrgShape {
+        accounts: 2,
+        repositories: 3,
+        images: 7,
+    };
+    org_snapshot(shape, &org, &dir.path().join("desired")).unwrap();
+    for path in [Path::new(EXAMPLE_SNAPSHOT), org.as_path()] {
+        let whole = snapshot::read(path).unwrap();
+        let repositories: Vec<_> = whole
+            .registries
+            .iter()
+            .flat_map(|r| {
+                let location = r.location().unwrap();
+                r.repositories
+                    .iter()
+                    .map(move |repo| ecr_reconcile::model::RepositoryRef {
+                        registry: location.clone(),
+                        name: repo.name.clone(),
+                    })
+            })
+            .collect();
+        let n = repositories.len();
+        assert!(n > 2, "{}", path.display());
+        // Forwards, backwards, and each one twice in a row and again after others.
+        let order: Vec<usize> = (0..n)
+            .chain((0..n).rev())
+            .chain((0..n).flat_map(|i| [i, i]))
+            .collect();
+        let expected = read_all(&whole.into_registry(), &repositories, &order);
+        let indexed = snapshot::read_indexed(path)
+            .unwrap()
+            .expect("the common form");
+        assert!(
+            indexed
+                .snapshot
+                .registries
+                .iter()
+                .flat_map(|r| &r.repositories)
+                .all(|r| r.images.is_empty()),
+            "no image is held"
+        );
+        for keep in [1, 2, n] {
+            let mut registry = indexed.snapshot.clone().into_registry();
+            registry
+                .read_on_demand(path.to_owned(), indexed.ranges.clone(), keep)
+                .unwrap();
+            let read = read_all(&registry, &repositories, &order);
+            assert_eq!(read, expected, "{} keeping {keep}", path.display());
+            assert_eq!(registry.calls(), {
+                let whole = snapshot::read(path).unwrap().into_registry();
+                read_all(&whole, &repositories, &order);
+                whole.calls()
+            });
+        }
+    }
+}
+
+#[test]
+fn a_snapshot_with_an_error_is_not_read_on_demand_and_says_where_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.json");
+    let text = std::fs::read_to_string(EXAMPLE_SNAPSHOT).unwrap();
+    // A digest that is not one, deep in the file.
+    let bad = text.replacen("\"digest\": \"sha256:", "\"digest\": \"sha257:", 1);
+    assert_ne!(bad, text);
+    std::fs::write(&path, bad).unwrap();
+    assert!(
+        ecr_reconcile::registry::snapshot::read_indexed(&path)
+            .unwrap()
+            .is_none()
+    );
+    let open = |on_demand: bool| {
+        Source::open(&SourceSpec {
+            snapshot: Some(path.clone()),
+            on_demand,
+            ..SourceSpec::default()
+        })
+        .expect_err("refused")
+        .to_string()
+    };
+    assert_eq!(open(true), open(false));
 }

@@ -238,7 +238,11 @@ fn test(term: &Term, args: &TestArgs) -> Result<u8, Reported> {
 }
 
 fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
-    let (desired, source) = term.open(&args.planning)?;
+    // JSON is written as the repositories are planned, the whole plan never held, and
+    // a snapshot's images are read as each repository is; under GitHub Actions the
+    // annotations and the step summary need the whole.
+    let streamed = args.format == Format::Json && !term.on_github();
+    let (desired, source) = term.open_with(&args.planning, streamed)?;
     let desired = sharded(desired, &args.sharding);
     let request = PlanRequest {
         now: args.planning.now,
@@ -246,9 +250,7 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
         out: args.out.clone(),
         forecast: args.forecast.clone(),
     };
-    // JSON is written as the repositories are planned, the whole plan never held;
-    // under GitHub Actions the annotations and the step summary need the whole.
-    if args.format == Format::Json && !term.on_github() {
+    if streamed {
         let code = plan_streamed(term, args, &desired, &source, &request);
         // The registry model holds millions of small allocations: see below.
         std::mem::forget(source);
