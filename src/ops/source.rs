@@ -164,30 +164,36 @@ impl Source {
                     true => snapshot::read_indexed(path)?,
                     false => None,
                 };
-                let (snap, ranges) = match indexed {
-                    Some(i) => (i.snapshot, Some(i.ranges)),
-                    None => (snapshot::read(path)?, None),
-                };
-                tracing::info!(elapsed = ?started.elapsed(), on_demand = ranges.is_some(), "read snapshot {}", path.display());
                 // A snapshot of a single region answers for files that name no region,
                 // before the environment's region: the snapshot is what is read.
-                let default_region = region.or(single_region(&snap)).or_else(|| {
-                    let env = spec.environment_region.as_deref()?;
-                    Region::parse(env).ok()
-                });
-                let generated_at = snap.generated_at;
-                let mut registry = snap.into_registry();
-                if let Some(ranges) = ranges {
-                    // Groups of (parallelism x 8, at least 64) are read and planned at
-                    // a time: four of them are held.
-                    let keep = 4 * (spec.parallelism * 8).max(64);
-                    registry
-                        .read_on_demand(path.clone(), ranges, keep)
-                        .map_err(|e| snapshot::SnapshotError::Io {
-                            path: path.display().to_string(),
-                            message: e.to_string(),
+                let default_of = |snap: &snapshot::Snapshot| {
+                    region.clone().or(single_region(snap)).or_else(|| {
+                        let env = spec.environment_region.as_deref()?;
+                        Region::parse(env).ok()
+                    })
+                };
+                let on_demand = indexed.is_some();
+                let (default_region, generated_at, registry) = match indexed {
+                    Some(i) => {
+                        let (default_region, at) =
+                            (default_of(&i.snapshot), i.snapshot.generated_at);
+                        // Groups of (parallelism x 8, at least 64) are read and planned
+                        // at a time: four of them are held.
+                        let keep = 4 * (spec.parallelism * 8).max(64);
+                        let registry = i.into_registry(path, keep).map_err(|e| {
+                            snapshot::SnapshotError::Io {
+                                path: path.display().to_string(),
+                                message: e.to_string(),
+                            }
                         })?;
-                }
+                        (default_region, at, registry)
+                    }
+                    None => {
+                        let snap = snapshot::read(path)?;
+                        (default_of(&snap), snap.generated_at, snap.into_registry())
+                    }
+                };
+                tracing::info!(elapsed = ?started.elapsed(), on_demand, "read snapshot {}", path.display());
                 let backend = Backend::Snapshot {
                     registry: Box::new(registry),
                     path: path.clone(),

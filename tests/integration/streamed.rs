@@ -316,9 +316,10 @@ fn the_on_demand_snapshot_reads_as_the_whole_file_whatever_the_order() {
             "no image is held"
         );
         for keep in [1, 2, n] {
-            let mut registry = indexed.snapshot.clone().into_registry();
-            registry
-                .read_on_demand(path.to_owned(), indexed.ranges.clone(), keep)
+            let registry = snapshot::read_indexed(path)
+                .unwrap()
+                .expect("the common form")
+                .into_registry(path, keep)
                 .unwrap();
             let read = read_all(&registry, &repositories, &order);
             assert_eq!(read, expected, "{} keeping {keep}", path.display());

@@ -10,13 +10,18 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::{InMemoryRegistry, State, StoredImage};
-use crate::model::RepositoryRef;
+use crate::model::{RepositoryName, RepositoryRef};
 use crate::registry::RegistryError;
+
+/// Parses one repository's JSON as the snapshot holds it: its name and its images;
+/// `None` when it does not parse.
+pub type ParseRepository = fn(&[u8]) -> Option<(RepositoryName, Vec<StoredImage>)>;
 
 /// Where each repository's images are, and which are held.
 #[derive(Debug)]
 pub(super) struct OnDemand {
     path: PathBuf,
+    parse: ParseRepository,
     ranges: HashMap<RepositoryRef, (u64, u64)>,
     /// At most this many repositories' images are held.
     keep: usize,
@@ -33,17 +38,19 @@ struct Held {
 
 impl InMemoryRegistry {
     /// Reads the images of the repositories of `ranges` from the snapshot at `path`
-    /// when a call needs them (the model holds the repositories without images),
-    /// holding those of at most `keep` repositories at once.
+    /// when a call needs them (the model holds the repositories without images), with
+    /// `parse`, holding those of at most `keep` repositories at once.
     pub fn read_on_demand(
         &mut self,
         path: PathBuf,
         ranges: HashMap<RepositoryRef, (u64, u64)>,
         keep: usize,
+        parse: ParseRepository,
     ) -> std::io::Result<()> {
         let file = std::fs::File::open(&path)?;
         self.on_demand = Some(OnDemand {
             path,
+            parse,
             ranges,
             keep: keep.max(1),
             held: Mutex::new(Held {
@@ -85,11 +92,11 @@ impl OnDemand {
             .seek(SeekFrom::Start(start))
             .and_then(|_| held.file.read_exact(&mut bytes))
             .map_err(|e| changed(e.to_string()))?;
-        let parsed = crate::registry::snapshot::parse_repository(&bytes)
-            .filter(|r| r.name == repo.name)
+        let (_, images) = (self.parse)(&bytes)
+            .filter(|(name, _)| *name == repo.name)
             .ok_or_else(|| changed(format!("{} is not where it was", repo.name)))?;
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-        state.repo_mut(repo).images = parsed.images.into_iter().map(StoredImage::from).collect();
+        state.repo_mut(repo).images = images;
         held.order.push_back(repo.clone());
         held.set.insert(repo.clone());
         while held.order.len() > self.keep {

@@ -250,10 +250,32 @@ pub fn read_indexed(path: &std::path::Path) -> Result<Option<Indexed>, SnapshotE
     }))
 }
 
-/// One repository's JSON, as [`Indexed::ranges`] finds it in the file; `None` when it
-/// does not parse (the file changed since it was read).
-pub fn parse_repository(bytes: &[u8]) -> Option<SnapshotRepository> {
-    chunked::parse_repository(bytes)
+impl Indexed {
+    /// The in-memory model of the snapshot at `path` (read by [`read_indexed`]), its
+    /// images read from the file when a call needs them, those of at most `keep`
+    /// repositories held at once.
+    pub fn into_registry(
+        self,
+        path: &std::path::Path,
+        keep: usize,
+    ) -> std::io::Result<crate::registry::memory::InMemoryRegistry> {
+        let mut registry = self.snapshot.into_registry();
+        registry.read_on_demand(path.to_owned(), self.ranges, keep, parse_repository)?;
+        Ok(registry)
+    }
+}
+
+/// One repository's JSON, as [`Indexed::ranges`] finds it in the file: its name and
+/// images; `None` when it does not parse (the file changed since it was read).
+fn parse_repository(
+    bytes: &[u8],
+) -> Option<(
+    crate::model::RepositoryName,
+    Vec<crate::registry::memory::StoredImage>,
+)> {
+    let repo = chunked::parse_repository(bytes)?;
+    let images = repo.images.into_iter().map(Into::into).collect();
+    Some((repo.name, images))
 }
 
 /// Parses and checks a snapshot given as bytes; `path` is only shown.
