@@ -19,6 +19,7 @@ pub mod run;
 pub mod shard;
 pub mod snapshot;
 pub mod source;
+pub mod streamed;
 pub mod test;
 pub mod verify;
 

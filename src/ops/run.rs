@@ -446,19 +446,22 @@ fn forecast_each(
     forecasts.into_iter().flatten().collect()
 }
 
+/// The fields of the plan of `desired` known before any repository is read (its
+/// repositories, warnings and summary empty).
+pub(crate) fn plan_head(desired: &DesiredState, settings: &RunSettings) -> Plan {
+    assemble(desired, Vec::new(), Summary::default(), settings, None)
+}
+
+/// The plan of `desired` but its repositories (given one at a time to the sink of
+/// [`plan_streaming`]): `warnings` and `summary` are theirs.
 fn assemble(
     desired: &DesiredState,
-    planned: Vec<(RepositoryPlan, Vec<Warning>)>,
+    warnings: Vec<Warning>,
+    summary: Summary,
     settings: &RunSettings,
     forecasts: Option<Vec<RepositoryForecast>>,
 ) -> Plan {
-    let mut repositories = Vec::with_capacity(planned.len());
-    let mut warnings = Vec::new();
-    for (p, w) in planned {
-        repositories.push(p);
-        warnings.extend(w);
-    }
-    let summary = Summary::of(&repositories);
+    let repositories = Vec::new();
     Plan {
         format_version: PLAN_FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -605,6 +608,26 @@ pub async fn make_plan_in_use<R: Registry>(
     settings: &RunSettings,
     in_use: &InUseSet,
 ) -> Result<Plan, RunError> {
+    let mut repositories = Vec::with_capacity(desired.repositories.len());
+    let mut plan = plan_streaming(registry, desired, settings, in_use, &mut |r| {
+        repositories.push(r);
+    })
+    .await?;
+    plan.repositories = repositories;
+    Ok(plan)
+}
+
+/// As [`make_plan_in_use`], but each repository's plan is given to `sink` as soon as
+/// its group is planned, in declaration order, and not kept: the plan returned has no
+/// repositories (its warnings, summary and forecast are the whole run's), so a run
+/// holds one group's observed state and plans at a time.
+pub async fn plan_streaming<R: Registry>(
+    registry: &R,
+    desired: &DesiredState,
+    settings: &RunSettings,
+    in_use: &InUseSet,
+    sink: &mut dyn FnMut(RepositoryPlan),
+) -> Result<Plan, RunError> {
     let (targets, mut first_pages) =
         resolve_with_pages(registry, desired, settings.default_region.as_ref()).await?;
     let group = (settings.parallelism * 8).max(64);
@@ -613,7 +636,10 @@ pub async fn make_plan_in_use<R: Registry>(
         .as_ref()
         .map(|(_, seconds)| forecast::instants(settings.now, *seconds));
     let mut forecasts = instants.as_ref().map(|_| Vec::new());
-    let mut planned = Vec::with_capacity(targets.len());
+    let mut warnings = Vec::new();
+    let mut summary = Summary::default();
+    // Each repository's place in declaration order, for the order of the warnings.
+    let (mut position, mut declared) = (HashMap::with_capacity(targets.len()), 0);
     let mut registries: Option<Settings> = None;
     for (t, d) in targets
         .chunks(group)
@@ -657,21 +683,26 @@ pub async fn make_plan_in_use<R: Registry>(
                 d, &observed, &plans, settings, in_use, instants,
             ));
         }
-        planned.extend(plans);
+        drop(observed);
+        for (p, w) in plans {
+            summary.add(&p);
+            position.insert(p.repository.to_string(), declared);
+            declared += 1;
+            warnings.extend(w);
+            sink(p);
+        }
     }
-    let mut plan = assemble(desired, planned, settings, forecasts);
     if let Some(known) = &registries {
         let declared: Vec<_> = targets
             .iter()
             .cloned()
             .zip(desired.repositories.iter())
             .collect();
-        plan.warnings.extend(known.warnings(&declared));
+        warnings.extend(known.warnings(&declared));
     }
-    plan.warnings
-        .extend(super::pull_times::check(registry, desired, &targets).await);
-    plan.order_warnings();
-    Ok(plan)
+    warnings.extend(super::pull_times::check(registry, desired, &targets).await);
+    crate::plan::order_warnings(&mut warnings, &position);
+    Ok(assemble(desired, warnings, summary, settings, forecasts))
 }
 
 /// Reads the declared repositories and returns them as a snapshot, with a warning

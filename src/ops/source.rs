@@ -53,6 +53,10 @@ pub struct SourceSpec {
     /// The role of each account that the desired state names one for
     /// (`registry.role`): against AWS, each is assumed once when the source opens.
     pub roles: Vec<crate::model::AccountRole>,
+    /// Read a snapshot's images from the file only when a repository is read, holding
+    /// a few groups of repositories at once (`plan --format json`, which never writes
+    /// the snapshot back). A file that is not of the common form is read whole.
+    pub on_demand: bool,
 }
 
 /// Why the source could not be opened or written back.
@@ -156,17 +160,42 @@ impl Source {
         let (backend, default_region, live) = match &spec.snapshot {
             Some(path) => {
                 let started = std::time::Instant::now();
-                let snap = snapshot::read(path)?;
-                tracing::info!(elapsed = ?started.elapsed(), "read snapshot {}", path.display());
+                let indexed = match spec.on_demand {
+                    true => snapshot::read_indexed(path)?,
+                    false => None,
+                };
                 // A snapshot of a single region answers for files that name no region,
                 // before the environment's region: the snapshot is what is read.
-                let default_region = region.or(single_region(&snap)).or_else(|| {
-                    let env = spec.environment_region.as_deref()?;
-                    Region::parse(env).ok()
-                });
-                let generated_at = snap.generated_at;
+                let default_of = |snap: &snapshot::Snapshot| {
+                    region.clone().or(single_region(snap)).or_else(|| {
+                        let env = spec.environment_region.as_deref()?;
+                        Region::parse(env).ok()
+                    })
+                };
+                let on_demand = indexed.is_some();
+                let (default_region, generated_at, registry) = match indexed {
+                    Some(i) => {
+                        let (default_region, at) =
+                            (default_of(&i.snapshot), i.snapshot.generated_at);
+                        // Groups of (parallelism x 8, at least 64) are read and planned
+                        // at a time: four of them are held.
+                        let keep = 4 * (spec.parallelism * 8).max(64);
+                        let registry = i.into_registry(path, keep).map_err(|e| {
+                            snapshot::SnapshotError::Io {
+                                path: path.display().to_string(),
+                                message: e.to_string(),
+                            }
+                        })?;
+                        (default_region, at, registry)
+                    }
+                    None => {
+                        let snap = snapshot::read(path)?;
+                        (default_of(&snap), snap.generated_at, snap.into_registry())
+                    }
+                };
+                tracing::info!(elapsed = ?started.elapsed(), on_demand, "read snapshot {}", path.display());
                 let backend = Backend::Snapshot {
-                    registry: Box::new(snap.into_registry()),
+                    registry: Box::new(registry),
                     path: path.clone(),
                     generated_at,
                 };

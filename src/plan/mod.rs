@@ -503,39 +503,46 @@ impl Summary {
     pub fn of(repos: &[RepositoryPlan]) -> Self {
         let mut s = Summary::default();
         for r in repos {
-            s.freed_bytes += r.freed_bytes;
-            s.freed_bytes_exact &= r.freed_bytes_exact;
-            s.stored_bytes_before += r.stored_bytes_before;
-            s.stored_bytes_after += r.stored_bytes_after;
-            s.monthly_saving_usd += r.monthly_saving_usd;
-            s.archive_minimum_charge_usd += r.archive_minimum_charge_usd;
-            s.archived_bytes += r.archived_bytes;
-            s.archive_saving_usd += r.archive_saving_usd;
-            s.reactivated_bytes += r.reactivated_bytes;
-            s.reactivation_cost_usd += r.reactivation_cost_usd;
-            match r.status {
-                RepositoryStatus::Unchanged => s.repositories_unchanged += 1,
-                RepositoryStatus::Missing => s.repositories_missing += 1,
-                RepositoryStatus::Refused => s.repositories_refused += 1,
-                RepositoryStatus::Unreadable => s.repositories_unreadable += 1,
-                RepositoryStatus::Changes => {
-                    s.repositories_changed += 1;
-                    for a in &r.actions {
-                        s.tags_to_remove += a.tags.len();
-                        match a.kind {
-                            ActionKind::Untag => s.untags += a.tags.len(),
-                            ActionKind::Delete => {
-                                s.images_to_delete += 1;
-                                s.bytes_to_delete += a.size_bytes.unwrap_or(0);
-                            }
-                            ActionKind::Archive => s.images_to_archive += 1,
-                            ActionKind::Reactivate => s.images_to_reactivate += 1,
+            s.add(r);
+        }
+        s
+    }
+
+    /// Adds one repository's plan to the totals: the summary of a plan made a
+    /// repository at a time, and written as it goes.
+    pub fn add(&mut self, r: &RepositoryPlan) {
+        let s = self;
+        s.freed_bytes += r.freed_bytes;
+        s.freed_bytes_exact &= r.freed_bytes_exact;
+        s.stored_bytes_before += r.stored_bytes_before;
+        s.stored_bytes_after += r.stored_bytes_after;
+        s.monthly_saving_usd += r.monthly_saving_usd;
+        s.archive_minimum_charge_usd += r.archive_minimum_charge_usd;
+        s.archived_bytes += r.archived_bytes;
+        s.archive_saving_usd += r.archive_saving_usd;
+        s.reactivated_bytes += r.reactivated_bytes;
+        s.reactivation_cost_usd += r.reactivation_cost_usd;
+        match r.status {
+            RepositoryStatus::Unchanged => s.repositories_unchanged += 1,
+            RepositoryStatus::Missing => s.repositories_missing += 1,
+            RepositoryStatus::Refused => s.repositories_refused += 1,
+            RepositoryStatus::Unreadable => s.repositories_unreadable += 1,
+            RepositoryStatus::Changes => {
+                s.repositories_changed += 1;
+                for a in &r.actions {
+                    s.tags_to_remove += a.tags.len();
+                    match a.kind {
+                        ActionKind::Untag => s.untags += a.tags.len(),
+                        ActionKind::Delete => {
+                            s.images_to_delete += 1;
+                            s.bytes_to_delete += a.size_bytes.unwrap_or(0);
                         }
+                        ActionKind::Archive => s.images_to_archive += 1,
+                        ActionKind::Reactivate => s.images_to_reactivate += 1,
                     }
                 }
             }
         }
-        s
     }
 }
 
@@ -566,15 +573,7 @@ impl Plan {
             .enumerate()
             .map(|(i, r)| (r.repository.to_string(), i))
             .collect();
-        self.warnings.sort_by_key(|w| {
-            let at = position.get(&w.repository).copied().unwrap_or(usize::MAX);
-            let wide = w.code.is_registry_wide();
-            (wide, if wide { w.code as usize } else { 0 }, at)
-        });
-        let mut said = std::collections::HashSet::new();
-        self.warnings.retain(|w| {
-            !w.code.is_registry_wide() || said.insert((w.code, w.message.clone(), w.help.clone()))
-        });
+        order_warnings(&mut self.warnings, &position);
     }
 
     /// The repositories that could not be read.
@@ -583,6 +582,24 @@ impl Plan {
             .iter()
             .filter(|r| r.status == RepositoryStatus::Unreadable)
     }
+}
+
+/// [`Plan::order_warnings`] for a plan whose repositories are given by `position`:
+/// each repository's name and its index in declaration order (a plan written as it
+/// goes keeps these, not the repositories).
+pub fn order_warnings(
+    warnings: &mut Vec<Warning>,
+    position: &std::collections::HashMap<String, usize>,
+) {
+    warnings.sort_by_key(|w| {
+        let at = position.get(&w.repository).copied().unwrap_or(usize::MAX);
+        let wide = w.code.is_registry_wide();
+        (wide, if wide { w.code as usize } else { 0 }, at)
+    });
+    let mut said = std::collections::HashSet::new();
+    warnings.retain(|w| {
+        !w.code.is_registry_wide() || said.insert((w.code, w.message.clone(), w.help.clone()))
+    });
 }
 
 #[cfg(test)]

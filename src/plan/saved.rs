@@ -84,6 +84,42 @@ fn checksum(document: &serde_json::Value) -> String {
     crate::hash::sha256(&bytes)
 }
 
+/// The canonical JSON of a value inside a plan document (keys sorted at every level,
+/// every key kept, no white space), as the checksum reads it.
+pub fn canonical_bytes(value: &impl Serialize) -> Vec<u8> {
+    let value = serde_json::to_value(value).expect("a plan serializes");
+    serde_json::to_vec(&canonical_inner(&value)).expect("a JSON value serializes")
+}
+
+/// The canonical JSON of `document` (without its checksum) around the value of its
+/// top-level field `field`: what comes before that value (`{...,"field":`) and what
+/// comes after it (`,...}`), so a document whose `field` is written piece by piece
+/// is checksummed as [`seal`] does: hash the first part, the canonical value, the
+/// second part. The value of `field` in `document` is not read.
+pub fn canonical_around(document: &impl Serialize, field: &str) -> (Vec<u8>, Vec<u8>) {
+    let value = serde_json::to_value(document).expect("a plan serializes");
+    let map = value.as_object().expect("a plan document is an object");
+    let mut keys: Vec<&String> = map.keys().filter(|k| *k != "checksum").collect();
+    keys.sort();
+    let (mut before, mut after) = (b"{".to_vec(), Vec::new());
+    let mut seen = false;
+    for (n, k) in keys.into_iter().enumerate() {
+        let out = if seen { &mut after } else { &mut before };
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend(serde_json::to_vec(k).expect("a key serializes"));
+        out.push(b':');
+        if k == field {
+            seen = true;
+        } else {
+            out.extend(serde_json::to_vec(&canonical_inner(&map[k])).expect("serializes"));
+        }
+    }
+    after.push(b'}');
+    (before, after)
+}
+
 /// A plan document (the plan and what the run adds to it) as saved: its JSON with the
 /// checksum set, last.
 pub fn seal(plan: &impl Serialize) -> serde_json::Value {

@@ -180,6 +180,8 @@ pub struct InMemoryRegistry {
     calls: CallCounters,
     accounts: HashMap<Region, AccountId>,
     default_account: Option<AccountId>,
+    /// The snapshot file images are read from when needed, if they are not all held.
+    on_demand: Option<on_demand::OnDemand>,
 }
 
 impl Default for InMemoryRegistry {
@@ -206,6 +208,7 @@ impl InMemoryRegistry {
             calls: CallCounters::default(),
             accounts: HashMap::new(),
             default_account: None,
+            on_demand: None,
         }
     }
 
@@ -784,6 +787,7 @@ impl Registry for InMemoryRegistry {
         next_token: Option<&str>,
         max_results: u32,
     ) -> Result<ImagePage, RegistryError> {
+        self.ensure(repo)?;
         self.describe_sync(repo, next_token, max_results)
     }
 
@@ -792,6 +796,7 @@ impl Registry for InMemoryRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<Vec<ImageDetail>, RegistryError> {
+        self.ensure(repo)?;
         self.describe_by_id_sync(repo, ids)
     }
 
@@ -800,6 +805,7 @@ impl Registry for InMemoryRegistry {
         repo: &RepositoryRef,
         ids: &[ImageId],
     ) -> Result<BatchGetResult, RegistryError> {
+        self.ensure(repo)?;
         self.get_sync(repo, ids)
     }
 
@@ -880,6 +886,7 @@ impl Registry for InMemoryRegistry {
     }
 }
 
+mod on_demand;
 mod storage_class;
 #[cfg(test)]
 mod tests;

@@ -498,3 +498,110 @@ pub fn scale_snapshot(repos: usize, per_repo: usize) -> (Snapshot, String) {
     };
     (snapshot, yaml)
 }
+
+/// The shape of an organisation's snapshot ([`org_snapshot`]).
+#[derive(Clone, Copy, Debug)]
+pub struct OrgShape {
+    /// Accounts, a private registry each (all in one region).
+    pub accounts: usize,
+    /// Repositories per account.
+    pub repositories: usize,
+    /// Images per repository.
+    pub images: usize,
+}
+
+/// The id of the `n`-th account of an organisation snapshot.
+pub fn org_account(n: usize) -> String {
+    format!("{:012}", 100_000_000_000 + n)
+}
+
+/// The repositories block of the desired state of one account of [`org_snapshot`]:
+/// the releases kept, the pull-request builds by count and age, the branch builds by
+/// count, the untagged images deleted.
+fn org_rules(name: &str) -> String {
+    format!(
+        "  {name}:\n    tags:\n      - \"v1.*\"\n      - pattern: \"pr-*\"\n        keep_latest: 20\n        max_age: 14d\n      - pattern: \"main-*\"\n        keep_latest: 10\n    untagged: delete\n"
+    )
+}
+
+/// Writes an organisation's snapshot of `shape` to `snapshot` and its desired state to
+/// `desired` (a folder: one file per account, `account-N.yaml`, naming its registry),
+/// streaming: one repository at a time is held, so 20 million images take no more
+/// memory than 200. The images carry no manifest (their size only, as a registry
+/// reports it): with manifests a snapshot of that size would not fit a disk. Tags as
+/// [`scale_snapshot`]'s: releases, pull-request and branch builds, untagged leftovers.
+pub fn org_snapshot(
+    shape: OrgShape,
+    snapshot: &std::path::Path,
+    desired: &std::path::Path,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let now = example_time();
+    let mut rng = Rng::new(7);
+    std::fs::create_dir_all(desired)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(snapshot)?);
+    write!(
+        out,
+        r#"{{"version":{SNAPSHOT_VERSION},"generated_at":{},"registries":["#,
+        serde_json::to_string(&now)?
+    )?;
+    for a in 0..shape.accounts {
+        let account = org_account(a);
+        let mut yaml = format!(
+            "version: 1\nregistry:\n  account: \"{account}\"\n  region: eu-west-1\nrepositories:\n"
+        );
+        if a > 0 {
+            out.write_all(b",")?;
+        }
+        write!(
+            out,
+            r#"{{"account":"{account}","region":"eu-west-1","repositories":["#
+        )?;
+        for r in 0..shape.repositories {
+            let name = format!("team-{}/service-{r}", r % 50);
+            let mut images = Vec::with_capacity(shape.images);
+            for i in 0..shape.images {
+                let at = now - Duration::minutes((shape.images - i) as i64 * 37);
+                let n = i + 1;
+                let tags: Vec<Tag> = match rng.below(10) {
+                    0 => vec![tag(&format!("v1.{}.{}", n / 10, n % 10))],
+                    1..=5 => vec![tag(&format!("pr-{n}"))],
+                    6 | 7 => vec![tag(&format!("main-{n}"))],
+                    _ => vec![],
+                };
+                images.push(SnapshotImage {
+                    digest: digest_of(&format!("org:{a}:{r}:{i}")),
+                    tags,
+                    pushed_at: at,
+                    manifest_media_type: None,
+                    artifact_media_type: None,
+                    size_bytes: Some(80_000_000 + rng.below(30_000_000)),
+                    subject: None,
+                    status: None,
+                    last_recorded_pull_time: None,
+                    last_archived_at: None,
+                    last_activated_at: None,
+                    children: vec![],
+                    manifest: None,
+                });
+            }
+            if r > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(
+                &mut out,
+                &SnapshotRepository {
+                    name: RepositoryName::parse(name.clone()).unwrap(),
+                    images,
+                    lifecycle_policy: None,
+                    tag_mutability: None,
+                },
+            )?;
+            yaml.push_str(&org_rules(&name));
+        }
+        out.write_all(b"]}")?;
+        std::fs::write(desired.join(format!("account-{a}.yaml")), yaml)?;
+    }
+    out.write_all(b"]}")?;
+    out.flush()
+}

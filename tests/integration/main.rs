@@ -42,3 +42,4 @@ mod restore;
 mod secrets;
 mod shard;
 mod storage;
+mod streamed;

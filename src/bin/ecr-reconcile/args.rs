@@ -484,6 +484,8 @@ impl SourceArgs {
             restore_records: Some(PathBuf::from(ecr_reconcile::ops::restored::DEFAULT_DIR)),
             // The desired state's, set once it is loaded.
             roles: Vec::new(),
+            // Set by the commands that never write the snapshot back.
+            on_demand: false,
         }
     }
 }

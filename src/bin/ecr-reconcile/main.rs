@@ -238,7 +238,11 @@ fn test(term: &Term, args: &TestArgs) -> Result<u8, Reported> {
 }
 
 fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
-    let (desired, source) = term.open(&args.planning)?;
+    // JSON is written as the repositories are planned, the whole plan never held, and
+    // a snapshot's images are read as each repository is; under GitHub Actions the
+    // annotations and the step summary need the whole.
+    let streamed = args.format == Format::Json && !term.on_github();
+    let (desired, source) = term.open_with(&args.planning, streamed)?;
     let desired = sharded(desired, &args.sharding);
     let request = PlanRequest {
         now: args.planning.now,
@@ -246,6 +250,12 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
         out: args.out.clone(),
         forecast: args.forecast.clone(),
     };
+    if streamed {
+        let code = plan_streamed(term, args, &desired, &source, &request);
+        // The registry model holds millions of small allocations: see below.
+        std::mem::forget(source);
+        return code;
+    }
     let outcome = term.check(ops::plan::plan(&source, &desired, &request))?;
     if args.report && args.format != Format::Json {
         term.print_storage_report(&outcome.plan, args.format)?;
@@ -276,6 +286,45 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
     std::mem::forget(outcome);
     std::mem::forget(source);
     Ok(code)
+}
+
+/// `plan --format json`, streamed: the document goes to stdout as it is made.
+fn plan_streamed(
+    term: &Term,
+    args: &PlanArgs,
+    desired: &ecr_reconcile::config::DesiredState,
+    source: &ecr_reconcile::ops::Source,
+    request: &PlanRequest,
+) -> Result<u8, Reported> {
+    use ops::streamed::StreamError;
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let streamed = match ops::streamed::plan(source, desired, request, &mut stdout) {
+        Ok(s) => s,
+        Err(StreamError::Plan(e)) => return Err(term.fail(e)),
+        Err(StreamError::Write(e)) => {
+            return term
+                .written(Err(e), "cannot write the plan")
+                .map(|()| exit::ERROR);
+        }
+    };
+    drop(stdout);
+    let plan = &streamed.outcome.plan;
+    let conflicts = args
+        .planning
+        .fail_on_lifecycle_conflict
+        .then(|| ops::plan::lifecycle_conflicts(plan))
+        .flatten();
+    Ok(if let Some(e) = streamed.unreadable_error() {
+        let _ = term.fail(e);
+        exit::ERROR
+    } else if let Some(e) = conflicts {
+        let _ = term.fail(e);
+        exit::ERROR
+    } else if args.detailed_exitcode && plan.drifted() {
+        exit::CHANGES
+    } else {
+        exit::SUCCESS
+    })
 }
 
 /// The desired state, narrowed to the shard asked for.

@@ -82,6 +82,11 @@ impl Term {
         Ok(state)
     }
 
+    /// True when running under GitHub Actions (annotations and a step summary).
+    pub fn on_github(&self) -> bool {
+        GitHub::detect().is_some()
+    }
+
     /// In GitHub Actions: the plan's warnings as annotations, and the markdown plan
     /// appended to the step summary (bounded by GitHub's limit). Best effort: a
     /// summary that cannot be written is a warning, not a failed plan.
@@ -143,9 +148,26 @@ impl Term {
         ),
         Reported,
     > {
+        self.open_with(args, false)
+    }
+
+    /// [`Self::open`]; with `on_demand`, a snapshot's images are read from the file
+    /// as each repository is read (for a plan written as it is made).
+    pub fn open_with(
+        &self,
+        args: &crate::args::Planning,
+        on_demand: bool,
+    ) -> Result<
+        (
+            ecr_reconcile::config::DesiredState,
+            ecr_reconcile::ops::Source,
+        ),
+        Reported,
+    > {
         let desired = self.load_config(&args.files)?;
         let mut spec = args.source.spec();
         spec.roles = desired.roles.clone();
+        spec.on_demand = on_demand;
         let source = self
             .check(ecr_reconcile::ops::Source::open(&spec))?
             .with_price(args.price_per_gb_month);

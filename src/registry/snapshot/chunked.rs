@@ -41,6 +41,8 @@ enum Ctx {
 
 /// Where the scanner is inside one repository (an element of `repositories`).
 struct InRepository {
+    /// Where it starts in the file.
+    start: u64,
     /// Its bytes so far.
     bytes: Vec<u8>,
     /// Braces open (outside strings).
@@ -66,11 +68,16 @@ struct Scanner {
     repository: Option<InRepository>,
     /// Something unexpected: the common form's reader gives up.
     gave_up: bool,
+    /// Where the chunk being scanned starts in the file.
+    base: u64,
 }
 
 impl Scanner {
-    /// Scans `chunk`, calling `found` with each repository completed in it.
-    fn scan(&mut self, chunk: &[u8], found: &mut impl FnMut(Vec<u8>)) {
+    /// Scans `chunk`, calling `found` with each repository completed in it and
+    /// where it starts in the file.
+    fn scan(&mut self, chunk: &[u8], found: &mut impl FnMut(Vec<u8>, u64)) {
+        let base = self.base;
+        self.base += chunk.len() as u64;
         let mut i = 0;
         while i < chunk.len() && !self.gave_up {
             if let Some(r) = &mut self.repository {
@@ -78,7 +85,7 @@ impl Scanner {
                     Ok(end) => {
                         let mut done = self.repository.take().expect("in a repository");
                         done.bytes.extend_from_slice(&chunk[i..end]);
-                        found(done.bytes);
+                        found(done.bytes, done.start);
                         i = end;
                     }
                     Err(()) => {
@@ -88,6 +95,9 @@ impl Scanner {
                 }
             } else {
                 self.outside(chunk[i]);
+                if let Some(r) = &mut self.repository {
+                    r.start = base + i as u64;
+                }
                 i += 1;
             }
         }
@@ -117,6 +127,7 @@ impl Scanner {
                 b'{' => {
                     self.skeleton.push(b'0');
                     self.repository = Some(InRepository {
+                        start: 0,
                         bytes: vec![b'{'],
                         depth: 1,
                         in_string: false,
@@ -213,11 +224,22 @@ impl InRepository {
 
 /// One repository's JSON parsed and checked on its own; `None` when it does not
 /// parse (the general reader says where).
-fn parse_one(bytes: &[u8]) -> Option<(SnapshotRepository, Option<super::check::Problem>)> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let repo = serde_json::from_str::<SnapshotRepository>(text).ok()?;
+fn parse_one(
+    bytes: &[u8],
+    keep_images: bool,
+) -> Option<(SnapshotRepository, Option<super::check::Problem>)> {
+    let mut repo = parse_repository(bytes)?;
     let problem = check_repository(&repo).err();
+    if !keep_images {
+        repo.images = Vec::new();
+    }
     Some((repo, problem))
+}
+
+/// One repository's JSON parsed, unchecked.
+pub(super) fn parse_repository(bytes: &[u8]) -> Option<SnapshotRepository> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    serde_json::from_str::<SnapshotRepository>(text).ok()
 }
 
 /// The snapshot read from `file` a chunk at a time, its repositories parsed on other
@@ -228,15 +250,31 @@ pub(super) fn read(
     path: &str,
     file: impl Read,
 ) -> std::io::Result<Option<Result<Snapshot, SnapshotError>>> {
-    read_in(path, file, CHUNK)
+    Ok(read_in(path, file, CHUNK, true)?.map(|r| r.map(|(s, _)| s)))
 }
 
-/// [`read`], `chunk` bytes at a time.
+/// Where each repository lies in the file (offset, length), in the order of the
+/// snapshot's registries and of their repositories.
+pub(super) type Ranges = Vec<(u64, u64)>;
+
+/// [`read`], but the images are dropped once each repository is parsed and checked:
+/// the snapshot holds its registries and repositories without images, and where each
+/// repository lies in the file, to be parsed again when it is needed.
+pub(super) fn read_indexed(
+    path: &str,
+    file: impl Read,
+) -> std::io::Result<Option<Result<(Snapshot, Ranges), SnapshotError>>> {
+    read_in(path, file, CHUNK, false)
+}
+
+/// [`read`], `chunk` bytes at a time, keeping the images or not.
+// Long function: the scanning thread and the parsers share its locals.
 fn read_in(
     path: &str,
     mut file: impl Read,
     chunk: usize,
-) -> std::io::Result<Option<Result<Snapshot, SnapshotError>>> {
+    keep_images: bool,
+) -> std::io::Result<Option<Result<(Snapshot, Ranges), SnapshotError>>> {
     let helpers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(2, 8)
@@ -256,7 +294,7 @@ fn read_in(
             let Ok((i, bytes)) = next else {
                 return done;
             };
-            let parsed = parse_one(&bytes);
+            let parsed = parse_one(&bytes, keep_images);
             failed.fetch_or(parsed.is_none(), Ordering::Relaxed);
             done.push((i, parsed));
         }
@@ -265,6 +303,7 @@ fn read_in(
         let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(work)).collect();
         let mut scanner = Scanner::default();
         let mut sent = 0;
+        let mut ranges = Ranges::new();
         // What this thread parses itself while every parser is busy.
         let mut own: Done = Vec::new();
         let mut buf = vec![0u8; chunk];
@@ -279,14 +318,15 @@ fn read_in(
                     break;
                 }
             };
-            scanner.scan(&buf[..n], &mut |bytes| {
+            scanner.scan(&buf[..n], &mut |bytes, start| {
+                ranges.push((start, bytes.len() as u64));
                 match tx.try_send((sent, bytes)) {
                     Ok(()) => {}
                     Err(
                         mpsc::TrySendError::Full((i, bytes))
                         | mpsc::TrySendError::Disconnected((i, bytes)),
                     ) => {
-                        let parsed = parse_one(&bytes);
+                        let parsed = parse_one(&bytes, keep_images);
                         failed.fetch_or(parsed.is_none(), Ordering::Relaxed);
                         own.push((i, parsed));
                     }
@@ -299,9 +339,9 @@ fn read_in(
         for h in handles {
             own.extend(h.join().expect("a parser thread does not panic"));
         }
-        (outcome.map(|()| scanner), sent, own)
+        (outcome.map(|()| (scanner, ranges)), sent, own)
     });
-    let scanner = scanner?;
+    let (scanner, ranges) = scanner?;
     if scanner.gave_up
         || failed.load(Ordering::Relaxed)
         || scanner.repository.is_some()
@@ -333,7 +373,7 @@ fn read_in(
     let Some(parsed) = parsed.into_iter().collect::<Option<Vec<Parsed>>>() else {
         return Ok(None);
     };
-    Ok(Some(assemble(path, top, parsed)))
+    Ok(Some(assemble(path, top, parsed).map(|s| (s, ranges))))
 }
 
 #[cfg(test)]

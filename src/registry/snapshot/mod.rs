@@ -204,6 +204,80 @@ pub fn read(path: &std::path::Path) -> Result<Snapshot, SnapshotError> {
     parse(&shown, &bytes)
 }
 
+/// A snapshot read without its images, and where each repository lies in the file,
+/// so that a repository is parsed again only when it is read ([`read_indexed`]).
+#[derive(Debug)]
+pub struct Indexed {
+    /// The snapshot, every repository without images.
+    pub snapshot: Snapshot,
+    /// Each repository's place in the file (offset, length), by registry and name.
+    pub ranges: std::collections::HashMap<crate::model::RepositoryRef, (u64, u64)>,
+}
+
+/// Reads the snapshot at `path` as [`read`] does (the same checks, the same errors),
+/// but keeps no image: `Ok(None)` when the file is not of the common form, or has an
+/// error, so the caller reads it with [`read`] (which says where).
+pub fn read_indexed(path: &std::path::Path) -> Result<Option<Indexed>, SnapshotError> {
+    let shown = path.display().to_string();
+    let io = |e: std::io::Error| SnapshotError::Io {
+        path: shown.clone(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let Some(Ok((snapshot, ranges))) = chunked::read_indexed(&shown, file).map_err(io)? else {
+        return Ok(None);
+    };
+    let mut places = ranges.into_iter();
+    let mut by_repository = std::collections::HashMap::with_capacity(places.len());
+    for r in &snapshot.registries {
+        let Ok(location) = r.location() else {
+            return Ok(None);
+        };
+        for repo in &r.repositories {
+            let place = places.next().expect("a range per repository");
+            by_repository.insert(
+                crate::model::RepositoryRef {
+                    registry: location.clone(),
+                    name: repo.name.clone(),
+                },
+                place,
+            );
+        }
+    }
+    Ok(Some(Indexed {
+        snapshot,
+        ranges: by_repository,
+    }))
+}
+
+impl Indexed {
+    /// The in-memory model of the snapshot at `path` (read by [`read_indexed`]), its
+    /// images read from the file when a call needs them, those of at most `keep`
+    /// repositories held at once.
+    pub fn into_registry(
+        self,
+        path: &std::path::Path,
+        keep: usize,
+    ) -> std::io::Result<crate::registry::memory::InMemoryRegistry> {
+        let mut registry = self.snapshot.into_registry();
+        registry.read_on_demand(path.to_owned(), self.ranges, keep, parse_repository)?;
+        Ok(registry)
+    }
+}
+
+/// One repository's JSON, as [`Indexed::ranges`] finds it in the file: its name and
+/// images; `None` when it does not parse (the file changed since it was read).
+fn parse_repository(
+    bytes: &[u8],
+) -> Option<(
+    crate::model::RepositoryName,
+    Vec<crate::registry::memory::StoredImage>,
+)> {
+    let repo = chunked::parse_repository(bytes)?;
+    let images = repo.images.into_iter().map(Into::into).collect();
+    Some((repo.name, images))
+}
+
 /// Parses and checks a snapshot given as bytes; `path` is only shown.
 ///
 /// Reading the top of the file, which finds where each repository starts and ends,

@@ -14,10 +14,47 @@ fn outcome(r: Result<Snapshot, SnapshotError>) -> String {
 }
 
 /// The chunked read of `text`, `chunk` bytes at a time.
+/// Checks too that the ranges found give each repository's own text, whichever the
+/// chunk size, and that the read without images has the same repositories.
 fn chunked(text: &str, chunk: usize) -> Option<String> {
-    read_in("s.json", text.as_bytes(), chunk)
-        .unwrap()
-        .map(outcome)
+    let read = read_in("s.json", text.as_bytes(), chunk, true).unwrap();
+    if let Some(Ok((snapshot, ranges))) = &read {
+        let repositories: Vec<_> = snapshot
+            .registries
+            .iter()
+            .flat_map(|r| &r.repositories)
+            .collect();
+        assert_eq!(repositories.len(), ranges.len());
+        for (repo, (start, len)) in repositories.iter().zip(ranges) {
+            let bytes = &text.as_bytes()[*start as usize..(start + len) as usize];
+            let again = super::parse_repository(bytes).unwrap_or_else(|| {
+                panic!(
+                    "chunk {chunk} at {start}+{len}: {}",
+                    String::from_utf8_lossy(bytes)
+                )
+            });
+            assert_eq!(
+                serde_json::to_string(&again).unwrap(),
+                serde_json::to_string(repo).unwrap()
+            );
+        }
+        let (bare, bare_ranges) = read_in("s.json", text.as_bytes(), chunk, false)
+            .unwrap()
+            .expect("the same form")
+            .expect("the same outcome");
+        assert_eq!(&bare_ranges, ranges);
+        for (b, r) in bare.registries.iter().zip(&snapshot.registries) {
+            let names = |r: &super::super::SnapshotRegistry| {
+                r.repositories
+                    .iter()
+                    .map(|x| x.name.clone())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(names(b), names(r));
+            assert!(b.repositories.iter().all(|x| x.images.is_empty()));
+        }
+    }
+    read.map(|r| r.map(|(s, _)| s)).map(outcome)
 }
 
 /// A manifest whose text has escapes and braces, as a snapshot holds it (a JSON
