@@ -4,6 +4,7 @@
 //! that throttling lowers, connect and operation timeouts, and counters of calls,
 //! attempts and throttling.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -25,6 +26,7 @@ use super::{
     Registry, RegistryError, RegistrySettings, Replica, ReplicationRule, RepositoryPage,
     RetryCounts,
 };
+use crate::aws::budget::{Api, ApiRate, Budgets};
 use crate::aws::session::{AssumeRoleError, RoleSession};
 use crate::aws::{Clients, CountAttempts, all_pages};
 use crate::model::{
@@ -46,6 +48,8 @@ pub struct AwsSettings {
     pub attempt_timeout: Duration,
     /// Requests in flight at once at most (lowered while ECR throttles).
     pub max_in_flight: usize,
+    /// Rates of quotas instead of the defaults (`--api-rate`).
+    pub api_rates: Vec<ApiRate>,
     /// The region given on the command line: then the SDK does not look for one
     /// (in the profile, or from the instance metadata service).
     pub region: Option<Region>,
@@ -65,6 +69,7 @@ impl Default for AwsSettings {
             max_attempts: 5,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             max_in_flight: 32,
+            api_rates: Vec::new(),
             region: None,
             public_endpoint_url: None,
             public_registry_url: super::oci::DEFAULT_PUBLIC_REGISTRY_URL.to_owned(),
@@ -91,6 +96,9 @@ pub struct AwsRegistry {
     public: EcrPublicRegistry,
     max_attempts: u32,
     attempt_timeout: Duration,
+    /// The run's budget of calls per account, region and quota (ECS and Lambda's
+    /// readers share it).
+    budgets: Arc<Budgets>,
 }
 
 /// An account reached through its role: the session, the configuration that uses it
@@ -154,6 +162,7 @@ impl AwsRegistry {
             public,
             max_attempts: settings.max_attempts.max(1),
             attempt_timeout: settings.attempt_timeout,
+            budgets: Arc::new(Budgets::new(&settings.api_rates)),
         })
     }
 
@@ -222,7 +231,13 @@ impl AwsRegistry {
             throttled: attempts.throttled_answers(),
             server_errors: attempts.server_errors(),
             width_lowered_to: attempts.width.lowered_to().map(|w| w as u64),
+            api_wait_ms: u64::try_from(self.budgets.waited().as_millis()).unwrap_or(u64::MAX),
         }
+    }
+
+    /// The run's budget of calls, for the readers of other services.
+    pub fn budgets(&self) -> Arc<Budgets> {
+        self.budgets.clone()
     }
 
     /// The client of the run's own credentials in `region`.
@@ -358,6 +373,7 @@ impl Registry for AwsRegistry {
 
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         let request = self.client(region).describe_registry().send();
+        self.budgets.take(None, region, Api::DescribeRegistry).await;
         let out = self.meter.call(Operation::Other, None, request).await?;
         let id = out.registry_id().ok_or_else(|| {
             RegistryError::Surprising("DescribeRegistry returned no registryId".into())
@@ -387,6 +403,9 @@ impl Registry for AwsRegistry {
             .max_results(1000)
             .set_next_token(next_token.map(str::to_owned))
             .send();
+        self.budgets
+            .take(Some(account), region, Api::DescribeRepositories)
+            .await;
         let out = self.meter.call(Operation::Other, None, request).await?;
         let names = out
             .repositories()
@@ -426,6 +445,9 @@ impl Registry for AwsRegistry {
         )
         .filter(any_image())
         .send();
+        self.budgets
+            .take(Some(account), region, Api::DescribeImages)
+            .await;
         let out = self
             .meter
             .call(Operation::DescribeImages, Some(repo), request)
@@ -446,6 +468,7 @@ impl Registry for AwsRegistry {
             .max_results(i32::try_from(max_results.min(super::MAX_PAGE_SIZE)).unwrap_or(1000))
             .filter(any_image())
             .send();
+        self.budgets.take(None, region, Api::DescribeImages).await;
         let out = self
             .meter
             .call(Operation::DescribeImages, None, request)
@@ -465,11 +488,18 @@ impl Registry for AwsRegistry {
         region: &Region,
     ) -> Result<RegistrySettings, RegistryError> {
         let client = self.client_of(Some(account), region);
-        let described = self.meter.call(
-            Operation::RegistrySettings,
-            None,
-            client.describe_registry().send(),
-        );
+        let described = async {
+            self.budgets
+                .take(Some(account), region, Api::DescribeRegistry)
+                .await;
+            self.meter
+                .call(
+                    Operation::RegistrySettings,
+                    None,
+                    client.describe_registry().send(),
+                )
+                .await
+        };
         let rules = all_pages(|next| {
             let client = &client;
             async move {
@@ -479,6 +509,9 @@ impl Registry for AwsRegistry {
                     .max_results(1000)
                     .set_next_token(next)
                     .send();
+                self.budgets
+                    .take(Some(account), region, Api::DescribePullThroughCacheRules)
+                    .await;
                 let page = self
                     .meter
                     .call(Operation::RegistrySettings, None, request)
@@ -544,6 +577,9 @@ impl Registry for AwsRegistry {
                     .max_results(1000)
                     .set_next_token(next)
                     .send();
+                self.budgets
+                    .take(Some(account), region, Api::ListPullTimeUpdateExclusions)
+                    .await;
                 let page = self
                     .meter
                     .call(Operation::RegistrySettings, None, request)
@@ -575,6 +611,9 @@ impl Registry for AwsRegistry {
             .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
             .send();
+        self.budgets
+            .take(Some(account), region, Api::GetLifecyclePolicy)
+            .await;
         match self
             .meter
             .call(Operation::GetLifecyclePolicy, Some(repo), request)
@@ -646,6 +685,9 @@ impl Registry for AwsRegistry {
             .registry_id(account.as_str())
             .repository_names(repo.name.as_str())
             .send();
+        self.budgets
+            .take(Some(account), region, Api::DescribeRepositories)
+            .await;
         let out = self
             .meter
             .call(Operation::TagMutability, Some(repo), request)
@@ -697,6 +739,9 @@ impl Registry for AwsRegistry {
                     .build(),
             )
             .send();
+        self.budgets
+            .take(Some(account), region, Api::DescribeImages)
+            .await;
         let out = self
             .meter
             .call(Operation::DescribeImages, Some(repo), request)
@@ -723,6 +768,9 @@ impl Registry for AwsRegistry {
         for mt in media_types::ALL {
             req = req.accepted_media_types(mt);
         }
+        self.budgets
+            .take(Some(account), region, Api::BatchGetImage)
+            .await;
         let out = self
             .meter
             .call(Operation::BatchGetImage, Some(repo), req.send())
@@ -773,6 +821,9 @@ impl Registry for AwsRegistry {
         let RegistryLocation::Private { account, region } = &repo.registry else {
             return self.public.batch_delete_image(repo, ids).await;
         };
+        self.budgets
+            .take(Some(account), region, Api::BatchDeleteImage)
+            .await;
         batch_delete_image!(
             self.meter,
             Operation::BatchDeleteImage,
@@ -792,6 +843,9 @@ impl Registry for AwsRegistry {
         let RegistryLocation::Private { account, region } = &repo.registry else {
             return self.public.put_image(repo, manifest, tag).await;
         };
+        self.budgets
+            .take(Some(account), region, Api::PutImage)
+            .await;
         put_image!(
             self.meter,
             Operation::PutImage,

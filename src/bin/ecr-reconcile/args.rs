@@ -163,6 +163,12 @@ pub struct SourceArgs {
     /// exponential backoff and jitter).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
+    /// The sustained rate of an AWS API's quota, in calls per second, instead of the
+    /// default (repeatable; e.g. `DescribeImages=20`, `ecs:DescribeServices=10`).
+    /// Every call of the run, over all repositories, takes a token from one budget per
+    /// account, region and quota; APIs that share a quota share its rate.
+    #[arg(long = "api-rate", value_name = "API=RATE")]
+    pub api_rates: Vec<ecr_reconcile::aws::budget::ApiRate>,
     /// Keep the manifests read from ECR in DIR: a digest names its manifest for good, so
     /// each is read once. Default: $XDG_CACHE_HOME/ecr-reconcile, else
     /// ~/.cache/ecr-reconcile. Not used with --snapshot.
@@ -484,6 +490,7 @@ impl SourceArgs {
             restore_records: Some(PathBuf::from(ecr_reconcile::ops::restored::DEFAULT_DIR)),
             // The desired state's, set once it is loaded.
             roles: Vec::new(),
+            api_rates: self.api_rates.clone(),
         }
     }
 }

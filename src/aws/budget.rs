@@ -1,0 +1,547 @@
+//! One budget of calls per account, region and quota, shared by the whole run: every
+//! AWS call takes a token from its bucket before it is sent, so that many
+//! repositories (or many in-use reads) of one account never throttle themselves, and
+//! the accounts of a run are paced side by side, each on its own buckets.
+//!
+//! A bucket holds at most `capacity` tokens and gains `per_second` tokens a second
+//! (the token bucket ECS documents for its own throttling). A call that finds no token
+//! reserves the next one under a short lock and sleeps until it is due, without
+//! holding the lock: callers are served in the order they asked, and nobody polls.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::clock::{Clock, TokioClock};
+use crate::model::{AccountId, Region};
+
+/// An AWS API the tool calls, as `--api-rate` names it: ECR's by their action name,
+/// ECS's and Lambda's with the service's prefix.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::Display,
+    strum::EnumString,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
+pub enum Api {
+    /// ecr:DescribeRegistry.
+    DescribeRegistry,
+    /// ecr:DescribeRepositories.
+    DescribeRepositories,
+    /// ecr:DescribeImages.
+    DescribeImages,
+    /// ecr:DescribePullThroughCacheRules.
+    DescribePullThroughCacheRules,
+    /// ecr:ListPullTimeUpdateExclusions.
+    ListPullTimeUpdateExclusions,
+    /// ecr:GetLifecyclePolicy.
+    GetLifecyclePolicy,
+    /// ecr:BatchGetImage.
+    BatchGetImage,
+    /// ecr:BatchDeleteImage.
+    BatchDeleteImage,
+    /// ecr:PutImage.
+    PutImage,
+    /// ecs:ListClusters.
+    #[strum(serialize = "ecs:ListClusters")]
+    EcsListClusters,
+    /// ecs:ListServices.
+    #[strum(serialize = "ecs:ListServices")]
+    EcsListServices,
+    /// ecs:DescribeServices.
+    #[strum(serialize = "ecs:DescribeServices")]
+    EcsDescribeServices,
+    /// ecs:ListTasks.
+    #[strum(serialize = "ecs:ListTasks")]
+    EcsListTasks,
+    /// ecs:DescribeTasks.
+    #[strum(serialize = "ecs:DescribeTasks")]
+    EcsDescribeTasks,
+    /// ecs:ListTaskDefinitionFamilies.
+    #[strum(serialize = "ecs:ListTaskDefinitionFamilies")]
+    EcsListTaskDefinitionFamilies,
+    /// ecs:ListTaskDefinitions.
+    #[strum(serialize = "ecs:ListTaskDefinitions")]
+    EcsListTaskDefinitions,
+    /// ecs:DescribeTaskDefinition.
+    #[strum(serialize = "ecs:DescribeTaskDefinition")]
+    EcsDescribeTaskDefinition,
+    /// lambda:ListFunctions.
+    #[strum(serialize = "lambda:ListFunctions")]
+    LambdaListFunctions,
+    /// lambda:ListVersionsByFunction.
+    #[strum(serialize = "lambda:ListVersionsByFunction")]
+    LambdaListVersionsByFunction,
+    /// lambda:ListAliases.
+    #[strum(serialize = "lambda:ListAliases")]
+    LambdaListAliases,
+    /// lambda:GetFunction.
+    #[strum(serialize = "lambda:GetFunction")]
+    LambdaGetFunction,
+}
+
+/// A quota, and so a bucket: one API's own for ECR, a group of actions for ECS (its
+/// quotas are per action group), and for Lambda GetFunction's own or the rest of the
+/// control plane's, shared by every other API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Quota {
+    /// One ECR API's.
+    Ecr(Api),
+    /// ECS "cluster read actions".
+    EcsClusterRead,
+    /// ECS "service read actions".
+    EcsServiceRead,
+    /// ECS "cluster resource read actions" (tasks).
+    EcsClusterResourceRead,
+    /// ECS "task definition read actions".
+    EcsTaskDefinitionRead,
+    /// Lambda's GetFunction requests.
+    LambdaGetFunction,
+    /// Lambda's "remainder of the control plane API requests".
+    LambdaControlPlane,
+}
+
+/// The size of a bucket: at most `capacity` tokens (the burst), `per_second` more each
+/// second (the sustained rate).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    /// Tokens the bucket holds at most, and holds at the start.
+    pub capacity: f64,
+    /// Tokens added per second.
+    pub per_second: f64,
+}
+
+impl Rate {
+    /// A sustained rate of `per_second` with a burst of `capacity`.
+    pub const fn new(capacity: f64, per_second: f64) -> Self {
+        Self {
+            capacity,
+            per_second,
+        }
+    }
+
+    /// `per_second` with a burst of one second's worth (at least one token).
+    pub fn per_second(per_second: f64) -> Self {
+        Self::new(per_second.max(1.0), per_second)
+    }
+}
+
+/// The default for ECR APIs without a published rate: ECS's published figures for
+/// its read actions (a burst of 100, 20 a second), the nearest documented quota of a
+/// container service of the same provider.
+pub const UNPUBLISHED_ECR: Rate = Rate::new(100.0, 20.0);
+
+impl Api {
+    /// The quota the API's calls count against.
+    pub fn quota(self) -> Quota {
+        use Api::*;
+        match self {
+            EcsListClusters => Quota::EcsClusterRead,
+            EcsListServices | EcsDescribeServices => Quota::EcsServiceRead,
+            EcsListTasks | EcsDescribeTasks => Quota::EcsClusterResourceRead,
+            EcsListTaskDefinitionFamilies | EcsListTaskDefinitions | EcsDescribeTaskDefinition => {
+                Quota::EcsTaskDefinitionRead
+            }
+            LambdaGetFunction => Quota::LambdaGetFunction,
+            LambdaListFunctions | LambdaListVersionsByFunction | LambdaListAliases => {
+                Quota::LambdaControlPlane
+            }
+            ecr => Quota::Ecr(ecr),
+        }
+    }
+}
+
+impl Quota {
+    /// The documented rate where AWS publishes one, else [`UNPUBLISHED_ECR`]. The
+    /// book's AWS page gives the source of each.
+    pub fn default_rate(self) -> Rate {
+        match self {
+            // ECR's published rate quotas (Service Quotas): per second.
+            Quota::Ecr(Api::BatchGetImage) => Rate::per_second(2000.0),
+            Quota::Ecr(Api::PutImage) => Rate::per_second(10.0),
+            Quota::Ecr(_) => UNPUBLISHED_ECR,
+            // ECS API reference, "Request throttling": bucket capacity, refill rate.
+            Quota::EcsClusterRead | Quota::EcsTaskDefinitionRead => Rate::new(50.0, 20.0),
+            Quota::EcsServiceRead | Quota::EcsClusterResourceRead => Rate::new(100.0, 20.0),
+            // Lambda quotas, "API requests": per second, cannot be increased.
+            Quota::LambdaGetFunction => Rate::per_second(100.0),
+            Quota::LambdaControlPlane => Rate::per_second(15.0),
+        }
+    }
+}
+
+/// One `--api-rate API=RATE`: the sustained rate of the API's quota (shared with the
+/// other APIs of its group), with a burst of one second's worth.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ApiRate {
+    /// The API named.
+    pub api: Api,
+    /// Calls per second.
+    pub per_second: f64,
+}
+
+/// Why an `--api-rate` is not understood.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiRateError {
+    /// No `=`.
+    #[error("expected API=RATE (e.g. DescribeImages=20), not `{0}`")]
+    Shape(String),
+    /// An API the tool does not call.
+    #[error("unknown API `{0}`: one of {1}")]
+    UnknownApi(String, String),
+    /// Not a positive number.
+    #[error("the rate of {0} must be a number of calls per second above 0, not `{1}`")]
+    Rate(String, String),
+}
+
+impl std::str::FromStr for ApiRate {
+    type Err = ApiRateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use strum::IntoEnumIterator;
+        let (name, rate) = s
+            .split_once('=')
+            .ok_or_else(|| ApiRateError::Shape(s.to_owned()))?;
+        let api: Api = name.trim().parse().map_err(|_| {
+            let known: Vec<&str> = Api::iter().map(<&str>::from).collect();
+            ApiRateError::UnknownApi(name.to_owned(), known.join(", "))
+        })?;
+        let per_second = rate
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .ok_or_else(|| ApiRateError::Rate(name.to_owned(), rate.to_owned()))?;
+        Ok(Self { api, per_second })
+    }
+}
+
+/// A bucket's tokens as of an instant (which may be in the future: the instant the
+/// last reserved token is due).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BucketState {
+    tokens: f64,
+    at: Duration,
+}
+
+impl BucketState {
+    /// A full bucket at the clock's origin.
+    pub fn full(rate: Rate) -> Self {
+        Self {
+            tokens: rate.capacity,
+            at: Duration::ZERO,
+        }
+    }
+}
+
+/// Takes the next token of a bucket of `rate` asked for at `now`: the instant the call
+/// may start (now, or when the token is due). Each call is served after every call
+/// that asked before it.
+pub fn reserve(state: &mut BucketState, rate: Rate, now: Duration) -> Duration {
+    if now > state.at {
+        let refill = (now - state.at).as_secs_f64() * rate.per_second;
+        state.tokens = (state.tokens + refill).min(rate.capacity);
+        state.at = now;
+    }
+    if state.tokens >= 1.0 {
+        state.tokens -= 1.0;
+        return state.at;
+    }
+    let due = state.at + Duration::from_secs_f64((1.0 - state.tokens) / rate.per_second);
+    state.tokens = 0.0;
+    state.at = due;
+    due
+}
+
+/// Who a call counts against: the account it is about (none: the run's own
+/// credentials' account, before it is known), its region, its quota.
+type Key = (Option<AccountId>, Region, Quota);
+
+/// The buckets of a run, made on first use, and the time spent waiting for tokens.
+#[derive(Debug)]
+pub struct Budgets<C = TokioClock> {
+    clock: C,
+    rates: HashMap<Quota, Rate>,
+    unlimited: bool,
+    buckets: Mutex<HashMap<Key, Arc<Mutex<BucketState>>>>,
+    waited_nanos: AtomicU64,
+}
+
+impl Budgets<TokioClock> {
+    /// The real clock's budgets, the defaults changed by `overrides`.
+    pub fn new(overrides: &[ApiRate]) -> Self {
+        Self::with_clock(TokioClock::default(), overrides)
+    }
+}
+
+impl<C: Clock> Budgets<C> {
+    /// Budgets on `clock`: each quota's default rate, or the last of `overrides` that
+    /// names one of its APIs.
+    pub fn with_clock(clock: C, overrides: &[ApiRate]) -> Self {
+        let rates = overrides
+            .iter()
+            .map(|o| (o.api.quota(), Rate::per_second(o.per_second)))
+            .collect();
+        Self {
+            clock,
+            rates,
+            unlimited: false,
+            buckets: Mutex::default(),
+            waited_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Budgets that never wait: for a registry without quotas (a snapshot file, the
+    /// in-memory model).
+    pub fn unlimited(clock: C) -> Self {
+        Self {
+            unlimited: true,
+            ..Self::with_clock(clock, &[])
+        }
+    }
+
+    /// The rate of `quota` in this run.
+    pub fn rate(&self, quota: Quota) -> Rate {
+        self.rates
+            .get(&quota)
+            .copied()
+            .unwrap_or_else(|| quota.default_rate())
+    }
+
+    /// Waits until a call of `api` about `account` in `region` may be sent, and takes
+    /// its token. Boxed: the waiting sits inside every call's future, which stays
+    /// small that way.
+    pub fn take<'a>(
+        &'a self,
+        account: Option<&'a AccountId>,
+        region: &'a Region,
+        api: Api,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.take_token(account, region, api))
+    }
+
+    async fn take_token(&self, account: Option<&AccountId>, region: &Region, api: Api) {
+        if self.unlimited {
+            return;
+        }
+        let quota = api.quota();
+        let rate = self.rate(quota);
+        let bucket = {
+            let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+            buckets
+                .entry((account.cloned(), region.clone(), quota))
+                .or_insert_with(|| Arc::new(Mutex::new(BucketState::full(rate))))
+                .clone()
+        };
+        let now = self.clock.now();
+        let due = {
+            let mut state = bucket.lock().unwrap_or_else(|p| p.into_inner());
+            reserve(&mut state, rate, now)
+        };
+        if due > now {
+            let wait = due - now;
+            let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+            self.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
+            self.clock.sleep(wait).await;
+        }
+    }
+
+    /// The time calls spent waiting for tokens so far, summed over calls.
+    pub fn waited(&self) -> Duration {
+        Duration::from_nanos(self.waited_nanos.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::clock::tests::FakeClock;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn region(r: &str) -> Region {
+        Region::parse(r).unwrap()
+    }
+
+    fn account(a: &str) -> AccountId {
+        AccountId::parse(a).unwrap()
+    }
+
+    /// The largest number of `times` in any window `[t, t + window)`.
+    fn most_in_any_window(times: &[Duration], window: Duration) -> usize {
+        times
+            .iter()
+            .map(|&t| times.iter().filter(|&&u| u >= t && u < t + window).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn starts(
+        budgets: &Budgets<&FakeClock>,
+        clock: &FakeClock,
+        api: Api,
+        n: usize,
+    ) -> Vec<Duration> {
+        let eu = region("eu-west-1");
+        let mut out = Vec::new();
+        block_on(async {
+            for _ in 0..n {
+                budgets.take(None, &eu, api).await;
+                out.push((&clock).now());
+            }
+        });
+        out
+    }
+
+    #[test]
+    fn the_rate_holds_over_any_window_after_the_burst() {
+        let clock = FakeClock::default();
+        let budgets = Budgets::with_clock(&clock, &[]);
+        // ECS service reads: a burst of 100, then 20 a second.
+        let times = starts(&budgets, &clock, Api::EcsDescribeServices, 300);
+        assert!(times[..100].iter().all(|t| t.is_zero()), "{times:?}");
+        let after: Vec<Duration> = times[100..].to_vec();
+        assert_eq!(most_in_any_window(&after, Duration::from_secs(1)), 20);
+        // 200 calls past the burst take 10 s, not more.
+        let last = times[299].as_secs_f64();
+        assert!((last - 10.0).abs() < 1e-6, "{last}");
+        // Each call past the burst waited its share of a second, and that is counted.
+        assert!((budgets.waited().as_secs_f64() - 10.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn an_api_rate_sets_its_quota_for_every_api_of_the_group() {
+        let rate: ApiRate = "lambda:ListAliases=5".parse().unwrap();
+        let clock = FakeClock::default();
+        let budgets = Budgets::with_clock(&clock, &[rate]);
+        assert_eq!(budgets.rate(Quota::LambdaControlPlane), Rate::new(5.0, 5.0));
+        // ListFunctions shares the quota: 5 at once, then 5 a second.
+        let times = starts(&budgets, &clock, Api::LambdaListFunctions, 15);
+        assert_eq!(most_in_any_window(&times[5..], Duration::from_secs(1)), 5);
+        assert!((times[14].as_secs_f64() - 2.0).abs() < 1e-6, "{times:?}");
+        // Other quotas keep their defaults.
+        assert_eq!(
+            budgets.rate(Quota::Ecr(Api::PutImage)),
+            Rate::new(10.0, 10.0)
+        );
+    }
+
+    #[test]
+    fn accounts_regions_and_quotas_have_buckets_of_their_own() {
+        let clock = FakeClock::default();
+        let rate: ApiRate = "DescribeImages=2".parse().unwrap();
+        let budgets = Budgets::with_clock(&clock, &[rate]);
+        let (a, b) = (account("111111111111"), account("222222222222"));
+        let (eu, us) = (region("eu-west-1"), region("us-east-1"));
+        block_on(async {
+            for who in [Some(&a), Some(&b), None] {
+                for r in [&eu, &us] {
+                    budgets.take(who, r, Api::DescribeImages).await;
+                    budgets.take(who, r, Api::DescribeImages).await;
+                    budgets.take(who, r, Api::DescribeRepositories).await;
+                }
+            }
+        });
+        // Two tokens in each of six buckets of DescribeImages, one in each of
+        // DescribeRepositories: nobody waited.
+        assert!(clock.sleeps.lock().unwrap().is_empty());
+        block_on(budgets.take(Some(&a), &eu, Api::DescribeImages));
+        assert_eq!(
+            *clock.sleeps.lock().unwrap(),
+            vec![Duration::from_millis(500)]
+        );
+    }
+
+    #[test]
+    fn waiters_are_served_in_the_order_they_asked() {
+        let rate = Rate::new(2.0, 4.0);
+        let mut state = BucketState::full(rate);
+        // Ten callers ask at the same instant: each after the one before.
+        let due: Vec<Duration> = (0..10)
+            .map(|_| reserve(&mut state, rate, Duration::from_secs(1)))
+            .collect();
+        let secs: Vec<f64> = due.iter().map(Duration::as_secs_f64).collect();
+        let expected: Vec<f64> = [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+            .iter()
+            .map(|d| 1.0 + d)
+            .collect();
+        for (s, e) in secs.iter().zip(&expected) {
+            assert!((s - e).abs() < 1e-9, "{secs:?}");
+        }
+        // A caller asking later, before those are due, comes after all of them.
+        let late = reserve(&mut state, rate, Duration::from_millis(1500));
+        assert!((late.as_secs_f64() - 3.25).abs() < 1e-9, "{late:?}");
+    }
+
+    #[test]
+    fn an_idle_bucket_refills_to_its_capacity_only() {
+        let rate = Rate::new(3.0, 1.0);
+        let mut state = BucketState::full(rate);
+        for _ in 0..3 {
+            assert_eq!(reserve(&mut state, rate, Duration::ZERO), Duration::ZERO);
+        }
+        // An hour idle: three tokens, not 3,600.
+        let hour = Duration::from_secs(3600);
+        for _ in 0..3 {
+            assert_eq!(reserve(&mut state, rate, hour), hour);
+        }
+        assert_eq!(
+            reserve(&mut state, rate, hour),
+            hour + Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn unlimited_budgets_never_wait() {
+        let clock = FakeClock::default();
+        let budgets = Budgets::unlimited(&clock);
+        starts(&budgets, &clock, Api::PutImage, 1000);
+        assert!(clock.sleeps.lock().unwrap().is_empty());
+        assert_eq!(budgets.waited(), Duration::ZERO);
+    }
+
+    #[test]
+    fn api_rates_are_parsed_or_refused_with_a_reason() {
+        let ok: ApiRate = "DescribeImages=20".parse().unwrap();
+        assert_eq!(
+            ok,
+            ApiRate {
+                api: Api::DescribeImages,
+                per_second: 20.0
+            }
+        );
+        let ecs: ApiRate = "ecs:ListTasks=0.5".parse().unwrap();
+        assert_eq!(ecs.api.quota(), Quota::EcsClusterResourceRead);
+        assert!(matches!(
+            "DescribeImages".parse::<ApiRate>(),
+            Err(ApiRateError::Shape(_))
+        ));
+        assert!(matches!(
+            "ListImagez=3".parse::<ApiRate>(),
+            Err(ApiRateError::UnknownApi(..))
+        ));
+        for bad in [
+            "DescribeImages=0",
+            "DescribeImages=-1",
+            "DescribeImages=fast",
+            "DescribeImages=inf",
+        ] {
+            assert!(
+                matches!(bad.parse::<ApiRate>(), Err(ApiRateError::Rate(..))),
+                "{bad}"
+            );
+        }
+    }
+}
