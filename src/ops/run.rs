@@ -358,11 +358,50 @@ pub async fn observe_each<R: Registry>(
             })
             .collect();
     }
-    stream::iter(targets.iter().zip(firsts))
-        .map(|(t, first)| observe_from(registry, t, first))
-        .buffered(parallelism.max(1))
+    // Started across registries in turn (the first repository of each account and
+    // region, then the second of each, ...): each account's calls wait for its own
+    // budget, and repositories of one account taking every slot would leave the
+    // other accounts' budgets idle.
+    let order = interleaved(targets);
+    let mut firsts: Vec<Option<Option<ImagePage>>> = firsts.into_iter().map(Some).collect();
+    let started: Vec<_> = order
+        .iter()
+        .map(|&i| (i, firsts[i].take().flatten()))
+        .collect();
+    let read: Vec<(usize, Result<ObservedRepository, RegistryError>)> = stream::iter(started)
+        .map(|(i, first)| async move { (i, observe_from(registry, &targets[i], first).await) })
+        .buffer_unordered(parallelism.max(1))
         .collect()
-        .await
+        .await;
+    let mut out: Vec<Option<Result<ObservedRepository, RegistryError>>> =
+        (0..targets.len()).map(|_| None).collect();
+    for (i, r) in read {
+        out[i] = Some(r);
+    }
+    out.into_iter()
+        .map(|r| r.expect("every repository is observed once"))
+        .collect()
+}
+
+/// The indices of `targets`, taking each registry's repositories in turn: the first of
+/// every registry (in the order registries first appear), then the second, ...
+pub(crate) fn interleaved(targets: &[RepositoryRef]) -> Vec<usize> {
+    let mut rank: HashMap<&RegistryLocation, usize> = HashMap::new();
+    let mut first_seen: HashMap<&RegistryLocation, usize> = HashMap::new();
+    let mut keyed: Vec<(usize, usize, usize)> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let n = first_seen.len();
+            let registry = *first_seen.entry(&t.registry).or_insert(n);
+            let r = rank.entry(&t.registry).or_default();
+            let k = *r;
+            *r += 1;
+            (k, registry, i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, _, i)| i).collect()
 }
 
 /// Plans repositories on all cores: each repository's plan is a pure function, so
@@ -771,6 +810,26 @@ mod tests {
             .unwrap_or_else(|e| panic!("{:?}", e.diagnostics))
             .repositories
             .remove(0)
+    }
+
+    #[test]
+    fn repositories_are_started_across_accounts_in_turn() {
+        let at = |account: &str, name: &str| RepositoryRef {
+            registry: RegistryLocation::private(
+                AccountId::parse(account).unwrap(),
+                Region::parse("eu-west-1").unwrap(),
+            ),
+            name: RepositoryName::parse(name).unwrap(),
+        };
+        let (a, b) = ("111111111111", "222222222222");
+        let targets = [
+            at(a, "apps/x"),
+            at(a, "apps/y"),
+            at(a, "apps/z"),
+            at(b, "apps/x"),
+            at(b, "apps/y"),
+        ];
+        assert_eq!(interleaved(&targets), vec![0, 3, 1, 4, 2]);
     }
 
     fn known() -> Vec<PublicRegistryInfo> {
