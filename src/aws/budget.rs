@@ -49,6 +49,8 @@ pub enum Api {
     BatchDeleteImage,
     /// ecr:PutImage.
     PutImage,
+    /// ecr:UpdateImageStorageClass.
+    UpdateImageStorageClass,
     /// ecs:ListClusters.
     #[strum(serialize = "ecs:ListClusters")]
     EcsListClusters,

@@ -656,6 +656,9 @@ impl Registry for AwsRegistry {
                 super::StorageClass::Standard => TargetStorageClass::Standard,
             })
             .send();
+        self.budgets
+            .take(Some(account), region, Api::UpdateImageStorageClass)
+            .await;
         let out = self
             .meter
             .call(Operation::UpdateImageStorageClass, Some(repo), request)
