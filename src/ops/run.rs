@@ -358,21 +358,22 @@ pub async fn observe_each<R: Registry>(
             })
             .collect();
     }
-    // Started across registries in turn (the first repository of each account and
-    // region, then the second of each, ...): each account's calls wait for its own
-    // budget, and repositories of one account taking every slot would leave the
-    // other accounts' budgets idle.
-    let order = interleaved(targets);
-    let mut firsts: Vec<Option<Option<ImagePage>>> = firsts.into_iter().map(Some).collect();
-    let started: Vec<_> = order
-        .iter()
-        .map(|&i| (i, firsts[i].take().flatten()))
-        .collect();
-    let read: Vec<(usize, Result<ObservedRepository, RegistryError>)> = stream::iter(started)
-        .map(|(i, first)| async move { (i, observe_from(registry, &targets[i], first).await) })
-        .buffer_unordered(parallelism.max(1))
-        .collect()
-        .await;
+    // Each registry (account and region) is its own stream of at most `parallelism`
+    // repositories, and the streams run side by side: each account's calls wait for
+    // its own budget, so one account's repositories waiting for its tokens never take
+    // the slots of another's, and enough repositories of each account are in flight
+    // to keep every one of its buckets busy (a repository's calls follow one another).
+    // The requests actually in flight stay bounded by the registry's width.
+    let mut firsts: Vec<Option<ImagePage>> = firsts;
+    let streams = by_registry(targets).into_iter().map(|indices| {
+        let started: Vec<(usize, Option<ImagePage>)> =
+            indices.into_iter().map(|i| (i, firsts[i].take())).collect();
+        stream::iter(started)
+            .map(|(i, first)| async move { (i, observe_from(registry, &targets[i], first).await) })
+            .buffer_unordered(parallelism.max(1))
+    });
+    let read: Vec<(usize, Result<ObservedRepository, RegistryError>)> =
+        stream::select_all(streams).collect().await;
     let mut out: Vec<Option<Result<ObservedRepository, RegistryError>>> =
         (0..targets.len()).map(|_| None).collect();
     for (i, r) in read {
@@ -383,25 +384,20 @@ pub async fn observe_each<R: Registry>(
         .collect()
 }
 
-/// The indices of `targets`, taking each registry's repositories in turn: the first of
-/// every registry (in the order registries first appear), then the second, ...
-pub(crate) fn interleaved(targets: &[RepositoryRef]) -> Vec<usize> {
-    let mut rank: HashMap<&RegistryLocation, usize> = HashMap::new();
-    let mut first_seen: HashMap<&RegistryLocation, usize> = HashMap::new();
-    let mut keyed: Vec<(usize, usize, usize)> = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let n = first_seen.len();
-            let registry = *first_seen.entry(&t.registry).or_insert(n);
-            let r = rank.entry(&t.registry).or_default();
-            let k = *r;
-            *r += 1;
-            (k, registry, i)
-        })
-        .collect();
-    keyed.sort_unstable();
-    keyed.into_iter().map(|(_, _, i)| i).collect()
+/// The indices of `targets` by registry (account and region), registries in the order
+/// they first appear, each one's repositories in declaration order.
+pub(crate) fn by_registry(targets: &[RepositoryRef]) -> Vec<Vec<usize>> {
+    let mut group: HashMap<&RegistryLocation, usize> = HashMap::new();
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let n = out.len();
+        let g = *group.entry(&t.registry).or_insert(n);
+        if g == n {
+            out.push(Vec::new());
+        }
+        out[g].push(i);
+    }
+    out
 }
 
 /// Plans repositories on all cores: each repository's plan is a pure function, so
@@ -813,7 +809,7 @@ mod tests {
     }
 
     #[test]
-    fn repositories_are_started_across_accounts_in_turn() {
+    fn repositories_are_grouped_by_account_and_region() {
         let at = |account: &str, name: &str| RepositoryRef {
             registry: RegistryLocation::private(
                 AccountId::parse(account).unwrap(),
@@ -823,13 +819,13 @@ mod tests {
         };
         let (a, b) = ("111111111111", "222222222222");
         let targets = [
-            at(a, "apps/x"),
-            at(a, "apps/y"),
-            at(a, "apps/z"),
             at(b, "apps/x"),
+            at(a, "apps/x"),
             at(b, "apps/y"),
+            at(a, "apps/y"),
+            at(b, "apps/z"),
         ];
-        assert_eq!(interleaved(&targets), vec![0, 3, 1, 4, 2]);
+        assert_eq!(by_registry(&targets), vec![vec![0, 2, 4], vec![1, 3]]);
     }
 
     fn known() -> Vec<PublicRegistryInfo> {
