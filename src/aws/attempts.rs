@@ -99,6 +99,7 @@ impl Intercept for CountAttempts {
                 || (status == 400 && attempt_code(context) == Some("ThrottlingException"));
             if throttled {
                 self.0.throttled();
+                super::budget::throttled_here();
             } else if status >= 500 {
                 self.0.server_error();
             } else if status < 400 {

@@ -150,10 +150,27 @@ impl Rate {
 /// other clients of the account need some room too).
 pub const HEADROOM: f64 = 0.9;
 
-/// The default for ECR APIs without a published rate: ECS's published figures for
-/// its read actions (a burst of 100, 20 a second), the nearest documented quota of a
-/// container service of the same provider.
-pub const UNPUBLISHED_ECR: Rate = Rate::new(100.0, 20.0);
+/// Where ECR APIs without a published rate start: a burst of 200 and 200 a second,
+/// above what a run's requests in flight reach against ECR (32 at 100 to 300 ms a
+/// call: 100 to 300 calls a second, across all APIs), so the default never slows a
+/// plan that ECR does not throttle. These buckets adapt (see [`Adapt`]): a throttling
+/// answer halves the rate, which then recovers slowly.
+pub const UNPUBLISHED_ECR: Rate = Rate::new(200.0, 200.0);
+
+/// How an adaptive bucket (an ECR API without a published rate, unless `--api-rate`
+/// pins it) follows the answers: additive increase, multiplicative decrease.
+pub struct Adapt;
+
+impl Adapt {
+    /// A throttling answer multiplies the rate by this...
+    pub const DECREASE: f64 = 0.5;
+    /// ...at most once per second's worth of calls at the current rate (calls in
+    /// flight together are throttled together: one storm, one halving)...
+    pub const LOWEST: f64 = 1.0;
+    /// ...and the rate then grows back by this many calls a second, each second,
+    /// up to where it started.
+    pub const RECOVERY_PER_SECOND: f64 = 2.0;
+}
 
 impl Api {
     /// The quota the API's calls count against.
@@ -194,21 +211,34 @@ impl Quota {
     }
 }
 
-/// One `--api-rate API=RATE`: the sustained rate of the API's quota (shared with the
-/// other APIs of its group), with a burst of one second's worth.
+/// One `--api-rate API=RATE[,BURST]`: the sustained rate of the API's quota (shared
+/// with the other APIs of its group) and its burst, by default one second's worth.
+/// A rate given so is fixed: it does not adapt to throttling.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ApiRate {
     /// The API named.
     pub api: Api,
     /// Calls per second.
     pub per_second: f64,
+    /// The bucket's capacity, when given.
+    pub burst: Option<f64>,
+}
+
+impl ApiRate {
+    /// The bucket this gives.
+    pub fn rate(&self) -> Rate {
+        match self.burst {
+            Some(burst) => Rate::new(burst, self.per_second),
+            None => Rate::per_second(self.per_second),
+        }
+    }
 }
 
 /// Why an `--api-rate` is not understood.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApiRateError {
     /// No `=`.
-    #[error("expected API=RATE (e.g. DescribeImages=20), not `{0}`")]
+    #[error("expected API=RATE or API=RATE,BURST (e.g. DescribeImages=20), not `{0}`")]
     Shape(String),
     /// An API the tool does not call.
     #[error("unknown API `{0}`: one of {1}")]
@@ -216,6 +246,9 @@ pub enum ApiRateError {
     /// Not a positive number.
     #[error("the rate of {0} must be a number of calls per second above 0, not `{1}`")]
     Rate(String, String),
+    /// A burst that is not a number of calls of at least 1.
+    #[error("the burst of {0} must be a number of calls of at least 1, not `{1}`")]
+    Burst(String, String),
 }
 
 impl std::str::FromStr for ApiRate {
@@ -230,22 +263,46 @@ impl std::str::FromStr for ApiRate {
             let known: Vec<&str> = Api::iter().map(<&str>::from).collect();
             ApiRateError::UnknownApi(name.to_owned(), known.join(", "))
         })?;
+        let (rate, burst) = match rate.split_once(',') {
+            Some((rate, burst)) => (rate, Some(burst)),
+            None => (rate, None),
+        };
         let per_second = rate
             .trim()
             .parse::<f64>()
             .ok()
             .filter(|r| r.is_finite() && *r > 0.0)
             .ok_or_else(|| ApiRateError::Rate(name.to_owned(), rate.to_owned()))?;
-        Ok(Self { api, per_second })
+        let burst = burst
+            .map(|b| {
+                b.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|b| b.is_finite() && *b >= 1.0)
+                    .ok_or_else(|| ApiRateError::Burst(name.to_owned(), b.to_owned()))
+            })
+            .transpose()?;
+        Ok(Self {
+            api,
+            per_second,
+            burst,
+        })
     }
 }
 
 /// A bucket's tokens as of an instant (which may be in the future: the instant the
-/// last reserved token is due).
+/// last reserved token is due), and its current rate.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BucketState {
     tokens: f64,
     at: Duration,
+    /// The sustained rate now: the bucket's own, or less while an adaptive bucket
+    /// recovers from throttling.
+    per_second: f64,
+    /// When an adaptive bucket last grew its rate back.
+    recovered_at: Duration,
+    /// Tokens reserved since the rate was last lowered.
+    since_lowered: f64,
 }
 
 impl BucketState {
@@ -254,16 +311,48 @@ impl BucketState {
         Self {
             tokens: rate.capacity,
             at: Duration::ZERO,
+            per_second: rate.per_second,
+            recovered_at: Duration::ZERO,
+            since_lowered: f64::INFINITY,
+        }
+    }
+
+    /// The current sustained rate.
+    pub fn per_second(&self) -> f64 {
+        self.per_second
+    }
+
+    /// An attempt was throttled: the service's bucket is empty, whatever this one
+    /// holds, and the retry to come spends a token of it. So this bucket is emptied
+    /// and charged the retry's token; an adaptive one also lowers its rate (once per
+    /// second's worth of calls).
+    pub fn throttled(&mut self, adaptive: bool) {
+        self.tokens = self.tokens.min(0.0) - 1.0;
+        if adaptive && self.since_lowered >= self.per_second {
+            self.per_second = (self.per_second * Adapt::DECREASE).max(Adapt::LOWEST);
+            self.since_lowered = 0.0;
+        }
+    }
+
+    /// An adaptive bucket's rate grown back for the time since it last grew, up to
+    /// `ceiling`.
+    pub fn recover(&mut self, ceiling: Rate, now: Duration) {
+        if now > self.recovered_at {
+            let grown = (now - self.recovered_at).as_secs_f64() * Adapt::RECOVERY_PER_SECOND;
+            self.per_second = (self.per_second + grown).min(ceiling.per_second);
+            self.recovered_at = now;
         }
     }
 }
 
-/// Takes the next token of a bucket of `rate` asked for at `now`: the instant the call
-/// may start (now, or when the token is due). Each call is served after every call
-/// that asked before it.
+/// Takes the next token of a bucket of capacity `rate.capacity` at its current rate,
+/// asked for at `now`: the instant the call may start (now, or when the token is
+/// due). Each call is served after every call that asked before it.
 pub fn reserve(state: &mut BucketState, rate: Rate, now: Duration) -> Duration {
+    let per_second = state.per_second;
+    state.since_lowered += 1.0;
     if now > state.at {
-        let refill = (now - state.at).as_secs_f64() * rate.per_second;
+        let refill = (now - state.at).as_secs_f64() * per_second;
         state.tokens = (state.tokens + refill).min(rate.capacity);
         state.at = now;
     }
@@ -271,10 +360,77 @@ pub fn reserve(state: &mut BucketState, rate: Rate, now: Duration) -> Duration {
         state.tokens -= 1.0;
         return state.at;
     }
-    let due = state.at + Duration::from_secs_f64((1.0 - state.tokens) / rate.per_second);
+    let due = state.at + Duration::from_secs_f64((1.0 - state.tokens) / per_second);
     state.tokens = 0.0;
     state.at = due;
     due
+}
+
+/// One bucket of a run: its state, its size and whether it adapts to throttling.
+#[derive(Debug)]
+pub struct Bucket {
+    state: Mutex<BucketState>,
+    rate: Rate,
+    adaptive: bool,
+}
+
+impl Bucket {
+    fn new(rate: Rate, adaptive: bool) -> Self {
+        Self {
+            state: Mutex::new(BucketState::full(rate)),
+            rate,
+            adaptive,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BucketState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An attempt of a call that took its token here was throttled.
+    pub fn throttled(&self) {
+        self.lock().throttled(self.adaptive);
+    }
+
+    /// The current sustained rate.
+    pub fn per_second(&self) -> f64 {
+        self.lock().per_second
+    }
+}
+
+/// The bucket a call took its token from, held while the call is sent
+/// ([`Ticket::scope`]): the attempt counter tells it of throttling answers
+/// ([`throttled_here`]), retries included. None: budgets that never wait.
+#[derive(Clone, Debug, Default)]
+pub struct Ticket(Option<Arc<Bucket>>);
+
+tokio::task_local! {
+    static CALL: Ticket;
+}
+
+impl Ticket {
+    /// Runs `call` (an SDK `send()` future, and its retries) with this ticket.
+    pub fn scope<F: std::future::Future>(
+        self,
+        call: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        CALL.scope(self, call)
+    }
+
+    /// The bucket, for tests.
+    pub fn bucket(&self) -> Option<&Arc<Bucket>> {
+        self.0.as_ref()
+    }
+}
+
+/// An attempt of the call being sent in this task was throttled: its bucket is told
+/// (nothing when the call holds no ticket).
+pub fn throttled_here() {
+    let _ = CALL.try_with(|t| {
+        if let Some(b) = &t.0 {
+            b.throttled();
+        }
+    });
 }
 
 /// Who a call counts against: the account it is about (none: the run's own
@@ -287,7 +443,7 @@ pub struct Budgets<C = TokioClock> {
     clock: C,
     rates: HashMap<Quota, Rate>,
     unlimited: bool,
-    buckets: Mutex<HashMap<Key, Arc<Mutex<BucketState>>>>,
+    buckets: Mutex<HashMap<Key, Arc<Bucket>>>,
     waited_nanos: AtomicU64,
 }
 
@@ -304,7 +460,7 @@ impl<C: Clock> Budgets<C> {
     pub fn with_clock(clock: C, overrides: &[ApiRate]) -> Self {
         let rates = overrides
             .iter()
-            .map(|o| (o.api.quota(), Rate::per_second(o.per_second)))
+            .map(|o| (o.api.quota(), o.rate()))
             .collect();
         Self {
             clock,
@@ -332,35 +488,49 @@ impl<C: Clock> Budgets<C> {
             .unwrap_or_else(|| quota.default_rate())
     }
 
+    /// Whether the bucket of `quota` adapts to throttling: an ECR API without a
+    /// published rate, unless `--api-rate` pins it.
+    pub fn adaptive(&self, quota: Quota) -> bool {
+        matches!(quota, Quota::Ecr(api) if !matches!(api, Api::BatchGetImage | Api::PutImage))
+            && !self.rates.contains_key(&quota)
+    }
+
     /// Waits until a call of `api` about `account` in `region` may be sent, and takes
-    /// its token. Boxed: the waiting sits inside every call's future, which stays
-    /// small that way.
+    /// its token: the ticket to send the call with. Boxed: the waiting sits inside
+    /// every call's future, which stays small that way.
     pub fn take<'a>(
         &'a self,
         account: Option<&'a AccountId>,
         region: &'a Region,
         api: Api,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Ticket> + Send + 'a>> {
         Box::pin(self.take_token(account, region, api))
     }
 
-    async fn take_token(&self, account: Option<&AccountId>, region: &Region, api: Api) {
+    async fn take_token(&self, account: Option<&AccountId>, region: &Region, api: Api) -> Ticket {
         if self.unlimited {
-            return;
+            return Ticket(None);
         }
         let quota = api.quota();
-        let rate = self.rate(quota).with_headroom();
         let bucket = {
             let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
             buckets
                 .entry((account.cloned(), region.clone(), quota))
-                .or_insert_with(|| Arc::new(Mutex::new(BucketState::full(rate))))
+                .or_insert_with(|| {
+                    Arc::new(Bucket::new(
+                        self.rate(quota).with_headroom(),
+                        self.adaptive(quota),
+                    ))
+                })
                 .clone()
         };
         let now = self.clock.now();
         let due = {
-            let mut state = bucket.lock().unwrap_or_else(|p| p.into_inner());
-            reserve(&mut state, rate, now)
+            let mut state = bucket.lock();
+            if bucket.adaptive {
+                state.recover(bucket.rate, now);
+            }
+            reserve(&mut state, bucket.rate, now)
         };
         if due > now {
             let wait = due - now;
@@ -368,6 +538,7 @@ impl<C: Clock> Budgets<C> {
             self.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
             self.clock.sleep(wait).await;
         }
+        Ticket(Some(bucket))
     }
 
     /// The time calls spent waiting for tokens so far, summed over calls.
@@ -532,6 +703,102 @@ mod tests {
     }
 
     #[test]
+    fn an_unpublished_api_starts_generous_halves_on_throttling_and_recovers_slowly() {
+        let clock = FakeClock::default();
+        let budgets = Budgets::with_clock(&clock, &[]);
+        assert!(budgets.adaptive(Quota::Ecr(Api::DescribeImages)));
+        // 90% of the generous default: a burst of 180 at once, nobody waits.
+        let times = starts(&budgets, &clock, Api::DescribeImages, 180);
+        assert!(times.iter().all(|t| t.is_zero()));
+        let eu = region("eu-west-1");
+        let ticket = block_on(budgets.take(None, &eu, Api::DescribeImages));
+        let bucket = ticket.bucket().unwrap().clone();
+        assert!((bucket.per_second() - 180.0).abs() < 1e-9);
+        // Thirty calls in flight are throttled together: one halving, not thirty.
+        for _ in 0..30 {
+            block_on(ticket.clone().scope(async { throttled_here() }));
+        }
+        assert!((bucket.per_second() - 90.0).abs() < 1e-9);
+        // The thirty retries are charged: the next call waits for 31 tokens at 90/s.
+        clock.sleeps.lock().unwrap().clear();
+        block_on(budgets.take(None, &eu, Api::DescribeImages));
+        let waited = clock.sleeps.lock().unwrap()[0].as_secs_f64();
+        assert!((waited - 31.0 / 90.0).abs() < 1e-3, "{waited}");
+        // A storm that goes on lowers it again, down to the floor and no further.
+        let rate = Rate::new(180.0, 180.0);
+        let mut state = BucketState::full(rate);
+        for _ in 0..20 {
+            for _ in 0..200 {
+                reserve(&mut state, rate, Duration::ZERO);
+            }
+            state.throttled(true);
+        }
+        assert!((state.per_second() - Adapt::LOWEST).abs() < 1e-9);
+        for _ in 0..30 {
+            bucket.throttled();
+            for _ in 0..200 {
+                block_on(budgets.take(None, &eu, Api::DescribeImages));
+            }
+        }
+        assert!(bucket.per_second() < 90.0);
+        // Then it grows back by RECOVERY_PER_SECOND each second, up to where it started.
+        clock.advance(Duration::from_secs(10_000));
+        block_on(budgets.take(None, &eu, Api::DescribeImages));
+        let lowest = bucket.per_second();
+        clock.advance(Duration::from_secs(10));
+        block_on(budgets.take(None, &eu, Api::DescribeImages));
+        let grown = bucket.per_second() - lowest;
+        assert!(
+            (grown - 10.0 * Adapt::RECOVERY_PER_SECOND).abs() < 1e-6
+                || bucket.per_second() == 180.0,
+            "{grown}"
+        );
+        clock.advance(Duration::from_secs(3600));
+        block_on(budgets.take(None, &eu, Api::DescribeImages));
+        assert!((bucket.per_second() - 180.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn published_and_pinned_rates_do_not_adapt_but_charge_the_retry() {
+        let clock = FakeClock::default();
+        let pinned: ApiRate = "DescribeImages=10,10".parse().unwrap();
+        let budgets = Budgets::with_clock(&clock, &[pinned]);
+        assert!(!budgets.adaptive(Quota::Ecr(Api::DescribeImages)));
+        assert!(!budgets.adaptive(Quota::Ecr(Api::PutImage)));
+        assert!(!budgets.adaptive(Quota::Ecr(Api::BatchGetImage)));
+        assert!(budgets.adaptive(Quota::Ecr(Api::ListPullTimeUpdateExclusions)));
+        let eu = region("eu-west-1");
+        for api in [Api::DescribeImages, Api::PutImage] {
+            let ticket = block_on(budgets.take(None, &eu, api));
+            let bucket = ticket.bucket().unwrap().clone();
+            let before = bucket.per_second();
+            block_on(ticket.scope(async { throttled_here() }));
+            assert!((bucket.per_second() - before).abs() < 1e-9, "{api}");
+            // Emptied, and the retry's token charged: the next call waits two tokens.
+            clock.sleeps.lock().unwrap().clear();
+            block_on(budgets.take(None, &eu, api));
+            let waited = clock.sleeps.lock().unwrap()[0].as_secs_f64();
+            assert!((waited - 2.0 / 9.0).abs() < 1e-6, "{api}: {waited}");
+        }
+    }
+
+    #[test]
+    fn a_throttle_outside_a_ticket_charges_nothing() {
+        let clock = FakeClock::default();
+        let budgets = Budgets::with_clock(&clock, &[]);
+        let eu = region("eu-west-1");
+        let ticket = block_on(budgets.take(None, &eu, Api::DescribeImages));
+        throttled_here();
+        block_on(async { throttled_here() });
+        assert!((ticket.bucket().unwrap().per_second() - 180.0).abs() < 1e-9);
+        // Unlimited budgets give a ticket without a bucket.
+        let unlimited = Budgets::unlimited(&clock);
+        let none = block_on(unlimited.take(None, &eu, Api::DescribeImages));
+        assert!(none.bucket().is_none());
+        block_on(none.scope(async { throttled_here() }));
+    }
+
+    #[test]
     fn unlimited_budgets_never_wait() {
         let clock = FakeClock::default();
         let budgets = Budgets::unlimited(&clock);
@@ -547,9 +814,22 @@ mod tests {
             ok,
             ApiRate {
                 api: Api::DescribeImages,
-                per_second: 20.0
+                per_second: 20.0,
+                burst: None,
             }
         );
+        let burst: ApiRate = "DescribeImages=2,10".parse().unwrap();
+        assert_eq!(burst.rate(), Rate::new(10.0, 2.0));
+        for bad in [
+            "DescribeImages=2,0.5",
+            "DescribeImages=2,",
+            "DescribeImages=2,many",
+        ] {
+            assert!(
+                matches!(bad.parse::<ApiRate>(), Err(ApiRateError::Burst(..))),
+                "{bad}"
+            );
+        }
         let ecs: ApiRate = "ecs:ListTasks=0.5".parse().unwrap();
         assert_eq!(ecs.api.quota(), Quota::EcsClusterResourceRead);
         assert!(matches!(

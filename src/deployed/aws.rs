@@ -156,11 +156,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + 'static,
 {
-    budget
+    let ticket = budget
         .budgets
         .take(budget.account, budget.region, api(operation))
         .await;
-    crate::aws::send(None, request)
+    crate::aws::send(None, ticket.scope(request))
         .await
         .map_err(|e| deployed_error(e, operation))
 }

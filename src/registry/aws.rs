@@ -373,7 +373,11 @@ impl Registry for AwsRegistry {
 
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         let request = self.client(region).describe_registry().send();
-        self.budgets.take(None, region, Api::DescribeRegistry).await;
+        let request = self
+            .budgets
+            .take(None, region, Api::DescribeRegistry)
+            .await
+            .scope(request);
         let out = self.meter.call(Operation::Other, None, request).await?;
         let id = out.registry_id().ok_or_else(|| {
             RegistryError::Surprising("DescribeRegistry returned no registryId".into())
@@ -403,9 +407,11 @@ impl Registry for AwsRegistry {
             .max_results(1000)
             .set_next_token(next_token.map(str::to_owned))
             .send();
-        self.budgets
+        let request = self
+            .budgets
             .take(Some(account), region, Api::DescribeRepositories)
-            .await;
+            .await
+            .scope(request);
         let out = self.meter.call(Operation::Other, None, request).await?;
         let names = out
             .repositories()
@@ -445,9 +451,11 @@ impl Registry for AwsRegistry {
         )
         .filter(any_image())
         .send();
-        self.budgets
+        let request = self
+            .budgets
             .take(Some(account), region, Api::DescribeImages)
-            .await;
+            .await
+            .scope(request);
         let out = self
             .meter
             .call(Operation::DescribeImages, Some(repo), request)
@@ -468,7 +476,11 @@ impl Registry for AwsRegistry {
             .max_results(i32::try_from(max_results.min(super::MAX_PAGE_SIZE)).unwrap_or(1000))
             .filter(any_image())
             .send();
-        self.budgets.take(None, region, Api::DescribeImages).await;
+        let request = self
+            .budgets
+            .take(None, region, Api::DescribeImages)
+            .await
+            .scope(request);
         let out = self
             .meter
             .call(Operation::DescribeImages, None, request)
@@ -489,14 +501,15 @@ impl Registry for AwsRegistry {
     ) -> Result<RegistrySettings, RegistryError> {
         let client = self.client_of(Some(account), region);
         let described = async {
-            self.budgets
+            let ticket = self
+                .budgets
                 .take(Some(account), region, Api::DescribeRegistry)
                 .await;
             self.meter
                 .call(
                     Operation::RegistrySettings,
                     None,
-                    client.describe_registry().send(),
+                    ticket.scope(client.describe_registry().send()),
                 )
                 .await
         };
@@ -509,9 +522,11 @@ impl Registry for AwsRegistry {
                     .max_results(1000)
                     .set_next_token(next)
                     .send();
-                self.budgets
+                let request = self
+                    .budgets
                     .take(Some(account), region, Api::DescribePullThroughCacheRules)
-                    .await;
+                    .await
+                    .scope(request);
                 let page = self
                     .meter
                     .call(Operation::RegistrySettings, None, request)
@@ -577,9 +592,11 @@ impl Registry for AwsRegistry {
                     .max_results(1000)
                     .set_next_token(next)
                     .send();
-                self.budgets
+                let request = self
+                    .budgets
                     .take(Some(account), region, Api::ListPullTimeUpdateExclusions)
-                    .await;
+                    .await
+                    .scope(request);
                 let page = self
                     .meter
                     .call(Operation::RegistrySettings, None, request)
@@ -611,12 +628,17 @@ impl Registry for AwsRegistry {
             .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
             .send();
-        self.budgets
+        let ticket = self
+            .budgets
             .take(Some(account), region, Api::GetLifecyclePolicy)
             .await;
         match self
             .meter
-            .call(Operation::GetLifecyclePolicy, Some(repo), request)
+            .call(
+                Operation::GetLifecyclePolicy,
+                Some(repo),
+                ticket.scope(request),
+            )
             .await
         {
             Ok(out) => Ok(out.lifecycle_policy_text().map(str::to_owned)),
@@ -656,9 +678,11 @@ impl Registry for AwsRegistry {
                 super::StorageClass::Standard => TargetStorageClass::Standard,
             })
             .send();
-        self.budgets
+        let request = self
+            .budgets
             .take(Some(account), region, Api::UpdateImageStorageClass)
-            .await;
+            .await
+            .scope(request);
         let out = self
             .meter
             .call(Operation::UpdateImageStorageClass, Some(repo), request)
@@ -688,9 +712,11 @@ impl Registry for AwsRegistry {
             .registry_id(account.as_str())
             .repository_names(repo.name.as_str())
             .send();
-        self.budgets
+        let request = self
+            .budgets
             .take(Some(account), region, Api::DescribeRepositories)
-            .await;
+            .await
+            .scope(request);
         let out = self
             .meter
             .call(Operation::TagMutability, Some(repo), request)
@@ -742,9 +768,11 @@ impl Registry for AwsRegistry {
                     .build(),
             )
             .send();
-        self.budgets
+        let request = self
+            .budgets
             .take(Some(account), region, Api::DescribeImages)
-            .await;
+            .await
+            .scope(request);
         let out = self
             .meter
             .call(Operation::DescribeImages, Some(repo), request)
@@ -771,12 +799,17 @@ impl Registry for AwsRegistry {
         for mt in media_types::ALL {
             req = req.accepted_media_types(mt);
         }
-        self.budgets
+        let ticket = self
+            .budgets
             .take(Some(account), region, Api::BatchGetImage)
             .await;
         let out = self
             .meter
-            .call(Operation::BatchGetImage, Some(repo), req.send())
+            .call(
+                Operation::BatchGetImage,
+                Some(repo),
+                ticket.scope(req.send()),
+            )
             .await?;
         let mut manifests = Vec::with_capacity(out.images().len());
         for image in out.images() {
@@ -824,17 +857,22 @@ impl Registry for AwsRegistry {
         let RegistryLocation::Private { account, region } = &repo.registry else {
             return self.public.batch_delete_image(repo, ids).await;
         };
-        self.budgets
+        let ticket = self
+            .budgets
             .take(Some(account), region, Api::BatchDeleteImage)
             .await;
-        batch_delete_image!(
-            self.meter,
-            Operation::BatchDeleteImage,
-            self.client_of(Some(account), region),
-            account,
-            repo,
-            ids
-        )
+        ticket
+            .scope(async {
+                batch_delete_image!(
+                    self.meter,
+                    Operation::BatchDeleteImage,
+                    self.client_of(Some(account), region),
+                    account,
+                    repo,
+                    ids
+                )
+            })
+            .await
     }
 
     async fn put_image(
@@ -846,17 +884,22 @@ impl Registry for AwsRegistry {
         let RegistryLocation::Private { account, region } = &repo.registry else {
             return self.public.put_image(repo, manifest, tag).await;
         };
-        self.budgets
+        let ticket = self
+            .budgets
             .take(Some(account), region, Api::PutImage)
             .await;
-        put_image!(
-            self.meter,
-            Operation::PutImage,
-            self.client_of(Some(account), region),
-            account,
-            repo,
-            manifest,
-            tag
-        )
+        ticket
+            .scope(async {
+                put_image!(
+                    self.meter,
+                    Operation::PutImage,
+                    self.client_of(Some(account), region),
+                    account,
+                    repo,
+                    manifest,
+                    tag
+                )
+            })
+            .await
     }
 }
