@@ -423,14 +423,17 @@ impl Ticket {
     }
 }
 
-/// An attempt of the call being sent in this task was throttled: its bucket is told
-/// (nothing when the call holds no ticket).
-pub fn throttled_here() {
-    let _ = CALL.try_with(|t| {
-        if let Some(b) = &t.0 {
+/// An attempt of the call being sent in this task was throttled: its bucket is told.
+/// False when the call holds no ticket with a bucket.
+pub fn throttled_here() -> bool {
+    CALL.try_with(|t| match &t.0 {
+        Some(b) => {
             b.throttled();
+            true
         }
-    });
+        None => false,
+    })
+    .unwrap_or(false)
 }
 
 /// Who a call counts against: the account it is about (none: the run's own
@@ -788,14 +791,14 @@ mod tests {
         let budgets = Budgets::with_clock(&clock, &[]);
         let eu = region("eu-west-1");
         let ticket = block_on(budgets.take(None, &eu, Api::DescribeImages));
-        throttled_here();
-        block_on(async { throttled_here() });
+        assert!(!throttled_here());
+        assert!(!block_on(async { throttled_here() }));
         assert!((ticket.bucket().unwrap().per_second() - 180.0).abs() < 1e-9);
         // Unlimited budgets give a ticket without a bucket.
         let unlimited = Budgets::unlimited(&clock);
         let none = block_on(unlimited.take(None, &eu, Api::DescribeImages));
         assert!(none.bucket().is_none());
-        block_on(none.scope(async { throttled_here() }));
+        assert!(!block_on(none.scope(async { throttled_here() })));
     }
 
     #[test]
