@@ -4,13 +4,17 @@
 //! `cargo bench --bench budgets` (needs moto: run scripts/test.sh once, or set
 //! MOTO_SERVER; boto3 comes with it). `BENCH_ACCOUNTS` accounts (default 20), each
 //! reached through its role (moto's STS gives credentials that act in the account of
-//! the role's ARN), hold `BENCH_REPOS` repositories in all (default 400) of
-//! `BENCH_IMAGES` images each (default 50), seeded with boto3. The test kit's proxy
-//! stands in front of moto and enforces a token bucket per account (the access key of
-//! each request's signature) and operation: DescribeImages, GetLifecyclePolicy and
-//! BatchGetImage at `BENCH_RATE` a second (default 1) with a burst of one second's
-//! worth, answering throttling beyond it. The release binary's `plan --no-cache` is
-//! given the same rates (`--api-rate`) and run once.
+//! the role's ARN), hold `BENCH_REPOS` repositories in all (default 2,000) of
+//! `BENCH_IMAGES` images each (default 50): the issue's shape, 100,000 images, seeded
+//! by one request per account to the test kit plugin's SeedRepositories. The test
+//! kit's proxy stands in front of moto and enforces a token bucket per account (the
+//! access key of each request's signature) and operation: DescribeImages,
+//! GetLifecyclePolicy and BatchGetImage at `BENCH_RATE` a second (default 1) with a
+//! capacity of `BENCH_BURST` (default 5), answering throttling beyond it. moto
+//! answers one request at a time, so the rate is one that it serves for 20 accounts
+//! side by side (60 paced calls a second, and the calls without a quota). The release
+//! binary's `plan --no-cache` is given the same buckets (`--api-rate OP=RATE,BURST`),
+//! of which it spends 90%, and run once.
 //!
 //! Printed: the wall time of the run; the time the quota allows, that is for each
 //! account and paced operation (calls - burst) / rate, the longest of them (the
@@ -41,31 +45,17 @@ fn account(a: usize) -> String {
 
 fn main() {
     let accounts = env_usize("BENCH_ACCOUNTS", 20);
-    let repos = env_usize("BENCH_REPOS", 400);
+    let repos = env_usize("BENCH_REPOS", 2000);
     let images = env_usize("BENCH_IMAGES", 50);
     let rate = env_usize("BENCH_RATE", 1) as f64;
+    let burst = env_usize("BENCH_BURST", 5).max(1) as f64;
     let per_account = repos.div_ceil(accounts);
     let binary = Binary::new(env!("CARGO_BIN_EXE_ecr-reconcile"));
     let m = Moto::start(binary.clone());
     let ids: Vec<String> = (0..accounts).map(account).collect();
 
     let seeding = Instant::now();
-    m.boto3(&format!(
-        r#"
-import hashlib
-for account in {ids:?}:
-    c = client('sts').assume_role(RoleArn=f'arn:aws:iam::{{account}}:role/seed', RoleSessionName='seed')['Credentials']
-    ecr = boto3.client('ecr', endpoint_url={url:?}, region_name={REGION:?}, aws_access_key_id=c['AccessKeyId'], aws_secret_access_key=c['SecretAccessKey'], aws_session_token=c['SessionToken'])
-    for r in range({per_account}):
-        name = f'bench/service-{{r}}'
-        ecr.create_repository(repositoryName=name)
-        for i in range({images}):
-            manifest = json.dumps({{'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.manifest.v1+json', 'config': {{'mediaType': 'application/vnd.oci.image.config.v1+json', 'digest': 'sha256:' + hashlib.sha256(f'{{account}}-{{r}}-{{i}}'.encode()).hexdigest(), 'size': 100}}, 'layers': []}})
-            d = 'sha256:' + hashlib.sha256(manifest.encode()).hexdigest()
-            ecr.put_image(repositoryName=name, imageManifest=manifest, imageManifestMediaType='application/vnd.oci.image.manifest.v1+json', imageTag=f'build-{{i}}', imageDigest=d)
-"#,
-        url = m.url,
-    ));
+    m.seed_repositories(&ids, "bench/service-", per_account, images);
     let seeded_in = seeding.elapsed();
 
     let dir = tempfile::tempdir().unwrap();
@@ -86,12 +76,15 @@ for account in {ids:?}:
         Faults {
             quota: Some(Quota {
                 default: (1e6, 1e6),
-                operations: PACED.iter().map(|o| (*o, rate.max(1.0), rate)).collect(),
+                operations: PACED.iter().map(|o| (*o, burst, rate)).collect(),
             }),
             ..Faults::default()
         },
     );
-    let rates: Vec<String> = PACED.iter().map(|o| format!("{o}={rate}")).collect();
+    let rates: Vec<String> = PACED
+        .iter()
+        .map(|o| format!("{o}={rate},{burst}"))
+        .collect();
     let mut args = vec![
         "plan".to_owned(),
         desired.to_str().unwrap().to_owned(),
@@ -121,7 +114,7 @@ for account in {ids:?}:
     let allowed = answered
         .iter()
         .filter(|((_, op), _)| PACED.contains(&op.as_str()))
-        .map(|(_, &n)| (n as f64 - rate.max(1.0)).max(0.0) / rate)
+        .map(|(_, &n)| (n as f64 - burst).max(0.0) / rate)
         .fold(0.0, f64::max);
     let refused = calls
         .iter()
@@ -137,7 +130,7 @@ for account in {ids:?}:
     println!(
         "  proxy quota per account: {} at {rate}/s (burst {}); {} access keys seen",
         PACED.join(", "),
-        rate.max(1.0),
+        burst,
         keys.len()
     );
     println!(
