@@ -365,13 +365,15 @@ pub async fn observe_each<R: Registry>(
     // to keep every one of its buckets busy (a repository's calls follow one another).
     // The requests actually in flight stay bounded by the registry's width.
     let mut firsts: Vec<Option<ImagePage>> = firsts;
-    let streams = by_registry(targets).into_iter().map(|indices| {
-        let started: Vec<(usize, Option<ImagePage>)> =
-            indices.into_iter().map(|i| (i, firsts[i].take())).collect();
-        stream::iter(started)
+    let streams = super::order::by_registry(targets)
+        .into_iter()
+        .map(|indices| {
+            let started: Vec<(usize, Option<ImagePage>)> =
+                indices.into_iter().map(|i| (i, firsts[i].take())).collect();
+            stream::iter(started)
             .map(|(i, first)| async move { (i, observe_from(registry, &targets[i], first).await) })
             .buffer_unordered(parallelism.max(1))
-    });
+        });
     let read: Vec<(usize, Result<ObservedRepository, RegistryError>)> =
         stream::select_all(streams).collect().await;
     let mut out: Vec<Option<Result<ObservedRepository, RegistryError>>> =
@@ -382,22 +384,6 @@ pub async fn observe_each<R: Registry>(
     out.into_iter()
         .map(|r| r.expect("every repository is observed once"))
         .collect()
-}
-
-/// The indices of `targets` by registry (account and region), registries in the order
-/// they first appear, each one's repositories in declaration order.
-pub(crate) fn by_registry(targets: &[RepositoryRef]) -> Vec<Vec<usize>> {
-    let mut group: HashMap<&RegistryLocation, usize> = HashMap::new();
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    for (i, t) in targets.iter().enumerate() {
-        let n = out.len();
-        let g = *group.entry(&t.registry).or_insert(n);
-        if g == n {
-            out.push(Vec::new());
-        }
-        out[g].push(i);
-    }
-    out
 }
 
 /// Plans repositories on all cores: each repository's plan is a pure function, so
@@ -454,8 +440,8 @@ fn forecast_each(
     settings: &RunSettings,
     in_use: &InUseSet,
     instants: &[DateTime<Utc>],
-) -> Vec<RepositoryForecast> {
-    let forecasts: Vec<Option<RepositoryForecast>> = desired
+) -> Vec<Option<RepositoryForecast>> {
+    desired
         .par_iter()
         .zip(observed)
         .zip(planned)
@@ -477,8 +463,7 @@ fn forecast_each(
                 steps,
             })
         })
-        .collect();
-    forecasts.into_iter().flatten().collect()
+        .collect()
 }
 
 fn assemble(
@@ -647,14 +632,22 @@ pub async fn make_plan_in_use<R: Registry>(
         .forecast
         .as_ref()
         .map(|(_, seconds)| forecast::instants(settings.now, *seconds));
-    let mut forecasts = instants.as_ref().map(|_| Vec::new());
-    let mut planned = Vec::with_capacity(targets.len());
+    let n = targets.len();
+    let mut planned: Vec<Option<(RepositoryPlan, Vec<Warning>)>> = (0..n).map(|_| None).collect();
+    let mut forecasts: Option<Vec<Option<RepositoryForecast>>> =
+        instants.as_ref().map(|_| (0..n).map(|_| None).collect());
     let mut registries: Option<Settings> = None;
-    for (t, d) in targets
-        .chunks(group)
-        .zip(desired.repositories.chunks(group))
-    {
-        let observe = observe_each(registry, t, settings.parallelism, &mut first_pages);
+    // Each group takes the repositories of every account and region in turn, so that
+    // the accounts of a run are read side by side, each on its own budget, rather
+    // than the few accounts a group of declaration order would hold; the plan is
+    // put back in declaration order.
+    for indices in super::order::interleaved(&targets).chunks(group) {
+        let t: Vec<RepositoryRef> = indices.iter().map(|&i| targets[i].clone()).collect();
+        let d: Vec<DesiredRepository> = indices
+            .iter()
+            .map(|&i| desired.repositories[i].clone())
+            .collect();
+        let observe = observe_each(registry, &t, settings.parallelism, &mut first_pages);
         // The registries' settings are read beside the first group's listings.
         let read = match &registries {
             Some(_) => observe.await,
@@ -670,8 +663,7 @@ pub async fn make_plan_in_use<R: Registry>(
         };
         let known = registries.as_ref().expect("read with the first group");
         let observed: Vec<_> = t
-            .iter()
-            .cloned()
+            .into_iter()
             .zip(read.into_iter().map(|o| {
                 o.map(|mut o| {
                     known.attach(&mut o);
@@ -686,14 +678,22 @@ pub async fn make_plan_in_use<R: Registry>(
             });
             return Err(unreachable_run(registry, region, reason));
         }
-        let plans = plan_each(d, &observed, settings, in_use);
+        let plans = plan_each(&d, &observed, settings, in_use);
         if let (Some(instants), Some(out)) = (&instants, &mut forecasts) {
-            out.extend(forecast_each(
-                d, &observed, &plans, settings, in_use, instants,
-            ));
+            let made = forecast_each(&d, &observed, &plans, settings, in_use, instants);
+            for (f, &i) in made.into_iter().zip(indices) {
+                out[i] = f;
+            }
         }
-        planned.extend(plans);
+        for (p, &i) in plans.into_iter().zip(indices) {
+            planned[i] = Some(p);
+        }
     }
+    let planned = planned
+        .into_iter()
+        .map(|p| p.expect("every repository is planned once"))
+        .collect();
+    let forecasts = forecasts.map(|f| f.into_iter().flatten().collect());
     let mut plan = assemble(desired, planned, settings, forecasts);
     if let Some(known) = &registries {
         let declared: Vec<_> = targets
@@ -806,26 +806,6 @@ mod tests {
             .unwrap_or_else(|e| panic!("{:?}", e.diagnostics))
             .repositories
             .remove(0)
-    }
-
-    #[test]
-    fn repositories_are_grouped_by_account_and_region() {
-        let at = |account: &str, name: &str| RepositoryRef {
-            registry: RegistryLocation::private(
-                AccountId::parse(account).unwrap(),
-                Region::parse("eu-west-1").unwrap(),
-            ),
-            name: RepositoryName::parse(name).unwrap(),
-        };
-        let (a, b) = ("111111111111", "222222222222");
-        let targets = [
-            at(b, "apps/x"),
-            at(a, "apps/x"),
-            at(b, "apps/y"),
-            at(a, "apps/y"),
-            at(b, "apps/z"),
-        ];
-        assert_eq!(by_registry(&targets), vec![vec![0, 2, 4], vec![1, 3]]);
     }
 
     fn known() -> Vec<PublicRegistryInfo> {
