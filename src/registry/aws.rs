@@ -1,8 +1,8 @@
 //! The AWS backend: the `Registry` trait over aws-sdk-ecr. No SDK type leaves this
 //! module. One client per region (the account is the `registryId` of each call),
-//! the SDK's standard retry with backoff and jitter, a width of requests in flight
-//! that throttling lowers, connect and operation timeouts, and counters of calls,
-//! attempts and throttling.
+//! the SDK's standard retry with backoff and jitter, the run's budget of calls per
+//! account, region and quota, a width of requests in flight, connect and operation
+//! timeouts, and counters of calls, attempts and throttling.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,20 +11,19 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ecr::Client;
-use aws_sdk_ecr::types::{DescribeImagesFilter, ImageStatusFilter, TagStatus};
-use chrono::{DateTime, Utc};
+use aws_sdk_ecr::types::{DescribeImagesFilter, ImageStatusFilter};
 
+use super::ecr_answers::{any_image, detail, image_status, replication_rule};
 use super::oci::OciClient;
 use super::public::EcrPublicRegistry;
 use super::sdk::{
-    self, Meter, batch_delete_image, describe_images_page, detail_of, echoed, failures,
-    identifiers, image_page, media_type, put_image,
+    self, Meter, batch_delete_image, describe_images_page, echoed, failures, identifiers,
+    image_page, put_image,
 };
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounts, Endpoint, FetchedManifest, ImageDetail, ImageId,
     ImagePage, ImageStatus, Operation, PublicRegistryInfo, PullThroughCacheRule, PutManifest,
-    Registry, RegistryError, RegistrySettings, Replica, ReplicationRule, RepositoryPage,
-    RetryCounts,
+    Registry, RegistryError, RegistrySettings, RepositoryPage, RetryCounts,
 };
 use crate::aws::budget::{Api, ApiRate, Budgets};
 use crate::aws::session::{AssumeRoleError, RoleSession};
@@ -235,6 +234,18 @@ impl AwsRegistry {
         }
     }
 
+    /// `request` (an SDK `send()` future) once its token of `api`'s bucket is taken,
+    /// to be sent with the bucket's ticket.
+    async fn paced<F: std::future::Future>(
+        &self,
+        account: Option<&AccountId>,
+        region: &Region,
+        api: Api,
+        request: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        self.budgets.take(account, region, api).await.scope(request)
+    }
+
     /// The run's budget of calls, for the readers of other services.
     pub fn budgets(&self) -> Arc<Budgets> {
         self.budgets.clone()
@@ -263,77 +274,6 @@ impl AwsRegistry {
             Client::from_conf(conf.build())
         })
     }
-}
-
-/// A replication rule as DescribeRegistry reports it.
-fn replication_rule(
-    r: &aws_sdk_ecr::types::ReplicationRule,
-) -> Result<ReplicationRule, RegistryError> {
-    let destinations = r
-        .destinations()
-        .iter()
-        .map(|d| {
-            Ok(Replica {
-                region: Region::parse(d.region())
-                    .map_err(|e| RegistryError::Surprising(format!("DescribeRegistry: {e}")))?,
-                account: AccountId::parse(d.registry_id())
-                    .map_err(|e| RegistryError::Surprising(format!("DescribeRegistry: {e}")))?,
-            })
-        })
-        .collect::<Result<Vec<_>, RegistryError>>()?;
-    let prefixes = r
-        .repository_filters()
-        .iter()
-        .map(|f| f.filter().to_owned())
-        .collect();
-    Ok(ReplicationRule {
-        destinations,
-        prefixes,
-    })
-}
-
-/// An optional time of an image (pull, archive, restore), as reported.
-fn optional_instant(
-    t: Option<&aws_sdk_ecr::primitives::DateTime>,
-    field: &str,
-) -> Result<Option<DateTime<Utc>>, RegistryError> {
-    t.map(|t| sdk::instant(t, field)).transpose()
-}
-
-fn image_status(s: &aws_sdk_ecr::types::ImageStatus) -> ImageStatus {
-    use aws_sdk_ecr::types::ImageStatus as Sdk;
-    match s {
-        Sdk::Active => ImageStatus::Active,
-        Sdk::Archived => ImageStatus::Archived,
-        Sdk::Activating => ImageStatus::Activating,
-        _ => ImageStatus::Unknown,
-    }
-}
-
-fn detail(d: &aws_sdk_ecr::types::ImageDetail) -> Result<ImageDetail, RegistryError> {
-    let mut out = detail_of(d.image_digest(), d.image_tags(), d.image_pushed_at())?;
-    out.manifest_media_type = media_type(d.image_manifest_media_type());
-    out.artifact_media_type = media_type(d.artifact_media_type());
-    out.size_bytes = d.image_size_in_bytes().and_then(|s| u64::try_from(s).ok());
-    out.subject = d
-        .subject_manifest_digest()
-        .map(|s| Digest::parse(s).map_err(|e| sdk::surprising("subjectManifestDigest", e)))
-        .transpose()?;
-    out.status = d.image_status().map(image_status);
-    out.last_recorded_pull_time =
-        optional_instant(d.last_recorded_pull_time(), "lastRecordedPullTime")?;
-    out.last_archived_at = optional_instant(d.last_archived_at(), "lastArchivedAt")?;
-    out.last_activated_at = optional_instant(d.last_activated_at(), "lastActivatedAt")?;
-    Ok(out)
-}
-
-/// Every tag and image status: without the status filter, only active images are
-/// returned, and an archived one would look deleted.
-fn any_image() -> DescribeImagesFilter {
-    DescribeImagesFilter::builder()
-        .tag_status(TagStatus::Any)
-        .image_status(ImageStatusFilter::Any)
-        .build()
 }
 
 impl Registry for AwsRegistry {
@@ -374,10 +314,8 @@ impl Registry for AwsRegistry {
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         let request = self.client(region).describe_registry().send();
         let request = self
-            .budgets
-            .take(None, region, Api::DescribeRegistry)
-            .await
-            .scope(request);
+            .paced(None, region, Api::DescribeRegistry, request)
+            .await;
         let out = self.meter.call(Operation::Other, None, request).await?;
         let id = out.registry_id().ok_or_else(|| {
             RegistryError::Surprising("DescribeRegistry returned no registryId".into())
@@ -408,10 +346,8 @@ impl Registry for AwsRegistry {
             .set_next_token(next_token.map(str::to_owned))
             .send();
         let request = self
-            .budgets
-            .take(Some(account), region, Api::DescribeRepositories)
-            .await
-            .scope(request);
+            .paced(Some(account), region, Api::DescribeRepositories, request)
+            .await;
         let out = self.meter.call(Operation::Other, None, request).await?;
         let names = out
             .repositories()
@@ -452,10 +388,8 @@ impl Registry for AwsRegistry {
         .filter(any_image())
         .send();
         let request = self
-            .budgets
-            .take(Some(account), region, Api::DescribeImages)
-            .await
-            .scope(request);
+            .paced(Some(account), region, Api::DescribeImages, request)
+            .await;
         let out = self
             .meter
             .call(Operation::DescribeImages, Some(repo), request)
@@ -476,11 +410,7 @@ impl Registry for AwsRegistry {
             .max_results(i32::try_from(max_results.min(super::MAX_PAGE_SIZE)).unwrap_or(1000))
             .filter(any_image())
             .send();
-        let request = self
-            .budgets
-            .take(None, region, Api::DescribeImages)
-            .await
-            .scope(request);
+        let request = self.paced(None, region, Api::DescribeImages, request).await;
         let out = self
             .meter
             .call(Operation::DescribeImages, None, request)
@@ -523,10 +453,13 @@ impl Registry for AwsRegistry {
                     .set_next_token(next)
                     .send();
                 let request = self
-                    .budgets
-                    .take(Some(account), region, Api::DescribePullThroughCacheRules)
-                    .await
-                    .scope(request);
+                    .paced(
+                        Some(account),
+                        region,
+                        Api::DescribePullThroughCacheRules,
+                        request,
+                    )
+                    .await;
                 let page = self
                     .meter
                     .call(Operation::RegistrySettings, None, request)
@@ -593,10 +526,13 @@ impl Registry for AwsRegistry {
                     .set_next_token(next)
                     .send();
                 let request = self
-                    .budgets
-                    .take(Some(account), region, Api::ListPullTimeUpdateExclusions)
-                    .await
-                    .scope(request);
+                    .paced(
+                        Some(account),
+                        region,
+                        Api::ListPullTimeUpdateExclusions,
+                        request,
+                    )
+                    .await;
                 let page = self
                     .meter
                     .call(Operation::RegistrySettings, None, request)
@@ -679,10 +615,8 @@ impl Registry for AwsRegistry {
             })
             .send();
         let request = self
-            .budgets
-            .take(Some(account), region, Api::UpdateImageStorageClass)
-            .await
-            .scope(request);
+            .paced(Some(account), region, Api::UpdateImageStorageClass, request)
+            .await;
         let out = self
             .meter
             .call(Operation::UpdateImageStorageClass, Some(repo), request)
@@ -713,10 +647,8 @@ impl Registry for AwsRegistry {
             .repository_names(repo.name.as_str())
             .send();
         let request = self
-            .budgets
-            .take(Some(account), region, Api::DescribeRepositories)
-            .await
-            .scope(request);
+            .paced(Some(account), region, Api::DescribeRepositories, request)
+            .await;
         let out = self
             .meter
             .call(Operation::TagMutability, Some(repo), request)
@@ -769,10 +701,8 @@ impl Registry for AwsRegistry {
             )
             .send();
         let request = self
-            .budgets
-            .take(Some(account), region, Api::DescribeImages)
-            .await
-            .scope(request);
+            .paced(Some(account), region, Api::DescribeImages, request)
+            .await;
         let out = self
             .meter
             .call(Operation::DescribeImages, Some(repo), request)

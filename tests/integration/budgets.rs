@@ -72,8 +72,9 @@ fn the_proxy_refuses_beyond_an_accounts_bucket_and_the_budget_keeps_below_it() {
     let desired = seed(&m, dir.path());
     let proxy = Proxy::start(&m.url, quota());
 
-    // The default budget of DescribeImages (a burst of 100) is far above the proxy's
-    // quota: six repositories of an account read at once overrun it.
+    // The default budget of DescribeImages (adaptive, starting with a burst of 180)
+    // is far above the proxy's quota: six repositories of an account read at once
+    // overrun it.
     let out = plan(&proxy, &desired, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let refused = proxy.over_quota();
