@@ -7,6 +7,11 @@
 //! (the token bucket ECS documents for its own throttling). A call that finds no token
 //! reserves the next one under a short lock and sleeps until it is due, without
 //! holding the lock: callers are served in the order they asked, and nobody polls.
+//!
+//! A call is sent with the ticket of its bucket (a task-local, [`Ticket::scope`]):
+//! the attempt counter tells that bucket of each throttling answer, retries
+//! included, and the bucket is emptied and charged the retry's token. The buckets of
+//! ECR APIs without a published rate start generous and adapt (AIMD, [`Adapt`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
