@@ -39,10 +39,14 @@ impl AttemptCounter {
         self.attempts.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// An answer was throttling: fewer requests in flight.
-    pub fn throttled(&self) {
+    /// An answer was throttling: fewer requests in flight, unless the call's budget
+    /// took it (`paced`): then its bucket slows that account's calls of that quota
+    /// only, and the width, shared by every account, stays.
+    pub fn throttled(&self, paced: bool) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
-        self.width.throttled();
+        if !paced {
+            self.width.throttled();
+        }
     }
 
     /// An answer was a server error.
@@ -98,7 +102,7 @@ impl Intercept for CountAttempts {
             let throttled = status == 429
                 || (status == 400 && attempt_code(context) == Some("ThrottlingException"));
             if throttled {
-                self.0.throttled();
+                self.0.throttled(super::budget::throttled_here());
             } else if status >= 500 {
                 self.0.server_error();
             } else if status < 400 {

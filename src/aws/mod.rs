@@ -7,8 +7,10 @@
 
 #[cfg(feature = "aws")]
 mod attempts;
+pub mod budget;
 #[cfg(feature = "aws")]
 mod call;
+pub mod clock;
 #[cfg(feature = "aws")]
 mod error;
 #[cfg(feature = "aws")]

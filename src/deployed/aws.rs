@@ -13,6 +13,7 @@ use super::{
     EcsTaskDefinition, LAMBDA_PAGE, LambdaAlias, LambdaCode, LambdaFunction, LiveOperation, Page,
     Service,
 };
+use crate::aws::budget::{Api, Budgets};
 use crate::aws::{CallError, Clients};
 use crate::model::{AccountId, Region};
 
@@ -23,6 +24,10 @@ pub struct AwsDeployments {
     lambda: Clients<aws_sdk_lambda::Client>,
     /// The readers of the accounts with a role, each with its session's credentials.
     accounts: std::collections::HashMap<AccountId, AwsDeployments>,
+    /// The account these credentials read (none: the caller's).
+    account: Option<AccountId>,
+    /// The run's budget of calls, shared with the registry's.
+    budgets: std::sync::Arc<Budgets>,
 }
 
 impl std::fmt::Debug for AwsDeployments {
@@ -39,7 +44,16 @@ impl AwsDeployments {
             ecs: Clients::default(),
             lambda: Clients::default(),
             accounts: std::collections::HashMap::new(),
+            account: None,
+            budgets: std::sync::Arc::new(Budgets::new(&[])),
         }
+    }
+
+    /// Takes the tokens of its calls from `budgets` (the run's, shared with the
+    /// registry), for every account; set before [`Self::with_accounts`].
+    pub fn with_budgets(mut self, budgets: std::sync::Arc<Budgets>) -> Self {
+        self.budgets = budgets;
+        self
     }
 
     /// Reads each account of `configs` with its configuration (its role session's
@@ -47,9 +61,22 @@ impl AwsDeployments {
     pub fn with_accounts(mut self, configs: Vec<(AccountId, aws_config::SdkConfig)>) -> Self {
         self.accounts = configs
             .into_iter()
-            .map(|(account, config)| (account, Self::new(config)))
+            .map(|(account, config)| {
+                let mut reader = Self::new(config).with_budgets(self.budgets.clone());
+                reader.account = Some(account.clone());
+                (account, reader)
+            })
             .collect();
         self
+    }
+
+    /// Who a call in `region` counts against.
+    fn budget<'a>(&'a self, region: &'a Region) -> Budget<'a> {
+        Budget {
+            budgets: &self.budgets,
+            account: self.account.as_ref(),
+            region,
+        }
     }
 
     fn ecs(&self, region: &Region) -> aws_sdk_ecs::Client {
@@ -92,8 +119,36 @@ fn deployed_error(err: CallError, operation: LiveOperation) -> DeployedError {
     }
 }
 
-/// Sends one call of `operation` (ECS and Lambda have no width of their own).
+/// The bucket a call takes its token from: the account and region it reads.
+struct Budget<'a> {
+    budgets: &'a Budgets,
+    account: Option<&'a AccountId>,
+    region: &'a Region,
+}
+
+/// The API of `operation`, as the budget knows it.
+fn api(operation: LiveOperation) -> Api {
+    use LiveOperation as L;
+    match operation {
+        L::EcsListClusters => Api::EcsListClusters,
+        L::EcsListServices => Api::EcsListServices,
+        L::EcsDescribeServices => Api::EcsDescribeServices,
+        L::EcsListTasks => Api::EcsListTasks,
+        L::EcsDescribeTasks => Api::EcsDescribeTasks,
+        L::EcsListTaskDefinitionFamilies => Api::EcsListTaskDefinitionFamilies,
+        L::EcsListTaskDefinitions => Api::EcsListTaskDefinitions,
+        L::EcsDescribeTaskDefinition => Api::EcsDescribeTaskDefinition,
+        L::LambdaListFunctions => Api::LambdaListFunctions,
+        L::LambdaListVersionsByFunction => Api::LambdaListVersionsByFunction,
+        L::LambdaListAliases => Api::LambdaListAliases,
+        L::LambdaGetFunction => Api::LambdaGetFunction,
+    }
+}
+
+/// Sends one call of `operation` once its token is taken (ECS and Lambda have no
+/// width of their own).
 async fn call<T, E, R>(
+    budget: Budget<'_>,
     operation: LiveOperation,
     request: impl Future<Output = Result<T, SdkError<E, R>>>,
 ) -> Result<T, DeployedError>
@@ -101,7 +156,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + 'static,
 {
-    crate::aws::send(None, request)
+    let ticket = budget
+        .budgets
+        .take(budget.account, budget.region, api(operation))
+        .await;
+    crate::aws::send(None, ticket.scope(request))
         .await
         .map_err(|e| deployed_error(e, operation))
 }
@@ -109,12 +168,12 @@ where
 /// One page of an ECS listing of `op`: `ECS_LIST_PAGE` items a page, from `next`;
 /// its ARNs are the output's `items`.
 macro_rules! ecs_page {
-    ($op:expr, $request:expr, $next:expr, $items:ident) => {{
+    ($budget:expr, $op:expr, $request:expr, $next:expr, $items:ident) => {{
         let request = $request
             .max_results(ECS_LIST_PAGE)
             .set_next_token($next)
             .send();
-        let out = call($op, request).await?;
+        let out = call($budget, $op, request).await?;
         Ok(Page {
             items: out.$items().to_vec(),
             next: out.next_token().map(str::to_owned),
@@ -125,8 +184,9 @@ macro_rules! ecs_page {
 /// The answer to one page of a Lambda listing of `op`: `LAMBDA_PAGE` items a page,
 /// from the marker `next`.
 macro_rules! lambda_page {
-    ($op:expr, $request:expr, $next:expr) => {
+    ($budget:expr, $op:expr, $request:expr, $next:expr) => {
         call(
+            $budget,
             $op,
             $request.max_items(LAMBDA_PAGE).set_marker($next).send(),
         )
@@ -173,7 +233,13 @@ impl Deployments for AwsDeployments {
         next: Option<String>,
     ) -> Result<Page<String>, DeployedError> {
         let request = self.ecs(region).list_clusters();
-        ecs_page!(LiveOperation::EcsListClusters, request, next, cluster_arns)
+        ecs_page!(
+            self.budget(region),
+            LiveOperation::EcsListClusters,
+            request,
+            next,
+            cluster_arns
+        )
     }
 
     async fn ecs_list_services(
@@ -183,7 +249,13 @@ impl Deployments for AwsDeployments {
         next: Option<String>,
     ) -> Result<Page<String>, DeployedError> {
         let request = self.ecs(region).list_services().cluster(cluster);
-        ecs_page!(LiveOperation::EcsListServices, request, next, service_arns)
+        ecs_page!(
+            self.budget(region),
+            LiveOperation::EcsListServices,
+            request,
+            next,
+            service_arns
+        )
     }
 
     async fn ecs_describe_services(
@@ -194,7 +266,12 @@ impl Deployments for AwsDeployments {
     ) -> Result<Vec<EcsService>, DeployedError> {
         let op = LiveOperation::EcsDescribeServices;
         let request = self.ecs(region).describe_services().cluster(cluster);
-        let out = call(op, request.set_services(Some(services.to_vec())).send()).await?;
+        let out = call(
+            self.budget(region),
+            op,
+            request.set_services(Some(services.to_vec())).send(),
+        )
+        .await?;
         check_failures(out.failures(), op)?;
         out.services()
             .iter()
@@ -225,7 +302,13 @@ impl Deployments for AwsDeployments {
         next: Option<String>,
     ) -> Result<Page<String>, DeployedError> {
         let request = self.ecs(region).list_tasks().cluster(cluster);
-        ecs_page!(LiveOperation::EcsListTasks, request, next, task_arns)
+        ecs_page!(
+            self.budget(region),
+            LiveOperation::EcsListTasks,
+            request,
+            next,
+            task_arns
+        )
     }
 
     async fn ecs_describe_tasks(
@@ -236,7 +319,12 @@ impl Deployments for AwsDeployments {
     ) -> Result<Vec<EcsTask>, DeployedError> {
         let op = LiveOperation::EcsDescribeTasks;
         let request = self.ecs(region).describe_tasks().cluster(cluster);
-        let out = call(op, request.set_tasks(Some(tasks.to_vec())).send()).await?;
+        let out = call(
+            self.budget(region),
+            op,
+            request.set_tasks(Some(tasks.to_vec())).send(),
+        )
+        .await?;
         check_failures(out.failures(), op)?;
         out.tasks()
             .iter()
@@ -274,6 +362,7 @@ impl Deployments for AwsDeployments {
             .list_task_definition_families()
             .status(TaskDefinitionFamilyStatus::Active);
         ecs_page!(
+            self.budget(region),
             LiveOperation::EcsListTaskDefinitionFamilies,
             request,
             next,
@@ -295,7 +384,12 @@ impl Deployments for AwsDeployments {
             .sort(SortOrder::Desc)
             .max_results(i32::try_from(newest).unwrap_or(ECS_LIST_PAGE))
             .send();
-        let out = call(LiveOperation::EcsListTaskDefinitions, request).await?;
+        let out = call(
+            self.budget(region),
+            LiveOperation::EcsListTaskDefinitions,
+            request,
+        )
+        .await?;
         Ok(out.task_definition_arns().to_vec())
     }
 
@@ -306,7 +400,12 @@ impl Deployments for AwsDeployments {
     ) -> Result<EcsTaskDefinition, DeployedError> {
         let op = LiveOperation::EcsDescribeTaskDefinition;
         let request = self.ecs(region).describe_task_definition();
-        let out = call(op, request.task_definition(task_definition).send()).await?;
+        let out = call(
+            self.budget(region),
+            op,
+            request.task_definition(task_definition).send(),
+        )
+        .await?;
         let td = out
             .task_definition()
             .ok_or_else(|| missing("taskDefinition", Service::Ecs, op))?;
@@ -329,7 +428,12 @@ impl Deployments for AwsDeployments {
         next: Option<String>,
     ) -> Result<Page<LambdaFunction>, DeployedError> {
         let op = LiveOperation::LambdaListFunctions;
-        let out = lambda_page!(op, self.lambda(region).list_functions(), next);
+        let out = lambda_page!(
+            self.budget(region),
+            op,
+            self.lambda(region).list_functions(),
+            next
+        );
         let items = out
             .functions()
             .iter()
@@ -357,7 +461,12 @@ impl Deployments for AwsDeployments {
     ) -> Result<Page<String>, DeployedError> {
         let op = LiveOperation::LambdaListVersionsByFunction;
         let request = self.lambda(region).list_versions_by_function();
-        let out = lambda_page!(op, request.function_name(function), next);
+        let out = lambda_page!(
+            self.budget(region),
+            op,
+            request.function_name(function),
+            next
+        );
         Ok(Page {
             items: out
                 .versions()
@@ -376,7 +485,12 @@ impl Deployments for AwsDeployments {
     ) -> Result<Page<LambdaAlias>, DeployedError> {
         let op = LiveOperation::LambdaListAliases;
         let request = self.lambda(region).list_aliases();
-        let out = lambda_page!(op, request.function_name(function), next);
+        let out = lambda_page!(
+            self.budget(region),
+            op,
+            request.function_name(function),
+            next
+        );
         Ok(Page {
             items: out.aliases().iter().map(alias).collect(),
             next: out.next_marker().map(str::to_owned),
@@ -395,7 +509,12 @@ impl Deployments for AwsDeployments {
             .function_name(function)
             .set_qualifier(qualifier.map(str::to_owned))
             .send();
-        let out = call(LiveOperation::LambdaGetFunction, request).await?;
+        let out = call(
+            self.budget(region),
+            LiveOperation::LambdaGetFunction,
+            request,
+        )
+        .await?;
         let image = out
             .configuration()
             .and_then(|c| c.package_type())

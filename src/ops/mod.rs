@@ -8,6 +8,7 @@ pub mod explain;
 pub mod import;
 pub mod in_use;
 pub mod journal;
+pub mod order;
 pub mod pace;
 pub mod plan;
 pub mod pull_times;

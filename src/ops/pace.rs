@@ -5,41 +5,9 @@
 //! tests drive it with a fake one.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::time::Duration;
 
-/// Time as the limiter sees it: an instant (as a duration since an arbitrary origin)
-/// and a way to wait.
-pub trait Clock: Send + Sync {
-    /// Now, since the clock's origin.
-    fn now(&self) -> Duration;
-    /// Waits for `duration`.
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
-}
-
-/// The real clock (tokio's).
-#[derive(Clone, Copy, Debug)]
-pub struct TokioClock {
-    origin: tokio::time::Instant,
-}
-
-impl Default for TokioClock {
-    fn default() -> Self {
-        Self {
-            origin: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> Duration {
-        self.origin.elapsed()
-    }
-
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep(duration)
-    }
-}
+pub use crate::aws::clock::{Clock, TokioClock};
 
 /// ECR's published PutImage quota is 10 per second; the limiter keeps one below it
 /// so that a clock's jitter never makes an eleventh call count in the same second.
@@ -116,34 +84,9 @@ pub fn next_start(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use std::future::Future;
 
-    /// A clock whose time moves only when something sleeps on it; it records every
-    /// sleep.
-    #[derive(Debug, Default)]
-    pub struct FakeClock {
-        now: Mutex<Duration>,
-        pub sleeps: Mutex<Vec<Duration>>,
-    }
-
-    impl Clock for &FakeClock {
-        fn now(&self) -> Duration {
-            *self.now.lock().unwrap()
-        }
-
-        fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-            *self.now.lock().unwrap() += duration;
-            self.sleeps.lock().unwrap().push(duration);
-            std::future::ready(())
-        }
-    }
-
-    impl FakeClock {
-        /// Lets time pass without anyone waiting (work between calls).
-        pub fn advance(&self, duration: Duration) {
-            *self.now.lock().unwrap() += duration;
-        }
-    }
+    pub use crate::aws::clock::tests::FakeClock;
 
     /// The largest number of `times` in any half-open window `[t, t + window)`.
     pub fn most_in_any_window(times: &[Duration], window: Duration) -> usize {

@@ -22,13 +22,11 @@ use crate::model::{
 };
 use crate::plan::forecast::{self, Forecast, RepositoryForecast};
 use crate::plan::{
-    PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, WarningCode,
-    plan_repository, unreadable_repository,
+    PLAN_FORMAT_VERSION, Plan, PlanOptions, RepositoryPlan, Summary, Warning, plan_repository,
+    unreadable_repository,
 };
 use crate::registry::ObservedRepository;
-use crate::registry::memory::StoredImage;
 use crate::registry::observe::observe_from;
-use crate::registry::snapshot::{Snapshot, SnapshotImage};
 use crate::registry::{ImagePage, MAX_PAGE_SIZE, PublicRegistryInfo, Registry, RegistryError};
 
 /// What a run needs besides the desired state.
@@ -358,11 +356,32 @@ pub async fn observe_each<R: Registry>(
             })
             .collect();
     }
-    stream::iter(targets.iter().zip(firsts))
-        .map(|(t, first)| observe_from(registry, t, first))
-        .buffered(parallelism.max(1))
+    // Each registry (account and region) is its own stream of at most `parallelism`
+    // repositories, and the streams run side by side: each account's calls wait for
+    // its own budget, so one account's repositories waiting for its tokens never take
+    // the slots of another's, and enough repositories of each account are in flight
+    // to keep every one of its buckets busy (a repository's calls follow one another).
+    // The requests actually in flight stay bounded by the registry's width.
+    let mut firsts: Vec<Option<ImagePage>> = firsts;
+    let streams = super::order::by_registry(targets)
+        .into_iter()
+        .map(|indices| {
+            let started: Vec<(usize, Option<ImagePage>)> =
+                indices.into_iter().map(|i| (i, firsts[i].take())).collect();
+            stream::iter(started)
+            .map(|(i, first)| async move { (i, observe_from(registry, &targets[i], first).await) })
+            .buffer_unordered(parallelism.max(1))
+        });
+    let read: Vec<(usize, Result<ObservedRepository, RegistryError>)> =
+        stream::select_all(streams).collect().await;
+    let mut out: Vec<Option<Result<ObservedRepository, RegistryError>>> =
+        (0..targets.len()).map(|_| None).collect();
+    for (i, r) in read {
+        out[i] = Some(r);
+    }
+    out.into_iter()
+        .map(|r| r.expect("every repository is observed once"))
         .collect()
-        .await
 }
 
 /// Plans repositories on all cores: each repository's plan is a pure function, so
@@ -419,8 +438,8 @@ fn forecast_each(
     settings: &RunSettings,
     in_use: &InUseSet,
     instants: &[DateTime<Utc>],
-) -> Vec<RepositoryForecast> {
-    let forecasts: Vec<Option<RepositoryForecast>> = desired
+) -> Vec<Option<RepositoryForecast>> {
+    desired
         .par_iter()
         .zip(observed)
         .zip(planned)
@@ -442,8 +461,7 @@ fn forecast_each(
                 steps,
             })
         })
-        .collect();
-    forecasts.into_iter().flatten().collect()
+        .collect()
 }
 
 /// The fields of the plan of `desired` known before any repository is read (its
@@ -617,10 +635,25 @@ pub async fn make_plan_in_use<R: Registry>(
     Ok(plan)
 }
 
+/// How many repositories, in declaration order, a run against a registry on the
+/// network reads at once (in groups that take their accounts in turn); their plans are
+/// held until the window is done, then given on in declaration order.
+const NETWORK_WINDOW: usize = 8192;
+
 /// As [`make_plan_in_use`], but each repository's plan is given to `sink` as soon as
-/// its group is planned, in declaration order, and not kept: the plan returned has no
-/// repositories (its warnings, summary and forecast are the whole run's), so a run
-/// holds one group's observed state and plans at a time.
+/// its window is planned, in declaration order, and not kept: the plan returned has no
+/// repositories (its warnings, summary and forecast are the whole run's).
+///
+/// Repositories are read in windows of declaration order, each observed and planned a
+/// group at a time. Against a registry on the network a window is
+/// [`NETWORK_WINDOW`] repositories whose groups take every account and region in turn
+/// (`order.rs`), so the accounts of a run are read side by side, each on its own
+/// budget, rather than the few accounts a group of declaration order would hold; a
+/// window's plans are held until it is done. A registry that answers at once has no
+/// budget to spend: its window is one group, so a run holds one group's observed
+/// state and plans at a time.
+// Long function: the windows and groups, the registries' settings read beside the
+// first group, and the run's end (warnings in order) read best in one place.
 pub async fn plan_streaming<R: Registry>(
     registry: &R,
     desired: &DesiredState,
@@ -631,6 +664,11 @@ pub async fn plan_streaming<R: Registry>(
     let (targets, mut first_pages) =
         resolve_with_pages(registry, desired, settings.default_region.as_ref()).await?;
     let group = (settings.parallelism * 8).max(64);
+    let window = if registry.answers_at_once() {
+        group
+    } else {
+        NETWORK_WINDOW.max(group)
+    };
     let instants = settings
         .forecast
         .as_ref()
@@ -641,50 +679,67 @@ pub async fn plan_streaming<R: Registry>(
     // Each repository's place in declaration order, for the order of the warnings.
     let (mut position, mut declared) = (HashMap::with_capacity(targets.len()), 0);
     let mut registries: Option<Settings> = None;
-    for (t, d) in targets
-        .chunks(group)
-        .zip(desired.repositories.chunks(group))
+    for (w_targets, w_desired) in targets
+        .chunks(window)
+        .zip(desired.repositories.chunks(window))
     {
-        let observe = observe_each(registry, t, settings.parallelism, &mut first_pages);
-        // The registries' settings are read beside the first group's listings.
-        let read = match &registries {
-            Some(_) => observe.await,
-            None => {
-                let (s, read) = futures_util::future::join(
-                    Settings::read(registry, &targets, settings.parallelism),
-                    observe,
-                )
-                .await;
-                registries = Some(s);
-                read
+        let n = w_targets.len();
+        let mut planned: Vec<Option<(RepositoryPlan, Vec<Warning>)>> =
+            (0..n).map(|_| None).collect();
+        let mut w_forecasts: Vec<Option<RepositoryForecast>> = (0..n).map(|_| None).collect();
+        for indices in super::order::interleaved(w_targets).chunks(group) {
+            let t: Vec<RepositoryRef> = indices.iter().map(|&i| w_targets[i].clone()).collect();
+            let d: Vec<DesiredRepository> = indices.iter().map(|&i| w_desired[i].clone()).collect();
+            let observe = observe_each(registry, &t, settings.parallelism, &mut first_pages);
+            // The registries' settings are read beside the first group's listings.
+            let read = match &registries {
+                Some(_) => observe.await,
+                None => {
+                    let (s, read) = futures_util::future::join(
+                        Settings::read(registry, &targets, settings.parallelism),
+                        observe,
+                    )
+                    .await;
+                    registries = Some(s);
+                    read
+                }
+            };
+            let known = registries.as_ref().expect("read with the first group");
+            let observed: Vec<_> = t
+                .into_iter()
+                .zip(read.into_iter().map(|o| {
+                    o.map(|mut o| {
+                        known.attach(&mut o);
+                        o
+                    })
+                }))
+                .collect();
+            if let Some(reason) = setup_failure(&observed) {
+                let region = observed.first().and_then(|(r, _)| match &r.registry {
+                    RegistryLocation::Private { region, .. } => Some(region),
+                    RegistryLocation::Public { .. } => None,
+                });
+                return Err(unreachable_run(registry, region, reason));
             }
-        };
-        let known = registries.as_ref().expect("read with the first group");
-        let observed: Vec<_> = t
-            .iter()
-            .cloned()
-            .zip(read.into_iter().map(|o| {
-                o.map(|mut o| {
-                    known.attach(&mut o);
-                    o
-                })
-            }))
-            .collect();
-        if let Some(reason) = setup_failure(&observed) {
-            let region = observed.first().and_then(|(r, _)| match &r.registry {
-                RegistryLocation::Private { region, .. } => Some(region),
-                RegistryLocation::Public { .. } => None,
-            });
-            return Err(unreachable_run(registry, region, reason));
+            let plans = plan_each(&d, &observed, settings, in_use);
+            if let Some(instants) = &instants {
+                let made = forecast_each(&d, &observed, &plans, settings, in_use, instants);
+                for (f, &i) in made.into_iter().zip(indices) {
+                    w_forecasts[i] = f;
+                }
+            }
+            drop(observed);
+            for (p, &i) in plans.into_iter().zip(indices) {
+                planned[i] = Some(p);
+            }
         }
-        let plans = plan_each(d, &observed, settings, in_use);
-        if let (Some(instants), Some(out)) = (&instants, &mut forecasts) {
-            out.extend(forecast_each(
-                d, &observed, &plans, settings, in_use, instants,
-            ));
+        if let Some(out) = &mut forecasts {
+            out.extend(w_forecasts.into_iter().flatten());
         }
-        drop(observed);
-        for (p, w) in plans {
+        for (p, w) in planned
+            .into_iter()
+            .map(|p| p.expect("every repository of a window is planned once"))
+        {
             summary.add(&p);
             position.insert(p.repository.to_string(), declared);
             declared += 1;
@@ -703,90 +758,6 @@ pub async fn plan_streaming<R: Registry>(
     warnings.extend(super::pull_times::check(registry, desired, &targets).await);
     crate::plan::order_warnings(&mut warnings, &position);
     Ok(assemble(desired, warnings, summary, settings, forecasts))
-}
-
-/// Reads the declared repositories and returns them as a snapshot, with a warning
-/// for each that does not exist (left out).
-pub async fn snapshot<R: Registry>(
-    registry: &R,
-    desired: &DesiredState,
-    settings: &RunSettings,
-) -> Result<(Snapshot, Vec<Warning>), RunError> {
-    let targets = resolve(registry, desired, settings.default_region.as_ref()).await?;
-    let (registries, observed) = futures_util::future::join(
-        Settings::read(registry, &targets, settings.parallelism),
-        observe_all(registry, &targets, settings.parallelism),
-    )
-    .await;
-    let observed = observed?;
-    let mut warnings = Vec::new();
-    let mut repositories = Vec::new();
-    for (o, d) in observed.into_iter().zip(&desired.repositories) {
-        if !o.exists {
-            warnings.push(Warning {
-                code: WarningCode::RepositoryNotFound,
-                message: format!(
-                    "repository `{}` does not exist in {}",
-                    d.name, o.reference.registry
-                ),
-                repository: o.reference.to_string(),
-                location: Some(d.origin.clone()),
-                help: Some(
-                    "check the name, account and region; it is left out of the snapshot".to_owned(),
-                ),
-            });
-            continue;
-        }
-        let policy = match o.lifecycle {
-            crate::registry::LifecycleState::None => None,
-            crate::registry::LifecycleState::Text(text) => Some(text),
-            crate::registry::LifecycleState::Unreadable(why) => {
-                warnings.push(crate::plan::lifecycle::unreadable(d, &o.reference, &why));
-                None
-            }
-        };
-        let children = o.children;
-        let images = o.images.into_iter().map(|d| {
-            let kids = children.get(&d.digest).cloned().unwrap_or_default();
-            SnapshotImage::from(StoredImage::new(d, kids))
-        });
-        repositories.push((o.reference, images.collect(), policy));
-    }
-    let mutability = tag_mutability_of(registry, &repositories, settings.parallelism).await?;
-    let mut snapshot = Snapshot::from_repositories(Some(settings.now), repositories);
-    snapshot.set_registry_settings(|l| registries.of(l).cloned());
-    snapshot.set_tag_mutability(|r| mutability.get(r).cloned());
-    let declared: Vec<_> = targets
-        .iter()
-        .cloned()
-        .zip(desired.repositories.iter())
-        .collect();
-    warnings.extend(registries.warnings(&declared));
-    Ok((snapshot, warnings))
-}
-
-/// The tag mutability of each repository a snapshot holds (DescribeRepositories per
-/// private repository, at most `parallelism` at a time).
-async fn tag_mutability_of<R: Registry, T>(
-    registry: &R,
-    repositories: &[(RepositoryRef, T, Option<String>)],
-    parallelism: usize,
-) -> Result<HashMap<RepositoryRef, crate::registry::TagMutability>, RunError> {
-    stream::iter(repositories.iter().map(|(r, _, _)| async move {
-        registry
-            .tag_mutability(r)
-            .await
-            .map(|m| (r.clone(), m))
-            .map_err(|error| RunError::Registry {
-                repository: r.to_string(),
-                error,
-            })
-    }))
-    .buffered(parallelism.max(1))
-    .collect::<Vec<_>>()
-    .await
-    .into_iter()
-    .collect()
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ pub struct SourceSpec {
     /// a few groups of repositories at once (`plan --format json`, which never writes
     /// the snapshot back). A file that is not of the common form is read whole.
     pub on_demand: bool,
+    /// Rates of API quotas instead of the defaults (`--api-rate`).
+    pub api_rates: Vec<crate::aws::budget::ApiRate>,
 }
 
 /// Why the source could not be opened or written back.
@@ -210,6 +212,7 @@ impl Source {
                         .attempt_timeout
                         .unwrap_or(crate::registry::aws::DEFAULT_ATTEMPT_TIMEOUT),
                     max_in_flight: spec.parallelism.max(1),
+                    api_rates: spec.api_rates.clone(),
                     region: region.clone(),
                     public_endpoint_url: spec.public_endpoint_url.clone(),
                     public_registry_url: spec.public_registry_url.clone().unwrap_or_else(|| {
@@ -230,6 +233,7 @@ impl Source {
                 }
                 let live = std::sync::Arc::new(super::in_use::Counted::new(
                     crate::deployed::aws::AwsDeployments::new(aws.sdk_config().clone())
+                        .with_budgets(aws.budgets())
                         .with_accounts(aws.account_configs()),
                 ));
                 (
@@ -366,6 +370,7 @@ impl Source {
             public_other = c.ecr_public.other,
             retries = r.retries,
             throttled = r.throttled,
+            api_wait_ms = r.api_wait_ms,
             "registry calls"
         );
     }

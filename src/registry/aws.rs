@@ -1,30 +1,31 @@
 //! The AWS backend: the `Registry` trait over aws-sdk-ecr. No SDK type leaves this
 //! module. One client per region (the account is the `registryId` of each call),
-//! the SDK's standard retry with backoff and jitter, a width of requests in flight
-//! that throttling lowers, connect and operation timeouts, and counters of calls,
-//! attempts and throttling.
+//! the SDK's standard retry with backoff and jitter, the run's budget of calls per
+//! account, region and quota, a width of requests in flight, connect and operation
+//! timeouts, and counters of calls, attempts and throttling.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ecr::Client;
-use aws_sdk_ecr::types::{DescribeImagesFilter, ImageStatusFilter, TagStatus};
-use chrono::{DateTime, Utc};
+use aws_sdk_ecr::types::{DescribeImagesFilter, ImageStatusFilter};
 
+use super::ecr_answers::{any_image, detail, image_status, replication_rule};
 use super::oci::OciClient;
 use super::public::EcrPublicRegistry;
 use super::sdk::{
-    self, Meter, batch_delete_image, describe_images_page, detail_of, echoed, failures,
-    identifiers, image_page, media_type, put_image,
+    self, Meter, batch_delete_image, describe_images_page, echoed, failures, identifiers,
+    image_page, put_image,
 };
 use super::{
     BatchDeleteResult, BatchGetResult, CallCounts, Endpoint, FetchedManifest, ImageDetail, ImageId,
     ImagePage, ImageStatus, Operation, PublicRegistryInfo, PullThroughCacheRule, PutManifest,
-    Registry, RegistryError, RegistrySettings, Replica, ReplicationRule, RepositoryPage,
-    RetryCounts,
+    Registry, RegistryError, RegistrySettings, RepositoryPage, RetryCounts,
 };
+use crate::aws::budget::{Api, ApiRate, Budgets};
 use crate::aws::session::{AssumeRoleError, RoleSession};
 use crate::aws::{Clients, CountAttempts, all_pages};
 use crate::model::{
@@ -46,6 +47,8 @@ pub struct AwsSettings {
     pub attempt_timeout: Duration,
     /// Requests in flight at once at most (lowered while ECR throttles).
     pub max_in_flight: usize,
+    /// Rates of quotas instead of the defaults (`--api-rate`).
+    pub api_rates: Vec<ApiRate>,
     /// The region given on the command line: then the SDK does not look for one
     /// (in the profile, or from the instance metadata service).
     pub region: Option<Region>,
@@ -65,6 +68,7 @@ impl Default for AwsSettings {
             max_attempts: 5,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             max_in_flight: 32,
+            api_rates: Vec::new(),
             region: None,
             public_endpoint_url: None,
             public_registry_url: super::oci::DEFAULT_PUBLIC_REGISTRY_URL.to_owned(),
@@ -91,6 +95,9 @@ pub struct AwsRegistry {
     public: EcrPublicRegistry,
     max_attempts: u32,
     attempt_timeout: Duration,
+    /// The run's budget of calls per account, region and quota (ECS and Lambda's
+    /// readers share it).
+    budgets: Arc<Budgets>,
 }
 
 /// An account reached through its role: the session, the configuration that uses it
@@ -154,6 +161,7 @@ impl AwsRegistry {
             public,
             max_attempts: settings.max_attempts.max(1),
             attempt_timeout: settings.attempt_timeout,
+            budgets: Arc::new(Budgets::new(&settings.api_rates)),
         })
     }
 
@@ -222,7 +230,25 @@ impl AwsRegistry {
             throttled: attempts.throttled_answers(),
             server_errors: attempts.server_errors(),
             width_lowered_to: attempts.width.lowered_to().map(|w| w as u64),
+            api_wait_ms: u64::try_from(self.budgets.waited().as_millis()).unwrap_or(u64::MAX),
         }
+    }
+
+    /// `request` (an SDK `send()` future) once its token of `api`'s bucket is taken,
+    /// to be sent with the bucket's ticket.
+    async fn paced<F: std::future::Future>(
+        &self,
+        account: Option<&AccountId>,
+        region: &Region,
+        api: Api,
+        request: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        self.budgets.take(account, region, api).await.scope(request)
+    }
+
+    /// The run's budget of calls, for the readers of other services.
+    pub fn budgets(&self) -> Arc<Budgets> {
+        self.budgets.clone()
     }
 
     /// The client of the run's own credentials in `region`.
@@ -248,77 +274,6 @@ impl AwsRegistry {
             Client::from_conf(conf.build())
         })
     }
-}
-
-/// A replication rule as DescribeRegistry reports it.
-fn replication_rule(
-    r: &aws_sdk_ecr::types::ReplicationRule,
-) -> Result<ReplicationRule, RegistryError> {
-    let destinations = r
-        .destinations()
-        .iter()
-        .map(|d| {
-            Ok(Replica {
-                region: Region::parse(d.region())
-                    .map_err(|e| RegistryError::Surprising(format!("DescribeRegistry: {e}")))?,
-                account: AccountId::parse(d.registry_id())
-                    .map_err(|e| RegistryError::Surprising(format!("DescribeRegistry: {e}")))?,
-            })
-        })
-        .collect::<Result<Vec<_>, RegistryError>>()?;
-    let prefixes = r
-        .repository_filters()
-        .iter()
-        .map(|f| f.filter().to_owned())
-        .collect();
-    Ok(ReplicationRule {
-        destinations,
-        prefixes,
-    })
-}
-
-/// An optional time of an image (pull, archive, restore), as reported.
-fn optional_instant(
-    t: Option<&aws_sdk_ecr::primitives::DateTime>,
-    field: &str,
-) -> Result<Option<DateTime<Utc>>, RegistryError> {
-    t.map(|t| sdk::instant(t, field)).transpose()
-}
-
-fn image_status(s: &aws_sdk_ecr::types::ImageStatus) -> ImageStatus {
-    use aws_sdk_ecr::types::ImageStatus as Sdk;
-    match s {
-        Sdk::Active => ImageStatus::Active,
-        Sdk::Archived => ImageStatus::Archived,
-        Sdk::Activating => ImageStatus::Activating,
-        _ => ImageStatus::Unknown,
-    }
-}
-
-fn detail(d: &aws_sdk_ecr::types::ImageDetail) -> Result<ImageDetail, RegistryError> {
-    let mut out = detail_of(d.image_digest(), d.image_tags(), d.image_pushed_at())?;
-    out.manifest_media_type = media_type(d.image_manifest_media_type());
-    out.artifact_media_type = media_type(d.artifact_media_type());
-    out.size_bytes = d.image_size_in_bytes().and_then(|s| u64::try_from(s).ok());
-    out.subject = d
-        .subject_manifest_digest()
-        .map(|s| Digest::parse(s).map_err(|e| sdk::surprising("subjectManifestDigest", e)))
-        .transpose()?;
-    out.status = d.image_status().map(image_status);
-    out.last_recorded_pull_time =
-        optional_instant(d.last_recorded_pull_time(), "lastRecordedPullTime")?;
-    out.last_archived_at = optional_instant(d.last_archived_at(), "lastArchivedAt")?;
-    out.last_activated_at = optional_instant(d.last_activated_at(), "lastActivatedAt")?;
-    Ok(out)
-}
-
-/// Every tag and image status: without the status filter, only active images are
-/// returned, and an archived one would look deleted.
-fn any_image() -> DescribeImagesFilter {
-    DescribeImagesFilter::builder()
-        .tag_status(TagStatus::Any)
-        .image_status(ImageStatusFilter::Any)
-        .build()
 }
 
 impl Registry for AwsRegistry {
@@ -358,6 +313,9 @@ impl Registry for AwsRegistry {
 
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
         let request = self.client(region).describe_registry().send();
+        let request = self
+            .paced(None, region, Api::DescribeRegistry, request)
+            .await;
         let out = self.meter.call(Operation::Other, None, request).await?;
         let id = out.registry_id().ok_or_else(|| {
             RegistryError::Surprising("DescribeRegistry returned no registryId".into())
@@ -387,6 +345,9 @@ impl Registry for AwsRegistry {
             .max_results(1000)
             .set_next_token(next_token.map(str::to_owned))
             .send();
+        let request = self
+            .paced(Some(account), region, Api::DescribeRepositories, request)
+            .await;
         let out = self.meter.call(Operation::Other, None, request).await?;
         let names = out
             .repositories()
@@ -426,6 +387,9 @@ impl Registry for AwsRegistry {
         )
         .filter(any_image())
         .send();
+        let request = self
+            .paced(Some(account), region, Api::DescribeImages, request)
+            .await;
         let out = self
             .meter
             .call(Operation::DescribeImages, Some(repo), request)
@@ -446,6 +410,7 @@ impl Registry for AwsRegistry {
             .max_results(i32::try_from(max_results.min(super::MAX_PAGE_SIZE)).unwrap_or(1000))
             .filter(any_image())
             .send();
+        let request = self.paced(None, region, Api::DescribeImages, request).await;
         let out = self
             .meter
             .call(Operation::DescribeImages, None, request)
@@ -465,11 +430,19 @@ impl Registry for AwsRegistry {
         region: &Region,
     ) -> Result<RegistrySettings, RegistryError> {
         let client = self.client_of(Some(account), region);
-        let described = self.meter.call(
-            Operation::RegistrySettings,
-            None,
-            client.describe_registry().send(),
-        );
+        let described = async {
+            let ticket = self
+                .budgets
+                .take(Some(account), region, Api::DescribeRegistry)
+                .await;
+            self.meter
+                .call(
+                    Operation::RegistrySettings,
+                    None,
+                    ticket.scope(client.describe_registry().send()),
+                )
+                .await
+        };
         let rules = all_pages(|next| {
             let client = &client;
             async move {
@@ -479,6 +452,14 @@ impl Registry for AwsRegistry {
                     .max_results(1000)
                     .set_next_token(next)
                     .send();
+                let request = self
+                    .paced(
+                        Some(account),
+                        region,
+                        Api::DescribePullThroughCacheRules,
+                        request,
+                    )
+                    .await;
                 let page = self
                     .meter
                     .call(Operation::RegistrySettings, None, request)
@@ -544,6 +525,14 @@ impl Registry for AwsRegistry {
                     .max_results(1000)
                     .set_next_token(next)
                     .send();
+                let request = self
+                    .paced(
+                        Some(account),
+                        region,
+                        Api::ListPullTimeUpdateExclusions,
+                        request,
+                    )
+                    .await;
                 let page = self
                     .meter
                     .call(Operation::RegistrySettings, None, request)
@@ -575,9 +564,17 @@ impl Registry for AwsRegistry {
             .registry_id(account.as_str())
             .repository_name(repo.name.as_str())
             .send();
+        let ticket = self
+            .budgets
+            .take(Some(account), region, Api::GetLifecyclePolicy)
+            .await;
         match self
             .meter
-            .call(Operation::GetLifecyclePolicy, Some(repo), request)
+            .call(
+                Operation::GetLifecyclePolicy,
+                Some(repo),
+                ticket.scope(request),
+            )
             .await
         {
             Ok(out) => Ok(out.lifecycle_policy_text().map(str::to_owned)),
@@ -617,6 +614,9 @@ impl Registry for AwsRegistry {
                 super::StorageClass::Standard => TargetStorageClass::Standard,
             })
             .send();
+        let request = self
+            .paced(Some(account), region, Api::UpdateImageStorageClass, request)
+            .await;
         let out = self
             .meter
             .call(Operation::UpdateImageStorageClass, Some(repo), request)
@@ -646,6 +646,9 @@ impl Registry for AwsRegistry {
             .registry_id(account.as_str())
             .repository_names(repo.name.as_str())
             .send();
+        let request = self
+            .paced(Some(account), region, Api::DescribeRepositories, request)
+            .await;
         let out = self
             .meter
             .call(Operation::TagMutability, Some(repo), request)
@@ -697,6 +700,9 @@ impl Registry for AwsRegistry {
                     .build(),
             )
             .send();
+        let request = self
+            .paced(Some(account), region, Api::DescribeImages, request)
+            .await;
         let out = self
             .meter
             .call(Operation::DescribeImages, Some(repo), request)
@@ -723,9 +729,17 @@ impl Registry for AwsRegistry {
         for mt in media_types::ALL {
             req = req.accepted_media_types(mt);
         }
+        let ticket = self
+            .budgets
+            .take(Some(account), region, Api::BatchGetImage)
+            .await;
         let out = self
             .meter
-            .call(Operation::BatchGetImage, Some(repo), req.send())
+            .call(
+                Operation::BatchGetImage,
+                Some(repo),
+                ticket.scope(req.send()),
+            )
             .await?;
         let mut manifests = Vec::with_capacity(out.images().len());
         for image in out.images() {
@@ -773,14 +787,22 @@ impl Registry for AwsRegistry {
         let RegistryLocation::Private { account, region } = &repo.registry else {
             return self.public.batch_delete_image(repo, ids).await;
         };
-        batch_delete_image!(
-            self.meter,
-            Operation::BatchDeleteImage,
-            self.client_of(Some(account), region),
-            account,
-            repo,
-            ids
-        )
+        let ticket = self
+            .budgets
+            .take(Some(account), region, Api::BatchDeleteImage)
+            .await;
+        ticket
+            .scope(async {
+                batch_delete_image!(
+                    self.meter,
+                    Operation::BatchDeleteImage,
+                    self.client_of(Some(account), region),
+                    account,
+                    repo,
+                    ids
+                )
+            })
+            .await
     }
 
     async fn put_image(
@@ -792,14 +814,22 @@ impl Registry for AwsRegistry {
         let RegistryLocation::Private { account, region } = &repo.registry else {
             return self.public.put_image(repo, manifest, tag).await;
         };
-        put_image!(
-            self.meter,
-            Operation::PutImage,
-            self.client_of(Some(account), region),
-            account,
-            repo,
-            manifest,
-            tag
-        )
+        let ticket = self
+            .budgets
+            .take(Some(account), region, Api::PutImage)
+            .await;
+        ticket
+            .scope(async {
+                put_image!(
+                    self.meter,
+                    Operation::PutImage,
+                    self.client_of(Some(account), region),
+                    account,
+                    repo,
+                    manifest,
+                    tag
+                )
+            })
+            .await
     }
 }

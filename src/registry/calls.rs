@@ -118,6 +118,10 @@ pub struct RetryCounts {
     /// down to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width_lowered_to: Option<u64>,
+    /// Milliseconds calls waited for a token of their quota's budget before they were
+    /// sent, summed over calls (see `--api-rate`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub api_wait_ms: u64,
 }
 
 /// Thread-safe call counters.

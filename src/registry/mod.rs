@@ -8,6 +8,7 @@ pub mod backend;
 mod blobs;
 pub mod cache;
 mod calls;
+mod ecr_answers;
 pub mod memory;
 mod mutability;
 pub mod observe;

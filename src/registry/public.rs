@@ -68,7 +68,7 @@ impl OciEvents for Events<'_> {
     }
 
     fn throttled(&self) {
-        self.attempts.throttled();
+        self.attempts.throttled(false);
     }
 
     fn server_error(&self) {

@@ -182,6 +182,36 @@ impl Moto {
         text(&out.stdout)
     }
 
+    /// Seeds each account of `accounts` with `repositories` repositories named
+    /// `prefix` + their number, of `images` images each (tags `build-0`, ...): one
+    /// request per account to the test kit plugin's SeedRepositories, signed with the
+    /// credentials of a role in the account (moto's STS gives credentials that act in
+    /// the account of the role's ARN), instead of a PutImage call per image.
+    pub fn seed_repositories(
+        &self,
+        accounts: &[String],
+        prefix: &str,
+        repositories: usize,
+        images: usize,
+    ) {
+        self.boto3(&format!(
+            r#"
+import urllib.request
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+for account in {accounts:?}:
+    c = client('sts').assume_role(RoleArn=f'arn:aws:iam::{{account}}:role/seed', RoleSessionName='seed')['Credentials']
+    body = json.dumps({{'prefix': {prefix:?}, 'repositories': {repositories}, 'images': {images}}})
+    request = AWSRequest(method='POST', url={url:?} + '/', data=body, headers={{'X-Amz-Target': 'AmazonEC2ContainerRegistry_V20150921.SeedRepositories', 'Content-Type': 'application/x-amz-json-1.1'}})
+    SigV4Auth(Credentials(c['AccessKeyId'], c['SecretAccessKey'], c['SessionToken']), 'ecr', {REGION:?}).add_auth(request)
+    answer = json.loads(urllib.request.urlopen(urllib.request.Request(request.url, data=body.encode(), headers=dict(request.headers), method='POST')).read())
+    assert answer['images'] == {repositories} * {images}, answer
+"#,
+            url = self.url,
+        ));
+    }
+
     /// The binary under test.
     pub fn binary(&self) -> &Binary {
         &self.binary

@@ -263,3 +263,47 @@ def assume_role(self):
 
 
 TokenResponse.assume_role = assume_role
+
+
+# SeedRepositories: the test kit's own bulk seeding (not an ECR call), for benchmarks
+# that need many images. One request creates `repositories` repositories named
+# `prefix` + their number in the account of the request's credentials, each with
+# `images` images tagged `build-<n>`, straight into the backend: the same state as
+# CreateRepository and PutImage calls, without a request per image.
+import hashlib as _hashlib
+import json as _json
+
+
+def seed_repositories(self):
+    prefix = self._get_param("prefix")
+    repositories = int(self._get_param("repositories"))
+    images = int(self._get_param("images"))
+    backend = self.ecr_backend
+    account = self.current_account
+    media_type = "application/vnd.oci.image.manifest.v1+json"
+    for r in range(repositories):
+        name = f"{prefix}{r}"
+        backend.create_repository(
+            name, None, {"encryptionType": "AES256"}, {"scanOnPush": False}, "MUTABLE", []
+        )
+        for i in range(images):
+            config = _hashlib.sha256(f"{account}-{name}-{i}".encode()).hexdigest()
+            manifest = _json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": media_type,
+                    "config": {
+                        "mediaType": "application/vnd.oci.image.config.v1+json",
+                        "digest": f"sha256:{config}",
+                        "size": 100,
+                    },
+                    "layers": [],
+                }
+            )
+            digest = "sha256:" + _hashlib.sha256(manifest.encode()).hexdigest()
+            backend.put_image(name, manifest, f"build-{i}", media_type, digest)
+    # Not in ECR's service model, so answered as plain JSON.
+    return _json.dumps({"repositories": repositories, "images": repositories * images})
+
+
+ECRResponse.seed_repositories = seed_repositories

@@ -40,6 +40,31 @@ pub struct Faults {
     pub seed: u64,
     /// Operations to inject faults into (`BatchDeleteImage`, ...); empty: all.
     pub operations: Vec<&'static str>,
+    /// A token bucket per account and operation, as AWS throttles: a request that
+    /// finds its bucket empty is answered with HTTP 400 `ThrottlingException`, never
+    /// forwarded. None: no quota.
+    pub quota: Option<Quota>,
+}
+
+/// The quotas the proxy enforces. The account is told by the request's credentials
+/// (the access key of its `Authorization` header): a run holds one role session,
+/// and so one access key, per account.
+#[derive(Clone, Debug, Default)]
+pub struct Quota {
+    /// The bucket of operations not in `operations`: capacity, then refill per
+    /// second.
+    pub default: (f64, f64),
+    /// Buckets of their own: operation, capacity, refill per second.
+    pub operations: Vec<(&'static str, f64, f64)>,
+}
+
+impl Quota {
+    fn of(&self, operation: &str) -> (f64, f64) {
+        self.operations
+            .iter()
+            .find(|(o, _, _)| *o == operation)
+            .map_or(self.default, |&(_, c, r)| (c, r))
+    }
 }
 
 /// What happened to one request.
@@ -58,6 +83,9 @@ pub enum Outcome {
     DroppedAfter,
     /// Answered by a test's hook.
     Answered,
+    /// Answered with a throttle because the account's bucket of the operation was
+    /// empty ([`Faults::quota`]); never forwarded.
+    OverQuota,
 }
 
 impl Outcome {
@@ -72,6 +100,7 @@ impl Outcome {
         matches!(
             self,
             Outcome::Throttled
+                | Outcome::OverQuota
                 | Outcome::ServerError
                 | Outcome::DroppedBefore
                 | Outcome::DroppedAfter
@@ -99,6 +128,8 @@ pub struct Call {
     pub outcome: Outcome,
     /// The `X-Amz-Security-Token` header (temporary credentials), if sent.
     pub session_token: Option<String>,
+    /// The access key of the request's signature, if signed.
+    pub access_key: Option<String>,
 }
 
 /// When a hook runs.
@@ -169,6 +200,8 @@ struct Shared {
     calls: Mutex<Vec<Call>>,
     seen: Mutex<HashMap<u64, u64>>,
     hook: Mutex<Option<Hook>>,
+    /// The quota's buckets by access key and operation: tokens, and when.
+    buckets: Mutex<HashMap<(String, String), (f64, std::time::Instant)>>,
 }
 
 /// A running proxy, stopped on drop.
@@ -193,6 +226,7 @@ impl Proxy {
             calls: Mutex::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),
             hook: Mutex::new(None),
+            buckets: Mutex::new(HashMap::new()),
         });
         let bound = crate::serve::bind();
         let url = format!("http://{}", bound.host);
@@ -219,6 +253,7 @@ impl Proxy {
     pub fn set_faults(&self, faults: Faults) {
         *self.shared.faults.lock().unwrap() = faults;
         self.shared.seen.lock().unwrap().clear();
+        self.shared.buckets.lock().unwrap().clear();
     }
 
     /// Runs `hook` before and after every request (on a thread of its own, so it may
@@ -232,6 +267,17 @@ impl Proxy {
         *self.shared.hook.lock().unwrap() = None;
     }
 
+    /// Requests refused because their account's bucket was empty, by access key.
+    pub fn over_quota(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for c in self.calls() {
+            if c.outcome == Outcome::OverQuota {
+                *out.entry(c.access_key.unwrap_or_default()).or_default() += 1;
+            }
+        }
+        out
+    }
+
     /// Calls of one operation.
     pub fn count(&self, operation: &str) -> usize {
         self.calls()
@@ -239,6 +285,14 @@ impl Proxy {
             .filter(|c| c.operation == operation)
             .count()
     }
+}
+
+/// The access key of a SigV4 `Authorization` header
+/// (`AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...`).
+fn access_key(headers: &hyper::HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    Some(credential.split('/').next()?.to_owned())
 }
 
 /// splitmix64: a small, well-mixed deterministic generator.
@@ -301,6 +355,7 @@ async fn handle(
         .unwrap_or_else(|| format!("{} {}", parts.method, parts.uri.path()));
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let image_ids = json["imageIds"].as_array().map_or(0, Vec::len);
+    let access_key = access_key(&parts.headers);
     let repository = json["repositoryName"].as_str().map(str::to_owned);
 
     let index;
@@ -319,6 +374,7 @@ async fn handle(
                 .get("x-amz-security-token")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            access_key: access_key.clone(),
         });
         Seen {
             index,
@@ -352,6 +408,30 @@ async fn handle(
     let applies = faults.operations.is_empty() || faults.operations.contains(&operation.as_str());
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
+    }
+    if let Some(quota) = &faults.quota {
+        let (capacity, per_second) = quota.of(&operation);
+        let key = (access_key.clone().unwrap_or_default(), operation.clone());
+        let now = std::time::Instant::now();
+        let granted = {
+            let mut buckets = state.buckets.lock().unwrap();
+            let (tokens, at) = buckets.entry(key).or_insert((capacity, now));
+            *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_second).min(capacity);
+            *at = now;
+            let granted = *tokens >= 1.0;
+            if granted {
+                *tokens -= 1.0;
+            }
+            granted
+        };
+        if !granted {
+            record(Outcome::OverQuota);
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                "ThrottlingException",
+                "Rate exceeded",
+            ));
+        }
     }
     if applies {
         let mut edge = faults.throttle;

@@ -212,9 +212,10 @@ fn throttling_storm_never_loses_an_allowed_tag_and_converges() {
                     "every injected fault was retried: {r}"
                 );
                 assert_eq!(r["report"]["failures"], serde_json::json!([]));
-                // Throttling lowered the requests in flight (32 by default).
-                let lowered = r["retries"]["width_lowered_to"].as_u64();
-                assert!(lowered.is_some_and(|w| w < 32), "{r}");
+                // Every throttled call held its bucket's ticket: the bucket took the
+                // throttling (emptied, its retry charged), and the width of
+                // requests in flight, which every account shares, stayed.
+                assert!(r["retries"].get("width_lowered_to").is_none(), "{r}");
                 break;
             }
             // A call that failed after every retry: exit 1, reported, nothing unsafe.

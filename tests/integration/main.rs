@@ -15,6 +15,7 @@ mod accounts;
 mod apply_protocol;
 mod architecture;
 mod archive;
+mod budgets;
 mod cli;
 mod diagnostics;
 mod docs;

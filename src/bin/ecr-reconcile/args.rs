@@ -155,14 +155,21 @@ pub struct SourceArgs {
     /// distribution API: `/token` and `/v2/ALIAS/NAME/manifests/DIGEST`).
     #[arg(long, value_name = "URL", default_value = "https://public.ecr.aws")]
     pub public_registry_url: String,
-    /// How many repositories are read at once, and (apply) how many requests are in
-    /// flight at once over all repositories.
+    /// How many repositories of each account and region are read at once (the
+    /// accounts side by side), and how many requests are in flight at once over all
+    /// repositories.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
     /// Attempts per AWS call, the first included (throttling and 5xx are retried with
     /// exponential backoff and jitter).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
+    /// The sustained rate of an AWS API's quota, in calls per second, instead of the
+    /// default (repeatable; e.g. `DescribeImages=20`, `ecs:DescribeServices=10`).
+    /// Every call of the run, over all repositories, takes a token from one budget per
+    /// account, region and quota; APIs that share a quota share its rate.
+    #[arg(long = "api-rate", value_name = "API=RATE[,BURST]")]
+    pub api_rates: Vec<ecr_reconcile::aws::budget::ApiRate>,
     /// Keep the manifests read from ECR in DIR: a digest names its manifest for good, so
     /// each is read once. Default: $XDG_CACHE_HOME/ecr-reconcile, else
     /// ~/.cache/ecr-reconcile. Not used with --snapshot.
@@ -486,6 +493,7 @@ impl SourceArgs {
             roles: Vec::new(),
             // Set by the commands that never write the snapshot back.
             on_demand: false,
+            api_rates: self.api_rates.clone(),
         }
     }
 }
