@@ -31,6 +31,15 @@ output() {
   if [[ -n "${GITHUB_OUTPUT:-}" ]]; then echo "$1=$2" >>"$GITHUB_OUTPUT"; fi
 }
 
+# The outputs of a plan (or of show) from rc and summary: nothing applied.
+plan_outputs() {
+  output has-changes "$([[ $rc -eq 2 ]] && echo true || echo false)"
+  output exit-code "$rc"
+  output summary "$summary"
+  output applied-plan ""
+  output journal-file ""
+}
+
 bin=${ECR_RECONCILE:?ECR_RECONCILE is not set}
 command=${COMMAND:-plan}
 read -r -a paths <<<"$(echo "${PATHS:-.}" | tr '\n' ' ')"
@@ -227,11 +236,7 @@ show_plans() {
   step_summary "$plan_md"
   output plan-file "$plan_json"
   output plan-markdown-file "$plan_md"
-  output has-changes "$([[ $rc -eq 2 ]] && echo true || echo false)"
-  output exit-code "$rc"
-  output summary "$summary"
-  output applied-plan ""
-  output journal-file ""
+  plan_outputs
   echo "ecr-reconcile: show of ${#files[@]} plan$([[ ${#files[@]} -eq 1 ]] || echo s) exit code $rc${summary:+: $summary}"
 }
 
@@ -266,11 +271,7 @@ case "$command" in
       summary="The plan failed (exit $rc)"
     fi
     output plan-markdown-file "$plan_md"
-    output has-changes "$([[ $rc -eq 2 ]] && echo true || echo false)"
-    output exit-code "$rc"
-    output summary "$summary"
-    output applied-plan ""
-    output journal-file ""
+    plan_outputs
     echo "ecr-reconcile: plan exit code $rc${summary:+: $summary}"
     ;;
 

@@ -32,7 +32,6 @@ use ecr_reconcile::model::{
 };
 use ecr_reconcile::ops::apply::{ApplyOptions, Journal, Quiet, apply_plan_with};
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
-use ecr_reconcile::plan::PlanOptions;
 use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
 use ecr_reconcile::registry::{
     BatchDeleteResult, BatchGetResult, ImageDetail, ImageId, ImagePage, PutManifest, Registry,
@@ -360,15 +359,12 @@ fn in_memory_part() {
         let (reg, _) = large_repository();
         let reg = Latency { inner: reg, delay };
         let settings = RunSettings {
-            default_region: Some(Region::parse("eu-west-1").unwrap()),
-            now: Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
-            options: PlanOptions::default(),
-            parallelism,
             source_label: "bench".into(),
-            live: None,
-            clusters: None,
-            restored: Default::default(),
-            forecast: None,
+            ..RunSettings::offline(
+                Some(Region::parse("eu-west-1").unwrap()),
+                Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
+                parallelism,
+            )
         };
         let plan = rt.block_on(make_plan(&reg, &desired, &settings)).unwrap();
         let before = reg.inner.calls();

@@ -15,7 +15,6 @@ use std::time::Instant;
 use ecr_reconcile::config;
 use ecr_reconcile::model::Region;
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
-use ecr_reconcile::plan::PlanOptions;
 use ecr_reconcile::registry::snapshot;
 use testkit::generator;
 
@@ -67,15 +66,8 @@ fn main() {
         let registry = snap.into_registry();
         let t3 = Instant::now();
         let settings = RunSettings {
-            default_region: Some(Region::parse("eu-west-1").unwrap()),
-            now,
-            options: PlanOptions::default(),
-            parallelism: 8,
             source_label: "bench".into(),
-            live: None,
-            clusters: None,
-            restored: Default::default(),
-            forecast: None,
+            ..RunSettings::offline(Some(Region::parse("eu-west-1").unwrap()), now, 8)
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -117,15 +109,12 @@ fn main() {
         let desired = config::load(std::slice::from_ref(&yaml_path)).unwrap();
         let snap = snapshot::read(&snap_path).unwrap();
         let settings = RunSettings {
-            default_region: Some(Region::parse("eu-west-1").unwrap()),
-            now: snap.generated_at.unwrap(),
-            options: PlanOptions::default(),
-            parallelism: 8,
             source_label: "bench".into(),
-            live: None,
-            clusters: None,
-            restored: Default::default(),
-            forecast: None,
+            ..RunSettings::offline(
+                Some(Region::parse("eu-west-1").unwrap()),
+                snap.generated_at.unwrap(),
+                8,
+            )
         };
         let plan = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -53,6 +53,26 @@ pub struct RunSettings {
     pub forecast: Option<(String, u64)>,
 }
 
+impl RunSettings {
+    /// The settings of an offline run (a snapshot or the in-memory model): files that
+    /// name no region in `default_region`, `max_age` measured from `now`, default plan
+    /// options, `parallelism` repositories at once, no live in-use sources, no
+    /// restore records, no forecast.
+    pub fn offline(default_region: Option<Region>, now: DateTime<Utc>, parallelism: usize) -> Self {
+        Self {
+            default_region,
+            now,
+            options: PlanOptions::default(),
+            parallelism,
+            source_label: "test".into(),
+            live: None,
+            clusters: None,
+            restored: Default::default(),
+            forecast: None,
+        }
+    }
+}
+
 /// Why a plan could not be made. Nothing is deleted in any of these cases.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RunError {

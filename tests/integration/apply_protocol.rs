@@ -17,7 +17,7 @@ use ecr_reconcile::ops::apply::{
 };
 use ecr_reconcile::ops::restore::protocol as restore;
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
-use ecr_reconcile::plan::{Plan, PlanOptions};
+use ecr_reconcile::plan::Plan;
 use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
 use ecr_reconcile::registry::{
     BatchDeleteResult, BatchGetResult, FailureCode, ImageDetail, ImageId, ImagePage, ItemFailure,
@@ -86,17 +86,11 @@ const CONFIG: &str =
 
 fn plan_for(reg: &InMemoryRegistry) -> Plan {
     let state = load_sources(vec![("t.yaml".into(), CONFIG.as_bytes().to_vec())]).unwrap();
-    let settings = RunSettings {
-        default_region: Some(Region::parse("eu-west-1").unwrap()),
-        now: Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
-        options: PlanOptions::default(),
-        parallelism: 1,
-        source_label: "test".into(),
-        live: None,
-        clusters: None,
-        restored: Default::default(),
-        forecast: None,
-    };
+    let settings = RunSettings::offline(
+        Some(Region::parse("eu-west-1").unwrap()),
+        Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
+        1,
+    );
     block_on(make_plan(reg, &state, &settings)).unwrap()
 }
 
@@ -349,17 +343,8 @@ fn a_race_after_confirmation_is_reported_loudly() {
             b"version: 1\nrepositories:\n  team/app:\n    tags: [v1, keep-me]\n".to_vec(),
         )])
         .unwrap();
-        let settings = RunSettings {
-            default_region: Some(Region::parse("eu-west-1").unwrap()),
-            now: Utc::now(),
-            options: PlanOptions::default(),
-            parallelism: 1,
-            source_label: "test".into(),
-            live: None,
-            clusters: None,
-            restored: Default::default(),
-            forecast: None,
-        };
+        let settings =
+            RunSettings::offline(Some(Region::parse("eu-west-1").unwrap()), Utc::now(), 1);
         block_on(make_plan(&reg, &state, &settings)).unwrap()
     };
     // Moves a tag between the confirming read and the delete: the race the protocol
@@ -676,17 +661,11 @@ fn untags_share_the_first_request_and_the_plan_listing_is_not_repeated() {
         b"version: 1\nrepositories:\n  team/app:\n    tags: [\"v1*\"]\n".to_vec(),
     )])
     .unwrap();
-    let settings = RunSettings {
-        default_region: Some(Region::parse("eu-west-1").unwrap()),
-        now: Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
-        options: PlanOptions::default(),
-        parallelism: 1,
-        source_label: "test".into(),
-        live: None,
-        clusters: None,
-        restored: Default::default(),
-        forecast: None,
-    };
+    let settings = RunSettings::offline(
+        Some(Region::parse("eu-west-1").unwrap()),
+        Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
+        1,
+    );
     let plan = block_on(make_plan(&reg, &state, &settings)).unwrap();
     let before = reg.calls();
     let (report, _) = apply(&reg, &plan);

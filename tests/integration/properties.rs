@@ -27,7 +27,7 @@ fn unrestorable_allowed() -> ApplyOptions {
         ..ApplyOptions::default()
     }
 }
-use ecr_reconcile::plan::{PlanOptions, RepositoryStatus};
+use ecr_reconcile::plan::RepositoryStatus;
 use ecr_reconcile::registry::memory::{InMemoryRegistry, StoredImage};
 use ecr_reconcile::registry::{ImageDetail, ImageStatus};
 
@@ -294,17 +294,7 @@ fn desired(y: &str) -> DesiredState {
 }
 
 fn settings() -> RunSettings {
-    RunSettings {
-        default_region: Some(Region::parse("eu-west-1").unwrap()),
-        now: now(),
-        options: PlanOptions::default(),
-        parallelism: 2,
-        source_label: "test".into(),
-        live: None,
-        clusters: None,
-        restored: Default::default(),
-        forecast: None,
-    }
+    RunSettings::offline(Some(Region::parse("eu-west-1").unwrap()), now(), 2)
 }
 
 fn tag_map(reg: &InMemoryRegistry) -> BTreeMap<String, (Digest, DateTime<Utc>)> {

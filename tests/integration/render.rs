@@ -11,7 +11,6 @@ use ecr_reconcile::config;
 use ecr_reconcile::model::Region;
 use ecr_reconcile::ops::plan::PlanOutcome;
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
-use ecr_reconcile::plan::PlanOptions;
 use ecr_reconcile::registry::snapshot;
 use ecr_reconcile::render::{Format, render};
 use ecr_reconcile::schema::{SchemaKind, json as schema_json};
@@ -35,15 +34,8 @@ fn plan_of(
     label: &str,
 ) -> PlanOutcome {
     let settings = RunSettings {
-        default_region,
-        now: snap.generated_at.unwrap(),
-        options: PlanOptions::default(),
-        parallelism: 4,
         source_label: label.into(),
-        live: None,
-        clusters: None,
-        restored: Default::default(),
-        forecast: None,
+        ..RunSettings::offline(default_region, snap.generated_at.unwrap(), 4)
     };
     let registry = snap.into_registry();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -154,15 +146,12 @@ fn archive_plan() -> PlanOutcome {
     )])
     .unwrap();
     let settings = RunSettings {
-        default_region: Some(Region::parse("eu-west-1").unwrap()),
-        now: snap.generated_at.unwrap(),
-        options: PlanOptions::default(),
-        parallelism: 1,
         source_label: "snapshot:archive.json".into(),
-        live: None,
-        clusters: None,
-        restored: Default::default(),
-        forecast: None,
+        ..RunSettings::offline(
+            Some(Region::parse("eu-west-1").unwrap()),
+            snap.generated_at.unwrap(),
+            1,
+        )
     };
     let registry = snap.into_registry();
     let plan = tokio::runtime::Builder::new_current_thread()

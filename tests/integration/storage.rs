@@ -8,22 +8,16 @@ use std::path::Path;
 use ecr_reconcile::config;
 use ecr_reconcile::model::Region;
 use ecr_reconcile::ops::run::{RunSettings, make_plan};
-use ecr_reconcile::plan::{ActionKind, Plan, PlanOptions, RepositoryStatus};
+use ecr_reconcile::plan::{ActionKind, Plan, RepositoryStatus};
 use ecr_reconcile::registry::snapshot::Snapshot;
 use testkit::generator;
 
 fn plan_of(snap: &Snapshot, desired: &config::DesiredState) -> Plan {
-    let settings = RunSettings {
-        default_region: Some(Region::parse("eu-west-1").unwrap()),
-        now: snap.generated_at.unwrap(),
-        options: PlanOptions::default(),
-        parallelism: 4,
-        source_label: "test".into(),
-        live: None,
-        clusters: None,
-        restored: Default::default(),
-        forecast: None,
-    };
+    let settings = RunSettings::offline(
+        Some(Region::parse("eu-west-1").unwrap()),
+        snap.generated_at.unwrap(),
+        4,
+    );
     let registry = snap.clone().into_registry();
     tokio::runtime::Builder::new_current_thread()
         .build()

@@ -263,24 +263,12 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
         term.print_plan(&outcome, args.format, ReportFormat::Human)?;
     }
     term.github_plan(&outcome.plan, args.report);
-    let plan = &outcome.plan;
-    let conflicts = args
-        .planning
-        .fail_on_lifecycle_conflict
-        .then(|| ops::plan::lifecycle_conflicts(plan))
-        .flatten();
-    // A repository that could not be read is an error, after the plan of the others.
-    let code = if let Some(e) = ops::plan::unreadable(plan) {
-        let _ = term.fail(e);
-        exit::ERROR
-    } else if let Some(e) = conflicts {
-        let _ = term.fail(e);
-        exit::ERROR
-    } else if args.detailed_exitcode && plan.drifted() {
-        exit::CHANGES
-    } else {
-        exit::SUCCESS
-    };
+    let code = plan_exit(
+        term,
+        args,
+        &outcome.plan,
+        ops::plan::unreadable(&outcome.plan),
+    );
     // A large plan and registry model hold millions of small allocations; the process
     // is about to exit, so let the OS reclaim them instead of freeing one by one.
     std::mem::forget(outcome);
@@ -308,23 +296,36 @@ fn plan_streamed(
         }
     };
     drop(stdout);
-    let plan = &streamed.outcome.plan;
+    Ok(plan_exit(
+        term,
+        args,
+        &streamed.outcome.plan,
+        streamed.unreadable_error(),
+    ))
+}
+
+/// The exit code of a plan made: a repository that could not be read (`unreadable`)
+/// is an error, after the plan of the others; so is a lifecycle conflict under
+/// `--fail-on-lifecycle-conflict`; then changes under `--detailed-exitcode`.
+fn plan_exit(
+    term: &Term,
+    args: &PlanArgs,
+    plan: &ecr_reconcile::plan::Plan,
+    unreadable: Option<ops::plan::PlanError>,
+) -> u8 {
     let conflicts = args
         .planning
         .fail_on_lifecycle_conflict
         .then(|| ops::plan::lifecycle_conflicts(plan))
         .flatten();
-    Ok(if let Some(e) = streamed.unreadable_error() {
-        let _ = term.fail(e);
-        exit::ERROR
-    } else if let Some(e) = conflicts {
+    if let Some(e) = unreadable.or(conflicts) {
         let _ = term.fail(e);
         exit::ERROR
     } else if args.detailed_exitcode && plan.drifted() {
         exit::CHANGES
     } else {
         exit::SUCCESS
-    })
+    }
 }
 
 /// The desired state, narrowed to the shard asked for.

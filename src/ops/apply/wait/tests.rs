@@ -5,7 +5,6 @@ use crate::config;
 use crate::model::Region;
 use crate::ops::apply::report::Quiet;
 use crate::ops::run::{RunSettings, make_plan};
-use crate::plan::PlanOptions;
 use crate::registry::StorageClass;
 use crate::registry::memory::InMemoryRegistry;
 use crate::registry::snapshot;
@@ -29,17 +28,7 @@ fn archived_registry() -> (InMemoryRegistry, Plan) {
     let registry = snap.into_registry();
     let yaml = "version: 1\nregistry:\n  region: eu-west-1\nrepositories:\n  team/app:\n    tags: [\"v*\"]\n";
     let desired = config::load_sources(vec![("a.yaml".into(), yaml.as_bytes().to_vec())]).unwrap();
-    let settings = RunSettings {
-        default_region: Some(Region::parse("eu-west-1").unwrap()),
-        now,
-        options: PlanOptions::default(),
-        parallelism: 4,
-        source_label: "test".into(),
-        live: None,
-        clusters: None,
-        restored: Default::default(),
-        forecast: None,
-    };
+    let settings = RunSettings::offline(Some(Region::parse("eu-west-1").unwrap()), now, 4);
     let plan = runtime()
         .block_on(make_plan(&registry, &desired, &settings))
         .unwrap();
