@@ -3,7 +3,8 @@
 //! memory.
 //!
 //! `cargo bench --bench org_scale` (sizes: `ORG_ACCOUNTS`, `ORG_REPOS`, `ORG_IMAGES`;
-//! `ORG_KEEP=1` keeps the generated files; `ORG_OUT=0` skips the run with `--out`).
+//! `ORG_KEEP=1` keeps the generated files; `ORG_OUT=0` skips the run with `--out`;
+//! `ORG_FORMATS=human,markdown,report,github` adds runs of those outputs).
 //! The snapshot is generated streaming, its images without manifests (sizes only:
 //! with manifests 20 million images would take about 18 GB), with a desired-state
 //! file per account. Then runs, under `/usr/bin/time -v`, `plan --snapshot S DIR
@@ -43,6 +44,12 @@ fn measured(stderr: &str) -> (String, f64) {
 }
 
 fn run(label: &str, snapshot: &Path, desired: &Path, extra: &[&str]) {
+    run_in(label, snapshot, desired, extra, &[]);
+}
+
+/// Runs the plan with `extra` arguments (after `--format json`: a later `--format`
+/// wins) and `envs`.
+fn run_in(label: &str, snapshot: &Path, desired: &Path, extra: &[&str], envs: &[(&str, &Path)]) {
     let exe = env!("CARGO_BIN_EXE_ecr-reconcile");
     let out = Command::new("/usr/bin/time")
         .arg("-v")
@@ -52,6 +59,7 @@ fn run(label: &str, snapshot: &Path, desired: &Path, extra: &[&str]) {
         .arg(desired)
         .args(["--format", "json"])
         .args(extra)
+        .envs(envs.iter().copied())
         .stdout(Stdio::null())
         .output()
         .expect("/usr/bin/time runs");
@@ -100,6 +108,45 @@ fn main() {
         size as f64 / (1024.0 * 1024.0)
     );
     run("plan --format json >/dev/null", &snapshot, &desired, &[]);
+    // `ORG_FORMATS=human,markdown,report,github`: the other outputs, each fed the plan
+    // a repository at a time; `github` is the JSON plan under GitHub Actions (warning
+    // annotations, the markdown plan appended to a step summary).
+    let formats = std::env::var("ORG_FORMATS").unwrap_or_default();
+    for format in formats.split(',').filter(|f| !f.is_empty()) {
+        let summary = dir.join("step-summary.md");
+        match format {
+            "human" | "markdown" => run(
+                &format!("plan --format {format} >/dev/null"),
+                &snapshot,
+                &desired,
+                &["--format", format],
+            ),
+            "report" => run(
+                "plan --report --format human >/dev/null",
+                &snapshot,
+                &desired,
+                &["--report", "--format", "human"],
+            ),
+            "github" => {
+                let yes = Path::new("true");
+                run_in(
+                    "GITHUB_ACTIONS=true plan --format json >/dev/null (step summary)",
+                    &snapshot,
+                    &desired,
+                    &[],
+                    &[
+                        ("GITHUB_ACTIONS", yes),
+                        ("GITHUB_STEP_SUMMARY", &summary),
+                        ("GITHUB_WORKSPACE", &dir),
+                    ],
+                );
+                let written = std::fs::metadata(&summary).map_or(0, |m| m.len());
+                println!("    step summary: {written} bytes");
+                let _ = std::fs::remove_file(&summary);
+            }
+            other => panic!("ORG_FORMATS: unknown {other:?} (human, markdown, report, github)"),
+        }
+    }
     // The saved plan takes about twice the stdout document on disk while it is
     // written (the document and the canonical repositories): `ORG_OUT=0` skips it.
     if std::env::var("ORG_OUT").as_deref() != Ok("0") {

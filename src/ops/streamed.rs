@@ -139,6 +139,10 @@ struct Document<'a> {
     out_failed: Option<io::Error>,
     /// The first write to the saved plan that failed.
     saved_failed: Option<io::Error>,
+    /// What else takes each repository's plan (a renderer), until it fails.
+    each: &'a mut dyn FnMut(&RepositoryPlan) -> io::Result<()>,
+    /// Its failure.
+    each_failed: Option<io::Error>,
 }
 
 impl Document<'_> {
@@ -170,11 +174,18 @@ impl Document<'_> {
                 r.read_error.clone().unwrap_or_default(),
             ));
         }
-        let pretty = serde_json::to_string_pretty(&r).expect("a plan serializes");
+        if self.each_failed.is_none()
+            && let Err(e) = (self.each)(&r)
+        {
+            self.each_failed = Some(e);
+        }
         let first = self.written == 0;
-        self.both(if first { b"[\n    " } else { b",\n    " });
-        // JSON strings hold no raw line break: each one starts a line to indent.
-        self.both(pretty.replace('\n', "\n    ").as_bytes());
+        if self.out.is_some() || self.saved.is_some() {
+            let pretty = serde_json::to_string_pretty(&r).expect("a plan serializes");
+            self.both(if first { b"[\n    " } else { b",\n    " });
+            // JSON strings hold no raw line break: each one starts a line to indent.
+            self.both(pretty.replace('\n', "\n    ").as_bytes());
+        }
         if self.saved.is_some() {
             let canonical = saved::canonical_bytes(&r);
             self.saved_write(|s| {
@@ -187,13 +198,15 @@ impl Document<'_> {
 }
 
 /// Plans every declared repository against `source`, writing the plan document (as
-/// the JSON renderer would: pretty, a final newline) to `out` as the repositories are
-/// planned, and, with `request.out`, the saved plan; returns what the end needs.
-pub fn plan(
+/// the JSON renderer would: pretty, a final newline) to `json` as the repositories are
+/// planned, and, with `request.out`, the saved plan, and giving each repository's
+/// plan to `each` (a renderer of another format); returns what the end needs.
+pub fn plan<'a>(
     source: &Source,
     desired: &DesiredState,
     request: &PlanRequest,
-    out: &mut dyn Write,
+    json: Option<&'a mut dyn Write>,
+    each: &'a mut dyn FnMut(&RepositoryPlan) -> io::Result<()>,
 ) -> Result<Streamed, StreamError> {
     let started = std::time::Instant::now();
     let mut settings = source.settings(source.now(request.now), request.allow_empty);
@@ -212,12 +225,14 @@ pub fn plan(
         Default::default(),
     );
     let mut document = Document {
-        out: Some(out),
+        out: json,
         saved,
         written: 0,
         unreadable: Vec::new(),
         out_failed: None,
         saved_failed: None,
+        each,
+        each_failed: None,
     };
     document.both(pretty_around(&head).0.as_bytes());
     let (plan, in_use) = source
@@ -252,6 +267,9 @@ pub fn plan(
             (None, Some(s)) => s.finish(&outcome).map_err(|e| save_error(path, e))?,
             (None, None) => {}
         }
+    }
+    if let Some(e) = document.each_failed {
+        return Err(StreamError::Write(e));
     }
     // A reader that stops early (`| head`) is not an error.
     if let Some(e) = document.out_failed

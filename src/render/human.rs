@@ -4,8 +4,9 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 
-use super::{action_text, in_use_text, summary_line, tag_diff, with_in_use};
-use crate::plan::{ActionKind, Plan, RepositoryStatus, Warning};
+use super::spool::Spool;
+use super::{PlanWriter, action_text, in_use_text, summary_line, tag_diff};
+use crate::plan::{ActionKind, Plan, RepositoryPlan, RepositoryStatus, Warning};
 
 const BOLD: Style = Style::new().bold();
 const RED: Style = AnsiColor::Red.on_default();
@@ -15,92 +16,46 @@ const DIM: Style = Style::new().dimmed();
 
 /// Writes the plan for a person.
 pub fn human(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    let changed: Vec<_> = plan
-        .repositories
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.status,
-                RepositoryStatus::Changes | RepositoryStatus::Refused
-            )
-        })
-        .collect();
-    if let Some(line) = super::shard_line(plan) {
-        writeln!(out, "{line}")?;
-    }
-    if !changed.is_empty() {
-        writeln!(
+    HumanWriter::new(out).write_plan(plan)
+}
+
+/// The plan for a person, written a repository at a time: the changed repositories
+/// and the images in use are spooled, and put after the heading (whose legend names
+/// only the signs used) at the end.
+pub struct HumanWriter<'a> {
+    out: &'a mut dyn Write,
+    changed: Spool,
+    in_use: Spool,
+    archive: bool,
+    reactivate: bool,
+}
+
+impl<'a> HumanWriter<'a> {
+    /// A writer of the plan to `out`.
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        Self {
             out,
-            "ecr-reconcile will remove the following tags and images ({}, planned at {}):",
-            plan.source,
-            plan.created_at.format("%Y-%m-%dT%H:%M:%SZ")
-        )?;
-        // The storage-class signs only when the plan has such actions (the legend
-        // of a plan of deletions stays as it was).
-        let has = |kind: ActionKind| {
-            changed
-                .iter()
-                .any(|r| r.actions.iter().any(|a| a.kind == kind))
-        };
-        let archive = if has(ActionKind::Archive) {
-            format!("   {YELLOW}>{YELLOW:#} archive (the image and its tags stay, not pullable)")
-        } else {
-            String::new()
-        };
-        let reactivate = if has(ActionKind::Reactivate) {
-            format!("   {GREEN}<{GREEN:#} reactivate (from the archive)")
-        } else {
-            String::new()
-        };
-        writeln!(
-            out,
-            "  {RED}-{RED:#} delete   {YELLOW}~{YELLOW:#} untag (the image stays){archive}{reactivate}"
-        )?;
-    }
-    for repo in changed {
-        writeln!(out)?;
-        write!(
-            out,
-            "{BOLD}# {}{BOLD:#} {DIM}({}, declared at {}){DIM:#}",
-            repo.repository.name, repo.repository.registry, repo.declared_at
-        )?;
-        if repo.status == RepositoryStatus::Refused {
-            write!(
-                out,
-                " {RED}REFUSED{RED:#}: {}",
-                repo.refused_reason.as_deref().unwrap_or("")
-            )?;
-        }
-        writeln!(out)?;
-        if let Some(text) = super::replicas_text(repo) {
-            writeln!(out, "  {DIM}{text}{DIM:#}")?;
-        }
-        for a in &repo.actions {
-            let (sign, style) = match a.kind {
-                ActionKind::Delete => ('-', RED),
-                ActionKind::Untag => ('~', YELLOW),
-                ActionKind::Archive => ('>', YELLOW),
-                ActionKind::Reactivate => ('<', GREEN),
-            };
-            writeln!(out, "  {style}{sign} {}{style:#}", action_text(a))?;
-        }
-        writeln!(out, "  {DIM}tags:{DIM:#}")?;
-        for (sign, tag) in tag_diff(repo) {
-            match sign {
-                '-' => writeln!(out, "    {RED}- {tag}{RED:#}")?,
-                '+' => writeln!(out, "    {GREEN}+ {tag}{GREEN:#}")?,
-                _ => writeln!(out, "    {DIM}  {tag}{DIM:#}")?,
-            }
+            changed: Spool::default(),
+            in_use: Spool::default(),
+            archive: false,
+            reactivate: false,
         }
     }
-    let mut in_use = with_in_use(plan).peekable();
-    if in_use.peek().is_some() {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{BOLD}Kept because in use{BOLD:#} (whatever the allow-lists say):"
-        )?;
-        for repo in in_use {
+}
+
+impl PlanWriter for HumanWriter<'_> {
+    fn repository(&mut self, repo: &RepositoryPlan) -> io::Result<()> {
+        if matches!(
+            repo.status,
+            RepositoryStatus::Changes | RepositoryStatus::Refused
+        ) {
+            let has = |kind: ActionKind| repo.actions.iter().any(|a| a.kind == kind);
+            self.archive |= has(ActionKind::Archive);
+            self.reactivate |= has(ActionKind::Reactivate);
+            changed_repository(repo, &mut self.changed)?;
+        }
+        if !repo.in_use.is_empty() {
+            let out = &mut self.in_use;
             writeln!(
                 out,
                 "  {BOLD}{}{BOLD:#} {DIM}({}){DIM:#}",
@@ -110,17 +65,101 @@ pub fn human(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
                 writeln!(out, "    {GREEN}= {}{GREEN:#}", in_use_text(image))?;
             }
         }
+        Ok(())
     }
-    if !plan.warnings.is_empty() {
+
+    fn finish(&mut self, plan: &Plan) -> io::Result<()> {
+        let out = &mut *self.out;
+        if let Some(line) = super::shard_line(plan) {
+            writeln!(out, "{line}")?;
+        }
+        let changed = std::mem::take(&mut self.changed);
+        if !changed.is_empty() {
+            writeln!(
+                out,
+                "ecr-reconcile will remove the following tags and images ({}, planned at {}):",
+                plan.source,
+                plan.created_at.format("%Y-%m-%dT%H:%M:%SZ")
+            )?;
+            // The storage-class signs only when the plan has such actions (the legend
+            // of a plan of deletions stays as it was).
+            let archive = if self.archive {
+                format!(
+                    "   {YELLOW}>{YELLOW:#} archive (the image and its tags stay, not pullable)"
+                )
+            } else {
+                String::new()
+            };
+            let reactivate = if self.reactivate {
+                format!("   {GREEN}<{GREEN:#} reactivate (from the archive)")
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "  {RED}-{RED:#} delete   {YELLOW}~{YELLOW:#} untag (the image stays){archive}{reactivate}"
+            )?;
+            changed.copy_to(out)?;
+        }
+        let in_use = std::mem::take(&mut self.in_use);
+        if !in_use.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{BOLD}Kept because in use{BOLD:#} (whatever the allow-lists say):"
+            )?;
+            in_use.copy_to(out)?;
+        }
+        if !plan.warnings.is_empty() {
+            writeln!(out)?;
+            warnings(&plan.warnings, out)?;
+        }
+        if let Some(f) = &plan.forecast {
+            writeln!(out)?;
+            super::forecast::human_forecast(plan, f, out)?;
+        }
         writeln!(out)?;
-        warnings(&plan.warnings, out)?;
+        writeln!(out, "{BOLD}{}{BOLD:#}", summary_line(&plan.summary))
     }
-    if let Some(f) = &plan.forecast {
-        writeln!(out)?;
-        super::forecast::human_forecast(plan, f, out)?;
+}
+
+/// A repository that changes (or is refused): its heading, actions and tag diff.
+fn changed_repository(repo: &RepositoryPlan, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    write!(
+        out,
+        "{BOLD}# {}{BOLD:#} {DIM}({}, declared at {}){DIM:#}",
+        repo.repository.name, repo.repository.registry, repo.declared_at
+    )?;
+    if repo.status == RepositoryStatus::Refused {
+        write!(
+            out,
+            " {RED}REFUSED{RED:#}: {}",
+            repo.refused_reason.as_deref().unwrap_or("")
+        )?;
     }
     writeln!(out)?;
-    writeln!(out, "{BOLD}{}{BOLD:#}", summary_line(&plan.summary))
+    if let Some(text) = super::replicas_text(repo) {
+        writeln!(out, "  {DIM}{text}{DIM:#}")?;
+    }
+    for a in &repo.actions {
+        let (sign, style) = match a.kind {
+            ActionKind::Delete => ('-', RED),
+            ActionKind::Untag => ('~', YELLOW),
+            ActionKind::Archive => ('>', YELLOW),
+            ActionKind::Reactivate => ('<', GREEN),
+        };
+        writeln!(out, "  {style}{sign} {}{style:#}", action_text(a))?;
+    }
+    writeln!(out, "  {DIM}tags:{DIM:#}")?;
+    for (sign, tag) in tag_diff(repo) {
+        match sign {
+            '-' => writeln!(out, "    {RED}- {tag}{RED:#}")?,
+            '+' => writeln!(out, "    {GREEN}+ {tag}{GREEN:#}")?,
+            _ => writeln!(out, "    {DIM}  {tag}{DIM:#}")?,
+        }
+    }
+    Ok(())
 }
 
 /// Warnings as `warning[code]: message`, with where and what to do: the plan's, and

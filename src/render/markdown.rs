@@ -3,7 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::{action_text, freed_text, in_use_text, summary_line, tag_diff, with_in_use};
+use super::spool::Spool;
+use super::{PlanWriter, action_text, freed_text, in_use_text, summary_line, tag_diff};
 use crate::plan::{ActionKind, Plan, RepositoryPlan, RepositoryStatus};
 use crate::text::human_bytes;
 
@@ -12,89 +13,161 @@ const MAX_ACTIONS_SHOWN: usize = 200;
 
 /// Writes the plan as markdown.
 pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "### ecr-reconcile plan")?;
-    writeln!(out)?;
-    if let Some(line) = super::shard_line(plan) {
-        writeln!(out, "_{line}_")?;
-        writeln!(out)?;
-    }
-    writeln!(out, "**{}**", summary_line(&plan.summary))?;
-    writeln!(out)?;
-    // A plan with nothing to do says what the files remove soon: the effect of a
-    // merged rule is seen before it bites.
-    if let Some(f) = &plan.forecast
-        && !plan.has_changes()
-        && !f.repositories.is_empty()
-    {
-        writeln!(out, "**{}**", super::forecast_line(plan, f))?;
-        writeln!(out)?;
-    }
-    let shown: Vec<_> = plan
-        .repositories
-        .iter()
-        .filter(|r| r.status != RepositoryStatus::Unchanged)
-        .collect();
-    summary_table(&shown, &plan.summary, out)?;
-    kept_in_use(plan, out)?;
-    replicated(&shown, out)?;
-    warnings(plan, out)?;
-    for r in shown.iter().filter(|r| !r.actions.is_empty()) {
-        details(r, out)?;
-    }
-    if let Some(f) = &plan.forecast {
-        super::forecast::markdown_forecast(plan, f, out)?;
-    }
-    Ok(())
+    MarkdownWriter::new(out).write_plan(plan)
 }
 
-/// The table of the repositories that change, one row each, with what each frees and
-/// saves a month, and a total row.
-fn summary_table(
-    shown: &[&RepositoryPlan],
-    total: &crate::plan::Summary,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    if !shown.is_empty() {
+/// The plan as markdown, written a repository at a time: the summary comes first and
+/// is known only at the end, so each part (the table's rows, the images in use, the
+/// replicated repositories, the details) is spooled until then.
+pub struct MarkdownWriter<'a> {
+    out: &'a mut dyn Write,
+    rows: Spool,
+    in_use: Spool,
+    in_use_shown: usize,
+    in_use_total: usize,
+    replicated: Spool,
+    details: Spool,
+}
+
+impl<'a> MarkdownWriter<'a> {
+    /// A writer of the plan to `out`.
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        Self {
+            out,
+            rows: Spool::default(),
+            in_use: Spool::default(),
+            in_use_shown: 0,
+            in_use_total: 0,
+            replicated: Spool::default(),
+            details: Spool::default(),
+        }
+    }
+}
+
+impl PlanWriter for MarkdownWriter<'_> {
+    fn repository(&mut self, r: &RepositoryPlan) -> io::Result<()> {
+        // The images kept because in use, at most [`MAX_ACTIONS_SHOWN`] of them.
+        for image in &r.in_use {
+            if self.in_use_shown < MAX_ACTIONS_SHOWN {
+                writeln!(
+                    self.in_use,
+                    "- `{}` ({}): `{}`",
+                    r.repository.name,
+                    r.repository.registry,
+                    in_use_text(image).replace('`', "'")
+                )?;
+                self.in_use_shown += 1;
+            }
+        }
+        self.in_use_total += r.in_use.len();
+        if r.status == RepositoryStatus::Unchanged {
+            return Ok(());
+        }
+        table_row(r, &mut self.rows)?;
+        if let Some(text) = super::replicas_text(r) {
+            writeln!(self.replicated, "- `{}`: {text}", r.repository.name)?;
+        }
+        if !r.actions.is_empty() {
+            details(r, &mut self.details)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, plan: &Plan) -> io::Result<()> {
+        let out = &mut *self.out;
+        writeln!(out, "### ecr-reconcile plan")?;
+        writeln!(out)?;
+        if let Some(line) = super::shard_line(plan) {
+            writeln!(out, "_{line}_")?;
+            writeln!(out)?;
+        }
+        writeln!(out, "**{}**", summary_line(&plan.summary))?;
+        writeln!(out)?;
+        // A plan with nothing to do says what the files remove soon: the effect of a
+        // merged rule is seen before it bites.
+        if let Some(f) = &plan.forecast
+            && !plan.has_changes()
+            && !f.repositories.is_empty()
+        {
+            writeln!(out, "**{}**", super::forecast_line(plan, f))?;
+            writeln!(out)?;
+        }
+        summary_table(std::mem::take(&mut self.rows), &plan.summary, out)?;
+        if self.in_use_total > 0 {
+            writeln!(out, "#### Kept because in use")?;
+            writeln!(out)?;
+            std::mem::take(&mut self.in_use).copy_to(out)?;
+            if self.in_use_total > self.in_use_shown {
+                writeln!(
+                    out,
+                    "- … and {} more",
+                    self.in_use_total - self.in_use_shown
+                )?;
+            }
+            writeln!(out)?;
+        }
+        let replicated = std::mem::take(&mut self.replicated);
+        if !replicated.is_empty() {
+            writeln!(out, "**Replicated elsewhere**\n")?;
+            replicated.copy_to(out)?;
+            writeln!(out)?;
+        }
+        warnings(plan, out)?;
+        std::mem::take(&mut self.details).copy_to(out)?;
+        if let Some(f) = &plan.forecast {
+            super::forecast::markdown_forecast(plan, f, out)?;
+        }
+        Ok(())
+    }
+}
+
+/// A repository that is not unchanged, as a row of the summary table: what it
+/// deletes, untags, frees and saves a month.
+fn table_row(r: &RepositoryPlan, out: &mut dyn Write) -> io::Result<()> {
+    let deletes = r
+        .actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Delete)
+        .count();
+    let untags: usize = r
+        .actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Untag)
+        .map(|a| a.tags.len())
+        .sum();
+    let bytes: u64 = r
+        .actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Delete)
+        .filter_map(|a| a.size_bytes)
+        .sum();
+    let status = match r.status {
+        RepositoryStatus::Changes => "changes",
+        RepositoryStatus::Refused => "**refused**",
+        RepositoryStatus::Missing => "not found",
+        RepositoryStatus::Unreadable => "**unreadable**",
+        RepositoryStatus::Unchanged => "unchanged",
+    };
+    writeln!(
+        out,
+        "| `{}` | {} | {status} | {deletes} | {untags} | {} | {} | {} |",
+        r.repository.name,
+        r.repository.registry,
+        human_bytes(bytes),
+        freed_text(r),
+        r.monthly_saving_usd,
+    )
+}
+
+/// The table of the repositories that change (`rows`, one each), with a total row.
+fn summary_table(rows: Spool, total: &crate::plan::Summary, out: &mut dyn Write) -> io::Result<()> {
+    if !rows.is_empty() {
         writeln!(
             out,
             "| Repository | Registry | Status | Deletes | Untags | Reported size | Freed | Monthly saving |"
         )?;
         writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|")?;
-        for r in shown {
-            let deletes = r
-                .actions
-                .iter()
-                .filter(|a| a.kind == ActionKind::Delete)
-                .count();
-            let untags: usize = r
-                .actions
-                .iter()
-                .filter(|a| a.kind == ActionKind::Untag)
-                .map(|a| a.tags.len())
-                .sum();
-            let bytes: u64 = r
-                .actions
-                .iter()
-                .filter(|a| a.kind == ActionKind::Delete)
-                .filter_map(|a| a.size_bytes)
-                .sum();
-            let status = match r.status {
-                RepositoryStatus::Changes => "changes",
-                RepositoryStatus::Refused => "**refused**",
-                RepositoryStatus::Missing => "not found",
-                RepositoryStatus::Unreadable => "**unreadable**",
-                RepositoryStatus::Unchanged => "unchanged",
-            };
-            writeln!(
-                out,
-                "| `{}` | {} | {status} | {deletes} | {untags} | {} | {} | {} |",
-                r.repository.name,
-                r.repository.registry,
-                human_bytes(bytes),
-                freed_text(r),
-                r.monthly_saving_usd,
-            )?;
-        }
+        rows.copy_to(out)?;
         writeln!(
             out,
             "| **Total** | | | {} | {} | {} | {}{} | **{}** |",
@@ -141,59 +214,6 @@ fn storage_class_line(total: &crate::plan::Summary) -> String {
         ));
     }
     format!("Storage class: {}.", parts.join("; "))
-}
-
-/// The repositories that change and are replicated elsewhere, one line each.
-fn replicated(shown: &[&RepositoryPlan], out: &mut dyn Write) -> io::Result<()> {
-    let lines: Vec<String> = shown
-        .iter()
-        .filter_map(|r| {
-            Some(format!(
-                "- `{}`: {}",
-                r.repository.name,
-                super::replicas_text(r)?
-            ))
-        })
-        .collect();
-    if !lines.is_empty() {
-        writeln!(out, "**Replicated elsewhere**\n")?;
-        for l in lines {
-            writeln!(out, "{l}")?;
-        }
-        writeln!(out)?;
-    }
-    Ok(())
-}
-
-/// The images kept because they are in use, at most [`MAX_ACTIONS_SHOWN`] of them.
-fn kept_in_use(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    let mut in_use = with_in_use(plan).peekable();
-    if in_use.peek().is_some() {
-        writeln!(out, "#### Kept because in use")?;
-        writeln!(out)?;
-        let mut shown = 0;
-        let total: usize = with_in_use(plan).map(|r| r.in_use.len()).sum();
-        for r in in_use {
-            for image in &r.in_use {
-                if shown == MAX_ACTIONS_SHOWN {
-                    break;
-                }
-                writeln!(
-                    out,
-                    "- `{}` ({}): `{}`",
-                    r.repository.name,
-                    r.repository.registry,
-                    in_use_text(image).replace('`', "'")
-                )?;
-                shown += 1;
-            }
-        }
-        if total > shown {
-            writeln!(out, "- … and {} more", total - shown)?;
-        }
-        writeln!(out)?;
-    }
-    Ok(())
 }
 
 /// The plan's warnings, one item each.

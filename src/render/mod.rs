@@ -12,6 +12,7 @@ mod markdown;
 mod report;
 #[cfg(feature = "aws")]
 mod restore;
+pub mod spool;
 #[cfg(feature = "aws")]
 mod test;
 
@@ -23,15 +24,15 @@ pub use apply::apply_report;
 pub use diagnostics::{config_errors, diagnostic};
 pub use explain::explanation;
 pub use forecast::forecast_line;
-pub use human::{human, warnings};
-pub use markdown::markdown;
-pub use report::{storage_report, storage_report_markdown};
+pub use human::{HumanWriter, human, warnings};
+pub use markdown::{MarkdownWriter, markdown};
+pub use report::{ReportWriter, storage_report, storage_report_markdown};
 #[cfg(feature = "aws")]
 pub use restore::{restore_plan, restore_report};
 #[cfg(feature = "aws")]
 pub use test::{failure_text, junit, test_report};
 
-use crate::plan::{Action, ActionKind, Plan, RepositoryStatus, Summary};
+use crate::plan::{Action, ActionKind, Plan, RepositoryPlan, RepositoryStatus, Summary};
 use crate::registry::ImageStatus;
 use crate::text::{human_bytes, plural};
 
@@ -109,6 +110,42 @@ where
         Format::Human => human(document.borrow(), out),
         Format::Markdown => markdown(document.borrow(), out),
         Format::Json => json(document, out),
+    }
+}
+
+/// A renderer of a plan fed as a plan made a repository at a time is: each
+/// repository's plan in declaration order, then the rest of the plan (summary,
+/// warnings, forecast...). It holds what it needs of each repository until the end in
+/// [`spool::Spool`]s, so its memory does not grow with the plan.
+pub trait PlanWriter {
+    /// Takes the next repository's plan.
+    fn repository(&mut self, repo: &RepositoryPlan) -> io::Result<()>;
+    /// Writes the output, given the plan's other fields (its `repositories` are not
+    /// read: they were given one by one).
+    fn finish(&mut self, plan: &Plan) -> io::Result<()>;
+
+    /// Writes a whole plan: each of its repositories, then the end.
+    fn write_plan(&mut self, plan: &Plan) -> io::Result<()> {
+        for r in &plan.repositories {
+            self.repository(r)?;
+        }
+        self.finish(plan)
+    }
+}
+
+/// The writer of a plan in `format` to `out`, for a plan made (or read) a repository
+/// at a time; `None` for JSON, whose document is written as it goes by the plan
+/// itself ([`crate::ops::streamed`]).
+pub fn plan_writer<'a>(
+    format: Format,
+    report: bool,
+    out: &'a mut dyn Write,
+) -> Option<Box<dyn PlanWriter + 'a>> {
+    match (format, report) {
+        (Format::Json, _) => None,
+        (_, true) => Some(Box::new(ReportWriter::new(format, out))),
+        (Format::Human, false) => Some(Box::new(HumanWriter::new(out))),
+        (Format::Markdown, false) => Some(Box::new(MarkdownWriter::new(out))),
     }
 }
 
@@ -468,11 +505,6 @@ fn in_use_text(image: &crate::plan::InUseImage) -> String {
         image.digest.short(),
         places.join("; ")
     )
-}
-
-/// The repositories with images in use, in plan order.
-fn with_in_use(plan: &Plan) -> impl Iterator<Item = &crate::plan::RepositoryPlan> {
-    plan.repositories.iter().filter(|r| !r.in_use.is_empty())
 }
 
 /// The tag-set diff of a repository: every tag before, `-` for those removed, with

@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 
+use super::PlanWriter;
 use crate::plan::{Plan, RepositoryPlan, RepositoryStatus};
 use crate::text::human_bytes;
 
@@ -25,82 +26,130 @@ struct Table {
     rows: Vec<Vec<String>>,
 }
 
-fn tables(plan: &Plan) -> Vec<Table> {
-    let read: Vec<&RepositoryPlan> = plan
-        .repositories
-        .iter()
-        .filter(|r| {
-            !matches!(
-                r.status,
-                RepositoryStatus::Missing | RepositoryStatus::Unreadable
-            )
-        })
-        .collect();
-    let mut largest = read.clone();
-    largest.sort_by(|a, b| {
-        b.stored_bytes_before
-            .cmp(&a.stored_bytes_before)
-            .then_with(|| a.repository.to_string().cmp(&b.repository.to_string()))
-    });
-    let row = |r: &RepositoryPlan| {
-        vec![
-            format!("{}", r.repository.name),
-            r.repository.registry.to_string(),
-            r.images_observed.to_string(),
-            bytes(r.stored_bytes_before, r.manifests_unread == 0),
-            bytes(r.untagged_bytes, r.manifests_unread == 0),
-            bytes(r.stored_bytes_after, r.freed_bytes_exact),
-            bytes(r.freed_bytes, r.freed_bytes_exact),
-            r.monthly_saving_usd.to_string(),
-        ]
-    };
-    let header = vec![
-        "Repository",
-        "Registry",
-        "Images",
-        "Stored",
-        "Untagged",
-        "After the plan",
-        "Freed",
-        "Monthly saving",
-    ];
-    let mut savings: Vec<&RepositoryPlan> =
-        read.iter().copied().filter(|r| r.freed_bytes > 0).collect();
-    savings.sort_by(|a, b| {
-        b.freed_bytes
-            .cmp(&a.freed_bytes)
-            .then_with(|| a.repository.to_string().cmp(&b.repository.to_string()))
-    });
+const HEADER: [&str; 8] = [
+    "Repository",
+    "Registry",
+    "Images",
+    "Stored",
+    "Untagged",
+    "After the plan",
+    "Freed",
+    "Monthly saving",
+];
+
+/// The [`REPORT_ROWS`] greatest repositories by one figure, ties by name, among
+/// those offered (`seen` of them): only a few more than those are held.
+#[derive(Default)]
+struct Top {
+    held: Vec<(u64, String, Vec<String>)>,
+    seen: usize,
+}
+
+impl Top {
+    fn offer(&mut self, figure: u64, r: &RepositoryPlan) {
+        self.seen += 1;
+        if self.held.len() >= 4 * REPORT_ROWS {
+            self.cut();
+        }
+        self.held.push((figure, r.repository.to_string(), row(r)));
+    }
+
+    fn cut(&mut self) {
+        self.held
+            .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        self.held.truncate(REPORT_ROWS);
+    }
+
+    fn table(mut self, title: &str) -> Table {
+        self.cut();
+        Table {
+            title: format!("{title} ({} of {})", self.held.len(), self.seen),
+            header: HEADER.to_vec(),
+            rows: self.held.into_iter().map(|(_, _, row)| row).collect(),
+        }
+    }
+}
+
+/// A repository's row: its figures before and after the plan.
+fn row(r: &RepositoryPlan) -> Vec<String> {
     vec![
-        Table {
-            title: format!(
-                "Largest repositories ({} of {})",
-                largest.len().min(REPORT_ROWS),
-                largest.len()
-            ),
-            header: header.clone(),
-            rows: largest.iter().take(REPORT_ROWS).map(|r| row(r)).collect(),
-        },
-        Table {
-            title: format!(
-                "Biggest savings ({} of {})",
-                savings.len().min(REPORT_ROWS),
-                savings.len()
-            ),
-            header,
-            rows: savings.iter().take(REPORT_ROWS).map(|r| row(r)).collect(),
-        },
+        format!("{}", r.repository.name),
+        r.repository.registry.to_string(),
+        r.images_observed.to_string(),
+        bytes(r.stored_bytes_before, r.manifests_unread == 0),
+        bytes(r.untagged_bytes, r.manifests_unread == 0),
+        bytes(r.stored_bytes_after, r.freed_bytes_exact),
+        bytes(r.freed_bytes, r.freed_bytes_exact),
+        r.monthly_saving_usd.to_string(),
     ]
 }
 
+/// The storage report, written a repository at a time: only the tables' leading rows
+/// and the totals are held.
+pub struct ReportWriter<'a> {
+    format: super::Format,
+    out: &'a mut dyn Write,
+    largest: Top,
+    savings: Top,
+    repositories: usize,
+    untagged: u64,
+    manifests_unread: bool,
+}
+
+impl<'a> ReportWriter<'a> {
+    /// A writer of the report to `out`, as markdown or (any other format) text.
+    pub fn new(format: super::Format, out: &'a mut dyn Write) -> Self {
+        Self {
+            format,
+            out,
+            largest: Top::default(),
+            savings: Top::default(),
+            repositories: 0,
+            untagged: 0,
+            manifests_unread: false,
+        }
+    }
+}
+
+impl PlanWriter for ReportWriter<'_> {
+    fn repository(&mut self, r: &RepositoryPlan) -> io::Result<()> {
+        self.repositories += 1;
+        self.untagged += r.untagged_bytes;
+        self.manifests_unread |= r.manifests_unread > 0;
+        if !matches!(
+            r.status,
+            RepositoryStatus::Missing | RepositoryStatus::Unreadable
+        ) {
+            self.largest.offer(r.stored_bytes_before, r);
+            if r.freed_bytes > 0 {
+                self.savings.offer(r.freed_bytes, r);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, plan: &Plan) -> io::Result<()> {
+        let totals = totals(plan, self.repositories, self.untagged);
+        let tables = vec![
+            std::mem::take(&mut self.largest).table("Largest repositories"),
+            std::mem::take(&mut self.savings).table("Biggest savings"),
+        ];
+        match self.format {
+            super::Format::Markdown => {
+                markdown_tables(&totals, tables, self.manifests_unread, self.out)
+            }
+            _ => text_tables(&totals, tables, self.out),
+        }
+    }
+}
+
 /// The totals line: stored now and after, untagged, freed, saved.
-fn totals(plan: &Plan) -> String {
+fn totals(plan: &Plan, repositories: usize, untagged: u64) -> String {
     let s = &plan.summary;
-    let untagged: u64 = plan.repositories.iter().map(|r| r.untagged_bytes).sum();
     format!(
         "Stored: {} in {} repositories, {} of it only in untagged images; after the plan: {} ({}, {}/month).",
         human_bytes(s.stored_bytes_before),
-        plan.repositories.len(),
+        repositories,
         human_bytes(untagged),
         human_bytes(s.stored_bytes_after),
         if s.freed_bytes_exact {
@@ -114,8 +163,17 @@ fn totals(plan: &Plan) -> String {
 
 /// Writes the storage report as aligned text tables.
 pub fn storage_report(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{}", totals(plan))?;
-    for t in tables(plan) {
+    ReportWriter::new(super::Format::Human, out).write_plan(plan)
+}
+
+/// Writes the storage report as markdown.
+pub fn storage_report_markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    ReportWriter::new(super::Format::Markdown, out).write_plan(plan)
+}
+
+fn text_tables(totals: &str, tables: Vec<Table>, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{totals}")?;
+    for t in tables {
         writeln!(out)?;
         writeln!(out, "{}:", t.title)?;
         if t.rows.is_empty() {
@@ -149,12 +207,16 @@ pub fn storage_report(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes the storage report as markdown.
-pub fn storage_report_markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+fn markdown_tables(
+    totals: &str,
+    tables: Vec<Table>,
+    manifests_unread: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(out, "### ecr-reconcile storage report")?;
     writeln!(out)?;
-    writeln!(out, "{}", totals(plan))?;
-    for t in tables(plan) {
+    writeln!(out, "{totals}")?;
+    for t in tables {
         writeln!(out)?;
         writeln!(out, "#### {}", t.title)?;
         writeln!(out)?;
@@ -170,7 +232,7 @@ pub fn storage_report_markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<(
             writeln!(out, "| {} |", cells.join(" | "))?;
         }
     }
-    if plan.repositories.iter().any(|r| r.manifests_unread > 0) {
+    if manifests_unread {
         writeln!(out)?;
         writeln!(
             out,

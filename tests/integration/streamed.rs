@@ -1,6 +1,7 @@
-//! `plan --format json` and `plan --out` written as the repositories are planned:
-//! the bytes equal those of the plan collected and then serialized, and the saved
-//! plan reads back with a valid checksum.
+//! `plan` and `plan --out` written as the repositories are planned: the JSON bytes
+//! equal those of the plan collected and then serialized, the saved plan reads back
+//! with a valid checksum, and every other format fed a repository at a time is the
+//! text of the collected plan.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,7 @@ use ecr_reconcile::config::shard::{Shard, ShardBy};
 use ecr_reconcile::config::{self, DesiredState};
 use ecr_reconcile::ops::plan::PlanRequest;
 use ecr_reconcile::ops::{self, Source, SourceSpec};
+use ecr_reconcile::render::{self, Format};
 use testkit::generator::{OrgShape, org_snapshot};
 
 const EXAMPLE_SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/snapshot.json");
@@ -33,6 +35,9 @@ fn on_demand(snapshot: &Path) -> Source {
     })
     .unwrap()
 }
+
+/// A renderer of a collected plan.
+type Renderer = fn(&ecr_reconcile::plan::Plan, &mut dyn std::io::Write) -> std::io::Result<()>;
 
 fn request(out: PathBuf, forecast: Option<(&str, u64)>) -> PlanRequest {
     PlanRequest {
@@ -61,18 +66,56 @@ fn same_both_ways(snapshot: &Path, desired: &DesiredState, forecast: Option<(&st
 
     let streamed_out = dir.path().join("streamed.json");
     let mut written = Vec::new();
+    // Every other format, fed a repository at a time as the plan is made.
+    let mut texts: Vec<Vec<u8>> = vec![Vec::new(); 4];
+    let [human, markdown, report, report_md] = &mut texts[..] else {
+        unreachable!()
+    };
+    let mut writers = [
+        render::plan_writer(Format::Human, false, human),
+        render::plan_writer(Format::Markdown, false, markdown),
+        render::plan_writer(Format::Human, true, report),
+        render::plan_writer(Format::Markdown, true, report_md),
+    ]
+    .map(Option::unwrap);
     let streamed = ops::streamed::plan(
         &on_demand(snapshot),
         desired,
         &request(streamed_out.clone(), forecast),
-        &mut written,
+        Some(&mut written),
+        &mut |r| writers.iter_mut().try_for_each(|w| w.repository(r)),
     )
     .unwrap();
+    for w in &mut writers {
+        w.finish(&streamed.outcome.plan).unwrap();
+    }
+    drop(writers);
     same_text(
         "stdout",
         &String::from_utf8(written).unwrap(),
         &String::from_utf8(expected).unwrap(),
     );
+    let plan = &collected.plan;
+    let collected_texts: [Renderer; 4] = [
+        render::human,
+        render::markdown,
+        render::storage_report,
+        render::storage_report_markdown,
+    ];
+    for ((text, collect), what) in
+        texts
+            .iter()
+            .zip(collected_texts)
+            .zip(["human", "markdown", "report", "markdown report"])
+    {
+        let mut expected = Vec::new();
+        collect(plan, &mut expected).unwrap();
+        same_text(
+            what,
+            &String::from_utf8(text.clone()).unwrap(),
+            &String::from_utf8(expected).unwrap(),
+        );
+    }
     same_text(
         "saved plan",
         &std::fs::read_to_string(&streamed_out).unwrap(),
@@ -199,7 +242,8 @@ fn a_reader_that_stops_early_does_not_stop_the_saved_plan() {
         &source(snapshot),
         &desired,
         &request(streamed_out.clone(), None),
-        &mut Gone,
+        Some(&mut Gone),
+        &mut |_| Ok(()),
     )
     .unwrap();
     ops::plan::plan(
@@ -226,7 +270,8 @@ fn a_saved_plan_into_a_missing_folder_is_refused_before_anything_is_written() {
         &source(Path::new(EXAMPLE_SNAPSHOT)),
         &desired,
         &request(dir.path().join("no/such/plan.json"), None),
-        &mut written,
+        Some(&mut written),
+        &mut |_| Ok(()),
     )
     .unwrap_err();
     let ops::streamed::StreamError::Plan(e) = e else {

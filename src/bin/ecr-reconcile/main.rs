@@ -238,11 +238,9 @@ fn test(term: &Term, args: &TestArgs) -> Result<u8, Reported> {
 }
 
 fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
-    // JSON is written as the repositories are planned, the whole plan never held, and
-    // a snapshot's images are read as each repository is; under GitHub Actions the
-    // annotations and the step summary need the whole.
-    let streamed = args.format == Format::Json && !term.on_github();
-    let (desired, source) = term.open_with(&args.planning, streamed)?;
+    // The plan is written as the repositories are planned, in every format, the whole
+    // plan never held, and a snapshot's images are read as each repository is.
+    let (desired, source) = term.open_with(&args.planning, true)?;
     let desired = sharded(desired, &args.sharding);
     let request = PlanRequest {
         now: args.planning.now,
@@ -250,33 +248,16 @@ fn plan(term: &Term, args: &PlanArgs) -> Result<u8, Reported> {
         out: args.out.clone(),
         forecast: args.forecast.clone(),
     };
-    if streamed {
-        let code = plan_streamed(term, args, &desired, &source, &request);
-        // The registry model holds millions of small allocations: see below.
-        std::mem::forget(source);
-        return code;
-    }
-    let outcome = term.check(ops::plan::plan(&source, &desired, &request))?;
-    if args.report && args.format != Format::Json {
-        term.print_storage_report(&outcome.plan, args.format)?;
-    } else {
-        term.print_plan(&outcome, args.format, ReportFormat::Human)?;
-    }
-    term.github_plan(&outcome.plan, args.report);
-    let code = plan_exit(
-        term,
-        args,
-        &outcome.plan,
-        ops::plan::unreadable(&outcome.plan),
-    );
-    // A large plan and registry model hold millions of small allocations; the process
-    // is about to exit, so let the OS reclaim them instead of freeing one by one.
-    std::mem::forget(outcome);
+    let code = plan_streamed(term, args, &desired, &source, &request);
+    // The registry model holds millions of small allocations; the process is about to
+    // exit, so let the OS reclaim them instead of freeing one by one.
     std::mem::forget(source);
-    Ok(code)
+    code
 }
 
-/// `plan --format json`, streamed: the document goes to stdout as it is made.
+/// `plan`, streamed: JSON goes to stdout as it is made; the other formats, and the
+/// step summary under GitHub Actions, are fed a repository at a time and written at
+/// the end.
 fn plan_streamed(
     term: &Term,
     args: &PlanArgs,
@@ -285,8 +266,27 @@ fn plan_streamed(
     request: &PlanRequest,
 ) -> Result<u8, Reported> {
     use ops::streamed::StreamError;
-    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let streamed = match ops::streamed::plan(source, desired, request, &mut stdout) {
+    let report = args.report && args.format != Format::Json;
+    let mut stdout = term.plan_stdout(args.format);
+    let (json, mut writer) = match args.format {
+        Format::Json => (Some(&mut stdout as &mut dyn Write), None),
+        format => (None, render::plan_writer(format, report, &mut stdout)),
+    };
+    let mut summary = term.step_summary();
+    let mut summary_writer = summary
+        .as_mut()
+        .and_then(|s| render::plan_writer(Format::Markdown, args.report, &mut s.head));
+    let mut each = |r: &ecr_reconcile::plan::RepositoryPlan| {
+        // Two writers of their own lifetimes (one borrows stdout, one the summary).
+        if let Some(w) = &mut writer {
+            w.repository(r)?;
+        }
+        if let Some(w) = &mut summary_writer {
+            w.repository(r)?;
+        }
+        Ok(())
+    };
+    let streamed = match ops::streamed::plan(source, desired, request, json, &mut each) {
         Ok(s) => s,
         Err(StreamError::Plan(e)) => return Err(term.fail(e)),
         Err(StreamError::Write(e)) => {
@@ -295,13 +295,22 @@ fn plan_streamed(
                 .map(|()| exit::ERROR);
         }
     };
+    let plan = &streamed.outcome.plan;
+    // The writers borrow stdout and the step summary: each is done before those are.
+    let finished = writer.as_mut().map_or(Ok(()), |w| w.finish(plan));
+    drop(writer);
+    term.plan_written(finished.and_then(|()| stdout.flush()))?;
     drop(stdout);
-    Ok(plan_exit(
-        term,
-        args,
-        &streamed.outcome.plan,
-        streamed.unreadable_error(),
-    ))
+    if report {
+        term.plan_written(render::warnings(&plan.warnings, &mut term.stderr()))?;
+    }
+    term.github_annotations(plan);
+    let fed = summary_writer.as_mut().map(|w| w.finish(plan));
+    drop(summary_writer);
+    if let (Some(Ok(())), Some(summary)) = (fed, summary) {
+        summary.append();
+    }
+    Ok(plan_exit(term, args, plan, streamed.unreadable_error()))
 }
 
 /// The exit code of a plan made: a repository that could not be read (`unreadable`)

@@ -82,49 +82,45 @@ impl Term {
         Ok(state)
     }
 
-    /// True when running under GitHub Actions (annotations and a step summary).
-    pub fn on_github(&self) -> bool {
-        GitHub::detect().is_some()
-    }
-
     /// In GitHub Actions: the plan's warnings as annotations, and the markdown plan
     /// appended to the step summary (bounded by GitHub's limit). Best effort: a
     /// summary that cannot be written is a warning, not a failed plan.
     pub fn github_plan(&self, plan: &Plan, report: bool) {
-        let Some(gh) = GitHub::detect() else {
+        let Some(mut summary) = self.step_summary() else {
+            self.github_annotations(plan);
             return;
         };
-        eprint!(
-            "{}",
-            render::github::plan_annotations(plan, &|f| gh.path(f))
-        );
-        let Some(summary) = &gh.step_summary else {
-            return;
-        };
-        let mut markdown = Vec::new();
-        let rendered = if report {
-            render::storage_report_markdown(plan, &mut markdown)
-        } else {
-            render::render(plan, Format::Markdown, &mut markdown)
-        };
-        if rendered.is_err() {
-            return;
+        let fed = render::plan_writer(Format::Markdown, report, &mut summary.head)
+            .expect("markdown has a writer")
+            .write_plan(plan);
+        self.github_annotations(plan);
+        if fed.is_ok() {
+            summary.append();
         }
-        let markdown = String::from_utf8_lossy(&markdown);
-        let used = std::fs::metadata(summary).map_or(0, |m| m.len() as usize);
-        let room = render::github::STEP_SUMMARY_LIMIT.saturating_sub(used);
-        let text = render::github::bounded_summary(&markdown, room);
-        let written = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(summary)
-            .and_then(|mut f| f.write_all(text.as_bytes()));
-        if let Err(e) = written {
-            tracing::warn!(
-                "cannot append the plan to the step summary {}: {e}",
-                summary.display()
+    }
+
+    /// In GitHub Actions: a warning annotation per plan warning.
+    pub fn github_annotations(&self, plan: &Plan) {
+        if let Some(gh) = GitHub::detect() {
+            eprint!(
+                "{}",
+                render::github::plan_annotations(plan, &|f| gh.path(f))
             );
         }
+    }
+
+    /// In GitHub Actions with a step summary: the room left in it, to be filled with
+    /// the plan's markdown and then appended.
+    pub fn step_summary(&self) -> Option<StepSummary> {
+        let path = GitHub::detect()?.step_summary?;
+        let used = std::fs::metadata(&path).map_or(0, |m| m.len() as usize);
+        let room = render::github::STEP_SUMMARY_LIMIT.saturating_sub(used);
+        Some(StepSummary {
+            // One byte more than the room: a text that does not fit is seen to be cut.
+            head: render::spool::Head::new(room.saturating_add(1)),
+            room,
+            path,
+        })
     }
 
     /// In GitHub Actions: an annotation per failed case of `test`, at its line.
@@ -205,19 +201,29 @@ impl Term {
         }
     }
 
-    /// Prints the storage report of `plan` to stdout (text, or markdown), and the
-    /// plan's warnings to stderr.
-    pub fn print_storage_report(&self, plan: &Plan, format: Format) -> Result<(), Reported> {
-        let mut out = std::io::stdout().lock();
-        let result = match format {
-            Format::Markdown => render::storage_report_markdown(plan, &mut out),
-            _ => render::storage_report(plan, &mut out),
+    /// Stdout for a plan in `format`, buffered: human text through a stream that
+    /// strips its styles when color is off.
+    pub fn plan_stdout(&self, format: Format) -> Box<dyn Write> {
+        let lock = std::io::stdout().lock();
+        match format {
+            Format::Human => {
+                let choice = AutoStream::choice(&lock);
+                Box::new(std::io::BufWriter::with_capacity(
+                    1 << 16,
+                    AutoStream::new(lock, choice),
+                ))
+            }
+            // JSON and markdown carry no styles: no stripping stream.
+            _ => Box::new(std::io::BufWriter::with_capacity(1 << 16, lock)),
         }
-        .and_then(|()| out.flush())
-        .and_then(|()| render::warnings(&plan.warnings, &mut self.stderr()));
+    }
+
+    /// Shows a failed write of the plan; a reader that stops early (`| head`) is not
+    /// an error.
+    pub fn plan_written(&self, result: std::io::Result<()>) -> Result<(), Reported> {
         match result {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => self.written(other, "cannot write the storage report"),
+            other => self.written(other, "cannot write the plan"),
         }
     }
 
@@ -278,6 +284,35 @@ struct Io(&'static str, std::io::Error);
 
 /// The GitHub Actions environment, when the binary runs in a workflow
 /// (`GITHUB_ACTIONS=true`).
+/// The plan's markdown for the step summary (`GITHUB_STEP_SUMMARY`), being written:
+/// only what fits in its room is held.
+pub struct StepSummary {
+    /// Where the markdown is written.
+    pub head: render::spool::Head,
+    room: usize,
+    path: std::path::PathBuf,
+}
+
+impl StepSummary {
+    /// Appends the markdown, cut to the room left with a note when it does not fit.
+    pub fn append(self) {
+        let (kept, _) = self.head.into_parts();
+        let markdown = String::from_utf8_lossy(&kept);
+        let text = render::github::bounded_summary(&markdown, self.room);
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(
+                "cannot append the plan to the step summary {}: {e}",
+                self.path.display()
+            );
+        }
+    }
+}
+
 struct GitHub {
     /// The repository's checkout: annotations name files relative to it.
     workspace: Option<std::path::PathBuf>,
