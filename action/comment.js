@@ -22,6 +22,36 @@ const GITHUB_COMMENT_LIMIT = 65536;
 /** The budget we fill: room below the limit for the marker and the footer. */
 const DEFAULT_MAX_LENGTH = 65000;
 const MARKER_PREFIX = 'ecr-reconcile:plan:';
+/**
+ * Bytes of the markdown file read at most: a comment holds 65,536 characters, and
+ * the plan of a large organisation can be gigabytes of markdown (more than a
+ * JavaScript string can hold).
+ */
+const READ_LIMIT = 1 << 20;
+
+/**
+ * The markdown of `file`: the whole text, or, for a file over `limit` bytes, its
+ * first `limit` bytes up to the last whole line, with `bytes` the file's size (else
+ * null).
+ */
+function readMarkdown(file, limit = READ_LIMIT) {
+  const size = fs.statSync(file).size;
+  if (size <= limit) return { markdown: fs.readFileSync(file, 'utf8'), bytes: null };
+  const buffer = Buffer.alloc(limit);
+  const fd = fs.openSync(file, 'r');
+  let read = 0;
+  try {
+    while (read < limit) {
+      const n = fs.readSync(fd, buffer, read, limit - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const text = buffer.subarray(0, read).toString('utf8');
+  return { markdown: text.slice(0, text.lastIndexOf('\n') + 1), bytes: size };
+}
 
 /** A key reduced to characters safe inside an HTML comment (no `--`, no `>`). */
 function safeKey(key) {
@@ -68,7 +98,7 @@ function trimMarkdown(markdown, budget) {
 }
 
 /** The whole comment: marker, the plan (cut if needed), a footer with links. */
-function buildBody({ key, markdown, maxLength = DEFAULT_MAX_LENGTH, artifactUrl, runUrl, sha }) {
+function buildBody({ key, markdown, bytes = null, maxLength = DEFAULT_MAX_LENGTH, artifactUrl, runUrl, sha }) {
   const head = `${marker(key)}\n`;
   const links = [];
   if (sha) links.push(`commit ${sha.slice(0, 12)}`);
@@ -81,8 +111,11 @@ function buildBody({ key, markdown, maxLength = DEFAULT_MAX_LENGTH, artifactUrl,
   const budget = Math.min(maxLength, GITHUB_COMMENT_LIMIT) - head.length - footer.length;
   // The note about the cut takes at most this much of the budget.
   const noteReserve = 600;
+  // A plan read in part (`bytes`: the file's size) is cut whatever its first part.
   const { text, trimmed } =
-    plan.length <= budget ? { text: plan, trimmed: false } : trimMarkdown(plan, budget - noteReserve);
+    plan.length <= budget && bytes === null
+      ? { text: plan, trimmed: false }
+      : { ...trimMarkdown(plan, budget - noteReserve), trimmed: true };
   let note = '';
   if (trimmed) {
     const where = artifactUrl
@@ -91,7 +124,11 @@ function buildBody({ key, markdown, maxLength = DEFAULT_MAX_LENGTH, artifactUrl,
         ? `the full plan is in the [workflow run](${runUrl}) (step summary and artifacts)`
         : 'the full plan is in the workflow run';
     note =
-      `\n\n> [!WARNING]\n> This plan is ${plan.length.toLocaleString('en-US')} characters, over what a ` +
+      `\n\n> [!WARNING]\n> This plan is ${
+        bytes === null
+          ? `${plan.length.toLocaleString('en-US')} characters`
+          : `${bytes.toLocaleString('en-US')} bytes`
+      }, over what a ` +
       `comment can hold: it is cut after ${text.length.toLocaleString('en-US')}; ${where}.`;
   }
   return { body: head + text + note + footer, trimmed };
@@ -196,6 +233,7 @@ async function upsertComment({
   issue,
   key,
   markdown,
+  bytes = null,
   hasChanges,
   whenUnchanged = 'update',
   maxLength,
@@ -211,7 +249,7 @@ async function upsertComment({
   const login = await commentAuthor(api, author);
   const existing = await findComment(api, repository, issue, mark, login);
   if (!hasChanges && !existing && whenUnchanged !== 'always') return { action: 'none', comment: null, trimmed: false };
-  const { body, trimmed } = buildBody({ key, markdown, maxLength, artifactUrl, runUrl, sha });
+  const { body, trimmed } = buildBody({ key, markdown, bytes, maxLength, artifactUrl, runUrl, sha });
   if (existing) {
     const { data } = await api.request('PATCH', `/repos/${repository}/issues/comments/${existing.id}`, { body });
       return { action: 'updated', comment: data, trimmed, author: login };
@@ -252,7 +290,7 @@ async function run(env = process.env, { fetchImpl = fetch, log = console.log, re
     setOutputs(env, { 'comment-action': 'none', 'comment-id': '', 'comment-url': '' });
     return { action: 'none', comment: null };
   }
-  const markdown = fs.readFileSync(required('PLAN_MARKDOWN_FILE'), 'utf8');
+  const { markdown, bytes } = readMarkdown(required('PLAN_MARKDOWN_FILE'));
   const runUrl =
     env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
       ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
@@ -271,6 +309,7 @@ async function run(env = process.env, { fetchImpl = fetch, log = console.log, re
       issue,
       key: env.COMMENT_KEY,
       markdown,
+      bytes,
       hasChanges: env.HAS_CHANGES === 'true',
       whenUnchanged: env.COMMENT_WHEN_UNCHANGED || 'update',
       maxLength: env.COMMENT_MAX_LENGTH ? Number(env.COMMENT_MAX_LENGTH) : undefined,
@@ -304,7 +343,7 @@ async function run(env = process.env, { fetchImpl = fetch, log = console.log, re
   return result;
 }
 
-module.exports = { GITHUB_COMMENT_LIMIT, DEFAULT_AUTHOR, safeKey, marker, trimMarkdown, buildBody, client, nextLink, commentAuthor, findComment, upsertComment, run };
+module.exports = { GITHUB_COMMENT_LIMIT, READ_LIMIT, DEFAULT_AUTHOR, readMarkdown, safeKey, marker, trimMarkdown, buildBody, client, nextLink, commentAuthor, findComment, upsertComment, run };
 
 if (require.main === module) {
   run().catch((error) => {

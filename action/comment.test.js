@@ -153,6 +153,28 @@ test('a plan over the limit is cut at a line, blocks closed, with a link to the 
   assert.ok(huge.startsWith(keptPlan + '\n'), 'cut at a line boundary');
 });
 
+test('a markdown file larger than a string can hold is read in part, up to a line', async (t) => {
+  const api = await startApi();
+  t.after(api.close);
+  // Over the read limit: only its first megabyte is read, and the comment says the size.
+  const rows = Array.from({ length: 30000 }, (_, i) => `| \`repo-${i}\` | 111111111111 | changes | 3 | 0 | 1 MiB | 1 MiB | $0.01 |`);
+  const markdown = `### ecr-reconcile plan\n\n**Plan: delete 90000 images.**\n\n${rows.join('\n')}\n`;
+  assert.ok(markdown.length > 2 * comment.READ_LIMIT);
+  const env = envFor(api, { markdown });
+  const read = comment.readMarkdown(env.PLAN_MARKDOWN_FILE);
+  assert.equal(read.bytes, Buffer.byteLength(markdown));
+  assert.ok(read.markdown.length <= comment.READ_LIMIT && read.markdown.length > comment.READ_LIMIT - 200);
+  assert.ok(markdown.startsWith(read.markdown) && read.markdown.endsWith('\n'), 'a prefix, cut after a line');
+  const result = await comment.run(env, quiet);
+  assert.equal(result.trimmed, true);
+  const { body } = api.state.comments.get(7)[0];
+  assert.ok(body.length <= comment.GITHUB_COMMENT_LIMIT);
+  assert.ok(body.includes('**Plan: delete 90000 images.**'));
+  assert.match(body, new RegExp(`This plan is ${Buffer.byteLength(markdown).toLocaleString('en-US')} bytes, over what a comment can hold`));
+  // A file within the limit is read whole.
+  assert.deepEqual(comment.readMarkdown(envFor(api).PLAN_MARKDOWN_FILE), { markdown: PLAN, bytes: null });
+});
+
 test('a plan under the limit is not cut', async (t) => {
   const { body, trimmed } = comment.buildBody({ key: 'k', markdown: PLAN, artifactUrl: 'https://a.test/1' });
   assert.equal(trimmed, false);
