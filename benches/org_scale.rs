@@ -44,12 +44,18 @@ fn measured(stderr: &str) -> (String, f64) {
 }
 
 fn run(label: &str, snapshot: &Path, desired: &Path, extra: &[&str]) {
-    run_in(label, snapshot, desired, extra, &[]);
+    run_in(label, snapshot, desired, &["--format", "json"], extra, &[]);
 }
 
-/// Runs the plan with `extra` arguments (after `--format json`: a later `--format`
-/// wins) and `envs`.
-fn run_in(label: &str, snapshot: &Path, desired: &Path, extra: &[&str], envs: &[(&str, &Path)]) {
+/// Runs the plan with `format` and `extra` arguments, and `envs`.
+fn run_in(
+    label: &str,
+    snapshot: &Path,
+    desired: &Path,
+    format: &[&str],
+    extra: &[&str],
+    envs: &[(&str, &Path)],
+) {
     let exe = env!("CARGO_BIN_EXE_ecr-reconcile");
     let out = Command::new("/usr/bin/time")
         .arg("-v")
@@ -57,7 +63,7 @@ fn run_in(label: &str, snapshot: &Path, desired: &Path, extra: &[&str], envs: &[
         .args(["plan", "--snapshot"])
         .arg(snapshot)
         .arg(desired)
-        .args(["--format", "json"])
+        .args(format)
         .args(extra)
         .envs(envs.iter().copied())
         .stdout(Stdio::null())
@@ -115,17 +121,21 @@ fn main() {
     for format in formats.split(',').filter(|f| !f.is_empty()) {
         let summary = dir.join("step-summary.md");
         match format {
-            "human" | "markdown" => run(
+            "human" | "markdown" => run_in(
                 &format!("plan --format {format} >/dev/null"),
                 &snapshot,
                 &desired,
                 &["--format", format],
+                &[],
+                &[],
             ),
-            "report" => run(
+            "report" => run_in(
                 "plan --report --format human >/dev/null",
                 &snapshot,
                 &desired,
-                &["--report", "--format", "human"],
+                &["--format", "human"],
+                &["--report"],
+                &[],
             ),
             "github" => {
                 let yes = Path::new("true");
@@ -133,6 +143,7 @@ fn main() {
                     "GITHUB_ACTIONS=true plan --format json >/dev/null (step summary)",
                     &snapshot,
                     &desired,
+                    &["--format", "json"],
                     &[],
                     &[
                         ("GITHUB_ACTIONS", yes),

@@ -56,7 +56,7 @@ const REPOSITORIES: &str = "\n  \"repositories\": [],";
 
 /// The pretty document `outcome` (whose repositories are empty) up to the value of
 /// `repositories` (`... "repositories": `), and after it (`,\n  "warnings": ...}`).
-fn pretty_around(outcome: &PlanOutcome) -> (String, String) {
+pub fn pretty_around(outcome: &PlanOutcome) -> (String, String) {
     debug_assert!(outcome.plan.repositories.is_empty());
     let text = serde_json::to_string_pretty(outcome).expect("a plan serializes");
     let at = text
@@ -67,6 +67,20 @@ fn pretty_around(outcome: &PlanOutcome) -> (String, String) {
         text[..value].to_owned(),
         text[value + "[]".len()..].to_owned(),
     )
+}
+
+/// A repository's plan as an item of the pretty document's `repositories`, with what
+/// comes before it (the array's opening for the `first`, else a comma).
+pub fn pretty_repository(r: &RepositoryPlan, first: bool) -> String {
+    let pretty = serde_json::to_string_pretty(r).expect("a plan serializes");
+    // JSON strings hold no raw line break: each one starts a line to indent.
+    let item = pretty.replace('\n', "\n    ");
+    format!("{}{item}", if first { "[\n    " } else { ",\n    " })
+}
+
+/// What closes the pretty document's `repositories` after `written` of them.
+pub fn pretty_end(written: usize) -> &'static str {
+    if written == 0 { "[]" } else { "\n  ]" }
 }
 
 /// The saved plan being written: its pretty document and the canonical form of its
@@ -181,10 +195,7 @@ impl Document<'_> {
         }
         let first = self.written == 0;
         if self.out.is_some() || self.saved.is_some() {
-            let pretty = serde_json::to_string_pretty(&r).expect("a plan serializes");
-            self.both(if first { b"[\n    " } else { b",\n    " });
-            // JSON strings hold no raw line break: each one starts a line to indent.
-            self.both(pretty.replace('\n', "\n    ").as_bytes());
+            self.both(pretty_repository(&r, first).as_bytes());
         }
         if self.saved.is_some() {
             let canonical = saved::canonical_bytes(&r);
@@ -247,11 +258,7 @@ pub fn plan<'a>(
         })
         .map_err(PlanError::from)?;
     let outcome = PlanOutcome::new(plan, source.calls(), in_use.calls);
-    document.both(if document.written == 0 {
-        b"[]"
-    } else {
-        b"\n  ]"
-    });
+    document.both(pretty_end(document.written).as_bytes());
     let tail = pretty_around(&outcome).1;
     document.both(tail.as_bytes());
     if let Some(out) = &mut document.out
