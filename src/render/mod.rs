@@ -227,6 +227,46 @@ pub fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()
     out.flush()
 }
 
+/// The plan document as JSON, written a repository at a time, for a document whose
+/// other fields are known before its repositories (`show` of saved plans): the same
+/// bytes as [`json`] of the whole document.
+pub struct JsonWriter<'a> {
+    out: &'a mut dyn Write,
+    tail: String,
+    written: usize,
+}
+
+impl<'a> JsonWriter<'a> {
+    /// Writes the start of the document `outcome` (whose repositories are empty: they
+    /// are given one by one) to `out`.
+    pub fn new(
+        outcome: &crate::ops::plan::PlanOutcome,
+        out: &'a mut dyn Write,
+    ) -> io::Result<Self> {
+        let (head, tail) = crate::ops::streamed::pretty_around(outcome);
+        out.write_all(head.as_bytes())?;
+        Ok(Self {
+            out,
+            tail,
+            written: 0,
+        })
+    }
+}
+
+impl PlanWriter for JsonWriter<'_> {
+    fn repository(&mut self, repo: &RepositoryPlan) -> io::Result<()> {
+        let item = crate::ops::streamed::pretty_repository(repo, self.written == 0);
+        self.written += 1;
+        self.out.write_all(item.as_bytes())
+    }
+
+    fn finish(&mut self, _: &Plan) -> io::Result<()> {
+        let end = crate::ops::streamed::pretty_end(self.written);
+        write!(self.out, "{end}{}\n", self.tail)?;
+        self.out.flush()
+    }
+}
+
 /// For a shard's plan, the line that says so: `Shard 2/4 (by account): 12 of 40
 /// declared repositories; the other shards' plans have the rest.`
 pub fn shard_line(plan: &crate::plan::Plan) -> Option<String> {
