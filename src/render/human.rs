@@ -33,10 +33,15 @@ pub struct HumanWriter<'a> {
 impl<'a> HumanWriter<'a> {
     /// A writer of the plan to `out`.
     pub fn new(out: &'a mut dyn Write) -> Self {
+        Self::with_spool_limit(out, super::spool::IN_MEMORY)
+    }
+
+    /// A writer whose spools move to a temporary file past `limit` bytes.
+    pub fn with_spool_limit(out: &'a mut dyn Write, limit: usize) -> Self {
         Self {
             out,
-            changed: Spool::default(),
-            in_use: Spool::default(),
+            changed: Spool::with_limit(limit),
+            in_use: Spool::with_limit(limit),
             archive: false,
             reactivate: false,
         }

@@ -32,14 +32,19 @@ pub struct MarkdownWriter<'a> {
 impl<'a> MarkdownWriter<'a> {
     /// A writer of the plan to `out`.
     pub fn new(out: &'a mut dyn Write) -> Self {
+        Self::with_spool_limit(out, super::spool::IN_MEMORY)
+    }
+
+    /// A writer whose spools move to a temporary file past `limit` bytes.
+    pub fn with_spool_limit(out: &'a mut dyn Write, limit: usize) -> Self {
         Self {
             out,
-            rows: Spool::default(),
-            in_use: Spool::default(),
+            rows: Spool::with_limit(limit),
+            in_use: Spool::with_limit(limit),
             in_use_shown: 0,
             in_use_total: 0,
-            replicated: Spool::default(),
-            details: Spool::default(),
+            replicated: Spool::with_limit(limit),
+            details: Spool::with_limit(limit),
         }
     }
 }

@@ -67,17 +67,30 @@ fn same_both_ways(snapshot: &Path, desired: &DesiredState, forecast: Option<(&st
     let streamed_out = dir.path().join("streamed.json");
     let mut written = Vec::new();
     // Every other format, fed a repository at a time as the plan is made.
-    let mut texts: Vec<Vec<u8>> = vec![Vec::new(); 4];
-    let [human, markdown, report, report_md] = &mut texts[..] else {
+    // Spools of 1 KiB, so that the text of the larger plans goes through files.
+    let mut texts: Vec<Vec<u8>> = vec![Vec::new(); 6];
+    let [
+        human,
+        markdown,
+        report,
+        report_md,
+        human_small,
+        markdown_small,
+    ] = &mut texts[..]
+    else {
         unreachable!()
     };
-    let mut writers = [
-        render::plan_writer(Format::Human, false, human),
-        render::plan_writer(Format::Markdown, false, markdown),
-        render::plan_writer(Format::Human, true, report),
-        render::plan_writer(Format::Markdown, true, report_md),
-    ]
-    .map(Option::unwrap);
+    let mut writers: [Box<dyn render::PlanWriter>; 6] = [
+        render::plan_writer(Format::Human, false, human).unwrap(),
+        render::plan_writer(Format::Markdown, false, markdown).unwrap(),
+        render::plan_writer(Format::Human, true, report).unwrap(),
+        render::plan_writer(Format::Markdown, true, report_md).unwrap(),
+        Box::new(render::HumanWriter::with_spool_limit(human_small, 1 << 10)),
+        Box::new(render::MarkdownWriter::with_spool_limit(
+            markdown_small,
+            1 << 10,
+        )),
+    ];
     let streamed = ops::streamed::plan(
         &on_demand(snapshot),
         desired,
@@ -96,18 +109,22 @@ fn same_both_ways(snapshot: &Path, desired: &DesiredState, forecast: Option<(&st
         &String::from_utf8(expected).unwrap(),
     );
     let plan = &collected.plan;
-    let collected_texts: [Renderer; 4] = [
+    let collected_texts: [Renderer; 6] = [
         render::human,
         render::markdown,
         render::storage_report,
         render::storage_report_markdown,
+        render::human,
+        render::markdown,
     ];
-    for ((text, collect), what) in
-        texts
-            .iter()
-            .zip(collected_texts)
-            .zip(["human", "markdown", "report", "markdown report"])
-    {
+    for ((text, collect), what) in texts.iter().zip(collected_texts).zip([
+        "human",
+        "markdown",
+        "report",
+        "markdown report",
+        "human, spooled to files",
+        "markdown, spooled to files",
+    ]) {
         let mut expected = Vec::new();
         collect(plan, &mut expected).unwrap();
         same_text(
