@@ -262,7 +262,7 @@ impl PlanWriter for JsonWriter<'_> {
 
     fn finish(&mut self, _: &Plan) -> io::Result<()> {
         let end = crate::ops::streamed::pretty_end(self.written);
-        write!(self.out, "{end}{}\n", self.tail)?;
+        writeln!(self.out, "{end}{}", self.tail)?;
         self.out.flush()
     }
 }
