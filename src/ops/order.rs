@@ -32,10 +32,89 @@ pub(crate) fn interleaved(targets: &[RepositoryRef]) -> Vec<usize> {
         .collect()
 }
 
+/// Repositories a window against a registry on the network holds at most: its groups
+/// take every account and region in turn, so the larger the window, the more accounts
+/// are read side by side.
+pub(crate) const NETWORK_WINDOW: usize = 8192;
+
+/// The first window against a registry on the network, before any repository's size
+/// is known.
+const FIRST_NETWORK_WINDOW: usize = 1024;
+
+/// Images a window's plans are to hold, about (they are held until the window is
+/// done): the next window is sized by the images per repository seen so far.
+pub(crate) const WINDOW_IMAGES: usize = 1_000_000;
+
+/// The sizes of the windows of declaration order a run reads: a group at a time when
+/// the registry answers at once (no budget to spend side by side); else as many
+/// repositories as hold about [`WINDOW_IMAGES`] images by the repositories planned so
+/// far, between one group and [`NETWORK_WINDOW`].
+#[derive(Debug)]
+pub(crate) struct Windows {
+    group: usize,
+    network: bool,
+    repositories: usize,
+    images: usize,
+}
+
+impl Windows {
+    pub(crate) fn new(group: usize, network: bool) -> Self {
+        Self {
+            group,
+            network,
+            repositories: 0,
+            images: 0,
+        }
+    }
+
+    /// The next window's size, in repositories.
+    pub(crate) fn next(&self) -> usize {
+        if !self.network {
+            return self.group;
+        }
+        if self.repositories == 0 {
+            return FIRST_NETWORK_WINDOW.max(self.group);
+        }
+        let per_repository = self.images.div_ceil(self.repositories).max(1);
+        (WINDOW_IMAGES / per_repository).clamp(self.group, NETWORK_WINDOW.max(self.group))
+    }
+
+    /// One more repository planned, of `images` images.
+    pub(crate) fn planned(&mut self, images: usize) {
+        self.repositories += 1;
+        self.images += images;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{AccountId, Region, RepositoryName};
+
+    #[test]
+    fn windows_hold_about_a_million_images_between_a_group_and_the_network_window() {
+        let offline = Windows::new(256, false);
+        assert_eq!(offline.next(), 256);
+        let mut w = Windows::new(256, true);
+        assert_eq!(w.next(), 1024, "nothing known yet");
+        // 200 images a repository: 5,000 repositories.
+        (0..10).for_each(|_| w.planned(200));
+        assert_eq!(w.next(), 5_000);
+        // Small repositories: at most the network window.
+        let mut small = Windows::new(256, true);
+        (0..10).for_each(|_| small.planned(3));
+        assert_eq!(small.next(), NETWORK_WINDOW);
+        small.planned(0);
+        let mut empty = Windows::new(256, true);
+        empty.planned(0);
+        assert_eq!(empty.next(), NETWORK_WINDOW);
+        // Huge repositories: one group at least, so the accounts still take turns.
+        let mut huge = Windows::new(256, true);
+        huge.planned(100_000);
+        assert_eq!(huge.next(), 256);
+        // A group larger than the network window is the window.
+        assert_eq!(Windows::new(10_000, true).next(), 10_000);
+    }
 
     fn targets() -> Vec<RepositoryRef> {
         let at = |account: &str, region: &str, name: &str| RepositoryRef {

@@ -655,21 +655,17 @@ pub async fn make_plan_in_use<R: Registry>(
     Ok(plan)
 }
 
-/// How many repositories, in declaration order, a run against a registry on the
-/// network reads at once (in groups that take their accounts in turn); their plans are
-/// held until the window is done, then given on in declaration order.
-const NETWORK_WINDOW: usize = 8192;
-
 /// As [`make_plan_in_use`], but each repository's plan is given to `sink` as soon as
 /// its window is planned, in declaration order, and not kept: the plan returned has no
 /// repositories (its warnings, summary and forecast are the whole run's).
 ///
 /// Repositories are read in windows of declaration order, each observed and planned a
-/// group at a time. Against a registry on the network a window is
-/// [`NETWORK_WINDOW`] repositories whose groups take every account and region in turn
-/// (`order.rs`), so the accounts of a run are read side by side, each on its own
-/// budget, rather than the few accounts a group of declaration order would hold; a
-/// window's plans are held until it is done. A registry that answers at once has no
+/// group at a time. Against a registry on the network a window's groups take every
+/// account and region in turn (`order.rs`), so the accounts of a run are read side by
+/// side, each on its own budget, rather than the few accounts a group of declaration
+/// order would hold; a window's plans are held until it is done, so a window holds
+/// about a million images by the repositories read so far, and at most
+/// [`super::order::NETWORK_WINDOW`] repositories. A registry that answers at once has no
 /// budget to spend: its window is one group, so a run holds one group's observed
 /// state and plans at a time.
 // Long function: the windows and groups, the registries' settings read beside the
@@ -684,11 +680,7 @@ pub async fn plan_streaming<R: Registry>(
     let (targets, mut first_pages) =
         resolve_with_pages(registry, desired, settings.default_region.as_ref()).await?;
     let group = (settings.parallelism * 8).max(64);
-    let window = if registry.answers_at_once() {
-        group
-    } else {
-        NETWORK_WINDOW.max(group)
-    };
+    let mut windows = super::order::Windows::new(group, !registry.answers_at_once());
     let instants = settings
         .forecast
         .as_ref()
@@ -699,10 +691,11 @@ pub async fn plan_streaming<R: Registry>(
     // Each repository's place in declaration order, for the order of the warnings.
     let (mut position, mut declared) = (HashMap::with_capacity(targets.len()), 0);
     let mut registries: Option<Settings> = None;
-    for (w_targets, w_desired) in targets
-        .chunks(window)
-        .zip(desired.repositories.chunks(window))
-    {
+    let mut start = 0;
+    while start < targets.len() {
+        let end = (start + windows.next()).min(targets.len());
+        let (w_targets, w_desired) = (&targets[start..end], &desired.repositories[start..end]);
+        start = end;
         let n = w_targets.len();
         let mut planned: Vec<Option<(RepositoryPlan, Vec<Warning>)>> =
             (0..n).map(|_| None).collect();
@@ -761,6 +754,7 @@ pub async fn plan_streaming<R: Registry>(
             .map(|p| p.expect("every repository of a window is planned once"))
         {
             summary.add(&p);
+            windows.planned(p.images_observed);
             position.insert(p.repository.to_string(), declared);
             declared += 1;
             warnings.extend(w);
@@ -781,89 +775,4 @@ pub async fn plan_streaming<R: Registry>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::load_sources;
-
-    fn desired(registry: &str) -> DesiredRepository {
-        let yaml = format!(
-            "version: 1\nregistry:\n{registry}repositories:\n  tools/cli:\n    tags: [v1]\n"
-        );
-        load_sources(vec![("t.yaml".into(), yaml.into_bytes())])
-            .unwrap_or_else(|e| panic!("{:?}", e.diagnostics))
-            .repositories
-            .remove(0)
-    }
-
-    fn known() -> Vec<PublicRegistryInfo> {
-        vec![PublicRegistryInfo {
-            account: AccountId::parse("123456789012").unwrap(),
-            aliases: vec![
-                PublicAlias::parse("my-org").unwrap(),
-                PublicAlias::parse("my-other").unwrap(),
-            ],
-        }]
-    }
-
-    #[test]
-    fn a_public_alias_resolves_to_the_account_that_owns_it_and_nothing_else() {
-        let alias = |a: &str| PublicAlias::parse(a).unwrap();
-        let r = desired("  public: my-other\n");
-        assert_eq!(r.public, Some(alias("my-other")));
-        assert_eq!(r.region, None);
-        assert_eq!(
-            public_account(&known(), &alias("my-other"), &r)
-                .unwrap()
-                .as_str(),
-            "123456789012"
-        );
-        let e = public_account(&known(), &alias("theirs"), &desired("  public: theirs\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("`theirs`") && e.contains("`my-org` (123456789012)"),
-            "{e}"
-        );
-        let e = public_account(&[], &alias("my-org"), &desired("  public: my-org\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("they have none"), "{e}");
-        let r = desired("  public: my-org\n  account: \"210987654321\"\n");
-        let e = public_account(&known(), &alias("my-org"), &r)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("belongs to account 123456789012"), "{e}");
-    }
-
-    #[test]
-    fn one_run_resolves_public_and_private_repositories_side_by_side() {
-        let reg = crate::registry::memory::InMemoryRegistry::new();
-        let public = RegistryLocation::public(
-            AccountId::parse("123456789012").unwrap(),
-            PublicAlias::parse("my-org").unwrap(),
-        );
-        reg.add_registry(public.clone());
-        let state = load_sources(vec![
-            (
-                "public.yaml".into(),
-                b"version: 1\nregistry:\n  public: my-org\nrepositories:\n  tools/cli:\n    tags: [v1]\n"
-                    .to_vec(),
-            ),
-            (
-                "private.yaml".into(),
-                b"version: 1\nregistry:\n  account: \"123456789012\"\n  region: eu-west-1\nrepositories:\n  tools/cli:\n    tags: [v1]\n"
-                    .to_vec(),
-            ),
-        ])
-        .unwrap();
-        let refs = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(resolve(&reg, &state, None))
-            .unwrap();
-        assert_eq!(refs[0].registry, public);
-        assert_eq!(refs[0].to_string(), "public.ecr.aws/my-org/tools/cli");
-        assert_eq!(refs[1].to_string(), "tools/cli (123456789012/eu-west-1)");
-        assert_eq!(reg.calls().ecr_public.other, 1, "DescribeRegistries once");
-    }
-}
+mod tests;

@@ -174,7 +174,7 @@ impl State {
 }
 
 /// The in-memory registry. Cheap to build from a snapshot; counts every call.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct InMemoryRegistry {
     state: Mutex<State>,
     calls: CallCounters,
@@ -182,12 +182,8 @@ pub struct InMemoryRegistry {
     default_account: Option<AccountId>,
     /// The snapshot file images are read from when needed, if they are not all held.
     on_demand: Option<on_demand::OnDemand>,
-}
-
-impl Default for InMemoryRegistry {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// Read as a registry on the network: see [`Self::as_if_on_the_network`].
+    on_network: bool,
 }
 
 /// An image as DescribeImages reports it: ECR Public gives no subject (a referrer's
@@ -203,12 +199,14 @@ fn reported(detail: &ImageDetail, public: bool) -> ImageDetail {
 impl InMemoryRegistry {
     /// An empty registry.
     pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Says it does not answer at once: a run reads it as it reads ECR, for tests.
+    pub fn as_if_on_the_network(self) -> Self {
         Self {
-            state: Mutex::new(State::default()),
-            calls: CallCounters::default(),
-            accounts: HashMap::new(),
-            default_account: None,
-            on_demand: None,
+            on_network: true,
+            ..self
         }
     }
 
@@ -715,7 +713,7 @@ fn pushed_size(
 impl Registry for InMemoryRegistry {
     fn answers_at_once(&self) -> bool {
         // Every call below does its work under a plain mutex and awaits nothing.
-        true
+        !self.on_network
     }
 
     async fn caller_account(&self, region: &Region) -> Result<AccountId, RegistryError> {
