@@ -664,7 +664,7 @@ pub async fn make_plan_in_use<R: Registry>(
 /// account and region in turn (`order.rs`), so the accounts of a run are read side by
 /// side, each on its own budget, rather than the few accounts a group of declaration
 /// order would hold; a window's plans are held until it is done, so a window holds
-/// about a million images by the repositories read so far, and at most
+/// about two million images by the repositories read so far, and at most
 /// [`super::order::NETWORK_WINDOW`] repositories. A registry that answers at once has no
 /// budget to spend: its window is one group, so a run holds one group's observed
 /// state and plans at a time.

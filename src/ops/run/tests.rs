@@ -57,10 +57,10 @@ fn a_run_on_the_network_reads_windows_of_repositories_and_plans_as_a_run_offline
     use testkit::generator::{OrgShape, org_snapshot};
     let dir = tempfile::tempdir().unwrap();
     let (snapshot, desired_dir) = (dir.path().join("s.json"), dir.path().join("desired"));
-    // 3 x 700 repositories of 2 images: a first window of 1,024, then the rest.
+    // 3 x 3,000 repositories of 2 images: a first window of 8,192, then the rest.
     let shape = OrgShape {
         accounts: 3,
-        repositories: 700,
+        repositories: 3_000,
         images: 2,
     };
     org_snapshot(shape, &snapshot, &desired_dir).unwrap();
@@ -93,7 +93,7 @@ fn a_run_on_the_network_reads_windows_of_repositories_and_plans_as_a_run_offline
             },
         ))
         .unwrap();
-    assert_eq!(given, 2_100);
+    assert_eq!(given, 9_000);
     assert_eq!(
         order, offline.repositories,
         "every repository, in declaration order"
