@@ -18,6 +18,7 @@ pub mod restore;
 pub mod restored;
 pub mod run;
 pub mod shard;
+pub mod show;
 pub mod snapshot;
 pub mod source;
 pub mod streamed;

@@ -79,16 +79,38 @@ fn canonical_inner(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
-fn checksum(document: &serde_json::Value) -> String {
+/// The checksum of a whole document (its `checksum` field left out), as [`seal`]
+/// computes it.
+pub fn checksum(document: &serde_json::Value) -> String {
     let bytes = serde_json::to_vec(&canonical(document)).expect("a JSON value serializes");
     crate::hash::sha256(&bytes)
+}
+
+/// The checksum of `document` (its `checksum` left out) whose top-level field `field`
+/// is not in it (its value there is not read) but given by `value`, which adds that
+/// value's canonical JSON to the hash: as [`seal`] computes it for the whole.
+pub fn checksum_around<E>(
+    document: &serde_json::Value,
+    field: &str,
+    value: impl FnOnce(&mut crate::hash::Hasher) -> Result<(), E>,
+) -> Result<String, E> {
+    let (before, after) = canonical_around(document, field);
+    let mut hasher = crate::hash::Hasher::new();
+    hasher.update(&before);
+    value(&mut hasher)?;
+    hasher.update(&after);
+    Ok(hasher.finish())
+}
+
+/// The canonical JSON of a JSON value inside a plan document: [`canonical_bytes`].
+pub fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&canonical_inner(value)).expect("a JSON value serializes")
 }
 
 /// The canonical JSON of a value inside a plan document (keys sorted at every level,
 /// every key kept, no white space), as the checksum reads it.
 pub fn canonical_bytes(value: &impl Serialize) -> Vec<u8> {
-    let value = serde_json::to_value(value).expect("a plan serializes");
-    serde_json::to_vec(&canonical_inner(&value)).expect("a JSON value serializes")
+    canonical_json(&serde_json::to_value(value).expect("a plan serializes"))
 }
 
 /// The canonical JSON of `document` (without its checksum) around the value of its
@@ -132,26 +154,42 @@ pub fn seal(plan: &impl Serialize) -> serde_json::Value {
 /// Reads a saved plan document, refusing other format versions, a missing checksum
 /// and any change since it was saved.
 pub fn unseal<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SavedPlanError> {
-    let document: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| SavedPlanError::Syntax {
-            line: e.line(),
-            column: e.column(),
-            message: crate::text::without_position(&e.to_string()),
-        })?;
+    let document: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| syntax(&e))?;
+    if sealed_checksum(&document)? != checksum(&document) {
+        return Err(SavedPlanError::Edited);
+    }
+    from_document(document)
+}
+
+/// The refusal of a file the JSON parser stopped in.
+pub fn syntax(e: &serde_json::Error) -> SavedPlanError {
+    SavedPlanError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: crate::text::without_position(&e.to_string()),
+    }
+}
+
+/// The checksum a saved document carries, once its format version is found to be
+/// this one's: the first two checks of [`unseal`], in its order.
+pub fn sealed_checksum(document: &serde_json::Value) -> Result<&str, SavedPlanError> {
     let version = document.get("format_version");
     if version.and_then(serde_json::Value::as_u64) != Some(u64::from(PLAN_FORMAT_VERSION)) {
         return Err(SavedPlanError::Version {
             found: version.map_or("none".to_owned(), ToString::to_string),
         });
     }
-    let Some(saved) = document.get("checksum").and_then(serde_json::Value::as_str) else {
-        return Err(SavedPlanError::Unsealed);
-    };
-    if saved != checksum(&document) {
-        return Err(SavedPlanError::Edited);
-    }
-    // The checksum belongs to the file, not to the plan it carries.
-    let mut document = document;
+    document
+        .get("checksum")
+        .and_then(serde_json::Value::as_str)
+        .ok_or(SavedPlanError::Unsealed)
+}
+
+/// What a checked document carries, without its checksum (which belongs to the
+/// file, not to the plan).
+pub fn from_document<T: DeserializeOwned>(
+    mut document: serde_json::Value,
+) -> Result<T, SavedPlanError> {
     if let Some(fields) = document.as_object_mut() {
         fields.remove("checksum");
     }
