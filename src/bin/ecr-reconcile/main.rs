@@ -348,21 +348,34 @@ fn sharded(
     }
 }
 
-/// `show`: one saved plan, or the plans of every shard of one plan as the whole.
+/// `show`: one saved plan, or the plans of every shard of one plan as the whole, read
+/// and written a repository at a time (checked whole before anything is written).
 fn show(term: &Term, args: &args::ShowArgs) -> Result<u8, Reported> {
-    let mut plans = Vec::with_capacity(args.files.len());
-    for file in &args.files {
-        plans.push((
-            file.display().to_string(),
-            term.check(ops::verify::read_saved(file))?,
-        ));
-    }
-    let plan = if plans.len() == 1 {
-        plans.pop().expect("one").1
-    } else {
-        term.check(ops::shard::merge(plans))?
+    let files: Vec<(String, std::path::PathBuf)> = args
+        .files
+        .iter()
+        .map(|f| (f.display().to_string(), f.clone()))
+        .collect();
+    let opened = term.check(ops::show::open(&files))?;
+    let outcome = opened.outcome().clone();
+    let mut stdout = term.plan_stdout(args.format);
+    let mut writer: Box<dyn render::PlanWriter + '_> = match args.format {
+        Format::Json => match render::JsonWriter::new(&outcome, &mut stdout) {
+            Ok(w) => Box::new(w),
+            Err(e) => return term.plan_written(Err(e)).map(|()| exit::SUCCESS),
+        },
+        format => render::plan_writer(format, false, &mut stdout).expect("a writer"),
     };
-    term.print_plan(&plan, args.format, ReportFormat::Human)?;
+    match opened.for_each(&mut |r| writer.repository(&r)) {
+        Ok(()) => {}
+        Err(ops::show::ShowError::Output(e)) => {
+            return term.plan_written(Err(e)).map(|()| exit::SUCCESS);
+        }
+        Err(e) => return Err(term.fail(e)),
+    }
+    let finished = writer.finish(&outcome.plan);
+    drop(writer);
+    term.plan_written(finished.and_then(|()| stdout.flush()))?;
     Ok(exit::SUCCESS)
 }
 
