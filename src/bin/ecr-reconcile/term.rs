@@ -182,23 +182,14 @@ impl Term {
     where
         D: serde::Serialize + std::borrow::Borrow<Plan>,
     {
-        let result = match (report, format) {
-            (ReportFormat::Json, _) => render::render(plan, Format::Human, &mut self.stderr()),
-            (_, Format::Human) => {
-                let lock = std::io::stdout().lock();
-                let choice = AutoStream::choice(&lock);
-                let mut out =
-                    std::io::BufWriter::with_capacity(1 << 16, AutoStream::new(lock, choice));
+        let result = match report {
+            ReportFormat::Json => render::render(plan, Format::Human, &mut self.stderr()),
+            ReportFormat::Human => {
+                let mut out = self.plan_stdout(format);
                 render::render(plan, format, &mut out).and_then(|()| out.flush())
             }
-            // JSON and markdown carry no styles: no stripping stream.
-            _ => render::render(plan, format, &mut std::io::stdout().lock()),
         };
-        match result {
-            // A reader that stops early (`| head`) is not an error.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => self.written(other, "cannot write the plan"),
-        }
+        self.plan_written(result)
     }
 
     /// Stdout for a plan in `format`, buffered: human text through a stream that
