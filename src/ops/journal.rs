@@ -142,7 +142,12 @@ impl Journal {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)?;
+        end_the_last_line(&mut file)?;
         // The file's name must survive a power loss too: flush its directory entry.
         let dir = path
             .parent()
@@ -173,7 +178,8 @@ impl Journal {
 
     /// Reads every entry of a journal file. A last line cut short (no newline, not
     /// JSON) is a crash while it was written: the request it announced was never
-    /// sent, so it is left out and reported in `truncated_tail`. Any other bad line
+    /// sent, so it is left out and reported in `truncated_tail`. A last line that is
+    /// a whole entry without its newline (a crash between the two) counts. Any other bad line
     /// is an error, with its file:line:column.
     pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
         let bytes = std::fs::read(path).map_err(|source| JournalError::Read {
@@ -203,6 +209,55 @@ impl Journal {
         }
         Ok(contents)
     }
+}
+
+/// Makes a journal that a crash left without a final newline safe to append to, so
+/// the next entry starts a line of its own: a whole entry gets its newline, and a
+/// line cut short (the request it announced was never sent) is cut off. Any other
+/// last line is damage and is refused: appending after it would hide it.
+fn end_the_last_line(file: &mut File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    // The last line, read back from the end a block at a time.
+    let mut tail: Vec<u8> = Vec::new();
+    let mut at = len;
+    let start = loop {
+        let from = at.saturating_sub(64 * 1024);
+        let mut block = vec![0; usize::try_from(at - from).expect("a block fits")];
+        file.seek(SeekFrom::Start(from))?;
+        file.read_exact(&mut block)?;
+        block.extend_from_slice(&tail);
+        tail = block;
+        let newline = tail[..usize::try_from(at - from).expect("a block fits")]
+            .iter()
+            .rposition(|b| *b == b'\n');
+        if let Some(i) = newline {
+            let start = from + i as u64 + 1;
+            tail.drain(..=i);
+            break start;
+        }
+        if from == 0 {
+            break 0;
+        }
+        at = from;
+    };
+    if tail.is_empty() || tail.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match serde_json::from_slice::<JournalEntry>(&tail) {
+        Ok(_) => file.write_all(b"\n")?,
+        Err(e) if e.is_eof() => file.set_len(start)?,
+        Err(e) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("its last line is not a journal entry: {e}"),
+            ));
+        }
+    }
+    file.sync_data()
 }
 
 /// Why a journal cannot be read back.
@@ -268,6 +323,13 @@ mod tests {
         }
     }
 
+    fn tags(read: &JournalContents) -> Vec<&str> {
+        read.entries
+            .iter()
+            .map(|e| e.tag.as_ref().map_or("", Tag::as_str))
+            .collect()
+    }
+
     #[test]
     fn appends_read_back_and_a_cut_last_line_is_recognised() {
         let dir = tempfile::tempdir().unwrap();
@@ -287,6 +349,65 @@ mod tests {
         let read = Journal::read(&path).unwrap();
         assert_eq!(read.entries.len(), 3);
         assert!(read.truncated_tail);
+
+        // A crash after the line but before its newline: the entry is whole, so it
+        // counts (a removal it announced may have been sent).
+        let mut whole = std::fs::read(&path).unwrap();
+        whole.truncate(whole.len() - line.len() / 2);
+        whole.extend_from_slice(&line);
+        std::fs::write(&path, &whole).unwrap();
+        let read = Journal::read(&path).unwrap();
+        assert_eq!(read.entries.len(), 4);
+        assert!(!read.truncated_tail);
+        std::fs::write(&path, &bytes).unwrap();
+
+        // An apply that reopens the journal after either crash appends whole lines:
+        // the cut line is gone, the whole entry kept.
+        let mut j = Journal::open(&path).unwrap();
+        j.append(&[entry("e")]).unwrap();
+        drop(j);
+        let read = Journal::read(&path).unwrap();
+        assert_eq!(tags(&read), ["a", "b", "c", "e"]);
+        assert!(!read.truncated_tail);
+        std::fs::write(&path, &whole).unwrap();
+        let mut j = Journal::open(&path).unwrap();
+        j.append(&[entry("e")]).unwrap();
+        drop(j);
+        assert_eq!(
+            tags(&Journal::read(&path).unwrap()),
+            ["a", "b", "c", "d", "e"]
+        );
+        // A last line that is neither is refused, not appended after.
+        let mut damaged = std::fs::read(&path).unwrap();
+        damaged.extend_from_slice(b"{\"version\":1}");
+        std::fs::write(&path, &damaged).unwrap();
+        let Err(err) = Journal::open(&path) else {
+            panic!("refused")
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), damaged, "left as it was");
+        std::fs::write(&path, &bytes).unwrap();
+
+        // An entry longer than the blocks the end is read back in.
+        let mut long = entry("f");
+        long.manifest = Some("m".repeat(300 * 1024));
+        let long = serde_json::to_vec(&long).unwrap();
+        for cut in [long.len() / 2, long.len()] {
+            let mut crashed = bytes.clone();
+            crashed.truncate(crashed.len() - line.len() / 2);
+            crashed.extend_from_slice(&long[..cut]);
+            std::fs::write(&path, &crashed).unwrap();
+            let mut j = Journal::open(&path).unwrap();
+            j.append(&[entry("e")]).unwrap();
+            drop(j);
+            let kept: &[&str] = if cut == long.len() {
+                &["a", "b", "c", "f", "e"]
+            } else {
+                &["a", "b", "c", "e"]
+            };
+            assert_eq!(tags(&Journal::read(&path).unwrap()), kept);
+        }
+        std::fs::write(&path, &bytes).unwrap();
 
         // Damage anywhere else is an error with file:line:column.
         let text = std::fs::read_to_string(&path).unwrap();
