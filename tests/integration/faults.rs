@@ -2,7 +2,7 @@
 //! fault-injecting proxy (`testkit::proxy`). Whatever the network, the registry or
 //! another client does, no allowed tag is removed and a later apply converges.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -141,8 +141,12 @@ fn report(out: &Output) -> serde_json::Value {
 /// Applies without faults and checks that the registry now holds exactly the
 /// expected state, and that planning again finds nothing to do.
 fn converge(m: &Moto, dir: &Dir, before: &State, context: &str) {
-    let journal = dir.path("converge.jsonl");
-    let out = run(&m.url, &apply_args(dir, &journal));
+    converge_journalled(m, dir, before, context, &dir.path("converge.jsonl"));
+}
+
+/// [`converge`], appending to `journal`.
+fn converge_journalled(m: &Moto, dir: &Dir, before: &State, context: &str, journal: &Path) {
+    let out = run(&m.url, &apply_args(dir, journal));
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -287,29 +291,38 @@ fn kill_points(calls: &[proxy::Call], seed: u64) -> Vec<KillPoint> {
     points
 }
 
-/// Journal lines: each complete line must be a JSON object; a cut-short last line
-/// is tolerated (a crash while writing it). Returns (digest, tag) of every entry.
+/// Journal lines: each complete line must be a JSON object. The last line may lack
+/// its newline: the kill can land inside the write of a batch of lines (a write is
+/// cut short by a fatal signal), even right after a line's closing brace. A whole
+/// object there is an entry; anything else there is a line cut short, tolerated.
+/// Returns (digest, tag) of every entry.
 fn journal_entries(path: &Path) -> Vec<(String, Option<String>)> {
     let Ok(bytes) = std::fs::read(path) else {
         return Vec::new();
     };
-    let text = String::from_utf8(bytes).expect("the journal is UTF-8");
-    let complete = match text.rfind('\n') {
-        Some(i) => &text[..=i],
-        None => "",
+    let cut = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let complete = std::str::from_utf8(&bytes[..cut]).expect("the journal is UTF-8");
+    // A cut may land inside a character: such a tail is no entry.
+    let tail = std::str::from_utf8(&bytes[cut..]).unwrap_or("");
+    let entry = |v: serde_json::Value| {
+        (
+            v["digest"].as_str().unwrap().to_owned(),
+            v["tag"].as_str().map(str::to_owned),
+        )
     };
-    let entries: Vec<(String, Option<String>)> = complete
-        .lines()
-        .enumerate()
-        .map(|(i, l)| {
-            let v: serde_json::Value = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("{}:{}: not JSON ({e}): {l}", path.display(), i + 1));
-            (
-                v["digest"].as_str().unwrap().to_owned(),
-                v["tag"].as_str().map(str::to_owned),
-            )
-        })
-        .collect();
+    let mut entries: Vec<(String, Option<String>)> =
+        complete
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                entry(serde_json::from_str(l).unwrap_or_else(|e| {
+                    panic!("{}:{}: not JSON ({e}): {l}", path.display(), i + 1)
+                }))
+            })
+            .collect();
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(tail) {
+        entries.push(entry(v));
+    }
     // The library reads the same file (restore uses it).
     let read = ecr_reconcile::ops::apply::Journal::read(path).expect("the journal reads back");
     assert_eq!(read.entries.len(), entries.len());
@@ -471,7 +484,20 @@ fn sigkill_at_twenty_points_loses_nothing_and_a_fresh_apply_converges() {
                 }
             }
         }
-        converge(&m, &dir, &before, &context);
+        // The fresh apply appends to the crashed run's journal, as a pipeline that
+        // passes the same --journal again does: both runs' entries read back.
+        converge_journalled(&m, &dir, &before, &context, &journal);
+        let all = journal_entries(&journal);
+        assert!(all.len() >= entries.len(), "{context}: {all:?}");
+        let removed: BTreeSet<&String> = all.iter().map(|(d, _)| d).collect();
+        let converged = state(&m);
+        for (repo, images) in &before {
+            for digest in images.keys() {
+                if !converged[repo].contains_key(digest) {
+                    assert!(removed.contains(digest), "{context}: {digest} journalled");
+                }
+            }
+        }
     }
 }
 
