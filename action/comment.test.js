@@ -10,6 +10,7 @@ const { scratch } = require('./testdata/scratch.js');
 
 const comment = require('./comment.js');
 const { TOKEN, startApi } = require('./testdata/github-api.js');
+const { readOutputs } = require('./testdata/outputs.js');
 
 const REPO = 'acme/registry-config';
 const PLAN = fs.readFileSync(path.join(__dirname, 'testdata', 'plan.md'), 'utf8');
@@ -43,15 +44,9 @@ function envFor(api, { issue = 7, key = 'prod', markdown = PLAN, hasChanges = tr
 
 const quiet = { log: () => {}, retryDelayMs: 1 };
 
-/** Reads name=value lines written to GITHUB_OUTPUT. */
+/** The outputs the comment step wrote to GITHUB_OUTPUT. */
 function outputs(env) {
-  return Object.fromEntries(
-    fs
-      .readFileSync(env.GITHUB_OUTPUT, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
+  return readOutputs(env.GITHUB_OUTPUT);
 }
 
 test('creates the comment when there is none, marker first', async (t) => {

@@ -11,6 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { scratch } = require('./testdata/scratch.js');
+const { readOutputs } = require('./testdata/outputs.js');
 const { spawnSync } = require('node:child_process');
 
 const ROOT = path.join(__dirname, '..');
@@ -48,10 +49,7 @@ function run(dir, env, cwd = dir) {
       ...env,
     },
   });
-  const outputs = Object.fromEntries(
-    fs.readFileSync(outputFile, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-  return { ...result, outputs };
+  return { ...result, outputs: readOutputs(outputFile) };
 }
 
 const SNAPSHOT = '--snapshot state.json';
@@ -310,9 +308,7 @@ for (const [signal, code] of [['SIGINT', '130'], ['SIGTERM', '143']]) {
     clearTimeout(stuck);
     assert.equal(sig, null, 'run.sh is not killed by the signal');
     assert.equal(status, 0, stderr);
-    const outputs = Object.fromEntries(
-      fs.readFileSync(outputFile, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-    );
+    const outputs = readOutputs(outputFile);
     assert.equal(outputs['exit-code'], code);
     assert.equal(outputs['artifact-name'], 'ecr-reconcile-apply-desired');
     assert.equal(fs.readFileSync(outputs['journal-file'], 'utf8'), `{"cancelled":"${signal}"}\n`);

@@ -15,18 +15,12 @@ const { scratch } = require('./testdata/scratch.js');
 const { TOKEN, startApi } = require('./testdata/github-api.js');
 const comment = require('./comment.js');
 const { shardPlans } = require('./testdata/shards.js');
+const { readOutputs } = require('./testdata/outputs.js');
 
 const ROOT = path.join(__dirname, '..');
 const SCRIPT = path.join(__dirname, 'run.sh');
 const FAKE = path.join(__dirname, 'testdata', 'fake-show.js');
 const SHARDED = 'shards/*/plan.json';
-
-/** Reads name=value lines written to a GITHUB_OUTPUT file. */
-function readOutputs(file) {
-  return Object.fromEntries(
-    fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-}
 
 /** Runs run.sh's show in `cwd` (default `dir`), as action.yml does; returns its outputs. */
 function show(dir, env, cwd = dir) {
