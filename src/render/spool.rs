@@ -82,13 +82,13 @@ impl Write for Spool {
     }
 }
 
-/// Keeps the first `room` bytes written and counts the rest: a text cut to a limit
-/// (the step summary's) without holding what is cut.
+/// Keeps the first `room` bytes written and drops the rest: a text cut to a limit
+/// (the step summary's) without holding what is cut. Whoever reads it sizes the room
+/// one byte over its limit, so a text longer than the limit still shows it was cut.
 #[derive(Debug)]
 pub struct Head {
     kept: Vec<u8>,
     room: usize,
-    written: u64,
 }
 
 impl Head {
@@ -97,14 +97,12 @@ impl Head {
         Self {
             kept: Vec::new(),
             room,
-            written: 0,
         }
     }
 
-    /// The bytes kept, and whether more were written.
-    pub fn into_parts(self) -> (Vec<u8>, bool) {
-        let cut = self.written > self.kept.len() as u64;
-        (self.kept, cut)
+    /// The bytes kept.
+    pub fn into_kept(self) -> Vec<u8> {
+        self.kept
     }
 }
 
@@ -112,7 +110,6 @@ impl Write for Head {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let take = buf.len().min(self.room - self.kept.len());
         self.kept.extend_from_slice(&buf[..take]);
-        self.written += buf.len() as u64;
         Ok(buf.len())
     }
 
@@ -149,13 +146,14 @@ mod tests {
     }
 
     #[test]
-    fn a_head_keeps_its_room_and_knows_it_was_cut() {
+    fn a_head_keeps_its_room_and_drops_the_rest() {
         let mut head = Head::new(5);
         head.write_all(b"abc").unwrap();
-        assert_eq!(head.into_parts(), (b"abc".to_vec(), false));
+        assert_eq!(head.into_kept(), b"abc");
         let mut head = Head::new(5);
         head.write_all(b"abc").unwrap();
         head.write_all(b"defgh").unwrap();
-        assert_eq!(head.into_parts(), (b"abcde".to_vec(), true));
+        head.write_all(b"ij").unwrap();
+        assert_eq!(head.into_kept(), b"abcde");
     }
 }

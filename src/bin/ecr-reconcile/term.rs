@@ -287,7 +287,7 @@ pub struct StepSummary {
 impl StepSummary {
     /// Appends the markdown, cut to the room left with a note when it does not fit.
     pub fn append(self) {
-        let (kept, _) = self.head.into_parts();
+        let kept = self.head.into_kept();
         let markdown = String::from_utf8_lossy(&kept);
         let text = render::github::bounded_summary(&markdown, self.room);
         let written = std::fs::OpenOptions::new()
